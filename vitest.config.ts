@@ -1,0 +1,40 @@
+import { defineConfig } from 'vitest/config';
+
+// Test tiers by file name (STYLE.md habit 3):
+//   *.unit.test.ts  no servers, milliseconds
+//   *.int.test.ts   real servers (test/setup/stack.ts finds or starts them once per run)
+//   *.e2e.test.ts   whole processes: kill, restart, replay
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        test: {
+          name: 'unit',
+          include: ['test/**/*.unit.test.ts'],
+          testTimeout: 30_000,
+        },
+      },
+      {
+        test: {
+          name: 'int',
+          include: ['test/**/*.int.test.ts'],
+          globalSetup: ['test/setup/stack.ts'],
+          testTimeout: 120_000,
+          hookTimeout: 180_000,
+          // Two cores: integration files run two at a time against one server set.
+          maxWorkers: 2,
+        },
+      },
+      {
+        test: {
+          name: 'e2e',
+          include: ['test/**/*.e2e.test.ts'],
+          globalSetup: ['test/setup/stack.ts'],
+          testTimeout: 600_000,
+          hookTimeout: 300_000,
+          fileParallelism: false,
+        },
+      },
+    ],
+  },
+});
