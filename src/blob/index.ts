@@ -1,0 +1,2 @@
+export type { BlobInfo, BlobPutOptions, BlobStore } from './port.js';
+export { S3BlobStore, type S3BlobStoreOptions } from './s3.js';

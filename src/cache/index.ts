@@ -1,0 +1,2 @@
+export { CacheCounters, type Cache, type CacheStats } from './port.js';
+export { RedisCache, type RedisCacheOptions } from './redis.js';

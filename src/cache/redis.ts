@@ -1,0 +1,108 @@
+import { Redis } from 'ioredis';
+import { ConfigError, UnavailableError } from '../errors.js';
+import { CacheCounters, type Cache, type CacheStats } from './port.js';
+
+export interface RedisCacheOptions {
+  /** A connection the caller owns (never closed here). Else one is opened from `url`. */
+  client?: Redis;
+  /** e.g. redis://127.0.0.1:6379 (rediss:// for TLS). */
+  url?: string;
+  /** Namespace for keys and the invalidation channel. @default 'agentstate:' */
+  prefix?: string;
+}
+
+/**
+ * Cache port on Redis. Invalidation uses pub/sub on `<prefix>invalidate`, so
+ * every node drops its local copies when one node changes a key.
+ */
+export class RedisCache implements Cache {
+  private readonly client: Redis;
+  private readonly ownsClient: boolean;
+  private readonly prefix: string;
+  private readonly channel: string;
+  private subscriber: Redis | undefined;
+  private subscribing: Promise<void> | undefined;
+  private readonly listeners = new Set<(key: string) => void>();
+  private readonly counters = new CacheCounters();
+  private closed = false;
+
+  constructor(options: RedisCacheOptions) {
+    if (!options.client && !options.url) throw new ConfigError('url', 'a Redis url or client is required');
+    this.prefix = options.prefix ?? 'agentstate:';
+    this.channel = `${this.prefix}invalidate`;
+    if (options.client) {
+      this.client = options.client;
+      this.ownsClient = false;
+    } else {
+      this.client = new Redis(options.url!, { lazyConnect: false, maxRetriesPerRequest: 3 });
+      this.ownsClient = true;
+    }
+  }
+
+  async get(key: string): Promise<Buffer | undefined> {
+    const value = await this.call(() => this.client.getBuffer(this.prefix + key), `get ${key}`);
+    if (value === null) {
+      this.counters.misses++;
+      return undefined;
+    }
+    this.counters.hits++;
+    return value;
+  }
+
+  async set(key: string, value: Uint8Array, ttlMs?: number): Promise<void> {
+    const buf = Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+    if (ttlMs !== undefined) await this.call(() => this.client.set(this.prefix + key, buf, 'PX', ttlMs), `set ${key}`);
+    else await this.call(() => this.client.set(this.prefix + key, buf), `set ${key}`);
+    this.counters.sets++;
+  }
+
+  async delete(key: string): Promise<void> {
+    await this.call(() => this.client.del(this.prefix + key), `delete ${key}`);
+    this.counters.deletes++;
+  }
+
+  async invalidate(key: string): Promise<void> {
+    await this.delete(key);
+    await this.call(() => this.client.publish(this.channel, key), `publish invalidation of ${key}`);
+  }
+
+  onInvalidate(listener: (key: string) => void): () => void {
+    this.listeners.add(listener);
+    void this.subscribe().catch(() => undefined);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Resolves once this node receives invalidations (tests and start-up wait on it). */
+  subscribe(): Promise<void> {
+    if (this.subscribing) return this.subscribing;
+    const sub = this.client.duplicate();
+    this.subscriber = sub;
+    sub.on('message', (channel: string, key: string) => {
+      if (channel !== this.channel) return;
+      this.counters.invalidationsReceived++;
+      for (const l of this.listeners) l(key);
+    });
+    this.subscribing = sub.subscribe(this.channel).then(() => undefined);
+    return this.subscribing;
+  }
+
+  stats(): CacheStats {
+    return this.counters.snapshot();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.listeners.clear();
+    if (this.subscriber) await this.subscriber.quit().catch(() => this.subscriber?.disconnect());
+    if (this.ownsClient) await this.client.quit().catch(() => this.client.disconnect());
+  }
+
+  private async call<T>(op: () => Promise<T>, what: string): Promise<T> {
+    try {
+      return await op();
+    } catch (err) {
+      throw new UnavailableError(`Redis (${what}: ${(err as Error).message})`, { cause: err });
+    }
+  }
+}

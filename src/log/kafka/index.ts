@@ -1,0 +1,3 @@
+export { createKafka, type KafkaConnectionOptions } from './connection.js';
+export { registerLz4Codec } from './lz4.js';
+export { pinoLogCreator } from './logger.js';

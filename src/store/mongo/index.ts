@@ -1,0 +1,1 @@
+export { MongoConnection, type MongoConnectionOptions } from './connection.js';
