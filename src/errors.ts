@@ -76,3 +76,24 @@ export class UnavailableError extends AgentStateError {
     super('AS_UNAVAILABLE', `${what} is unavailable`, { retryable: true, ...options });
   }
 }
+
+/** Thrown when an expected version does not match the head (optimistic concurrency), or a group reset finds active members. */
+export class ConflictError extends AgentStateError {
+  constructor(message: string, options: AgentStateErrorOptions = {}) {
+    super('AS_CONFLICT', message, options);
+  }
+}
+
+/** Thrown to a writer whose ownership of an agent was taken by a higher writerEpoch (DESIGN.md Invariant 3). */
+export class FencedError extends AgentStateError {
+  constructor(message: string, options: AgentStateErrorOptions = {}) {
+    super('AS_FENCED', message, options);
+  }
+}
+
+/** Thrown when the agent, snapshot, object or topic asked for does not exist. */
+export class NotFoundError extends AgentStateError {
+  constructor(what: string, options: AgentStateErrorOptions = {}) {
+    super('AS_NOT_FOUND', `${what} not found`, options);
+  }
+}

@@ -1,0 +1,124 @@
+/**
+ * The event-log port: an append-only, partitioned, keyed log with consumer
+ * groups, as Kafka provides it. Adapters: Kafka (`KafkaEventLog`) and SQLite
+ * (embedded profile). One contract suite (test/contract/log) runs against both.
+ *
+ * Offsets are decimal strings of 64-bit integers, never lossy numbers
+ * (STYLE.md habit 6).
+ */
+
+/** A record to append. `key` picks the partition, so one key's records are totally ordered. */
+export interface LogRecord {
+  key: string;
+  /** null = tombstone (meaningful on compacted topics). */
+  value: Buffer | null;
+  headers?: Record<string, string>;
+  /** Epoch milliseconds; the log assigns the append time when omitted. */
+  timestamp?: number;
+}
+
+/** A record as stored, with its position. */
+export interface StoredRecord {
+  topic: string;
+  partition: number;
+  /** Decimal string of a 64-bit offset. */
+  offset: string;
+  key: string;
+  value: Buffer | null;
+  headers: Record<string, string>;
+  timestamp: number;
+}
+
+export interface AppendResult {
+  topic: string;
+  partition: number;
+  offset: string;
+}
+
+export interface TopicSpec {
+  name: string;
+  partitions: number;
+  /** Ignored by single-node adapters. @default 1 */
+  replicationFactor?: number;
+  /** `cleanup.policy=compact`: only the latest record per key is guaranteed to be kept. */
+  compacted: boolean;
+  /** Retention in ms; -1 keeps everything. @default -1 */
+  retentionMs?: number;
+}
+
+/** What `setup` found for one topic. */
+export interface TopicCheck {
+  name: string;
+  status: 'created' | 'ok' | 'mismatch';
+  /** For `mismatch`: what differs (e.g. "cleanup.policy is delete, expected compact"). */
+  problems: string[];
+}
+
+/** Where a consumer group starts, or where `resetGroup` moves it. */
+export type ResetTarget =
+  | { to: 'earliest' }
+  | { to: 'latest' }
+  | { to: 'timestamp'; timestamp: number }
+  /** Explicit next offsets per partition. */
+  | { to: 'offsets'; offsets: Record<number, string> };
+
+/** A batch of records from one partition, in offset order. */
+export interface ConsumedBatch {
+  topic: string;
+  partition: number;
+  records: StoredRecord[];
+  /** The partition's end offset (next offset to be written) when the batch was fetched; lag = highWatermark - last offset - 1. */
+  highWatermark: string;
+}
+
+export interface ConsumeOptions {
+  group: string;
+  topics: string[];
+  /**
+   * Called for each batch; the group's offset for the partition is committed
+   * only after the returned promise resolves (DESIGN.md Invariant 4). A throw
+   * stops the consumer without committing that batch.
+   */
+  handler: (batch: ConsumedBatch) => Promise<void>;
+  /** Where a group with no committed offset starts. @default earliest */
+  fromBeginning?: boolean;
+  /** Aborting stops the consumer after the batch in hand is handled and committed. */
+  signal?: AbortSignal;
+  /** @default 500 */
+  maxBatchRecords?: number;
+}
+
+/** A running consumer. `done` settles when it stops (rejects if the handler threw). */
+export interface Consumer {
+  readonly done: Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface EventLog {
+  /** Creates missing topics; reports existing ones whose settings differ. Idempotent. */
+  setup(topics: TopicSpec[]): Promise<TopicCheck[]>;
+  /**
+   * Appends records durably (Kafka: idempotent producer, acks=all) and returns
+   * their positions in input order. Records with the same key keep their
+   * input order.
+   */
+  append(topic: string, records: LogRecord[]): Promise<AppendResult[]>;
+  /** The partition a key goes to (same hash as Kafka's default partitioner). */
+  partitionFor(topic: string, key: string): Promise<number>;
+  /** Next offset to be written, per partition. */
+  endOffsets(topic: string): Promise<Record<number, string>>;
+  /** Earliest retained offset, per partition. */
+  startOffsets(topic: string): Promise<Record<number, string>>;
+  /**
+   * Reads one partition from `fromOffset` up to (not including) `untilOffset`,
+   * without a consumer group. Used to catch up a writer to the head.
+   */
+  read(topic: string, partition: number, fromOffset: string, untilOffset: string): Promise<StoredRecord[]>;
+  consume(options: ConsumeOptions): Promise<Consumer>;
+  /** Committed next offsets of a group on a topic (absent partitions have none). */
+  committedOffsets(group: string, topic: string): Promise<Record<number, string>>;
+  /** Moves a group's offsets; refuses (AS_CONFLICT) while the group has active members. */
+  resetGroup(group: string, topic: string, target: ResetTarget): Promise<Record<number, string>>;
+  /** Safe to call twice; never closes a client the caller passed in. */
+  close(): Promise<void>;
+}
