@@ -1,0 +1,231 @@
+import { SchemaRegistry, SchemaType } from '@kafkajs/confluent-schema-registry';
+import avro from 'avsc';
+import type { Type } from 'avsc';
+import { AgentStateError, UnavailableError } from '../errors.js';
+import { InvalidInputError, TooLargeError } from '../domain/errors.js';
+import { guardAvroBody } from './avro-guard.js';
+import { DecodeError, SchemaError } from './errors.js';
+
+/** Subject compatibility levels this project uses (DESIGN.md: schemas evolve under BACKWARD). */
+export type Compatibility = 'BACKWARD' | 'FORWARD' | 'FULL' | 'NONE';
+
+/** Options of {@link RegistryCodec}. */
+export interface RegistryCodecOptions {
+  /** Base URL of a Confluent-compatible registry, e.g. `http://host:8081` or Apicurio's `.../apis/ccompat/v7`. */
+  url: string;
+  /** HTTP basic auth. */
+  auth?: { username: string; password: string };
+  /** Largest framed record `decode` accepts, checked before anything is decoded. @default 64 MiB */
+  maxRecordBytes?: number;
+}
+
+/** Options of {@link RegistryCodec.decode}. */
+export interface DecodeOptions {
+  /**
+   * Decode into this (older or newer) reader schema through Avro schema
+   * resolution instead of the writer's schema: how an old consumer reads a new
+   * writer's record under BACKWARD/FORWARD evolution.
+   */
+  readerSchema?: object;
+}
+
+const MAGIC = 0;
+const HEADER = 5;
+const DEFAULT_MAX_RECORD_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Avro with the Confluent wire framing (magic byte 0, 4-byte big-endian schema
+ * id, Avro body), so Java/Python/Go Confluent clients read our topics
+ * (DESIGN.md Wire format). Registration and schema lookup go through
+ * `@kafkajs/confluent-schema-registry`; ids and parsed types are cached
+ * locally, so after warm-up encode/decode never touch the network.
+ */
+export class RegistryCodec {
+  private readonly registry: SchemaRegistry;
+  private readonly url: string;
+  private readonly auth: RegistryCodecOptions['auth'];
+  private readonly maxRecordBytes: number;
+  /** `subject \0 schema JSON` → id: repeated registration is free. */
+  private readonly ids = new Map<string, Promise<number>>();
+  private readonly readers = new Map<string, Type>();
+  private readonly resolvers = new Map<string, { reader: Type; resolver: avro.Resolver }>();
+
+  constructor(options: RegistryCodecOptions) {
+    if (!options.url) throw new InvalidInputError('RegistryCodecOptions.url', 'must be a non-empty URL');
+    this.url = options.url.replace(/\/+$/, '');
+    this.auth = options.auth;
+    this.maxRecordBytes = options.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES;
+    this.registry = new SchemaRegistry({
+      host: this.url,
+      ...(options.auth ? { auth: options.auth } : {}),
+    });
+  }
+
+  /**
+   * Registers `schema` under `subject` (idempotent: the same schema returns the
+   * same id) and returns its schema id. With `compatibility`, sets the
+   * subject's compatibility level first, so the registration itself is checked.
+   * @throws SchemaError when the registry refuses the schema (incompatible evolution, invalid schema)
+   * @throws UnavailableError when the registry cannot be reached
+   */
+  register(subject: string, schema: object, options: { compatibility?: Compatibility } = {}): Promise<number> {
+    const key = `${subject}\0${options.compatibility ?? ''}\0${JSON.stringify(schema)}`;
+    let id = this.ids.get(key);
+    if (id === undefined) {
+      id = this.doRegister(subject, schema, options.compatibility);
+      this.ids.set(key, id);
+      id.catch(() => this.ids.delete(key));
+    }
+    return id;
+  }
+
+  private async doRegister(subject: string, schema: object, compatibility: Compatibility | undefined): Promise<number> {
+    try {
+      avro.Type.forSchema(schema as avro.Schema);
+    } catch (error) {
+      throw new SchemaError(subject, `not a valid Avro schema: ${(error as Error).message}`, { cause: error });
+    }
+    if (compatibility !== undefined) await this.putConfig(subject, compatibility);
+    // The client refuses to register when the level we pass differs from the
+    // subject's, so pass the subject's own level (or none for a new subject).
+    const level = compatibility ?? (await this.getConfig(subject));
+    try {
+      const { id } = await this.registry.register(
+        { type: SchemaType.AVRO, schema: JSON.stringify(schema) },
+        { subject, updateConfig: false, ...(level ? { compatibility: level as never } : {}) },
+      );
+      return id;
+    } catch (error) {
+      throw this.mapError(error, subject);
+    }
+  }
+
+  /**
+   * Frames `record` with `schemaId`.
+   * @throws InvalidInputError when the record does not match the schema (names the bad paths) or the id is unknown
+   */
+  async encode(schemaId: number, record: unknown): Promise<Buffer> {
+    const type = await this.writerType(schemaId, (problem, cause) => new InvalidInputError('schema id', problem, { cause }));
+    const paths: string[] = [];
+    if (!type.isValid(record, { errorHook: (path) => paths.push(path.join('.') || '<root>') })) {
+      throw new InvalidInputError('record', `does not match schema ${schemaId} at ${paths.join(', ')}`, {
+        details: { schemaId, paths },
+      });
+    }
+    const body = type.toBuffer(record);
+    const out = Buffer.allocUnsafe(HEADER + body.length);
+    out[0] = MAGIC;
+    out.writeInt32BE(schemaId, 1);
+    body.copy(out, HEADER);
+    return out;
+  }
+
+  /**
+   * Decodes a framed record. Every declared length in the body is checked
+   * against the bytes present before avsc allocates anything.
+   * @throws DecodeError on bad magic byte, unknown schema id, truncated/corrupted/trailing body
+   * @throws TooLargeError when the frame exceeds `maxRecordBytes`
+   */
+  async decode<T = unknown>(buffer: Buffer, options: DecodeOptions = {}): Promise<T> {
+    if (!Buffer.isBuffer(buffer)) throw new DecodeError('record', 'not a Buffer');
+    if (buffer.length > this.maxRecordBytes) throw new TooLargeError('framed record', buffer.length, this.maxRecordBytes);
+    if (buffer.length < HEADER) throw new DecodeError('record', `frame of ${buffer.length} bytes is shorter than the 5-byte header`);
+    if (buffer[0] !== MAGIC) throw new DecodeError('record', `magic byte ${buffer[0]} is not 0 (not Confluent-framed Avro)`);
+    const schemaId = buffer.readInt32BE(1);
+    const type = await this.writerType(schemaId, (problem, cause) => new DecodeError('record', problem, { cause }));
+    const body = buffer.subarray(HEADER);
+    guardAvroBody(type, body);
+    try {
+      if (options.readerSchema === undefined) return type.fromBuffer(body) as T;
+      const { reader, resolver } = this.resolver(schemaId, type, options.readerSchema);
+      return reader.fromBuffer(body, resolver) as T;
+    } catch (error) {
+      if (error instanceof AgentStateError) throw error;
+      throw new DecodeError('record', `schema ${schemaId}: ${(error as Error).message}`, { cause: error });
+    }
+  }
+
+  private async writerType(schemaId: number, fail: (problem: string, cause: unknown) => AgentStateError): Promise<Type> {
+    if (!Number.isInteger(schemaId) || schemaId <= 0) throw fail(`schema id ${schemaId} is not a positive integer`, undefined);
+    try {
+      return (await this.registry.getSchema(schemaId)) as unknown as Type;
+    } catch (error) {
+      if (statusOf(error) === 404) throw fail(`unknown schema id ${schemaId}`, error);
+      throw this.mapError(error, `id ${schemaId}`);
+    }
+  }
+
+  private resolver(schemaId: number, writer: Type, readerSchema: object): { reader: Type; resolver: avro.Resolver } {
+    const json = JSON.stringify(readerSchema);
+    const key = `${schemaId}\0${json}`;
+    let entry = this.resolvers.get(key);
+    if (entry === undefined) {
+      let reader = this.readers.get(json);
+      if (reader === undefined) {
+        reader = avro.Type.forSchema(readerSchema as avro.Schema);
+        this.readers.set(json, reader);
+      }
+      try {
+        entry = { reader, resolver: reader.createResolver(writer) };
+      } catch (error) {
+        throw new DecodeError('record', `reader schema cannot read writer schema ${schemaId}: ${(error as Error).message}`, {
+          cause: error,
+        });
+      }
+      this.resolvers.set(key, entry);
+    }
+    return entry;
+  }
+
+  private async getConfig(subject: string): Promise<string | undefined> {
+    const res = await this.http('GET', `/config/${encodeURIComponent(subject)}`);
+    if (res.status === 404) return undefined;
+    if (!res.ok) throw await this.httpError(res, subject, 'read compatibility');
+    const body = (await res.json()) as { compatibilityLevel?: string };
+    return body.compatibilityLevel?.toUpperCase();
+  }
+
+  private async putConfig(subject: string, compatibility: Compatibility): Promise<void> {
+    const res = await this.http('PUT', `/config/${encodeURIComponent(subject)}`, { compatibility });
+    if (!res.ok) throw await this.httpError(res, subject, `set compatibility ${compatibility}`);
+  }
+
+  /** Compatibility config is not exposed by the client library, so these two calls use fetch. */
+  private async http(method: string, path: string, body?: unknown): Promise<Response> {
+    const headers: Record<string, string> = { accept: 'application/vnd.schemaregistry.v1+json, application/json' };
+    if (body !== undefined) headers['content-type'] = 'application/vnd.schemaregistry.v1+json';
+    if (this.auth) {
+      headers.authorization = `Basic ${Buffer.from(`${this.auth.username}:${this.auth.password}`).toString('base64')}`;
+    }
+    try {
+      return await fetch(`${this.url}${path}`, {
+        method,
+        headers,
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+    } catch (error) {
+      throw new UnavailableError(`schema registry ${this.url}`, { cause: error });
+    }
+  }
+
+  private async httpError(res: Response, subject: string, what: string): Promise<AgentStateError> {
+    const text = await res.text().catch(() => '');
+    if (res.status >= 500) return new UnavailableError(`schema registry ${this.url} (${what}: HTTP ${res.status})`);
+    return new SchemaError(subject, `${what}: HTTP ${res.status} ${text}`);
+  }
+
+  private mapError(error: unknown, subject: string): AgentStateError {
+    if (error instanceof AgentStateError) return error;
+    const status = statusOf(error);
+    const message = (error as Error)?.message ?? String(error);
+    if (status === undefined || status >= 500) {
+      return new UnavailableError(`schema registry ${this.url}: ${message}`, { cause: error });
+    }
+    return new SchemaError(subject, message, { cause: error, details: { status } });
+  }
+}
+
+function statusOf(error: unknown): number | undefined {
+  if (error && typeof error === 'object' && 'status' in error && typeof error.status === 'number') return error.status;
+  return undefined;
+}

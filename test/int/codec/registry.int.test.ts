@@ -1,0 +1,68 @@
+import { describe, expect, it } from 'vitest';
+import { RegistryCodec } from '../../../src/codec/registry.js';
+import { DecodeError, SchemaError } from '../../../src/codec/errors.js';
+import { InvalidInputError } from '../../../src/domain/errors.js';
+import { stackEnv, uniqueName } from '../../support/env.js';
+
+const v1 = {
+  type: 'record',
+  name: 'Probe',
+  namespace: 'agentstate.test',
+  fields: [
+    { name: 'id', type: 'string' },
+    { name: 'count', type: 'long' },
+  ],
+};
+
+function codec(): RegistryCodec {
+  return new RegistryCodec({ url: stackEnv().schemaRegistryUrl });
+}
+
+describe('RegistryCodec against the real registry', () => {
+  it('registers idempotently and round-trips a record with Confluent framing', async () => {
+    const subject = uniqueName('probe-value');
+    const c = codec();
+    const id = await c.register(subject, v1, { compatibility: 'BACKWARD' });
+    // A second codec (no local cache) gets the same id back from the registry.
+    expect(await codec().register(subject, v1)).toBe(id);
+
+    const framed = await c.encode(id, { id: 'agent-1', count: 42 });
+    expect(framed[0]).toBe(0);
+    expect(framed.readInt32BE(1)).toBe(id);
+    // A fresh codec resolves the id through the registry.
+    expect(await codec().decode(framed)).toEqual({ id: 'agent-1', count: 42 });
+  });
+
+  it('refuses records that do not match the schema, naming the field', async () => {
+    const c = codec();
+    const id = await c.register(uniqueName('probe-value'), v1);
+    await expect(c.encode(id, { id: 'x', count: 'many' })).rejects.toThrow(/count/);
+    await expect(c.encode(id, { id: 'x', count: 'many' })).rejects.toBeInstanceOf(InvalidInputError);
+  });
+
+  it('throws DecodeError on bad magic, unknown id and truncated body', async () => {
+    const c = codec();
+    const id = await c.register(uniqueName('probe-value'), v1);
+    const framed = await c.encode(id, { id: 'agent-1', count: 42 });
+
+    const badMagic = Buffer.from(framed);
+    badMagic[0] = 1;
+    await expect(c.decode(badMagic)).rejects.toThrow(/magic byte 1/);
+
+    const unknownId = Buffer.from(framed);
+    unknownId.writeInt32BE(2_000_000_000, 1);
+    await expect(c.decode(unknownId)).rejects.toThrow(/unknown schema id 2000000000/);
+    await expect(c.decode(unknownId)).rejects.toBeInstanceOf(DecodeError);
+
+    await expect(c.decode(framed.subarray(0, framed.length - 1))).rejects.toBeInstanceOf(DecodeError);
+    await expect(c.decode(framed.subarray(0, 3))).rejects.toThrow(/shorter than the 5-byte header/);
+  });
+
+  it('refuses a schema the subject compatibility forbids', async () => {
+    const subject = uniqueName('probe-value');
+    const c = codec();
+    await c.register(subject, v1, { compatibility: 'BACKWARD' });
+    const breaking = { ...v1, fields: [...v1.fields, { name: 'required', type: 'string' }] };
+    await expect(c.register(subject, breaking)).rejects.toBeInstanceOf(SchemaError);
+  });
+});
