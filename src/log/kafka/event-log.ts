@@ -1,0 +1,224 @@
+import {
+  CompressionTypes,
+  Partitioners,
+  type Admin,
+  type Kafka,
+  type Producer,
+  type PartitionMetadata,
+} from 'kafkajs';
+import type { Logger } from 'pino';
+import { ConflictError, NotFoundError } from '../../errors.js';
+import type {
+  AppendResult,
+  ConsumeOptions,
+  Consumer,
+  EventLog,
+  LogRecord,
+  ResetTarget,
+  StoredRecord,
+  TopicCheck,
+  TopicSpec,
+} from '../port.js';
+import { createKafka, type KafkaConnectionOptions } from './connection.js';
+import { PartitionReader } from './partition-reader.js';
+import { checkTopic, createSpec } from './topics.js';
+import { runConsumer } from './consumer.js';
+
+export interface KafkaEventLogOptions extends Partial<KafkaConnectionOptions> {
+  /** A client the caller owns. Else one is built from `brokers`. */
+  kafka?: Kafka;
+  /** Batch compression. @default 'lz4' */
+  compression?: 'lz4' | 'gzip' | 'none';
+  logger?: Logger;
+}
+
+const COMPRESSION = { lz4: CompressionTypes.LZ4, gzip: CompressionTypes.GZIP, none: CompressionTypes.None } as const;
+
+/**
+ * EventLog on Apache Kafka. The producer is idempotent with acks=all and one
+ * request in flight, so retries neither duplicate nor reorder a key's records
+ * (KIP-98 idempotence; DESIGN.md Invariant 1).
+ */
+export class KafkaEventLog implements EventLog {
+  readonly kafka: Kafka;
+  private readonly compression: CompressionTypes;
+  private readonly logger: Logger | undefined;
+  private admin: Admin | undefined;
+  private producer: Producer | undefined;
+  private connecting: Promise<void> | undefined;
+  private readonly reader: PartitionReader;
+  private readonly partitionCounts = new Map<string, number>();
+  private readonly partitioner = Partitioners.DefaultPartitioner();
+  private readonly consumers = new Set<Consumer>();
+  private closed = false;
+
+  constructor(options: KafkaEventLogOptions) {
+    this.kafka = options.kafka ?? createKafka({ brokers: options.brokers ?? [], ...options });
+    this.compression = COMPRESSION[options.compression ?? 'lz4'];
+    this.logger = options.logger;
+    this.reader = new PartitionReader(this.kafka);
+  }
+
+  private async connect(): Promise<void> {
+    this.connecting ??= (async () => {
+      const admin = this.kafka.admin();
+      const producer = this.kafka.producer({
+        idempotent: true,
+        maxInFlightRequests: 1,
+        allowAutoTopicCreation: false,
+        createPartitioner: Partitioners.DefaultPartitioner,
+      });
+      await Promise.all([admin.connect(), producer.connect()]);
+      this.admin = admin;
+      this.producer = producer;
+    })();
+    await this.connecting;
+  }
+
+  async setup(topics: TopicSpec[]): Promise<TopicCheck[]> {
+    await this.connect();
+    const admin = this.admin!;
+    const existing = new Set(await admin.listTopics());
+    const missing = topics.filter((t) => !existing.has(t.name));
+    const created = new Set<string>();
+    if (missing.length > 0) {
+      await admin.createTopics({ topics: missing.map(createSpec), waitForLeaders: true });
+      for (const t of missing) created.add(t.name);
+    }
+    const out: TopicCheck[] = [];
+    for (const spec of topics) {
+      if (created.has(spec.name)) out.push({ name: spec.name, status: 'created', problems: [] });
+      else out.push(await checkTopic(admin, spec));
+    }
+    return out;
+  }
+
+  async append(topic: string, records: LogRecord[]): Promise<AppendResult[]> {
+    if (records.length === 0) return [];
+    await this.connect();
+    const partitions = await Promise.all(records.map((r) => this.partitionFor(topic, r.key)));
+    const metadata = await this.producer!.send({
+      topic,
+      acks: -1,
+      compression: this.compression,
+      messages: records.map((r, i) => ({
+        key: r.key,
+        value: r.value,
+        partition: partitions[i]!,
+        ...(r.headers ? { headers: r.headers } : {}),
+        ...(r.timestamp !== undefined ? { timestamp: String(r.timestamp) } : {}),
+      })),
+    });
+    // One send = one batch per partition, so offsets within a partition are
+    // baseOffset, baseOffset+1, ... in input order.
+    const next = new Map<number, bigint>();
+    for (const m of metadata) next.set(m.partition, BigInt(m.baseOffset ?? m.offset ?? '0'));
+    return records.map((_, i) => {
+      const partition = partitions[i]!;
+      const offset = next.get(partition);
+      if (offset === undefined) throw new Error(`Kafka returned no offset for ${topic}/${partition}`);
+      next.set(partition, offset + 1n);
+      return { topic, partition, offset: offset.toString() };
+    });
+  }
+
+  async partitionFor(topic: string, key: string): Promise<number> {
+    let count = this.partitionCounts.get(topic);
+    if (count === undefined) {
+      await this.connect();
+      const meta = await this.admin!.fetchTopicMetadata({ topics: [topic] }).catch((err: unknown) => {
+        throw new NotFoundError(`topic ${topic}`, { cause: err });
+      });
+      count = meta.topics[0]?.partitions.length ?? 0;
+      if (count === 0) throw new NotFoundError(`topic ${topic}`);
+      this.partitionCounts.set(topic, count);
+    }
+    const partitionMetadata: PartitionMetadata[] = Array.from({ length: count }, (_, p) => ({
+      partitionId: p,
+      leader: 0,
+      replicas: [],
+      isr: [],
+      offlineReplicas: [],
+      partitionErrorCode: 0,
+    }));
+    return this.partitioner({ topic, partitionMetadata, message: { key, value: null } });
+  }
+
+  async endOffsets(topic: string): Promise<Record<number, string>> {
+    await this.connect();
+    const offsets = await this.admin!.fetchTopicOffsets(topic);
+    return Object.fromEntries(offsets.map((o) => [o.partition, o.high]));
+  }
+
+  async startOffsets(topic: string): Promise<Record<number, string>> {
+    await this.connect();
+    const offsets = await this.admin!.fetchTopicOffsets(topic);
+    return Object.fromEntries(offsets.map((o) => [o.partition, o.low]));
+  }
+
+  read(topic: string, partition: number, fromOffset: string, untilOffset: string): Promise<StoredRecord[]> {
+    return this.reader.read(topic, partition, fromOffset, untilOffset);
+  }
+
+  async consume(options: ConsumeOptions): Promise<Consumer> {
+    const consumer = await runConsumer(this.kafka, options, this.logger);
+    this.consumers.add(consumer);
+    void consumer.done.finally(() => this.consumers.delete(consumer)).catch(() => undefined);
+    return consumer;
+  }
+
+  async committedOffsets(group: string, topic: string): Promise<Record<number, string>> {
+    await this.connect();
+    const res = await this.admin!.fetchOffsets({ groupId: group, topics: [topic] });
+    const out: Record<number, string> = {};
+    for (const p of res[0]?.partitions ?? []) if (p.offset !== '-1') out[p.partition] = p.offset;
+    return out;
+  }
+
+  async resetGroup(group: string, topic: string, target: ResetTarget): Promise<Record<number, string>> {
+    await this.connect();
+    const admin = this.admin!;
+    const { groups } = await admin.describeGroups([group]);
+    const g = groups[0];
+    if (g && g.members.length > 0) {
+      throw new ConflictError(
+        `consumer group ${group} has ${g.members.length} active member(s) (state ${g.state}); stop them before resetting offsets`,
+      );
+    }
+    let partitions: Array<{ partition: number; offset: string }>;
+    const offsets = await admin.fetchTopicOffsets(topic);
+    switch (target.to) {
+      case 'earliest':
+        partitions = offsets.map((o) => ({ partition: o.partition, offset: o.low }));
+        break;
+      case 'latest':
+        partitions = offsets.map((o) => ({ partition: o.partition, offset: o.high }));
+        break;
+      case 'timestamp': {
+        const byTime = await admin.fetchTopicOffsetsByTimestamp(topic, target.timestamp);
+        // -1 means "no record at or after the timestamp": start at the end.
+        partitions = byTime.map((o) => ({
+          partition: o.partition,
+          offset: o.offset === '-1' ? offsets.find((x) => x.partition === o.partition)!.high : o.offset,
+        }));
+        break;
+      }
+      case 'offsets':
+        partitions = Object.entries(target.offsets).map(([p, offset]) => ({ partition: Number(p), offset }));
+        break;
+    }
+    await admin.setOffsets({ groupId: group, topic, partitions });
+    return Object.fromEntries(partitions.map((p) => [p.partition, p.offset]));
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.allSettled([...this.consumers].map((c) => c.stop()));
+    await this.reader.close().catch(() => undefined);
+    if (this.connecting) {
+      await this.connecting.catch(() => undefined);
+      await Promise.allSettled([this.producer?.disconnect(), this.admin?.disconnect()]);
+    }
+  }
+}

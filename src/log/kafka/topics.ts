@@ -1,0 +1,41 @@
+import { ConfigResourceTypes, type Admin, type ITopicConfig } from 'kafkajs';
+import type { TopicCheck, TopicSpec } from '../port.js';
+
+/** kafkajs createTopics entry for a spec. */
+export function createSpec(spec: TopicSpec): ITopicConfig {
+  return {
+    topic: spec.name,
+    numPartitions: spec.partitions,
+    replicationFactor: spec.replicationFactor ?? 1,
+    configEntries: [
+      { name: 'cleanup.policy', value: spec.compacted ? 'compact' : 'delete' },
+      { name: 'retention.ms', value: String(spec.retentionMs ?? -1) },
+    ],
+  };
+}
+
+/**
+ * Compares an existing topic with its spec. A wrong cleanup policy is reported,
+ * never silently used or changed: a compacted events topic would lose history
+ * (DESIGN.md: the events topic is never compacted).
+ */
+export async function checkTopic(admin: Admin, spec: TopicSpec): Promise<TopicCheck> {
+  const problems: string[] = [];
+  const meta = await admin.fetchTopicMetadata({ topics: [spec.name] });
+  const partitions = meta.topics[0]?.partitions.length ?? 0;
+  if (partitions !== spec.partitions) problems.push(`has ${partitions} partitions, expected ${spec.partitions}`);
+  const described = await admin.describeConfigs({
+    includeSynonyms: false,
+    resources: [{ type: ConfigResourceTypes.TOPIC, name: spec.name, configNames: ['cleanup.policy', 'retention.ms'] }],
+  });
+  const entries = described.resources[0]?.configEntries ?? [];
+  const policy = entries.find((e) => e.configName === 'cleanup.policy')?.configValue ?? 'delete';
+  const wanted = spec.compacted ? 'compact' : 'delete';
+  if (policy.split(',').sort().join(',') !== wanted) problems.push(`cleanup.policy is ${policy}, expected ${wanted}`);
+  const retention = entries.find((e) => e.configName === 'retention.ms')?.configValue;
+  const wantedRetention = String(spec.retentionMs ?? -1);
+  if (!spec.compacted && retention !== undefined && retention !== wantedRetention) {
+    problems.push(`retention.ms is ${retention}, expected ${wantedRetention}`);
+  }
+  return { name: spec.name, status: problems.length ? 'mismatch' : 'ok', problems };
+}
