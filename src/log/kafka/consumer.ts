@@ -1,4 +1,4 @@
-import type { Kafka } from 'kafkajs';
+import type { EachBatchPayload, Kafka } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { ConsumeOptions, Consumer } from '../port.js';
 import { toStored } from './partition-reader.js';
@@ -20,6 +20,8 @@ export async function runConsumer(kafka: Kafka, options: ConsumeOptions, logger?
   await consumer.subscribe({ topics: options.topics, fromBeginning: options.fromBeginning ?? true });
   let failure: unknown;
   let stopping: Promise<void> | undefined;
+  // The batch being handled: stop() lets it finish and commit before leaving the group.
+  let current: Promise<void> | undefined;
   let resolveDone!: () => void;
   let rejectDone!: (err: unknown) => void;
   const done = new Promise<void>((res, rej) => {
@@ -28,6 +30,7 @@ export async function runConsumer(kafka: Kafka, options: ConsumeOptions, logger?
   });
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
+      await current?.catch(() => undefined);
       await consumer.disconnect().catch((err: unknown) => logger?.warn({ err }, 'consumer disconnect failed'));
       if (failure !== undefined) rejectDone(failure);
       else resolveDone();
@@ -39,8 +42,19 @@ export async function runConsumer(kafka: Kafka, options: ConsumeOptions, logger?
     autoCommit: false,
     eachBatchAutoResolve: false,
     partitionsConsumedConcurrently: 1,
-    eachBatch: async ({ batch, resolveOffset, commitOffsetsIfNecessary, isRunning, isStale, heartbeat }) => {
+    eachBatch: async (payload) => {
       if (failure !== undefined || stopping) return;
+      const work = handleBatch(payload);
+      current = work;
+      try {
+        await work;
+      } finally {
+        current = undefined;
+      }
+    },
+  });
+  async function handleBatch({ batch, resolveOffset, commitOffsetsIfNecessary, isRunning, isStale, heartbeat }: EachBatchPayload): Promise<void> {
+    {
       const all = batch.messages.filter((m) => !(m as { isControlRecord?: boolean }).isControlRecord);
       for (let i = 0; i < all.length; i += maxRecords) {
         if (!isRunning() || isStale() || failure !== undefined || options.signal?.aborted) return;
@@ -62,8 +76,8 @@ export async function runConsumer(kafka: Kafka, options: ConsumeOptions, logger?
         await heartbeat();
       }
       await commitOffsetsIfNecessary();
-    },
-  });
+    }
+  }
   consumer.on(consumer.events.CRASH, (e) => {
     const payload = e.payload as { error: unknown; restart: boolean };
     if (!payload.restart) {
@@ -72,8 +86,9 @@ export async function runConsumer(kafka: Kafka, options: ConsumeOptions, logger?
     }
   });
   if (options.signal) {
+    // setImmediate: an abort fired from inside the handler must see `current` set.
     if (options.signal.aborted) void stop();
-    else options.signal.addEventListener('abort', () => void stop(), { once: true });
+    else options.signal.addEventListener('abort', () => setImmediate(() => void stop()), { once: true });
   }
   return { done, stop };
 }

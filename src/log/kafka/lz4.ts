@@ -1,8 +1,10 @@
 import { createRequire } from 'node:module';
-import { CompressionCodecs, CompressionTypes } from 'kafkajs';
+import kafkajs from 'kafkajs';
 
 // `lz4` is a CommonJS native addon without types: load it through require.
 const require = createRequire(import.meta.url);
+// CompressionCodecs is not among kafkajs's ESM-detectable named exports.
+const { CompressionCodecs, CompressionTypes } = kafkajs;
 const lz4 = require('lz4') as { encode(input: Buffer): Buffer; decode(input: Buffer): Buffer };
 
 /**

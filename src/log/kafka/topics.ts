@@ -1,4 +1,7 @@
-import { ConfigResourceTypes, type Admin, type ITopicConfig } from 'kafkajs';
+import type { Admin, ITopicConfig } from 'kafkajs';
+
+// TOPIC_RESOURCE; the enum is not an ESM-detectable export of kafkajs.
+const TOPIC_RESOURCE = 2;
 import type { TopicCheck, TopicSpec } from '../port.js';
 
 /** kafkajs createTopics entry for a spec. */
@@ -26,7 +29,7 @@ export async function checkTopic(admin: Admin, spec: TopicSpec): Promise<TopicCh
   if (partitions !== spec.partitions) problems.push(`has ${partitions} partitions, expected ${spec.partitions}`);
   const described = await admin.describeConfigs({
     includeSynonyms: false,
-    resources: [{ type: ConfigResourceTypes.TOPIC, name: spec.name, configNames: ['cleanup.policy', 'retention.ms'] }],
+    resources: [{ type: TOPIC_RESOURCE, name: spec.name, configNames: ['cleanup.policy', 'retention.ms'] }],
   });
   const entries = described.resources[0]?.configEntries ?? [];
   const policy = entries.find((e) => e.configName === 'cleanup.policy')?.configValue ?? 'delete';
