@@ -1,0 +1,32 @@
+import type { Change } from './changeset.js';
+import type { StateEventType } from './event-types.js';
+import type { Epoch, InstanceId, Version } from './ids.js';
+
+/** Set on events re-emitted by a replay, so consumers can tell them apart. */
+export interface ReplayInfo {
+  isReplay: boolean;
+  originalEventId: string | null;
+  replayedAt: number | null;
+}
+
+/**
+ * One state event (DESIGN.md State, events, versions). Its `changeset` moves
+ * the state at `version - 1` to the state at `version`, whose canonical-JSON
+ * SHA-256 is `stateChecksum` (Invariant 2).
+ */
+export interface StateEvent {
+  eventId: string;
+  instanceId: InstanceId;
+  version: Version;
+  writerEpoch: Epoch;
+  /** Milliseconds since the Unix epoch. */
+  timestamp: number;
+  eventType: StateEventType;
+  source: string;
+  causationId: string | null;
+  correlationId: string | null;
+  changeset: Change[];
+  metadata: Record<string, string>;
+  stateChecksum: string;
+  replay: ReplayInfo | null;
+}

@@ -1,0 +1,18 @@
+export { decide } from './acceptance.js';
+export type { Decision, Head, RejectReason } from './acceptance.js';
+export { applyChanges, diff, invertChanges } from './changeset.js';
+export type { Change, ChangeOp } from './changeset.js';
+export { checksum, isChecksum, sha256Hex } from './checksum.js';
+export { ChecksumMismatchError, InvalidInputError, InvalidPathError, TooLargeError } from './errors.js';
+export type { ReplayInfo, StateEvent } from './event.js';
+export { DESIGN_EVENT_TYPES, SEED_EVENT_TYPES, STATE_EVENT_TYPES, isStateEventType } from './event-types.js';
+export type { StateEventType } from './event-types.js';
+export { MAX_INSTANCE_ID_LENGTH, epoch, instanceId, version } from './ids.js';
+export type { Brand, Epoch, InstanceId, Version } from './ids.js';
+export { MAX_JSON_DEPTH, canonicalJson, isJsonObject, jsonEqual, parseJson } from './json.js';
+export type { JsonObject, JsonValue } from './json.js';
+export { MAX_PATH_LENGTH, MAX_PATH_SEGMENTS, arrayIndex, formatPath, parsePath } from './paths.js';
+export { applyEvent, fold, step } from './reducer.js';
+export type { FoldResult, Projection, Rejection, StepResult } from './reducer.js';
+export { initialState, stateAsJson } from './state.js';
+export type { AgentState, AgentStatus, TaskRecord } from './state.js';

@@ -1,0 +1,110 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { applyChanges, diff, invertChanges } from '../../../src/domain/changeset.js';
+import { InvalidInputError, InvalidPathError } from '../../../src/domain/errors.js';
+import { canonicalJson, jsonEqual, type JsonValue } from '../../../src/domain/json.js';
+import { json, jsonObject } from './arbitraries.js';
+
+describe('diff / applyChanges', () => {
+  it('applyChanges(a, diff(a, b)) equals b for arbitrary JSON', () => {
+    fc.assert(
+      fc.property(json, json, (a, b) => {
+        const out = applyChanges(a, diff(a, b));
+        expect(canonicalJson(out)).toBe(canonicalJson(b));
+        expect(jsonEqual(out, b)).toBe(true);
+      }),
+      { numRuns: 400 },
+    );
+  });
+
+  it('round-trips between related objects (edits, deletions, array growth and shrink)', () => {
+    fc.assert(
+      fc.property(jsonObject, jsonObject, jsonObject, (base, extra, replace) => {
+        const a = { ...base, list: Object.values(extra) };
+        const b: Record<string, JsonValue> = { ...base, ...replace, list: Object.values(replace) };
+        for (const k of Object.keys(extra)) if (k.length % 2 === 0) delete b[k];
+        expect(jsonEqual(applyChanges(a, diff(a, b)), b)).toBe(true);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('never mutates its input', () => {
+    fc.assert(
+      fc.property(json, json, (a, b) => {
+        const before = canonicalJson(a);
+        applyChanges(a, diff(a, b));
+        expect(canonicalJson(a)).toBe(before);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('invertChanges undoes a changeset', () => {
+    fc.assert(
+      fc.property(json, json, (a, b) => {
+        const changes = diff(a, b);
+        expect(jsonEqual(applyChanges(applyChanges(a, changes), invertChanges(changes)), a)).toBe(true);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('appending to a history costs one create per new item', () => {
+    const a = { history: [{ t: 1 }, { t: 2 }] };
+    const b = { history: [{ t: 1 }, { t: 2 }, { t: 3 }] };
+    expect(diff(a, b)).toEqual([{ path: '/history/2', op: 'create', newValue: { t: 3 } }]);
+  });
+
+  it('replaces a mostly changed array (a new embedding) with a single update', () => {
+    const a = { v: Array.from({ length: 32 }, (_, i) => i / 10) };
+    const b = { v: Array.from({ length: 32 }, (_, i) => i / 7) };
+    expect(diff(a, b)).toEqual([{ path: '/v', op: 'update', oldValue: a.v, newValue: b.v }]);
+  });
+
+  it('escapes keys containing / and ~ in paths', () => {
+    expect(diff({}, { 'a/b': 1, 'c~d': 2 })).toEqual([
+      { path: '/a~1b', op: 'create', newValue: 1 },
+      { path: '/c~0d', op: 'create', newValue: 2 },
+    ]);
+  });
+
+  it('keeps __proto__ as data, never as the prototype', () => {
+    const out = applyChanges({}, [{ path: '/__proto__', op: 'create', newValue: { polluted: true } }]) as Record<string, unknown>;
+    expect(Object.keys(out)).toEqual(['__proto__']);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    expect(Object.getPrototypeOf(out)).toBe(Object.prototype);
+  });
+});
+
+describe('applyChanges refuses malformed changesets with typed errors', () => {
+  const doc = { a: { b: [1, 2, 3] }, s: 'x' };
+  const cases: [string, Parameters<typeof applyChanges>[1], RegExp][] = [
+    ['no leading slash', [{ path: 'a/b', op: 'update', newValue: 1 }], /must be empty or start with '\/'/],
+    ['bad escape', [{ path: '/a~2', op: 'create', newValue: 1 }], /'~' not followed by 0 or 1/],
+    ['missing parent', [{ path: '/nope/x', op: 'create', newValue: 1 }], /segment 0 "nope" does not exist/],
+    ['index out of range', [{ path: '/a/b/7', op: 'update', newValue: 1 }], /index 7 out of range 0\.\.2/],
+    ['non-canonical index', [{ path: '/a/b/01', op: 'update', newValue: 1 }], /"01" is not an array index/],
+    ['negative index', [{ path: '/a/b/-1', op: 'delete' }], /"-1" is not an array index/],
+    ['through a string', [{ path: '/s/0', op: 'update', newValue: 1 }], /resolves to a string, not a container/],
+    ['create existing', [{ path: '/s', op: 'create', newValue: 1 }], /already exists/],
+    ['update missing', [{ path: '/t', op: 'update', newValue: 1 }], /does not exist/],
+    ['delete root', [{ path: '', op: 'delete' }], /whole document/],
+  ];
+  it.each(cases)('%s → InvalidPathError', (_name, changes, message) => {
+    expect(() => applyChanges(doc, changes)).toThrow(InvalidPathError);
+    expect(() => applyChanges(doc, changes)).toThrow(message);
+  });
+
+  it('a create without newValue or an unknown op → InvalidInputError', () => {
+    expect(() => applyChanges(doc, [{ path: '/z', op: 'create' }])).toThrow(InvalidInputError);
+    expect(() => applyChanges(doc, [{ path: '/z', op: 'upsert' as never, newValue: 1 }])).toThrow(/unknown op "upsert"/);
+  });
+
+  it('supports "-" to append and inserts at an index', () => {
+    expect(applyChanges({ l: [1, 3] }, [
+      { path: '/l/-', op: 'create', newValue: 4 },
+      { path: '/l/1', op: 'create', newValue: 2 },
+    ])).toEqual({ l: [1, 2, 3, 4] });
+  });
+});
