@@ -1,0 +1,317 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import {
+  checksum,
+  diff,
+  applyChanges,
+  instanceId as toInstanceId,
+  initialState,
+  stateAsJson,
+  type AgentState,
+  type Change,
+  type JsonObject,
+  type JsonValue,
+  type Projection,
+  type StateEvent,
+  type StateEventType,
+} from '../domain/index.js';
+import { ConfigError, ConflictError, FencedError, NotFoundError, AgentStateError } from '../errors.js';
+import type { EventLog } from '../log/port.js';
+import { topicNames } from '../log/topics.js';
+import { AppendBatcher } from './batcher.js';
+import type { EventCodec } from './codec.js';
+import { HEADER, TailReader, type Outcome } from './tail.js';
+
+export interface AgentStateClientOptions {
+  log: EventLog;
+  codec: EventCodec;
+  /** @default 'agentstate.' */
+  topicPrefix?: string;
+  /** Written into every event's `source`. @default 'agentstate-client' */
+  source?: string;
+  /** Consumer group of this client's view of the log. @default a unique name per client */
+  tailGroup?: string;
+  /** Appends from different agents within this many ms go out as one batch. @default 0 (next tick) */
+  lingerMs?: number;
+  logger?: Logger;
+}
+
+/** The seed's StateUpdateResult. */
+export interface StateUpdateResult {
+  success: boolean;
+  newVersion: number;
+  previousVersion: number;
+  appliedChanges: Change[];
+  generatedEvents: StateEvent[];
+  checksum: string;
+  /** Milliseconds from the call to the log's decision. */
+  processingTime: number;
+}
+
+export interface UpdateOptions {
+  /** Fail fast with ConflictError unless the head is at this version. */
+  expectedVersion?: number;
+  /** @default 'state_patched' */
+  eventType?: StateEventType;
+  metadata?: Record<string, string>;
+  causationId?: string;
+  correlationId?: string;
+}
+
+/** A change list, or a function that edits a draft copy of the state. */
+export type Update = Change[] | ((draft: AgentState) => void);
+
+interface Owned {
+  epoch: number;
+  fenced: boolean;
+  /** Updates of one agent run one after another (the next needs the previous head). */
+  queue: Promise<unknown>;
+}
+
+/**
+ * The SDK agent runtimes write their state with. Every write is an event in
+ * the log; a call resolves only once the log has decided it, by the same rules
+ * every replay applies (DESIGN.md Invariants 1, 3). Ownership is a claim in the
+ * log (`ownership_acquired` with a higher writerEpoch); see docs/writer.md.
+ */
+export class AgentStateClient {
+  private readonly log: EventLog;
+  private readonly codec: EventCodec;
+  private readonly topic: string;
+  private readonly source: string;
+  private readonly tail: TailReader;
+  private readonly batcher: AppendBatcher;
+  private readonly owned = new Map<string, Owned>();
+  private closed = false;
+
+  private constructor(options: AgentStateClientOptions) {
+    if (!options.log) throw new ConfigError('log', 'an EventLog is required');
+    if (!options.codec) throw new ConfigError('codec', 'an EventCodec is required');
+    this.log = options.log;
+    this.codec = options.codec;
+    this.topic = topicNames(options.topicPrefix).events;
+    this.source = options.source ?? 'agentstate-client';
+    this.batcher = new AppendBatcher(this.log, this.topic, options.lingerMs ?? 0);
+    this.tail = new TailReader({
+      log: this.log,
+      codec: this.codec,
+      topic: this.topic,
+      group: options.tailGroup ?? `agentstate-writer-${randomUUID()}`,
+      ...(options.logger ? { logger: options.logger } : {}),
+      onForeignAccepted: (event) => this.onForeign(event),
+    });
+  }
+
+  /** Creates a client and starts its view of the log (folds the events topic to the head). */
+  static async connect(options: AgentStateClientOptions): Promise<AgentStateClient> {
+    const client = new AgentStateClient(options);
+    await client.tail.start();
+    await client.tail.catchUp();
+    return client;
+  }
+
+  /**
+   * Creates an agent (version 1, `agent_created`) owned by this client at epoch 1.
+   * @throws ConflictError when the agent already exists
+   */
+  async createAgent(id: string, init: { agentType: string } & Partial<Omit<AgentState, 'instanceId'>>): Promise<StateUpdateResult> {
+    const instanceId = toInstanceId(id);
+    this.assertOpen();
+    const { agentType, ...overrides } = init;
+    const state = stateAsJson(initialState(instanceId, agentType, Date.now(), overrides));
+    await this.tail.catchUp();
+    if (this.tail.head(instanceId)) throw new ConflictError(`agent ${instanceId} already exists`);
+    const owned: Owned = { epoch: 1, fenced: false, queue: Promise.resolve() };
+    const started = performance.now();
+    const outcome = await this.write(instanceId, undefined, state, 1, 'agent_created', {});
+    if (!outcome.accept) {
+      throw new ConflictError(`agent ${instanceId} was created concurrently by another writer (${outcome.reason})`);
+    }
+    this.owned.set(instanceId, owned);
+    return result(undefined, outcome.projection, diff({}, state), outcome.event, started);
+  }
+
+  /**
+   * Takes ownership: waits until this client's view is at the head of the log,
+   * then claims the agent with epoch + 1. Any earlier owner is fenced from then on.
+   * @throws NotFoundError when the agent does not exist
+   */
+  async acquire(id: string): Promise<{ version: number; epoch: number; state: AgentState }> {
+    const instanceId = toInstanceId(id);
+    this.assertOpen();
+    for (let attempt = 0; attempt < 10; attempt++) {
+      await this.tail.catchUp();
+      const head = this.tail.head(instanceId);
+      if (!head) throw new NotFoundError(`agent ${instanceId}`);
+      const epoch = head.epoch + 1;
+      const outcome = await this.write(instanceId, head, head.state, epoch, 'ownership_acquired', {});
+      if (outcome.accept) {
+        this.owned.set(instanceId, { epoch, fenced: false, queue: Promise.resolve() });
+        return { version: outcome.projection.version, epoch, state: outcome.projection.state as unknown as AgentState };
+      }
+      // Another writer got in first in log order: look again from the new head.
+    }
+    throw new ConflictError(`could not acquire ${instanceId}: other writers kept winning the claim`);
+  }
+
+  /**
+   * Applies changes to an owned agent. Calls for one agent run in call order;
+   * calls for different agents are appended together.
+   * @throws FencedError when another writer has taken the agent over
+   * @throws ConflictError when `expectedVersion` is not the head
+   */
+  updateState(id: string, update: Update, options: UpdateOptions = {}): Promise<StateUpdateResult> {
+    const instanceId = toInstanceId(id);
+    const owned = this.owned.get(instanceId);
+    if (!owned) return Promise.reject(new FencedError(`this client does not own agent ${instanceId}; call acquire() first`));
+    const run = owned.queue.then(() => this.applyUpdate(instanceId, owned, update, options));
+    owned.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async applyUpdate(instanceId: string, owned: Owned, update: Update, options: UpdateOptions): Promise<StateUpdateResult> {
+    this.assertOpen();
+    const started = performance.now();
+    if (owned.fenced) throw new FencedError(`agent ${instanceId} is owned by a newer writer (epoch > ${owned.epoch})`);
+    const head = this.tail.head(instanceId);
+    if (!head) throw new NotFoundError(`agent ${instanceId}`);
+    if (options.expectedVersion !== undefined && options.expectedVersion !== head.version) {
+      throw new ConflictError(`agent ${instanceId} is at version ${head.version}, expected ${options.expectedVersion}`);
+    }
+    let changes: Change[];
+    let next: JsonValue;
+    if (typeof update === 'function') {
+      const draft = structuredClone(head.state) as unknown as AgentState;
+      update(draft);
+      next = JSON.parse(JSON.stringify(draft)) as JsonValue;
+      changes = diff(head.state, next);
+    } else {
+      changes = update;
+      next = applyChanges(head.state, changes);
+    }
+    const outcome = await this.write(instanceId, head, next, owned.epoch, options.eventType ?? 'state_patched', options, changes);
+    if (!outcome.accept) {
+      if (outcome.reason === 'stale_epoch') {
+        owned.fenced = true;
+        throw new FencedError(`agent ${instanceId}: write rejected, a newer writer owns it`);
+      }
+      throw new ConflictError(`agent ${instanceId}: write rejected by the log (${outcome.reason}${outcome.detail ? `: ${outcome.detail}` : ''})`);
+    }
+    return result(head, outcome.projection, changes, outcome.event, started);
+  }
+
+  /** The head of an agent as this client's view of the log holds it. */
+  getState(id: string): { version: number; epoch: number; checksum: string; state: AgentState } | undefined {
+    const head = this.tail.head(toInstanceId(id));
+    return head && { version: head.version, epoch: head.epoch, checksum: head.checksum, state: head.state as unknown as AgentState };
+  }
+
+  /** True while this client owns the agent and has not been fenced. */
+  owns(id: string): boolean {
+    const o = this.owned.get(id);
+    return o !== undefined && !o.fenced;
+  }
+
+  /** Stops writing the agent (no event: a later acquire by anyone raises the epoch). */
+  async release(id: string): Promise<void> {
+    const owned = this.owned.get(id);
+    if (!owned) return;
+    await owned.queue;
+    this.owned.delete(id);
+  }
+
+  /** Waits for writes in flight, then stops. Safe to call twice; the EventLog is the caller's. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await Promise.allSettled([...this.owned.values()].map((o) => o.queue));
+    this.closed = true;
+    await this.batcher.flush();
+    await this.tail.stop();
+  }
+
+  private async write(
+    instanceId: string,
+    head: Projection | undefined,
+    next: JsonValue,
+    epoch: number,
+    eventType: StateEventType,
+    options: UpdateOptions,
+    changes?: Change[],
+  ): Promise<(Outcome & { accept: false }) | { accept: true; projection: Projection; event: StateEvent }> {
+    const version = (head?.version ?? 0) + 1;
+    const sum = checksum(next);
+    const event: StateEvent = {
+      eventId: randomUUID(),
+      instanceId: instanceId as StateEvent['instanceId'],
+      version: version as StateEvent['version'],
+      writerEpoch: epoch as StateEvent['writerEpoch'],
+      timestamp: Date.now(),
+      eventType,
+      source: this.source,
+      causationId: options.causationId ?? null,
+      correlationId: options.correlationId ?? null,
+      changeset: changes ?? diff(head?.state ?? {}, next),
+      metadata: options.metadata ?? {},
+      stateChecksum: sum,
+      replay: null,
+    };
+    const expected: Projection = { version, epoch, state: next, checksum: sum };
+    const decided = this.tail.expect(event.eventId, expected);
+    try {
+      const value = await this.codec.encode(event);
+      const position = await this.batcher.append({
+        key: instanceId,
+        value,
+        headers: {
+          [HEADER.eventId]: event.eventId,
+          [HEADER.version]: String(version),
+          [HEADER.epoch]: String(epoch),
+          [HEADER.type]: eventType,
+        },
+        timestamp: event.timestamp,
+      });
+      void position;
+    } catch (err) {
+      // Not appended (or unknown): nothing will resolve the waiter.
+      this.tail.forget(event.eventId);
+      if (err instanceof AgentStateError) throw err;
+      throw new AgentStateError('AS_UNAVAILABLE', `append of ${eventType} for ${instanceId} failed: ${(err as Error).message}`, {
+        cause: err,
+        retryable: true,
+      });
+    }
+    const outcome = await decided;
+    return outcome.accept ? { accept: true, projection: outcome.projection, event } : outcome;
+  }
+
+  private onForeign(event: StateEvent): void {
+    // An accepted claim with a higher epoch than ours fences us (Invariant 3).
+    if (event.eventType !== 'ownership_acquired') return;
+    const owned = this.owned.get(event.instanceId);
+    if (owned && event.writerEpoch > owned.epoch) owned.fenced = true;
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new AgentStateError('AS_UNAVAILABLE', 'the client is closed');
+  }
+}
+
+function result(
+  head: Projection | undefined,
+  projection: Projection,
+  changes: Change[],
+  event: StateEvent,
+  started: number,
+): StateUpdateResult {
+  return {
+    success: true,
+    newVersion: projection.version,
+    previousVersion: head?.version ?? 0,
+    appliedChanges: changes,
+    generatedEvents: [event],
+    checksum: projection.checksum,
+    processingTime: performance.now() - started,
+  };
+}
+
+export type { JsonObject };

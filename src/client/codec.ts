@@ -1,0 +1,23 @@
+import { parseJson, canonicalJson, type StateEvent } from '../domain/index.js';
+import { AgentStateError } from '../errors.js';
+
+/** Turns events into log record values and back. Avro + registry on Kafka; JSON where no registry exists. */
+export interface EventCodec {
+  encode(event: StateEvent): Promise<Buffer>;
+  decode(value: Buffer): Promise<StateEvent>;
+}
+
+/** Canonical JSON bytes: self-describing, used by the embedded profile. */
+export class JsonEventCodec implements EventCodec {
+  async encode(event: StateEvent): Promise<Buffer> {
+    return Buffer.from(canonicalJson(event), 'utf8');
+  }
+
+  async decode(value: Buffer): Promise<StateEvent> {
+    const parsed = parseJson(value.toString('utf8'), 'event');
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+      throw new AgentStateError('AS_DECODE', 'event record is not a JSON object');
+    }
+    return parsed as unknown as StateEvent;
+  }
+}

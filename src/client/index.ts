@@ -1,0 +1,4 @@
+export { AgentStateClient, type AgentStateClientOptions, type StateUpdateResult, type UpdateOptions, type Update } from './client.js';
+export { JsonEventCodec, type EventCodec } from './codec.js';
+export { AppendBatcher } from './batcher.js';
+export { TailReader, HEADER, type Outcome } from './tail.js';

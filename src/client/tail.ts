@@ -1,0 +1,157 @@
+import type { Logger } from 'pino';
+import { decide, step, type Projection, type RejectReason, type StateEvent } from '../domain/index.js';
+import { UnavailableError } from '../errors.js';
+import type { Consumer, EventLog, StoredRecord } from '../log/port.js';
+import type { EventCodec } from './codec.js';
+
+/** The decision the log made about one event, as every replay will make it (DESIGN.md Invariant 3). */
+export type Outcome = { accept: true; projection: Projection } | { accept: false; reason: RejectReason; detail?: string };
+
+/** Headers every event record carries, so a reader can decide without decoding the body. */
+export const HEADER = { eventId: 'eventId', version: 'version', epoch: 'writerEpoch', type: 'eventType' } as const;
+
+interface Waiter {
+  resolve(outcome: Outcome): void;
+  reject(err: unknown): void;
+  /** The projection the writer computed, used when the log accepts its own event. */
+  expected: Projection;
+}
+
+export interface TailReaderOptions {
+  log: EventLog;
+  codec: EventCodec;
+  topic: string;
+  group: string;
+  logger?: Logger;
+  /** Told of every accepted event of another writer (fencing detection). */
+  onForeignAccepted?: (event: StateEvent, projection: Projection) => void;
+}
+
+/**
+ * The writer's view of the log: folds the events topic from the beginning
+ * with the same acceptance rules as the projector (domain `step`), so the
+ * writer learns exactly what the log decided for its own events. A claim of
+ * ownership is decided by log order, and so is every write.
+ */
+export class TailReader {
+  private readonly heads = new Map<string, Projection>();
+  private readonly waiters = new Map<string, Waiter>();
+  private readonly positions = new Map<number, bigint>();
+  private readonly positionWaiters: Array<{ partition: number; offset: bigint; resolve: () => void; reject: (e: unknown) => void }> = [];
+  private consumer: Consumer | undefined;
+  private failure: unknown;
+
+  constructor(private readonly options: TailReaderOptions) {}
+
+  async start(): Promise<void> {
+    const { log, topic, group } = this.options;
+    const start = await log.startOffsets(topic);
+    for (const [p, o] of Object.entries(start)) this.positions.set(Number(p), BigInt(o));
+    // A private group positioned explicitly, so no event is missed between start and first fetch.
+    await log.resetGroup(group, topic, { to: 'offsets', offsets: start });
+    this.consumer = await log.consume({
+      group,
+      topics: [topic],
+      handler: async (batch) => {
+        for (const record of batch.records) await this.apply(record);
+        const last = batch.records.at(-1);
+        if (last) this.advance(batch.partition, BigInt(last.offset) + 1n);
+      },
+    });
+    void this.consumer.done.catch((err: unknown) => this.fail(err));
+  }
+
+  /** The confirmed head of an agent, as the log decided it so far. */
+  head(instanceId: string): Projection | undefined {
+    return this.heads.get(instanceId);
+  }
+
+  /** Registers interest in the outcome of an event before it is appended. */
+  expect(eventId: string, expected: Projection): Promise<Outcome> {
+    if (this.failure !== undefined) return Promise.reject(this.unavailable());
+    return new Promise<Outcome>((resolve, reject) => this.waiters.set(eventId, { resolve, reject, expected }));
+  }
+
+  forget(eventId: string): void {
+    this.waiters.delete(eventId);
+  }
+
+  /** Resolves once every record below `offset` in `partition` has been folded. */
+  waitFor(partition: number, offset: string): Promise<void> {
+    const target = BigInt(offset);
+    if ((this.positions.get(partition) ?? 0n) >= target) return Promise.resolve();
+    if (this.failure !== undefined) return Promise.reject(this.unavailable());
+    return new Promise((resolve, reject) => this.positionWaiters.push({ partition, offset: target, resolve, reject }));
+  }
+
+  /** Waits until the fold has reached the topic's current end: the writer is then exactly at the head. */
+  async catchUp(): Promise<void> {
+    const end = await this.options.log.endOffsets(this.options.topic);
+    await Promise.all(Object.entries(end).map(([p, o]) => this.waitFor(Number(p), o)));
+  }
+
+  async stop(): Promise<void> {
+    await this.consumer?.stop();
+    this.fail(new UnavailableError('the writer client (closed)'));
+  }
+
+  private async apply(record: StoredRecord): Promise<void> {
+    const id = record.key;
+    const head = this.heads.get(id);
+    const eventId = record.headers[HEADER.eventId];
+    const waiter = eventId === undefined ? undefined : this.waiters.get(eventId);
+    if (waiter && eventId !== undefined) {
+      // Our own event: decide from the headers; the state after it is the one
+      // the writer computed and checksummed before appending.
+      this.waiters.delete(eventId);
+      const decision = decide(head, {
+        version: Number(record.headers[HEADER.version]) as StateEvent['version'],
+        writerEpoch: Number(record.headers[HEADER.epoch]) as StateEvent['writerEpoch'],
+        eventType: record.headers[HEADER.type] as StateEvent['eventType'],
+      });
+      if (decision.accept) {
+        this.heads.set(id, waiter.expected);
+        waiter.resolve({ accept: true, projection: waiter.expected });
+      } else {
+        waiter.resolve(decision);
+      }
+      return;
+    }
+    if (record.value === null) return;
+    let event: StateEvent;
+    try {
+      event = await this.options.codec.decode(record.value);
+    } catch (err) {
+      this.options.logger?.warn({ err, partition: record.partition, offset: record.offset }, 'undecodable event record skipped');
+      return;
+    }
+    const result = step(head, event);
+    if (result.accept) {
+      this.heads.set(id, result.projection);
+      this.options.onForeignAccepted?.(event, result.projection);
+    }
+  }
+
+  private advance(partition: number, next: bigint): void {
+    this.positions.set(partition, next);
+    for (let i = this.positionWaiters.length - 1; i >= 0; i--) {
+      const w = this.positionWaiters[i]!;
+      if (w.partition === partition && next >= w.offset) {
+        this.positionWaiters.splice(i, 1);
+        w.resolve();
+      }
+    }
+  }
+
+  private unavailable(): UnavailableError {
+    return new UnavailableError('the writer client\'s view of the event log', { cause: this.failure });
+  }
+
+  private fail(err: unknown): void {
+    this.failure ??= err;
+    const e = this.unavailable();
+    for (const w of this.waiters.values()) w.reject(e);
+    this.waiters.clear();
+    for (const w of this.positionWaiters.splice(0)) w.reject(e);
+  }
+}

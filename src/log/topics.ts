@@ -1,0 +1,53 @@
+import { ConfigError } from '../errors.js';
+import type { TopicSpec } from './port.js';
+
+/** Topic names, all under one prefix (DESIGN.md The shape). */
+export interface TopicNames {
+  events: string;
+  state: string;
+  heartbeats: string;
+  control: string;
+  anomalies: string;
+  dlq: string;
+}
+
+export interface TopicLayoutOptions {
+  /** @default 'agentstate.' (env AGENTSTATE_TOPIC_PREFIX in services and the CLI) */
+  prefix?: string;
+  /** Partitions of the keyed topics. @default 6 */
+  partitions?: number;
+  /** @default 1 */
+  replicationFactor?: number;
+}
+
+export function topicNames(prefix = 'agentstate.'): TopicNames {
+  if (!/^[A-Za-z0-9._-]*$/.test(prefix)) throw new ConfigError('topicPrefix', `"${prefix}" may only hold letters, digits, '.', '_' and '-'`);
+  return {
+    events: `${prefix}events`,
+    state: `${prefix}state`,
+    heartbeats: `${prefix}heartbeats`,
+    control: `${prefix}control`,
+    anomalies: `${prefix}anomalies`,
+    dlq: `${prefix}dlq`,
+  };
+}
+
+/**
+ * The declarative topic set. Events: never compacted, unlimited retention (it
+ * is history). State and heartbeats: compacted, latest per agent.
+ */
+export function topicSpecs(options: TopicLayoutOptions = {}): TopicSpec[] {
+  const names = topicNames(options.prefix);
+  const partitions = options.partitions ?? 6;
+  const rf = options.replicationFactor ?? 1;
+  if (!Number.isInteger(partitions) || partitions < 1) throw new ConfigError('partitions', 'must be a positive integer');
+  const spec = (name: string, compacted: boolean, p = partitions): TopicSpec => ({ name, partitions: p, replicationFactor: rf, compacted, retentionMs: -1 });
+  return [
+    spec(names.events, false),
+    spec(names.state, true),
+    spec(names.heartbeats, true),
+    spec(names.control, false),
+    spec(names.anomalies, false),
+    spec(names.dlq, false),
+  ];
+}
