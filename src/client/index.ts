@@ -2,3 +2,4 @@ export { AgentStateClient, type AgentStateClientOptions, type StateUpdateResult,
 export { JsonEventCodec, type EventCodec } from './codec.js';
 export { AppendBatcher } from './batcher.js';
 export { TailReader, HEADER, type Outcome } from './tail.js';
+export { RegistryEventCodec } from './avro-codec.js';
