@@ -1,0 +1,55 @@
+import { afterAll, beforeAll, describe } from 'vitest';
+import type { EventLog } from '../../../src/log/port.js';
+import { appendAndReadContract } from './append-read.js';
+import { consumeContract } from './consume.js';
+import { groupResetContract, setupContract } from './groups.js';
+import { unique, type LogContext } from './helpers.js';
+
+export interface ContractOptions {
+  /**
+   * How long a test waits to see that something does NOT happen (an early
+   * commit). A networked adapter commits asynchronously, so it needs longer.
+   * @default 1500
+   */
+  settleMs?: number;
+}
+
+/**
+ * The EventLog conformance suite (STYLE.md habit 2): every adapter runs it,
+ * so the embedded log and Kafka cannot drift. `make` returns a log and a
+ * topic prefix; each test creates its own topics and groups under it.
+ */
+export function eventLogContract(
+  name: string,
+  make: () => Promise<{ log: EventLog; topicPrefix: string }>,
+  options: ContractOptions = {},
+): void {
+  describe(`EventLog contract: ${name}`, () => {
+    let log: EventLog | undefined;
+    let prefix = '';
+    beforeAll(async () => {
+      ({ log, topicPrefix: prefix } = await make());
+    });
+    afterAll(async () => {
+      await log?.close();
+      await log?.close(); // safe twice
+    });
+
+    const ctx: LogContext = {
+      settleMs: options.settleMs ?? 1500,
+      log: () => log!,
+      topicName: () => unique(prefix),
+      group: () => unique(`${prefix}group-`),
+      topic: async (spec = {}) => {
+        const topic = unique(prefix);
+        await log!.setup([{ name: topic, partitions: spec.partitions ?? 1, compacted: spec.compacted ?? false, ...spec }]);
+        return topic;
+      },
+    };
+
+    describe('append and read', () => appendAndReadContract(ctx));
+    describe('consumer groups', () => consumeContract(ctx));
+    describe('group reset', () => groupResetContract(ctx));
+    describe('setup', () => setupContract(ctx));
+  });
+}
