@@ -1,0 +1,65 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ConfigError } from '../errors.js';
+import type { Random } from './random.js';
+
+/**
+ * Real documents the corpus draws its natural language from (see
+ * test/fixtures/corpus/README.md): a novel for conversational prose and the
+ * Node.js stream docs for technical prose with code. Filler text would make
+ * every compression ratio meaningless.
+ */
+export interface TextSources {
+  /** Sentences of narrative prose, in document order. */
+  prose: string[];
+  /** Paragraphs and code blocks of technical documentation, in document order. */
+  technical: string[];
+  /** Distinct words, for queries and names. */
+  words: string[];
+}
+
+function fixturesDir(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++) {
+    const candidate = join(dir, 'test', 'fixtures', 'corpus');
+    if (existsSync(join(candidate, 'tom-sawyer.txt'))) return candidate;
+    dir = dirname(dir);
+  }
+  throw new ConfigError('corpus', 'cannot find test/fixtures/corpus (the corpus needs the text fixtures of the repository)');
+}
+
+let cached: TextSources | undefined;
+
+/** Loads and splits the text fixtures (once per process). */
+export function loadTextSources(): TextSources {
+  if (cached) return cached;
+  const dir = fixturesDir();
+  const novel = readFileSync(join(dir, 'tom-sawyer.txt'), 'utf8');
+  const docs = readFileSync(join(dir, 'node-stream-docs.md'), 'utf8');
+  const prose = novel
+    .split(/\n\s*\n/)
+    .map((p) => p.replace(/\s+/g, ' ').trim())
+    .filter((p) => p.length > 0 && !/^CHAPTER/.test(p))
+    .flatMap((p) => p.split(/(?<=[.!?]["']?)\s+(?=["A-Z])/))
+    .filter((s) => s.length > 1);
+  const technical = docs
+    .split(/\n\s*\n/)
+    .map((p) => p.trim())
+    .filter((p) => p.length > 20);
+  const words = [...new Set(novel.toLowerCase().match(/[a-z]{4,}/g) ?? [])];
+  cached = { prose, technical, words };
+  return cached;
+}
+
+/** `count` consecutive sentences from a random place: coherent text, as an agent would hold. */
+export function proseSpan(text: TextSources, rnd: Random, count: number): string {
+  const start = rnd.int(0, Math.max(0, text.prose.length - count));
+  return text.prose.slice(start, start + count).join(' ');
+}
+
+/** `count` consecutive documentation paragraphs from a random place. */
+export function technicalSpan(text: TextSources, rnd: Random, count: number): string {
+  const start = rnd.int(0, Math.max(0, text.technical.length - count));
+  return text.technical.slice(start, start + count).join('\n\n');
+}
