@@ -1,0 +1,151 @@
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Cache, CacheStats } from '../../../src/cache/port.js';
+
+/** Two nodes of one shared cache, both ready to receive invalidations. */
+export interface CachePair {
+  a: Cache;
+  b: Cache;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function until(check: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(10);
+  }
+}
+
+function delta(before: CacheStats, after: CacheStats): Omit<CacheStats, 'hitRate'> {
+  return {
+    hits: after.hits - before.hits,
+    misses: after.misses - before.misses,
+    sets: after.sets - before.sets,
+    deletes: after.deletes - before.deletes,
+    invalidationsReceived: after.invalidationsReceived - before.invalidationsReceived,
+  };
+}
+
+/**
+ * The Cache conformance suite (STYLE.md habit 2), run against the in-memory
+ * and Redis adapters. `make` returns two nodes sharing one namespace (for
+ * Redis: one key prefix; in memory: one invalidation bus).
+ */
+export function cacheContract(name: string, make: () => Promise<CachePair>): void {
+  describe(`Cache contract: ${name}`, () => {
+    let a: Cache;
+    let b: Cache;
+    let n = 0;
+    const key = () => `k${++n}-${randomBytes(3).toString('hex')}`;
+
+    beforeAll(async () => {
+      ({ a, b } = await make());
+    });
+    afterAll(async () => {
+      await a.close();
+      await b.close();
+      await a.close(); // safe twice
+    });
+
+    it('returns what was set, byte for byte (binary, empty, 1 MB), and undefined for unknown keys', async () => {
+      const k1 = key();
+      const binary = Buffer.from([0, 255, 1, 254, 10, 13, 0]);
+      await a.set(k1, binary);
+      expect(await a.get(k1)).toEqual(binary);
+      const k2 = key();
+      await a.set(k2, new Uint8Array(0));
+      const empty = await a.get(k2);
+      expect(empty).toBeInstanceOf(Buffer);
+      expect(empty!.length).toBe(0);
+      const k3 = key();
+      const big = randomBytes(1_000_000);
+      await a.set(k3, big);
+      expect((await a.get(k3))!.equals(big)).toBe(true);
+      expect(await a.get(key())).toBeUndefined();
+    });
+
+    it('is not changed by callers mutating buffers they passed in or got back', async () => {
+      const k = key();
+      const value = Buffer.from('original');
+      await a.set(k, value);
+      value.write('XXXXXXXX');
+      const got = (await a.get(k))!;
+      expect(got.toString()).toBe('original');
+      got.write('YYYYYYYY');
+      expect((await a.get(k))!.toString()).toBe('original');
+    });
+
+    it('overwrites, deletes, and deleting a missing key is not an error', async () => {
+      const k = key();
+      await a.set(k, Buffer.from('v1'));
+      await a.set(k, Buffer.from('v2'));
+      expect((await a.get(k))!.toString()).toBe('v2');
+      await a.delete(k);
+      await a.delete(k);
+      expect(await a.get(k)).toBeUndefined();
+    });
+
+    it('expires a value after its ttl; a later set without ttl keeps it', async () => {
+      const short = key();
+      await a.set(short, Buffer.from('x'), 60);
+      expect((await a.get(short))!.toString()).toBe('x');
+      const renewed = key();
+      await a.set(renewed, Buffer.from('old'), 60);
+      await a.set(renewed, Buffer.from('forever'));
+      await sleep(150);
+      expect(await a.get(short)).toBeUndefined();
+      expect((await a.get(renewed))!.toString()).toBe('forever');
+    });
+
+    it('counts hits, misses, sets and deletes, with the hit rate', async () => {
+      const before = a.stats();
+      const k = key();
+      await a.set(k, Buffer.from('v'));
+      await a.get(k);
+      await a.get(k);
+      await a.get(key());
+      await a.delete(k);
+      const after = a.stats();
+      expect(delta(before, after)).toEqual({ hits: 2, misses: 1, sets: 1, deletes: 1, invalidationsReceived: 0 });
+      expect(after.hitRate).toBeCloseTo(after.hits / (after.hits + after.misses), 10);
+      expect(after.hitRate).toBeGreaterThan(0);
+      expect(after.hitRate).toBeLessThanOrEqual(1);
+    });
+
+    it('delivers an invalidation to the other node and to itself, and drops the key', async () => {
+      const k = key();
+      const atA: string[] = [];
+      const atB: string[] = [];
+      const offA = a.onInvalidate((x) => atA.push(x));
+      const offB = b.onInvalidate((x) => atB.push(x));
+      try {
+        await a.set(k, Buffer.from('v'));
+        await b.set(k, Buffer.from('v'));
+        const before = b.stats();
+        await a.invalidate(k);
+        await until(() => atA.includes(k) && atB.includes(k), 'the invalidation on both nodes');
+        expect(await a.get(k)).toBeUndefined();
+        expect(await b.get(k)).toBeUndefined();
+        expect(b.stats().invalidationsReceived - before.invalidationsReceived).toBeGreaterThanOrEqual(1);
+      } finally {
+        offA();
+        offB();
+      }
+    });
+
+    it('stops calling a listener once it unsubscribed', async () => {
+      const k = key();
+      const gone: string[] = [];
+      const kept: string[] = [];
+      const off = b.onInvalidate((x) => gone.push(x));
+      const offKept = b.onInvalidate((x) => kept.push(x));
+      off();
+      await a.invalidate(k);
+      await until(() => kept.includes(k), 'the invalidation');
+      expect(gone).toEqual([]);
+      offKept();
+    });
+  });
+}
