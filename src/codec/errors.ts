@@ -36,3 +36,14 @@ export class KeyDestroyedError extends AgentStateError {
     });
   }
 }
+
+/**
+ * Thrown when AES-GCM authentication fails on decrypt: the ciphertext, its
+ * header or the associated data was modified (DESIGN.md Invariant 6). Never
+ * returns unauthenticated plaintext.
+ */
+export class AuthenticationFailedError extends AgentStateError {
+  constructor(what: string, options: AgentStateErrorOptions = {}) {
+    super('AS_CHECKSUM_MISMATCH', `${what}: authentication failed (tampered ciphertext, header or associated data)`, options);
+  }
+}

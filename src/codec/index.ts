@@ -2,7 +2,7 @@ export { RegistryCodec } from './registry.js';
 export type { Compatibility, DecodeOptions, RegistryCodecOptions } from './registry.js';
 export { guardAvroBody, DEFAULT_AVRO_GUARD_LIMITS } from './avro-guard.js';
 export type { AvroGuardLimits } from './avro-guard.js';
-export { DecodeError, KeyDestroyedError, KeyError, SchemaError } from './errors.js';
+export { AuthenticationFailedError, DecodeError, KeyDestroyedError, KeyError, SchemaError } from './errors.js';
 export {
   COMPRESSED_HEADER_SIZE,
   COMPRESSION_ALGORITHMS,
@@ -22,3 +22,10 @@ export { SCHEMA_NAMES, TOPIC_SCHEMAS, loadSchema, registerAll, valueSubject } fr
 export type { SchemaName } from './schemas.js';
 export { changeFromWire, changeToWire, changesetFromJson, changesetToJson, eventFromWire, eventToWire } from './event-wire.js';
 export type { WireChange, WireStateEvent } from './event-wire.js';
+export { openFrame, readCipherHeader, sealFrame } from './cipher-frame.js';
+export type { CipherFrameHeader } from './cipher-frame.js';
+export { InMemoryDataKeyStore } from './data-keys.js';
+export type { DataKeyStore, WrappedDataKey } from './data-keys.js';
+export { Keyring, keyIdFor } from './keyring.js';
+export type { KeyringOptions } from './keyring.js';
+export { KEY_BYTES, MasterKeySet } from './master-keys.js';
