@@ -1,1 +1,2 @@
 export { MongoConnection, type MongoConnectionOptions } from './connection.js';
+export { MongoStore, type MongoStoreOptions } from './store.js';

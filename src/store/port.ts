@@ -1,0 +1,186 @@
+/**
+ * The state-store port: what the projector writes and the StateManager reads
+ * (DESIGN.md Storage). Adapters: MongoDB (`MongoStore`) and SQLite (embedded
+ * profile). One contract suite (test/contract/store) runs against both.
+ *
+ * Bodies are opaque bytes chosen by the caller (canonical JSON, or a
+ * compressed frame from src/codec), so every adapter stores the same bytes and
+ * no adapter has to cope with arbitrary JSON keys (`$`, `.`) in agent memory.
+ * Offsets are decimal strings of 64-bit integers (STYLE.md habit 6).
+ */
+
+/** A position in the events topic. */
+export interface LogPosition {
+  partition: number;
+  /** Decimal string of a 64-bit offset. */
+  offset: string;
+}
+
+/** How a body is encoded: `none` = canonical JSON UTF-8; otherwise a src/codec compressed frame. */
+export interface BodyEncoding {
+  algorithm: 'none' | 'lz4' | 'gzip' | 'snappy' | 'brotli';
+  /** Bytes of the canonical JSON. */
+  originalSize: number;
+  /** Bytes as stored (inline or in the blob store). */
+  storedSize: number;
+}
+
+/**
+ * One agent's current projection (`agent_states`, one row per agent). The
+ * projector writes it with a version guard, so a redelivered batch never
+ * moves an agent back (DESIGN.md Invariant 4).
+ */
+export interface StoredState {
+  instanceId: string;
+  /** Head version: the last accepted event's version (Invariant 1). */
+  version: number;
+  /** Current writer epoch (Invariant 3). */
+  epoch: number;
+  /** SHA-256 of the canonical JSON of the state (Invariant 2). */
+  checksum: string;
+  /** Seed fields, copied out of the state for queries; null when absent. */
+  agentType: string | null;
+  status: string | null;
+  encoding: BodyEncoding;
+  /** The encoded state, or null when it lives in the blob store under `blobKey` (claim check). */
+  body: Buffer | null;
+  blobKey: string | null;
+  /** The event this projection reflects: its position, id, type and time. */
+  position: LogPosition;
+  lastEventId: string;
+  lastEventType: string;
+  /** Timestamp (ms) of the last accepted event. */
+  updatedAt: number;
+  /** Timestamp (ms) of the first event. */
+  createdAt: number;
+}
+
+/** One accepted event in the queryable mirror (`state_events`), unique by (instanceId, version). */
+export interface StoredEvent {
+  instanceId: string;
+  version: number;
+  epoch: number;
+  eventId: string;
+  eventType: string;
+  /** Event timestamp, ms. */
+  timestamp: number;
+  /** The event's `stateChecksum`. */
+  stateChecksum: string;
+  position: LogPosition;
+  /** The whole event as canonical JSON UTF-8. */
+  body: Buffer;
+}
+
+export type SnapshotType = 'full' | 'incremental' | 'checkpoint';
+
+/** Metadata of one snapshot (`state_snapshots`); its framed body is in the blob store under `blobKey`. */
+export interface SnapshotRecord {
+  /** Deterministic (`<instanceId>:<version>:<type>`), so a retried snapshot is the same record. */
+  snapshotId: string;
+  instanceId: string;
+  version: number;
+  epoch: number;
+  type: SnapshotType;
+  /** For `incremental`: the snapshot the delta applies to. */
+  baseSnapshotId: string | null;
+  /** Checksum of the state at `version` (verified on restore, Invariant 6). */
+  stateChecksum: string;
+  /** SHA-256 of the stored blob bytes. */
+  bodyChecksum: string;
+  blobKey: string;
+  encoding: BodyEncoding;
+  /** Why it was taken: `policy`, `manual`, `migration`, ... */
+  trigger: string;
+  /** Timestamp (ms) of the event at `version`. */
+  stateTimestamp: number;
+  createdAt: number;
+  /** Retention: deleted by cleanup after this time (ms); null = no expiry. */
+  expiresAt: number | null;
+  /** Never deleted by retention. */
+  permanent: boolean;
+  /** Never deleted by retention; flagged for operators. */
+  critical: boolean;
+}
+
+/** Outcome of {@link StateStore.writeBatch}. */
+export interface WriteResult {
+  /** State rows inserted or moved forward. */
+  statesWritten: number;
+  /** State rows left alone because the store already had that version or a newer one. */
+  statesSkipped: number;
+  /** Event rows inserted. */
+  eventsInserted: number;
+  /** Event rows already present (redelivery). */
+  eventsExisting: number;
+}
+
+/** A query on the event mirror. Every bound is inclusive. */
+export interface EventQuery {
+  instanceId: string;
+  fromVersion?: number;
+  toVersion?: number;
+  /** ms */
+  fromTime?: number;
+  /** ms */
+  toTime?: number;
+  eventTypes?: string[];
+  /** @default 'asc' (by version) */
+  order?: 'asc' | 'desc';
+  /** @default no limit */
+  limit?: number;
+}
+
+/** Which snapshot to find: the newest one matching every given bound. */
+export interface SnapshotQuery {
+  /** Version at or below. */
+  atOrBeforeVersion?: number;
+  /** State timestamp at or below (ms). */
+  atOrBeforeTime?: number;
+  types?: SnapshotType[];
+}
+
+/** Row counts, for `agentstate status`. */
+export interface StoreCounts {
+  agents: number;
+  events: number;
+  snapshots: number;
+}
+
+export interface StateStore {
+  /** Creates tables/collections and indexes. Idempotent. */
+  setup(): Promise<void>;
+  /**
+   * Writes a batch idempotently: event rows insert-if-absent by
+   * (instanceId, version); state rows are written only when their version is
+   * above the stored one (version-guarded upsert). Events are written before
+   * states, so a crash between the two leaves only rows a redelivery rewrites
+   * (DESIGN.md Invariant 4).
+   */
+  writeBatch(batch: { states: StoredState[]; events: StoredEvent[] }): Promise<WriteResult>;
+  /** Current projections of the given agents (absent ones are missing from the map). */
+  getStates(instanceIds: string[]): Promise<Map<string, StoredState>>;
+  getState(instanceId: string): Promise<StoredState | undefined>;
+  /** Agent ids in id order, for paging: those strictly after `afterId`. */
+  listAgents(options?: { afterId?: string; limit?: number }): Promise<string[]>;
+  /** Removes an agent's current projection (its events and snapshots stay). */
+  deleteState(instanceId: string): Promise<boolean>;
+
+  queryEvents(query: EventQuery): Promise<StoredEvent[]>;
+  /** Deletes mirror rows of an agent below `belowVersion` (the log keeps them: Invariant 5). Returns the count. */
+  deleteEvents(instanceId: string, belowVersion: number): Promise<number>;
+
+  /** Inserts or replaces snapshot metadata by `snapshotId` (idempotent). */
+  putSnapshot(record: SnapshotRecord): Promise<void>;
+  getSnapshot(snapshotId: string): Promise<SnapshotRecord | undefined>;
+  /** The newest snapshot (by version) matching the query, if any. */
+  findSnapshot(instanceId: string, query?: SnapshotQuery): Promise<SnapshotRecord | undefined>;
+  /** An agent's snapshots, newest version first. */
+  listSnapshots(instanceId: string): Promise<SnapshotRecord[]>;
+  /** Snapshots with `expiresAt <= now` that are neither permanent nor critical, oldest expiry first. */
+  expiredSnapshots(now: number, limit?: number): Promise<SnapshotRecord[]>;
+  deleteSnapshots(snapshotIds: string[]): Promise<number>;
+
+  counts(): Promise<StoreCounts>;
+  /** Safe to call twice; never closes a connection the caller passed in. */
+  close(): Promise<void>;
+}

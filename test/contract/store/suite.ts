@@ -1,0 +1,187 @@
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { SnapshotRecord, StateStore, StoredEvent, StoredState } from '../../../src/store/port.js';
+
+/** A state row at `version` with a recognisable body. */
+export function stateRow(instanceId: string, version: number, extra: Partial<StoredState> = {}): StoredState {
+  const body = Buffer.from(JSON.stringify({ instanceId, v: version }), 'utf8');
+  return {
+    instanceId,
+    version,
+    epoch: 1,
+    checksum: `sum-${version}`,
+    agentType: 'worker',
+    status: 'running',
+    encoding: { algorithm: 'none', originalSize: body.length, storedSize: body.length },
+    body,
+    blobKey: null,
+    position: { partition: 2, offset: String(1000n + BigInt(version)) },
+    lastEventId: `${instanceId}-e${version}`,
+    lastEventType: 'state_patched',
+    updatedAt: 1_700_000_000_000 + version * 1000,
+    createdAt: 1_700_000_000_000,
+    ...extra,
+  };
+}
+
+/** An event row at `version`, timestamp 1000 ms apart. */
+export function eventRow(instanceId: string, version: number, eventType = 'state_patched'): StoredEvent {
+  return {
+    instanceId,
+    version,
+    epoch: 1,
+    eventId: `${instanceId}-e${version}`,
+    eventType,
+    timestamp: 1_700_000_000_000 + version * 1000,
+    stateChecksum: `sum-${version}`,
+    position: { partition: 2, offset: String(1000n + BigInt(version)) },
+    body: Buffer.from(`{"version":${version}}`, 'utf8'),
+  };
+}
+
+function snapshot(instanceId: string, version: number, extra: Partial<SnapshotRecord> = {}): SnapshotRecord {
+  const type = extra.type ?? 'full';
+  return {
+    snapshotId: `${instanceId}:${version}:${type}`,
+    instanceId,
+    version,
+    epoch: 1,
+    type,
+    baseSnapshotId: null,
+    stateChecksum: `sum-${version}`,
+    bodyChecksum: `body-${version}`,
+    blobKey: `snapshots/${instanceId}/${version}`,
+    encoding: { algorithm: 'lz4', originalSize: 100, storedSize: 60 },
+    trigger: 'policy',
+    stateTimestamp: 1_700_000_000_000 + version * 1000,
+    createdAt: 1_800_000_000_000,
+    expiresAt: null,
+    permanent: false,
+    critical: false,
+    ...extra,
+  };
+}
+
+/**
+ * The StateStore conformance suite (STYLE.md habit 2): every adapter (MongoDB,
+ * SQLite) runs it. `make` returns a store on fresh, empty storage; `setup()`
+ * is called by the suite. Each test uses its own agent ids.
+ */
+export function storeContract(name: string, make: () => Promise<{ store: StateStore; cleanup?: () => Promise<void> }>): void {
+  describe(`StateStore contract: ${name}`, () => {
+    let store: StateStore;
+    let cleanup: (() => Promise<void>) | undefined;
+    const id = (label: string): string => `${label}-${randomBytes(3).toString('hex')}`;
+
+    beforeAll(async () => {
+      ({ store, cleanup } = await make());
+      await store.setup();
+      await store.setup(); // idempotent
+    });
+    afterAll(async () => {
+      await store.close();
+      await store.close(); // safe twice
+      await cleanup?.();
+    });
+
+    it('round-trips a state row with its body bytes, encoding and log position', async () => {
+      const a = id('rt');
+      const row = stateRow(a, 3, { body: Buffer.from([0, 1, 2, 255]), encoding: { algorithm: 'lz4', originalSize: 10, storedSize: 4 } });
+      const r = await store.writeBatch({ states: [row], events: [] });
+      expect(r.statesWritten).toBe(1);
+      expect(await store.getState(a)).toEqual(row);
+      expect((await store.getStates([a, id('absent')])).get(a)).toEqual(row);
+      expect(await store.getState(id('absent'))).toBeUndefined();
+      const claim = stateRow(id('big'), 1, { body: null, blobKey: 'states/big/abc' });
+      await store.writeBatch({ states: [claim], events: [] });
+      expect(await store.getState(claim.instanceId)).toEqual(claim);
+    });
+
+    it('guards state writes by version: an older or equal version never replaces a newer one (Invariant 4)', async () => {
+      const a = id('guard');
+      const b = id('guard');
+      await store.writeBatch({ states: [stateRow(a, 5), stateRow(b, 1)], events: [] });
+      const r = await store.writeBatch({ states: [stateRow(a, 4), stateRow(a, 5, { checksum: 'other' }), stateRow(b, 2)], events: [] });
+      expect(r).toMatchObject({ statesWritten: 1, statesSkipped: 2 });
+      expect((await store.getState(a))?.checksum).toBe('sum-5');
+      expect((await store.getState(b))?.version).toBe(2);
+    });
+
+    it('mirrors events idempotently and answers version, time and type queries', async () => {
+      const a = id('ev');
+      const events = Array.from({ length: 10 }, (_, i) => eventRow(a, i + 1, i % 3 === 0 ? 'task_started' : 'state_patched'));
+      const first = await store.writeBatch({ states: [stateRow(a, 10)], events });
+      expect(first.eventsInserted).toBe(10);
+      // A redelivered batch overlapping the first: nothing is duplicated.
+      const again = await store.writeBatch({ states: [stateRow(a, 10)], events: events.slice(5) });
+      expect(again).toMatchObject({ eventsInserted: 0, eventsExisting: 5, statesWritten: 0, statesSkipped: 1 });
+      const all = await store.queryEvents({ instanceId: a });
+      expect(all.map((e) => e.version)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+      expect(all[0]).toEqual(events[0]);
+      expect((await store.queryEvents({ instanceId: a, fromVersion: 3, toVersion: 5 })).map((e) => e.version)).toEqual([3, 4, 5]);
+      const t = (v: number): number => 1_700_000_000_000 + v * 1000;
+      expect((await store.queryEvents({ instanceId: a, fromTime: t(8), toTime: t(20) })).map((e) => e.version)).toEqual([8, 9, 10]);
+      expect((await store.queryEvents({ instanceId: a, eventTypes: ['task_started'] })).map((e) => e.version)).toEqual([1, 4, 7, 10]);
+      expect((await store.queryEvents({ instanceId: a, order: 'desc', limit: 2 })).map((e) => e.version)).toEqual([10, 9]);
+      expect(await store.queryEvents({ instanceId: id('none') })).toEqual([]);
+      expect(await store.deleteEvents(a, 4)).toBe(3);
+      expect((await store.queryEvents({ instanceId: a })).map((e) => e.version)).toEqual([4, 5, 6, 7, 8, 9, 10]);
+    });
+
+    it('stores snapshot metadata idempotently and finds the nearest one at or before a version or time', async () => {
+      const a = id('snap');
+      await store.putSnapshot(snapshot(a, 10));
+      await store.putSnapshot(snapshot(a, 10)); // retried: same record
+      await store.putSnapshot(snapshot(a, 20, { type: 'incremental', baseSnapshotId: `${a}:10:full` }));
+      await store.putSnapshot(snapshot(a, 30, { type: 'checkpoint' }));
+      expect((await store.listSnapshots(a)).map((s) => s.version)).toEqual([30, 20, 10]);
+      expect(await store.getSnapshot(`${a}:20:incremental`)).toEqual(snapshot(a, 20, { type: 'incremental', baseSnapshotId: `${a}:10:full` }));
+      expect((await store.findSnapshot(a))?.version).toBe(30);
+      expect((await store.findSnapshot(a, { atOrBeforeVersion: 29 }))?.version).toBe(20);
+      expect((await store.findSnapshot(a, { atOrBeforeVersion: 29, types: ['full'] }))?.version).toBe(10);
+      expect((await store.findSnapshot(a, { atOrBeforeTime: 1_700_000_000_000 + 15_000 }))?.version).toBe(10);
+      expect(await store.findSnapshot(a, { atOrBeforeVersion: 9 })).toBeUndefined();
+      expect(await store.getSnapshot('nope')).toBeUndefined();
+    });
+
+    it('lists expired snapshots except permanent and critical ones, and deletes them', async () => {
+      const a = id('ret');
+      const now = 2_000_000_000_000;
+      await store.putSnapshot(snapshot(a, 1, { expiresAt: now - 10 }));
+      await store.putSnapshot(snapshot(a, 2, { expiresAt: now - 5, permanent: true }));
+      await store.putSnapshot(snapshot(a, 3, { expiresAt: now - 5, critical: true }));
+      await store.putSnapshot(snapshot(a, 4, { expiresAt: now + 1000 }));
+      await store.putSnapshot(snapshot(a, 5));
+      const expired = (await store.expiredSnapshots(now)).filter((s) => s.instanceId === a);
+      expect(expired.map((s) => s.version)).toEqual([1]);
+      expect(await store.deleteSnapshots(expired.map((s) => s.snapshotId))).toBe(1);
+      expect((await store.listSnapshots(a)).map((s) => s.version)).toEqual([5, 4, 3, 2]);
+    });
+
+    it('pages agents in id order, deletes a state, and counts rows', async () => {
+      const base = id('page');
+      const ids = ['c', 'a', 'b', 'd'].map((s) => `${base}-${s}`);
+      const before = await store.counts();
+      await store.writeBatch({ states: ids.map((x) => stateRow(x, 1)), events: ids.map((x) => eventRow(x, 1)) });
+      await store.putSnapshot(snapshot(ids[0]!, 1));
+      const after = await store.counts();
+      expect(after.agents - before.agents).toBe(4);
+      expect(after.events - before.events).toBe(4);
+      expect(after.snapshots - before.snapshots).toBe(1);
+      const all: string[] = [];
+      let afterId: string | undefined;
+      for (;;) {
+        const page = await store.listAgents({ limit: 2, ...(afterId === undefined ? {} : { afterId }) });
+        if (page.length === 0) break;
+        all.push(...page);
+        afterId = page.at(-1);
+      }
+      const mine = all.filter((x) => x.startsWith(base));
+      expect(mine).toEqual([...ids].sort());
+      expect(all).toEqual([...all].sort());
+      expect(await store.deleteState(ids[1]!)).toBe(true);
+      expect(await store.deleteState(ids[1]!)).toBe(false);
+      expect(await store.getState(ids[1]!)).toBeUndefined();
+    });
+  });
+}
