@@ -103,6 +103,7 @@ export class RegistryCodec {
   /**
    * Frames `record` with `schemaId`.
    * @throws InvalidInputError when the record does not match the schema (names the bad paths) or the id is unknown
+   * @throws TooLargeError when the framed record would exceed `maxRecordBytes` (decoders would refuse it)
    */
   async encode(schemaId: number, record: unknown): Promise<Buffer> {
     const type = await this.writerType(schemaId, (problem, cause) => new InvalidInputError('schema id', problem, { cause }));
@@ -113,6 +114,9 @@ export class RegistryCodec {
       });
     }
     const body = type.toBuffer(record);
+    if (body.length + HEADER > this.maxRecordBytes) {
+      throw new TooLargeError(`record for schema ${schemaId}`, body.length + HEADER, this.maxRecordBytes);
+    }
     const out = Buffer.allocUnsafe(HEADER + body.length);
     out[0] = MAGIC;
     out.writeInt32BE(schemaId, 1);
