@@ -1,0 +1,105 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { pathToFileURL } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { SqliteEventLog } from '../../src/log/sqlite/index.js';
+
+const root = resolve(import.meta.dirname, '../..');
+const dir = mkdtempSync(join(tmpdir(), 'agentstate-crash-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/**
+ * The child: appends small batches forever and prints each acknowledged
+ * record after `append` resolved. stdout to a pipe is synchronous on Linux,
+ * so a printed line was written out before the next append starts.
+ */
+const CHILD = `
+const { SqliteEventLog } = await import(${JSON.stringify(pathToFileURL(join(root, 'src/log/sqlite/index.ts')).href)});
+const log = new SqliteEventLog({ path: process.env.LOG_PATH });
+await log.setup([{ name: 'events', partitions: 4, compacted: false }]);
+const run = process.env.RUN;
+for (let seq = 0; ; seq++) {
+  const records = Array.from({ length: 1 + (seq % 5) }, (_, i) => {
+    const key = 'agent-' + ((seq * 7 + i) % 13);
+    return { key, value: Buffer.from(run + ':' + seq + ':' + i), headers: { run } };
+  });
+  const acked = await log.append('events', records);
+  const lines = acked.map((a, i) => JSON.stringify({ p: a.partition, o: a.offset, k: records[i].key, v: records[i].value.toString() }));
+  process.stdout.write(lines.join('\\n') + '\\n');
+}
+`;
+
+interface Ack {
+  p: number;
+  o: string;
+  k: string;
+  v: string;
+}
+
+/** Runs the child until it has acknowledged at least `minAcks` records, then SIGKILLs it. */
+async function runAndKill(path: string, run: string, minAcks: number): Promise<Ack[]> {
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', CHILD], {
+    cwd: root,
+    env: { ...process.env, LOG_PATH: path, RUN: run },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) =>
+    child.on('exit', (code, signal) => res({ code, signal })),
+  );
+  const acks: Ack[] = [];
+  const lines = createInterface({ input: child.stdout });
+  lines.on('line', (line) => {
+    if (line.trim() === '') return;
+    acks.push(JSON.parse(line) as Ack);
+    // Kill in the middle of the stream of appends, not at a quiet moment.
+    if (acks.length >= minAcks && child.exitCode === null && !child.killed) child.kill('SIGKILL');
+  });
+  const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+  const { signal } = await exited;
+  clearTimeout(timer);
+  // Lines already in the pipe when the child died were acknowledged too.
+  await new Promise<void>((res) => (lines.once('close', res), setTimeout(res, 1000)));
+  expect(signal, `child did not die by SIGKILL; stderr:\n${stderr}`).toBe('SIGKILL');
+  expect(acks.length, `child acknowledged too little; stderr:\n${stderr}`).toBeGreaterThanOrEqual(minAcks);
+  return acks;
+}
+
+describe('SqliteEventLog survives SIGKILL', () => {
+  it('keeps every acknowledged append, with contiguous offsets, across repeated kills', async () => {
+    const path = join(dir, 'crash.sqlite');
+    const acked: Ack[] = [];
+    for (const [i, minAcks] of [300, 150, 500].entries()) acked.push(...(await runAndKill(path, `run${i}`, minAcks)));
+
+    const log = new SqliteEventLog({ path });
+    try {
+      const ends = await log.endOffsets('events');
+      const stored = new Map<string, { key: string; value: string }>();
+      for (const [p, end] of Object.entries(ends)) {
+        const records = await log.read('events', Number(p), '0', end);
+        // Contiguous: exactly the offsets 0 .. end-1, no gap, no duplicate.
+        expect(records.map((r) => r.offset)).toEqual(Array.from({ length: Number(end) }, (_, i) => String(i)));
+        for (const r of records) stored.set(`${p}:${r.offset}`, { key: r.key, value: r.value!.toString() });
+
+        // Per key, a run's sequence numbers only grow (per-key order survives the crashes).
+        const lastSeq = new Map<string, number>();
+        for (const r of records) {
+          const [run, seq] = r.value!.toString().split(':');
+          const id = `${r.key}/${run}`;
+          expect(Number(seq)).toBeGreaterThanOrEqual(lastSeq.get(id) ?? -1);
+          lastSeq.set(id, Number(seq));
+        }
+      }
+      // Every acknowledged record is there, at the position it was acknowledged with.
+      for (const a of acked) expect(stored.get(`${a.p}:${a.o}`), `${a.p}:${a.o}`).toEqual({ key: a.k, value: a.v });
+      // Later runs continued after earlier ones: no offset was handed out twice.
+      expect(new Set(acked.map((a) => `${a.p}:${a.o}`)).size).toBe(acked.length);
+    } finally {
+      await log.close();
+    }
+  });
+});
