@@ -103,3 +103,48 @@ describe('SqliteEventLog survives SIGKILL', () => {
     }
   });
 });
+
+/** A child that runs a consumer of group `g` on topic `t` and prints "ready" once it handled a batch. */
+const CONSUMER_CHILD = `
+const { SqliteEventLog } = await import(${JSON.stringify(pathToFileURL(join(root, 'src/log/sqlite/index.ts')).href)});
+const log = new SqliteEventLog({ path: process.env.LOG_PATH });
+let said = false;
+await log.consume({ group: 'g', topics: ['t'], handler: async () => {
+  if (!said) { said = true; process.stdout.write('ready\\n'); }
+} });
+setInterval(() => undefined, 1000);
+`;
+
+describe('SqliteEventLog group membership across processes', () => {
+  it('refuses a reset while another process consumes, and allows it as soon as that process is killed', async () => {
+    const path = join(dir, 'members.sqlite');
+    const log = new SqliteEventLog({ path });
+    try {
+      await log.setup([{ name: 't', partitions: 1, compacted: false }]);
+      await log.append('t', [{ key: 'k', value: Buffer.from('v') }]);
+      const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', CONSUMER_CHILD], {
+        cwd: root,
+        env: { ...process.env, LOG_PATH: path },
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      const exited = new Promise((res) => child.on('exit', res));
+      try {
+        await new Promise<void>((res, rej) => {
+          createInterface({ input: child.stdout }).on('line', (l) => l === 'ready' && res());
+          child.on('exit', () => rej(new Error('consumer child exited early')));
+        });
+        await expect(log.resetGroup('g', 't', { to: 'earliest' })).rejects.toMatchObject({ code: 'AS_CONFLICT' });
+        await expect(
+          log.consume({ group: 'g', topics: ['t'], handler: async () => undefined }),
+        ).rejects.toMatchObject({ code: 'AS_CONFLICT' });
+      } finally {
+        child.kill('SIGKILL');
+        await exited;
+      }
+      // The member's heartbeat row is still fresh, but its process is gone (same host): no wait for the session timeout.
+      expect(await log.resetGroup('g', 't', { to: 'earliest' })).toEqual({ 0: '0' });
+    } finally {
+      await log.close();
+    }
+  });
+});

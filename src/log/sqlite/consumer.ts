@@ -43,7 +43,18 @@ export class SqliteConsumer implements Consumer {
       if (options.signal.aborted) this.stopper.abort();
       else options.signal.addEventListener('abort', () => this.stopper.abort(), { once: true });
     }
+    // A timer, not the loop, refreshes the membership row: a handler that runs
+    // longer than the session timeout must not make the member look dead.
+    const heartbeat = setInterval(() => {
+      try {
+        this.ctx.members.heartbeat(this.options.group, this.memberId);
+      } catch {
+        // The next tick retries; a closed database ends the consumer anyway.
+      }
+    }, ctx.heartbeatIntervalMs);
+    heartbeat.unref();
     this.done = this.run().finally(() => {
+      clearInterval(heartbeat);
       this.ctx.members.leave(this.options.group, this.memberId);
       this.ctx.onStopped(this);
     });
@@ -58,7 +69,7 @@ export class SqliteConsumer implements Consumer {
   }
 
   private async run(): Promise<void> {
-    const { tables, members } = this.ctx;
+    const { tables } = this.ctx;
     const { group, handler } = this.options;
     const maxRecords = this.options.maxBatchRecords ?? 500;
     const signal = this.stopper.signal;
@@ -67,12 +78,7 @@ export class SqliteConsumer implements Consumer {
     );
     const positions = this.initialPositions();
     let next = 0;
-    let lastHeartbeat = Date.now();
     while (!signal.aborted) {
-      if (Date.now() - lastHeartbeat >= this.ctx.heartbeatIntervalMs) {
-        members.heartbeat(group, this.memberId);
-        lastHeartbeat = Date.now();
-      }
       let batch: ConsumedBatch | undefined;
       for (let i = 0; i < assignments.length && !batch; i++) {
         const a = assignments[(next + i) % assignments.length]!;

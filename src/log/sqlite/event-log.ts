@@ -68,7 +68,9 @@ export class SqliteEventLog implements EventLog {
     for (const field of Object.keys(DEFAULTS) as Array<keyof typeof DEFAULTS>) {
       const value = options[field];
       if (value === undefined) continue;
-      if (!Number.isInteger(value) || value < 0) throw new ConfigError(field, 'must be a non-negative integer (milliseconds)');
+      // Intervals of 0 would spin; retention and busy timeout may be 0.
+      const min = field === 'tombstoneRetentionMs' || field === 'busyTimeoutMs' ? 0 : 1;
+      if (!Number.isInteger(value) || value < min) throw new ConfigError(field, `must be an integer >= ${min} (milliseconds)`);
       settings[field] = value;
     }
     this.settings = settings;
