@@ -157,8 +157,7 @@ export class SqliteEventLog implements EventLog {
   async resetGroup(group: string, topic: string, target: ResetTarget): Promise<Record<number, string>> {
     this.open();
     const t = this.tables.topic(topic);
-    const live = this.members.liveMembers(group);
-    if (live.length > 0) throw new ConflictError(`cannot reset consumer group ${group}: it has active members (${live.join(', ')})`);
+    this.refuseLiveGroup(group);
     const bounds = this.tables.bounds(t);
     const offsets = new Map<number, bigint>();
     switch (target.to) {
@@ -182,8 +181,19 @@ export class SqliteEventLog implements EventLog {
       default:
         throw new AgentStateError('AS_INVALID_INPUT', `resetGroup: unknown target ${JSON.stringify(target)}`);
     }
-    this.tables.commit(group, t, offsets);
+    // Check and write under one write lock, so no consumer of another process joins in between.
+    this.db
+      .transaction(() => {
+        this.refuseLiveGroup(group);
+        this.tables.commit(group, t, offsets);
+      })
+      .immediate();
     return this.committedOffsets(group, topic);
+  }
+
+  private refuseLiveGroup(group: string): void {
+    const live = this.members.liveMembers(group);
+    if (live.length > 0) throw new ConflictError(`cannot reset consumer group ${group}: it has active members (${live.join(', ')})`);
   }
 
   /**

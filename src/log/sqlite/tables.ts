@@ -196,7 +196,7 @@ export class LogTables {
     const now = Date.now();
     this.db.transaction(() => {
       for (const [part, off] of offsets) this.stmts.commit.run(group, topic.id, part, off, now);
-    })();
+    }).immediate();
   }
 }
 
