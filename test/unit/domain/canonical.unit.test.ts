@@ -48,7 +48,29 @@ describe('canonicalJson', () => {
     expect(canonicalJson({ '\u{1F600}': 1, '\uFFFF': 2, a: 3, B: 4 })).toBe('{"B":4,"a":3,"😀":1,"\uFFFF":2}');
   });
 
+  it('orders integer-like keys by code units too, not numerically as JavaScript does', () => {
+    expect(canonicalJson({ a: 4, 9: 2, 10: 1, '-': 3, nested: [{ 2: 'x', 10: 'y', b: 0 }] })).toBe(
+      '{"-":3,"10":1,"9":2,"a":4,"nested":[{"10":"y","2":"x","b":0}]}',
+    );
+  });
+
+  it('matches a straightforward token-by-token reference for arbitrary JSON', () => {
+    const reference = (v: unknown): string => {
+      if (v === null || typeof v !== 'object') return JSON.stringify(v);
+      if (Array.isArray(v)) return `[${v.map(reference).join(',')}]`;
+      const o = v as Record<string, unknown>;
+      return `{${Object.keys(o).sort().filter((k) => o[k] !== undefined).map((k) => `${JSON.stringify(k)}:${reference(o[k])}`).join(',')}}`;
+    };
+    fc.assert(
+      fc.property(json, (v) => {
+        expect(canonicalJson(v)).toBe(reference(v));
+      }),
+      { numRuns: 400 },
+    );
+  });
+
   it('refuses values that are not JSON, saying where', () => {
+    expect(() => canonicalJson({ at: new Date(0) })).toThrow(/Date at \/at is not a plain JSON object/);
     expect(() => canonicalJson({ a: [1, Number.NaN] })).toThrow(InvalidInputError);
     expect(() => canonicalJson({ a: [1, Number.NaN] })).toThrow(/NaN at \/a\/1 is not finite/);
     expect(() => canonicalJson({ big: 10n })).toThrow(/bigint at \/big/);
