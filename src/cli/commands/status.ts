@@ -1,0 +1,42 @@
+import { parse, backendKind, GLOBAL_HELP } from '../args.js';
+import { openBackend } from '../backend.js';
+import { scanLog } from '../scan.js';
+
+export const help = `agentstate status [options]
+
+Counts what the log holds: agents, events, rejected events (by reason),
+snapshots, and which backend is in use.
+
+${GLOBAL_HELP}`;
+
+export async function status(argv: string[], out: (s: string) => void): Promise<number> {
+  const { values } = parse(argv, {});
+  if (values.help) return out(help), 0;
+  const backend = await openBackend({ dataDir: values['data-dir'], backend: backendKind(values.backend), env: process.env });
+  try {
+    const scan = await scanLog(backend);
+    const versions = [...scan.agents.values()].map((p) => p.version);
+    const report = {
+      backend: backend.kind,
+      location: backend.description,
+      agents: scan.agents.size,
+      events: scan.events,
+      rejected: scan.rejected,
+      rejectedByReason: scan.rejectedByReason,
+      snapshots: 0,
+      maxVersion: versions.length ? Math.max(...versions) : 0,
+    };
+    if (values.json) out(JSON.stringify(report, null, 2));
+    else {
+      out(`backend    ${report.location}`);
+      out(`agents     ${report.agents}`);
+      out(`events     ${report.events}`);
+      out(`rejected   ${report.rejected}${report.rejected ? ` (${Object.entries(report.rejectedByReason).map(([k, v]) => `${k} ${v}`).join(', ')})` : ''}`);
+      out(`snapshots  ${report.snapshots}`);
+      out(`max version ${report.maxVersion}`);
+    }
+    return 0;
+  } finally {
+    await backend.close();
+  }
+}

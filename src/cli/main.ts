@@ -1,0 +1,61 @@
+#!/usr/bin/env node
+/**
+ * The `agentstate` command. Errors are one clear line and a non-zero exit;
+ * `--json` gives machine output; every command has `--help`.
+ */
+import { AgentStateError } from '../errors.js';
+import { UsageError } from './args.js';
+import { start } from './commands/start.js';
+import { status } from './commands/status.js';
+import { history, inspect, stateAt } from './commands/inspect.js';
+import { replay, rollback, topics } from './commands/admin.js';
+
+const HELP = `agentstate: persistence and state management for fleets of AI agents
+
+usage: agentstate <command> [options]      (agentstate <command> --help for more)
+
+commands:
+  start       run a demo fleet in this process (what npm start runs)
+  status      agents, events, rejected events, snapshots, backend
+  inspect     an agent's current state, version and checksum
+  history     an agent's events
+  state       an agent's state at a version or time (--at)
+  rollback    move an agent back to an earlier version (a new event)
+  replay      reset a consumer group's offsets so its outputs are rebuilt
+  topics      create and check the agentstate topics
+
+Backends: the embedded profile (SQLite in --data-dir, default ./.agentstate)
+unless KAFKA_BROKERS is set (then Kafka, plus SCHEMA_REGISTRY_URL for Avro).`;
+
+type Command = (argv: string[], out: (s: string) => void, err: (s: string) => void) => Promise<number>;
+
+const COMMANDS: Record<string, Command> = { start, status, inspect, history, state: stateAt, rollback, replay, topics };
+
+export async function main(argv: string[]): Promise<number> {
+  const out = (s: string) => void process.stdout.write(`${s}\n`);
+  const err = (s: string) => void process.stderr.write(`${s}\n`);
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    out(HELP);
+    return name ? 0 : 2;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    err(`agentstate: unknown command "${name}" (try agentstate --help)`);
+    return 2;
+  }
+  try {
+    return await command(rest, out, err);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      err(`agentstate ${name}: ${e.message}`);
+      return 2;
+    }
+    if (e instanceof AgentStateError) {
+      err(`agentstate ${name}: ${e.code}: ${e.message}`);
+      return 1;
+    }
+    err(`agentstate ${name}: ${(e as Error).message ?? String(e)}`);
+    return 1;
+  }
+}

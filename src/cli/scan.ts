@@ -1,0 +1,50 @@
+import { step, type Projection, type RejectReason, type StateEvent } from '../domain/index.js';
+import type { Backend } from './backend.js';
+
+/** The whole events topic folded per agent, as the projector would (used by status/inspect until the store serves them). */
+export interface LogScan {
+  agents: Map<string, Projection>;
+  events: number;
+  rejected: number;
+  rejectedByReason: Partial<Record<RejectReason, number>>;
+}
+
+/** Folds every event of the log; `keep` limits which agents' events are kept in `history`. */
+export async function scanLog(
+  backend: Backend,
+  options: { keep?: string; until?: (e: StateEvent) => boolean } = {},
+): Promise<LogScan & { history: StateEvent[] }> {
+  const { log, topics, codec } = backend;
+  const start = await log.startOffsets(topics.events);
+  const end = await log.endOffsets(topics.events);
+  const agents = new Map<string, Projection>();
+  const history: StateEvent[] = [];
+  const rejectedByReason: Partial<Record<RejectReason, number>> = {};
+  let events = 0;
+  let rejected = 0;
+  for (const [p, until] of Object.entries(end)) {
+    let from = start[Number(p)] ?? '0';
+    while (BigInt(from) < BigInt(until)) {
+      // Read in slices so a large log does not sit in memory at once.
+      const to = (BigInt(from) + 5000n < BigInt(until) ? BigInt(from) + 5000n : BigInt(until)).toString();
+      const records = await log.read(topics.events, Number(p), from, to);
+      if (records.length === 0) break;
+      for (const r of records) {
+        if (r.value === null) continue;
+        if (options.keep !== undefined && r.key !== options.keep) continue;
+        const event = await codec.decode(r.value);
+        if (options.until?.(event)) continue;
+        events++;
+        if (options.keep !== undefined) history.push(event);
+        const result = step(agents.get(r.key), event);
+        if (result.accept) agents.set(r.key, result.projection);
+        else {
+          rejected++;
+          rejectedByReason[result.reason] = (rejectedByReason[result.reason] ?? 0) + 1;
+        }
+      }
+      from = (BigInt(records.at(-1)!.offset) + 1n).toString();
+    }
+  }
+  return { agents, events, rejected, rejectedByReason, history };
+}

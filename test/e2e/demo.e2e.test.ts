@@ -1,0 +1,91 @@
+import { spawn, execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, describe, expect, it } from 'vitest';
+
+const run = promisify(execFile);
+const root = join(import.meta.dirname, '..', '..');
+const cli = join(root, 'bin', 'agentstate.js');
+// The embedded profile: no server variables reach the CLI.
+const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !['KAFKA_BROKERS', 'SCHEMA_REGISTRY_URL'].includes(k)));
+
+async function status(dataDir: string): Promise<{ agents: number; events: number; rejected: number; snapshots: number; backend: string }> {
+  const { stdout } = await run('node', [cli, 'status', '--json', '--data-dir', dataDir], { env });
+  return JSON.parse(stdout) as never;
+}
+
+describe('npm start: the embedded profile, no servers', () => {
+  const dirs: string[] = [];
+  const newDir = () => {
+    const d = mkdtempSync(join(tmpdir(), 'agentstate-demo-'));
+    dirs.push(d);
+    return d;
+  };
+  afterAll(() => {
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  });
+
+  it('runs a 50-agent fleet for 10s and prints a summary that status then reads back', async () => {
+    const dataDir = newDir();
+    const { stdout } = await run('npm', ['start', '--', '--agents', '50', '--duration', '10s', '--json', '--data-dir', dataDir], { cwd: root, env, maxBuffer: 8 * 1024 * 1024 });
+    const summary = JSON.parse(stdout.slice(stdout.indexOf('{'))) as { agents: number; events: number; rejected: number; snapshots: number; thisRun: { events: number; writeErrors: number } };
+    expect(summary.agents).toBe(50);
+    expect(summary.events).toBeGreaterThan(200);
+    expect(summary.thisRun.writeErrors).toBe(0);
+    expect(summary.thisRun.events).toBe(summary.events);
+    const s = await status(dataDir);
+    expect(s.backend).toBe('embedded');
+    expect({ agents: s.agents, events: s.events, rejected: s.rejected, snapshots: s.snapshots }).toEqual({
+      agents: summary.agents,
+      events: summary.events,
+      rejected: summary.rejected,
+      snapshots: summary.snapshots,
+    });
+  });
+
+  it('loses nothing it reported written when killed with SIGKILL, and continues on restart', async () => {
+    const dataDir = newDir();
+    const child = spawn('node', [cli, 'start', '--agents', '30', '--think-ms', '50', '--progress-every', '300ms', '--data-dir', dataDir], { env });
+    let reported = 0;
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+      for (const m of stderr.matchAll(/events (\d+) /g)) reported = Math.max(reported, Number(m[1]));
+    });
+    await new Promise<void>((resolve) => {
+      const check = setInterval(() => {
+        if (reported >= 300) {
+          clearInterval(check);
+          resolve();
+        }
+      }, 50);
+    });
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+    const afterKill = await status(dataDir);
+    expect(afterKill.agents).toBe(30);
+    expect(afterKill.events).toBeGreaterThanOrEqual(reported);
+    expect(afterKill.rejected).toBe(0);
+    // Restart: every agent resumes from the log (a new owner epoch), versions go on.
+    const { stdout } = await run('node', [cli, 'start', '--agents', '30', '--duration', '3s', '--json', '--data-dir', dataDir], { env });
+    const summary = JSON.parse(stdout.slice(stdout.indexOf('{'))) as { agents: number; events: number; rejected: number; thisRun: { resumed: number; created: number; events: number; writeErrors: number } };
+    expect(summary.thisRun.resumed).toBe(30);
+    expect(summary.thisRun.created).toBe(0);
+    expect(summary.thisRun.writeErrors).toBe(0);
+    expect(summary.rejected).toBe(0);
+    // The restart adds one ownership claim per agent plus its own writes.
+    expect(summary.events).toBe(afterKill.events + 30 + summary.thisRun.events);
+  });
+
+  it('answers bad input with one clear line and a non-zero exit', async () => {
+    const e = await run('node', [cli, 'start', '--agents', 'many'], { env }).catch((x: { code: number; stderr: string }) => x);
+    expect((e as { code: number }).code).toBe(2);
+    expect((e as { stderr: string }).stderr.trim()).toBe('agentstate start: --agents: "many" is not a positive whole number');
+    const u = await run('node', [cli, 'frobnicate'], { env }).catch((x: { code: number; stderr: string }) => x);
+    expect((u as { code: number }).code).toBe(2);
+    const { stdout } = await run('node', [cli, 'inspect', '--help'], { env });
+    expect(stdout).toContain('agentstate inspect <instanceId>');
+  });
+});
