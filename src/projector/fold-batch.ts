@@ -1,0 +1,92 @@
+import type { EventCodec } from '../client/codec.js';
+import { canonicalJson, step, type StateEvent } from '../domain/index.js';
+import type { StoredRecord } from '../log/port.js';
+import type { Head } from './heads.js';
+import type { SnapshotInput, Snapshotter } from './snapshots.js';
+
+/** A record routed to the DLQ, and why. */
+export interface Rejected {
+  record: StoredRecord;
+  reason: string;
+  detail?: string;
+  event?: StateEvent;
+}
+
+/** What one batch does, computed before any sink is written. */
+export interface BatchPlan {
+  accepted: Array<{ event: StateEvent; record: StoredRecord }>;
+  rejected: Rejected[];
+  /** Redelivered records already reflected in the store (offset at or before the head's). */
+  skipped: number;
+  /** Heads changed by the batch. */
+  heads: Map<string, Head>;
+  snapshots: SnapshotInput[];
+}
+
+/**
+ * Folds one partition batch with the domain's `step` (decide, apply, verify
+ * the checksum: DESIGN.md Invariants 1-3). Pure except for decoding: nothing
+ * is written here, so a failure before the sinks hold changes nothing.
+ */
+export async function foldBatch(
+  records: StoredRecord[],
+  headOf: (id: string) => Head | undefined,
+  codec: EventCodec,
+  snapshotter: Snapshotter | undefined,
+): Promise<BatchPlan> {
+  const plan: BatchPlan = { accepted: [], rejected: [], skipped: 0, heads: new Map(), snapshots: [] };
+  for (const record of records) {
+    if (record.value === null) continue;
+    const id = record.key;
+    const head = plan.heads.get(id) ?? headOf(id);
+    // A redelivery after a crash between the sink writes and the commit:
+    // already applied, not a duplicate to reject (Invariant 4).
+    if (head && head.position.partition === record.partition && BigInt(record.offset) <= BigInt(head.position.offset)) {
+      plan.skipped++;
+      continue;
+    }
+    let event: StateEvent;
+    try {
+      event = await codec.decode(record.value);
+    } catch (err) {
+      plan.rejected.push({ record, reason: 'undecodable', detail: (err as Error).message });
+      continue;
+    }
+    if (event.instanceId !== id) {
+      plan.rejected.push({ record, reason: 'wrong_key', detail: `record key ${id}, event instanceId ${event.instanceId}`, event });
+      continue;
+    }
+    const result = step(head?.projection, event);
+    if (!result.accept) {
+      plan.rejected.push({ record, reason: result.reason, ...(result.detail === undefined ? {} : { detail: result.detail }), event });
+      continue;
+    }
+    const next: Head = {
+      projection: result.projection,
+      position: { partition: record.partition, offset: record.offset },
+      createdAt: head?.createdAt ?? event.timestamp,
+      updatedAt: event.timestamp,
+      lastEventId: event.eventId,
+      lastEventType: event.eventType,
+      bytesSinceSnapshot: (head?.bytesSinceSnapshot ?? 0) + canonicalJson(event.changeset).length,
+    };
+    plan.heads.set(id, next);
+    plan.accepted.push({ event, record });
+    const due = snapshotter?.dueAt(event.version);
+    const byBytes = snapshotter !== undefined && snapshotter.policy.everyBytes > 0 && next.bytesSinceSnapshot >= snapshotter.policy.everyBytes;
+    if (due !== undefined || byBytes) {
+      next.bytesSinceSnapshot = 0;
+      plan.snapshots.push({
+        instanceId: id,
+        version: event.version,
+        epoch: event.writerEpoch,
+        state: result.projection.state,
+        checksum: result.projection.checksum,
+        stateTimestamp: event.timestamp,
+        type: due ?? 'full',
+        trigger: due !== undefined ? 'policy:events' : 'policy:bytes',
+      });
+    }
+  }
+  return plan;
+}

@@ -1,0 +1,215 @@
+import type { Logger } from 'pino';
+import { checksum, type Projection } from '../domain/index.js';
+import { ChecksumMismatchError } from '../domain/errors.js';
+import { NotFoundError } from '../errors.js';
+import type { ConsumedBatch } from '../log/port.js';
+import { topicNames, type TopicNames } from '../log/topics.js';
+import type { StoredState } from '../store/port.js';
+import { decodeState } from './body.js';
+import { foldBatch } from './fold-batch.js';
+import { HeadCache, type Head } from './heads.js';
+import { NO_METRICS, type Metrics } from './metrics.js';
+import { resolveProjectorOptions, type ProjectorOptions, type ResolvedProjectorOptions } from './options.js';
+import { retrying, sleep } from './retry.js';
+import { Sinks } from './sinks.js';
+import { Snapshotter } from './snapshots.js';
+
+/**
+ * The projector: consumes `<prefix>events` in a consumer group and derives
+ * current state, the event mirror, snapshots, the cache and the compacted state
+ * topic (DESIGN.md The shape). Per batch it folds with the domain rules,
+ * writes every sink (retrying while a server is down), and only then lets the
+ * consumer commit the offset (Invariant 4). It resumes from the store's heads,
+ * never refolding from scratch: each stored row carries the log position it
+ * reflects, so redelivered records are recognised and skipped.
+ */
+export class Projector {
+  readonly options: ResolvedProjectorOptions;
+  readonly topics: TopicNames;
+  readonly snapshotter: Snapshotter;
+  private readonly sinks: Sinks;
+  private readonly heads: HeadCache;
+  private readonly metrics: Metrics;
+  private readonly logger: Logger | undefined;
+
+  constructor(options: ProjectorOptions) {
+    this.options = resolveProjectorOptions(options);
+    const o = this.options;
+    this.topics = topicNames(o.topicPrefix);
+    this.metrics = o.metrics ?? NO_METRICS;
+    this.logger = o.logger;
+    this.heads = new HeadCache(o.maxHeads);
+    this.snapshotter = new Snapshotter(o.store, o.blobs, {
+      ...(o.snapshots ? { policy: o.snapshots } : {}),
+      metrics: this.metrics,
+      ...(o.logger ? { logger: o.logger } : {}),
+    });
+    this.sinks = new Sinks({
+      log: o.log,
+      store: o.store,
+      blobs: o.blobs,
+      cache: o.cache,
+      topics: this.topics,
+      body: o.body,
+      claimCheckBytes: o.claimCheckBytes,
+      cacheMaxBytes: o.cacheMaxBytes,
+      cacheTtlMs: o.cacheTtlMs,
+      publishState: o.publishState,
+    });
+  }
+
+  /**
+   * Runs until `signal` aborts: a consumer that fails (a sink down longer than
+   * the retry window, a rebalance error, Kafka unreachable) is restarted after
+   * a pause, with the in-memory heads dropped and reloaded from the store.
+   * On abort the batch in hand finishes and commits (graceful SIGTERM).
+   */
+  async run(signal: AbortSignal): Promise<void> {
+    const sweeper = this.startSweeper(signal);
+    try {
+      while (!signal.aborted) {
+        this.heads.clear();
+        try {
+          const consumer = await this.options.log.consume({
+            group: this.options.group,
+            topics: [this.topics.events],
+            handler: (batch) => this.handle(batch, signal),
+            signal,
+            fromBeginning: true,
+            maxBatchRecords: this.options.maxBatchRecords,
+          });
+          await consumer.done;
+        } catch (err) {
+          if (signal.aborted) break;
+          this.metrics.inc('agentstate_projector_restarts_total');
+          this.logger?.error({ err }, 'projector consumer failed; restarting');
+        }
+        if (!signal.aborted) await sleep(this.options.restartDelayMs, signal);
+      }
+    } finally {
+      clearInterval(sweeper);
+    }
+  }
+
+  /**
+   * Runs until the group has committed every partition up to the end offsets
+   * the events topic had when this was called (so it terminates under load),
+   * then stops gracefully. For batch rebuilds and `--until-caught-up`.
+   */
+  async runUntilCaughtUp(signal?: AbortSignal, pollMs = 250): Promise<void> {
+    const { log, group } = this.options;
+    const target = await log.endOffsets(this.topics.events);
+    const start = await log.startOffsets(this.topics.events);
+    const ac = new AbortController();
+    const onAbort = (): void => ac.abort();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    const running = this.run(ac.signal);
+    try {
+      while (!ac.signal.aborted) {
+        const committed = await log.committedOffsets(group, this.topics.events).catch(() => ({}) as Record<number, string>);
+        const behind = Object.entries(target).some(([p, end]) => BigInt(committed[Number(p)] ?? start[Number(p)] ?? '0') < BigInt(end));
+        if (!behind) break;
+        await sleep(pollMs, ac.signal);
+      }
+    } finally {
+      ac.abort();
+      signal?.removeEventListener('abort', onAbort);
+      await running;
+    }
+  }
+
+  /** Lag per partition: end offset minus committed offset. */
+  async lag(): Promise<Record<number, bigint>> {
+    const { log, group } = this.options;
+    const [end, start, committed] = await Promise.all([
+      log.endOffsets(this.topics.events),
+      log.startOffsets(this.topics.events),
+      log.committedOffsets(group, this.topics.events),
+    ]);
+    const out: Record<number, bigint> = {};
+    for (const [p, e] of Object.entries(end)) out[Number(p)] = BigInt(e) - BigInt(committed[Number(p)] ?? start[Number(p)] ?? '0');
+    return out;
+  }
+
+  private async handle(batch: ConsumedBatch, signal: AbortSignal): Promise<void> {
+    const first = batch.records[0];
+    const last = batch.records.at(-1);
+    if (!first || !last) return;
+    const started = performance.now();
+    const p = batch.partition;
+    this.heads.begin(p, first.offset);
+    const retry = <T>(what: string, fn: () => Promise<T>): Promise<T> =>
+      retrying(fn, { windowMs: this.options.retryWindowMs, signal, what, ...(this.logger ? { logger: this.logger } : {}) });
+
+    const ids = [...new Set(batch.records.filter((r) => r.value !== null).map((r) => r.key))];
+    const missing = ids.filter((id) => this.heads.get(p, id) === undefined);
+    const loaded = missing.length > 0 ? await retry('load heads from the store', () => this.loadHeads(missing)) : new Map<string, Head>();
+    const plan = await foldBatch(batch.records, (id) => this.heads.get(p, id) ?? loaded.get(id), this.options.codec, this.snapshotter);
+
+    // Sinks in an order that keeps every crash point safe: rejects first, the
+    // store (events, then states), then derived outputs. The consumer commits
+    // only after this returns (Invariant 4).
+    await retry('DLQ append', () => this.sinks.dlq(plan));
+    const encoded = await retry('state encoding / claim check', () => this.sinks.encode(plan.heads));
+    await retry('store write', () => this.sinks.store(plan, encoded));
+    for (const s of plan.snapshots) await retry(`snapshot of ${s.instanceId}@${s.version}`, () => this.snapshotter.take(s));
+    await retry('cache write', () => this.sinks.cache(encoded));
+    await retry('state topic append', () => this.sinks.stateTopic(encoded));
+
+    this.heads.commit(p, new Map([...loaded, ...plan.heads]), BigInt(last.offset) + 1n);
+    const m = this.metrics;
+    const partition = String(p);
+    m.inc('agentstate_projector_events_total', { result: 'applied' }, plan.accepted.length);
+    m.inc('agentstate_projector_events_total', { result: 'skipped' }, plan.skipped);
+    for (const r of plan.rejected) m.inc('agentstate_projector_rejects_total', { reason: r.reason });
+    m.set('agentstate_projector_lag', Number(BigInt(batch.highWatermark) - BigInt(last.offset) - 1n), { partition });
+    m.observe('agentstate_projector_batch_seconds', (performance.now() - started) / 1000);
+    if (plan.rejected.length > 0) {
+      this.logger?.warn({ partition: p, rejects: plan.rejected.map((r) => ({ offset: r.record.offset, key: r.record.key, reason: r.reason })) }, 'events rejected to the DLQ');
+    }
+  }
+
+  /** Heads from the store: the projection each stored row holds, verified against its checksum (Invariant 6). */
+  private async loadHeads(ids: string[]): Promise<Map<string, Head>> {
+    const rows = await this.options.store.getStates(ids);
+    const out = new Map<string, Head>();
+    for (const [id, row] of rows) out.set(id, await this.headFromRow(row));
+    return out;
+  }
+
+  private async headFromRow(row: StoredState): Promise<Head> {
+    let bytes = row.body;
+    if (bytes === null) {
+      if (row.blobKey === null) throw new NotFoundError(`state body of ${row.instanceId}`);
+      const got = await this.options.blobs.get(row.blobKey);
+      if (!got) throw new NotFoundError(`claim-checked state ${row.blobKey}`);
+      bytes = got;
+    }
+    const state = await decodeState(row.encoding, bytes);
+    const sum = checksum(state);
+    if (sum !== row.checksum) throw new ChecksumMismatchError(`stored state of ${row.instanceId}`, row.checksum, sum);
+    const projection: Projection = { version: row.version, epoch: row.epoch, state, checksum: row.checksum };
+    return {
+      projection,
+      position: row.position,
+      createdAt: row.createdAt,
+      updatedAt: row.updatedAt,
+      lastEventId: row.lastEventId,
+      lastEventType: row.lastEventType,
+      bytesSinceSnapshot: 0,
+    };
+  }
+
+  private startSweeper(signal: AbortSignal): ReturnType<typeof setInterval> {
+    const every = this.options.sweepIntervalMs;
+    const timer = setInterval(() => {
+      if (signal.aborted) return;
+      this.snapshotter.sweep().then(
+        (n) => n > 0 && this.logger?.info({ deleted: n }, 'expired snapshots deleted'),
+        (err: unknown) => this.logger?.warn({ err }, 'snapshot retention sweep failed'),
+      );
+    }, every === 0 ? 2 ** 31 - 1 : every);
+    timer.unref();
+    return timer;
+  }
+}

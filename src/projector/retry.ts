@@ -1,0 +1,51 @@
+import type { Logger } from 'pino';
+import { AgentStateError } from '../errors.js';
+
+export interface RetryOptions {
+  /** Give up (rethrow the last error) after this long. */
+  windowMs: number;
+  /** First delay; doubles up to `maxDelayMs`. @default 100 */
+  initialDelayMs?: number;
+  /** @default 2000 */
+  maxDelayMs?: number;
+  signal?: AbortSignal;
+  logger?: Logger;
+  what: string;
+}
+
+/**
+ * Runs `fn` until it succeeds, waiting with capped exponential backoff between
+ * attempts. Used around sink writes: the projector waits for MongoDB, Redis,
+ * S3 or Kafka to come back rather than commit past unwritten data (DESIGN.md
+ * Invariant 4). Non-retryable AgentStateErrors are rethrown at once; an abort
+ * rethrows the last error.
+ */
+export async function retrying<T>(fn: () => Promise<T>, options: RetryOptions): Promise<T> {
+  const deadline = Date.now() + options.windowMs;
+  let delay = options.initialDelayMs ?? 100;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof AgentStateError && !err.retryable) throw err;
+      if (Date.now() + delay > deadline || options.signal?.aborted) throw err;
+      options.logger?.warn({ err, attempt, delayMs: delay }, `${options.what} failed; retrying`);
+      await sleep(delay, options.signal);
+      delay = Math.min(delay * 2, options.maxDelayMs ?? 2000);
+    }
+  }
+}
+
+/** Resolves after `ms`, or early when the signal aborts. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}

@@ -1,0 +1,161 @@
+import type { BlobStore } from '../blob/port.js';
+import type { Cache } from '../cache/port.js';
+import { AlreadyExistsError } from '../errors.js';
+import { canonicalJson } from '../domain/index.js';
+import type { EventLog, LogRecord } from '../log/port.js';
+import type { TopicNames } from '../log/topics.js';
+import type { StateStore, StoredEvent, StoredState } from '../store/port.js';
+import { encodeState, type BodyOptions, type EncodedBody } from './body.js';
+import type { BatchPlan } from './fold-batch.js';
+import type { Head } from './heads.js';
+import { DLQ_HEADER, encodeCached, stateCacheKey, type StateTopicValue } from './wire.js';
+
+export interface SinkOptions {
+  log: EventLog;
+  store: StateStore;
+  blobs: BlobStore;
+  cache: Cache | undefined;
+  topics: TopicNames;
+  body: BodyOptions;
+  claimCheckBytes: number;
+  cacheMaxBytes: number;
+  cacheTtlMs: number | null;
+  publishState: boolean;
+}
+
+/** A changed head with its encoded body, and the blob key when the body is claim-checked. */
+export interface EncodedHead {
+  head: Head;
+  body: EncodedBody;
+  blobKey: string | null;
+}
+
+/**
+ * The projector's outputs. Every write is idempotent (DESIGN.md Invariant 4):
+ * version-guarded store upserts, insert-if-absent event rows, content-addressed
+ * blobs, cache and compacted-topic values keyed by agent (a replay rewrites
+ * the same latest value). The DLQ is at least once: a redelivered rejected
+ * record is sent again, with the same source topic/partition/offset headers,
+ * so DLQ readers can dedupe on them.
+ */
+export class Sinks {
+  constructor(private readonly o: SinkOptions) {}
+
+  async dlq(plan: BatchPlan): Promise<void> {
+    if (plan.rejected.length === 0) return;
+    const now = String(Date.now());
+    const records: LogRecord[] = plan.rejected.map((r) => ({
+      key: r.record.key,
+      value: r.record.value,
+      headers: {
+        ...r.record.headers,
+        [DLQ_HEADER.reason]: r.reason,
+        [DLQ_HEADER.detail]: (r.detail ?? '').slice(0, 1000),
+        [DLQ_HEADER.topic]: r.record.topic,
+        [DLQ_HEADER.partition]: String(r.record.partition),
+        [DLQ_HEADER.offset]: r.record.offset,
+        ...(r.event ? { [DLQ_HEADER.eventId]: r.event.eventId, [DLQ_HEADER.version]: String(r.event.version) } : {}),
+        [DLQ_HEADER.rejectedAt]: now,
+      },
+    }));
+    await this.o.log.append(this.o.topics.dlq, records);
+  }
+
+  /** Encodes changed heads; states whose JSON is above the claim-check size go to the blob store under a content-addressed key. */
+  async encode(heads: Map<string, Head>): Promise<Map<string, EncodedHead>> {
+    const out = new Map<string, EncodedHead>();
+    for (const [id, head] of heads) {
+      const body = await encodeState(head.projection.state, this.o.body);
+      let blobKey: string | null = null;
+      if (body.encoding.originalSize > this.o.claimCheckBytes) {
+        blobKey = `states/${id}/${head.projection.version}-${head.projection.checksum}`;
+        try {
+          await this.o.blobs.put(blobKey, body.bytes, { ifNoneMatch: true });
+        } catch (err) {
+          if (!(err instanceof AlreadyExistsError)) throw err;
+        }
+      }
+      out.set(id, { head, body, blobKey });
+    }
+    return out;
+  }
+
+  async store(plan: BatchPlan, encoded: Map<string, EncodedHead>): Promise<void> {
+    const events: StoredEvent[] = plan.accepted.map(({ event, record }) => ({
+      instanceId: event.instanceId,
+      version: event.version,
+      epoch: event.writerEpoch,
+      eventId: event.eventId,
+      eventType: event.eventType,
+      timestamp: event.timestamp,
+      stateChecksum: event.stateChecksum,
+      position: { partition: record.partition, offset: record.offset },
+      body: Buffer.from(canonicalJson(event), 'utf8'),
+    }));
+    const states: StoredState[] = [...encoded].map(([id, { head, body, blobKey }]) => {
+      const s = head.projection.state as { agentType?: unknown; status?: unknown };
+      return {
+        instanceId: id,
+        version: head.projection.version,
+        epoch: head.projection.epoch,
+        checksum: head.projection.checksum,
+        agentType: typeof s.agentType === 'string' ? s.agentType : null,
+        status: typeof s.status === 'string' ? s.status : null,
+        encoding: body.encoding,
+        body: blobKey === null ? body.bytes : null,
+        blobKey,
+        position: head.position,
+        lastEventId: head.lastEventId,
+        lastEventType: head.lastEventType,
+        updatedAt: head.updatedAt,
+        createdAt: head.createdAt,
+      };
+    });
+    await this.o.store.writeBatch({ states, events });
+  }
+
+  async cache(encoded: Map<string, EncodedHead>): Promise<void> {
+    const cache = this.o.cache;
+    if (!cache) return;
+    await Promise.all(
+      [...encoded].map(async ([id, { head, body }]) => {
+        const key = stateCacheKey(id);
+        // Too large to cache: drop any older copy so readers go to the store.
+        if (body.bytes.length > this.o.cacheMaxBytes) return cache.delete(key);
+        const value = encodeCached(
+          {
+            instanceId: id,
+            version: head.projection.version,
+            epoch: head.projection.epoch,
+            checksum: head.projection.checksum,
+            updatedAt: head.updatedAt,
+            encoding: body.encoding,
+          },
+          body.bytes,
+        );
+        return this.o.cacheTtlMs === null ? cache.set(key, value) : cache.set(key, value, this.o.cacheTtlMs);
+      }),
+    );
+  }
+
+  async stateTopic(encoded: Map<string, EncodedHead>): Promise<void> {
+    if (!this.o.publishState || encoded.size === 0) return;
+    const records: LogRecord[] = [...encoded].map(([id, { head, body, blobKey }]) => {
+      const base = {
+        instanceId: id,
+        version: head.projection.version,
+        epoch: head.projection.epoch,
+        checksum: head.projection.checksum,
+        updatedAt: head.updatedAt,
+      };
+      const value: StateTopicValue =
+        blobKey === null ? { ...base, state: head.projection.state } : { ...base, claimCheck: { blobKey, encoding: body.encoding } };
+      return {
+        key: id,
+        value: Buffer.from(JSON.stringify(value), 'utf8'),
+        headers: { version: String(head.projection.version), checksum: head.projection.checksum },
+      };
+    });
+    await this.o.log.append(this.o.topics.state, records);
+  }
+}

@@ -1,0 +1,197 @@
+import { createHash } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { BlobStore } from '../blob/port.js';
+import { compressState, decompressState, type CompressionAlgorithm } from '../codec/compression.js';
+import { AlreadyExistsError, ConfigError, NotFoundError } from '../errors.js';
+import { applyChanges, checksum, ChecksumMismatchError, diff, type Change, type JsonValue } from '../domain/index.js';
+import type { SnapshotRecord, SnapshotType, StateStore } from '../store/port.js';
+import { NO_METRICS, type Metrics } from './metrics.js';
+
+/** When the projector takes snapshots (DESIGN.md Snapshots). */
+export interface SnapshotPolicy {
+  /** A snapshot at every version that is a multiple of this; 0 disables. Deterministic, so a rebuild takes the same ones. @default 100 */
+  everyEvents: number;
+  /** A full snapshot once this many changeset bytes have accumulated since the last one (per process); 0 disables. @default 1048576 */
+  everyBytes: number;
+  /** Every Nth policy snapshot is full, the others incremental on the previous one (bounds restore chains). @default 5 */
+  fullEvery: number;
+  /** Policy snapshots expire this long after creation; null keeps them. @default 7 days */
+  retentionMs: number | null;
+  /** Compression of snapshot bodies. @default 'lz4' */
+  algorithm: CompressionAlgorithm;
+}
+
+export const DEFAULT_SNAPSHOT_POLICY: SnapshotPolicy = {
+  everyEvents: 100,
+  everyBytes: 1024 * 1024,
+  fullEvery: 5,
+  retentionMs: 7 * 24 * 3600 * 1000,
+  algorithm: 'lz4',
+};
+
+/** Validates a partial policy over the defaults, naming the bad field (STYLE.md habit 5). */
+export function snapshotPolicy(partial: Partial<SnapshotPolicy> = {}): SnapshotPolicy {
+  const p = { ...DEFAULT_SNAPSHOT_POLICY, ...partial };
+  for (const f of ['everyEvents', 'everyBytes'] as const) {
+    if (!Number.isSafeInteger(p[f]) || p[f] < 0) throw new ConfigError(`snapshots.${f}`, 'must be a non-negative integer');
+  }
+  if (!Number.isSafeInteger(p.fullEvery) || p.fullEvery < 1) throw new ConfigError('snapshots.fullEvery', 'must be a positive integer');
+  if (p.retentionMs !== null && (!Number.isFinite(p.retentionMs) || p.retentionMs <= 0)) {
+    throw new ConfigError('snapshots.retentionMs', 'must be positive or null');
+  }
+  return p;
+}
+
+/** What a snapshot is taken of. */
+export interface SnapshotInput {
+  instanceId: string;
+  version: number;
+  epoch: number;
+  state: JsonValue;
+  checksum: string;
+  /** Timestamp (ms) of the event at `version`. */
+  stateTimestamp: number;
+  type: SnapshotType;
+  trigger: string;
+  /** Overrides the policy's retention. */
+  expiresAt?: number | null;
+  permanent?: boolean;
+  critical?: boolean;
+}
+
+/** Body of an incremental snapshot: the changes from its base. */
+interface IncrementalBody {
+  baseSnapshotId: string;
+  baseVersion: number;
+  changes: Change[];
+}
+
+/**
+ * Writes and reads snapshots: framed, compressed, checksummed bodies in the
+ * blob store under content-addressed keys (a retry never replaces bytes already
+ * referenced), metadata in the StateStore (DESIGN.md Snapshots; Invariants 4, 6).
+ */
+export class Snapshotter {
+  readonly policy: SnapshotPolicy;
+  private readonly metrics: Metrics;
+
+  constructor(
+    private readonly store: StateStore,
+    private readonly blobs: BlobStore,
+    options: { policy?: Partial<SnapshotPolicy>; metrics?: Metrics; logger?: Logger } = {},
+  ) {
+    this.policy = snapshotPolicy(options.policy);
+    this.metrics = options.metrics ?? NO_METRICS;
+  }
+
+  /** The policy snapshot due at `version`, if any (deterministic in the version). */
+  dueAt(version: number): SnapshotType | undefined {
+    const n = this.policy.everyEvents;
+    if (n === 0 || version % n !== 0) return undefined;
+    const k = version / n;
+    return (k - 1) % this.policy.fullEvery === 0 ? 'full' : 'incremental';
+  }
+
+  /** Takes a snapshot. `incremental` falls back to `full` when there is no earlier snapshot. */
+  async take(input: SnapshotInput): Promise<SnapshotRecord> {
+    const started = performance.now();
+    let type = input.type;
+    let baseSnapshotId: string | null = null;
+    let body: JsonValue = input.state;
+    if (type === 'incremental') {
+      const base = await this.store.findSnapshot(input.instanceId, { atOrBeforeVersion: input.version - 1 });
+      if (base) {
+        const baseState = await this.load(base);
+        baseSnapshotId = base.snapshotId;
+        const inc: IncrementalBody = { baseSnapshotId, baseVersion: base.version, changes: diff(baseState, input.state) };
+        body = inc as unknown as JsonValue;
+      } else {
+        type = 'full';
+      }
+    }
+    const frame = await compressState(body, this.policy.algorithm);
+    const bodyChecksum = createHash('sha256').update(frame).digest('hex');
+    const snapshotId = `${input.instanceId}:${input.version}:${type}`;
+    const blobKey = `snapshots/${input.instanceId}/${input.version}-${type}-${bodyChecksum}`;
+    try {
+      await this.blobs.put(blobKey, frame, { ifNoneMatch: true, contentType: 'application/octet-stream' });
+    } catch (err) {
+      if (!(err instanceof AlreadyExistsError)) throw err;
+    }
+    const now = Date.now();
+    const record: SnapshotRecord = {
+      snapshotId,
+      instanceId: input.instanceId,
+      version: input.version,
+      epoch: input.epoch,
+      type,
+      baseSnapshotId,
+      stateChecksum: input.checksum,
+      bodyChecksum,
+      blobKey,
+      encoding: { algorithm: this.policy.algorithm, originalSize: Number(frame.readBigUInt64BE(8)), storedSize: frame.length },
+      trigger: input.trigger,
+      stateTimestamp: input.stateTimestamp,
+      createdAt: now,
+      expiresAt: input.expiresAt !== undefined ? input.expiresAt : this.policy.retentionMs === null ? null : now + this.policy.retentionMs,
+      permanent: input.permanent ?? false,
+      critical: input.critical ?? false,
+    };
+    await this.store.putSnapshot(record);
+    this.metrics.observe('agentstate_snapshot_bytes', frame.length, { type });
+    this.metrics.observe('agentstate_snapshot_seconds', (performance.now() - started) / 1000, { type });
+    return record;
+  }
+
+  /**
+   * The state a snapshot holds, following incremental chains to their full
+   * base. Verifies the blob checksum, the frame checksum and finally the state
+   * checksum before returning (DESIGN.md Invariant 6).
+   * @throws ChecksumMismatchError, NotFoundError
+   */
+  async load(record: SnapshotRecord, depth = 0): Promise<JsonValue> {
+    if (depth > 1000) throw new NotFoundError(`full base of snapshot ${record.snapshotId} (chain too long)`);
+    const frame = await this.blobs.get(record.blobKey);
+    if (!frame) throw new NotFoundError(`snapshot body ${record.blobKey}`);
+    const actual = createHash('sha256').update(frame).digest('hex');
+    if (actual !== record.bodyChecksum) throw new ChecksumMismatchError(`snapshot ${record.snapshotId} body`, record.bodyChecksum, actual);
+    const body = await decompressState(frame);
+    let state: JsonValue;
+    if (record.type === 'incremental') {
+      const inc = body as unknown as IncrementalBody;
+      const base = await this.store.getSnapshot(inc.baseSnapshotId);
+      if (!base) throw new NotFoundError(`base snapshot ${inc.baseSnapshotId} of ${record.snapshotId}`);
+      state = applyChanges(await this.load(base, depth + 1), inc.changes);
+    } else {
+      state = body;
+    }
+    const sum = checksum(state);
+    if (sum !== record.stateChecksum) throw new ChecksumMismatchError(`snapshot ${record.snapshotId} state`, record.stateChecksum, sum);
+    return state;
+  }
+
+  /**
+   * Deletes expired snapshots (not permanent, not critical) whose bodies no
+   * live incremental snapshot still builds on. Returns how many went.
+   */
+  async sweep(now = Date.now()): Promise<number> {
+    const expired = await this.store.expiredSnapshots(now);
+    if (expired.length === 0) return 0;
+    const doomed = new Set(expired.map((s) => s.snapshotId));
+    const keep = new Set<string>();
+    for (const id of new Set(expired.map((s) => s.instanceId))) {
+      for (const s of await this.store.listSnapshots(id)) {
+        // A surviving snapshot keeps its whole base chain alive.
+        let base = s.baseSnapshotId;
+        if (doomed.has(s.snapshotId)) continue;
+        while (base !== null && !keep.has(base)) {
+          keep.add(base);
+          base = (await this.store.getSnapshot(base))?.baseSnapshotId ?? null;
+        }
+      }
+    }
+    const gone = expired.filter((s) => !keep.has(s.snapshotId));
+    for (const s of gone) await this.blobs.delete(s.blobKey);
+    return this.store.deleteSnapshots(gone.map((s) => s.snapshotId));
+  }
+}
