@@ -29,3 +29,5 @@ export type { DataKeyStore, WrappedDataKey } from './data-keys.js';
 export { Keyring, keyIdFor } from './keyring.js';
 export type { KeyringOptions } from './keyring.js';
 export { KEY_BYTES, MasterKeySet } from './master-keys.js';
+export { STATE_SECTIONS, stateFromWire, stateToWire } from './state-wire.js';
+export type { ClaimCheck, StateHead, WireAgentState } from './state-wire.js';
