@@ -6,8 +6,8 @@ import type { Random } from './random.js';
 
 /**
  * Real documents the corpus draws its natural language from (see
- * test/fixtures/corpus/README.md): a novel for conversational prose and the
- * Node.js stream docs for technical prose with code. Filler text would make
+ * test/fixtures/corpus/README.md): a novel and a treatise for prose, three
+ * chapters of the Node.js docs for technical prose with code. Filler text would make
  * every compression ratio meaningless.
  */
 export interface TextSources {
@@ -35,8 +35,9 @@ let cached: TextSources | undefined;
 export function loadTextSources(): TextSources {
   if (cached) return cached;
   const dir = fixturesDir();
-  const novel = readFileSync(join(dir, 'tom-sawyer.txt'), 'utf8');
-  const docs = readFileSync(join(dir, 'node-stream-docs.md'), 'utf8');
+  const read = (name: string) => readFileSync(join(dir, name), 'utf8');
+  const novel = [read('tom-sawyer.txt'), read('newton-opticks.txt')].join('\n\n');
+  const docs = ['node-stream-docs.md', 'node-fs-docs.md', 'node-crypto-docs.md'].map(read).join('\n\n');
   const prose = novel
     .split(/\n\s*\n/)
     .map((p) => p.replace(/\s+/g, ' ').trim())
