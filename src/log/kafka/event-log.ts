@@ -84,6 +84,8 @@ export class KafkaEventLog implements EventLog {
     if (missing.length > 0) {
       await admin.createTopics({ topics: missing.map(createSpec), waitForLeaders: true });
       for (const t of missing) created.add(t.name);
+      // Leaders are elected, but a fresh broker may not serve offsets yet.
+      for (const t of missing) await whenRetriable(() => admin.fetchTopicOffsets(t.name));
     }
     const out: TopicCheck[] = [];
     for (const spec of topics) {
@@ -146,13 +148,13 @@ export class KafkaEventLog implements EventLog {
 
   async endOffsets(topic: string): Promise<Record<number, string>> {
     await this.connect();
-    const offsets = await this.admin!.fetchTopicOffsets(topic);
+    const offsets = await whenRetriable(() => this.admin!.fetchTopicOffsets(topic));
     return Object.fromEntries(offsets.map((o) => [o.partition, o.high]));
   }
 
   async startOffsets(topic: string): Promise<Record<number, string>> {
     await this.connect();
-    const offsets = await this.admin!.fetchTopicOffsets(topic);
+    const offsets = await whenRetriable(() => this.admin!.fetchTopicOffsets(topic));
     return Object.fromEntries(offsets.map((o) => [o.partition, o.low]));
   }
 
@@ -219,6 +221,22 @@ export class KafkaEventLog implements EventLog {
     if (this.connecting) {
       await this.connecting.catch(() => undefined);
       await Promise.allSettled([this.producer?.disconnect(), this.admin?.disconnect()]);
+    }
+  }
+}
+
+/**
+ * kafkajs's admin does not retry some retriable broker answers (NOT_LEADER
+ * right after a topic is created or a broker restarts); retry them here, briefly.
+ */
+async function whenRetriable<T>(op: () => Promise<T>, attempts = 40): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await op();
+    } catch (err) {
+      const retriable = (err as { retriable?: boolean }).retriable === true;
+      if (!retriable || i >= attempts) throw err;
+      await new Promise((r) => setTimeout(r, Math.min(1000, 50 * i)));
     }
   }
 }
