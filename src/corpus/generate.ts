@@ -42,7 +42,7 @@ function embedding(rnd: Random, dims: number): number[] {
   return raw.map((x) => Number(Math.fround(x / norm).toPrecision(9)));
 }
 
-function toolCall(text: TextSources, rnd: Random, at: number): JsonObject {
+function toolCall(text: TextSources, rnd: Random, at: number, maxChars: number): JsonObject {
   const tool = rnd.pick(TOOLS);
   const query = Array.from({ length: rnd.int(2, 6) }, () => rnd.pick(text.words)).join(' ');
   let args: JsonObject;
@@ -53,16 +53,16 @@ function toolCall(text: TextSources, rnd: Random, at: number): JsonObject {
       result = Array.from({ length: rnd.int(2, 5) }, () => ({
         docId: rnd.uuid(),
         score: Number(rnd.next().toFixed(4)),
-        snippet: technicalSpan(text, rnd, 1),
+        snippet: technicalSpan(text, rnd, 1).slice(0, maxChars),
       }));
       break;
     case 'read_file':
       args = { path: `/workspace/${rnd.pick(text.words)}/${rnd.pick(text.words)}.md`, encoding: 'utf8' };
-      result = { content: technicalSpan(text, rnd, rnd.int(1, 4)), bytes: rnd.int(200, 9000) };
+      result = { content: technicalSpan(text, rnd, rnd.int(1, 4)).slice(0, maxChars), bytes: rnd.int(200, 9000) };
       break;
     case 'http_get':
       args = { url: `https://example.org/${rnd.pick(text.words)}?q=${encodeURIComponent(query)}`, timeoutMs: 10_000 };
-      result = { status: rnd.pick([200, 200, 200, 404, 503]), headers: { 'content-type': 'text/html' }, body: proseSpan(text, rnd, rnd.int(2, 8)) };
+      result = { status: rnd.pick([200, 200, 200, 404, 503]), headers: { 'content-type': 'text/html' }, body: proseSpan(text, rnd, rnd.int(2, 8), maxChars) };
       break;
     case 'run_sql':
       args = { sql: `SELECT id, name, amount FROM ${rnd.pick(text.words)} WHERE name LIKE '%${rnd.pick(text.words)}%' LIMIT 20` };
@@ -76,12 +76,12 @@ function toolCall(text: TextSources, rnd: Random, at: number): JsonObject {
       result = { stdout: String(Number((rnd.next() * 300).toFixed(3))), stderr: '', exitCode: 0 };
       break;
     case 'write_file':
-      args = { path: `/workspace/notes/${rnd.pick(text.words)}.md`, content: proseSpan(text, rnd, rnd.int(2, 6)) };
+      args = { path: `/workspace/notes/${rnd.pick(text.words)}.md`, content: proseSpan(text, rnd, rnd.int(2, 6), maxChars) };
       result = { ok: true };
       break;
     default:
       args = { from: new Date(at).toISOString(), days: rnd.int(1, 14) };
-      result = { events: Array.from({ length: rnd.int(0, 4) }, () => ({ title: proseSpan(text, rnd, 1).slice(0, 60), start: new Date(at + rnd.int(1, 9) * 3_600_000).toISOString() })) };
+      result = { events: Array.from({ length: rnd.int(0, 4) }, () => ({ title: proseSpan(text, rnd, 1, maxChars).slice(0, 60), start: new Date(at + rnd.int(1, 9) * 3_600_000).toISOString() })) };
   }
   const failed = rnd.chance(0.05);
   return {
@@ -95,7 +95,7 @@ function toolCall(text: TextSources, rnd: Random, at: number): JsonObject {
   };
 }
 
-function task(text: TextSources, rnd: Random, at: number): TaskRecord {
+function task(text: TextSources, rnd: Random, at: number, maxChars: number): TaskRecord {
   const status = rnd.pick(['completed', 'completed', 'completed', 'failed', 'cancelled'] as const);
   return {
     taskId: rnd.uuid(),
@@ -103,8 +103,8 @@ function task(text: TextSources, rnd: Random, at: number): TaskRecord {
     status,
     startedAt: at,
     completedAt: at + rnd.int(1_000, 600_000),
-    input: { instruction: proseSpan(text, rnd, rnd.int(1, 3)), priority: rnd.int(1, 5) },
-    result: status === 'completed' ? { summary: proseSpan(text, rnd, rnd.int(2, 6)), tokensUsed: rnd.int(300, 9000) } : null,
+    input: { instruction: proseSpan(text, rnd, rnd.int(1, 3), maxChars), priority: rnd.int(1, 5) },
+    result: status === 'completed' ? { summary: proseSpan(text, rnd, rnd.int(2, 6), maxChars), tokensUsed: rnd.int(300, 9000) } : null,
     error: status === 'failed' ? `RateLimitError: 429 from upstream after ${rnd.int(1, 5)} retries` : null,
   };
 }
@@ -117,11 +117,13 @@ function task(text: TextSources, rnd: Random, at: number): TaskRecord {
 export function generateState(options: CorpusOptions): AgentState {
   const rnd = new Random(options.seed);
   const text = loadTextSources();
+  // Small states get short turns, or one long sentence would overshoot the size class.
+  const maxChars = Math.max(160, Math.floor(options.targetBytes / 6));
   const id = brandId(options.instanceId ?? `agent-${options.seed}`);
   const model = rnd.pick(MODELS);
   const state = initialState(id, 'assistant', BASE_TIME, {
     status: 'running',
-    configuration: { model, temperature: Number((rnd.next() * 1.2).toFixed(2)), maxTokens: rnd.pick([1024, 4096, 8192]), systemPrompt: proseSpan(text, rnd, options.targetBytes < 4096 ? 1 : 3), ...(options.targetBytes < 4096 ? {} : { tools: [...TOOLS] }) },
+    configuration: { model, temperature: Number((rnd.next() * 1.2).toFixed(2)), maxTokens: rnd.pick([1024, 4096, 8192]), systemPrompt: proseSpan(text, rnd, options.targetBytes < 4096 ? 1 : 3, maxChars), ...(options.targetBytes < 4096 ? {} : { tools: [...TOOLS] }) },
     capabilities: ['chat', 'tool_use', ...(rnd.chance(0.5) ? ['code_execution'] : []), 'retrieval'],
     resourceAllocation: { cpuCores: rnd.pick([0.5, 1, 2]), memoryMb: rnd.pick([512, 1024, 2048]), gpuCount: 0 },
   });
@@ -145,7 +147,7 @@ export function generateState(options: CorpusOptions): AgentState {
   let now = BASE_TIME;
   let turn = 0;
   if (options.targetBytes >= 8192) {
-    state.executionState.currentTask = { ...task(text, rnd, now), status: 'running', completedAt: null, result: null, error: null };
+    state.executionState.currentTask = { ...task(text, rnd, now, maxChars), status: 'running', completedAt: null, result: null, error: null };
     size = json(state);
   }
   // The running estimate can undershoot by a few bytes (percentiles and usage are filled in last): re-measure and go on.
@@ -153,11 +155,11 @@ export function generateState(options: CorpusOptions): AgentState {
     while (size < options.targetBytes) {
       now += rnd.int(2_000, 90_000);
       turn++;
-      const user = { id: `msg_${turn}_u`, role: 'user', content: proseSpan(text, rnd, rnd.int(1, 4)), createdAt: now, tokenCount: rnd.int(10, 200) };
+      const user = { id: `msg_${turn}_u`, role: 'user', content: proseSpan(text, rnd, rnd.int(1, 4), maxChars), createdAt: now, tokenCount: rnd.int(10, 200) };
       const assistant = {
         id: `msg_${turn}_a`,
         role: 'assistant',
-        content: rnd.chance(0.4) ? technicalSpan(text, rnd, rnd.int(1, 3)) : proseSpan(text, rnd, rnd.int(2, 9)),
+        content: rnd.chance(0.4) ? technicalSpan(text, rnd, rnd.int(1, 3)).slice(0, maxChars) : proseSpan(text, rnd, rnd.int(2, 9), maxChars),
         createdAt: now + rnd.int(500, 20_000),
         tokenCount: rnd.int(50, 900),
       };
@@ -167,13 +169,13 @@ export function generateState(options: CorpusOptions): AgentState {
       perf.tokensIn += user.tokenCount;
       perf.tokensOut += assistant.tokenCount;
       if (rnd.chance(0.5)) {
-        const call = toolCall(text, rnd, now);
+        const call = toolCall(text, rnd, now, maxChars);
         toolCalls.push(call);
         size += json(call) + 1;
         if (call.error !== null) perf.errors++;
       }
       if (rnd.chance(0.2)) {
-        const t = task(text, rnd, now);
+        const t = task(text, rnd, now, maxChars);
         state.executionState.taskHistory.push(t);
         size += json(t) + 1;
       }
@@ -184,7 +186,7 @@ export function generateState(options: CorpusOptions): AgentState {
       }
       if (rnd.chance(0.05)) {
         const key = rnd.pick(text.words);
-        (memory.facts as JsonObject)[key] = proseSpan(text, rnd, 1);
+        (memory.facts as JsonObject)[key] = proseSpan(text, rnd, 1, maxChars);
         size += key.length + 200;
       }
     }

@@ -53,10 +53,17 @@ export function loadTextSources(): TextSources {
   return cached;
 }
 
-/** `count` consecutive sentences from a random place: coherent text, as an agent would hold. */
-export function proseSpan(text: TextSources, rnd: Random, count: number): string {
+/**
+ * `count` consecutive sentences from a random place: coherent text, as an
+ * agent would hold. `maxChars` cuts at a word boundary (Newton's sentences
+ * run to a thousand characters, too long for the smallest states).
+ */
+export function proseSpan(text: TextSources, rnd: Random, count: number, maxChars = Infinity): string {
   const start = rnd.int(0, Math.max(0, text.prose.length - count));
-  return text.prose.slice(start, start + count).join(' ');
+  const span = text.prose.slice(start, start + count).join(' ');
+  if (span.length <= maxChars) return span;
+  const cut = span.lastIndexOf(' ', maxChars);
+  return span.slice(0, cut > 0 ? cut : maxChars);
 }
 
 /** `count` consecutive documentation paragraphs from a random place. */
