@@ -11,6 +11,8 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['test/**/*.unit.test.ts'],
+          // Tiers run one after another: unit, then int, then e2e (which kills processes).
+          sequence: { groupOrder: 0 },
           testTimeout: 30_000,
         },
       },
@@ -18,6 +20,7 @@ export default defineConfig({
         test: {
           name: 'int',
           include: ['test/**/*.int.test.ts'],
+          sequence: { groupOrder: 1 },
           globalSetup: ['test/setup/stack.ts'],
           testTimeout: 120_000,
           hookTimeout: 180_000,
@@ -29,6 +32,7 @@ export default defineConfig({
         test: {
           name: 'e2e',
           include: ['test/**/*.e2e.test.ts'],
+          sequence: { groupOrder: 2 },
           globalSetup: ['test/setup/stack.ts'],
           testTimeout: 600_000,
           hookTimeout: 300_000,
