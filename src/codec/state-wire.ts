@@ -30,7 +30,7 @@ export interface WireAgentState {
   executionState: string | null;
   performance: string | null;
   memory: string | null;
-  extensions: string;
+  extensions: string | null;
   claimCheck: ClaimCheck | null;
 }
 
@@ -80,7 +80,7 @@ export function stateToWire(state: JsonObject, head: StateHead, claimCheck: Clai
     executionState: section('executionState'),
     performance: section('performance'),
     memory: section('memory'),
-    extensions: claimCheck ? '{}' : canonicalJson(rest),
+    extensions: claimCheck || Object.keys(rest).length === 0 ? null : canonicalJson(rest),
     claimCheck,
   };
 }
@@ -93,7 +93,7 @@ export function stateToWire(state: JsonObject, head: StateHead, claimCheck: Clai
 export function stateFromWire(wire: WireAgentState): JsonObject | undefined {
   if (wire.claimCheck !== null) return undefined;
   try {
-    const extensions = parseJson(wire.extensions, 'AgentState.extensions');
+    const extensions = wire.extensions === null ? {} : parseJson(wire.extensions, 'AgentState.extensions');
     if (!isJsonObject(extensions)) throw new DecodeError('AgentState.extensions', 'not a JSON object');
     const state: JsonObject = {};
     for (const [k, v] of Object.entries(extensions)) define(state, k, v);
