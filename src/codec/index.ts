@@ -31,3 +31,5 @@ export type { KeyringOptions } from './keyring.js';
 export { KEY_BYTES, MasterKeySet } from './master-keys.js';
 export { STATE_SECTIONS, stateFromWire, stateToWire } from './state-wire.js';
 export type { ClaimCheck, StateHead, WireAgentState } from './state-wire.js';
+export { describeBlob, openBlob, openState, sealBlob, sealState } from './blob-frame.js';
+export type { BlobInfo, SealOptions } from './blob-frame.js';
