@@ -3,7 +3,7 @@ import avro from 'avsc';
 import type { Type } from 'avsc';
 import { AgentStateError, UnavailableError } from '../errors.js';
 import { InvalidInputError, TooLargeError } from '../domain/errors.js';
-import { guardAvroBody } from './avro-guard.js';
+import { DEFAULT_AVRO_GUARD_LIMITS, guardAvroBody, type AvroGuardLimits } from './avro-guard.js';
 import { DecodeError, SchemaError } from './errors.js';
 
 /** Subject compatibility levels this project uses (DESIGN.md: schemas evolve under BACKWARD). */
@@ -17,6 +17,8 @@ export interface RegistryCodecOptions {
   auth?: { username: string; password: string };
   /** Largest framed record `decode` accepts, checked before anything is decoded. @default 64 MiB */
   maxRecordBytes?: number;
+  /** Limits on array/map items and nesting checked before decoding. @default DEFAULT_AVRO_GUARD_LIMITS (1M items, depth 64) */
+  guardLimits?: Partial<AvroGuardLimits>;
 }
 
 /** Options of {@link RegistryCodec.decode}. */
@@ -45,6 +47,7 @@ export class RegistryCodec {
   private readonly url: string;
   private readonly auth: RegistryCodecOptions['auth'];
   private readonly maxRecordBytes: number;
+  private readonly guardLimits: AvroGuardLimits;
   /** `subject \0 schema JSON` → id: repeated registration is free. */
   private readonly ids = new Map<string, Promise<number>>();
   private readonly readers = new Map<string, Type>();
@@ -55,6 +58,7 @@ export class RegistryCodec {
     this.url = options.url.replace(/\/+$/, '');
     this.auth = options.auth;
     this.maxRecordBytes = options.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES;
+    this.guardLimits = { ...DEFAULT_AVRO_GUARD_LIMITS, ...options.guardLimits };
     this.registry = new SchemaRegistry({
       host: this.url,
       ...(options.auth ? { auth: options.auth } : {}),
@@ -138,7 +142,7 @@ export class RegistryCodec {
     const schemaId = buffer.readInt32BE(1);
     const type = await this.writerType(schemaId, (problem, cause) => new DecodeError('record', problem, { cause }));
     const body = buffer.subarray(HEADER);
-    guardAvroBody(type, body);
+    guardAvroBody(type, body, this.guardLimits);
     try {
       if (options.readerSchema === undefined) return type.fromBuffer(body) as T;
       const { reader, resolver } = this.resolver(schemaId, type, options.readerSchema);

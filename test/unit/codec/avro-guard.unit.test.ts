@@ -50,6 +50,15 @@ describe('guardAvroBody', () => {
     expect(() => guardAvroBody(eventType, Buffer.concat([head, count]))).toThrow(/block declares 1099511627776 items but only 0 bytes remain/);
   });
 
+  it('enforces the item and depth limits', () => {
+    const list = avro.Type.forSchema({ type: 'array', items: 'int' });
+    const body = list.toBuffer(Array.from({ length: 50 }, (_, i) => i));
+    expect(() => guardAvroBody(list, body, { maxItems: 49, maxDepth: 64 })).toThrow(/more than 49 array\/map items/);
+    guardAvroBody(list, body, { maxItems: 50, maxDepth: 64 });
+    const nested = avro.Type.forSchema({ type: 'array', items: { type: 'array', items: { type: 'array', items: 'int' } } });
+    expect(() => guardAvroBody(nested, nested.toBuffer([[[1]]]), { maxItems: 10, maxDepth: 2 })).toThrow(/nesting deeper than 2/);
+  });
+
   it('refuses truncation and trailing bytes with the offset', () => {
     const body = bodies[2]!;
     expect(() => guardAvroBody(eventType, body.subarray(0, body.length - 3))).toThrow(DecodeError);
