@@ -28,8 +28,15 @@ export interface DataKeyStore {
   listAll(): Promise<WrappedDataKey[]>;
   /** Stores a new key unless one with the same keyId exists; returns the stored one (first writer wins). */
   create(key: WrappedDataKey): Promise<WrappedDataKey>;
-  /** Replaces an existing key (re-wrap, destroy). */
-  replace(key: WrappedDataKey): Promise<void>;
+  /**
+   * Master-key rotation: stores `wrapped` under `toMasterKeyId` only if the key
+   * is still live and still wrapped by `fromMasterKeyId` (a compare-and-set, so
+   * a re-wrap racing a shred can never bring a destroyed key back). Returns
+   * whether it replaced the key.
+   */
+  rewrap(keyId: string, fromMasterKeyId: string, toMasterKeyId: string, wrapped: Buffer): Promise<boolean>;
+  /** Crypto-shredding: drops the wrapped material for good, keeps the record as a tombstone. Returns false if already destroyed. */
+  destroy(keyId: string, at: number): Promise<boolean>;
 }
 
 /** A {@link DataKeyStore} in process memory. */
@@ -56,7 +63,17 @@ export class InMemoryDataKeyStore implements DataKeyStore {
     return { ...key };
   }
 
-  async replace(key: WrappedDataKey): Promise<void> {
-    this.keys.set(key.keyId, { ...key });
+  async rewrap(keyId: string, fromMasterKeyId: string, toMasterKeyId: string, wrapped: Buffer): Promise<boolean> {
+    const key = this.keys.get(keyId);
+    if (key === undefined || key.wrapped === null || key.masterKeyId !== fromMasterKeyId) return false;
+    this.keys.set(keyId, { ...key, masterKeyId: toMasterKeyId, wrapped });
+    return true;
+  }
+
+  async destroy(keyId: string, at: number): Promise<boolean> {
+    const key = this.keys.get(keyId);
+    if (key === undefined || key.wrapped === null) return false;
+    this.keys.set(keyId, { ...key, wrapped: null, destroyedAt: at });
+    return true;
   }
 }

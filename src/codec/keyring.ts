@@ -110,8 +110,8 @@ export class Keyring {
       if (record.wrapped === null || record.masterKeyId === this.masterKeys.activeId) continue;
       const dataKey = this.unwrap(record);
       const active = this.masterKeys.activeId;
-      await this.store.replace({ ...record, masterKeyId: active, wrapped: wrapKey(this.masterKeys.get(active), dataKey, wrapContext(record.keyId, active)) });
-      count++;
+      const wrapped = wrapKey(this.masterKeys.get(active), dataKey, wrapContext(record.keyId, active));
+      if (await this.store.rewrap(record.keyId, record.masterKeyId, active, wrapped)) count++;
     }
     return count;
   }
@@ -135,9 +135,7 @@ export class Keyring {
       for (const record of keys) {
         this.clear.get(record.keyId)?.key.fill(0);
         this.clear.delete(record.keyId);
-        if (record.wrapped === null) continue;
-        await this.store.replace({ ...record, wrapped: null, destroyedAt: this.now() });
-        count++;
+        if (await this.store.destroy(record.keyId, this.now())) count++;
       }
       if (keys.length === 0) {
         // Shred before first use: leave a tombstone so the agent can never get a key again.

@@ -95,6 +95,23 @@ describe('Keyring envelope encryption', () => {
     expect((await store.listForInstance('agent-1')).every((k) => k.wrapped === null)).toBe(true);
   });
 
+  it('a master-key re-wrap racing a shred never brings the destroyed key back', async () => {
+    const { keyring, store } = setup();
+    const frame = await keyring.encrypt('agent-1', secret);
+    // The re-wrapping process lists the keys, then the shred lands before it writes.
+    const racing: typeof store = Object.assign(Object.create(store) as typeof store, {
+      listAll: async () => {
+        const snapshot = await store.listAll();
+        await keyring.destroyAgentKeys('agent-1');
+        return snapshot;
+      },
+    });
+    const rotator = new Keyring({ masterKeys: new MasterKeySet({ k1, k2 }, 'k2'), store: racing });
+    expect(await rotator.rewrapDataKeys()).toBe(0);
+    await expect(rotator.decrypt(frame)).rejects.toBeInstanceOf(KeyDestroyedError);
+    expect((await store.get('agent-1/dk/1'))?.wrapped).toBeNull();
+  });
+
   it('an agent shredded before its first write can never get a key', async () => {
     const { keyring } = setup();
     await keyring.destroyAgentKeys('agent-3');
