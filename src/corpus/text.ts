@@ -19,7 +19,11 @@ export interface TextSources {
   words: string[];
 }
 
-function fixturesDir(): string {
+function fixturesDir(explicit?: string): string {
+  if (explicit !== undefined) {
+    if (!existsSync(join(explicit, 'tom-sawyer.txt'))) throw new ConfigError('corpus', `${explicit} does not hold the corpus text fixtures`);
+    return explicit;
+  }
   let dir = dirname(fileURLToPath(import.meta.url));
   for (let i = 0; i < 6; i++) {
     const candidate = join(dir, 'test', 'fixtures', 'corpus');
@@ -31,10 +35,15 @@ function fixturesDir(): string {
 
 let cached: TextSources | undefined;
 
-/** Loads and splits the text fixtures (once per process). */
-export function loadTextSources(): TextSources {
+/**
+ * Loads and splits the text fixtures (once per process). They are found by
+ * walking up to `test/fixtures/corpus` (a checkout); pass `dir` to use a copy
+ * elsewhere.
+ * @throws ConfigError when the fixtures cannot be found
+ */
+export function loadTextSources(dir?: string): TextSources {
   if (cached) return cached;
-  const dir = fixturesDir();
+  dir = fixturesDir(dir);
   const read = (name: string) => readFileSync(join(dir, name), 'utf8');
   const novel = [read('tom-sawyer.txt'), read('newton-opticks.txt')].join('\n\n');
   const docs = ['node-stream-docs.md', 'node-fs-docs.md', 'node-crypto-docs.md'].map(read).join('\n\n');
