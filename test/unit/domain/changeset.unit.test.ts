@@ -101,6 +101,21 @@ describe('applyChanges refuses malformed changesets with typed errors', () => {
     expect(() => applyChanges(doc, [{ path: '/z', op: 'upsert' as never, newValue: 1 }])).toThrow(/unknown op "upsert"/);
   });
 
+  it('fuzz: arbitrary paths and ops only ever fail with typed errors', () => {
+    const pathArb = fc.oneof(fc.string({ maxLength: 20 }), fc.array(fc.constantFrom('a', 'b', '0', '3', '-', '~', '~1', '01', ''), { maxLength: 5 }).map((s) => '/' + s.join('/')));
+    fc.assert(
+      fc.property(pathArb, fc.constantFrom('create', 'update', 'delete', 'move'), fc.option(fc.jsonValue(), { nil: undefined }), (path, op, newValue) => {
+        try {
+          applyChanges(doc, [{ path, op: op as never, ...(newValue === undefined ? {} : { newValue: newValue as never }) }]);
+        } catch (error) {
+          return error instanceof InvalidPathError || error instanceof InvalidInputError;
+        }
+        return true;
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
   it('supports "-" to append and inserts at an index', () => {
     expect(applyChanges({ l: [1, 3] }, [
       { path: '/l/-', op: 'create', newValue: 4 },
