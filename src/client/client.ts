@@ -191,7 +191,9 @@ export class AgentStateClient {
     }
     const outcome = await this.write(instanceId, head, next, owned.epoch, options.eventType ?? 'state_patched', options, changes);
     if (!outcome.accept) {
-      if (outcome.reason === 'stale_epoch') {
+      // A claim with a higher epoch earlier in the log fences us; our event may
+      // then be rejected as stale or (same version as the claim) as a duplicate.
+      if (outcome.reason === 'stale_epoch' || owned.fenced) {
         owned.fenced = true;
         throw new FencedError(`agent ${instanceId}: write rejected, a newer writer owns it`);
       }
