@@ -143,7 +143,7 @@ async function main(): Promise<void> {
       '--num-records', String(rawCount),
       '--record-size', String(recordSize),
       '--throughput', '-1',
-      '--producer-props', `bootstrap.servers=${env.kafkaBrokers.join(',')}`, 'acks=all', 'compression.type=lz4', 'enable.idempotence=true',
+      '--producer-props', `bootstrap.servers=${env.kafkaBrokers.join(',')}`, 'acks=all', 'compression.type=lz4', 'enable.idempotence=true', 'linger.ms=5', 'batch.size=1048576',
     ],
     { maxBuffer: 16 * 1024 * 1024 },
   );
