@@ -3,6 +3,7 @@ import type { RegistryCodec } from '../codec/registry.js';
 import { eventFromWire, eventToWire, type WireStateEvent } from '../codec/event-wire.js';
 import { loadSchema, valueSubject } from '../codec/schemas.js';
 import type { EventCodec } from './codec.js';
+import type { Heartbeat } from './heartbeat.js';
 
 /**
  * Events as Avro with Confluent framing (magic 0, schema id, body), the schema
@@ -10,14 +11,23 @@ import type { EventCodec } from './codec.js';
  * Confluent-ecosystem consumer (Java, Python, Go) reads the topic.
  */
 export class RegistryEventCodec implements EventCodec {
+  private heartbeatId: Promise<number> | undefined;
+
   private constructor(
     private readonly registry: RegistryCodec,
     private readonly schemaId: number,
+    private readonly heartbeatsTopic: string,
   ) {}
 
+  /** @param eventsTopic e.g. `agentstate.events`; the heartbeats topic is its sibling `<prefix>heartbeats`. */
   static async create(registry: RegistryCodec, eventsTopic: string): Promise<RegistryEventCodec> {
     const id = await registry.register(valueSubject(eventsTopic), loadSchema('StateEvent'), { compatibility: 'BACKWARD' });
-    return new RegistryEventCodec(registry, id);
+    return new RegistryEventCodec(registry, id, eventsTopic.replace(/events$/, 'heartbeats'));
+  }
+
+  async encodeHeartbeat(heartbeat: Heartbeat): Promise<Buffer> {
+    this.heartbeatId ??= this.registry.register(valueSubject(this.heartbeatsTopic), loadSchema('Heartbeat'), { compatibility: 'BACKWARD' });
+    return this.registry.encode(await this.heartbeatId, heartbeat);
   }
 
   encode(event: StateEvent): Promise<Buffer> {

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import {
   checksum,
@@ -8,6 +9,7 @@ import {
   initialState,
   stateAsJson,
   type AgentState,
+  type AgentStatus,
   type Change,
   type JsonObject,
   type JsonValue,
@@ -21,6 +23,8 @@ import { topicNames } from '../log/topics.js';
 import { AppendBatcher } from './batcher.js';
 import type { EventCodec } from './codec.js';
 import { HEADER, TailReader, type Outcome } from './tail.js';
+import type { Heartbeat } from './heartbeat.js';
+import { typed, type TaskInput, type TypedUpdate } from './typed.js';
 
 export interface AgentStateClientOptions {
   log: EventLog;
@@ -31,6 +35,8 @@ export interface AgentStateClientOptions {
   source?: string;
   /** Consumer group of this client's view of the log. @default a unique name per client */
   tailGroup?: string;
+  /** Names this process in heartbeats. @default `<hostname>:<pid>` */
+  nodeId?: string;
   /** Appends from different agents within this many ms go out as one batch. @default 0 (next tick) */
   lingerMs?: number;
   logger?: Logger;
@@ -64,6 +70,7 @@ export type Update = Change[] | ((draft: AgentState) => void);
 interface Owned {
   epoch: number;
   fenced: boolean;
+  heartbeats: number;
   /** Updates of one agent run one after another (the next needs the previous head). */
   queue: Promise<unknown>;
 }
@@ -78,6 +85,8 @@ export class AgentStateClient {
   private readonly log: EventLog;
   private readonly codec: EventCodec;
   private readonly topic: string;
+  private readonly heartbeatsTopic: string;
+  private readonly nodeId: string;
   private readonly source: string;
   private readonly tail: TailReader;
   private readonly batcher: AppendBatcher;
@@ -90,6 +99,8 @@ export class AgentStateClient {
     this.log = options.log;
     this.codec = options.codec;
     this.topic = topicNames(options.topicPrefix).events;
+    this.heartbeatsTopic = topicNames(options.topicPrefix).heartbeats;
+    this.nodeId = options.nodeId ?? `${hostname()}:${process.pid}`;
     this.source = options.source ?? 'agentstate-client';
     this.batcher = new AppendBatcher(this.log, this.topic, options.lingerMs ?? 0);
     this.tail = new TailReader({
@@ -121,7 +132,7 @@ export class AgentStateClient {
     const state = stateAsJson(initialState(instanceId, agentType, Date.now(), overrides));
     await this.tail.catchUp();
     if (this.tail.head(instanceId)) throw new ConflictError(`agent ${instanceId} already exists`);
-    const owned: Owned = { epoch: 1, fenced: false, queue: Promise.resolve() };
+    const owned: Owned = { epoch: 1, fenced: false, heartbeats: 0, queue: Promise.resolve() };
     const started = performance.now();
     const outcome = await this.write(instanceId, undefined, state, 1, 'agent_created', {});
     if (!outcome.accept) {
@@ -146,7 +157,7 @@ export class AgentStateClient {
       const epoch = head.epoch + 1;
       const outcome = await this.write(instanceId, head, head.state, epoch, 'ownership_acquired', {});
       if (outcome.accept) {
-        this.owned.set(instanceId, { epoch, fenced: false, queue: Promise.resolve() });
+        this.owned.set(instanceId, { epoch, fenced: false, heartbeats: 0, queue: Promise.resolve() });
         return { version: outcome.projection.version, epoch, state: outcome.projection.state as unknown as AgentState };
       }
       // Another writer got in first in log order: look again from the new head.
@@ -200,6 +211,90 @@ export class AgentStateClient {
       throw new ConflictError(`agent ${instanceId}: write rejected by the log (${outcome.reason}${outcome.detail ? `: ${outcome.detail}` : ''})`);
     }
     return result(head, outcome.projection, changes, outcome.event, started);
+  }
+
+  /** `task_assigned`: the agent starts a task (status running). */
+  taskAssigned(id: string, task: TaskInput): Promise<StateUpdateResult> {
+    return this.typedUpdate(id, typed.taskAssigned(task));
+  }
+
+  /** `task_completed`: the current task moves to the history with its result. */
+  taskCompleted(id: string, result?: JsonValue): Promise<StateUpdateResult> {
+    return this.typedUpdate(id, typed.taskCompleted(result));
+  }
+
+  /** `task_failed`: the current task moves to the history with its error. */
+  taskFailed(id: string, error: string): Promise<StateUpdateResult> {
+    return this.typedUpdate(id, typed.taskFailed(error));
+  }
+
+  /** `error_occurred`: records the error; `fatal` puts the agent in status error. */
+  errorOccurred(id: string, error: { message: string; code?: string; fatal?: boolean }): Promise<StateUpdateResult> {
+    return this.typedUpdate(id, typed.errorOccurred(error));
+  }
+
+  /** `status_changed`. */
+  statusChanged(id: string, status: AgentStatus, reason?: string): Promise<StateUpdateResult> {
+    return this.typedUpdate(id, typed.statusChanged(status, reason));
+  }
+
+  /** `capability_added` (no-op changeset when already present). */
+  capabilityAdded(id: string, capability: string): Promise<StateUpdateResult> {
+    return this.typedUpdate(id, typed.capabilityAdded(capability));
+  }
+
+  /** `capability_removed`. */
+  capabilityRemoved(id: string, capability: string): Promise<StateUpdateResult> {
+    return this.typedUpdate(id, typed.capabilityRemoved(capability));
+  }
+
+  /** `configuration_updated`: shallow merge into configuration. */
+  configurationUpdated(id: string, patch: JsonObject): Promise<StateUpdateResult> {
+    return this.typedUpdate(id, typed.configurationUpdated(patch));
+  }
+
+  /** `resource_allocated`: shallow merge into resourceAllocation. */
+  resourceAllocated(id: string, resources: Partial<AgentState['resourceAllocation']>): Promise<StateUpdateResult> {
+    return this.typedUpdate(id, typed.resourceAllocated(resources));
+  }
+
+  /** `memory_updated`: shallow merge into memory. */
+  memoryUpdated(id: string, patch: JsonObject): Promise<StateUpdateResult> {
+    return this.typedUpdate(id, typed.memoryUpdated(patch));
+  }
+
+  /** `performance_updated`: shallow merge into performance. */
+  performanceUpdated(id: string, metrics: JsonObject): Promise<StateUpdateResult> {
+    return this.typedUpdate(id, typed.performanceUpdated(metrics));
+  }
+
+  private typedUpdate(id: string, t: TypedUpdate): Promise<StateUpdateResult> {
+    return this.updateState(id, t.update, t.options);
+  }
+
+  /**
+   * Publishes a heartbeat of an owned agent to the compacted heartbeats topic
+   * (not an event: liveness is not state history).
+   * @throws FencedError when this client does not own the agent
+   */
+  async heartbeat(id: string, extra: { metadata?: Record<string, string>; cpuPercent?: number } = {}): Promise<Heartbeat> {
+    const owned = this.owned.get(id);
+    if (!owned || owned.fenced) throw new FencedError(`this client does not own agent ${id}`);
+    const head = this.tail.head(id);
+    const hb: Heartbeat = {
+      instanceId: id,
+      writerEpoch: owned.epoch,
+      nodeId: this.nodeId,
+      timestamp: Date.now(),
+      sequence: ++owned.heartbeats,
+      status: (head?.state as { status?: string } | undefined)?.status ?? 'unknown',
+      lastVersion: head?.version ?? 0,
+      heapUsedBytes: process.memoryUsage().heapUsed,
+      cpuPercent: extra.cpuPercent ?? null,
+      metadata: extra.metadata ?? {},
+    };
+    await this.log.append(this.heartbeatsTopic, [{ key: id, value: await this.codec.encodeHeartbeat(hb), timestamp: hb.timestamp }]);
+    return hb;
   }
 
   /** The head of an agent as this client's view of the log holds it. */

@@ -1,16 +1,23 @@
 import { parseJson, canonicalJson, type StateEvent } from '../domain/index.js';
 import { AgentStateError } from '../errors.js';
+import type { Heartbeat } from './heartbeat.js';
 
 /** Turns events into log record values and back. Avro + registry on Kafka; JSON where no registry exists. */
 export interface EventCodec {
   encode(event: StateEvent): Promise<Buffer>;
   decode(value: Buffer): Promise<StateEvent>;
+  /** Value of a heartbeat record. */
+  encodeHeartbeat(heartbeat: Heartbeat): Promise<Buffer>;
 }
 
 /** Canonical JSON bytes: self-describing, used by the embedded profile. */
 export class JsonEventCodec implements EventCodec {
   async encode(event: StateEvent): Promise<Buffer> {
     return Buffer.from(canonicalJson(event), 'utf8');
+  }
+
+  async encodeHeartbeat(heartbeat: Heartbeat): Promise<Buffer> {
+    return Buffer.from(canonicalJson(heartbeat), 'utf8');
   }
 
   async decode(value: Buffer): Promise<StateEvent> {

@@ -3,3 +3,4 @@ export { JsonEventCodec, type EventCodec } from './codec.js';
 export { AppendBatcher } from './batcher.js';
 export { TailReader, HEADER, type Outcome } from './tail.js';
 export { RegistryEventCodec } from './avro-codec.js';
+export type { Heartbeat } from './heartbeat.js';
