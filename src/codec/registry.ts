@@ -96,7 +96,7 @@ export class RegistryCodec {
     try {
       const { id } = await this.registry.register(
         { type: SchemaType.AVRO, schema: JSON.stringify(schema) },
-        { subject, updateConfig: false, ...(level ? { compatibility: level as never } : {}) },
+        { subject, ...(level ? { compatibility: level as never } : {}) },
       );
       return id;
     } catch (error) {
