@@ -12,7 +12,7 @@ import { NO_METRICS, type Metrics } from './metrics.js';
 import { resolveProjectorOptions, type ProjectorOptions, type ResolvedProjectorOptions } from './options.js';
 import { retrying, sleep } from './retry.js';
 import { Sinks } from './sinks.js';
-import { Snapshotter } from './snapshots.js';
+import { Snapshotter, type SnapshotInput } from './snapshots.js';
 
 /**
  * The projector: consumes `<prefix>events` in a consumer group and derives
@@ -152,7 +152,7 @@ export class Projector {
     await retry('DLQ append', () => this.sinks.dlq(plan));
     const encoded = await retry('state encoding / claim check', () => this.sinks.encode(plan.heads));
     await retry('store write', () => this.sinks.store(plan, encoded));
-    for (const s of plan.snapshots) await retry(`snapshot of ${s.instanceId}@${s.version}`, () => this.snapshotter.take(s));
+    await this.takeSnapshots(plan.snapshots, retry);
     await retry('cache write', () => this.sinks.cache(encoded));
     await retry('state topic append', () => this.sinks.stateTopic(encoded));
 
@@ -167,6 +167,20 @@ export class Projector {
     if (plan.rejected.length > 0) {
       this.logger?.warn({ partition: p, rejects: plan.rejected.map((r) => ({ offset: r.record.offset, key: r.record.key, reason: r.reason })) }, 'events rejected to the DLQ');
     }
+  }
+
+  /** Snapshots of different agents in parallel; one agent's in version order (an incremental builds on the previous). */
+  private async takeSnapshots(inputs: SnapshotInput[], retry: <T>(what: string, fn: () => Promise<T>) => Promise<T>): Promise<void> {
+    if (inputs.length === 0) return;
+    const byAgent = new Map<string, SnapshotInput[]>();
+    for (const s of inputs) byAgent.set(s.instanceId, [...(byAgent.get(s.instanceId) ?? []), s]);
+    const queues = [...byAgent.values()];
+    const worker = async (): Promise<void> => {
+      for (let q = queues.shift(); q; q = queues.shift()) {
+        for (const s of q) await retry(`snapshot of ${s.instanceId}@${s.version}`, () => this.snapshotter.take(s));
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(8, queues.length) }, worker));
   }
 
   /** Heads from the store: the projection each stored row holds, verified against its checksum (Invariant 6). */

@@ -74,6 +74,9 @@ interface IncrementalBody {
 export class Snapshotter {
   readonly policy: SnapshotPolicy;
   private readonly metrics: Metrics;
+  /** Last snapshot taken per agent with its state, so an incremental needs no blob read of its base. */
+  private readonly recent = new Map<string, { snapshotId: string; version: number; state: JsonValue }>();
+  private readonly maxRecent = 10_000;
 
   constructor(
     private readonly store: StateStore,
@@ -99,9 +102,15 @@ export class Snapshotter {
     let baseSnapshotId: string | null = null;
     let body: JsonValue = input.state;
     if (type === 'incremental') {
-      const base = await this.store.findSnapshot(input.instanceId, { atOrBeforeVersion: input.version - 1 });
+      // This process takes an agent's snapshots in version order, so the one it
+      // took last is the newest below this version; else ask the store.
+      const cached = this.recent.get(input.instanceId);
+      const base =
+        cached !== undefined && cached.version < input.version
+          ? cached
+          : await this.store.findSnapshot(input.instanceId, { atOrBeforeVersion: input.version - 1 });
       if (base) {
-        const baseState = await this.load(base);
+        const baseState = 'state' in base ? base.state : await this.load(base);
         baseSnapshotId = base.snapshotId;
         const inc: IncrementalBody = { baseSnapshotId, baseVersion: base.version, changes: diff(baseState, input.state) };
         body = inc as unknown as JsonValue;
@@ -138,9 +147,19 @@ export class Snapshotter {
       critical: input.critical ?? false,
     };
     await this.store.putSnapshot(record);
+    this.remember(input.instanceId, snapshotId, input.version, input.state);
     this.metrics.observe('agentstate_snapshot_bytes', frame.length, { type });
     this.metrics.observe('agentstate_snapshot_seconds', (performance.now() - started) / 1000, { type });
     return record;
+  }
+
+  private remember(instanceId: string, snapshotId: string, version: number, state: JsonValue): void {
+    this.recent.delete(instanceId);
+    this.recent.set(instanceId, { snapshotId, version, state });
+    if (this.recent.size > this.maxRecent) {
+      const oldest = this.recent.keys().next();
+      if (!oldest.done) this.recent.delete(oldest.value);
+    }
   }
 
   /**

@@ -1,10 +1,18 @@
 import { Binary } from 'mongodb';
 import type { SnapshotRecord, StoredEvent, StoredState } from '../port.js';
 
-/** `agent_states` document: `_id` = instanceId (DESIGN.md Storage). */
-export interface StateDoc extends Omit<StoredState, 'instanceId' | 'body'> {
+/**
+ * `agent_states` document: `_id` = `<instanceId>@<version>`, `instanceId`
+ * indexed. Normally one row per agent; see MongoStore.writeBatch for why the
+ * version is in the `_id`.
+ */
+export interface StateDoc extends Omit<StoredState, 'body'> {
   _id: string;
   body: Binary | null;
+}
+
+export function stateDocId(instanceId: string, version: number): string {
+  return `${instanceId}@${version}`;
 }
 
 /** `state_events` document: `_id` = `<instanceId>:<version>`, so a redelivered event is the same row. */
@@ -29,13 +37,13 @@ function bytes(value: Binary | Buffer | null | undefined): Buffer | null {
 }
 
 export function toStateDoc(s: StoredState): StateDoc {
-  const { instanceId, body, ...rest } = s;
-  return { _id: instanceId, ...rest, body: body === null ? null : new Binary(body) };
+  return { _id: stateDocId(s.instanceId, s.version), ...s, body: s.body === null ? null : new Binary(s.body) };
 }
 
 export function fromStateDoc(d: StateDoc): StoredState {
   const { _id, body, ...rest } = d;
-  return { instanceId: _id, ...rest, body: bytes(body) };
+  void _id;
+  return { ...rest, body: bytes(body) };
 }
 
 export function toEventDoc(e: StoredEvent): EventDoc {

@@ -59,6 +59,7 @@ export class MongoStore implements StateStore {
 
   async setup(): Promise<void> {
     const specs: Array<[Collection<StateDoc> | Collection<EventDoc> | Collection<SnapshotDoc>, IndexDescription]> = [
+      [this.states, { key: { instanceId: 1, version: -1 }, name: 'instance_version' }],
       [this.states, { key: { status: 1 }, name: 'status' }],
       [this.states, { key: { agentType: 1 }, name: 'agentType' }],
       [this.states, { key: { updatedAt: -1 }, name: 'updatedAt' }],
@@ -75,6 +76,16 @@ export class MongoStore implements StateStore {
     for (const [coll, spec] of specs) await call(`create index ${spec.name ?? ''}`, () => coll.createIndexes([spec]));
   }
 
+  /**
+   * Events first (insert-if-absent), then states. A state row is inserted as
+   * a new document `<instanceId>@<version>` and the agent's older rows are
+   * deleted after: insert-then-delete, never an in-place update. Why: FerretDB
+   * on SQLite runs each update as a collection scan (seconds per batch at a
+   * few thousand agents) while inserts and `$in` deletes are batch-cheap. A
+   * crash between the two leaves an extra older row, which readers ignore
+   * (they take the highest version) and the next write removes, so the guard
+   * of DESIGN.md Invariant 4 holds: a state never moves back.
+   */
   async writeBatch(batch: { states: StoredState[]; events: StoredEvent[] }): Promise<WriteResult> {
     const result: WriteResult = { statesWritten: 0, statesSkipped: 0, eventsInserted: 0, eventsExisting: 0 };
     if (batch.events.length > 0) {
@@ -83,47 +94,58 @@ export class MongoStore implements StateStore {
       result.eventsInserted = ok;
       result.eventsExisting = duplicates;
     }
-    if (batch.states.length > 0) {
-      // Version guard: the filter matches only an older row; a newer or equal
-      // row makes the upsert collide on _id, which we count as skipped.
-      const ops: AnyBulkWriteOperation<StateDoc>[] = batch.states.map((s) => {
-        const { _id, ...doc } = toStateDoc(s);
-        return { updateOne: { filter: { _id, version: { $lt: s.version } }, update: { $set: doc }, upsert: true } };
-      });
-      const { ok, duplicates } = await bulk(this.states, ops, 'write agent_states');
-      result.statesWritten = ok;
-      result.statesSkipped = duplicates;
+    if (batch.states.length === 0) return result;
+    const ids = [...new Set(batch.states.map((s) => s.instanceId))];
+    const existing = await call('read agent_states versions', () =>
+      this.states.find({ instanceId: { $in: ids } }, { projection: { _id: 1, instanceId: 1, version: 1 } }).toArray(),
+    );
+    const head = new Map<string, number>();
+    for (const row of existing) head.set(row.instanceId, Math.max(head.get(row.instanceId) ?? 0, row.version));
+    const winners = new Map<string, StoredState>();
+    for (const s of batch.states) {
+      if (s.version <= (head.get(s.instanceId) ?? 0) || s.version <= (winners.get(s.instanceId)?.version ?? 0)) {
+        result.statesSkipped++;
+        continue;
+      }
+      if (winners.has(s.instanceId)) result.statesSkipped++;
+      winners.set(s.instanceId, s);
     }
+    if (winners.size === 0) return result;
+    const ops: AnyBulkWriteOperation<StateDoc>[] = [...winners.values()].map((s) => ({ insertOne: { document: toStateDoc(s) } }));
+    const { ok, duplicates } = await bulk(this.states, ops, 'write agent_states');
+    result.statesWritten = ok + duplicates;
+    const stale = existing.filter((row) => {
+      const w = winners.get(row.instanceId);
+      return w !== undefined && row.version < w.version;
+    });
+    if (stale.length > 0) await call('delete old agent_states', () => this.states.deleteMany({ _id: { $in: stale.map((r) => r._id) } }));
     return result;
   }
 
   async getStates(instanceIds: string[]): Promise<Map<string, StoredState>> {
     const out = new Map<string, StoredState>();
     if (instanceIds.length === 0) return out;
-    const docs = await call('read agent_states', () => this.states.find({ _id: { $in: instanceIds } }).toArray());
-    for (const d of docs) out.set(d._id, fromStateDoc(d));
+    const docs = await call('read agent_states', () => this.states.find({ instanceId: { $in: instanceIds } }).toArray());
+    for (const d of docs) {
+      const prev = out.get(d.instanceId);
+      if (!prev || prev.version < d.version) out.set(d.instanceId, fromStateDoc(d));
+    }
     return out;
   }
 
   async getState(instanceId: string): Promise<StoredState | undefined> {
-    const d = await call('read agent_states', () => this.states.findOne({ _id: instanceId }));
-    return d ? fromStateDoc(d) : undefined;
+    return (await this.getStates([instanceId])).get(instanceId);
   }
 
   async listAgents(options: { afterId?: string; limit?: number } = {}): Promise<string[]> {
-    const filter: Filter<StateDoc> = options.afterId === undefined ? {} : { _id: { $gt: options.afterId } };
-    const docs = await call('list agent_states', () =>
-      this.states
-        .find(filter, { projection: { _id: 1 } })
-        .sort({ _id: 1 })
-        .limit(options.limit ?? 0)
-        .toArray(),
-    );
-    return docs.map((d) => d._id);
+    const filter: Filter<StateDoc> = options.afterId === undefined ? {} : { instanceId: { $gt: options.afterId } };
+    const ids = (await call('list agent_states', () => this.states.distinct('instanceId', filter))) as string[];
+    ids.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    return options.limit ? ids.slice(0, options.limit) : ids;
   }
 
   async deleteState(instanceId: string): Promise<boolean> {
-    const r = await call('delete agent_states', () => this.states.deleteOne({ _id: instanceId }));
+    const r = await call('delete agent_states', () => this.states.deleteMany({ instanceId }));
     return r.deletedCount > 0;
   }
 
@@ -195,10 +217,10 @@ export class MongoStore implements StateStore {
   }
 
   async counts(): Promise<StoreCounts> {
-    const [agents, events, snapshots] = await call('count', () =>
-      Promise.all([this.states.countDocuments(), this.events.countDocuments(), this.snapshots.countDocuments()]),
+    const [ids, events, snapshots] = await call('count', () =>
+      Promise.all([this.states.distinct('instanceId'), this.events.countDocuments(), this.snapshots.countDocuments()]),
     );
-    return { agents, events, snapshots };
+    return { agents: ids.length, events, snapshots };
   }
 
   async close(): Promise<void> {
