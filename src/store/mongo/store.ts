@@ -125,7 +125,9 @@ export class MongoStore implements StateStore {
   async getStates(instanceIds: string[]): Promise<Map<string, StoredState>> {
     const out = new Map<string, StoredState>();
     if (instanceIds.length === 0) return out;
-    const docs = await call('read agent_states', () => this.states.find({ instanceId: { $in: instanceIds } }).toArray());
+    // A single id as an equality: FerretDB pushes equality down, not `$in`.
+    const filter: Filter<StateDoc> = instanceIds.length === 1 ? { instanceId: instanceIds[0]! } : { instanceId: { $in: instanceIds } };
+    const docs = await call('read agent_states', () => this.states.find(filter).toArray());
     for (const d of docs) {
       const prev = out.get(d.instanceId);
       if (!prev || prev.version < d.version) out.set(d.instanceId, fromStateDoc(d));

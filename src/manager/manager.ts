@@ -1,0 +1,266 @@
+import type { BlobStore } from '../blob/port.js';
+import type { Cache, CacheStats } from '../cache/port.js';
+import type { AgentStateClient, StateUpdateResult } from '../client/client.js';
+import { checksum, diff, type AgentState, type JsonValue, type StateEvent } from '../domain/index.js';
+import { ChecksumMismatchError } from '../domain/errors.js';
+import { AgentStateError, ConfigError, FencedError, NotFoundError } from '../errors.js';
+import { decodeState } from '../projector/body.js';
+import { sleep } from '../projector/retry.js';
+import { Snapshotter, type SnapshotPolicy } from '../projector/snapshots.js';
+import { decodeCached, encodeCached, stateCacheKey } from '../projector/wire.js';
+import type { EventQuery, SnapshotRecord, StateStore, StoredState } from '../store/port.js';
+import { bodyBytes, eventOf, projectAt, versionAtTime } from './time-travel.js';
+import type { CompactionStrategy, CreateSnapshotOptions, EventReplayResult, RetentionPolicy, StateView, VersionInfo } from './types.js';
+
+export interface StateManagerOptions {
+  store: StateStore;
+  blobs: BlobStore;
+  /** Read-through cache (the projector writes through it). */
+  cache?: Cache;
+  /** The writer rollbacks and restores append through (it must own the agent, or `acquireForRollback`). */
+  writer?: AgentStateClient;
+  /** Take ownership (epoch + 1, fencing the running writer) before a rollback when the writer does not own the agent. @default false */
+  acquireForRollback?: boolean;
+  /** Must match the projector's, so snapshots are read the same way. */
+  snapshots?: Partial<SnapshotPolicy>;
+  /** How long `getCurrentState({ minVersion })` waits. @default 5000 */
+  minVersionTimeoutMs?: number;
+  /** @default 25 */
+  pollMs?: number;
+  /** Larger states are not put in the cache on read. @default 1048576 */
+  cacheMaxBytes?: number;
+}
+
+/**
+ * The seed's StateManager: queries, time travel, rollback, snapshots and the
+ * cache, over the projector's outputs. It never writes current state itself:
+ * changes (rollback, restore) are new events through the writer SDK, so history
+ * stays immutable and the projector stays the only writer (DESIGN.md Invariant 5).
+ */
+export class StateManager {
+  readonly snapshotter: Snapshotter;
+  private readonly o: Required<Pick<StateManagerOptions, 'minVersionTimeoutMs' | 'pollMs' | 'cacheMaxBytes' | 'acquireForRollback'>> & StateManagerOptions;
+
+  constructor(options: StateManagerOptions) {
+    if (!options.store) throw new ConfigError('store', 'is required');
+    if (!options.blobs) throw new ConfigError('blobs', 'is required');
+    this.o = { minVersionTimeoutMs: 5000, pollMs: 25, cacheMaxBytes: 1024 * 1024, acquireForRollback: false, ...options };
+    for (const f of ['minVersionTimeoutMs', 'pollMs', 'cacheMaxBytes'] as const) {
+      if (!Number.isSafeInteger(this.o[f]) || this.o[f] <= 0) throw new ConfigError(f, 'must be a positive integer');
+    }
+    this.snapshotter = new Snapshotter(options.store, options.blobs, options.snapshots ? { policy: options.snapshots } : {});
+  }
+
+  /**
+   * Current state: the cache, then the store. With `minVersion`, waits (up to
+   * `timeoutMs`) until the projection has reached it: read-your-writes after a
+   * `StateUpdateResult.newVersion`.
+   * @throws AgentStateError AS_ABORTED when `minVersion` is not reached in time
+   */
+  async getCurrentState(instanceId: string, options: { minVersion?: number; timeoutMs?: number } = {}): Promise<StateView | undefined> {
+    const min = options.minVersion ?? 0;
+    const deadline = Date.now() + (options.timeoutMs ?? this.o.minVersionTimeoutMs);
+    for (;;) {
+      const view = await this.readOnce(instanceId, min);
+      if (view && view.version >= min) return view;
+      if (min === 0) return view;
+      if (Date.now() >= deadline) {
+        throw new AgentStateError('AS_ABORTED', `agent ${instanceId} did not reach version ${min} in time (at ${view?.version ?? 0})`, {
+          retryable: true,
+        });
+      }
+      await sleep(this.o.pollMs);
+    }
+  }
+
+  /** Cache first; the store when the cache misses or holds less than `min` (a stale entry is not waited on). */
+  private async readOnce(instanceId: string, min: number): Promise<StateView | undefined> {
+    const cache = this.o.cache;
+    const key = stateCacheKey(instanceId);
+    const cached = cache ? await cache.get(key).catch(() => undefined) : undefined;
+    if (cached) {
+      const { header, body } = decodeCached(cached);
+      const state = await decodeState(header.encoding, body);
+      // A corrupt cache entry is dropped and read from the store (Invariant 6).
+      if (checksum(state) !== header.checksum) await cache?.delete(key).catch(() => undefined);
+      else if (header.version >= min) return { ...header, state: state as unknown as AgentState, source: 'cache' };
+    }
+    const row = await this.o.store.getState(instanceId);
+    if (!row) return undefined;
+    const view = await this.viewOf(row);
+    // Read-through only on a miss: filling over a present entry could race the projector's newer write.
+    if (cache && !cached && row.encoding.storedSize <= this.o.cacheMaxBytes && row.body !== null) {
+      const { instanceId: id, version, epoch, checksum: sum, updatedAt, encoding } = row;
+      await cache.set(key, encodeCached({ instanceId: id, version, epoch, checksum: sum, updatedAt, encoding }, row.body)).catch(() => undefined);
+    }
+    return view;
+  }
+
+  private async viewOf(row: StoredState): Promise<StateView> {
+    const state = await decodeState(row.encoding, await bodyBytes(this.o.blobs, row.body, row.blobKey, `state of ${row.instanceId}`));
+    const sum = checksum(state);
+    if (sum !== row.checksum) throw new ChecksumMismatchError(`stored state of ${row.instanceId}`, row.checksum, sum);
+    return { instanceId: row.instanceId, version: row.version, epoch: row.epoch, checksum: row.checksum, updatedAt: row.updatedAt, state: state as unknown as AgentState, source: 'store' };
+  }
+
+  /** Versions of an agent, oldest first, from the event mirror. */
+  async getVersionHistory(instanceId: string, range: { fromVersion?: number; toVersion?: number; limit?: number } = {}): Promise<VersionInfo[]> {
+    const rows = await this.o.store.queryEvents({ instanceId, ...range });
+    return rows.map((r) => ({ version: r.version, epoch: r.epoch, eventId: r.eventId, eventType: r.eventType, timestamp: r.timestamp, stateChecksum: r.stateChecksum }));
+  }
+
+  /** Accepted events by version range, time range and type. */
+  async getEventHistory(instanceId: string, query: Omit<EventQuery, 'instanceId'> = {}): Promise<StateEvent[]> {
+    return (await this.o.store.queryEvents({ instanceId, ...query })).map(eventOf);
+  }
+
+  /** The state at `version`: nearest snapshot at or before it, plus events, every checksum verified. */
+  async projectState(instanceId: string, version: number): Promise<{ version: number; checksum: string; state: AgentState }> {
+    const { projection } = await projectAt(this.o.store, this.snapshotter, instanceId, version);
+    return { version: projection.version, checksum: projection.checksum, state: projection.state as unknown as AgentState };
+  }
+
+  /** The state in force at time `t` (ms): the version of the last event at or before it. */
+  async projectStateAtTime(instanceId: string, t: number): Promise<{ version: number; checksum: string; state: AgentState }> {
+    return this.projectState(instanceId, await versionAtTime(this.o.store, instanceId, t));
+  }
+
+  /**
+   * Rolls an agent back by appending a `state_rolled_back` event whose
+   * changeset moves the current state to the state at `version`; history is
+   * untouched (DESIGN.md Invariant 5). The new version's content equals the old one's.
+   * @throws FencedError when the writer does not own the agent (and `acquireForRollback` is off)
+   */
+  async rollbackToVersion(instanceId: string, version: number, options: { reason?: string } = {}): Promise<StateUpdateResult> {
+    const target = await this.projectState(instanceId, version);
+    return this.moveTo(instanceId, target.state as unknown as JsonValue, { rolledBackTo: String(version), reason: options.reason ?? '' });
+  }
+
+  private async moveTo(instanceId: string, target: JsonValue, metadata: Record<string, string>): Promise<StateUpdateResult> {
+    const writer = this.o.writer;
+    if (!writer) throw new ConfigError('writer', 'a writer client is required to append rollback events');
+    if (!writer.owns(instanceId)) {
+      if (!this.o.acquireForRollback) throw new FencedError(`the manager's writer does not own agent ${instanceId}`);
+      await writer.acquire(instanceId);
+    }
+    const head = writer.getState(instanceId);
+    if (!head) throw new NotFoundError(`agent ${instanceId}`);
+    const changes = diff(head.state as unknown as JsonValue, target);
+    return writer.updateState(instanceId, changes, { eventType: 'state_rolled_back', metadata, expectedVersion: head.version });
+  }
+
+  /** Snapshots the current (projected) state on demand. */
+  async createSnapshot(instanceId: string, options: CreateSnapshotOptions = {}): Promise<SnapshotRecord> {
+    const row = await this.o.store.getState(instanceId);
+    if (!row) throw new NotFoundError(`agent ${instanceId}`);
+    const view = await this.viewOf(row);
+    return this.snapshotter.take({
+      instanceId,
+      version: row.version,
+      epoch: row.epoch,
+      state: view.state as unknown as JsonValue,
+      checksum: row.checksum,
+      stateTimestamp: row.updatedAt,
+      type: options.type ?? 'checkpoint',
+      trigger: options.trigger ?? 'manual',
+      ...(options.expiresAt !== undefined ? { expiresAt: options.expiresAt } : {}),
+      ...(options.permanent !== undefined ? { permanent: options.permanent } : {}),
+      ...(options.critical !== undefined ? { critical: options.critical } : {}),
+    });
+  }
+
+  /**
+   * Loads a snapshot, verifying its body and state checksums before anything
+   * uses it (Invariant 6). With `apply`, also makes it the current state by a
+   * `state_rolled_back` event.
+   */
+  async restoreSnapshot(snapshotId: string, options: { apply?: boolean } = {}): Promise<{ snapshot: SnapshotRecord; state: AgentState; applied?: StateUpdateResult }> {
+    const snapshot = await this.o.store.getSnapshot(snapshotId);
+    if (!snapshot) throw new NotFoundError(`snapshot ${snapshotId}`);
+    const state = await this.snapshotter.load(snapshot);
+    if (!options.apply) return { snapshot, state: state as unknown as AgentState };
+    const applied = await this.moveTo(snapshot.instanceId, state, { restoredSnapshot: snapshotId, rolledBackTo: String(snapshot.version) });
+    return { snapshot, state: state as unknown as AgentState, applied };
+  }
+
+  /** Re-folds events `from..to` onto the state at `from - 1` and checks the result against the log's checksum. */
+  async replayEvents(instanceId: string, from: number, to: number): Promise<EventReplayResult> {
+    const started = performance.now();
+    if (!Number.isSafeInteger(from) || !Number.isSafeInteger(to) || from < 1 || to < from) {
+      throw new AgentStateError('AS_INVALID_INPUT', `invalid replay range ${from}..${to}`);
+    }
+    const { projection, errors } = await projectAt(this.o.store, this.snapshotter, instanceId, to);
+    const [recorded] = await this.o.store.queryEvents({ instanceId, fromVersion: to, toVersion: to });
+    return {
+      instanceId,
+      fromVersion: from,
+      toVersion: to,
+      eventsReplayed: to - from + 1,
+      finalVersion: projection.version,
+      finalState: projection.state as unknown as AgentState,
+      checksum: projection.checksum,
+      verified: recorded?.stateChecksum === projection.checksum,
+      errors,
+      duration: performance.now() - started,
+    };
+  }
+
+  /** Deletes an agent's older snapshots beyond `keepLast` (never permanent or critical ones, nor a base a kept one needs). */
+  async cleanupOldStates(instanceId: string, retention: RetentionPolicy = {}): Promise<{ snapshotsDeleted: number }> {
+    const keepLast = retention.keepLast ?? 3;
+    const cutoff = Date.now() - (retention.olderThanMs ?? 0);
+    const all = await this.o.store.listSnapshots(instanceId);
+    const keep = new Set<string>();
+    const byId = new Map(all.map((s) => [s.snapshotId, s]));
+    all.forEach((s, i) => {
+      if (i < keepLast || s.permanent || s.critical || s.createdAt > cutoff) {
+        for (let x: SnapshotRecord | undefined = s; x && !keep.has(x.snapshotId); x = x.baseSnapshotId ? byId.get(x.baseSnapshotId) : undefined) {
+          keep.add(x.snapshotId);
+        }
+      }
+    });
+    const gone = all.filter((s) => !keep.has(s.snapshotId));
+    for (const s of gone) await this.o.blobs.delete(s.blobKey);
+    return { snapshotsDeleted: await this.o.store.deleteSnapshots(gone.map((s) => s.snapshotId)) };
+  }
+
+  /** Trims the queryable event mirror; the Kafka log keeps everything (Invariant 5). */
+  async compactEvents(instanceId: string, strategy: CompactionStrategy = { strategy: 'before_snapshot' }): Promise<{ eventsDeleted: number; belowVersion: number }> {
+    let below: number;
+    if (strategy.strategy === 'before_version') {
+      below = strategy.version;
+    } else {
+      const snap = await this.o.store.findSnapshot(instanceId, { types: ['full', 'checkpoint'] });
+      if (!snap) return { eventsDeleted: 0, belowVersion: 0 };
+      below = snap.version;
+    }
+    return { eventsDeleted: await this.o.store.deleteEvents(instanceId, below), belowVersion: below };
+  }
+
+  /** Loads agents' current state into the cache (all agents when `ids` is omitted). Returns how many were cached. */
+  async warmCache(ids?: string[]): Promise<number> {
+    if (!this.o.cache) return 0;
+    let n = 0;
+    const list = ids ?? (await this.o.store.listAgents());
+    for (let i = 0; i < list.length; i += 100) {
+      const rows = await this.o.store.getStates(list.slice(i, i + 100));
+      for (const row of rows.values()) {
+        if (row.body === null || row.encoding.storedSize > this.o.cacheMaxBytes) continue;
+        const { instanceId, version, epoch, checksum: sum, updatedAt, encoding } = row;
+        await this.o.cache.set(stateCacheKey(instanceId), encodeCached({ instanceId, version, epoch, checksum: sum, updatedAt, encoding }, row.body));
+        n++;
+      }
+    }
+    return n;
+  }
+
+  /** Drops an agent's cached state on every node sharing the cache. */
+  async invalidateCache(instanceId: string): Promise<void> {
+    await this.o.cache?.invalidate(stateCacheKey(instanceId));
+  }
+
+  /** Hit/miss counters of this process's cache client. */
+  getCacheStatistics(): CacheStats | undefined {
+    return this.o.cache?.stats();
+  }
+}
