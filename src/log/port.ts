@@ -86,6 +86,12 @@ export interface ConsumeOptions {
   signal?: AbortSignal;
   /** @default 500 */
   maxBatchRecords?: number;
+  /**
+   * How long the group waits for a silent member (e.g. a SIGKILLed process)
+   * before reassigning its partitions. Ignored by adapters without sessions.
+   * @default 30000
+   */
+  sessionTimeoutMs?: number;
 }
 
 /** A running consumer. `done` settles when it stops (rejects if the handler threw). */

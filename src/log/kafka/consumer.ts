@@ -14,6 +14,8 @@ export async function runConsumer(kafka: Kafka, options: ConsumeOptions, logger?
     groupId: options.group,
     allowAutoTopicCreation: false,
     maxWaitTimeInMs: 100,
+    sessionTimeout: options.sessionTimeoutMs ?? 30_000,
+    heartbeatInterval: Math.min(3000, Math.floor((options.sessionTimeoutMs ?? 30_000) / 3)),
     retry: { retries: 10 },
   });
   await consumer.connect();
