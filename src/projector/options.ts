@@ -39,6 +39,8 @@ export interface ProjectorOptions {
    * (keep under the group session timeout, 30 s). @default 20000
    */
   retryWindowMs?: number;
+  /** Group session timeout: how soon a crashed projector's partitions move to a live one. @default 30000 */
+  sessionTimeoutMs?: number;
   /** Wait before restarting a failed consumer. @default 1000 */
   restartDelayMs?: number;
   /** Heads kept in memory (a cache of the store). @default 100000 */
@@ -67,10 +69,11 @@ export function resolveProjectorOptions(o: ProjectorOptions): ResolvedProjectorO
     maxBatchRecords: o.maxBatchRecords ?? 500,
     retryWindowMs: o.retryWindowMs ?? 20_000,
     restartDelayMs: o.restartDelayMs ?? 1000,
+    sessionTimeoutMs: o.sessionTimeoutMs ?? 30_000,
     maxHeads: o.maxHeads ?? 100_000,
     sweepIntervalMs: o.sweepIntervalMs ?? 60_000,
   };
-  const positive = ['claimCheckBytes', 'cacheMaxBytes', 'maxBatchRecords', 'retryWindowMs', 'maxHeads'] as const;
+  const positive = ['claimCheckBytes', 'cacheMaxBytes', 'maxBatchRecords', 'retryWindowMs', 'maxHeads', 'sessionTimeoutMs'] as const;
   for (const f of positive) if (!Number.isSafeInteger(r[f]) || r[f] <= 0) throw new ConfigError(f, 'must be a positive integer');
   for (const f of ['restartDelayMs', 'sweepIntervalMs'] as const) {
     if (!Number.isSafeInteger(r[f]) || r[f] < 0) throw new ConfigError(f, 'must be a non-negative integer');

@@ -77,6 +77,7 @@ export class Projector {
             signal,
             fromBeginning: true,
             maxBatchRecords: this.options.maxBatchRecords,
+            sessionTimeoutMs: this.options.sessionTimeoutMs,
           });
           await consumer.done;
         } catch (err) {

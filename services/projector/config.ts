@@ -1,0 +1,71 @@
+import { ConfigError } from '../../src/errors.js';
+import type { SnapshotPolicy } from '../../src/projector/index.js';
+
+/** The projector service's settings, read from the environment once at start-up. */
+export interface ProjectorServiceConfig {
+  kafkaBrokers: string[];
+  schemaRegistryUrl: string | undefined;
+  mongodbUri: string;
+  mongoDatabase: string;
+  s3: { endpoint: string; bucket: string; accessKeyId?: string; secretAccessKey?: string; prefix: string };
+  redisUrl: string | undefined;
+  topicPrefix: string;
+  group: string;
+  /** 0 disables the /metrics endpoint. */
+  metricsPort: number;
+  logLevel: string;
+  sessionTimeoutMs: number;
+  snapshots: Partial<SnapshotPolicy>;
+  untilCaughtUp: boolean;
+}
+
+function int(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isSafeInteger(n) || n < 0) throw new ConfigError(name, `"${raw}" is not a non-negative integer`);
+  return n;
+}
+
+function required(env: NodeJS.ProcessEnv, name: string): string {
+  const v = env[name];
+  if (!v) throw new ConfigError(name, 'is required');
+  return v;
+}
+
+/**
+ * Env: KAFKA_BROKERS, SCHEMA_REGISTRY_URL (Avro events; JSON when unset),
+ * MONGODB_URI, AGENTSTATE_MONGO_DATABASE, S3_ENDPOINT, S3_BUCKET, S3_ACCESS_KEY,
+ * S3_SECRET_KEY, REDIS_URL (optional), AGENTSTATE_TOPIC_PREFIX,
+ * AGENTSTATE_PROJECTOR_GROUP, METRICS_PORT, LOG_LEVEL, PROJECTOR_SESSION_TIMEOUT_MS,
+ * SNAPSHOT_EVERY_EVENTS, SNAPSHOT_EVERY_BYTES. Args: --until-caught-up.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv, argv: string[]): ProjectorServiceConfig {
+  const unknown = argv.filter((a) => a !== '--until-caught-up');
+  if (unknown.length > 0) throw new ConfigError('arguments', `unknown: ${unknown.join(' ')} (only --until-caught-up)`);
+  const topicPrefix = env.AGENTSTATE_TOPIC_PREFIX ?? 'agentstate.';
+  return {
+    kafkaBrokers: required(env, 'KAFKA_BROKERS').split(',').map((s) => s.trim()).filter(Boolean),
+    schemaRegistryUrl: env.SCHEMA_REGISTRY_URL || undefined,
+    mongodbUri: required(env, 'MONGODB_URI'),
+    mongoDatabase: env.AGENTSTATE_MONGO_DATABASE ?? 'agentstate',
+    s3: {
+      endpoint: required(env, 'S3_ENDPOINT'),
+      bucket: required(env, 'S3_BUCKET'),
+      ...(env.S3_ACCESS_KEY ? { accessKeyId: env.S3_ACCESS_KEY } : {}),
+      ...(env.S3_SECRET_KEY ? { secretAccessKey: env.S3_SECRET_KEY } : {}),
+      prefix: topicPrefix,
+    },
+    redisUrl: env.REDIS_URL || undefined,
+    topicPrefix,
+    group: env.AGENTSTATE_PROJECTOR_GROUP ?? `${topicPrefix}projector`,
+    metricsPort: int(env, 'METRICS_PORT', 9464),
+    logLevel: env.LOG_LEVEL ?? 'info',
+    sessionTimeoutMs: int(env, 'PROJECTOR_SESSION_TIMEOUT_MS', 30_000),
+    snapshots: {
+      ...(env.SNAPSHOT_EVERY_EVENTS ? { everyEvents: int(env, 'SNAPSHOT_EVERY_EVENTS', 100) } : {}),
+      ...(env.SNAPSHOT_EVERY_BYTES ? { everyBytes: int(env, 'SNAPSHOT_EVERY_BYTES', 1 << 20) } : {}),
+    },
+    untilCaughtUp: argv.includes('--until-caught-up'),
+  };
+}

@@ -1,0 +1,96 @@
+/**
+ * The projector process (DESIGN.md The shape): wiring, signals, metrics.
+ * Logic lives in src/projector. SIGTERM/SIGINT: finish and commit the batch
+ * in hand, then exit 0. `--until-caught-up`: exit 0 once the group has
+ * committed up to the end offsets seen at start.
+ */
+import { createServer, type Server } from 'node:http';
+import { pino } from 'pino';
+import { S3BlobStore } from '../../src/blob/index.js';
+import { RedisCache } from '../../src/cache/index.js';
+import { JsonEventCodec, RegistryEventCodec, type EventCodec } from '../../src/client/index.js';
+import { RegistryCodec } from '../../src/codec/index.js';
+import { KafkaEventLog } from '../../src/log/kafka/index.js';
+import { topicNames, topicSpecs } from '../../src/log/topics.js';
+import { MetricsRegistry, Projector } from '../../src/projector/index.js';
+import { MongoStore } from '../../src/store/mongo/index.js';
+import { loadConfig } from './config.js';
+
+const HELP = {
+  agentstate_projector_events_total: 'Events seen by the projector, by result (applied, skipped redeliveries).',
+  agentstate_projector_rejects_total: 'Events sent to the DLQ, by reason.',
+  agentstate_projector_lag: 'Records behind the partition end when the last batch was fetched.',
+  agentstate_projector_batch_seconds: 'Time to fold a batch and write every sink.',
+  agentstate_projector_restarts_total: 'Consumer restarts after a failure.',
+  agentstate_snapshot_bytes: 'Stored size of snapshots taken.',
+  agentstate_snapshot_seconds: 'Time to take a snapshot.',
+};
+
+async function main(): Promise<number> {
+  const config = loadConfig(process.env, process.argv.slice(2));
+  const logger = pino({ level: config.logLevel, base: { service: 'projector' } });
+  const metrics = new MetricsRegistry(HELP);
+  const log = new KafkaEventLog({ brokers: config.kafkaBrokers, logger });
+  await log.setup(topicSpecs({ prefix: config.topicPrefix }));
+  const codec: EventCodec = config.schemaRegistryUrl
+    ? await RegistryEventCodec.create(new RegistryCodec({ url: config.schemaRegistryUrl }), topicNames(config.topicPrefix).events)
+    : new JsonEventCodec();
+  const store = await MongoStore.connect({ uri: config.mongodbUri, database: config.mongoDatabase });
+  await store.setup();
+  const blobs = new S3BlobStore(config.s3);
+  await blobs.setup();
+  const cache = config.redisUrl ? new RedisCache({ url: config.redisUrl, prefix: `${config.topicPrefix}cache:` }) : undefined;
+  const projector = new Projector({
+    log,
+    codec,
+    store,
+    blobs,
+    ...(cache ? { cache } : {}),
+    topicPrefix: config.topicPrefix,
+    group: config.group,
+    snapshots: config.snapshots,
+    sessionTimeoutMs: config.sessionTimeoutMs,
+    metrics,
+    logger,
+  });
+
+  let server: Server | undefined;
+  if (config.metricsPort > 0) {
+    server = createServer((req, res) => {
+      if (req.url === '/metrics') {
+        res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(metrics.render());
+      } else if (req.url === '/health') {
+        res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
+      } else {
+        res.writeHead(404).end();
+      }
+    });
+    await new Promise<void>((resolve) => server!.listen(config.metricsPort, resolve));
+  }
+
+  const stop = new AbortController();
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(signal, () => {
+      logger.info({ signal }, 'stopping after the batch in hand');
+      stop.abort();
+    });
+  }
+  logger.info({ group: config.group, prefix: config.topicPrefix, untilCaughtUp: config.untilCaughtUp }, 'projector started');
+  try {
+    if (config.untilCaughtUp) await projector.runUntilCaughtUp(stop.signal);
+    else await projector.run(stop.signal);
+  } finally {
+    server?.close();
+    await Promise.allSettled([log.close(), store.close(), blobs.close(), cache?.close()]);
+  }
+  logger.info('projector stopped');
+  return 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    pino({ base: { service: 'projector' } }).fatal({ err }, 'projector failed');
+    process.exit(1);
+  },
+);
