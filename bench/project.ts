@@ -1,0 +1,137 @@
+/**
+ * `npm run bench -- project`: projection throughput into MongoDB (FerretDB in
+ * the dev stack). Events are realistic (src/corpus: growing LLM-agent states,
+ * Avro on the wire), appended round-robin across agents. Scenarios, same run,
+ * same servers:
+ *   - projector: Projector.runUntilCaughtUp into an empty database (store +
+ *     mirror + cache + state topic + policy snapshots);
+ *   - rebuild: the group reset to earliest, into another empty database;
+ *   - naive: one `updateOne` upsert per event (read, fold, write, no batching),
+ *     time-boxed, as the baseline the batched design is measured against.
+ * Options: --quick, --agents N, --events N (per agent).
+ */
+import { S3BlobStore } from '../src/blob/index.js';
+import { RedisCache } from '../src/cache/index.js';
+import { RegistryEventCodec } from '../src/client/index.js';
+import { RegistryCodec } from '../src/codec/index.js';
+import { generateEvents } from '../src/corpus/index.js';
+import { canonicalJson, step, type Projection, type StateEvent } from '../src/domain/index.js';
+import { KafkaEventLog } from '../src/log/kafka/index.js';
+import { topicNames, topicSpecs } from '../src/log/topics.js';
+import { Projector, resetProjectorGroup } from '../src/projector/index.js';
+import { MongoConnection, MongoStore } from '../src/store/mongo/index.js';
+import { writeResults } from './lib/results.js';
+import { markdownTable, num } from './lib/table.js';
+import { benchStack } from './stack.js';
+
+const quick = process.argv.includes('--quick');
+const arg = (name: string, fallback: number): number => {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
+};
+const AGENTS = arg('--agents', quick ? 100 : 500);
+const PER_AGENT = arg('--events', quick ? 10 : 30);
+const NAIVE_SECONDS = quick ? 10 : 30;
+
+interface Row {
+  scenario: string;
+  events: number;
+  seconds: number;
+  eventsPerSec: number;
+}
+
+async function main(): Promise<void> {
+  const env = await benchStack();
+  const stamp = Date.now().toString(36);
+  const prefix = `bench-project-${stamp}.`;
+  const topics = topicNames(prefix);
+  const log = new KafkaEventLog({ brokers: env.kafkaBrokers });
+  await log.setup(topicSpecs({ prefix, partitions: 6 }));
+  const codec = await RegistryEventCodec.create(new RegistryCodec({ url: env.schemaRegistryUrl }), topics.events);
+  const blobs = new S3BlobStore({ ...env.s3, prefix });
+  await blobs.setup();
+  const cache = new RedisCache({ url: env.redisUrl, prefix: `${prefix}cache:` });
+  const databases: string[] = [];
+  const rows: Row[] = [];
+
+  process.stderr.write(`generating ${AGENTS} x ${PER_AGENT} events...\n`);
+  const perAgent = Array.from({ length: AGENTS }, (_, a) => generateEvents(1000 + a, PER_AGENT, 8 * 1024));
+  const total = AGENTS * PER_AGENT;
+  for (let v = 0; v < PER_AGENT; v++) {
+    const round: StateEvent[] = perAgent.map((list) => list[v]!);
+    for (let i = 0; i < round.length; i += 500) {
+      const chunk = round.slice(i, i + 500);
+      await log.append(
+        topics.events,
+        await Promise.all(chunk.map(async (e) => ({ key: e.instanceId, value: await codec.encode(e), timestamp: e.timestamp }))),
+      );
+    }
+  }
+
+  const project = async (scenario: string): Promise<void> => {
+    const database = `bench_project_${stamp}_${databases.length}`;
+    databases.push(database);
+    const store = await MongoStore.connect({ uri: env.mongodbUri, database });
+    await store.setup();
+    const projector = new Projector({ log, codec, store, blobs, cache, topicPrefix: prefix, group: `${prefix}projector`, sweepIntervalMs: 0 });
+    const t0 = performance.now();
+    await projector.runUntilCaughtUp();
+    const seconds = (performance.now() - t0) / 1000;
+    rows.push({ scenario, events: total, seconds, eventsPerSec: total / seconds });
+    await store.close();
+  };
+  process.stderr.write('projector...\n');
+  await project('projector (batched sinks)');
+  await resetProjectorGroup({ log, group: `${prefix}projector`, target: { to: 'earliest' }, topicPrefix: prefix });
+  process.stderr.write('rebuild...\n');
+  await project('rebuild (reset to earliest)');
+
+  process.stderr.write('naive baseline...\n');
+  const naiveDb = `bench_project_${stamp}_naive`;
+  databases.push(naiveDb);
+  const conn = await MongoConnection.connect({ uri: env.mongodbUri, database: naiveDb });
+  const coll = conn.db.collection<{ _id: string; version: number; checksum: string; state: string }>('agent_states');
+  const heads = new Map<string, Projection>();
+  let applied = 0;
+  const t0 = performance.now();
+  const deadline = t0 + NAIVE_SECONDS * 1000;
+  const end = await log.endOffsets(topics.events);
+  outer: for (const [p, until] of Object.entries(end)) {
+    for (const record of await log.read(topics.events, Number(p), '0', until)) {
+      if (performance.now() > deadline) break outer;
+      const event = await codec.decode(record.value!);
+      const r = step(heads.get(record.key), event);
+      if (!r.accept) continue;
+      heads.set(record.key, r.projection);
+      await coll.updateOne(
+        { _id: record.key },
+        { $set: { version: r.projection.version, checksum: r.projection.checksum, state: canonicalJson(r.projection.state) } },
+        { upsert: true },
+      );
+      applied++;
+    }
+  }
+  const naiveSeconds = (performance.now() - t0) / 1000;
+  rows.push({ scenario: `naive updateOne per event (${NAIVE_SECONDS}s box)`, events: applied, seconds: naiveSeconds, eventsPerSec: applied / naiveSeconds });
+  await conn.close();
+
+  const table = markdownTable(rows, [
+    { header: 'scenario', value: (r) => r.scenario, align: 'left' },
+    { header: 'events', value: (r) => r.events },
+    { header: 'seconds', value: (r) => num(r.seconds, 1) },
+    { header: 'events/s', value: (r) => num(r.eventsPerSec, 0) },
+  ]);
+  process.stdout.write(`\nprojection: ${AGENTS} agents x ${PER_AGENT} events (corpus states up to 8 KB, Avro), 6 partitions\n\n${table}\n\n`);
+  process.stdout.write(`results: ${writeResults('project', { agents: AGENTS, eventsPerAgent: PER_AGENT, rows })}\n`);
+
+  for (const database of databases) {
+    const c = await MongoConnection.connect({ uri: env.mongodbUri, database });
+    await c.db.dropDatabase().catch(() => undefined);
+    await c.close();
+  }
+  await cache.close();
+  await blobs.close();
+  await log.close();
+}
+
+await main();
