@@ -1,0 +1,1 @@
+export { SqliteStateStore, type SqliteStateStoreOptions } from './store.js';

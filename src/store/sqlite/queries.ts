@@ -1,0 +1,128 @@
+import { AgentStateError } from '../../errors.js';
+import type { EventQuery, SnapshotQuery } from '../port.js';
+import { EVENT_COLUMNS, SNAPSHOT_COLUMNS, STATE_COLUMNS } from './rows.js';
+
+/**
+ * The SQL the store runs. Fixed statements are constants; the two query
+ * methods build theirs from the bounds given. List parameters (ids, types)
+ * are bound as one JSON array and expanded with `json_each`, so the SQL text
+ * does not depend on the list length and the prepared-statement cache stays
+ * small (at most 2^4 shapes per query).
+ */
+
+const insert = (table: string, columns: readonly string[]): string =>
+  `INSERT INTO ${table} (${columns.join(', ')}) VALUES (${columns.map((c) => `@${c}`).join(', ')})`;
+
+const updates = (columns: readonly string[], key: string): string =>
+  columns
+    .filter((c) => c !== key)
+    .map((c) => `${c} = excluded.${c}`)
+    .join(', ');
+
+/** Insert-if-absent by (instance_id, version): a redelivered event changes nothing (Invariant 4). */
+export const INSERT_EVENT = `${insert('state_events', EVENT_COLUMNS)} ON CONFLICT (instance_id, version) DO NOTHING`;
+
+/**
+ * The version-guarded upsert: a row is inserted, or replaced only by a
+ * strictly higher version. The guard is in the statement, inside the batch's
+ * write transaction, so no other writer can move the row between the check
+ * and the write, and an older or equal version never replaces a newer one
+ * (DESIGN.md Invariant 4). `changes` is 0 when the guard held the row.
+ */
+export const UPSERT_STATE =
+  `${insert('agent_states', STATE_COLUMNS)} ON CONFLICT (instance_id) DO UPDATE SET ${updates(STATE_COLUMNS, 'instance_id')} ` +
+  `WHERE excluded.version > agent_states.version`;
+
+/** Insert or replace by snapshot_id: a retried snapshot is the same record. */
+export const PUT_SNAPSHOT = `${insert('state_snapshots', SNAPSHOT_COLUMNS)} ON CONFLICT (snapshot_id) DO UPDATE SET ${updates(SNAPSHOT_COLUMNS, 'snapshot_id')}`;
+
+export const JSON_LIST = '(SELECT value FROM json_each(?))';
+
+export interface Sql {
+  sql: string;
+  params: unknown[];
+}
+
+/** Validates a page size; undefined or 0 mean no limit. */
+export function checkLimit(limit: number | undefined, what: string): number | undefined {
+  if (limit === undefined || limit === 0) return undefined; // 0 = no limit, as MongoDB's limit(0)
+  if (!Number.isSafeInteger(limit) || limit < 0) throw new AgentStateError('AS_INVALID_INPUT', `${what}: limit must be a non-negative integer, got ${limit}`);
+  return limit;
+}
+
+/** The event mirror query: every bound inclusive, ordered by version. */
+export function eventQuerySql(q: EventQuery): Sql {
+  const where = ['instance_id = ?'];
+  const params: unknown[] = [q.instanceId];
+  if (q.fromVersion !== undefined) {
+    where.push('version >= ?');
+    params.push(q.fromVersion);
+  }
+  if (q.toVersion !== undefined) {
+    where.push('version <= ?');
+    params.push(q.toVersion);
+  }
+  if (q.fromTime !== undefined) {
+    where.push('timestamp >= ?');
+    params.push(q.fromTime);
+  }
+  if (q.toTime !== undefined) {
+    where.push('timestamp <= ?');
+    params.push(q.toTime);
+  }
+  if (q.eventTypes !== undefined) {
+    where.push(`event_type IN ${JSON_LIST}`);
+    params.push(JSON.stringify(q.eventTypes));
+  }
+  const limit = checkLimit(q.limit, 'queryEvents');
+  let sql = `SELECT * FROM state_events WHERE ${where.join(' AND ')} ORDER BY version ${q.order === 'desc' ? 'DESC' : 'ASC'}`;
+  if (limit !== undefined) {
+    sql += ' LIMIT ?';
+    params.push(limit);
+  }
+  return { sql, params };
+}
+
+/**
+ * The newest snapshot matching every bound. Ties on version (a `full` and a
+ * `checkpoint` taken at the same version) are broken by id, so the answer is
+ * the same on every call.
+ */
+export function findSnapshotSql(instanceId: string, q: SnapshotQuery): Sql {
+  const where = ['instance_id = ?'];
+  const params: unknown[] = [instanceId];
+  if (q.atOrBeforeVersion !== undefined) {
+    where.push('version <= ?');
+    params.push(q.atOrBeforeVersion);
+  }
+  if (q.atOrBeforeTime !== undefined) {
+    where.push('state_timestamp <= ?');
+    params.push(q.atOrBeforeTime);
+  }
+  if (q.types !== undefined) {
+    where.push(`type IN ${JSON_LIST}`);
+    params.push(JSON.stringify(q.types));
+  }
+  return { sql: `SELECT * FROM state_snapshots WHERE ${where.join(' AND ')} ORDER BY version DESC, snapshot_id LIMIT 1`, params };
+}
+
+/** Retention candidates, in the partial expiry index's order. */
+export const EXPIRED_SNAPSHOTS =
+  'SELECT * FROM state_snapshots WHERE expires_at IS NOT NULL AND permanent = 0 AND critical = 0 AND expires_at <= ? ' +
+  'ORDER BY expires_at, snapshot_id LIMIT ?';
+
+export function listAgentsSql(options: { afterId?: string; limit?: number }): Sql {
+  const params: unknown[] = [];
+  let sql = 'SELECT instance_id FROM agent_states';
+  if (options.afterId !== undefined) {
+    sql += ' WHERE instance_id > ?';
+    params.push(options.afterId);
+  }
+  sql += ' ORDER BY instance_id';
+  const limit = checkLimit(options.limit, 'listAgents');
+  if (limit !== undefined) {
+    sql += ' LIMIT ?';
+    params.push(limit);
+  }
+  return { sql, params };
+}

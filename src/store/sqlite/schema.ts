@@ -1,0 +1,141 @@
+import Database from 'better-sqlite3';
+import { ConfigError } from '../../errors.js';
+
+/** Bumped when the tables below change; a file written by a newer version is refused. */
+export const STORE_SCHEMA_VERSION = 1;
+
+/**
+ * The store's tables, named as the MongoDB collections are. They may share a
+ * file with the SQLite event log (whose tables are `topics`, `partitions`,
+ * `records`, `group_*`), so the schema version lives in `store_meta`, not in
+ * `PRAGMA user_version`, which the log already uses.
+ *
+ * - STRICT tables: a non-integer version or a boolean where a number belongs
+ *   is refused by SQLite instead of being stored as something else.
+ * - `off` and `part` hold the log position (`offset` and `partition` are SQL
+ *   keywords). `off` is a 64-bit INTEGER, read back as bigint (STYLE.md habit 6).
+ * - `agent_states` has one row per agent, keyed by `instance_id`: SQLite
+ *   updates in place cheaply, so the MongoDB adapter's insert-then-delete
+ *   (a FerretDB workaround, docs/projector.md) is not needed here. The
+ *   version guard is the `WHERE` of the upsert (see store.ts).
+ * - `state_events` keeps a rowid (bodies can be large, which WITHOUT ROWID
+ *   tables handle badly) and a UNIQUE (instance_id, version) index, which is
+ *   both the idempotency key and the index for version ranges.
+ * - The expiry index is partial: it holds exactly the rows retention may
+ *   delete, in the order `expiredSnapshots` returns them.
+ */
+const META_DDL = `
+CREATE TABLE IF NOT EXISTS store_meta (
+  key   TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+) STRICT;
+`;
+
+const DDL = `
+CREATE TABLE IF NOT EXISTS agent_states (
+  instance_id     TEXT PRIMARY KEY,
+  version         INTEGER NOT NULL,
+  epoch           INTEGER NOT NULL,
+  checksum        TEXT NOT NULL,
+  agent_type      TEXT,
+  status          TEXT,
+  algorithm       TEXT NOT NULL,
+  original_size   INTEGER NOT NULL,
+  stored_size     INTEGER NOT NULL,
+  body            BLOB,
+  blob_key        TEXT,
+  part            INTEGER NOT NULL,
+  off             INTEGER NOT NULL,
+  last_event_id   TEXT NOT NULL,
+  last_event_type TEXT NOT NULL,
+  updated_at      INTEGER NOT NULL,
+  created_at      INTEGER NOT NULL
+) STRICT;
+CREATE INDEX IF NOT EXISTS agent_states_status ON agent_states (status);
+CREATE INDEX IF NOT EXISTS agent_states_agent_type ON agent_states (agent_type);
+CREATE INDEX IF NOT EXISTS agent_states_updated_at ON agent_states (updated_at);
+
+CREATE TABLE IF NOT EXISTS state_events (
+  instance_id    TEXT NOT NULL,
+  version        INTEGER NOT NULL,
+  epoch          INTEGER NOT NULL,
+  event_id       TEXT NOT NULL,
+  event_type     TEXT NOT NULL,
+  timestamp      INTEGER NOT NULL,
+  state_checksum TEXT NOT NULL,
+  part           INTEGER NOT NULL,
+  off            INTEGER NOT NULL,
+  body           BLOB NOT NULL,
+  UNIQUE (instance_id, version)
+) STRICT;
+CREATE INDEX IF NOT EXISTS state_events_instance_time ON state_events (instance_id, timestamp);
+CREATE INDEX IF NOT EXISTS state_events_instance_type ON state_events (instance_id, event_type, version);
+CREATE INDEX IF NOT EXISTS state_events_event_id ON state_events (event_id);
+
+CREATE TABLE IF NOT EXISTS state_snapshots (
+  snapshot_id      TEXT PRIMARY KEY,
+  instance_id      TEXT NOT NULL,
+  version          INTEGER NOT NULL,
+  epoch            INTEGER NOT NULL,
+  type             TEXT NOT NULL,
+  base_snapshot_id TEXT,
+  state_checksum   TEXT NOT NULL,
+  body_checksum    TEXT NOT NULL,
+  blob_key         TEXT NOT NULL,
+  algorithm        TEXT NOT NULL,
+  original_size    INTEGER NOT NULL,
+  stored_size      INTEGER NOT NULL,
+  trigger_reason   TEXT NOT NULL,
+  state_timestamp  INTEGER NOT NULL,
+  created_at       INTEGER NOT NULL,
+  expires_at       INTEGER,
+  permanent        INTEGER NOT NULL,
+  critical         INTEGER NOT NULL
+) STRICT;
+CREATE INDEX IF NOT EXISTS state_snapshots_instance_version ON state_snapshots (instance_id, version);
+CREATE INDEX IF NOT EXISTS state_snapshots_instance_time ON state_snapshots (instance_id, state_timestamp);
+CREATE INDEX IF NOT EXISTS state_snapshots_expiry ON state_snapshots (expires_at)
+  WHERE expires_at IS NOT NULL AND permanent = 0 AND critical = 0;
+`;
+
+/**
+ * Opens (creating if needed) a store database file.
+ *
+ * WAL lets readers (a CLI `status` in another process) run beside the
+ * projector; `synchronous=FULL` fsyncs the WAL on every commit, so a
+ * `writeBatch` that resolved survives a power loss, not only a process crash
+ * (DESIGN.md Invariant 4: offsets are committed only after the sinks hold).
+ */
+export function openStoreDatabase(path: string, busyTimeoutMs: number): Database.Database {
+  const db = new Database(path);
+  try {
+    // ':memory:' has no WAL (the pragma answers 'memory'); nothing to keep anyway.
+    if (path !== ':memory:') db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = FULL');
+    db.pragma(`busy_timeout = ${Math.trunc(busyTimeoutMs)}`);
+    return db;
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+}
+
+/**
+ * Creates the tables and indexes (idempotent) under one write lock, and
+ * refuses a file whose store schema is newer than this build's.
+ */
+export function createStoreSchema(db: Database.Database, where: string): void {
+  db.transaction(() => {
+    // Version first: a newer build's tables are left exactly as they are.
+    db.exec(META_DDL);
+    const row = db.prepare(`SELECT value FROM store_meta WHERE key = 'schema_version'`).get() as { value: string } | undefined;
+    const found = row === undefined ? 0 : Number(row.value);
+    if (found > STORE_SCHEMA_VERSION) {
+      throw new ConfigError('path', `${where} has store schema version ${found}; this build knows ${STORE_SCHEMA_VERSION}`);
+    }
+    db.exec(DDL);
+    if (found < STORE_SCHEMA_VERSION) {
+      db.prepare(`INSERT OR REPLACE INTO store_meta (key, value) VALUES ('schema_version', ?)`).run(String(STORE_SCHEMA_VERSION));
+    }
+  }).immediate();
+}

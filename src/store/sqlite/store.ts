@@ -1,0 +1,273 @@
+import type Database from 'better-sqlite3';
+import { ConfigError, UnavailableError } from '../../errors.js';
+import type {
+  EventQuery,
+  SnapshotQuery,
+  SnapshotRecord,
+  StateStore,
+  StoreCounts,
+  StoredEvent,
+  StoredState,
+  WriteResult,
+} from '../port.js';
+import { run } from './errors.js';
+import {
+  EXPIRED_SNAPSHOTS,
+  INSERT_EVENT,
+  JSON_LIST,
+  PUT_SNAPSHOT,
+  UPSERT_STATE,
+  checkLimit,
+  eventQuerySql,
+  findSnapshotSql,
+  listAgentsSql,
+  type Sql,
+} from './queries.js';
+import {
+  eventParams,
+  fromEventRow,
+  fromSnapshotRow,
+  fromStateRow,
+  snapshotParams,
+  stateParams,
+  type EventRow,
+  type SnapshotRow,
+  type StateRow,
+} from './rows.js';
+import { createStoreSchema, openStoreDatabase } from './schema.js';
+
+export interface SqliteStateStoreOptions {
+  /**
+   * Database file (created if missing), or `':memory:'` for a throwaway store.
+   * Required unless `database` is given. It may be the event log's file: the
+   * tables do not overlap.
+   */
+  path?: string;
+  /**
+   * An open better-sqlite3 database the caller owns: never closed here, and
+   * its journal mode and `synchronous` setting are left as the caller chose
+   * (the durability of `writeBatch` is then theirs; the SQLite event log
+   * opens its file with WAL and synchronous=FULL, as `path` does).
+   */
+  database?: Database.Database;
+  /** How long a write waits for another process's write lock (SQLite busy_timeout). Only with `path`. @default 5000 */
+  busyTimeoutMs?: number;
+}
+
+const DEFAULT_BUSY_TIMEOUT_MS = 5000;
+const DEFAULT_EXPIRED_LIMIT = 1000;
+
+/**
+ * The StateStore port on one SQLite file (embedded profile, DESIGN.md
+ * Storage): `agent_states`, `state_events`, `state_snapshots`, as the MongoDB
+ * adapter has them, passing the same contract suite.
+ *
+ * Each `writeBatch` is one `BEGIN IMMEDIATE` transaction (event rows
+ * insert-if-absent, then version-guarded state upserts), fsynced before it
+ * resolves (WAL, synchronous=FULL): the projector commits its Kafka offsets
+ * only after that (Invariant 4). Offsets are 64-bit INTEGER columns read as
+ * bigint, so they come back as the exact strings written.
+ *
+ * better-sqlite3 is synchronous: each call runs to completion on the calling
+ * thread (sub-millisecond for point reads; a batch's fsync for writes).
+ */
+export class SqliteStateStore implements StateStore {
+  private readonly db: Database.Database;
+  private readonly ownsDatabase: boolean;
+  private readonly where: string;
+  private readonly statements = new Map<string, Database.Statement>();
+  private closed = false;
+
+  /** Opens (or adopts) the database. Call `setup()` once to create the tables. */
+  constructor(options: SqliteStateStoreOptions) {
+    if (options === null || typeof options !== 'object') throw new ConfigError('options', 'an object with path or database is required');
+    const busy = options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
+    if (!Number.isSafeInteger(busy) || busy < 0) throw new ConfigError('busyTimeoutMs', 'must be an integer >= 0 (milliseconds)');
+    if (options.database !== undefined) {
+      if (options.path !== undefined) throw new ConfigError('path', 'give either path or database, not both');
+      if (!options.database.open) throw new ConfigError('database', 'the database is not open');
+      this.db = options.database;
+      this.ownsDatabase = false;
+      this.where = options.database.name;
+    } else {
+      if (typeof options.path !== 'string' || options.path === '') throw new ConfigError('path', 'a file path or ":memory:" is required');
+      this.db = run('open', () => openStoreDatabase(options.path!, busy));
+      this.ownsDatabase = true;
+      this.where = options.path;
+    }
+  }
+
+  /** Creates the tables and indexes; idempotent, and safe to run from two processes at once. */
+  async setup(): Promise<void> {
+    this.open();
+    run('setup', () => createStoreSchema(this.db, this.where));
+  }
+
+  /**
+   * One write transaction: events first (insert-if-absent), then states
+   * (version-guarded). Within a batch only the highest version of each agent
+   * is written, as the MongoDB adapter does; the others count as skipped.
+   * Rows are converted before the transaction starts, so a malformed row
+   * fails the batch with `AS_INVALID_INPUT` before anything is written.
+   */
+  async writeBatch(batch: { states: StoredState[]; events: StoredEvent[] }): Promise<WriteResult> {
+    this.open();
+    const result: WriteResult = { statesWritten: 0, statesSkipped: 0, eventsInserted: 0, eventsExisting: 0 };
+    if (batch.states.length === 0 && batch.events.length === 0) return result;
+    const events = batch.events.map(eventParams);
+    const winners = new Map<string, StoredState>();
+    for (const s of batch.states) {
+      const prev = winners.get(s.instanceId);
+      if (prev !== undefined) {
+        result.statesSkipped++;
+        if (s.version <= prev.version) continue;
+      }
+      winners.set(s.instanceId, s);
+    }
+    const states = [...winners.values()].map(stateParams);
+    const insertEvent = this.stmt(INSERT_EVENT);
+    const upsertState = this.stmt(UPSERT_STATE);
+    const counts = run('write batch', () =>
+      this.db
+        .transaction(() => {
+          const c = { inserted: 0, existing: 0, written: 0, skipped: 0 };
+          for (const p of events) {
+            if (insertEvent.run(p).changes > 0) c.inserted++;
+            else c.existing++;
+          }
+          for (const p of states) {
+            if (upsertState.run(p).changes > 0) c.written++;
+            else c.skipped++;
+          }
+          return c;
+        })
+        .immediate(),
+    );
+    result.eventsInserted = counts.inserted;
+    result.eventsExisting = counts.existing;
+    result.statesWritten = counts.written;
+    result.statesSkipped += counts.skipped;
+    return result;
+  }
+
+  async getStates(instanceIds: string[]): Promise<Map<string, StoredState>> {
+    this.open();
+    const out = new Map<string, StoredState>();
+    if (instanceIds.length === 0) return out;
+    const rows =
+      instanceIds.length === 1
+        ? this.all<StateRow>('read agent_states', { sql: 'SELECT * FROM agent_states WHERE instance_id = ?', params: instanceIds })
+        : this.all<StateRow>('read agent_states', {
+            sql: `SELECT * FROM agent_states WHERE instance_id IN ${JSON_LIST}`,
+            params: [JSON.stringify(instanceIds)],
+          });
+    for (const r of rows) out.set(r.instance_id, fromStateRow(r));
+    return out;
+  }
+
+  async getState(instanceId: string): Promise<StoredState | undefined> {
+    return (await this.getStates([instanceId])).get(instanceId);
+  }
+
+  /** Ids in SQLite's BINARY order (UTF-8 bytes), which equals JS string order for ids without characters above U+FFFF mixed with U+E000..U+FFFF. */
+  async listAgents(options: { afterId?: string; limit?: number } = {}): Promise<string[]> {
+    this.open();
+    return this.all<{ instance_id: string }>('list agent_states', listAgentsSql(options)).map((r) => r.instance_id);
+  }
+
+  async deleteState(instanceId: string): Promise<boolean> {
+    return this.change('delete agent_states', 'DELETE FROM agent_states WHERE instance_id = ?', [instanceId]) > 0;
+  }
+
+  async queryEvents(query: EventQuery): Promise<StoredEvent[]> {
+    this.open();
+    return this.all<EventRow>('query state_events', eventQuerySql(query)).map(fromEventRow);
+  }
+
+  async deleteEvents(instanceId: string, belowVersion: number): Promise<number> {
+    return this.change('delete state_events', 'DELETE FROM state_events WHERE instance_id = ? AND version < ?', [instanceId, belowVersion]);
+  }
+
+  async putSnapshot(record: SnapshotRecord): Promise<void> {
+    this.open();
+    const params = snapshotParams(record);
+    run('write state_snapshots', () => this.stmt(PUT_SNAPSHOT).run(params));
+  }
+
+  async getSnapshot(snapshotId: string): Promise<SnapshotRecord | undefined> {
+    this.open();
+    const [row] = this.all<SnapshotRow>('read state_snapshots', { sql: 'SELECT * FROM state_snapshots WHERE snapshot_id = ?', params: [snapshotId] });
+    return row === undefined ? undefined : fromSnapshotRow(row);
+  }
+
+  async findSnapshot(instanceId: string, query: SnapshotQuery = {}): Promise<SnapshotRecord | undefined> {
+    this.open();
+    const [row] = this.all<SnapshotRow>('read state_snapshots', findSnapshotSql(instanceId, query));
+    return row === undefined ? undefined : fromSnapshotRow(row);
+  }
+
+  async listSnapshots(instanceId: string): Promise<SnapshotRecord[]> {
+    this.open();
+    const sql = 'SELECT * FROM state_snapshots WHERE instance_id = ? ORDER BY version DESC, snapshot_id';
+    return this.all<SnapshotRow>('read state_snapshots', { sql, params: [instanceId] }).map(fromSnapshotRow);
+  }
+
+  /** @param limit @default 1000 */
+  async expiredSnapshots(now: number, limit = DEFAULT_EXPIRED_LIMIT): Promise<SnapshotRecord[]> {
+    this.open();
+    const n = checkLimit(limit, 'expiredSnapshots') ?? -1; // SQLite: a negative LIMIT is no limit
+    return this.all<SnapshotRow>('read state_snapshots', { sql: EXPIRED_SNAPSHOTS, params: [now, n] }).map(fromSnapshotRow);
+  }
+
+  async deleteSnapshots(snapshotIds: string[]): Promise<number> {
+    if (snapshotIds.length === 0) return 0;
+    return this.change('delete state_snapshots', `DELETE FROM state_snapshots WHERE snapshot_id IN ${JSON_LIST}`, [JSON.stringify(snapshotIds)]);
+  }
+
+  /** The three counts from one read transaction, so they describe the same moment. */
+  async counts(): Promise<StoreCounts> {
+    this.open();
+    const count = (table: string): number => Number(this.stmt(`SELECT count(*) AS n FROM ${table}`).pluck().get());
+    return run('count', () =>
+      this.db.transaction(() => ({ agents: count('agent_states'), events: count('state_events'), snapshots: count('state_snapshots') }))(),
+    );
+  }
+
+  /** Closes the file if this store opened it. Safe to call twice. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.statements.clear();
+    if (this.ownsDatabase) this.db.close();
+  }
+
+  private open(): void {
+    if (this.closed) throw new UnavailableError('SQLite state store (closed)', { retryable: false });
+  }
+
+  /**
+   * Prepared statements, cached by SQL text. Every one reads integers as
+   * bigint (safe integers), whatever default the database has, because a
+   * caller-owned database may not have `defaultSafeIntegers` set.
+   */
+  private stmt(sql: string): Database.Statement {
+    let s = this.statements.get(sql);
+    if (s === undefined) {
+      s = run('prepare', () => this.db.prepare(sql));
+      if (s.reader) s.safeIntegers(true);
+      this.statements.set(sql, s);
+    }
+    return s;
+  }
+
+  private all<T>(what: string, q: Sql): T[] {
+    const s = this.stmt(q.sql);
+    return run(what, () => s.all(...q.params) as T[]);
+  }
+
+  private change(what: string, sql: string, params: unknown[]): number {
+    this.open();
+    const s = this.stmt(sql);
+    return run(what, () => s.run(...params).changes);
+  }
+}
