@@ -4,10 +4,14 @@ import { EVENT_COLUMNS, SNAPSHOT_COLUMNS, STATE_COLUMNS } from './rows.js';
 
 /**
  * The SQL the store runs. Fixed statements are constants; the two query
- * methods build theirs from the bounds given. List parameters (ids, types)
- * are bound as one JSON array and expanded with `json_each`, so the SQL text
- * does not depend on the list length and the prepared-statement cache stays
- * small (at most 2^4 shapes per query).
+ * methods build theirs from the bounds given.
+ *
+ * Id lists (which can be thousands long) are bound as one JSON array and
+ * expanded with `json_each`, so the SQL text does not depend on their length
+ * and the prepared-statement cache stays small; they are looked up by primary
+ * key either way. Type lists are short and get one placeholder each, because
+ * the planner only picks the (instance_id, event_type) index when it can see
+ * how many values the IN list holds.
  */
 
 const insert = (table: string, columns: readonly string[]): string =>
@@ -37,6 +41,11 @@ export const UPSERT_STATE =
 export const PUT_SNAPSHOT = `${insert('state_snapshots', SNAPSHOT_COLUMNS)} ON CONFLICT (snapshot_id) DO UPDATE SET ${updates(SNAPSHOT_COLUMNS, 'snapshot_id')}`;
 
 export const JSON_LIST = '(SELECT value FROM json_each(?))';
+
+/** `(NULL)` for an empty list: `x IN (NULL)` matches nothing, as MongoDB's `$in: []`. */
+function placeholders(n: number): string {
+  return n === 0 ? '(NULL)' : `(${Array.from({ length: n }, () => '?').join(', ')})`;
+}
 
 export interface Sql {
   sql: string;
@@ -71,8 +80,8 @@ export function eventQuerySql(q: EventQuery): Sql {
     params.push(q.toTime);
   }
   if (q.eventTypes !== undefined) {
-    where.push(`event_type IN ${JSON_LIST}`);
-    params.push(JSON.stringify(q.eventTypes));
+    where.push(`event_type IN ${placeholders(q.eventTypes.length)}`);
+    params.push(...q.eventTypes);
   }
   const limit = checkLimit(q.limit, 'queryEvents');
   let sql = `SELECT * FROM state_events WHERE ${where.join(' AND ')} ORDER BY version ${q.order === 'desc' ? 'DESC' : 'ASC'}`;
@@ -85,8 +94,8 @@ export function eventQuerySql(q: EventQuery): Sql {
 
 /**
  * The newest snapshot matching every bound. Ties on version (a `full` and a
- * `checkpoint` taken at the same version) are broken by id, so the answer is
- * the same on every call.
+ * `checkpoint` taken at the same version) are broken by id (descending, so the
+ * index order serves the sort), and the answer is the same on every call.
  */
 export function findSnapshotSql(instanceId: string, q: SnapshotQuery): Sql {
   const where = ['instance_id = ?'];
@@ -100,10 +109,10 @@ export function findSnapshotSql(instanceId: string, q: SnapshotQuery): Sql {
     params.push(q.atOrBeforeTime);
   }
   if (q.types !== undefined) {
-    where.push(`type IN ${JSON_LIST}`);
-    params.push(JSON.stringify(q.types));
+    where.push(`type IN ${placeholders(q.types.length)}`);
+    params.push(...q.types);
   }
-  return { sql: `SELECT * FROM state_snapshots WHERE ${where.join(' AND ')} ORDER BY version DESC, snapshot_id LIMIT 1`, params };
+  return { sql: `SELECT * FROM state_snapshots WHERE ${where.join(' AND ')} ORDER BY version DESC, snapshot_id DESC LIMIT 1`, params };
 }
 
 /** Retention candidates, in the partial expiry index's order. */

@@ -92,9 +92,9 @@ CREATE TABLE IF NOT EXISTS state_snapshots (
   permanent        INTEGER NOT NULL,
   critical         INTEGER NOT NULL
 ) STRICT;
-CREATE INDEX IF NOT EXISTS state_snapshots_instance_version ON state_snapshots (instance_id, version);
+CREATE INDEX IF NOT EXISTS state_snapshots_instance_version ON state_snapshots (instance_id, version, snapshot_id);
 CREATE INDEX IF NOT EXISTS state_snapshots_instance_time ON state_snapshots (instance_id, state_timestamp);
-CREATE INDEX IF NOT EXISTS state_snapshots_expiry ON state_snapshots (expires_at)
+CREATE INDEX IF NOT EXISTS state_snapshots_expiry ON state_snapshots (expires_at, snapshot_id)
   WHERE expires_at IS NOT NULL AND permanent = 0 AND critical = 0;
 `;
 
