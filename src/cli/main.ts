@@ -9,6 +9,7 @@ import { start } from './commands/start.js';
 import { status } from './commands/status.js';
 import { history, inspect, stateAt } from './commands/inspect.js';
 import { replay, rollback, topics } from './commands/admin.js';
+import { projector, snapshot } from './commands/projector.js';
 
 const HELP = `agentstate: persistence and state management for fleets of AI agents
 
@@ -21,6 +22,8 @@ commands:
   history     an agent's events
   state       an agent's state at a version or time (--at)
   rollback    move an agent back to an earlier version (a new event)
+  snapshot    take a snapshot of an agent now
+  projector   run the projector (state store, snapshots, cache, state topic)
   replay      reset a consumer group's offsets so its outputs are rebuilt
   topics      create and check the agentstate topics
 
@@ -29,7 +32,7 @@ unless KAFKA_BROKERS is set (then Kafka, plus SCHEMA_REGISTRY_URL for Avro).`;
 
 type Command = (argv: string[], out: (s: string) => void, err: (s: string) => void) => Promise<number>;
 
-const COMMANDS: Record<string, Command> = { start, status, inspect, history, state: stateAt, rollback, replay, topics };
+const COMMANDS: Record<string, Command> = { start, status, inspect, history, state: stateAt, rollback, snapshot, replay, topics, projector };
 
 export async function main(argv: string[]): Promise<number> {
   const out = (s: string) => void process.stdout.write(`${s}\n`);

@@ -12,3 +12,4 @@ export type {
   WriteResult,
 } from './port.js';
 export { MongoConnection, MongoStore, type MongoConnectionOptions, type MongoStoreOptions } from './mongo/index.js';
+export { SqliteStateStore, type SqliteStateStoreOptions } from './sqlite/index.js';

@@ -29,9 +29,12 @@ describe('npm start: the embedded profile, no servers', () => {
 
   it('runs a 50-agent fleet for 10s and prints a summary that status then reads back', async () => {
     const dataDir = newDir();
-    const { stdout } = await run('npm', ['start', '--', '--agents', '50', '--duration', '10s', '--json', '--data-dir', dataDir], { cwd: root, env, maxBuffer: 8 * 1024 * 1024 });
-    const summary = JSON.parse(stdout.slice(stdout.indexOf('{'))) as { agents: number; events: number; rejected: number; snapshots: number; thisRun: { events: number; writeErrors: number } };
+    const { stdout } = await run('npm', ['start', '--', '--agents', '50', '--duration', '10s', '--snapshot-every', '10', '--json', '--data-dir', dataDir], { cwd: root, env, maxBuffer: 8 * 1024 * 1024 });
+    const summary = JSON.parse(stdout.slice(stdout.indexOf('{'))) as { agents: number; events: number; rejected: number; snapshots: number; projectedAgents: number; thisRun: { events: number; writeErrors: number } };
     expect(summary.agents).toBe(50);
+    // The in-process projector projected every agent and took policy snapshots.
+    expect(summary.projectedAgents).toBe(50);
+    expect(summary.snapshots).toBeGreaterThan(0);
     expect(summary.events).toBeGreaterThan(200);
     expect(summary.thisRun.writeErrors).toBe(0);
     expect(summary.thisRun.events).toBe(summary.events);
@@ -77,6 +80,29 @@ describe('npm start: the embedded profile, no servers', () => {
     expect(summary.rejected).toBe(0);
     // The restart adds one ownership claim per agent plus its own writes.
     expect(summary.events).toBe(afterKill.events + 30 + summary.thisRun.events);
+  });
+
+  it('inspects, travels in time, rolls back and snapshots an agent from the data dir', async () => {
+    const dataDir = newDir();
+    await run('node', [cli, 'start', '--agents', '3', '--think-ms', '20', '--duration', '3s', '--data-dir', dataDir], { env });
+    const cmd = async (...args: string[]) => JSON.parse((await run('node', [cli, ...args, '--json', '--data-dir', dataDir], { env })).stdout) as Record<string, unknown>;
+    const head = await cmd('inspect', 'demo-agent-1');
+    expect(head.version as number).toBeGreaterThan(5);
+    const at3 = await cmd('state', 'demo-agent-1', '--at', '3');
+    expect(at3.version).toBe(3);
+    const history = (await run('node', [cli, 'history', 'demo-agent-1', '--json', '--data-dir', dataDir], { env })).stdout;
+    expect((JSON.parse(history) as Array<{ version: number }>).map((e) => e.version).slice(0, 3)).toEqual([1, 2, 3]);
+    const rolled = await cmd('rollback', 'demo-agent-1', '3');
+    // A new version whose content is the old one's: same checksum, history kept.
+    expect(rolled.newVersion).toBe((head.version as number) + 2); // + ownership claim + rollback
+    expect(rolled.sameAsTarget).toBe(true);
+    const after = await cmd('inspect', 'demo-agent-1');
+    expect(after.checksum).toBe(at3.checksum);
+    expect(after.state).toEqual(at3.state);
+    await run('node', [cli, 'projector', '--until-caught-up', '--data-dir', dataDir], { env });
+    const snap = await cmd('snapshot', 'demo-agent-1');
+    expect(snap.version).toBe(rolled.newVersion);
+    expect(snap.stateChecksum).toBe(at3.checksum);
   });
 
   it('answers bad input with one clear line and a non-zero exit', async () => {

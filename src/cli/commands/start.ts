@@ -3,6 +3,8 @@ import { runFleet, type FleetCounters } from '../../demo/fleet.js';
 import { asString, parse, backendKind, GLOBAL_HELP, parseDuration, parsePositiveInt, UsageError } from '../args.js';
 import { openBackend } from '../backend.js';
 import { scanLog } from '../scan.js';
+import { openProjection } from '../projection.js';
+import { Projector } from '../../projector/index.js';
 
 export const help = `agentstate start [--agents N] [--duration D] [--think-ms MS] [--seed S] [options]
 
@@ -17,6 +19,7 @@ continues from the stored state.
   --duration D     stop after D (e.g. 10s, 2m); default: until Ctrl-C
   --think-ms MS    mean pause between one agent's actions (default 250)
   --seed S         random seed (default 1)
+  --snapshot-every N  the in-process projector snapshots an agent every N events (default 25)
   --progress-every D  progress interval (default 500ms on a terminal, 5s otherwise)
 
 ${GLOBAL_HELP}`;
@@ -28,12 +31,14 @@ export async function start(argv: string[], out: (s: string) => void, err: (s: s
     'think-ms': { type: 'string', default: '250' },
     seed: { type: 'string', default: '1' },
     'progress-every': { type: 'string' },
+    'snapshot-every': { type: 'string' },
   });
   if (values.help) return out(help), 0;
   if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
   const agents = parsePositiveInt(asString(values.agents) ?? '200', '--agents');
   const thinkMs = parsePositiveInt(asString(values['think-ms']) ?? '250', '--think-ms');
   const seed = parsePositiveInt(asString(values.seed) ?? '1', '--seed');
+  const snapshotEvery = parsePositiveInt(asString(values['snapshot-every']) ?? '25', '--snapshot-every');
   const progressArg = asString(values['progress-every']);
   const progressMs = progressArg === undefined ? undefined : parseDuration(progressArg, '--progress-every');
   const durationMs = asString(values.duration) === undefined ? undefined : parseDuration(asString(values.duration) ?? '', '--duration');
@@ -47,10 +52,27 @@ export async function start(argv: string[], out: (s: string) => void, err: (s: s
   const counters: FleetCounters = { agents: 0, created: 0, resumed: 0, events: 0, tasksCompleted: 0, failures: 0, writeErrors: 0 };
   const started = Date.now();
   let progress: NodeJS.Timeout | undefined;
+  let sinks: Awaited<ReturnType<typeof openProjection>> | undefined;
+  let snapshots = 0;
   try {
     const problems = await backend.setupTopics();
     if (problems.length) throw new UsageError(`topics do not match what agentstate needs: ${problems.join('; ')}`);
     err(`agentstate: ${backend.description}; loading state...`);
+    // The projector runs in this process too: state store, snapshots, cache.
+    sinks = await openProjection(backend, values['data-dir'], process.env);
+    const makeProjector = () =>
+      new Projector({
+        log: backend.log,
+        codec: backend.codec,
+        store: sinks!.store,
+        blobs: sinks!.blobs,
+        ...(sinks!.cache ? { cache: sinks!.cache } : {}),
+        topicPrefix: backend.prefix,
+        group: 'agentstate-projector',
+        snapshots: { everyEvents: snapshotEvery },
+      });
+    const projectorStop = new AbortController();
+    const projectorRun = makeProjector().run(projectorStop.signal);
     const client = await AgentStateClient.connect({ log: backend.log, codec: backend.codec, topicPrefix: backend.prefix, source: 'agentstate-demo' });
     const tty = process.stderr.isTTY === true;
     let lastEvents = 0;
@@ -60,12 +82,17 @@ export async function start(argv: string[], out: (s: string) => void, err: (s: s
       const rate = ((counters.events - lastEvents) * 1000) / Math.max(1, now - lastAt);
       lastEvents = counters.events;
       lastAt = now;
-      const line = `agents ${counters.agents} (new ${counters.created}, resumed ${counters.resumed})  events ${counters.events}  ${rate.toFixed(0)} events/s  tasks done ${counters.tasksCompleted}  failures ${counters.failures}  write errors ${counters.writeErrors}  snapshots 0  ${((now - started) / 1000).toFixed(0)}s`;
+      const line = `agents ${counters.agents} (new ${counters.created}, resumed ${counters.resumed})  events ${counters.events}  ${rate.toFixed(0)} events/s  tasks done ${counters.tasksCompleted}  failures ${counters.failures}  write errors ${counters.writeErrors}  snapshots ${snapshots}  ${((now - started) / 1000).toFixed(0)}s`;
+      void sinks?.store.counts().then((c) => (snapshots = c.snapshots), () => undefined);
       if (tty) process.stderr.write(`\r\x1b[2K${line}`);
       else err(line);
     }, progressMs ?? (tty ? 500 : 5000));
     await runFleet({ client, agents, thinkMs, seed, signal: abort.signal }, counters);
     await client.close();
+    // Let the projector finish what the fleet wrote, so the summary is final.
+    projectorStop.abort();
+    await projectorRun;
+    await makeProjector().runUntilCaughtUp();
     if (tty) process.stderr.write('\n');
   } finally {
     clearInterval(progress);
@@ -75,6 +102,7 @@ export async function start(argv: string[], out: (s: string) => void, err: (s: s
   }
   try {
     const scan = await scanLog(backend);
+    const counts = await sinks!.store.counts();
     const seconds = (Date.now() - started) / 1000;
     const summary = {
       backend: backend.kind,
@@ -82,7 +110,8 @@ export async function start(argv: string[], out: (s: string) => void, err: (s: s
       agents: scan.agents.size,
       events: scan.events,
       rejected: scan.rejected,
-      snapshots: 0,
+      snapshots: counts.snapshots,
+      projectedAgents: counts.agents,
       thisRun: { events: counters.events, seconds: Math.round(seconds * 10) / 10, eventsPerSec: Math.round(counters.events / seconds), created: counters.created, resumed: counters.resumed, tasksCompleted: counters.tasksCompleted, failures: counters.failures, writeErrors: counters.writeErrors },
     };
     if (values.json) out(JSON.stringify(summary, null, 2));
@@ -97,6 +126,7 @@ export async function start(argv: string[], out: (s: string) => void, err: (s: s
     }
     return counters.writeErrors > 0 && counters.events === 0 ? 1 : 0;
   } finally {
+    await sinks?.close();
     await backend.close();
   }
 }

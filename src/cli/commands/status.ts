@@ -1,6 +1,22 @@
 import { parse, backendKind, GLOBAL_HELP } from '../args.js';
 import { openBackend } from '../backend.js';
 import { scanLog } from '../scan.js';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Backend } from '../backend.js';
+import { openProjection } from '../projection.js';
+import type { StoreCounts } from '../../store/port.js';
+
+/** The projector's store counts, when there is a store to read (never creates one). */
+async function storeCounts(backend: Backend, dataDir: string): Promise<StoreCounts | undefined> {
+  if (backend.kind === 'embedded' ? !existsSync(join(dataDir, 'store.sqlite')) : !process.env.MONGODB_URI) return undefined;
+  const sinks = await openProjection(backend, dataDir, process.env);
+  try {
+    return await sinks.store.counts();
+  } finally {
+    await sinks.close();
+  }
+}
 
 export const help = `agentstate status [options]
 
@@ -15,6 +31,7 @@ export async function status(argv: string[], out: (s: string) => void): Promise<
   const backend = await openBackend({ dataDir: values['data-dir'], backend: backendKind(values.backend), env: process.env });
   try {
     const scan = await scanLog(backend);
+    const counts = await storeCounts(backend, values['data-dir']);
     const versions = [...scan.agents.values()].map((p) => p.version);
     const report = {
       backend: backend.kind,
@@ -23,7 +40,8 @@ export async function status(argv: string[], out: (s: string) => void): Promise<
       events: scan.events,
       rejected: scan.rejected,
       rejectedByReason: scan.rejectedByReason,
-      snapshots: 0,
+      snapshots: counts?.snapshots ?? 0,
+      projectedAgents: counts?.agents ?? null,
       maxVersion: versions.length ? Math.max(...versions) : 0,
     };
     if (values.json) out(JSON.stringify(report, null, 2));
@@ -33,6 +51,7 @@ export async function status(argv: string[], out: (s: string) => void): Promise<
       out(`events     ${report.events}`);
       out(`rejected   ${report.rejected}${report.rejected ? ` (${Object.entries(report.rejectedByReason).map(([k, v]) => `${k} ${v}`).join(', ')})` : ''}`);
       out(`snapshots  ${report.snapshots}`);
+      if (report.projectedAgents !== null) out(`projected  ${report.projectedAgents} agents in the state store`);
       out(`max version ${report.maxVersion}`);
     }
     return 0;

@@ -5,12 +5,12 @@ import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { SqliteStateStore } from '../../../src/store/sqlite/index.js';
+import { SqliteStateStore } from '../../src/store/sqlite/index.js';
 
 // e2e tier by name (a whole process is SIGKILLed), kept beside the store's
 // other tests. It needs no servers.
 
-const root = resolve(import.meta.dirname, '../../..');
+const root = resolve(import.meta.dirname, '../..');
 const dir = mkdtempSync(join(tmpdir(), 'agentstate-store-crash-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
