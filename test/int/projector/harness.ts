@@ -106,3 +106,14 @@ export async function storedProjection(store: MongoStore, blobs: S3BlobStore, id
   const { decodeState } = await import('../../../src/projector/index.js');
   return { version: row.version, epoch: row.epoch, checksum: row.checksum, state: await decodeState(row.encoding, bytes) };
 }
+
+/** {@link storedProjection} for many agents with one store query (a FerretDB scan per query is the cost). */
+export async function storedProjections(store: MongoStore, blobs: S3BlobStore, ids: string[]): Promise<Map<string, Projection>> {
+  const { decodeState } = await import('../../../src/projector/index.js');
+  const out = new Map<string, Projection>();
+  for (const [id, row] of await store.getStates(ids)) {
+    const bytes = row.body ?? (await blobs.get(row.blobKey!))!;
+    out.set(id, { version: row.version, epoch: row.epoch, checksum: row.checksum, state: await decodeState(row.encoding, bytes) });
+  }
+  return out;
+}

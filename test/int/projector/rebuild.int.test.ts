@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AgentStateClient } from '../../../src/client/index.js';
 import { resetProjectorGroup } from '../../../src/projector/index.js';
-import { codec, foldLog, storedProjection, world, type World } from './harness.js';
+import { codec, foldLog, storedProjections, world, type World } from './harness.js';
 
 const AGENTS = 300;
 const UPDATES = 40;
@@ -42,10 +42,8 @@ describe('projector rebuild by offset reset', () => {
     const t0 = performance.now();
     await w.projector(first, { claimCheckBytes: 16 * 1024, snapshots: { everyEvents: 40 } }).runUntilCaughtUp();
     const projectMs = performance.now() - t0;
-    for (const [id, p] of expected) {
-      const got = await storedProjection(first, w.blobs, id);
-      expect(got, id).toEqual(p);
-    }
+    const projected = await storedProjections(first, w.blobs, [...expected.keys()]);
+    for (const [id, p] of expected) expect(projected.get(id), id).toEqual(p);
     expect((await first.counts()).events).toBe(AGENTS * (UPDATES + 1));
     // A claim-checked state: pointer in the row, body in the blob store.
     expect((await first.getState('agent-0'))?.blobKey).toMatch(/^states\/agent-0\//);
