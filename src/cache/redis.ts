@@ -25,6 +25,8 @@ export class RedisCache implements Cache {
   private readonly listeners = new Set<(key: string) => void>();
   private readonly counters = new CacheCounters();
   private closed = false;
+  /** The last connection error ioredis reported (for diagnostics). */
+  lastError: Error | undefined;
 
   constructor(options: RedisCacheOptions) {
     if (!options.client && !options.url) throw new ConfigError('url', 'a Redis url or client is required');
@@ -36,6 +38,9 @@ export class RedisCache implements Cache {
     } else {
       this.client = new Redis(options.url!, { lazyConnect: false, maxRetriesPerRequest: 3 });
       this.ownsClient = true;
+      // Connection errors surface as rejected commands (UnavailableError); without
+      // a listener ioredis would also print "Unhandled error event" while Redis is down.
+      this.client.on('error', (err: Error) => void (this.lastError = err));
     }
   }
 
@@ -76,6 +81,7 @@ export class RedisCache implements Cache {
   subscribe(): Promise<void> {
     if (this.subscribing) return this.subscribing;
     const sub = this.client.duplicate();
+    sub.on('error', (err: Error) => void (this.lastError = err));
     this.subscriber = sub;
     sub.on('message', (channel: string, key: string) => {
       if (channel !== this.channel) return;
