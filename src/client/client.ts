@@ -35,6 +35,8 @@ export interface AgentStateClientOptions {
   source?: string;
   /** Consumer group of this client's view of the log. @default a unique name per client */
   tailGroup?: string;
+  /** How long a write waits for the log's decision before failing with an unknown outcome. @default 60000 */
+  decisionTimeoutMs?: number;
   /** Names this process in heartbeats. @default `<hostname>:<pid>` */
   nodeId?: string;
   /** Appends from different agents within this many ms go out as one batch. @default 0 (next tick) */
@@ -87,6 +89,7 @@ export class AgentStateClient {
   private readonly topic: string;
   private readonly heartbeatsTopic: string;
   private readonly nodeId: string;
+  private readonly decisionTimeoutMs: number;
   private readonly source: string;
   private readonly tail: TailReader;
   private readonly batcher: AppendBatcher;
@@ -101,6 +104,8 @@ export class AgentStateClient {
     this.topic = topicNames(options.topicPrefix).events;
     this.heartbeatsTopic = topicNames(options.topicPrefix).heartbeats;
     this.nodeId = options.nodeId ?? `${hostname()}:${process.pid}`;
+    this.decisionTimeoutMs = options.decisionTimeoutMs ?? 60_000;
+    if (!Number.isFinite(this.decisionTimeoutMs) || this.decisionTimeoutMs <= 0) throw new ConfigError('decisionTimeoutMs', 'must be a positive number of milliseconds');
     this.source = options.source ?? 'agentstate-client';
     this.batcher = new AppendBatcher(this.log, this.topic, options.lingerMs ?? 0);
     this.tail = new TailReader({
@@ -377,8 +382,32 @@ export class AgentStateClient {
         retryable: true,
       });
     }
-    const outcome = await decided;
+    const outcome = await this.withDecisionTimeout(decided, event.eventId, eventType, instanceId);
     return outcome.accept ? { accept: true, projection: outcome.projection, event } : outcome;
+  }
+
+  /**
+   * A decision that does not come back in time (the log view stalled) must
+   * not hang the caller: the outcome is then unknown, and the client's fold
+   * will still apply the record if it landed.
+   */
+  private async withDecisionTimeout(decided: Promise<Outcome>, eventId: string, eventType: string, instanceId: string): Promise<Outcome> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        this.tail.forget(eventId);
+        reject(
+          new AgentStateError('AS_UNAVAILABLE', `no decision on ${eventType} for ${instanceId} within ${this.decisionTimeoutMs} ms; its outcome is unknown`, {
+            retryable: true,
+          }),
+        );
+      }, this.decisionTimeoutMs);
+    });
+    try {
+      return await Promise.race([decided, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   private onForeign(event: StateEvent): void {

@@ -23,6 +23,10 @@ export interface TailReaderOptions {
   topic: string;
   group: string;
   logger?: Logger;
+  /** How often to check that the view is moving. @default 5000 */
+  stallCheckMs?: number;
+  /** Restart the consumer when records wait and nothing was folded for this long. @default 10000 */
+  stallAfterMs?: number;
   /** Told of every accepted event of another writer (fencing detection). */
   onForeignAccepted?: (event: StateEvent, projection: Projection) => void;
 }
@@ -40,25 +44,77 @@ export class TailReader {
   private readonly positionWaiters: Array<{ partition: number; offset: bigint; resolve: () => void; reject: (e: unknown) => void }> = [];
   private consumer: Consumer | undefined;
   private failure: unknown;
+  private watchdog: NodeJS.Timeout | undefined;
+  private progressAt = Date.now();
+  private restarting = false;
+  private generation = 0;
+  private stopped = false;
 
   constructor(private readonly options: TailReaderOptions) {}
 
   async start(): Promise<void> {
-    const { log, topic, group } = this.options;
+    const { log, topic } = this.options;
     const start = await log.startOffsets(topic);
     for (const [p, o] of Object.entries(start)) this.positions.set(Number(p), BigInt(o));
-    // A private group positioned explicitly, so no event is missed between start and first fetch.
-    await log.resetGroup(group, topic, { to: 'offsets', offsets: start });
-    this.consumer = await log.consume({
+    await this.subscribe();
+    this.watchdog = setInterval(() => void this.checkProgress(), this.options.stallCheckMs ?? 5000);
+    this.watchdog.unref();
+  }
+
+  /** (Re)starts the consumer exactly at the positions folded so far. */
+  private async subscribe(): Promise<void> {
+    const { log, topic } = this.options;
+    // A restart takes a fresh private group: the stalled consumer's member may
+    // linger in the old one, and a group with members cannot be repositioned.
+    const group = this.generation === 0 ? this.options.group : `${this.options.group}-r${this.generation}`;
+    this.generation++;
+    const offsets = Object.fromEntries([...this.positions].map(([p, o]) => [p, o.toString()]));
+    // A private group positioned explicitly, so no event is missed or folded twice.
+    await log.resetGroup(group, topic, { to: 'offsets', offsets });
+    const consumer = await log.consume({
       group,
       topics: [topic],
       handler: async (batch) => {
-        for (const record of batch.records) await this.apply(record);
-        const last = batch.records.at(-1);
-        if (last) this.advance(batch.partition, BigInt(last.offset) + 1n);
+        for (const record of batch.records) {
+          // After a restart, Kafka may hand back records already folded.
+          if (BigInt(record.offset) < (this.positions.get(batch.partition) ?? 0n)) continue;
+          await this.apply(record);
+          this.advance(batch.partition, BigInt(record.offset) + 1n);
+        }
+        this.progressAt = Date.now();
       },
     });
-    void this.consumer.done.catch((err: unknown) => this.fail(err));
+    this.consumer = consumer;
+    void consumer.done.catch((err: unknown) => {
+      if (this.consumer === consumer && !this.restarting) this.fail(err);
+    });
+  }
+
+  /**
+   * A consumer can stall after a broker restart while it waits out kafkajs's
+   * own retries. When records are waiting and nothing was folded for a while,
+   * restart it from the folded positions: writers then get their decisions
+   * instead of hanging (seen in test/e2e/broker-kill.e2e.test.ts).
+   */
+  private async checkProgress(): Promise<void> {
+    if (this.restarting || this.failure !== undefined || this.stopped) return;
+    if (this.waiters.size === 0 && this.positionWaiters.length === 0) return;
+    if (Date.now() - this.progressAt < (this.options.stallAfterMs ?? 10_000)) return;
+    const end = await this.options.log.endOffsets(this.options.topic).catch(() => undefined);
+    if (!end || !Object.entries(end).some(([p, o]) => BigInt(o) > (this.positions.get(Number(p)) ?? 0n))) return;
+    this.restarting = true;
+    try {
+      this.options.logger?.warn({ topic: this.options.topic }, 'writer log view stalled; restarting its consumer');
+      const old = this.consumer;
+      // Do not wait for a stalled consumer to leave; it is told to stop and dropped.
+      void old?.stop().catch(() => undefined);
+      await this.subscribe();
+      this.progressAt = Date.now();
+    } catch (err) {
+      this.options.logger?.warn({ err }, 'restarting the writer log view failed; will retry');
+    } finally {
+      this.restarting = false;
+    }
   }
 
   /** The confirmed head of an agent, as the log decided it so far. */
@@ -91,6 +147,8 @@ export class TailReader {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.watchdog);
     await this.consumer?.stop();
     this.fail(new UnavailableError('the writer client (closed)'));
   }

@@ -3,6 +3,7 @@ import { readFileSync, rmSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AgentStateClient, JsonEventCodec } from '../../src/client/index.js';
 import { fold, type StateEvent } from '../../src/domain/index.js';
@@ -13,6 +14,8 @@ import { uniqueName } from '../support/env.js';
 const run = promisify(execFile);
 const stack = join(import.meta.dirname, '..', '..', 'scripts', 'stack');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const started = Date.now();
+const note = (line: string) => process.stderr.write(`[broker-kill +${((Date.now() - started) / 1000).toFixed(1)}s] ${line}\n`);
 
 /**
  * A private Kafka (its own stack instance and port), so killing it disturbs no
@@ -41,7 +44,7 @@ describe('Kafka broker killed with SIGKILL mid-stream', () => {
     const prefix = 'kill.';
     await log.setup(topicSpecs({ prefix, partitions: 3 }));
     const codec = new JsonEventCodec();
-    const client = await AgentStateClient.connect({ log, codec, topicPrefix: prefix });
+    const client = await AgentStateClient.connect({ log, codec, topicPrefix: prefix, decisionTimeoutMs: 20_000, logger: pino({ level: 'warn' }, pino.destination(2)) });
     const ids = Array.from({ length: 20 }, (_, i) => `k-${i}`);
     await Promise.all(ids.map((id) => client.createAgent(id, { agentType: 'worker' })));
     const acked: StateEvent[] = [];
@@ -55,6 +58,7 @@ describe('Kafka broker killed with SIGKILL mid-stream', () => {
           acked.push(...r.generatedEvents);
         } catch (err) {
           errors.push((err as Error).message);
+          note(`writer ${id}: ${(err as Error).message}`);
           await sleep(200);
         }
       }
@@ -63,12 +67,15 @@ describe('Kafka broker killed with SIGKILL mid-stream', () => {
     const before = acked.length;
     const pid = Number(readFileSync(pidFile, 'utf8').split(' ')[0]);
     process.kill(pid, 'SIGKILL');
+    note(`killed broker pid ${pid} after ${before} acknowledged updates`);
     await sleep(2000);
     await run('bash', [stack, 'up', '--only', 'kafka'], { env, timeout: 300_000 });
+    note('broker restarted');
     // Keep writing until the writers have clearly recovered.
     const resumeFrom = acked.length;
     for (let i = 0; i < 120 && acked.length < resumeFrom + 200; i++) await sleep(500);
     stop = true;
+    note(`stopping writers at ${acked.length} acknowledged updates (${acked.length - resumeFrom} after the restart)`);
     await Promise.all(writers);
     await client.close();
     expect(before).toBeGreaterThan(50);
