@@ -2,7 +2,6 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import {
-  checksum,
   diff,
   applyChanges,
   instanceId as toInstanceId,
@@ -22,9 +21,10 @@ import type { EventLog } from '../log/port.js';
 import { topicNames } from '../log/topics.js';
 import { AppendBatcher } from './batcher.js';
 import type { EventCodec } from './codec.js';
-import { HEADER, TailReader, type Outcome } from './tail.js';
+import { TailReader, type Outcome } from './tail.js';
 import type { Heartbeat } from './heartbeat.js';
 import { typed, type TaskInput, type TypedUpdate } from './typed.js';
+import { buildEvent, eventRecord, updateResult } from './event-record.js';
 
 export interface AgentStateClientOptions {
   log: EventLog;
@@ -144,7 +144,7 @@ export class AgentStateClient {
       throw new ConflictError(`agent ${instanceId} was created concurrently by another writer (${outcome.reason})`);
     }
     this.owned.set(instanceId, owned);
-    return result(undefined, outcome.projection, diff({}, state), outcome.event, started);
+    return updateResult(undefined, outcome.projection, diff({}, state), outcome.event, started);
   }
 
   /**
@@ -215,7 +215,7 @@ export class AgentStateClient {
       }
       throw new ConflictError(`agent ${instanceId}: write rejected by the log (${outcome.reason}${outcome.detail ? `: ${outcome.detail}` : ''})`);
     }
-    return result(head, outcome.projection, changes, outcome.event, started);
+    return updateResult(head, outcome.projection, changes, outcome.event, started);
   }
 
   /** `task_assigned`: the agent starts a task (status running). */
@@ -340,39 +340,21 @@ export class AgentStateClient {
     options: UpdateOptions,
     changes?: Change[],
   ): Promise<(Outcome & { accept: false }) | { accept: true; projection: Projection; event: StateEvent }> {
-    const version = (head?.version ?? 0) + 1;
-    const sum = checksum(next);
-    const event: StateEvent = {
-      eventId: randomUUID(),
-      instanceId: instanceId as StateEvent['instanceId'],
-      version: version as StateEvent['version'],
-      writerEpoch: epoch as StateEvent['writerEpoch'],
-      timestamp: Date.now(),
+    const { event, expected } = buildEvent({
+      instanceId,
+      head,
+      next,
+      epoch,
       eventType,
       source: this.source,
-      causationId: options.causationId ?? null,
-      correlationId: options.correlationId ?? null,
-      changeset: changes ?? diff(head?.state ?? {}, next),
-      metadata: options.metadata ?? {},
-      stateChecksum: sum,
-      replay: null,
-    };
-    const expected: Projection = { version, epoch, state: next, checksum: sum };
+      causationId: options.causationId,
+      correlationId: options.correlationId,
+      metadata: options.metadata,
+      changes,
+    });
     const decided = this.tail.expect(event.eventId, expected);
     try {
-      const value = await this.codec.encode(event);
-      const position = await this.batcher.append({
-        key: instanceId,
-        value,
-        headers: {
-          [HEADER.eventId]: event.eventId,
-          [HEADER.version]: String(version),
-          [HEADER.epoch]: String(epoch),
-          [HEADER.type]: eventType,
-        },
-        timestamp: event.timestamp,
-      });
-      void position;
+      await this.batcher.append(eventRecord(event, await this.codec.encode(event)));
     } catch (err) {
       // Not appended (or unknown): nothing will resolve the waiter.
       this.tail.forget(event.eventId);
@@ -422,22 +404,5 @@ export class AgentStateClient {
   }
 }
 
-function result(
-  head: Projection | undefined,
-  projection: Projection,
-  changes: Change[],
-  event: StateEvent,
-  started: number,
-): StateUpdateResult {
-  return {
-    success: true,
-    newVersion: projection.version,
-    previousVersion: head?.version ?? 0,
-    appliedChanges: changes,
-    generatedEvents: [event],
-    checksum: projection.checksum,
-    processingTime: performance.now() - started,
-  };
-}
 
 export type { JsonObject };

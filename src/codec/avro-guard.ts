@@ -56,20 +56,20 @@ class Walker {
       case 'null':
         return;
       case 'boolean':
-        return this.skip(1);
+        return this.skipBytes(1);
       case 'int':
       case 'long':
         this.readLong();
         return;
       case 'float':
-        return this.skip(4);
+        return this.skipBytes(4);
       case 'double':
-        return this.skip(8);
+        return this.skipBytes(8);
       case 'string':
       case 'bytes':
-        return this.skip(this.readLength('string/bytes length'));
+        return this.skipBytes(this.readLength('string/bytes length'));
       case 'fixed':
-        return this.skip(type.size ?? 0);
+        return this.skipBytes(type.size ?? 0);
       case 'enum': {
         const index = this.readLong();
         const count = type.symbols?.length ?? 0;
@@ -115,7 +115,7 @@ class Walker {
       this.items += count;
       if (this.items > this.limits.maxItems) this.fail(`more than ${this.limits.maxItems} array/map items`);
       for (let i = 0; i < count; i++) {
-        if (isMap) this.skip(this.readLength('map key length'));
+        if (isMap) this.skipBytes(this.readLength('map key length'));
         this.walk(item, depth + 1);
       }
     }
@@ -165,7 +165,7 @@ class Walker {
     return this.fail('varint longer than 10 bytes');
   }
 
-  private skip(n: number): void {
+  private skipBytes(n: number): void {
     if (n > this.buf.length - this.pos) this.fail(`truncated: need ${n} bytes, ${this.buf.length - this.pos} left`);
     this.pos += n;
   }
