@@ -5,7 +5,8 @@ import { ChecksumMismatchError } from '../../../src/domain/errors.js';
 import { NotFoundError } from '../../../src/errors.js';
 import { StateManager } from '../../../src/manager/index.js';
 import type { MongoStore } from '../../../src/store/mongo/index.js';
-import { codec, readEvents, world, type World } from '../projector/harness.js';
+import { codec, readEvents, waitCaughtUp, world, type World } from '../projector/harness.js';
+import type { Projector } from '../../../src/projector/index.js';
 
 describe('StateManager over a running projector', () => {
   let w: World;
@@ -14,13 +15,15 @@ describe('StateManager over a running projector', () => {
   let manager: StateManager;
   const stop = new AbortController();
   let running: Promise<void>;
+  let projector: Projector;
   const id = 'tt-1';
   const snapshots = { everyEvents: 10, fullEvery: 2 };
 
   beforeAll(async () => {
     w = await world(2);
     store = await w.newStore();
-    running = w.projector(store, { snapshots }).run(stop.signal);
+    projector = w.projector(store, { snapshots });
+    running = projector.run(stop.signal);
     writer = await AgentStateClient.connect({ log: w.log, codec, topicPrefix: w.prefix });
     manager = new StateManager({ store, blobs: w.blobs, cache: w.cache, writer, snapshots });
     await writer.createAgent(id, { agentType: 'worker' });
@@ -43,6 +46,9 @@ describe('StateManager over a running projector', () => {
     expect(view?.version).toBe(31);
     expect(view?.state.memory.step).toBe(30);
     expect(view?.checksum).toBe(writer.getState(id)?.checksum);
+    // The store row is visible before the projector's cache write of the same
+    // batch; wait for that write so the invalidation below is not undone by it.
+    await waitCaughtUp(projector);
     expect((await manager.getCurrentState(id))?.source).toBe('cache');
     await manager.invalidateCache(id);
     expect((await manager.getCurrentState(id))?.source).toBe('store');

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { S3BlobStore } from '../../../src/blob/index.js';
 import { RedisCache } from '../../../src/cache/index.js';
 import { JsonEventCodec } from '../../../src/client/index.js';
@@ -116,4 +117,17 @@ export async function storedProjections(store: MongoStore, blobs: S3BlobStore, i
     out.set(id, { version: row.version, epoch: row.epoch, checksum: row.checksum, state: await decodeState(row.encoding, bytes) });
   }
   return out;
+}
+
+/**
+ * Waits until the projector's group has committed everything on the events
+ * topic: every sink (store, snapshots, cache, state topic) of every batch is
+ * written by then, since the commit follows them.
+ */
+export async function waitCaughtUp(projector: Projector, ms = 30_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (Object.values(await projector.lag()).some((l) => l > 0n)) {
+    if (Date.now() > deadline) throw new Error(`projector did not catch up within ${ms} ms`);
+    await sleep(100);
+  }
 }

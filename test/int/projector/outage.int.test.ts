@@ -5,7 +5,7 @@ import { RedisCache } from '../../../src/cache/index.js';
 import { topicNames } from '../../../src/log/topics.js';
 import { MetricsRegistry, Projector, decodeCached, stateCacheKey } from '../../../src/projector/index.js';
 import { MongoStore } from '../../../src/store/mongo/index.js';
-import { codec, foldLog, storedProjection, world, type World } from './harness.js';
+import { codec, foldLog, storedProjection, waitCaughtUp, world, type World } from './harness.js';
 import { OwnedServer } from './servers.js';
 
 describe('projector with MongoDB and Redis unavailable for a while', () => {
@@ -51,16 +51,9 @@ describe('projector with MongoDB and Redis unavailable for a while', () => {
     const running = projector.run(stop.signal);
     const writer = await AgentStateClient.connect({ log: w.log, codec, topicPrefix: w.prefix });
     const ids = Array.from({ length: 20 }, (_, i) => `out-${i}`);
-    const waitCaughtUp = async (ms: number): Promise<void> => {
-      const deadline = Date.now() + ms;
-      while (Object.values(await projector.lag()).some((l) => l > 0n)) {
-        if (Date.now() > deadline) throw new Error('projector did not catch up');
-        await sleep(200);
-      }
-    };
     try {
       await Promise.all(ids.map((id) => writer.createAgent(id, { agentType: 'worker' })));
-      await waitCaughtUp(30_000);
+      await waitCaughtUp(projector, 30_000);
       const committedBefore = await w.log.committedOffsets(group, events);
 
       await Promise.all([mongo.stop(), redis.stop()]);
@@ -70,7 +63,7 @@ describe('projector with MongoDB and Redis unavailable for a while', () => {
       expect(await w.log.committedOffsets(group, events)).toEqual(committedBefore);
 
       await Promise.all([mongo.start(), redis.start()]);
-      await waitCaughtUp(60_000);
+      await waitCaughtUp(projector, 60_000);
       const expected = await foldLog(w.log, w.prefix);
       for (const id of ids) {
         expect(await storedProjection(store, w.blobs, id), id).toEqual(expected.get(id));
