@@ -46,6 +46,7 @@ export class KafkaEventLog implements EventLog {
   private admin: Admin | undefined;
   private producer: Producer | undefined;
   private connecting: Promise<void> | undefined;
+  private offsetsQueue: Promise<unknown> = Promise.resolve();
   private readonly reader: PartitionReader;
   private readonly partitionCounts = new Map<string, number>();
   private readonly partitioner = Partitioners.DefaultPartitioner();
@@ -147,15 +148,29 @@ export class KafkaEventLog implements EventLog {
   }
 
   async endOffsets(topic: string): Promise<Record<number, string>> {
-    await this.connect();
-    const offsets = await whenRetriable(() => this.admin!.fetchTopicOffsets(topic));
+    const offsets = await this.topicOffsets(topic);
     return Object.fromEntries(offsets.map((o) => [o.partition, o.high]));
   }
 
   async startOffsets(topic: string): Promise<Record<number, string>> {
-    await this.connect();
-    const offsets = await whenRetriable(() => this.admin!.fetchTopicOffsets(topic));
+    const offsets = await this.topicOffsets(topic);
     return Object.fromEntries(offsets.map((o) => [o.partition, o.low]));
+  }
+
+  /**
+   * kafkajs's `fetchTopicOffsets`, one call at a time: concurrent calls on one
+   * admin can get an empty list-offsets answer and fail with a TypeError
+   * inside kafkajs (tulios/kafkajs#461, seen here when `lag()` asked for start
+   * and end offsets together). That TypeError is retried like a retriable error.
+   */
+  private topicOffsets(topic: string): Promise<Array<{ partition: number; high: string; low: string }>> {
+    const run = async (): Promise<Array<{ partition: number; high: string; low: string }>> => {
+      await this.connect();
+      return whenRetriable(() => this.admin!.fetchTopicOffsets(topic), 40, isKafkajsOffsetsBug);
+    };
+    const next = this.offsetsQueue.then(run, run);
+    this.offsetsQueue = next.catch(() => undefined);
+    return next;
   }
 
   read(topic: string, partition: number, fromOffset: string, untilOffset: string): Promise<StoredRecord[]> {
@@ -229,14 +244,19 @@ export class KafkaEventLog implements EventLog {
  * kafkajs's admin does not retry some retriable broker answers (NOT_LEADER
  * right after a topic is created or a broker restarts); retry them here, briefly.
  */
-async function whenRetriable<T>(op: () => Promise<T>, attempts = 40): Promise<T> {
+async function whenRetriable<T>(op: () => Promise<T>, attempts = 40, alsoRetry: (err: unknown) => boolean = () => false): Promise<T> {
   for (let i = 1; ; i++) {
     try {
       return await op();
     } catch (err) {
-      const retriable = (err as { retriable?: boolean }).retriable === true;
+      const retriable = (err as { retriable?: boolean }).retriable === true || alsoRetry(err);
       if (!retriable || i >= attempts) throw err;
       await new Promise((r) => setTimeout(r, Math.min(1000, 50 * i)));
     }
   }
+}
+
+/** The TypeError kafkajs's admin throws when a list-offsets answer comes back empty. */
+function isKafkajsOffsetsBug(err: unknown): boolean {
+  return err instanceof TypeError && /partitions/.test(err.message);
 }
