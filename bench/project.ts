@@ -14,12 +14,12 @@ import { S3BlobStore } from '../src/blob/index.js';
 import { RedisCache } from '../src/cache/index.js';
 import { RegistryEventCodec } from '../src/client/index.js';
 import { RegistryCodec } from '../src/codec/index.js';
-import { generateEvents } from '../src/corpus/index.js';
-import { canonicalJson, step, type Projection, type StateEvent } from '../src/domain/index.js';
+import { canonicalJson, step, type Projection } from '../src/domain/index.js';
 import { KafkaEventLog } from '../src/log/kafka/index.js';
 import { topicNames, topicSpecs } from '../src/log/topics.js';
 import { Projector, resetProjectorGroup } from '../src/projector/index.js';
 import { MongoConnection, MongoStore } from '../src/store/mongo/index.js';
+import { appendRoundRobin, corpusEvents } from './lib/corpus-log.js';
 import { writeResults } from './lib/results.js';
 import { markdownTable, num } from './lib/table.js';
 import { benchStack } from './stack.js';
@@ -55,18 +55,7 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
 
   process.stderr.write(`generating ${AGENTS} x ${PER_AGENT} events...\n`);
-  const perAgent = Array.from({ length: AGENTS }, (_, a) => generateEvents(1000 + a, PER_AGENT, 8 * 1024));
-  const total = AGENTS * PER_AGENT;
-  for (let v = 0; v < PER_AGENT; v++) {
-    const round: StateEvent[] = perAgent.map((list) => list[v]!);
-    for (let i = 0; i < round.length; i += 500) {
-      const chunk = round.slice(i, i + 500);
-      await log.append(
-        topics.events,
-        await Promise.all(chunk.map(async (e) => ({ key: e.instanceId, value: await codec.encode(e), timestamp: e.timestamp }))),
-      );
-    }
-  }
+  const total = await appendRoundRobin(log, codec, topics.events, corpusEvents(AGENTS, PER_AGENT));
 
   const project = async (scenario: string): Promise<void> => {
     const database = `bench_project_${stamp}_${databases.length}`;

@@ -1,0 +1,231 @@
+/**
+ * `npm run bench -- replay`: replay by offset reset and per-agent replay
+ * (DESIGN.md Replay). Same realistic corpus as `project` (src/corpus, Avro,
+ * 6 partitions), projected once into database A, then:
+ *   - rebuild (reset to earliest): the group reset to earliest, rebuilt into an
+ *     empty database B; every agent's head in B must equal A's (version,
+ *     checksum, state) and the corpus's last checksum;
+ *   - rebuild to a timestamp: the group reset to the timestamp of the middle
+ *     version, re-run into B, which already holds every head, so each re-read
+ *     record is recognised by its position and skipped (Invariant 4): this
+ *     measures the re-read, and B must come out unchanged;
+ *   - StateManager.replayEvents(id, 1, last) for a few agents on B: nearest
+ *     snapshot + mirrored events, every step's checksum verified.
+ * Any mismatch is printed and the process exits 1.
+ * Options: --quick, --agents N, --events N (per agent).
+ */
+import { S3BlobStore } from '../src/blob/index.js';
+import { RedisCache } from '../src/cache/index.js';
+import { RegistryEventCodec } from '../src/client/index.js';
+import { RegistryCodec } from '../src/codec/index.js';
+import { canonicalJson, checksum, parseJson } from '../src/domain/index.js';
+import { KafkaEventLog } from '../src/log/kafka/index.js';
+import { topicNames, topicSpecs } from '../src/log/topics.js';
+import { StateManager } from '../src/manager/index.js';
+import { decodeState, MetricsRegistry, Projector, resetProjectorGroup } from '../src/projector/index.js';
+import type { StoredState } from '../src/store/port.js';
+import { MongoStore } from '../src/store/mongo/index.js';
+import { appendRoundRobin, corpusEvents } from './lib/corpus-log.js';
+import { writeResults } from './lib/results.js';
+import { markdownTable, num } from './lib/table.js';
+import { benchStack } from './stack.js';
+
+const quick = process.argv.includes('--quick');
+const arg = (name: string, fallback: number): number => {
+  const i = process.argv.indexOf(name);
+  const n = i >= 0 ? Number(process.argv[i + 1]) : fallback;
+  if (!Number.isSafeInteger(n) || n < 1) throw new Error(`${name} must be a positive integer, got ${process.argv[i + 1]}`);
+  return n;
+};
+const AGENTS = arg('--agents', quick ? 100 : 500);
+const PER_AGENT = arg('--events', quick ? 10 : 30);
+const REPLAY_AGENTS = Math.min(20, AGENTS);
+
+interface Row {
+  scenario: string;
+  /** Records read (rebuilds) or events replayed (StateManager). */
+  events: number;
+  /** Events folded into a new head; the rest were skipped as already applied. */
+  applied: number;
+  skipped: number;
+  seconds: number;
+  eventsPerSec: number;
+  check: string;
+}
+
+type Expected = Map<string, { version: number; checksum: string }>;
+
+async function main(): Promise<void> {
+  const env = await benchStack();
+  const stamp = Date.now().toString(36);
+  const prefix = `bench-replay-${stamp}.`;
+  const group = `${prefix}projector`;
+  const topics = topicNames(prefix);
+  const log = new KafkaEventLog({ brokers: env.kafkaBrokers });
+  await log.setup(topicSpecs({ prefix, partitions: 6 }));
+  const codec = await RegistryEventCodec.create(new RegistryCodec({ url: env.schemaRegistryUrl }), topics.events);
+  const blobs = new S3BlobStore({ ...env.s3, prefix });
+  await blobs.setup();
+  const cache = new RedisCache({ url: env.redisUrl, prefix: `${prefix}cache:` });
+  const stores: MongoStore[] = [];
+  const rows: Row[] = [];
+  const failures: string[] = [];
+
+  try {
+    process.stderr.write(`generating and appending ${AGENTS} x ${PER_AGENT} events...\n`);
+    const histories = corpusEvents(AGENTS, PER_AGENT);
+    const total = await appendRoundRobin(log, codec, topics.events, histories);
+    const ids = histories.map((h) => h[0]!.instanceId);
+    const expected: Expected = new Map(histories.map((h) => [h[0]!.instanceId, { version: h.length, checksum: h.at(-1)!.stateChecksum }]));
+
+    const openStore = async (name: string): Promise<MongoStore> => {
+      const store = await MongoStore.connect({ uri: env.mongodbUri, database: `bench_replay_${stamp}_${name}` });
+      stores.push(store);
+      await store.setup();
+      return store;
+    };
+    /** One projector run to the end offsets; counts from its metrics. */
+    const project = async (store: MongoStore): Promise<{ seconds: number; applied: number; skipped: number; rejected: number }> => {
+      const metrics = new MetricsRegistry();
+      const projector = new Projector({ log, codec, store, blobs, cache, topicPrefix: prefix, group, sweepIntervalMs: 0, metrics });
+      const t0 = performance.now();
+      await projector.runUntilCaughtUp();
+      const seconds = (performance.now() - t0) / 1000;
+      const events = (result: string): number => metrics.value('agentstate_projector_events_total', { result });
+      const rejected = [...metrics.render().matchAll(/^agentstate_projector_rejects_total\S* (\d+)$/gm)].reduce((n, m) => n + Number(m[1]), 0);
+      return { seconds, applied: events('applied'), skipped: events('skipped'), rejected };
+    };
+
+    process.stderr.write('projecting into database A...\n');
+    const a = await openStore('a');
+    const first = await project(a);
+    failures.push(...(await compareHeads('A vs corpus', a, a, ids, expected)));
+    if (first.applied !== total || first.rejected > 0) failures.push(`A: ${first.applied} of ${total} applied, ${first.rejected} rejected`);
+
+    process.stderr.write('rebuild (reset to earliest) into database B...\n');
+    await resetProjectorGroup({ log, group, target: { to: 'earliest' }, topicPrefix: prefix });
+    const b = await openStore('b');
+    const rebuild = await project(b);
+    const rebuildDiffs = await compareHeads('B vs A', a, b, ids, expected);
+    failures.push(...rebuildDiffs);
+    rows.push(row('rebuild (reset to earliest, empty DB)', total, rebuild, rebuildDiffs.length === 0 && rebuild.applied === total ? `${AGENTS}/${AGENTS} heads match` : 'MISMATCH'));
+
+    // Corpus timestamps depend only on the version and are appended version by
+    // version, so this timestamp is the first record of the middle version on
+    // every partition.
+    const midVersion = Math.floor(PER_AGENT / 2) + 1;
+    const midTimestamp = histories[0]![midVersion - 1]!.timestamp;
+    const end = await log.endOffsets(topics.events);
+    process.stderr.write(`rebuild to a timestamp (v${midVersion}, ${new Date(midTimestamp).toISOString()}) into database B...\n`);
+    const moved = await resetProjectorGroup({ log, group, target: { to: 'timestamp', timestamp: midTimestamp }, topicPrefix: prefix });
+    const reread = Object.entries(end).reduce((n, [p, e]) => n + Number(BigInt(e) - BigInt(moved[Number(p)] ?? e)), 0);
+    const wanted = AGENTS * (PER_AGENT - midVersion + 1);
+    if (reread !== wanted) failures.push(`timestamp reset: ${reread} records after the reset point, expected ${wanted} (versions ${midVersion}..${PER_AGENT})`);
+    const partial = await project(b);
+    const partialDiffs = await compareHeads('B after the timestamp rebuild vs A', a, b, ids, expected);
+    failures.push(...partialDiffs);
+    if (partial.applied + partial.skipped !== reread) failures.push(`timestamp rebuild: ${partial.applied} applied + ${partial.skipped} skipped, but ${reread} records re-read`);
+    rows.push(row(`rebuild to a timestamp (v${midVersion}.., same DB)`, reread, partial, partialDiffs.length === 0 && reread === wanted ? 'heads unchanged' : 'MISMATCH'));
+
+    process.stderr.write(`StateManager.replayEvents on ${REPLAY_AGENTS} agents...\n`);
+    const manager = new StateManager({ store: b, blobs });
+    const picked = Array.from({ length: REPLAY_AGENTS }, (_, i) => ids[Math.floor((i * AGENTS) / REPLAY_AGENTS)]!);
+    let replayed = 0;
+    let folded = 0;
+    let verified = 0;
+    let seconds = 0;
+    for (const id of picked) {
+      const snap = await b.findSnapshot(id, { atOrBeforeVersion: PER_AGENT });
+      const t0 = performance.now();
+      const r = await manager.replayEvents(id, 1, PER_AGENT);
+      seconds += (performance.now() - t0) / 1000;
+      replayed += r.eventsReplayed;
+      folded += PER_AGENT - (snap?.version ?? 0);
+      if (r.verified && r.errors.length === 0 && r.checksum === expected.get(id)?.checksum) verified++;
+      else failures.push(`replayEvents ${id}: verified=${r.verified}, ${r.errors.length} errors, checksum ${r.checksum}`);
+    }
+    rows.push({
+      scenario: `StateManager.replayEvents(id, 1, ${PER_AGENT}) x ${REPLAY_AGENTS}`,
+      events: replayed,
+      applied: folded,
+      skipped: 0,
+      seconds,
+      eventsPerSec: replayed / seconds,
+      check: `${verified}/${REPLAY_AGENTS} verified`,
+    });
+
+    const table = markdownTable(rows, [
+      { header: 'scenario', value: (r) => r.scenario, align: 'left' },
+      { header: 'events', value: (r) => r.events },
+      { header: 'applied', value: (r) => r.applied },
+      { header: 'skipped', value: (r) => r.skipped },
+      { header: 'seconds', value: (r) => num(r.seconds, 2) },
+      { header: 'events/s', value: (r) => num(r.eventsPerSec, 0) },
+      { header: 'check', value: (r) => r.check, align: 'left' },
+    ]);
+    process.stdout.write(`\nreplay: ${AGENTS} agents x ${PER_AGENT} events (corpus states up to 8 KB, Avro), 6 partitions; first projection ${num(total / first.seconds, 0)} events/s\n\n${table}\n\n`);
+    const file = writeResults(quick ? 'replay-quick' : 'replay', {
+      agents: AGENTS,
+      eventsPerAgent: PER_AGENT,
+      quick,
+      firstProjection: { events: total, ...first },
+      matched: failures.length === 0,
+      failures,
+      rows,
+    });
+    process.stdout.write(`results: ${file}\n`);
+  } finally {
+    for (const store of stores) {
+      await store.connection.db.dropDatabase().catch(() => undefined);
+      await store.close();
+    }
+    for await (const o of blobs.list('')) await blobs.delete(o.key);
+    await cache.close();
+    await blobs.close();
+    await log.close();
+  }
+  if (failures.length > 0) {
+    process.stderr.write(`\nREPLAY MISMATCH (${failures.length}):\n${failures.slice(0, 20).map((f) => `  ${f}`).join('\n')}\n`);
+    process.exitCode = 1;
+  }
+}
+
+function row(scenario: string, events: number, run: { seconds: number; applied: number; skipped: number }, check: string): Row {
+  return { scenario, events, applied: run.applied, skipped: run.skipped, seconds: run.seconds, eventsPerSec: events / run.seconds, check };
+}
+
+/**
+ * Compares every agent's head in `actual` with `reference` (version, epoch,
+ * checksum and the decoded state's canonical JSON) and with the corpus's last
+ * version and checksum. Returns one line per difference.
+ */
+async function compareHeads(what: string, reference: MongoStore, actual: MongoStore, ids: string[], expected: Expected): Promise<string[]> {
+  const out: string[] = [];
+  for (let i = 0; i < ids.length; i += 100) {
+    const chunk = ids.slice(i, i + 100);
+    const [want, got] = await Promise.all([reference.getStates(chunk), actual.getStates(chunk)]);
+    for (const id of chunk) {
+      const w = want.get(id);
+      const g = got.get(id);
+      const e = expected.get(id)!;
+      if (!w || !g) {
+        out.push(`${what}: ${id} missing (${w ? 'actual' : 'reference'})`);
+        continue;
+      }
+      if (g.version !== e.version || g.checksum !== e.checksum) out.push(`${what}: ${id} at v${g.version} ${g.checksum}, corpus v${e.version} ${e.checksum}`);
+      if (g.version !== w.version || g.epoch !== w.epoch || g.checksum !== w.checksum) out.push(`${what}: ${id} head v${g.version}/e${g.epoch} != v${w.version}/e${w.epoch}`);
+      const [ws, gs] = await Promise.all([stateOf(w), stateOf(g)]);
+      if (gs !== ws) out.push(`${what}: ${id} state differs`);
+      if (checksum(parseJson(gs, 'state')) !== g.checksum) out.push(`${what}: ${id} stored state does not hash to its checksum`);
+    }
+  }
+  return out;
+}
+
+/** A head's state as canonical JSON (corpus states stay below the claim-check size, so the body is inline). */
+async function stateOf(row: StoredState): Promise<string> {
+  if (row.body === null) throw new Error(`state of ${row.instanceId} is claim-checked (${row.blobKey}); the corpus states are below the claim-check size`);
+  return canonicalJson(await decodeState(row.encoding, row.body));
+}
+
+await main();
