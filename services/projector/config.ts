@@ -1,4 +1,5 @@
 import { ConfigError } from '../../src/errors.js';
+import { projectorGroup } from '../../src/log/topics.js';
 import type { SnapshotPolicy } from '../../src/projector/index.js';
 
 /** The projector service's settings, read from the environment once at start-up. */
@@ -58,7 +59,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: string[]): ProjectorSer
     },
     redisUrl: env.REDIS_URL || undefined,
     topicPrefix,
-    group: env.AGENTSTATE_PROJECTOR_GROUP ?? `${topicPrefix}projector`,
+    group: env.AGENTSTATE_PROJECTOR_GROUP ?? projectorGroup(topicPrefix),
     metricsPort: int(env, 'METRICS_PORT', 9464),
     logLevel: env.LOG_LEVEL ?? 'info',
     sessionTimeoutMs: int(env, 'PROJECTOR_SESSION_TIMEOUT_MS', 30_000),

@@ -18,10 +18,10 @@ import {
 } from '../domain/index.js';
 import { ConfigError, ConflictError, FencedError, NotFoundError, AgentStateError } from '../errors.js';
 import type { EventLog } from '../log/port.js';
-import { topicNames } from '../log/topics.js';
+import { projectorGroup, topicNames } from '../log/topics.js';
 import { AppendBatcher } from './batcher.js';
 import type { EventCodec } from './codec.js';
-import { TailReader, type Outcome } from './tail.js';
+import { TailReader, type Outcome, type TailBootstrap, type TailStats } from './tail.js';
 import type { Heartbeat } from './heartbeat.js';
 import { typed, type TaskInput, type TypedUpdate } from './typed.js';
 import { buildEvent, eventRecord, updateResult } from './event-record.js';
@@ -42,6 +42,13 @@ export interface AgentStateClientOptions {
   /** Appends from different agents within this many ms go out as one batch. @default 0 (next tick) */
   lingerMs?: number;
   logger?: Logger;
+  /**
+   * Where the view of the log starts. By default from the projector's outputs:
+   * heads from the state topic, then each partition from the projector group's
+   * commits, so connecting costs the number of agents plus the projector's lag,
+   * not the length of the log. `false` folds the whole events topic.
+   */
+  bootstrap?: false | { projectorGroup?: string; resolveClaimCheck?: TailBootstrap['resolveClaimCheck'] };
 }
 
 /** The seed's StateUpdateResult. */
@@ -115,7 +122,13 @@ export class AgentStateClient {
       group: options.tailGroup ?? `agentstate-writer-${randomUUID()}`,
       ...(options.logger ? { logger: options.logger } : {}),
       onForeignAccepted: (event) => this.onForeign(event),
+      ...(options.bootstrap === false ? {} : { bootstrap: tailBootstrap(options.topicPrefix, options.bootstrap) }),
     });
+  }
+
+  /** What connecting cost: heads taken from the state topic, event records folded, where the fold started. */
+  viewStats(): TailStats {
+    return this.tail.stats();
   }
 
   /** Creates a client and starts its view of the log (folds the events topic to the head). */
@@ -406,3 +419,11 @@ export class AgentStateClient {
 
 
 export type { JsonObject };
+
+function tailBootstrap(prefix: string | undefined, o: Exclude<AgentStateClientOptions['bootstrap'], false>): TailBootstrap {
+  return {
+    stateTopic: topicNames(prefix).state,
+    projectorGroup: o?.projectorGroup ?? projectorGroup(prefix),
+    ...(o?.resolveClaimCheck ? { resolveClaimCheck: o.resolveClaimCheck } : {}),
+  };
+}

@@ -1,7 +1,8 @@
 import type { Logger } from 'pino';
-import { decide, step, type Projection, type RejectReason, type StateEvent } from '../domain/index.js';
+import { checksum, decide, step, type JsonValue, type Projection, type RejectReason, type StateEvent } from '../domain/index.js';
 import { UnavailableError } from '../errors.js';
 import type { Consumer, EventLog, StoredRecord } from '../log/port.js';
+import { parseStateTopicValue, type ClaimCheckedStateValue, type StateTopicValue } from '../log/state-topic.js';
 import type { EventCodec } from './codec.js';
 
 /** The decision the log made about one event, as every replay will make it (DESIGN.md Invariant 3). */
@@ -29,6 +30,30 @@ export interface TailReaderOptions {
   stallAfterMs?: number;
   /** Told of every accepted event of another writer (fencing detection). */
   onForeignAccepted?: (event: StateEvent, projection: Projection) => void;
+  /**
+   * Start from the projector's outputs instead of folding the events topic
+   * from its first offset: heads from the compacted state topic, then each
+   * partition from the projector group's committed offset. Omitted = fold
+   * everything (a log no projector has processed yet).
+   */
+  bootstrap?: TailBootstrap;
+}
+
+export interface TailBootstrap {
+  /** The compacted state topic the projector publishes (it must publish it: the default). */
+  stateTopic: string;
+  /** The projector's consumer group on the events topic. */
+  projectorGroup: string;
+  /** Fetches a claim-checked (large) state; without it, such an agent's partition is folded from the start. */
+  resolveClaimCheck?: (value: ClaimCheckedStateValue) => Promise<JsonValue>;
+}
+
+/** What a start cost: how many heads came from the state topic and how many event records were folded. */
+export interface TailStats {
+  bootstrappedHeads: number;
+  foldedRecords: number;
+  /** Where the fold started, per partition. */
+  startOffsets: Record<number, string>;
 }
 
 /**
@@ -39,6 +64,9 @@ export interface TailReaderOptions {
  */
 export class TailReader {
   private readonly heads = new Map<string, Projection>();
+  /** Offsets of the events that bootstrapped heads reflect: earlier records of those agents are already folded in. */
+  private readonly reflected = new Map<string, bigint>();
+  private readonly counters: TailStats = { bootstrappedHeads: 0, foldedRecords: 0, startOffsets: {} };
   private readonly waiters = new Map<string, Waiter>();
   private readonly positions = new Map<number, bigint>();
   private readonly positionWaiters: Array<{ partition: number; offset: bigint; resolve: () => void; reject: (e: unknown) => void }> = [];
@@ -56,9 +84,65 @@ export class TailReader {
     const { log, topic } = this.options;
     const start = await log.startOffsets(topic);
     for (const [p, o] of Object.entries(start)) this.positions.set(Number(p), BigInt(o));
+    if (this.options.bootstrap) await this.bootstrap(this.options.bootstrap);
+    for (const [p, o] of this.positions) this.counters.startOffsets[p] = o.toString();
     await this.subscribe();
     this.watchdog = setInterval(() => void this.checkProgress(), this.options.stallCheckMs ?? 5000);
     this.watchdog.unref();
+  }
+
+  /**
+   * Heads from the state topic, and fold positions from the projector's
+   * commits. Sound because the projector appends a batch's states before it
+   * commits the batch (Invariant 4): every event below a committed offset is
+   * reflected in its agent's newest state value. Per agent the value with the
+   * highest version wins (after a rebuild, older versions are appended
+   * again), and records at or before that value's position are skipped.
+   */
+  private async bootstrap(b: TailBootstrap): Promise<void> {
+    const { log, topic, logger } = this.options;
+    // Commits first: states for everything below them are already on the topic.
+    const committed = await log.committedOffsets(b.projectorGroup, topic).catch(() => ({}) as Record<number, string>);
+    if (Object.keys(committed).length === 0) return;
+    const latest = new Map<string, StateTopicValue>();
+    const [from, until] = await Promise.all([log.startOffsets(b.stateTopic), log.endOffsets(b.stateTopic)]);
+    for (const [p, end] of Object.entries(until)) {
+      for (const r of await log.read(b.stateTopic, Number(p), from[Number(p)] ?? '0', end)) {
+        if (r.value === null) {
+          latest.delete(r.key); // a tombstone: the agent is gone
+          continue;
+        }
+        const v = parseStateTopicValue(r.value);
+        if (v && v.instanceId === r.key && v.version >= (latest.get(r.key)?.version ?? 0)) latest.set(r.key, v);
+      }
+    }
+    const fromStart = new Set<number>();
+    for (const v of latest.values()) {
+      let state: JsonValue;
+      if ('state' in v) state = v.state as JsonValue;
+      else if (b.resolveClaimCheck) state = await b.resolveClaimCheck(v);
+      else {
+        fromStart.add(v.position.partition);
+        continue;
+      }
+      if (checksum(state) !== v.checksum) {
+        logger?.warn({ instanceId: v.instanceId, version: v.version }, 'state topic value does not match its checksum; folding its partition from the start');
+        fromStart.add(v.position.partition);
+        continue;
+      }
+      this.heads.set(v.instanceId, { version: v.version, epoch: v.epoch, state, checksum: v.checksum });
+      this.reflected.set(v.instanceId, BigInt(v.position.offset));
+    }
+    for (const [p, first] of this.positions) {
+      const c = committed[p];
+      if (c !== undefined && !fromStart.has(p) && BigInt(c) > first) this.positions.set(p, BigInt(c));
+    }
+    this.counters.bootstrappedHeads = this.heads.size;
+  }
+
+  /** What the start cost, and how much has been folded since. */
+  stats(): TailStats {
+    return { ...this.counters, startOffsets: { ...this.counters.startOffsets } };
   }
 
   /** (Re)starts the consumer exactly at the positions folded so far. */
@@ -155,6 +239,12 @@ export class TailReader {
 
   private async apply(record: StoredRecord): Promise<void> {
     const id = record.key;
+    this.counters.foldedRecords++;
+    const reflected = this.reflected.get(id);
+    if (reflected !== undefined) {
+      if (BigInt(record.offset) <= reflected) return; // already in the bootstrapped head
+      this.reflected.delete(id);
+    }
     const head = this.heads.get(id);
     const eventId = record.headers[HEADER.eventId];
     const waiter = eventId === undefined ? undefined : this.waiters.get(eventId);

@@ -20,6 +20,11 @@ export interface TopicLayoutOptions {
   replicationFactor?: number;
 }
 
+/** The projector's consumer group on the events topic, by default: `<prefix>projector`. */
+export function projectorGroup(prefix = 'agentstate.'): string {
+  return `${prefix}projector`;
+}
+
 export function topicNames(prefix = 'agentstate.'): TopicNames {
   if (!/^[A-Za-z0-9._-]*$/.test(prefix)) throw new ConfigError('topicPrefix', `"${prefix}" may only hold letters, digits, '.', '_' and '-'`);
   return {

@@ -4,6 +4,7 @@ import type { Cache } from '../cache/port.js';
 import type { EventCodec } from '../client/codec.js';
 import { ConfigError } from '../errors.js';
 import type { EventLog } from '../log/port.js';
+import { projectorGroup } from '../log/topics.js';
 import type { StateStore } from '../store/port.js';
 import { DEFAULT_BODY_OPTIONS, type BodyOptions } from './body.js';
 import type { Metrics } from './metrics.js';
@@ -20,7 +21,7 @@ export interface ProjectorOptions {
   cache?: Cache;
   /** @default 'agentstate.' */
   topicPrefix?: string;
-  /** Consumer group. @default 'agentstate-projector' */
+  /** Consumer group. @default `<topicPrefix>projector` (`agentstate.projector`) */
   group?: string;
   snapshots?: Partial<SnapshotPolicy>;
   body?: Partial<BodyOptions>;
@@ -60,7 +61,7 @@ export function resolveProjectorOptions(o: ProjectorOptions): ResolvedProjectorO
   const r: ResolvedProjectorOptions = {
     ...o,
     topicPrefix: o.topicPrefix ?? 'agentstate.',
-    group: o.group ?? 'agentstate-projector',
+    group: o.group ?? projectorGroup(o.topicPrefix),
     body: { ...DEFAULT_BODY_OPTIONS, ...o.body },
     claimCheckBytes: o.claimCheckBytes ?? 512 * 1024,
     cacheMaxBytes: o.cacheMaxBytes ?? 1024 * 1024,

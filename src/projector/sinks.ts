@@ -8,7 +8,8 @@ import type { StateStore, StoredEvent, StoredState } from '../store/port.js';
 import { encodeState, type BodyOptions, type EncodedBody } from './body.js';
 import type { BatchPlan } from './fold-batch.js';
 import type { Head } from './heads.js';
-import { DLQ_HEADER, encodeCached, stateCacheKey, type StateTopicValue } from './wire.js';
+import type { StateTopicValue } from '../log/state-topic.js';
+import { DLQ_HEADER, encodeCached, stateCacheKey } from './wire.js';
 
 export interface SinkOptions {
   log: EventLog;
@@ -147,6 +148,7 @@ export class Sinks {
         epoch: head.projection.epoch,
         checksum: head.projection.checksum,
         updatedAt: head.updatedAt,
+        position: head.position,
       };
       const value: StateTopicValue =
         blobKey === null ? { ...base, state: head.projection.state } : { ...base, claimCheck: { blobKey, encoding: body.encoding } };

@@ -32,15 +32,6 @@ export function decodeCached(value: Buffer): { header: CachedHeader; body: Buffe
   return { header, body: value.subarray(nl + 1) };
 }
 
-/**
- * Value of a record on the compacted `<prefix>state` topic (DESIGN.md The
- * shape): the latest full state, or a claim check pointing at the blob store
- * when the state is large. JSON, so any consumer can read it.
- */
-export type StateTopicValue =
-  | { instanceId: string; version: number; epoch: number; checksum: string; updatedAt: number; state: unknown }
-  | { instanceId: string; version: number; epoch: number; checksum: string; updatedAt: number; claimCheck: { blobKey: string; encoding: BodyEncoding } };
-
 /** Headers of a DLQ record (the value is the original record's value). */
 export const DLQ_HEADER = {
   reason: 'reason',

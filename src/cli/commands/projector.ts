@@ -15,7 +15,7 @@ batch in hand, commit, and exit 0.
 
   --until-caught-up   exit 0 once every partition is projected up to the end
                       offsets it had at start (batch rebuilds, scripts)
-  --group G           consumer group (default agentstate-projector)
+  --group G           consumer group (default <prefix>projector: agentstate.projector)
   --metrics-port N    serve Prometheus metrics on 127.0.0.1:N/metrics
   --snapshot-every N  snapshot an agent every N events (default 100)
 

@@ -68,7 +68,6 @@ export async function start(argv: string[], out: (s: string) => void, err: (s: s
         blobs: sinks!.blobs,
         ...(sinks!.cache ? { cache: sinks!.cache } : {}),
         topicPrefix: backend.prefix,
-        group: 'agentstate-projector',
         snapshots: { everyEvents: snapshotEvery },
       });
     const projectorStop = new AbortController();
