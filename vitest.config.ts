@@ -36,7 +36,9 @@ export default defineConfig({
           globalSetup: ['test/setup/stack.ts'],
           testTimeout: 600_000,
           hookTimeout: 300_000,
-          fileParallelism: false,
+          // Two at a time: each e2e file kills only processes it started itself
+          // (its projector, its own private broker, its own embedded data dir).
+          maxWorkers: 2,
         },
       },
     ],
