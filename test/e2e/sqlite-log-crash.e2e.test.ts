@@ -1,13 +1,13 @@
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { repoRoot, runAndKill } from '../support/kill-child.js';
 import { SqliteEventLog } from '../../src/log/sqlite/index.js';
 
-const root = resolve(import.meta.dirname, '../..');
 const dir = mkdtempSync(join(tmpdir(), 'agentstate-crash-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -17,7 +17,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
  * so a printed line was written out before the next append starts.
  */
 const CHILD = `
-const { SqliteEventLog } = await import(${JSON.stringify(pathToFileURL(join(root, 'src/log/sqlite/index.ts')).href)});
+const { SqliteEventLog } = await import(${JSON.stringify(pathToFileURL(join(repoRoot, 'src/log/sqlite/index.ts')).href)});
 const log = new SqliteEventLog({ path: process.env.LOG_PATH });
 await log.setup([{ name: 'events', partitions: 4, compacted: false }]);
 const run = process.env.RUN;
@@ -39,41 +39,11 @@ interface Ack {
   v: string;
 }
 
-/** Runs the child until it has acknowledged at least `minAcks` records, then SIGKILLs it. */
-async function runAndKill(path: string, run: string, minAcks: number): Promise<Ack[]> {
-  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', CHILD], {
-    cwd: root,
-    env: { ...process.env, LOG_PATH: path, RUN: run },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) =>
-    child.on('exit', (code, signal) => res({ code, signal })),
-  );
-  const acks: Ack[] = [];
-  const lines = createInterface({ input: child.stdout });
-  lines.on('line', (line) => {
-    if (line.trim() === '') return;
-    acks.push(JSON.parse(line) as Ack);
-    // Kill in the middle of the stream of appends, not at a quiet moment.
-    if (acks.length >= minAcks && child.exitCode === null && !child.killed) child.kill('SIGKILL');
-  });
-  const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-  const { signal } = await exited;
-  clearTimeout(timer);
-  // Lines already in the pipe when the child died were acknowledged too.
-  await new Promise<void>((res) => (lines.once('close', res), setTimeout(res, 1000)));
-  expect(signal, `child did not die by SIGKILL; stderr:\n${stderr}`).toBe('SIGKILL');
-  expect(acks.length, `child acknowledged too little; stderr:\n${stderr}`).toBeGreaterThanOrEqual(minAcks);
-  return acks;
-}
-
 describe('SqliteEventLog survives SIGKILL', () => {
   it('keeps every acknowledged append, with contiguous offsets, across repeated kills', async () => {
     const path = join(dir, 'crash.sqlite');
     const acked: Ack[] = [];
-    for (const [i, minAcks] of [300, 150, 500].entries()) acked.push(...(await runAndKill(path, `run${i}`, minAcks)));
+    for (const [i, minAcks] of [300, 150, 500].entries()) acked.push(...(await runAndKill<Ack>(CHILD, { LOG_PATH: path, RUN: `run${i}` }, minAcks)));
 
     const log = new SqliteEventLog({ path });
     try {
@@ -106,7 +76,7 @@ describe('SqliteEventLog survives SIGKILL', () => {
 
 /** A child that runs a consumer of group `g` on topic `t` and prints "ready" once it handled a batch. */
 const CONSUMER_CHILD = `
-const { SqliteEventLog } = await import(${JSON.stringify(pathToFileURL(join(root, 'src/log/sqlite/index.ts')).href)});
+const { SqliteEventLog } = await import(${JSON.stringify(pathToFileURL(join(repoRoot, 'src/log/sqlite/index.ts')).href)});
 const log = new SqliteEventLog({ path: process.env.LOG_PATH });
 let said = false;
 await log.consume({ group: 'g', topics: ['t'], handler: async () => {
@@ -123,7 +93,7 @@ describe('SqliteEventLog group membership across processes', () => {
       await log.setup([{ name: 't', partitions: 1, compacted: false }]);
       await log.append('t', [{ key: 'k', value: Buffer.from('v') }]);
       const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', CONSUMER_CHILD], {
-        cwd: root,
+        cwd: repoRoot,
         env: { ...process.env, LOG_PATH: path },
         stdio: ['ignore', 'pipe', 'inherit'],
       });

@@ -1,16 +1,14 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
+import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { repoRoot, runAndKill } from '../support/kill-child.js';
 import { SqliteStateStore } from '../../src/store/sqlite/index.js';
 
 // e2e tier by name (a whole process is SIGKILLed), kept beside the store's
 // other tests. It needs no servers.
 
-const root = resolve(import.meta.dirname, '../..');
 const dir = mkdtempSync(join(tmpdir(), 'agentstate-store-crash-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -24,7 +22,7 @@ const OFFSET_BASE = 1n << 60n;
  * synchronous on Linux, so a printed line was out before the next batch.
  */
 const CHILD = `
-const { SqliteStateStore } = await import(${JSON.stringify(pathToFileURL(join(root, 'src/store/sqlite/index.ts')).href)});
+const { SqliteStateStore } = await import(${JSON.stringify(pathToFileURL(join(repoRoot, 'src/store/sqlite/index.ts')).href)});
 const store = new SqliteStateStore({ path: process.env.STORE_PATH });
 await store.setup();
 const ids = Array.from({ length: ${AGENTS} }, (_, i) => 'agent-' + i);
@@ -55,38 +53,11 @@ interface Ack {
   v: number;
 }
 
-/** Runs the child until it has acknowledged at least `minAcks` writes, then SIGKILLs it mid-stream. */
-async function runAndKill(path: string, minAcks: number): Promise<Ack[]> {
-  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', CHILD], {
-    cwd: root,
-    env: { ...process.env, STORE_PATH: path },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<NodeJS.Signals | null>((res) => child.on('exit', (_code, signal) => res(signal)));
-  const acks: Ack[] = [];
-  const lines = createInterface({ input: child.stdout });
-  lines.on('line', (line) => {
-    if (line.trim() === '') return;
-    acks.push(JSON.parse(line) as Ack);
-    if (acks.length >= minAcks && child.exitCode === null && !child.killed) child.kill('SIGKILL');
-  });
-  const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-  const signal = await exited;
-  clearTimeout(timer);
-  // Lines already in the pipe when the child died were acknowledged too.
-  await new Promise<void>((res) => (lines.once('close', res), setTimeout(res, 1000)));
-  expect(signal, `child did not die by SIGKILL; stderr:\n${stderr}`).toBe('SIGKILL');
-  expect(acks.length, `child acknowledged too little; stderr:\n${stderr}`).toBeGreaterThanOrEqual(minAcks);
-  return acks;
-}
-
 describe('SqliteStateStore survives SIGKILL', () => {
   it('keeps every acknowledged batch, and states always agree with their events, across repeated kills', async () => {
     const path = join(dir, 'crash.sqlite');
     const acked: Ack[] = [];
-    for (const minAcks of [400, 150, 600]) acked.push(...(await runAndKill(path, minAcks)));
+    for (const minAcks of [400, 150, 600]) acked.push(...(await runAndKill<Ack>(CHILD, { STORE_PATH: path }, minAcks)));
 
     const store = new SqliteStateStore({ path });
     try {
