@@ -3,7 +3,7 @@ import { AgentStateClient } from '../../../src/client/index.js';
 import { resetProjectorGroup } from '../../../src/projector/index.js';
 import { codec, foldLog, storedProjections, world, type World } from './harness.js';
 
-const AGENTS = 300;
+const AGENTS = 500; // issue 5: 500 agents, tens of thousands of events (20,500)
 const UPDATES = 40;
 
 describe('projector rebuild by offset reset', () => {
