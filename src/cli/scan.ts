@@ -9,7 +9,7 @@ export interface LogScan {
   rejectedByReason: Partial<Record<RejectReason, number>>;
 }
 
-/** Folds every event of the log; `keep` limits which agents' events are kept in `history`. */
+/** Folds every event of the log; with `keep`, only that agent's partition, and its events are kept in `history`. */
 export async function scanLog(
   backend: Backend,
   options: { keep?: string; until?: (e: StateEvent) => boolean } = {},
@@ -22,7 +22,10 @@ export async function scanLog(
   const rejectedByReason: Partial<Record<RejectReason, number>> = {};
   let events = 0;
   let rejected = 0;
+  // One agent's events are all in the partition its key maps to: read only that one.
+  const only = options.keep === undefined ? undefined : await log.partitionFor(topics.events, options.keep);
   for (const [p, until] of Object.entries(end)) {
+    if (only !== undefined && Number(p) !== only) continue;
     let from = start[Number(p)] ?? '0';
     while (BigInt(from) < BigInt(until)) {
       // Read in slices so a large log does not sit in memory at once.
