@@ -7,6 +7,7 @@ import {
   instanceId as toInstanceId,
   initialState,
   stateAsJson,
+  toJsonValue,
   type AgentState,
   type AgentStatus,
   type Change,
@@ -212,7 +213,7 @@ export class AgentStateClient {
     if (typeof update === 'function') {
       const draft = structuredClone(head.state) as unknown as AgentState;
       update(draft);
-      next = JSON.parse(JSON.stringify(draft)) as JsonValue;
+      next = toJsonValue(draft); // one walk; copies only what needs it (a Date, an undefined property)
       changes = diff(head.state, next);
     } else {
       changes = update;

@@ -9,7 +9,7 @@ export { DESIGN_EVENT_TYPES, SEED_EVENT_TYPES, STATE_EVENT_TYPES, isStateEventTy
 export type { StateEventType } from './event-types.js';
 export { MAX_INSTANCE_ID_LENGTH, epoch, instanceId, version } from './ids.js';
 export type { Brand, Epoch, InstanceId, Version } from './ids.js';
-export { MAX_JSON_DEPTH, canonicalJson, isJsonObject, jsonEqual, parseJson } from './json.js';
+export { MAX_JSON_DEPTH, canonicalJson, isJsonObject, jsonEqual, parseJson, toJsonValue } from './json.js';
 export type { JsonObject, JsonValue } from './json.js';
 export { MAX_PATH_LENGTH, MAX_PATH_SEGMENTS, arrayIndex, formatPath, parsePath } from './paths.js';
 export { applyEvent, fold, step } from './reducer.js';

@@ -126,6 +126,71 @@ function write(value: unknown, out: string[]): void {
   out.push('}');
 }
 
+/**
+ * A value as a JSON value, the way `JSON.stringify` reads it where that is
+ * lossless: `toJSON` is applied (a Date becomes its ISO string) and
+ * properties set to `undefined` are dropped. Anything JSON cannot hold is
+ * refused rather than silently changed (`JSON.stringify` would turn NaN into
+ * null and a Map into `{}`). Returns the input itself, uncopied, when it is
+ * already plain JSON: one walk, no allocation on the common path.
+ * @throws InvalidInputError on non-finite numbers, bigint, functions,
+ *   symbols, `undefined` array items, non-plain objects without `toJSON`, or
+ *   nesting deeper than {@link MAX_JSON_DEPTH}
+ */
+export function toJsonValue(value: unknown, at = ''): JsonValue {
+  return plain(value, 0, at) as JsonValue;
+}
+
+function plain(value: unknown, depth: number, at: string): unknown {
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return value;
+    case 'number':
+      if (!Number.isFinite(value)) throw new InvalidInputError('JSON value', `${value} at ${at || '/'} is not finite`);
+      return Object.is(value, -0) ? 0 : value; // JSON has no -0
+    case 'object':
+      break;
+    default:
+      throw new InvalidInputError('JSON value', `${typeof value} at ${at || '/'} is not JSON`);
+  }
+  if (value === null) return null;
+  if (depth >= MAX_JSON_DEPTH) throw new InvalidInputError('JSON value', `nesting deeper than ${MAX_JSON_DEPTH} at ${at}`);
+  if (Array.isArray(value)) {
+    let copy: unknown[] | undefined;
+    for (let i = 0; i < value.length; i++) {
+      const item: unknown = value[i];
+      if (item === undefined) throw new InvalidInputError('JSON value', `undefined array item at ${at}/${i}`);
+      const p = plain(item, depth + 1, `${at}/${i}`);
+      if (!Object.is(p, item)) (copy ??= value.slice())[i] = p;
+    }
+    return copy ?? value;
+  }
+  const proto: unknown = Object.getPrototypeOf(value);
+  if (proto !== Object.prototype && proto !== null) {
+    const toJSON = (value as { toJSON?: unknown }).toJSON;
+    if (typeof toJSON === 'function') return plain(toJSON.call(value, at.split('/').at(-1) ?? ''), depth, at);
+    const name = (value as object).constructor?.name ?? 'object';
+    throw new InvalidInputError('JSON value', `${name} at ${at || '/'} is not a plain JSON object`);
+  }
+  const record = value as Record<string, unknown>;
+  let copy: Record<string, unknown> | undefined;
+  for (const key of Object.keys(record)) {
+    const item = record[key];
+    if (item === undefined) {
+      copy ??= { ...record };
+      delete copy[key];
+      continue;
+    }
+    const p = plain(item, depth + 1, `${at}/${key}`);
+    if (!Object.is(p, item)) {
+      copy ??= { ...record };
+      copy[key] = p;
+    }
+  }
+  return copy ?? value;
+}
+
 /** Structural equality of two JSON values (object key order ignored). */
 export function jsonEqual(a: JsonValue | undefined, b: JsonValue | undefined): boolean {
   if (a === b) return true;
