@@ -1,5 +1,6 @@
 import type { BlobStore } from '../blob/port.js';
 import type { Cache, CacheStats } from '../cache/port.js';
+import type { Keyring } from '../codec/keyring.js';
 import type { AgentStateClient, StateUpdateResult } from '../client/client.js';
 import { checksum, diff, type AgentState, type JsonValue, type StateEvent } from '../domain/index.js';
 import { ChecksumMismatchError } from '../domain/errors.js';
@@ -23,6 +24,8 @@ export interface StateManagerOptions {
   acquireForRollback?: boolean;
   /** Must match the projector's, so snapshots are read the same way. */
   snapshots?: Partial<SnapshotPolicy>;
+  /** Decrypts (and encrypts the checkpoints it takes) like the projector's keyring; required to read encrypted snapshots. */
+  keyring?: Keyring;
   /** How long `getCurrentState({ minVersion })` waits. @default 5000 */
   minVersionTimeoutMs?: number;
   /** @default 25 */
@@ -48,7 +51,10 @@ export class StateManager {
     for (const f of ['minVersionTimeoutMs', 'pollMs', 'cacheMaxBytes'] as const) {
       if (!Number.isSafeInteger(this.o[f]) || this.o[f] <= 0) throw new ConfigError(f, 'must be a positive integer');
     }
-    this.snapshotter = new Snapshotter(options.store, options.blobs, options.snapshots ? { policy: options.snapshots } : {});
+    this.snapshotter = new Snapshotter(options.store, options.blobs, {
+      ...(options.snapshots ? { policy: options.snapshots } : {}),
+      ...(options.keyring ? { keyring: options.keyring } : {}),
+    });
   }
 
   /**

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { BlobStore } from '../blob/port.js';
 import type { Cache } from '../cache/port.js';
+import type { Keyring } from '../codec/keyring.js';
 import type { EventCodec } from '../client/codec.js';
 import { ConfigError } from '../errors.js';
 import type { EventLog } from '../log/port.js';
@@ -23,6 +24,8 @@ export interface ProjectorOptions {
   topicPrefix?: string;
   /** Consumer group. @default `<topicPrefix>projector` (`agentstate.projector`) */
   group?: string;
+  /** Encrypts snapshot bodies under each agent's data key (DESIGN.md Security); omitted = not encrypted. */
+  keyring?: Keyring;
   snapshots?: Partial<SnapshotPolicy>;
   body?: Partial<BodyOptions>;
   /** States whose canonical JSON is larger go to the blob store; the store row and the state topic carry a pointer. @default 524288 */
@@ -52,8 +55,8 @@ export interface ProjectorOptions {
   logger?: Logger;
 }
 
-export type ResolvedProjectorOptions = Required<Omit<ProjectorOptions, 'cache' | 'metrics' | 'logger' | 'snapshots' | 'body'>> &
-  Pick<ProjectorOptions, 'cache' | 'metrics' | 'logger' | 'snapshots'> & { body: BodyOptions };
+export type ResolvedProjectorOptions = Required<Omit<ProjectorOptions, 'cache' | 'metrics' | 'logger' | 'snapshots' | 'body' | 'keyring'>> &
+  Pick<ProjectorOptions, 'cache' | 'metrics' | 'logger' | 'snapshots' | 'keyring'> & { body: BodyOptions };
 
 /** Fills defaults and validates once, naming the bad field (STYLE.md habit 5). */
 export function resolveProjectorOptions(o: ProjectorOptions): ResolvedProjectorOptions {

@@ -43,6 +43,7 @@ export class Projector {
       ...(o.snapshots ? { policy: o.snapshots } : {}),
       metrics: this.metrics,
       ...(o.logger ? { logger: o.logger } : {}),
+      ...(o.keyring ? { keyring: o.keyring } : {}),
     });
     this.sinks = new Sinks({
       log: o.log,

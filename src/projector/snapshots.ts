@@ -2,6 +2,8 @@ import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { BlobStore } from '../blob/port.js';
 import { compressState, decompressState, type CompressionAlgorithm } from '../codec/compression.js';
+import { DecodeError } from '../codec/errors.js';
+import type { Keyring } from '../codec/keyring.js';
 import { AlreadyExistsError, ConfigError, NotFoundError } from '../errors.js';
 import { applyChanges, checksum, ChecksumMismatchError, diff, type Change, type JsonValue } from '../domain/index.js';
 import type { SnapshotRecord, SnapshotType, StateStore } from '../store/port.js';
@@ -66,10 +68,17 @@ interface IncrementalBody {
   changes: Change[];
 }
 
+/** First bytes of an AES-GCM envelope frame (src/codec/cipher-frame.ts). */
+const ENCRYPTED_MAGIC = Buffer.from('ASEF', 'latin1');
+
 /**
  * Writes and reads snapshots: framed, compressed, checksummed bodies in the
  * blob store under content-addressed keys (a retry never replaces bytes already
  * referenced), metadata in the StateStore (DESIGN.md Snapshots; Invariants 4, 6).
+ * With a keyring, each body is encrypted under its agent's data key
+ * (DESIGN.md Security), bound to its snapshot id so bodies cannot be swapped;
+ * `bodyChecksum` is then the SHA-256 of the compressed frame inside, checked
+ * after decryption (AES-GCM authenticates the ciphertext itself).
  */
 export class Snapshotter {
   readonly policy: SnapshotPolicy;
@@ -77,14 +86,16 @@ export class Snapshotter {
   /** Last snapshot taken per agent with its state, so an incremental needs no blob read of its base. */
   private readonly recent = new Map<string, { snapshotId: string; version: number; state: JsonValue }>();
   private readonly maxRecent = 10_000;
+  private readonly keyring: Keyring | undefined;
 
   constructor(
     private readonly store: StateStore,
     private readonly blobs: BlobStore,
-    options: { policy?: Partial<SnapshotPolicy>; metrics?: Metrics; logger?: Logger } = {},
+    options: { policy?: Partial<SnapshotPolicy>; metrics?: Metrics; logger?: Logger; keyring?: Keyring } = {},
   ) {
     this.policy = snapshotPolicy(options.policy);
     this.metrics = options.metrics ?? NO_METRICS;
+    this.keyring = options.keyring;
   }
 
   /** The policy snapshot due at `version`, if any (deterministic in the version). */
@@ -122,8 +133,9 @@ export class Snapshotter {
     const bodyChecksum = createHash('sha256').update(frame).digest('hex');
     const snapshotId = `${input.instanceId}:${input.version}:${type}`;
     const blobKey = `snapshots/${input.instanceId}/${input.version}-${type}-${bodyChecksum}`;
+    const stored = this.keyring ? await this.keyring.encrypt(input.instanceId, frame, Buffer.from(snapshotId)) : frame;
     try {
-      await this.blobs.put(blobKey, frame, { ifNoneMatch: true, contentType: 'application/octet-stream' });
+      await this.blobs.put(blobKey, stored, { ifNoneMatch: true, contentType: 'application/octet-stream' });
     } catch (err) {
       if (!(err instanceof AlreadyExistsError)) throw err;
     }
@@ -138,7 +150,7 @@ export class Snapshotter {
       stateChecksum: input.checksum,
       bodyChecksum,
       blobKey,
-      encoding: { algorithm: this.policy.algorithm, originalSize: Number(frame.readBigUInt64BE(8)), storedSize: frame.length },
+      encoding: { algorithm: this.policy.algorithm, originalSize: Number(frame.readBigUInt64BE(8)), storedSize: stored.length },
       trigger: input.trigger,
       stateTimestamp: input.stateTimestamp,
       createdAt: now,
@@ -148,7 +160,7 @@ export class Snapshotter {
     };
     await this.store.putSnapshot(record);
     this.remember(input.instanceId, snapshotId, input.version, input.state);
-    this.metrics.observe('agentstate_snapshot_bytes', frame.length, { type });
+    this.metrics.observe('agentstate_snapshot_bytes', stored.length, { type });
     this.metrics.observe('agentstate_snapshot_seconds', (performance.now() - started) / 1000, { type });
     return record;
   }
@@ -170,8 +182,13 @@ export class Snapshotter {
    */
   async load(record: SnapshotRecord, depth = 0): Promise<JsonValue> {
     if (depth > 1000) throw new NotFoundError(`full base of snapshot ${record.snapshotId} (chain too long)`);
-    const frame = await this.blobs.get(record.blobKey);
-    if (!frame) throw new NotFoundError(`snapshot body ${record.blobKey}`);
+    const stored = await this.blobs.get(record.blobKey);
+    if (!stored) throw new NotFoundError(`snapshot body ${record.blobKey}`);
+    let frame = stored;
+    if (stored.subarray(0, 4).equals(ENCRYPTED_MAGIC)) {
+      if (!this.keyring) throw new DecodeError(`snapshot ${record.snapshotId}`, 'its body is encrypted and no keyring (master keys) was configured');
+      frame = await this.keyring.decrypt(stored, Buffer.from(record.snapshotId));
+    }
     const actual = createHash('sha256').update(frame).digest('hex');
     if (actual !== record.bodyChecksum) throw new ChecksumMismatchError(`snapshot ${record.snapshotId} body`, record.bodyChecksum, actual);
     const body = await decompressState(frame);

@@ -85,7 +85,7 @@ export interface SnapshotRecord {
   baseSnapshotId: string | null;
   /** Checksum of the state at `version` (verified on restore, Invariant 6). */
   stateChecksum: string;
-  /** SHA-256 of the stored blob bytes. */
+  /** SHA-256 of the compressed body frame: the stored bytes, or what decrypting them gives when encrypted. */
   bodyChecksum: string;
   blobKey: string;
   encoding: BodyEncoding;
