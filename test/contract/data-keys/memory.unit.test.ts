@@ -1,0 +1,5 @@
+import { InMemoryDataKeyStore } from '../../../src/codec/data-keys.js';
+import { dataKeyContract } from './suite.js';
+
+// Keeps nothing across instances, so the restart test does not apply.
+dataKeyContract('InMemoryDataKeyStore', async () => ({ open: async () => ({ store: new InMemoryDataKeyStore() }) }), { durable: false });
