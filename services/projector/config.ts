@@ -17,6 +17,8 @@ export interface ProjectorServiceConfig {
   logLevel: string;
   sessionTimeoutMs: number;
   snapshots: Partial<SnapshotPolicy>;
+  /** Where the master keys come from; set = snapshot bodies are encrypted. */
+  masterKeys: { file: string } | { inline: string } | undefined;
   untilCaughtUp: boolean;
 }
 
@@ -39,7 +41,9 @@ function required(env: NodeJS.ProcessEnv, name: string): string {
  * MONGODB_URI, AGENTSTATE_MONGO_DATABASE, S3_ENDPOINT, S3_BUCKET, S3_ACCESS_KEY,
  * S3_SECRET_KEY, REDIS_URL (optional), AGENTSTATE_TOPIC_PREFIX,
  * AGENTSTATE_PROJECTOR_GROUP, METRICS_PORT, LOG_LEVEL, PROJECTOR_SESSION_TIMEOUT_MS,
- * SNAPSHOT_EVERY_EVENTS, SNAPSHOT_EVERY_BYTES. Args: --until-caught-up.
+ * SNAPSHOT_EVERY_EVENTS, SNAPSHOT_EVERY_BYTES, AGENTSTATE_MASTER_KEYS_FILE
+ * (JSON key file) or AGENTSTATE_MASTER_KEYS (`id:base64,...`).
+ * Args: --until-caught-up.
  */
 export function loadConfig(env: NodeJS.ProcessEnv, argv: string[]): ProjectorServiceConfig {
   const unknown = argv.filter((a) => a !== '--until-caught-up');
@@ -67,6 +71,16 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: string[]): ProjectorSer
       ...(env.SNAPSHOT_EVERY_EVENTS ? { everyEvents: int(env, 'SNAPSHOT_EVERY_EVENTS', 100) } : {}),
       ...(env.SNAPSHOT_EVERY_BYTES ? { everyBytes: int(env, 'SNAPSHOT_EVERY_BYTES', 1 << 20) } : {}),
     },
+    masterKeys: masterKeys(env),
     untilCaughtUp: argv.includes('--until-caught-up'),
   };
+}
+
+function masterKeys(env: NodeJS.ProcessEnv): ProjectorServiceConfig['masterKeys'] {
+  const file = env.AGENTSTATE_MASTER_KEYS_FILE;
+  const inline = env.AGENTSTATE_MASTER_KEYS;
+  if (file && inline) throw new ConfigError('AGENTSTATE_MASTER_KEYS', 'set either it or AGENTSTATE_MASTER_KEYS_FILE, not both');
+  if (file) return { file };
+  if (inline) return { inline };
+  return undefined;
 }

@@ -9,11 +9,11 @@ import { pino } from 'pino';
 import { S3BlobStore } from '../../src/blob/index.js';
 import { RedisCache } from '../../src/cache/index.js';
 import { JsonEventCodec, RegistryEventCodec, type EventCodec } from '../../src/client/index.js';
-import { RegistryCodec } from '../../src/codec/index.js';
+import { Keyring, MasterKeySet, RegistryCodec } from '../../src/codec/index.js';
 import { KafkaEventLog } from '../../src/log/kafka/index.js';
 import { topicNames, topicSpecs } from '../../src/log/topics.js';
 import { MetricsRegistry, Projector } from '../../src/projector/index.js';
-import { MongoStore } from '../../src/store/mongo/index.js';
+import { MongoDataKeyStore, MongoStore } from '../../src/store/mongo/index.js';
 import { loadConfig } from './config.js';
 
 const HELP = {
@@ -40,6 +40,13 @@ async function main(): Promise<number> {
   const blobs = new S3BlobStore(config.s3);
   await blobs.setup();
   const cache = config.redisUrl ? new RedisCache({ url: config.redisUrl, prefix: `${config.topicPrefix}cache:` }) : undefined;
+  let keyring: Keyring | undefined;
+  if (config.masterKeys) {
+    const masterKeys = 'file' in config.masterKeys ? await MasterKeySet.fromFile(config.masterKeys.file) : MasterKeySet.parse(config.masterKeys.inline);
+    const keyStore = new MongoDataKeyStore(store.connection);
+    await keyStore.setup();
+    keyring = new Keyring({ masterKeys, store: keyStore });
+  }
   const projector = new Projector({
     log,
     codec,
@@ -49,6 +56,7 @@ async function main(): Promise<number> {
     topicPrefix: config.topicPrefix,
     group: config.group,
     snapshots: config.snapshots,
+    ...(keyring ? { keyring } : {}),
     sessionTimeoutMs: config.sessionTimeoutMs,
     metrics,
     logger,

@@ -1,14 +1,15 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { S3BlobStore } from '../../src/blob/index.js';
 import { AgentStateClient, RegistryEventCodec } from '../../src/client/index.js';
-import { RegistryCodec } from '../../src/codec/index.js';
+import { Keyring, MasterKeySet, RegistryCodec } from '../../src/codec/index.js';
 import { fold, type StateEvent } from '../../src/domain/index.js';
 import { KafkaEventLog } from '../../src/log/kafka/index.js';
 import { topicNames, topicSpecs } from '../../src/log/topics.js';
 import { decodeState } from '../../src/projector/index.js';
-import { MongoStore } from '../../src/store/mongo/index.js';
+import { MongoDataKeyStore, MongoStore } from '../../src/store/mongo/index.js';
 import { stackEnv, uniqueName } from '../support/env.js';
 
 const AGENTS = 60;
@@ -19,6 +20,8 @@ describe('projector crash safety (SIGKILL under load)', () => {
   const prefix = `${uniqueName('crash')}.`;
   const database = uniqueName('crash').replace(/-/g, '_');
   const topics = topicNames(prefix);
+  // Snapshots are encrypted: data keys made by processes that are then killed must still open them.
+  const masterKeys = `m1:${randomBytes(32).toString('base64')}`;
   let log: KafkaEventLog;
   let codec: RegistryEventCodec;
 
@@ -53,6 +56,7 @@ describe('projector crash safety (SIGKILL under load)', () => {
         // Short sessions: a killed member is dropped from the group sooner (the dev stack allows 1 s).
         PROJECTOR_SESSION_TIMEOUT_MS: '3000',
         SNAPSHOT_EVERY_EVENTS: '25',
+        AGENTSTATE_MASTER_KEYS: masterKeys,
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -145,8 +149,10 @@ describe('projector crash safety (SIGKILL under load)', () => {
       const snaps = await store.listSnapshots(ids[0]!);
       expect(snaps.length).toBeGreaterThan(0);
       const { Snapshotter } = await import('../../src/projector/index.js');
-      const snapshotter = new Snapshotter(store, blobs);
+      const keyring = new Keyring({ masterKeys: MasterKeySet.parse(masterKeys), store: new MongoDataKeyStore(store.connection) });
+      const snapshotter = new Snapshotter(store, blobs, { keyring });
       for (const s of snaps) {
+        expect((await blobs.get(s.blobKey))!.subarray(0, 4).toString('latin1'), s.snapshotId).toBe('ASEF');
         expect(await snapshotter.load(s)).toEqual(fold(perAgent.get(ids[0]!)!.slice(0, s.version)).projection!.state);
       }
       console.info(`[crash] ${KILLS} kills, ${rounds} rounds, ${totalEvents} events, all ${AGENTS} agents equal to the fold`);
