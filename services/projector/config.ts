@@ -17,8 +17,6 @@ export interface ProjectorServiceConfig {
   logLevel: string;
   sessionTimeoutMs: number;
   snapshots: Partial<SnapshotPolicy>;
-  /** Where the master keys come from; set = snapshot bodies are encrypted. */
-  masterKeys: { file: string } | { inline: string } | undefined;
   untilCaughtUp: boolean;
 }
 
@@ -71,16 +69,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: string[]): ProjectorSer
       ...(env.SNAPSHOT_EVERY_EVENTS ? { everyEvents: int(env, 'SNAPSHOT_EVERY_EVENTS', 100) } : {}),
       ...(env.SNAPSHOT_EVERY_BYTES ? { everyBytes: int(env, 'SNAPSHOT_EVERY_BYTES', 1 << 20) } : {}),
     },
-    masterKeys: masterKeys(env),
     untilCaughtUp: argv.includes('--until-caught-up'),
   };
 }
 
-function masterKeys(env: NodeJS.ProcessEnv): ProjectorServiceConfig['masterKeys'] {
-  const file = env.AGENTSTATE_MASTER_KEYS_FILE;
-  const inline = env.AGENTSTATE_MASTER_KEYS;
-  if (file && inline) throw new ConfigError('AGENTSTATE_MASTER_KEYS', 'set either it or AGENTSTATE_MASTER_KEYS_FILE, not both');
-  if (file) return { file };
-  if (inline) return { inline };
-  return undefined;
-}

@@ -41,8 +41,8 @@ async function main(): Promise<number> {
   await blobs.setup();
   const cache = config.redisUrl ? new RedisCache({ url: config.redisUrl, prefix: `${config.topicPrefix}cache:` }) : undefined;
   let keyring: Keyring | undefined;
-  if (config.masterKeys) {
-    const masterKeys = 'file' in config.masterKeys ? await MasterKeySet.fromFile(config.masterKeys.file) : MasterKeySet.parse(config.masterKeys.inline);
+  const masterKeys = await MasterKeySet.fromEnv(process.env);
+  if (masterKeys) {
     const keyStore = new MongoDataKeyStore(store.connection);
     await keyStore.setup();
     keyring = new Keyring({ masterKeys, store: keyStore });

@@ -14,7 +14,10 @@ export const GLOBAL_HELP = `Options for every command:
   --data-dir DIR     embedded profile data directory (default ./.agentstate)
   --backend B        auto | embedded | servers (default auto: servers when KAFKA_BROKERS is set)
   --json             machine-readable output
-  -h, --help         this help`;
+  -h, --help         this help
+Environment: AGENTSTATE_MASTER_KEYS_FILE (JSON key file) or AGENTSTATE_MASTER_KEYS
+  (id:base64,...) encrypts snapshot bodies; data keys go to keys.sqlite (embedded)
+  or the data_keys collection (servers).`;
 
 /** Parsed command line: the global flags typed, command options as strings. */
 export interface Parsed {

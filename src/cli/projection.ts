@@ -3,11 +3,14 @@ import type { BlobStore } from '../blob/port.js';
 import { FsBlobStore } from '../blob/fs.js';
 import { S3BlobStore } from '../blob/s3.js';
 import type { Cache } from '../cache/port.js';
+import { Keyring } from '../codec/keyring.js';
+import { MasterKeySet } from '../codec/master-keys.js';
 import { MemoryCache } from '../cache/memory.js';
 import { RedisCache } from '../cache/redis.js';
 import type { StateStore } from '../store/port.js';
+import { MongoDataKeyStore } from '../store/mongo/data-keys.js';
 import { MongoStore } from '../store/mongo/store.js';
-import { SqliteStateStore } from '../store/sqlite/index.js';
+import { SqliteDataKeyStore, SqliteStateStore } from '../store/sqlite/index.js';
 import type { Backend } from './backend.js';
 
 /** The projector's sinks for a backend: SQLite + files + memory embedded; MongoDB + S3 + Redis on servers. */
@@ -15,6 +18,8 @@ export interface Projection {
   store: StateStore;
   blobs: BlobStore;
   cache: Cache | undefined;
+  /** Set when the environment names master keys: snapshot bodies are then encrypted. */
+  keyring: Keyring | undefined;
   close(): Promise<void>;
 }
 
@@ -22,6 +27,8 @@ export async function openProjection(backend: Backend, dataDir: string, env: Nod
   let store: StateStore;
   let blobs: BlobStore;
   let cache: Cache | undefined;
+  let keyring: Keyring | undefined;
+  const masterKeys = await MasterKeySet.fromEnv(env);
   if (backend.kind === 'embedded') {
     const dir = resolve(dataDir);
     store = new SqliteStateStore({ path: join(dir, 'store.sqlite') });
@@ -42,12 +49,20 @@ export async function openProjection(backend: Backend, dataDir: string, env: Nod
   }
   await store.setup();
   await blobs.setup();
+  let keys: SqliteDataKeyStore | MongoDataKeyStore | undefined;
+  if (masterKeys) {
+    // Data keys beside the state they protect: keys.sqlite in the data dir, or `data_keys` in MongoDB.
+    keys = store instanceof MongoStore ? new MongoDataKeyStore(store.connection) : new SqliteDataKeyStore({ path: join(resolve(dataDir), 'keys.sqlite') });
+    await keys.setup();
+    keyring = new Keyring({ masterKeys, store: keys });
+  }
   return {
     store,
     blobs,
     cache,
+    keyring,
     async close() {
-      await Promise.allSettled([store.close(), blobs.close(), cache?.close()]);
+      await Promise.allSettled([store.close(), blobs.close(), cache?.close(), keys instanceof SqliteDataKeyStore ? keys.close() : undefined]);
     },
   };
 }

@@ -72,6 +72,22 @@ export class MasterKeySet {
   }
 
   /**
+   * The master keys an environment names: `AGENTSTATE_MASTER_KEYS_FILE` (a
+   * JSON key file, see {@link fromFile}) or `AGENTSTATE_MASTER_KEYS`
+   * (`id:base64,...`, see {@link parse}); `undefined` when neither is set
+   * (encryption off).
+   * @throws ConfigError when both are set or the keys are malformed
+   */
+  static async fromEnv(env: NodeJS.ProcessEnv): Promise<MasterKeySet | undefined> {
+    const file = env.AGENTSTATE_MASTER_KEYS_FILE;
+    const inline = env.AGENTSTATE_MASTER_KEYS;
+    if (file && inline) throw new ConfigError('AGENTSTATE_MASTER_KEYS', 'set either it or AGENTSTATE_MASTER_KEYS_FILE, not both');
+    if (file) return MasterKeySet.fromFile(file);
+    if (inline) return MasterKeySet.parse(inline);
+    return undefined;
+  }
+
+  /**
    * Reads a JSON key file `{"active": "k2", "keys": {"k1": "<base64>", "k2": "<base64>"}}`.
    * @throws ConfigError when the file is missing or malformed
    */

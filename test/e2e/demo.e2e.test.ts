@@ -1,9 +1,14 @@
 import { spawn, execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
+import { FsBlobStore } from '../../src/blob/fs.js';
+import { Keyring, MasterKeySet } from '../../src/codec/index.js';
+import { Snapshotter } from '../../src/projector/index.js';
+import { SqliteDataKeyStore, SqliteStateStore } from '../../src/store/sqlite/index.js';
 
 const run = promisify(execFile);
 const root = join(import.meta.dirname, '..', '..');
@@ -103,6 +108,34 @@ describe('npm start: the embedded profile, no servers', () => {
     const snap = await cmd('snapshot', 'demo-agent-1');
     expect(snap.version).toBe(rolled.newVersion);
     expect(snap.stateChecksum).toBe(at3.checksum);
+  });
+
+  it('encrypts snapshot bodies when master keys are set; they open with the keys kept in the data dir, and not without', async () => {
+    const dataDir = newDir();
+    const keyed = { ...env, AGENTSTATE_MASTER_KEYS: `m1:${randomBytes(32).toString('base64')}` };
+    await run('node', [cli, 'start', '--agents', '3', '--think-ms', '20', '--duration', '3s', '--snapshot-every', '5', '--data-dir', dataDir], { env: keyed });
+    await run('node', [cli, 'snapshot', 'demo-agent-1', '--data-dir', dataDir], { env: keyed });
+
+    const store = new SqliteStateStore({ path: join(dataDir, 'store.sqlite') });
+    const blobs = new FsBlobStore({ dir: join(dataDir, 'blobs') });
+    const keys = new SqliteDataKeyStore({ path: join(dataDir, 'keys.sqlite') });
+    try {
+      await store.setup();
+      await keys.setup();
+      const records = await store.listSnapshots('demo-agent-1');
+      expect(records.map((r) => r.type)).toContain('checkpoint');
+      const keyring = new Keyring({ masterKeys: MasterKeySet.parse(keyed.AGENTSTATE_MASTER_KEYS), store: keys });
+      for (const r of records) {
+        expect((await blobs.get(r.blobKey))!.subarray(0, 4).toString('latin1')).toBe('ASEF');
+        // load verifies the body and state checksums before returning.
+        await expect(new Snapshotter(store, blobs, { keyring }).load(r)).resolves.toBeDefined();
+        await expect(new Snapshotter(store, blobs).load(r)).rejects.toThrow(/encrypted and no keyring/);
+      }
+    } finally {
+      await keys.close();
+      await blobs.close();
+      await store.close();
+    }
   });
 
   it('answers bad input with one clear line and a non-zero exit', async () => {

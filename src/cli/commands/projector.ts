@@ -62,6 +62,7 @@ export async function projector(argv: string[], out: (s: string) => void, err: (
       store: sinks.store,
       blobs: sinks.blobs,
       ...(sinks.cache ? { cache: sinks.cache } : {}),
+      ...(sinks.keyring ? { keyring: sinks.keyring } : {}),
       topicPrefix: backend.prefix,
       ...(asString(values.group) ? { group: asString(values.group)! } : {}),
       metrics,
@@ -99,7 +100,12 @@ export async function snapshot(argv: string[], out: (s: string) => void): Promis
   const backend = await openBackend({ dataDir, backend: backendKind(values.backend), env: process.env });
   const sinks = await openProjection(backend, dataDir, process.env);
   try {
-    const manager = new StateManager({ store: sinks.store, blobs: sinks.blobs, ...(sinks.cache ? { cache: sinks.cache } : {}) });
+    const manager = new StateManager({
+      store: sinks.store,
+      blobs: sinks.blobs,
+      ...(sinks.cache ? { cache: sinks.cache } : {}),
+      ...(sinks.keyring ? { keyring: sinks.keyring } : {}),
+    });
     const record = await manager.createSnapshot(id, { type, trigger: 'cli', ...(values.permanent ? { permanent: true } : {}) });
     out(values.json ? JSON.stringify(record, null, 2) : `snapshot ${record.snapshotId} of ${id} at version ${record.version} (${record.encoding.algorithm}, ${record.encoding.storedSize} bytes, ${record.blobKey})`);
     return 0;

@@ -67,6 +67,7 @@ export async function start(argv: string[], out: (s: string) => void, err: (s: s
         store: sinks!.store,
         blobs: sinks!.blobs,
         ...(sinks!.cache ? { cache: sinks!.cache } : {}),
+        ...(sinks!.keyring ? { keyring: sinks!.keyring } : {}),
         topicPrefix: backend.prefix,
         snapshots: { everyEvents: snapshotEvery },
       });
