@@ -248,8 +248,9 @@ export class StateManager {
     if (!this.o.cache) return 0;
     let n = 0;
     const list = ids ?? (await this.o.store.listAgents());
-    for (let i = 0; i < list.length; i += 100) {
-      const rows = await this.o.store.getStates(list.slice(i, i + 100));
+    // Big chunks: a store without a usable index (FerretDB on SQLite) scans once per query.
+    for (let i = 0; i < list.length; i += 1000) {
+      const rows = await this.o.store.getStates(list.slice(i, i + 1000));
       for (const row of rows.values()) {
         if (row.body === null || row.encoding.storedSize > this.o.cacheMaxBytes) continue;
         const { instanceId, version, epoch, checksum: sum, updatedAt, encoding } = row;
