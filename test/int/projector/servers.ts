@@ -1,9 +1,13 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { homedir, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
+import { repoRoot } from '../../support/kill-child.js';
+
+const run = promisify(execFile);
 
 /** A free TCP port on 127.0.0.1. */
 export async function freePort(): Promise<number> {
@@ -38,7 +42,8 @@ export class OwnedServer {
 
   /** FerretDB (SQLite backend) built by scripts/stack. */
   static async ferret(): Promise<OwnedServer> {
-    const bin = join(homedir(), '.cache/agentstate/stack/bin/agentstate-ferretdb-v1.24.2');
+    const { stdout } = await run('bash', [join(repoRoot, 'scripts', 'stack'), 'ferretdb-bin']);
+    const bin = stdout.trim();
     const s = new OwnedServer(await freePort(), (port, dir) => [
       bin,
       ['-listen', `127.0.0.1:${port}`, '-sqlite-dir', dir],
