@@ -83,10 +83,13 @@ export class KafkaEventLog implements EventLog {
     const missing = topics.filter((t) => !existing.has(t.name));
     const created = new Set<string>();
     if (missing.length > 0) {
-      await admin.createTopics({ topics: missing.map(createSpec), waitForLeaders: true });
+      // kafkajs's wait for leaders gives up when a just-created topic answers
+      // UNKNOWN_TOPIC_OR_PARTITION for a moment (seen in CI); creating again is
+      // then "already exists" (false), and the offsets below wait for leaders.
+      await whenRetriable(() => admin.createTopics({ topics: missing.map(createSpec), waitForLeaders: true }));
       for (const t of missing) created.add(t.name);
       // Leaders are elected, but a fresh broker may not serve offsets yet.
-      for (const t of missing) await whenRetriable(() => admin.fetchTopicOffsets(t.name));
+      for (const t of missing) await whenRetriable(() => admin.fetchTopicOffsets(t.name), 40, isKafkajsOffsetsBug);
     }
     const out: TopicCheck[] = [];
     for (const spec of topics) {

@@ -37,8 +37,8 @@ describe('StateManager over a running projector', () => {
   afterAll(async () => {
     stop.abort();
     await running;
-    await writer.close();
-    await w.close();
+    await writer?.close();
+    await w?.close();
   });
 
   it('reads its own writes with minVersion, from the cache, and falls back to the store after invalidation', async () => {
