@@ -1,6 +1,7 @@
 import { Binary, MongoServerError, type Collection } from 'mongodb';
 import type { DataKeyStore, WrappedDataKey } from '../../codec/data-keys.js';
-import { AgentStateError, UnavailableError } from '../../errors.js';
+import { UnavailableError } from '../../errors.js';
+import { call, unavailable } from './errors.js';
 import type { MongoConnection } from './connection.js';
 
 /** `data_keys` document: `_id` = keyId, so `get` and `create` are `_id` lookups. */
@@ -178,18 +179,4 @@ function fromDoc(d: DataKeyDoc, shred: ShredDoc | null | undefined): WrappedData
 function merge(docs: DataKeyDoc[], shreds: ShredDoc[]): WrappedDataKey[] {
   const byId = new Map(shreds.map((s) => [s._id, s]));
   return docs.map((d) => fromDoc(d, byId.get(d._id)));
-}
-
-async function call<T>(what: string, fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    throw unavailable(what, err);
-  }
-}
-
-/** Driver and server failures are retryable, as in MongoStore. */
-function unavailable(what: string, err: unknown): AgentStateError {
-  if (err instanceof AgentStateError) return err;
-  return new UnavailableError(`MongoDB (${what})`, { cause: err });
 }

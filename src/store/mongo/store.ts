@@ -1,5 +1,6 @@
 import { MongoBulkWriteError, type AnyBulkWriteOperation, type Collection, type Filter, type IndexDescription } from 'mongodb';
-import { AgentStateError, UnavailableError } from '../../errors.js';
+import { UnavailableError } from '../../errors.js';
+import { call, unavailable } from './errors.js';
 import type {
   EventQuery,
   SnapshotQuery,
@@ -263,19 +264,4 @@ async function bulk<T extends { _id: string }>(
     }
   }
   return { ok, duplicates };
-}
-
-async function call<T>(what: string, fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    throw unavailable(what, err);
-  }
-}
-
-function unavailable(what: string, err: unknown): AgentStateError {
-  if (err instanceof AgentStateError) return err;
-  // Every driver or server failure is reported as retryable: the projector
-  // waits and retries rather than commit past unwritten data (Invariant 4).
-  return new UnavailableError(`MongoDB (${what})`, { cause: err });
 }
