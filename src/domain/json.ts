@@ -33,6 +33,28 @@ export function canonicalJson(value: unknown): string {
   return parts.join('');
 }
 
+/**
+ * True for a JSON scalar (null, string, boolean, finite number); false for an
+ * object or array to walk, once its depth is checked.
+ * @throws InvalidInputError for what JSON cannot hold, or nesting too deep
+ */
+function isScalar(value: unknown, depth: number, at: string): boolean {
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return true;
+    case 'number':
+      if (!Number.isFinite(value)) throw new InvalidInputError('JSON value', `${value} at ${at || '/'} is not finite`);
+      return true;
+    case 'object':
+      if (value === null) return true;
+      if (depth >= MAX_JSON_DEPTH) throw new InvalidInputError('JSON value', `nesting deeper than ${MAX_JSON_DEPTH} at ${at}`);
+      return false;
+    default:
+      throw new InvalidInputError('JSON value', `${typeof value} at ${at || '/'} is not JSON`);
+  }
+}
+
 const INTEGER_KEY = /^(0|[1-9][0-9]{0,9})$/;
 
 /**
@@ -40,20 +62,7 @@ const INTEGER_KEY = /^(0|[1-9][0-9]{0,9})$/;
  * order (copying only the objects that need it; the input is never mutated).
  */
 function prepare(value: unknown, depth: number, at: string, state: { slow: boolean }): unknown {
-  switch (typeof value) {
-    case 'string':
-    case 'boolean':
-      return value;
-    case 'number':
-      if (!Number.isFinite(value)) throw new InvalidInputError('JSON value', `${value} at ${at || '/'} is not finite`);
-      return value;
-    case 'object':
-      break;
-    default:
-      throw new InvalidInputError('JSON value', `${typeof value} at ${at || '/'} is not JSON`);
-  }
-  if (value === null) return null;
-  if (depth >= MAX_JSON_DEPTH) throw new InvalidInputError('JSON value', `nesting deeper than ${MAX_JSON_DEPTH} at ${at}`);
+  if (isScalar(value, depth, at)) return value;
   if (Array.isArray(value)) {
     let copy: unknown[] | undefined;
     for (let i = 0; i < value.length; i++) {
@@ -142,20 +151,7 @@ export function toJsonValue(value: unknown, at = ''): JsonValue {
 }
 
 function plain(value: unknown, depth: number, at: string): unknown {
-  switch (typeof value) {
-    case 'string':
-    case 'boolean':
-      return value;
-    case 'number':
-      if (!Number.isFinite(value)) throw new InvalidInputError('JSON value', `${value} at ${at || '/'} is not finite`);
-      return Object.is(value, -0) ? 0 : value; // JSON has no -0
-    case 'object':
-      break;
-    default:
-      throw new InvalidInputError('JSON value', `${typeof value} at ${at || '/'} is not JSON`);
-  }
-  if (value === null) return null;
-  if (depth >= MAX_JSON_DEPTH) throw new InvalidInputError('JSON value', `nesting deeper than ${MAX_JSON_DEPTH} at ${at}`);
+  if (isScalar(value, depth, at)) return Object.is(value, -0) ? 0 : value; // JSON has no -0
   if (Array.isArray(value)) {
     let copy: unknown[] | undefined;
     for (let i = 0; i < value.length; i++) {
