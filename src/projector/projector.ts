@@ -155,8 +155,16 @@ export class Projector {
     const encoded = await retry('state encoding / claim check', () => this.sinks.encode(plan.heads));
     await retry('store write', () => this.sinks.store(plan, encoded));
     await this.takeSnapshots(plan.snapshots, retry);
-    await retry('cache write', () => this.sinks.cache(encoded));
-    await retry('state topic append', () => this.sinks.stateTopic(encoded));
+    // A redelivered batch whose store write held last time, but not its derived
+    // outputs (the attempt failed or the process died after the store write):
+    // its records are skipped as already stored, so the heads the store holds
+    // for them are written to the cache and the state topic again (idempotent).
+    const rederive = new Map(
+      [...loaded].filter(([id, h]) => !plan.heads.has(id) && h.position.partition === p && BigInt(h.position.offset) >= BigInt(first.offset)),
+    );
+    const derived = rederive.size === 0 ? encoded : new Map([...(await retry('state encoding', () => this.sinks.encode(rederive))), ...encoded]);
+    await retry('cache write', () => this.sinks.cache(derived));
+    await retry('state topic append', () => this.sinks.stateTopic(derived));
 
     this.heads.commit(p, new Map([...loaded, ...plan.heads]), BigInt(last.offset) + 1n);
     const m = this.metrics;

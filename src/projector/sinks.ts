@@ -59,7 +59,7 @@ export class Sinks {
         [DLQ_HEADER.rejectedAt]: now,
       },
     }));
-    await this.o.log.append(this.o.topics.dlq, records);
+    await appendInChunks(this.o.log, this.o.topics.dlq, records);
   }
 
   /** Encodes changed heads; states whose JSON is above the claim-check size go to the blob store under a content-addressed key. */
@@ -158,6 +158,27 @@ export class Sinks {
         headers: { version: String(head.projection.version), checksum: head.projection.checksum },
       };
     });
-    await this.o.log.append(this.o.topics.state, records);
+    await appendInChunks(this.o.log, this.o.topics.state, records);
   }
+}
+
+/**
+ * Appends in requests of at most ~512 KiB of values: one request per batch of
+ * hundreds of states would pass the broker's 1 MB `message.max.bytes` and fail
+ * every retry (inline states are at most `claimCheckBytes`, 512 KiB, each).
+ */
+async function appendInChunks(log: EventLog, topic: string, records: LogRecord[], maxBytes = 512 * 1024): Promise<void> {
+  let chunk: LogRecord[] = [];
+  let bytes = 0;
+  for (const r of records) {
+    const size = (r.value?.length ?? 0) + r.key.length;
+    if (chunk.length > 0 && bytes + size > maxBytes) {
+      await log.append(topic, chunk);
+      chunk = [];
+      bytes = 0;
+    }
+    chunk.push(r);
+    bytes += size;
+  }
+  if (chunk.length > 0) await log.append(topic, chunk);
 }
