@@ -1,0 +1,226 @@
+/**
+ * `npm run bench -- connect`: how long `AgentStateClient.connect()` takes to
+ * reach the head of a long log, bootstrapped from the projector's outputs (the
+ * default; docs/writer.md "Where the view starts") against folding the whole
+ * events topic (`bootstrap: false`). Same realistic corpus as `project`
+ * (src/corpus, Avro, 6 partitions), projected once with
+ * Projector.runUntilCaughtUp under the default group `<prefix>projector`; then
+ * a writer client acquires 5 % of the agents and updates each once, so the
+ * projector lags by a small tail that a bootstrapped connect must fold.
+ * Then, alternating, 3 connects of each kind; each is checked against the
+ * expected heads (corpus last version for untouched agents, the writer's head
+ * for the tail agents) and against the other kind in the same round (version,
+ * epoch, checksum of every agent). The projection itself is checked first
+ * (every event applied once, the store's heads at the corpus's last version),
+ * with the projector's warnings on stderr. Any mismatch is printed and the
+ * process exits 1. Options: --quick, --agents N, --events N (per agent).
+ */
+import { pino } from 'pino';
+import { S3BlobStore } from '../src/blob/index.js';
+import { AgentStateClient, RegistryEventCodec } from '../src/client/index.js';
+import { RegistryCodec } from '../src/codec/index.js';
+import { KafkaEventLog } from '../src/log/kafka/index.js';
+import { topicNames, topicSpecs } from '../src/log/topics.js';
+import { MetricsRegistry, Projector } from '../src/projector/index.js';
+import { MongoStore } from '../src/store/mongo/index.js';
+import { appendRoundRobin, corpusEvents } from './lib/corpus-log.js';
+import { writeResults } from './lib/results.js';
+import { markdownTable, num } from './lib/table.js';
+import { benchStack } from './stack.js';
+
+const quick = process.argv.includes('--quick');
+const arg = (name: string, fallback: number): number => {
+  const i = process.argv.indexOf(name);
+  const n = i >= 0 ? Number(process.argv[i + 1]) : fallback;
+  if (!Number.isSafeInteger(n) || n < 1) throw new Error(`${name} must be a positive integer, got ${process.argv[i + 1]}`);
+  return n;
+};
+const AGENTS = arg('--agents', quick ? 200 : 2000);
+const PER_AGENT = arg('--events', quick ? 10 : 20);
+const RUNS = 3;
+/** Every TAIL_EVERY-th agent gets a tail (acquire + one update): 5 %. */
+const TAIL_EVERY = 20;
+
+type Mode = 'bootstrap' | 'full fold';
+type Head = { version: number; epoch: number; checksum: string };
+
+interface Row {
+  run: number;
+  mode: Mode;
+  seconds: number;
+  bootstrappedHeads: number;
+  foldedRecords: number;
+  startOffsets: Record<number, string>;
+  check: string;
+}
+
+async function main(): Promise<void> {
+  const env = await benchStack();
+  const stamp = Date.now().toString(36);
+  const prefix = `bench-connect-${stamp}.`;
+  const topics = topicNames(prefix);
+  const log = new KafkaEventLog({ brokers: env.kafkaBrokers });
+  await log.setup(topicSpecs({ prefix, partitions: 6 }));
+  const codec = await RegistryEventCodec.create(new RegistryCodec({ url: env.schemaRegistryUrl }), topics.events);
+  const blobs = new S3BlobStore({ ...env.s3, prefix });
+  await blobs.setup();
+  const store = await MongoStore.connect({ uri: env.mongodbUri, database: `bench_connect_${stamp}` });
+  const rows: Row[] = [];
+  const failures: string[] = [];
+
+  try {
+    await store.setup();
+    process.stderr.write(`generating and appending ${AGENTS} x ${PER_AGENT} events...\n`);
+    let t0 = performance.now();
+    const histories = corpusEvents(AGENTS, PER_AGENT);
+    const total = await appendRoundRobin(log, codec, topics.events, histories);
+    const appendSeconds = (performance.now() - t0) / 1000;
+    const ids = histories.map((h) => h[0]!.instanceId);
+    const expected = new Map<string, Head>(histories.map((h) => [h[0]!.instanceId, { version: h.length, epoch: 1, checksum: h.at(-1)!.stateChecksum }]));
+
+    process.stderr.write('projecting (group <prefix>projector)...\n');
+    t0 = performance.now();
+    const metrics = new MetricsRegistry();
+    // Warnings (sink retries, consumer restarts) to stderr: a projection that
+    // restarts is the one whose outputs a bootstrap most needs to be checked on.
+    const logger = pino({ level: 'warn' }, pino.destination(2));
+    // No cache: the client reads only the state topic and the group's commits.
+    await new Projector({ log, codec, store, blobs, topicPrefix: prefix, group: `${prefix}projector`, sweepIntervalMs: 0, metrics, logger }).runUntilCaughtUp();
+    const projectSeconds = (performance.now() - t0) / 1000;
+    const projection = {
+      seconds: projectSeconds,
+      applied: metrics.value('agentstate_projector_events_total', { result: 'applied' }),
+      skipped: metrics.value('agentstate_projector_events_total', { result: 'skipped' }),
+    };
+    if (projection.applied !== total) failures.push(`projection: ${projection.applied} of ${total} events applied (${projection.skipped} redelivered and skipped)`);
+    // The store's heads against the corpus, before any client reads the state topic.
+    for (let i = 0; i < ids.length; i += 500) {
+      const stored = await store.getStates(ids.slice(i, i + 500));
+      for (const id of ids.slice(i, i + 500)) {
+        const r = stored.get(id);
+        const e = expected.get(id)!;
+        if (!r || r.version !== e.version || r.checksum !== e.checksum) failures.push(`projection: store head of ${id} is ${r ? `v${r.version}` : 'missing'}, corpus v${e.version}`);
+      }
+    }
+
+    // The tail: written after the projector stopped, so it is exactly its lag.
+    const tailIds = ids.filter((_, i) => i % TAIL_EVERY === 0);
+    process.stderr.write(`tail: acquire + 1 update on ${tailIds.length} agents...\n`);
+    const before = await log.endOffsets(topics.events);
+    // The writer folds the whole log: its heads are the reference for the tail
+    // agents, so they must not depend on the bootstrap under test.
+    const writer = await AgentStateClient.connect({ log, codec, topicPrefix: prefix, source: 'bench-connect', tailGroup: `${prefix}tail-writer`, bootstrap: false });
+    try {
+      await Promise.all(
+        tailIds.map(async (id) => {
+          await writer.acquire(id);
+          await writer.memoryUpdated(id, { benchConnectTail: stamp });
+          const h = writer.getState(id)!;
+          expected.set(id, { version: h.version, epoch: h.epoch, checksum: h.checksum });
+        }),
+      );
+    } finally {
+      await writer.close();
+    }
+    const after = await log.endOffsets(topics.events);
+    const tail = Object.entries(after).reduce((n, [p, e]) => n + Number(BigInt(e) - BigInt(before[Number(p)] ?? '0')), 0);
+    if (tail !== 2 * tailIds.length) failures.push(`tail: ${tail} records appended, expected ${2 * tailIds.length}`);
+
+    const connect = async (run: number, mode: Mode): Promise<Map<string, Head | undefined>> => {
+      const started = performance.now();
+      const client = await AgentStateClient.connect({
+        log,
+        codec,
+        topicPrefix: prefix,
+        tailGroup: `${prefix}view-${run}-${mode === 'bootstrap' ? 'b' : 'f'}`,
+        ...(mode === 'full fold' ? { bootstrap: false as const } : {}),
+      });
+      const seconds = (performance.now() - started) / 1000;
+      const stats = client.viewStats();
+      const heads = new Map<string, Head | undefined>();
+      for (const id of ids) {
+        const h = client.getState(id);
+        heads.set(id, h && { version: h.version, epoch: h.epoch, checksum: h.checksum });
+      }
+      await client.close();
+      const diffs = compare(`run ${run} ${mode} vs expected`, heads, expected);
+      const wantHeads = mode === 'bootstrap' ? AGENTS : 0;
+      const wantFolded = mode === 'bootstrap' ? tail : total + tail;
+      if (stats.bootstrappedHeads !== wantHeads) diffs.push(`run ${run} ${mode}: ${stats.bootstrappedHeads} heads bootstrapped, expected ${wantHeads}`);
+      if (stats.foldedRecords !== wantFolded) diffs.push(`run ${run} ${mode}: ${stats.foldedRecords} records folded, expected ${wantFolded}`);
+      failures.push(...diffs);
+      rows.push({ run, mode, seconds, ...stats, check: diffs.length === 0 ? `${AGENTS}/${AGENTS} heads match` : `MISMATCH (${diffs.length})` });
+      return heads;
+    };
+    for (let run = 1; run <= RUNS; run++) {
+      process.stderr.write(`run ${run}/${RUNS}: connect with bootstrap, then with bootstrap: false...\n`);
+      const boot = await connect(run, 'bootstrap');
+      const full = await connect(run, 'full fold');
+      failures.push(...compare(`run ${run} bootstrap vs full fold`, boot, full));
+    }
+
+    const median = (mode: Mode): number => {
+      const s = rows.filter((r) => r.mode === mode).map((r) => r.seconds).sort((a, b) => a - b);
+      return s[Math.floor(s.length / 2)]!;
+    };
+    const summary = { bootstrapMedianSeconds: median('bootstrap'), fullFoldMedianSeconds: median('full fold') };
+    const table = markdownTable(rows, [
+      { header: 'run', value: (r) => r.run },
+      { header: 'mode', value: (r) => r.mode, align: 'left' },
+      { header: 'seconds', value: (r) => num(r.seconds, 2) },
+      { header: 'heads from state topic', value: (r) => r.bootstrappedHeads },
+      { header: 'records folded', value: (r) => r.foldedRecords },
+      { header: 'check', value: (r) => r.check, align: 'left' },
+    ]);
+    process.stdout.write(
+      `\nconnect: ${AGENTS} agents x ${PER_AGENT} events (${total} records, corpus states up to 8 KB, Avro), 6 partitions; ` +
+        `projected in ${num(projection.seconds, 0)} s (${projection.applied} applied, ${projection.skipped} redelivered and skipped); ` +
+        `tail of ${tail} records (acquire + 1 update on ${tailIds.length} agents) after the projector's commits\n\n${table}\n\n` +
+        `median: bootstrap ${num(summary.bootstrapMedianSeconds, 2)} s, full fold ${num(summary.fullFoldMedianSeconds, 2)} s ` +
+        `(${num(summary.fullFoldMedianSeconds / summary.bootstrapMedianSeconds, 1)}x)\n\n`,
+    );
+    const file = writeResults(quick ? 'connect-quick' : 'connect', {
+      agents: AGENTS,
+      eventsPerAgent: PER_AGENT,
+      quick,
+      records: total,
+      tailAgents: tailIds.length,
+      tailRecords: tail,
+      setup: { appendSeconds, projection },
+      ...summary,
+      matched: failures.length === 0,
+      failureCount: failures.length,
+      failures: failures.slice(0, 50),
+      rows,
+    });
+    process.stdout.write(`results: ${file}\n`);
+  } finally {
+    await store.connection.db.dropDatabase().catch(() => undefined);
+    await store.close();
+    for await (const o of blobs.list('')) await blobs.delete(o.key);
+    await blobs.close();
+    await log.close();
+  }
+  if (failures.length > 0) {
+    process.stderr.write(`\nCONNECT MISMATCH (${failures.length}):\n${failures.slice(0, 20).map((f) => `  ${f}`).join('\n')}\n`);
+    process.exitCode = 1;
+  }
+}
+
+/** One line per agent whose head in `actual` differs from `want` (version, epoch, checksum). */
+function compare(what: string, actual: Map<string, Head | undefined>, want: Map<string, Head | undefined>): string[] {
+  const out: string[] = [];
+  for (const [id, w] of want) {
+    const g = actual.get(id);
+    if (!g || !w) {
+      if (g !== w) out.push(`${what}: ${id} missing (${g ? 'want' : 'actual'})`);
+      continue;
+    }
+    if (g.version !== w.version || g.epoch !== w.epoch || g.checksum !== w.checksum) {
+      out.push(`${what}: ${id} v${g.version}/e${g.epoch} ${g.checksum} != v${w.version}/e${w.epoch} ${w.checksum}`);
+    }
+  }
+  return out;
+}
+
+await main();
