@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { checksum, diff, type Change, type JsonValue, type Projection, type StateEvent, type StateEventType } from '../domain/index.js';
 import type { LogRecord } from '../log/port.js';
-import type { StateUpdateResult } from './client.js';
+import type { StateUpdateResult } from './types.js';
 import { HEADER } from './tail.js';
 
 export interface EventDraft {

@@ -1,5 +1,5 @@
 import type { AgentState, AgentStatus, JsonObject, JsonValue, TaskRecord } from '../domain/index.js';
-import type { Update, UpdateOptions } from './client.js';
+import type { Update, UpdateOptions } from './types.js';
 
 /** An update plus the event type the seed gives it. */
 export interface TypedUpdate {

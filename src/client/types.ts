@@ -1,0 +1,67 @@
+import type { Logger } from 'pino';
+import type { AgentState, Change, StateEvent, StateEventType } from '../domain/index.js';
+import type { EventLog } from '../log/port.js';
+import { projectorGroup, topicNames } from '../log/topics.js';
+import type { EventCodec } from './codec.js';
+import type { TailBootstrap } from './tail.js';
+
+/** The writer SDK's public types (AgentStateClient is in client.ts). */
+
+export interface AgentStateClientOptions {
+  log: EventLog;
+  codec: EventCodec;
+  /** @default 'agentstate.' */
+  topicPrefix?: string;
+  /** Written into every event's `source`. @default 'agentstate-client' */
+  source?: string;
+  /** Consumer group of this client's view of the log. @default a unique name per client */
+  tailGroup?: string;
+  /** How long a write waits for the log's decision before failing with an unknown outcome. @default 60000 */
+  decisionTimeoutMs?: number;
+  /** Names this process in heartbeats. @default `<hostname>:<pid>` */
+  nodeId?: string;
+  /** Appends from different agents within this many ms go out as one batch. @default 0 (next tick) */
+  lingerMs?: number;
+  logger?: Logger;
+  /**
+   * Where the view of the log starts. By default from the projector's outputs:
+   * heads from the state topic, then each partition from the projector group's
+   * commits, so connecting costs the number of agents plus the projector's lag,
+   * not the length of the log. `false` folds the whole events topic.
+   */
+  bootstrap?: false | { projectorGroup?: string; resolveClaimCheck?: TailBootstrap['resolveClaimCheck'] };
+}
+
+/** The seed's StateUpdateResult. */
+export interface StateUpdateResult {
+  success: boolean;
+  newVersion: number;
+  previousVersion: number;
+  appliedChanges: Change[];
+  generatedEvents: StateEvent[];
+  checksum: string;
+  /** Milliseconds from the call to the log's decision. */
+  processingTime: number;
+}
+
+export interface UpdateOptions {
+  /** Fail fast with ConflictError unless the head is at this version. */
+  expectedVersion?: number;
+  /** @default 'state_patched' */
+  eventType?: StateEventType;
+  metadata?: Record<string, string>;
+  causationId?: string;
+  correlationId?: string;
+}
+
+/** A change list, or a function that edits a draft copy of the state. */
+export type Update = Change[] | ((draft: AgentState) => void);
+
+/** Where the view of the log starts, from the client options. */
+export function tailBootstrap(prefix: string | undefined, o: Exclude<AgentStateClientOptions['bootstrap'], false>): TailBootstrap {
+  return {
+    stateTopic: topicNames(prefix).state,
+    projectorGroup: o?.projectorGroup ?? projectorGroup(prefix),
+    ...(o?.resolveClaimCheck ? { resolveClaimCheck: o.resolveClaimCheck } : {}),
+  };
+}
