@@ -16,27 +16,17 @@
  * process exits 1. Options: --quick, --agents N, --events N (per agent).
  */
 import { pino } from 'pino';
-import { S3BlobStore } from '../src/blob/index.js';
-import { AgentStateClient, RegistryEventCodec } from '../src/client/index.js';
-import { RegistryCodec } from '../src/codec/index.js';
-import { KafkaEventLog } from '../src/log/kafka/index.js';
-import { topicNames, topicSpecs } from '../src/log/topics.js';
+import { AgentStateClient } from '../src/client/index.js';
 import { MetricsRegistry, Projector } from '../src/projector/index.js';
 import { MongoStore } from '../src/store/mongo/index.js';
 import { appendRoundRobin, corpusEvents } from './lib/corpus-log.js';
+import { intArg, pipelineBench } from './lib/pipeline.js';
 import { writeResults } from './lib/results.js';
 import { markdownTable, num } from './lib/table.js';
-import { benchStack } from './stack.js';
 
 const quick = process.argv.includes('--quick');
-const arg = (name: string, fallback: number): number => {
-  const i = process.argv.indexOf(name);
-  const n = i >= 0 ? Number(process.argv[i + 1]) : fallback;
-  if (!Number.isSafeInteger(n) || n < 1) throw new Error(`${name} must be a positive integer, got ${process.argv[i + 1]}`);
-  return n;
-};
-const AGENTS = arg('--agents', quick ? 200 : 2000);
-const PER_AGENT = arg('--events', quick ? 10 : 20);
+const AGENTS = intArg('--agents', quick ? 200 : 2000);
+const PER_AGENT = intArg('--events', quick ? 10 : 20);
 const RUNS = 3;
 /** Every TAIL_EVERY-th agent gets a tail (acquire + one update): 5 %. */
 const TAIL_EVERY = 20;
@@ -55,15 +45,7 @@ interface Row {
 }
 
 async function main(): Promise<void> {
-  const env = await benchStack();
-  const stamp = Date.now().toString(36);
-  const prefix = `bench-connect-${stamp}.`;
-  const topics = topicNames(prefix);
-  const log = new KafkaEventLog({ brokers: env.kafkaBrokers });
-  await log.setup(topicSpecs({ prefix, partitions: 6 }));
-  const codec = await RegistryEventCodec.create(new RegistryCodec({ url: env.schemaRegistryUrl }), topics.events);
-  const blobs = new S3BlobStore({ ...env.s3, prefix });
-  await blobs.setup();
+  const { env, stamp, prefix, topics, log, codec, blobs } = await pipelineBench('connect');
   const store = await MongoStore.connect({ uri: env.mongodbUri, database: `bench_connect_${stamp}` });
   const rows: Row[] = [];
   const failures: string[] = [];

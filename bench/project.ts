@@ -10,27 +10,18 @@
  *     time-boxed, as the baseline the batched design is measured against.
  * Options: --quick, --agents N, --events N (per agent).
  */
-import { S3BlobStore } from '../src/blob/index.js';
 import { RedisCache } from '../src/cache/index.js';
-import { RegistryEventCodec } from '../src/client/index.js';
-import { RegistryCodec } from '../src/codec/index.js';
 import { canonicalJson, step, type Projection } from '../src/domain/index.js';
-import { KafkaEventLog } from '../src/log/kafka/index.js';
-import { topicNames, topicSpecs } from '../src/log/topics.js';
 import { Projector, resetProjectorGroup } from '../src/projector/index.js';
 import { MongoConnection, MongoStore } from '../src/store/mongo/index.js';
 import { appendRoundRobin, corpusEvents } from './lib/corpus-log.js';
+import { intArg, pipelineBench } from './lib/pipeline.js';
 import { writeResults } from './lib/results.js';
 import { markdownTable, num } from './lib/table.js';
-import { benchStack } from './stack.js';
 
 const quick = process.argv.includes('--quick');
-const arg = (name: string, fallback: number): number => {
-  const i = process.argv.indexOf(name);
-  return i >= 0 ? Number(process.argv[i + 1]) : fallback;
-};
-const AGENTS = arg('--agents', quick ? 100 : 500);
-const PER_AGENT = arg('--events', quick ? 10 : 30);
+const AGENTS = intArg('--agents', quick ? 100 : 500);
+const PER_AGENT = intArg('--events', quick ? 10 : 30);
 const NAIVE_SECONDS = quick ? 10 : 30;
 
 interface Row {
@@ -41,15 +32,7 @@ interface Row {
 }
 
 async function main(): Promise<void> {
-  const env = await benchStack();
-  const stamp = Date.now().toString(36);
-  const prefix = `bench-project-${stamp}.`;
-  const topics = topicNames(prefix);
-  const log = new KafkaEventLog({ brokers: env.kafkaBrokers });
-  await log.setup(topicSpecs({ prefix, partitions: 6 }));
-  const codec = await RegistryEventCodec.create(new RegistryCodec({ url: env.schemaRegistryUrl }), topics.events);
-  const blobs = new S3BlobStore({ ...env.s3, prefix });
-  await blobs.setup();
+  const { env, stamp, prefix, topics, log, codec, blobs } = await pipelineBench('project');
   const cache = new RedisCache({ url: env.redisUrl, prefix: `${prefix}cache:` });
   const databases: string[] = [];
   const rows: Row[] = [];

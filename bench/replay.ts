@@ -14,31 +14,20 @@
  * Any mismatch is printed and the process exits 1.
  * Options: --quick, --agents N, --events N (per agent).
  */
-import { S3BlobStore } from '../src/blob/index.js';
 import { RedisCache } from '../src/cache/index.js';
-import { RegistryEventCodec } from '../src/client/index.js';
-import { RegistryCodec } from '../src/codec/index.js';
 import { canonicalJson, checksum, parseJson } from '../src/domain/index.js';
-import { KafkaEventLog } from '../src/log/kafka/index.js';
-import { topicNames, topicSpecs } from '../src/log/topics.js';
 import { StateManager } from '../src/manager/index.js';
 import { decodeState, MetricsRegistry, Projector, resetProjectorGroup } from '../src/projector/index.js';
 import type { StoredState } from '../src/store/port.js';
 import { MongoStore } from '../src/store/mongo/index.js';
 import { appendRoundRobin, corpusEvents } from './lib/corpus-log.js';
+import { intArg, pipelineBench } from './lib/pipeline.js';
 import { writeResults } from './lib/results.js';
 import { markdownTable, num } from './lib/table.js';
-import { benchStack } from './stack.js';
 
 const quick = process.argv.includes('--quick');
-const arg = (name: string, fallback: number): number => {
-  const i = process.argv.indexOf(name);
-  const n = i >= 0 ? Number(process.argv[i + 1]) : fallback;
-  if (!Number.isSafeInteger(n) || n < 1) throw new Error(`${name} must be a positive integer, got ${process.argv[i + 1]}`);
-  return n;
-};
-const AGENTS = arg('--agents', quick ? 100 : 500);
-const PER_AGENT = arg('--events', quick ? 10 : 30);
+const AGENTS = intArg('--agents', quick ? 100 : 500);
+const PER_AGENT = intArg('--events', quick ? 10 : 30);
 const REPLAY_AGENTS = Math.min(20, AGENTS);
 
 interface Row {
@@ -56,16 +45,8 @@ interface Row {
 type Expected = Map<string, { version: number; checksum: string }>;
 
 async function main(): Promise<void> {
-  const env = await benchStack();
-  const stamp = Date.now().toString(36);
-  const prefix = `bench-replay-${stamp}.`;
+  const { env, stamp, prefix, topics, log, codec, blobs } = await pipelineBench('replay');
   const group = `${prefix}projector`;
-  const topics = topicNames(prefix);
-  const log = new KafkaEventLog({ brokers: env.kafkaBrokers });
-  await log.setup(topicSpecs({ prefix, partitions: 6 }));
-  const codec = await RegistryEventCodec.create(new RegistryCodec({ url: env.schemaRegistryUrl }), topics.events);
-  const blobs = new S3BlobStore({ ...env.s3, prefix });
-  await blobs.setup();
   const cache = new RedisCache({ url: env.redisUrl, prefix: `${prefix}cache:` });
   const stores: MongoStore[] = [];
   const rows: Row[] = [];
