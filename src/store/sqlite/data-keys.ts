@@ -2,6 +2,7 @@ import type Database from 'better-sqlite3';
 import type { DataKeyStore, WrappedDataKey } from '../../codec/data-keys.js';
 import { ConfigError, UnavailableError } from '../../errors.js';
 import { run } from './errors.js';
+import { StatementCache } from './statements.js';
 import { openStoreDatabase } from './schema.js';
 
 export interface SqliteDataKeyStoreOptions {
@@ -85,7 +86,7 @@ export class SqliteDataKeyStore implements DataKeyStore {
   private readonly ownsDatabase: boolean;
   private readonly where: string;
   private readonly busyTimeoutMs: number;
-  private readonly statements = new Map<string, Database.Statement>();
+  private readonly statements: StatementCache;
   private closed = false;
 
   /** Opens (or adopts) the database. Call `setup()` once to create the table. */
@@ -116,6 +117,8 @@ export class SqliteDataKeyStore implements DataKeyStore {
       this.ownsDatabase = true;
       this.where = path;
     }
+    // Integers as numbers: versions and times here are far below 2^53.
+    this.statements = new StatementCache(this.db, false, 'prepare data_keys');
   }
 
   /** Creates the table and index; idempotent, and safe to run from two processes at once. */
@@ -214,15 +217,8 @@ export class SqliteDataKeyStore implements DataKeyStore {
     if (this.closed) throw new UnavailableError('SQLite data-key store (closed)', { retryable: false });
   }
 
-  /** Prepared statements, cached by SQL text; integers read as numbers whatever the database's default (all are far below 2^53). */
   private stmt(sql: string): Database.Statement {
-    let s = this.statements.get(sql);
-    if (s === undefined) {
-      s = run('prepare data_keys', () => this.db.prepare(sql));
-      if (s.reader) s.safeIntegers(false);
-      this.statements.set(sql, s);
-    }
-    return s;
+    return this.statements.get(sql);
   }
 }
 

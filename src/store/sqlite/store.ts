@@ -11,6 +11,7 @@ import type {
   WriteResult,
 } from '../port.js';
 import { run } from './errors.js';
+import { StatementCache } from './statements.js';
 import {
   EXPIRED_SNAPSHOTS,
   INSERT_EVENT,
@@ -75,7 +76,7 @@ export class SqliteStateStore implements StateStore {
   private readonly db: Database.Database;
   private readonly ownsDatabase: boolean;
   private readonly where: string;
-  private readonly statements = new Map<string, Database.Statement>();
+  private readonly statements: StatementCache;
   private closed = false;
 
   /** Opens (or adopts) the database. Call `setup()` once to create the tables. */
@@ -95,6 +96,8 @@ export class SqliteStateStore implements StateStore {
       this.ownsDatabase = true;
       this.where = options.path;
     }
+    // Integers as bigint: offsets and versions are read exactly.
+    this.statements = new StatementCache(this.db, true, 'prepare');
   }
 
   /** Creates the tables and indexes; idempotent, and safe to run from two processes at once. */
@@ -256,19 +259,8 @@ export class SqliteStateStore implements StateStore {
     if (this.closed) throw new UnavailableError('SQLite state store (closed)', { retryable: false });
   }
 
-  /**
-   * Prepared statements, cached by SQL text. Every one reads integers as
-   * bigint (safe integers), whatever default the database has, because a
-   * caller-owned database may not have `defaultSafeIntegers` set.
-   */
   private stmt(sql: string): Database.Statement {
-    let s = this.statements.get(sql);
-    if (s === undefined) {
-      s = run('prepare', () => this.db.prepare(sql));
-      if (s.reader) s.safeIntegers(true);
-      this.statements.set(sql, s);
-    }
-    return s;
+    return this.statements.get(sql);
   }
 
   private all<T>(what: string, q: Sql): T[] {
