@@ -3,7 +3,7 @@ import type { DataKeyStore, WrappedDataKey } from '../../codec/data-keys.js';
 import { ConfigError, UnavailableError } from '../../errors.js';
 import { run } from './errors.js';
 import { StatementCache } from './statements.js';
-import { openStoreDatabase } from './schema.js';
+import { openOrAdopt, openStoreDatabase } from './schema.js';
 
 export interface SqliteDataKeyStoreOptions {
   /**
@@ -24,8 +24,6 @@ export interface SqliteDataKeyStoreOptions {
 
 /** Bumped when `data_keys` changes; a file written by a newer version is refused. */
 export const DATA_KEYS_SCHEMA_VERSION = 1;
-
-const DEFAULT_BUSY_TIMEOUT_MS = 5000;
 
 /**
  * `store_meta` is the state store's version table (schema.ts); the same
@@ -91,32 +89,12 @@ export class SqliteDataKeyStore implements DataKeyStore {
 
   /** Opens (or adopts) the database. Call `setup()` once to create the table. */
   constructor(options: SqliteDataKeyStoreOptions) {
-    if (options === null || typeof options !== 'object') throw new ConfigError('options', 'an object with path or database is required');
-    const busy = options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
-    if (!Number.isSafeInteger(busy) || busy < 0) throw new ConfigError('busyTimeoutMs', 'must be an integer >= 0 (milliseconds)');
-    this.busyTimeoutMs = busy;
-    if (options.database !== undefined) {
-      if (options.path !== undefined) throw new ConfigError('path', 'give either path or database, not both');
-      if (!options.database.open) throw new ConfigError('database', 'the database is not open');
-      this.db = options.database;
-      this.ownsDatabase = false;
-      this.where = options.database.name;
-    } else {
-      if (typeof options.path !== 'string' || options.path === '') throw new ConfigError('path', 'a file path or ":memory:" is required');
-      const path = options.path;
-      this.db = run('open data_keys', () => {
-        const db = openStoreDatabase(path, busy);
-        try {
-          db.pragma('secure_delete = ON');
-        } catch (err) {
-          db.close();
-          throw err;
-        }
-        return db;
-      });
-      this.ownsDatabase = true;
-      this.where = path;
-    }
+    // secure_delete: a shredded key's bytes are overwritten, not left in free pages.
+    const opened = openOrAdopt(options, (path, busy) => run('open data_keys', () => openStoreDatabase(path, busy, ['secure_delete = ON'])));
+    this.db = opened.db;
+    this.ownsDatabase = opened.owns;
+    this.where = opened.where;
+    this.busyTimeoutMs = opened.busyTimeoutMs;
     // Integers as numbers: versions and times here are far below 2^53.
     this.statements = new StatementCache(this.db, false, 'prepare data_keys');
   }

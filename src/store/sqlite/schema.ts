@@ -106,9 +106,10 @@ CREATE INDEX IF NOT EXISTS state_snapshots_expiry ON state_snapshots (expires_at
  * `writeBatch` that resolved survives a power loss, not only a process crash
  * (DESIGN.md Invariant 4: offsets are committed only after the sinks hold).
  */
-export function openStoreDatabase(path: string, busyTimeoutMs: number): Database.Database {
+export function openStoreDatabase(path: string, busyTimeoutMs: number, pragmas: string[] = []): Database.Database {
   const db = new Database(path);
   try {
+    for (const p of pragmas) db.pragma(p);
     // ':memory:' has no WAL (the pragma answers 'memory'); nothing to keep anyway.
     if (path !== ':memory:') db.pragma('journal_mode = WAL');
     db.pragma('synchronous = FULL');
@@ -138,4 +139,33 @@ export function createStoreSchema(db: Database.Database, where: string): void {
       db.prepare(`INSERT OR REPLACE INTO store_meta (key, value) VALUES ('schema_version', ?)`).run(String(STORE_SCHEMA_VERSION));
     }
   }).immediate();
+}
+
+/** A database a store works on: one it opened from `path` (it owns it), or one the caller passed in. */
+export interface StoreDatabase {
+  db: Database.Database;
+  owns: boolean;
+  /** The file (or ':memory:') for messages. */
+  where: string;
+}
+
+/**
+ * Validates a store's `path` / `database` / `busyTimeoutMs` options and opens
+ * (or adopts) its database, with `pragmas` on a file it opens.
+ * @throws ConfigError naming the bad option
+ */
+export function openOrAdopt(
+  options: { path?: string; database?: Database.Database; busyTimeoutMs?: number },
+  open: (path: string, busyTimeoutMs: number) => Database.Database,
+): StoreDatabase & { busyTimeoutMs: number } {
+  if (options === null || typeof options !== 'object') throw new ConfigError('options', 'an object with path or database is required');
+  const busy = options.busyTimeoutMs ?? 5000;
+  if (!Number.isSafeInteger(busy) || busy < 0) throw new ConfigError('busyTimeoutMs', 'must be an integer >= 0 (milliseconds)');
+  if (options.database !== undefined) {
+    if (options.path !== undefined) throw new ConfigError('path', 'give either path or database, not both');
+    if (!options.database.open) throw new ConfigError('database', 'the database is not open');
+    return { db: options.database, owns: false, where: options.database.name, busyTimeoutMs: busy };
+  }
+  if (typeof options.path !== 'string' || options.path === '') throw new ConfigError('path', 'a file path or ":memory:" is required');
+  return { db: open(options.path, busy), owns: true, where: options.path, busyTimeoutMs: busy };
 }

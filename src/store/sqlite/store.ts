@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3';
-import { ConfigError, UnavailableError } from '../../errors.js';
+import { UnavailableError } from '../../errors.js';
 import type {
   EventQuery,
   SnapshotQuery,
@@ -35,7 +35,7 @@ import {
   type SnapshotRow,
   type StateRow,
 } from './rows.js';
-import { createStoreSchema, openStoreDatabase } from './schema.js';
+import { createStoreSchema, openOrAdopt, openStoreDatabase } from './schema.js';
 
 export interface SqliteStateStoreOptions {
   /**
@@ -55,7 +55,6 @@ export interface SqliteStateStoreOptions {
   busyTimeoutMs?: number;
 }
 
-const DEFAULT_BUSY_TIMEOUT_MS = 5000;
 const DEFAULT_EXPIRED_LIMIT = 1000;
 
 /**
@@ -81,21 +80,10 @@ export class SqliteStateStore implements StateStore {
 
   /** Opens (or adopts) the database. Call `setup()` once to create the tables. */
   constructor(options: SqliteStateStoreOptions) {
-    if (options === null || typeof options !== 'object') throw new ConfigError('options', 'an object with path or database is required');
-    const busy = options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
-    if (!Number.isSafeInteger(busy) || busy < 0) throw new ConfigError('busyTimeoutMs', 'must be an integer >= 0 (milliseconds)');
-    if (options.database !== undefined) {
-      if (options.path !== undefined) throw new ConfigError('path', 'give either path or database, not both');
-      if (!options.database.open) throw new ConfigError('database', 'the database is not open');
-      this.db = options.database;
-      this.ownsDatabase = false;
-      this.where = options.database.name;
-    } else {
-      if (typeof options.path !== 'string' || options.path === '') throw new ConfigError('path', 'a file path or ":memory:" is required');
-      this.db = run('open', () => openStoreDatabase(options.path!, busy));
-      this.ownsDatabase = true;
-      this.where = options.path;
-    }
+    const opened = openOrAdopt(options, (path, busy) => run('open', () => openStoreDatabase(path, busy)));
+    this.db = opened.db;
+    this.ownsDatabase = opened.owns;
+    this.where = opened.where;
     // Integers as bigint: offsets and versions are read exactly.
     this.statements = new StatementCache(this.db, true, 'prepare');
   }
