@@ -78,7 +78,7 @@ async function main(): Promise<void> {
       rows.push({
         instanceId: id, version: 1, epoch: 1, checksum: checksum(state), agentType: 'worker', status: 'running',
         encoding: body.encoding, body: body.bytes, blobKey: null, position: { partition: 0, offset: '0' },
-        lastEventId: `e-${id}`, lastEventType: 'agent_created', updatedAt: 1_760_000_000_000, createdAt: 1_760_000_000_000,
+        lastEventId: `e-${id}`, lastEventType: 'instance_created', updatedAt: 1_760_000_000_000, createdAt: 1_760_000_000_000,
       });
     }
     await store.writeBatch({ states: rows, events: [] });

@@ -24,7 +24,7 @@ import { AppendBatcher } from './batcher.js';
 import type { EventCodec } from './codec.js';
 import { TailReader, type Outcome, type TailStats } from './tail.js';
 import type { Heartbeat } from './heartbeat.js';
-import { typed, type TaskInput, type TypedUpdate } from './typed.js';
+import { typed, type MigrationInfo, type ResourceRelease, type SnapshotInfo, type TaskInput, type TypedUpdate } from './typed.js';
 import { buildEvent, eventRecord, updateResult } from './event-record.js';
 import { tailBootstrap, type AgentStateClientOptions, type StateUpdateResult, type Update, type UpdateOptions } from './types.js';
 
@@ -94,7 +94,7 @@ export class AgentStateClient {
   }
 
   /**
-   * Creates an agent (version 1, `agent_created`) owned by this client at epoch 1.
+   * Creates an agent (version 1, `instance_created`) owned by this client at epoch 1.
    * @throws ConflictError when the agent already exists
    */
   async createAgent(id: string, init: { agentType: string } & Partial<Omit<AgentState, 'instanceId'>>): Promise<StateUpdateResult> {
@@ -106,7 +106,7 @@ export class AgentStateClient {
     if (this.tail.head(instanceId)) throw new ConflictError(`agent ${instanceId} already exists`);
     const owned: Owned = { epoch: 1, fenced: false, heartbeats: 0, queue: Promise.resolve() };
     const started = performance.now();
-    const outcome = await this.write(instanceId, undefined, state, 1, 'agent_created', {});
+    const outcome = await this.write(instanceId, undefined, state, 1, 'instance_created', {});
     if (!outcome.accept) {
       throw new ConflictError(`agent ${instanceId} was created concurrently by another writer (${outcome.reason})`);
     }
@@ -230,6 +230,26 @@ export class AgentStateClient {
     return this.typedUpdate(id, typed.resourceAllocated(resources));
   }
 
+  /** `resource_deallocated`: subtracts the given amounts (floored at 0), or releases everything with `'all'`. */
+  resourceDeallocated(id: string, release: ResourceRelease): Promise<StateUpdateResult> {
+    return this.typedUpdate(id, typed.resourceDeallocated(release));
+  }
+
+  /** `snapshot_created`: records a snapshot taken of this agent (no state change). StateManager.createSnapshot calls it through the owner. */
+  snapshotCreated(id: string, info: SnapshotInfo): Promise<StateUpdateResult> {
+    return this.typedUpdate(id, typed.snapshotCreated(info));
+  }
+
+  /** `migration_started`: written by the source owner before the hand-over (status `migrating`). */
+  migrationStarted(id: string, info: MigrationInfo): Promise<StateUpdateResult> {
+    return this.typedUpdate(id, typed.migrationStarted(info));
+  }
+
+  /** `migration_completed`: written by the target after it acquired the agent (the previous status returns). */
+  migrationCompleted(id: string, info: MigrationInfo): Promise<StateUpdateResult> {
+    return this.typedUpdate(id, typed.migrationCompleted(info));
+  }
+
   /** `memory_updated`: shallow merge into memory. */
   memoryUpdated(id: string, patch: JsonObject): Promise<StateUpdateResult> {
     return this.typedUpdate(id, typed.memoryUpdated(patch));
@@ -317,6 +337,7 @@ export class AgentStateClient {
       causationId: options.causationId,
       correlationId: options.correlationId,
       metadata: options.metadata,
+      replayable: options.replayable,
       changes,
     });
     const decided = this.tail.expect(event.eventId, expected);

@@ -25,6 +25,9 @@ export class JsonEventCodec implements EventCodec {
     if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
       throw new AgentStateError('AS_DECODE', 'event record is not a JSON object');
     }
-    return parsed as unknown as StateEvent;
+    // `replayable` arrived after the first JSON records; absent means replayable.
+    const event = parsed as unknown as StateEvent;
+    if (typeof event.replayable !== 'boolean') event.replayable = true;
+    return event;
   }
 }

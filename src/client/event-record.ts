@@ -14,6 +14,8 @@ export interface EventDraft {
   causationId?: string | undefined;
   correlationId?: string | undefined;
   metadata?: Record<string, string> | undefined;
+  /** @default true */
+  replayable?: boolean | undefined;
   /** The changes when the caller gave them; else diffed from the head. */
   changes?: Change[] | undefined;
 }
@@ -36,6 +38,7 @@ export function buildEvent(d: EventDraft): { event: StateEvent; expected: Projec
     metadata: d.metadata ?? {},
     stateChecksum: sum,
     replay: null,
+    replayable: d.replayable ?? true,
   };
   return { event, expected: { version, epoch: d.epoch, state: d.next, checksum: sum } };
 }

@@ -52,6 +52,8 @@ export interface UpdateOptions {
   metadata?: Record<string, string>;
   causationId?: string;
   correlationId?: string;
+  /** The seed's `replayable`: false when a replay must not re-emit this event's side effects. @default true */
+  replayable?: boolean;
 }
 
 /** A change list, or a function that edits a draft copy of the state. */

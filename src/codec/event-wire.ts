@@ -30,6 +30,7 @@ export interface WireStateEvent {
   metadata: Record<string, string>;
   stateChecksum: string;
   replay: { isReplay: boolean; originalEventId: string | null; replayedAt: number | null } | null;
+  replayable: boolean;
 }
 
 /** Changeset values travel as canonical JSON strings, so any language reads them without an Avro JSON type. */
@@ -70,6 +71,7 @@ export function eventToWire(event: StateEvent, encryptedChangeset: Buffer | null
     metadata: event.metadata,
     stateChecksum: event.stateChecksum,
     replay: event.replay,
+    replayable: event.replayable,
   };
 }
 
@@ -101,6 +103,7 @@ export function eventFromWire(wire: WireStateEvent, openChangeset?: (sealed: Buf
       metadata: wire.metadata,
       stateChecksum: wire.stateChecksum,
       replay: wire.replay,
+      replayable: wire.replayable,
     };
   } catch (error) {
     if (error instanceof DecodeError || !(error instanceof AgentStateError) || error.code === 'AS_KEY' || error.code === 'AS_KEY_DESTROYED') throw error;

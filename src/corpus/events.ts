@@ -27,7 +27,7 @@ export function generateEvents(seed: number, count: number, finalBytes = 64 * 10
       version: version(v),
       writerEpoch: epoch(1),
       timestamp: 1_760_000_000_000 + v * 1000,
-      eventType: v === 1 ? 'agent_created' : 'memory_updated',
+      eventType: v === 1 ? 'instance_created' : 'memory_updated',
       source: 'corpus',
       causationId: null,
       correlationId: rnd.uuid(),
@@ -35,6 +35,7 @@ export function generateEvents(seed: number, count: number, finalBytes = 64 * 10
       metadata: { generator: 'agentstate-corpus' },
       stateChecksum: checksum(next),
       replay: null,
+      replayable: true,
     });
     prev = next;
   }

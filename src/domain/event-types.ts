@@ -1,26 +1,29 @@
 /**
- * Event types of the seed's `StateEventType` (13), then the five this design
- * adds (DESIGN.md State, events, versions). The order is the Avro enum order in
- * `schemas/StateEvent.avsc`: append only, never reorder (BACKWARD evolution).
+ * The seed's `StateEventType`, its 13 names exactly and in its order
+ * (../shared/seed, "State Events Collection"; DESIGN.md State, events,
+ * versions). Who emits each one is in docs/domain.md ("Event types").
  */
 export const SEED_EVENT_TYPES = [
-  'agent_created',
+  'instance_created',
   'status_changed',
-  'task_assigned',
-  'task_completed',
-  'task_failed',
-  'error_occurred',
+  'configuration_updated',
   'capability_added',
   'capability_removed',
-  'configuration_updated',
+  'task_assigned',
+  'task_completed',
+  'error_occurred',
   'resource_allocated',
-  'memory_updated',
-  'performance_updated',
-  'state_migrated',
+  'resource_deallocated',
+  'snapshot_created',
+  'migration_started',
+  'migration_completed',
 ] as const;
 
-/** Types the design adds to the seed's list. */
+/** Types the design adds after the seed's (DESIGN.md State, events, versions). */
 export const DESIGN_EVENT_TYPES = [
+  'task_failed',
+  'memory_updated',
+  'performance_updated',
   'state_patched',
   'state_rolled_back',
   'ownership_acquired',
@@ -28,11 +31,17 @@ export const DESIGN_EVENT_TYPES = [
   'state_erased',
 ] as const;
 
-/** Every event type, in Avro enum order. */
+/**
+ * Every event type, in Avro enum order (`schemas/StateEvent.avsc`): the
+ * seed's 13, then ours. Append only, never reorder (BACKWARD evolution).
+ */
 export const STATE_EVENT_TYPES = [...SEED_EVENT_TYPES, ...DESIGN_EVENT_TYPES] as const;
 
 /** One of {@link STATE_EVENT_TYPES}. */
 export type StateEventType = (typeof STATE_EVENT_TYPES)[number];
+
+/** One of the seed's 13 {@link SEED_EVENT_TYPES}. */
+export type SeedEventType = (typeof SEED_EVENT_TYPES)[number];
 
 const known: ReadonlySet<string> = new Set(STATE_EVENT_TYPES);
 

@@ -29,4 +29,11 @@ export interface StateEvent {
   metadata: Record<string, string>;
   stateChecksum: string;
   replay: ReplayInfo | null;
+  /**
+   * The seed's `replayable`: false when a replay must not re-emit this
+   * event's side effects (a message already sent, a payment made). The fold
+   * applies every accepted event whatever this says, so state reconstruction
+   * never skips one (Invariant 2). Set by the writer (`UpdateOptions.replayable`).
+   */
+  replayable: boolean;
 }

@@ -53,7 +53,7 @@ describe('events on the wire are standard Confluent-framed Avro', () => {
     });
     await consumer.disconnect();
     expect(seen.map((e) => [e.eventType, Number(e.version)])).toEqual([
-      ['agent_created', 1],
+      ['instance_created', 1],
       ['capability_added', 2],
       ['state_patched', 3],
     ]);

@@ -53,6 +53,47 @@ describe('typed helpers and heartbeats', () => {
     expect(s.state.performance.tokensPerSecond).toBe(31.5);
   });
 
+  it('writes resource_deallocated, snapshot_created and the migration pair, and carries replayable', async () => {
+    await client.createAgent('t-3', { agentType: 'planner', status: 'running' });
+    await client.resourceAllocated('t-3', { cpuCores: 4, memoryMb: 8192, gpuCount: 1, tpuCount: 2 });
+    const partial = await client.resourceDeallocated('t-3', { cpuCores: 3, gpuCount: 5 });
+    expect(partial.generatedEvents[0]!.eventType).toBe('resource_deallocated');
+    expect(client.getState('t-3')!.state.resourceAllocation).toEqual({ cpuCores: 1, memoryMb: 8192, gpuCount: 0, tpuCount: 2 });
+    await expect(client.resourceDeallocated('t-3', { diskGb: 1 })).rejects.toThrow(/diskGb is not allocated/);
+    await client.resourceDeallocated('t-3', 'all');
+    expect(client.getState('t-3')!.state.resourceAllocation).toEqual({ cpuCores: 0, memoryMb: 0, gpuCount: 0 });
+
+    const before = client.getState('t-3')!;
+    const snap = await client.snapshotCreated('t-3', { snapshotId: 's-1', version: before.version, type: 'checkpoint' });
+    expect(snap.generatedEvents[0]!.changeset).toEqual([]);
+    expect(snap.generatedEvents[0]!.metadata).toEqual({ snapshotId: 's-1', snapshotVersion: String(before.version), snapshotType: 'checkpoint', trigger: 'manual' });
+    expect(snap.checksum).toBe(before.checksum);
+
+    const info = { migrationId: 'm-1', sourceNodeId: 'node-a', targetNodeId: 'node-b' };
+    await client.migrationStarted('t-3', info);
+    expect(client.getState('t-3')!.state.status).toBe('migrating');
+    await expect(client.migrationCompleted('t-3', { ...info, migrationId: 'm-2' })).rejects.toThrow(/no migration m-2/);
+    const done = await client.migrationCompleted('t-3', info);
+    expect(done.generatedEvents[0]!.eventType).toBe('migration_completed');
+    expect(client.getState('t-3')!.state.status).toBe('running');
+    expect(client.getState('t-3')!.state.executionState.processState).toEqual({});
+
+    const once = await client.updateState('t-3', (d) => void (d.memory.sent = ['mail-1']), { replayable: false });
+    // What a plain registry consumer reads back from the topic.
+    const topic = topicNames(prefix).events;
+    const p = await log.partitionFor(topic, 't-3');
+    const records = await log.read(topic, p, '0', (await log.endOffsets(topic))[p]!);
+    const registry = new SchemaRegistry({ host: stackEnv().schemaRegistryUrl });
+    const decoded = (await Promise.all(records.map((r) => registry.decode(r.value!)))) as Array<{ instanceId: string; version: number; eventType: string; replayable: boolean }>;
+    const mine = decoded.filter((d) => d.instanceId === 't-3');
+    expect(mine.map((d) => d.eventType)).toEqual([
+      'instance_created', 'resource_allocated', 'resource_deallocated', 'resource_deallocated',
+      'snapshot_created', 'migration_started', 'migration_completed', 'state_patched',
+    ]);
+    expect(mine.map((d) => d.replayable)).toEqual([true, true, true, true, true, true, true, false]);
+    expect(Number(mine.at(-1)!.version)).toBe(once.newVersion);
+  });
+
   it('publishes Avro heartbeats to the compacted heartbeats topic, only while owning', async () => {
     await client.createAgent('t-2', { agentType: 'planner' });
     const hb1 = await client.heartbeat('t-2');

@@ -32,6 +32,7 @@ const event: StateEvent = {
   metadata: { model: 'gpt' },
   stateChecksum: checksum({ x: 1 }),
   replay: null,
+  replayable: true,
 };
 
 const codec = (): RegistryCodec => new RegistryCodec({ url: stackEnv().schemaRegistryUrl });

@@ -15,7 +15,7 @@ describe('decide (Invariants 1 and 3)', () => {
     expect(decide(head, ev(6, 2))).toEqual({ accept: true });
   });
   it('accepts only version 1 for an agent with no head', () => {
-    expect(decide(undefined, ev(1, 0, 'agent_created'))).toEqual({ accept: true });
+    expect(decide(undefined, ev(1, 0, 'instance_created'))).toEqual({ accept: true });
     expect(decide(undefined, ev(2, 0))).toEqual({ accept: false, reason: 'gap' });
     expect(decide(undefined, ev(0, 0))).toEqual({ accept: false, reason: 'duplicate' });
   });

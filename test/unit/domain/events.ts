@@ -27,6 +27,7 @@ export function eventBetween(
     metadata: {},
     stateChecksum: checksum(after),
     replay: null,
+    replayable: true,
   };
 }
 
