@@ -1,6 +1,6 @@
 import { AgentStateClient } from '../../client/index.js';
 import { diff, type JsonValue } from '../../domain/index.js';
-import { asString, parse, backendKind, GLOBAL_HELP, UsageError, parsePositiveInt } from '../args.js';
+import { asString, parse, backendKind, GLOBAL_HELP, UsageError, parsePositiveInt, positionalArgs } from '../args.js';
 import { openBackend } from '../backend.js';
 import { scanLog } from '../scan.js';
 
@@ -33,13 +33,19 @@ ${GLOBAL_HELP}`;
 export async function rollback(argv: string[], out: (s: string) => void): Promise<number> {
   const { values, positionals } = parse(argv, {});
   if (values.help) return out(rollbackHelp), 0;
-  const [id, v] = positionals;
-  if (!id || !v) throw new UsageError('usage: agentstate rollback <instanceId> <version>');
+  const [id, v] = positionalArgs(positionals, ['instanceId', 'version'], 'agentstate rollback <instanceId> <version>') as [string, string];
   const target = parsePositiveInt(v, '<version>');
   const backend = await openBackend({ dataDir: values['data-dir'], backend: backendKind(values.backend), env: process.env });
   try {
     const old = (await scanLog(backend, { keep: id, until: (e) => e.version > target })).agents.get(id);
     if (!old || old.version !== target) throw new UsageError(`agent ${id} has no version ${target}`);
+    // Rolling back to what the agent already holds writes nothing (not even an ownership claim).
+    const current = (await scanLog(backend, { keep: id })).agents.get(id)!;
+    if (current.checksum === old.checksum) {
+      const report = { instanceId: id, rolledBackTo: target, newVersion: null, headVersion: current.version, checksum: current.checksum, unchanged: true };
+      out(values.json ? JSON.stringify(report, null, 2) : `${id} at version ${current.version} already holds the state of version ${target}; nothing written`);
+      return 0;
+    }
     const client = await AgentStateClient.connect({ log: backend.log, codec: backend.codec, topicPrefix: backend.prefix, source: 'agentstate-cli' });
     try {
       const head = await client.acquire(id);
@@ -57,8 +63,9 @@ export async function rollback(argv: string[], out: (s: string) => void): Promis
 }
 
 export async function replay(argv: string[], out: (s: string) => void): Promise<number> {
-  const { values } = parse(argv, { group: { type: 'string' }, to: { type: 'string' } });
+  const { values, positionals } = parse(argv, { group: { type: 'string' }, to: { type: 'string' } });
   if (values.help) return out(replayHelp), 0;
+  positionalArgs(positionals, [], 'agentstate replay --group <group> --to <earliest|latest|timestamp|offset>');
   const group = asString(values.group);
   const to = asString(values.to);
   if (!group) throw new UsageError('missing --group <group>');
@@ -85,8 +92,9 @@ export async function replay(argv: string[], out: (s: string) => void): Promise<
 }
 
 export async function topics(argv: string[], out: (s: string) => void): Promise<number> {
-  const { values } = parse(argv, {});
+  const { values, positionals } = parse(argv, {});
   if (values.help) return out(topicsHelp), 0;
+  positionalArgs(positionals, [], 'agentstate topics');
   const backend = await openBackend({ dataDir: values['data-dir'], backend: backendKind(values.backend), env: process.env });
   try {
     const problems = await backend.setupTopics();

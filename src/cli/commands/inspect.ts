@@ -1,4 +1,4 @@
-import { asString, parse, backendKind, GLOBAL_HELP, UsageError, parsePositiveInt } from '../args.js';
+import { asString, parse, parseAt, backendKind, GLOBAL_HELP, UsageError, parsePositiveInt, positionalArgs } from '../args.js';
 import { openBackend } from '../backend.js';
 import { scanLog } from '../scan.js';
 
@@ -23,9 +23,7 @@ e.g. 2026-11-29T10:00:00Z): the fold of its events up to there.
 ${GLOBAL_HELP}`;
 
 function idOf(positionals: string[], usage: string): string {
-  const id = positionals[0];
-  if (!id) throw new UsageError(`missing <instanceId>; usage: ${usage}`);
-  return id;
+  return positionalArgs(positionals, ['instanceId'], usage)[0]!;
 }
 
 export async function inspect(argv: string[], out: (s: string) => void): Promise<number> {
@@ -76,20 +74,16 @@ export async function stateAt(argv: string[], out: (s: string) => void): Promise
   const id = idOf(positionals, 'agentstate state <instanceId> --at <version|time>');
   const at = asString(values.at);
   if (!at) throw new UsageError('missing --at <version|time>');
-  let until: (e: { version: number; timestamp: number }) => boolean;
-  if (/^\d+$/.test(at)) {
-    const v = Number(at);
-    until = (e) => e.version > v;
-  } else {
-    const t = Date.parse(at);
-    if (Number.isNaN(t)) throw new UsageError(`--at: "${at}" is neither a version nor an ISO 8601 time`);
-    until = (e) => e.timestamp > t;
-  }
+  const point = parseAt(at, '--at');
+  const until = 'version' in point ? (e: { version: number }) => e.version > point.version : (e: { timestamp: number }) => e.timestamp > point.time;
   const backend = await openBackend({ dataDir: values['data-dir'], backend: backendKind(values.backend), env: process.env });
   try {
     const scan = await scanLog(backend, { keep: id, until });
     const head = scan.agents.get(id);
     if (!head) throw new UsageError(`agent ${id} has no state at ${at}`);
+    if ('version' in point && head.version < point.version) {
+      throw new UsageError(`agent ${id} is at version ${head.version}; --at ${point.version} is past its head`);
+    }
     const report = { instanceId: id, at, version: head.version, checksum: head.checksum, state: head.state };
     out(values.json ? JSON.stringify(report, null, 2) : `version  ${head.version}\nchecksum ${head.checksum}\n${JSON.stringify(head.state, null, 2)}`);
     return 0;

@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import { StateManager } from '../../manager/index.js';
 import { MetricsRegistry, Projector } from '../../projector/index.js';
-import { asString, backendKind, GLOBAL_HELP, parse, parsePositiveInt, UsageError } from '../args.js';
+import { asString, backendKind, GLOBAL_HELP, parse, parsePositiveInt, positionalArgs, UsageError } from '../args.js';
 import { openBackend } from '../backend.js';
 import { openProjection } from '../projection.js';
 
@@ -92,8 +92,7 @@ export async function projector(argv: string[], out: (s: string) => void, err: (
 export async function snapshot(argv: string[], out: (s: string) => void): Promise<number> {
   const { values, positionals } = parse(argv, { type: { type: 'string' }, permanent: { type: 'boolean' } as never });
   if (values.help) return out(snapshotHelp), 0;
-  const id = positionals[0];
-  if (!id) throw new UsageError('usage: agentstate snapshot <instanceId>');
+  const [id] = positionalArgs(positionals, ['instanceId'], 'agentstate snapshot <instanceId>') as [string];
   const type = asString(values.type) ?? 'checkpoint';
   if (type !== 'full' && type !== 'checkpoint') throw new UsageError(`--type: "${type}" is not full or checkpoint`);
   const dataDir = values['data-dir'];

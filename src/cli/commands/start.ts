@@ -1,6 +1,6 @@
 import { AgentStateClient } from '../../client/index.js';
 import { runFleet, type FleetCounters } from '../../demo/fleet.js';
-import { asString, parse, backendKind, GLOBAL_HELP, parseDuration, parsePositiveInt, UsageError } from '../args.js';
+import { asString, parse, backendKind, GLOBAL_HELP, parseDuration, parsePositiveInt, setLongTimeout, UsageError } from '../args.js';
 import { openBackend } from '../backend.js';
 import { scanLog } from '../scan.js';
 import { openProjection } from '../projection.js';
@@ -48,7 +48,7 @@ export async function start(argv: string[], out: (s: string) => void, err: (s: s
   const onSignal = () => abort.abort();
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
-  const timer = durationMs === undefined ? undefined : setTimeout(() => abort.abort(), durationMs);
+  const timer = durationMs === undefined ? undefined : setLongTimeout(() => abort.abort(), durationMs);
   const counters: FleetCounters = { agents: 0, created: 0, resumed: 0, events: 0, tasksCompleted: 0, failures: 0, writeErrors: 0 };
   const started = Date.now();
   let progress: NodeJS.Timeout | undefined;
@@ -96,7 +96,7 @@ export async function start(argv: string[], out: (s: string) => void, err: (s: s
     if (tty) process.stderr.write('\n');
   } finally {
     clearInterval(progress);
-    clearTimeout(timer);
+    timer?.clear();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }

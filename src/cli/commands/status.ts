@@ -1,4 +1,4 @@
-import { parse, backendKind, GLOBAL_HELP } from '../args.js';
+import { parse, backendKind, GLOBAL_HELP, positionalArgs } from '../args.js';
 import { openBackend } from '../backend.js';
 import { scanLog } from '../scan.js';
 import { existsSync } from 'node:fs';
@@ -26,8 +26,9 @@ snapshots, and which backend is in use.
 ${GLOBAL_HELP}`;
 
 export async function status(argv: string[], out: (s: string) => void): Promise<number> {
-  const { values } = parse(argv, {});
+  const { values, positionals } = parse(argv, {});
   if (values.help) return out(help), 0;
+  positionalArgs(positionals, [], 'agentstate status');
   const backend = await openBackend({ dataDir: values['data-dir'], backend: backendKind(values.backend), env: process.env });
   try {
     const scan = await scanLog(backend);
