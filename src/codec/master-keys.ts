@@ -2,6 +2,9 @@ import { readFile } from 'node:fs/promises';
 import { ConfigError } from '../errors.js';
 import { KeyError } from './errors.js';
 
+/** What a master key id may be (ids are echoed in errors; an entry that fails this is never echoed). */
+const KEY_ID = /^[A-Za-z0-9._-]{1,64}$/;
+
 /** AES-256 keys are 32 bytes. */
 export const KEY_BYTES = 32;
 
@@ -19,7 +22,7 @@ export class MasterKeySet {
     const map = keys instanceof Map ? new Map(keys) : new Map(Object.entries(keys));
     if (map.size === 0) throw new ConfigError('masterKeys', 'at least one master key is required');
     for (const [id, key] of map) {
-      if (!/^[A-Za-z0-9._-]{1,64}$/.test(id)) throw new ConfigError(`masterKeys.${id}`, 'key id must be 1-64 of [A-Za-z0-9._-]');
+      if (!KEY_ID.test(id)) throw new ConfigError(`masterKeys.${id}`, 'key id must be 1-64 of [A-Za-z0-9._-]');
       if (key.length !== KEY_BYTES) throw new ConfigError(`masterKeys.${id}`, `must be ${KEY_BYTES} bytes, got ${key.length}`);
     }
     const active = activeId ?? [...map.keys()].at(-1)!;
@@ -63,11 +66,15 @@ export class MasterKeySet {
    */
   static parse(text: string, activeId?: string): MasterKeySet {
     const map = new Map<string, Buffer>();
-    for (const entry of text.split(/[,;\s]+/).filter(Boolean)) {
+    const entries = text.split(/[,;\s]+/).filter(Boolean);
+    entries.forEach((entry, i) => {
+      // Never echo an entry: a malformed one is usually key material pasted wrong.
       const at = entry.indexOf(':');
-      if (at <= 0) throw new ConfigError('masterKeys', `entry ${JSON.stringify(entry.slice(0, 12))}… is not id:base64`);
-      map.set(entry.slice(0, at), decodeKey(entry.slice(at + 1), entry.slice(0, at)));
-    }
+      if (at <= 0) throw new ConfigError('masterKeys', `entry ${i + 1} of ${entries.length} is not id:base64 (contents not shown)`);
+      const id = entry.slice(0, at);
+      if (!KEY_ID.test(id)) throw new ConfigError('masterKeys', `entry ${i + 1} of ${entries.length} has an invalid key id (1-64 of [A-Za-z0-9._-]; contents not shown)`);
+      map.set(id, decodeKey(entry.slice(at + 1), id));
+    });
     return new MasterKeySet(map, activeId);
   }
 
@@ -96,11 +103,14 @@ export class MasterKeySet {
     try {
       parsed = JSON.parse(await readFile(path, 'utf8')) as typeof parsed;
     } catch (error) {
-      throw new ConfigError('masterKeyFile', `cannot read ${path}: ${(error as Error).message}`, { cause: error });
+      // JSON.parse's message quotes the text around the error: key material. Say only what kind of failure it was.
+      const why = error instanceof SyntaxError ? 'it is not valid JSON' : ((error as NodeJS.ErrnoException).code ?? 'unreadable');
+      throw new ConfigError('masterKeyFile', `cannot read ${path}: ${why}`);
     }
     if (typeof parsed.keys !== 'object' || parsed.keys === null) throw new ConfigError('masterKeyFile', `${path} has no "keys" object`);
     const map = new Map<string, Buffer>();
     for (const [id, value] of Object.entries(parsed.keys as Record<string, unknown>)) {
+      if (!KEY_ID.test(id)) throw new ConfigError('masterKeyFile.keys', 'a key id is invalid (1-64 of [A-Za-z0-9._-]; not shown)');
       if (typeof value !== 'string') throw new ConfigError(`masterKeyFile.keys.${id}`, 'must be a base64 string');
       map.set(id, decodeKey(value, id));
     }

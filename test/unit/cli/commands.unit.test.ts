@@ -14,7 +14,8 @@ describe('CLI commands (embedded)', () => {
   let dir: string;
   const lines: string[] = [];
   const out = (s: string): void => void lines.push(s);
-  const run = (cmd: typeof inspect, ...argv: string[]) => cmd([...argv, '--data-dir', dir, '--backend', 'embedded', '--json'], out, out);
+  const run = (cmd: (argv: string[], out: (s: string) => void) => Promise<number>, ...argv: string[]) =>
+    cmd([...argv, '--data-dir', dir, '--backend', 'embedded', '--json'], out);
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'agentstate-cli-'));

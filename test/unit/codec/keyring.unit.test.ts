@@ -1,3 +1,4 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -190,5 +191,31 @@ describe('MasterKeySet', () => {
     expect(() => MasterKeySet.parse('k1:not base64!!')).toThrow(ConfigError);
     expect(() => MasterKeySet.parse(`k1:${k1.toString('base64')}`, 'k9')).toThrow(/active key "k9" is not in the keyring/);
     await expect(MasterKeySet.fromFile('/nonexistent/keys.json')).rejects.toBeInstanceOf(ConfigError);
+  });
+
+  it('never echoes key material in an error', async () => {
+    const secret = randomBytes(32).toString('base64');
+    const messages: string[] = [];
+    const grab = async (fn: () => unknown): Promise<void> => {
+      try {
+        await fn();
+        messages.push('(no error)');
+      } catch (e) {
+        messages.push(String((e as Error).message));
+      }
+    };
+    await grab(() => MasterKeySet.parse(secret)); // the id forgotten
+    await grab(() => MasterKeySet.parse(`${secret.slice(0, 20)}:${secret}`)); // an id that is not one
+    await grab(() => MasterKeySet.parse(`k1:${secret}!`));
+    const dir = mkdtempSync(join(tmpdir(), 'mk-'));
+    const file = join(dir, 'keys.json');
+    writeFileSync(file, `{"keys": {"k1": ${secret}}}`); // unquoted: not JSON
+    await grab(() => MasterKeySet.fromFile(file));
+    writeFileSync(file, JSON.stringify({ keys: { [secret]: secret } }));
+    await grab(() => MasterKeySet.fromFile(file));
+    expect(messages).not.toContain('(no error)');
+    for (const m of messages) {
+      for (let i = 0; i + 8 <= secret.length; i += 4) expect(m, m).not.toContain(secret.slice(i, i + 8));
+    }
   });
 });
