@@ -4,7 +4,7 @@ import { link, mkdir, open, readdir, readFile, rename, rmdir, stat, unlink, type
 import { dirname, join, resolve, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { AgentStateError, AlreadyExistsError, ConfigError, ConflictError, UnavailableError } from '../errors.js';
-import type { BlobInfo, BlobPutOptions, BlobStore } from './port.js';
+import { assertBlobKey, type BlobInfo, type BlobPutOptions, type BlobStore } from './port.js';
 
 export interface FsBlobStoreOptions {
   /** Root directory; created by setup(). Keys map to files below it, `/` to subdirectories. */
@@ -222,8 +222,12 @@ export class FsBlobStore implements BlobStore {
 
 /** True for keys whose segments are plain file names (see the class comment). */
 function isSafeKey(key: string): boolean {
-  if (typeof key !== 'string' || key === '' || key.startsWith('/') || key.includes('\0') || key.includes('\\')) return false;
-  return key.split('/').every((s) => s !== '' && s !== '.' && s !== '..' && !s.startsWith(TEMP_PREFIX) && Buffer.byteLength(s) <= 255);
+  try {
+    assertBlobKey(key);
+  } catch {
+    return false;
+  }
+  return key.split('/').every((s) => !s.startsWith(TEMP_PREFIX));
 }
 
 async function writeAll(handle: FileHandle, buf: Uint8Array): Promise<void> {

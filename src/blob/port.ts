@@ -1,4 +1,22 @@
 import type { Readable } from 'node:stream';
+import { InvalidInputError } from '../domain/errors.js';
+
+/**
+ * Checks a key every adapter accepts the same way: `/`-separated segments,
+ * none empty, `.` or `..`, no backslash or NUL, each at most 255 bytes. S3
+ * servers normalise `a/../b` (one wrote a snapshot at the bucket root, outside
+ * the deployment's prefix), and a file system would follow it.
+ * @throws InvalidInputError naming the key
+ */
+export function assertBlobKey(key: string): void {
+  const ok =
+    typeof key === 'string' &&
+    key !== '' &&
+    !key.includes('\0') &&
+    !key.includes('\\') &&
+    key.split('/').every((s) => s !== '' && s !== '.' && s !== '..' && Buffer.byteLength(s) <= 255);
+  if (!ok) throw new InvalidInputError('blob key', `${JSON.stringify(key)} has an empty, "." or ".." segment, a backslash or NUL, or a segment past 255 bytes`);
+}
 
 /** What the store knows about one object. */
 export interface BlobInfo {

@@ -16,7 +16,7 @@ import {
   type CompletedPart,
 } from '@aws-sdk/client-s3';
 import { AlreadyExistsError, ConfigError, UnavailableError } from '../errors.js';
-import type { BlobInfo, BlobPutOptions, BlobStore } from './port.js';
+import { assertBlobKey, type BlobInfo, type BlobPutOptions, type BlobStore } from './port.js';
 
 export interface S3BlobStoreOptions {
   bucket: string;
@@ -92,7 +92,7 @@ export class S3BlobStore implements BlobStore {
   }
 
   async put(key: string, body: Uint8Array | Readable, options: BlobPutOptions = {}): Promise<BlobInfo> {
-    const Key = this.prefix + key;
+    const Key = this.keyOf(key);
     const common = {
       Bucket: this.bucket,
       Key,
@@ -170,8 +170,9 @@ export class S3BlobStore implements BlobStore {
   }
 
   async getStream(key: string): Promise<Readable | undefined> {
+    const Key = this.keyOf(key);
     try {
-      const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.prefix + key }));
+      const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key }));
       return out.Body as Readable;
     } catch (err) {
       if (isStatus(err, 404)) return undefined;
@@ -180,8 +181,9 @@ export class S3BlobStore implements BlobStore {
   }
 
   async head(key: string): Promise<BlobInfo | undefined> {
+    const Key = this.keyOf(key);
     try {
-      const out = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.prefix + key }));
+      const out = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key }));
       return {
         key,
         size: out.ContentLength ?? 0,
@@ -215,11 +217,18 @@ export class S3BlobStore implements BlobStore {
   }
 
   async delete(key: string): Promise<void> {
+    const Key = this.keyOf(key);
     try {
-      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.prefix + key }));
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key }));
     } catch (err) {
       if (!isStatus(err, 404)) throw wrap(err, `S3 delete ${key}`);
     }
+  }
+
+  /** The full object key; the key is checked first, so no segment can climb out of the prefix. */
+  private keyOf(key: string): string {
+    assertBlobKey(key);
+    return this.prefix + key;
   }
 
   async close(): Promise<void> {

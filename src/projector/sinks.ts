@@ -1,7 +1,7 @@
 import type { BlobStore } from '../blob/port.js';
 import type { Cache } from '../cache/port.js';
 import { AlreadyExistsError } from '../errors.js';
-import { canonicalJson } from '../domain/index.js';
+import { canonicalJson, encodeKeySegment } from '../domain/index.js';
 import type { EventLog, LogRecord } from '../log/port.js';
 import type { TopicNames } from '../log/topics.js';
 import type { StateStore, StoredEvent, StoredState } from '../store/port.js';
@@ -69,7 +69,7 @@ export class Sinks {
       const body = await encodeState(head.projection.state, this.o.body);
       let blobKey: string | null = null;
       if (body.encoding.originalSize > this.o.claimCheckBytes) {
-        blobKey = `states/${id}/${head.projection.version}-${head.projection.checksum}`;
+        blobKey = `states/${encodeKeySegment(id)}/${head.projection.version}-${head.projection.checksum}`;
         try {
           await this.o.blobs.put(blobKey, body.bytes, { ifNoneMatch: true });
         } catch (err) {

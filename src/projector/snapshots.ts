@@ -5,7 +5,7 @@ import { compressState, decompressState, type CompressionAlgorithm } from '../co
 import { DecodeError } from '../codec/errors.js';
 import type { Keyring } from '../codec/keyring.js';
 import { AlreadyExistsError, ConfigError, NotFoundError } from '../errors.js';
-import { applyChanges, checksum, ChecksumMismatchError, diff, type Change, type JsonValue } from '../domain/index.js';
+import { applyChanges, checksum, ChecksumMismatchError, diff, encodeKeySegment, type Change, type JsonValue } from '../domain/index.js';
 import type { SnapshotRecord, SnapshotType, StateStore } from '../store/port.js';
 import { NO_METRICS, type Metrics } from './metrics.js';
 
@@ -132,7 +132,8 @@ export class Snapshotter {
     const frame = await compressState(body, this.policy.algorithm);
     const bodyChecksum = createHash('sha256').update(frame).digest('hex');
     const snapshotId = `${input.instanceId}:${input.version}:${type}`;
-    const blobKey = `snapshots/${input.instanceId}/${input.version}-${type}-${bodyChecksum}`;
+    // The id is encoded: an agent named `..` must not write outside the deployment's prefix (issue 12 §4).
+    const blobKey = `snapshots/${encodeKeySegment(input.instanceId)}/${input.version}-${type}-${bodyChecksum}`;
     const stored = this.keyring ? await this.keyring.encrypt(input.instanceId, frame, Buffer.from(snapshotId)) : frame;
     try {
       await this.blobs.put(blobKey, stored, { ifNoneMatch: true, contentType: 'application/octet-stream' });

@@ -39,6 +39,15 @@ export function blobStoreContract(name: string, make: () => Promise<BlobStore>):
       await store.close(); // safe twice
     });
 
+    it('refuses keys that could climb out of the prefix, on every adapter', async () => {
+      const p = ns();
+      for (const bad of [`${p}../x`, `${p}./x`, `${p}a//b`, '../x', `${p}a\\b`, `${p}${'x'.repeat(256)}`, '']) {
+        await expect(store.put(bad, Buffer.from('x')), bad).rejects.toMatchObject({ code: 'AS_INVALID_INPUT' });
+        await expect(store.get(bad), bad).rejects.toMatchObject({ code: 'AS_INVALID_INPUT' });
+      }
+      expect(await keys(store, p)).toEqual([]);
+    });
+
     it('puts and gets bytes exactly, including an empty object and a unicode key', async () => {
       const p = ns();
       const body = randomBytes(100_000);
