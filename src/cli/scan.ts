@@ -1,4 +1,4 @@
-import { step, type Projection, type RejectReason, type StateEvent } from '../domain/index.js';
+import { readEventRecord, step, type Projection, type RecordRejectReason, type RejectReason, type StateEvent } from '../domain/index.js';
 import type { Backend } from './backend.js';
 
 /** The whole events topic folded per agent, as the projector would (used by status/inspect until the store serves them). */
@@ -6,7 +6,7 @@ export interface LogScan {
   agents: Map<string, Projection>;
   events: number;
   rejected: number;
-  rejectedByReason: Partial<Record<RejectReason, number>>;
+  rejectedByReason: Partial<Record<RejectReason | RecordRejectReason, number>>;
 }
 
 /** Folds every event of the log; with `keep`, only that agent's partition, and its events are kept in `history`. */
@@ -19,7 +19,11 @@ export async function scanLog(
   const end = await log.endOffsets(topics.events);
   const agents = new Map<string, Projection>();
   const history: StateEvent[] = [];
-  const rejectedByReason: Partial<Record<RejectReason, number>> = {};
+  const rejectedByReason: Partial<Record<RejectReason | RecordRejectReason, number>> = {};
+  const reject = (reason: RejectReason | RecordRejectReason): void => {
+    rejected++;
+    rejectedByReason[reason] = (rejectedByReason[reason] ?? 0) + 1;
+  };
   let events = 0;
   let rejected = 0;
   // One agent's events are all in the partition its key maps to: read only that one.
@@ -33,18 +37,21 @@ export async function scanLog(
       const records = await log.read(topics.events, Number(p), from, to);
       if (records.length === 0) break;
       for (const r of records) {
-        if (r.value === null) continue;
         if (options.keep !== undefined && r.key !== options.keep) continue;
-        const event = await codec.decode(r.value);
+        // The projector's reading: an undecodable or misfiled record is counted and skipped, never thrown.
+        const reading = await readEventRecord(r, (v) => codec.decode(v));
+        if (reading.kind === 'tombstone') continue;
+        if (reading.kind === 'rejected') {
+          if (!(reading.event && options.until?.(reading.event))) reject(reading.reason);
+          continue;
+        }
+        const event = reading.event;
         if (options.until?.(event)) continue;
         events++;
         if (options.keep !== undefined) history.push(event);
         const result = step(agents.get(r.key), event);
         if (result.accept) agents.set(r.key, result.projection);
-        else {
-          rejected++;
-          rejectedByReason[result.reason] = (rejectedByReason[result.reason] ?? 0) + 1;
-        }
+        else reject(result.reason);
       }
       from = (BigInt(records.at(-1)!.offset) + 1n).toString();
     }

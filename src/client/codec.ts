@@ -1,5 +1,6 @@
 import { parseJson, canonicalJson, type StateEvent } from '../domain/index.js';
 import { AgentStateError } from '../errors.js';
+import { isEventShaped } from '../codec/event-wire.js';
 import type { Heartbeat } from './heartbeat.js';
 
 /** Turns events into log record values and back. Avro + registry on Kafka; JSON where no registry exists. */
@@ -25,6 +26,7 @@ export class JsonEventCodec implements EventCodec {
     if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
       throw new AgentStateError('AS_DECODE', 'event record is not a JSON object');
     }
+    if (!isEventShaped(parsed)) throw new AgentStateError('AS_DECODE', 'the record is not a StateEvent (a heartbeat or another record kind?)');
     // `replayable` arrived after the first JSON records; absent means replayable.
     const event = parsed as unknown as StateEvent;
     if (typeof event.replayable !== 'boolean') event.replayable = true;

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { checksum, decide, step, type JsonValue, type Projection, type RejectReason, type StateEvent } from '../domain/index.js';
+import { checksum, decide, readEventRecord, step, type JsonValue, type Projection, type RejectReason, type StateEvent } from '../domain/index.js';
 import { UnavailableError } from '../errors.js';
 import type { Consumer, EventLog, StoredRecord } from '../log/port.js';
 import { parseStateTopicValue, type ClaimCheckedStateValue, type StateTopicValue } from '../log/state-topic.js';
@@ -265,14 +265,13 @@ export class TailReader {
       }
       return;
     }
-    if (record.value === null) return;
-    let event: StateEvent;
-    try {
-      event = await this.options.codec.decode(record.value);
-    } catch (err) {
-      this.options.logger?.warn({ err, partition: record.partition, offset: record.offset }, 'undecodable event record skipped');
+    const reading = await readEventRecord(record, (v) => this.options.codec.decode(v));
+    if (reading.kind === 'tombstone') return;
+    if (reading.kind === 'rejected') {
+      this.options.logger?.warn({ reason: reading.reason, detail: reading.detail, partition: record.partition, offset: record.offset }, 'event record skipped');
       return;
     }
+    const event = reading.event;
     const result = step(head, event);
     if (result.accept) {
       this.heads.set(id, result.projection);

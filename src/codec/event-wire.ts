@@ -83,6 +83,9 @@ export function eventToWire(event: StateEvent, encryptedChangeset: Buffer | null
  * @throws DecodeError when ids, versions or changeset values are malformed
  */
 export function eventFromWire(wire: WireStateEvent, openChangeset?: (sealed: Buffer) => Change[]): StateEvent {
+  // A record of another schema (a Heartbeat appended to the events topic) decodes
+  // as Avro but is not an event: say so, instead of a TypeError from its fields.
+  if (!isEventShaped(wire)) throw new DecodeError('event', 'the record is not a StateEvent (another schema was used to write it)');
   try {
     let changeset: Change[];
     if (wire.encryptedChangeset !== null && wire.encryptedChangeset !== undefined) {
@@ -109,6 +112,21 @@ export function eventFromWire(wire: WireStateEvent, openChangeset?: (sealed: Buf
     if (error instanceof DecodeError || !(error instanceof AgentStateError) || error.code === 'AS_KEY' || error.code === 'AS_KEY_DESTROYED') throw error;
     throw new DecodeError(`event ${wire.eventId}`, error.message, { cause: error });
   }
+}
+
+/** True when a decoded record has the fields every event has (Avro or JSON): a record of another schema does not. */
+export function isEventShaped(w: unknown): boolean {
+  if (typeof w !== 'object' || w === null) return false;
+  const r = w as Record<string, unknown>;
+  return (
+    typeof r.eventId === 'string' &&
+    typeof r.instanceId === 'string' &&
+    typeof r.eventType === 'string' &&
+    typeof r.stateChecksum === 'string' &&
+    Array.isArray(r.changeset) &&
+    typeof r.metadata === 'object' &&
+    r.metadata !== null
+  );
 }
 
 /** Serialises a changeset for sealing (canonical JSON, so equal changesets seal equal plaintexts). */

@@ -5,6 +5,7 @@ export type { Change, ChangeOp } from './changeset.js';
 export { checksum, isChecksum, sha256Hex } from './checksum.js';
 export { ChecksumMismatchError, InvalidInputError, InvalidPathError, TooLargeError } from './errors.js';
 export type { ReplayInfo, StateEvent } from './event.js';
+export { readEventRecord, cleanMessage, type EventRecordLike, type RecordReading, type RecordRejectReason } from './record.js';
 export { encodeKeySegment, decodeKeySegment, MAX_KEY_SEGMENT_BYTES } from './key-segment.js';
 export { DESIGN_EVENT_TYPES, SEED_EVENT_TYPES, STATE_EVENT_TYPES, isStateEventType } from './event-types.js';
 export type { StateEventType } from './event-types.js';

@@ -1,5 +1,5 @@
 import type { EventCodec } from '../client/codec.js';
-import { canonicalJson, step, type StateEvent } from '../domain/index.js';
+import { canonicalJson, readEventRecord, step, type StateEvent } from '../domain/index.js';
 import type { StoredRecord } from '../log/port.js';
 import type { Head } from './heads.js';
 import type { SnapshotInput, Snapshotter } from './snapshots.js';
@@ -45,17 +45,13 @@ export async function foldBatch(
       plan.skipped++;
       continue;
     }
-    let event: StateEvent;
-    try {
-      event = await codec.decode(record.value);
-    } catch (err) {
-      plan.rejected.push({ record, reason: 'undecodable', detail: (err as Error).message });
+    const reading = await readEventRecord(record, (v) => codec.decode(v));
+    if (reading.kind === 'tombstone') continue;
+    if (reading.kind === 'rejected') {
+      plan.rejected.push({ record, reason: reading.reason, detail: reading.detail, ...(reading.event ? { event: reading.event } : {}) });
       continue;
     }
-    if (event.instanceId !== id) {
-      plan.rejected.push({ record, reason: 'wrong_key', detail: `record key ${id}, event instanceId ${event.instanceId}`, event });
-      continue;
-    }
+    const event = reading.event;
     const result = step(head?.projection, event);
     if (!result.accept) {
       plan.rejected.push({ record, reason: result.reason, ...(result.detail === undefined ? {} : { detail: result.detail }), event });
