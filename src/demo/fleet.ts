@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import type { AgentStateClient } from '../client/index.js';
 import { Random, loadTextSources, proseSpan, technicalSpan, type TextSources } from '../corpus/index.js';
 import type { JsonValue } from '../domain/index.js';
@@ -36,6 +37,9 @@ const TOOLS = ['web_search', 'read_file', 'run_sql', 'call_api', 'summarize'];
  */
 export async function runFleet(options: FleetOptions, counters: FleetCounters): Promise<void> {
   const { client, signal } = options;
+  // Every agent's pause listens to the one stop signal: that is many listeners
+  // by design, not a leak (Node warns past 10: MaxListenersExceededWarning).
+  setMaxListeners(options.agents + 16, signal);
   const text = loadTextSources();
   const prefix = options.idPrefix ?? 'demo-agent-';
   const ids = Array.from({ length: options.agents }, (_, i) => `${prefix}${i}`);
@@ -47,7 +51,13 @@ export async function runFleet(options: FleetOptions, counters: FleetCounters): 
           await client.acquire(id);
           counters.resumed++;
         } else {
-          await client.createAgent(id, { agentType: i % 3 === 0 ? 'researcher' : 'assistant', status: 'idle' });
+          const researcher = Number(id.slice(prefix.length)) % 3 === 0;
+          await client.createAgent(id, {
+            agentType: researcher ? 'researcher' : 'assistant',
+            status: 'idle',
+            capabilities: researcher ? ['web-search', 'summarize', 'run-sql'] : ['chat', 'summarize'],
+            resourceAllocation: { cpuCores: researcher ? 2 : 1, memoryMb: researcher ? 4096 : 1024, gpuCount: researcher ? 1 : 0 },
+          });
           counters.created++;
           counters.events++;
         }
@@ -115,6 +125,7 @@ async function act(id: string, rnd: Random, text: TextSources, client: AgentStat
         d.executionState.currentTask = null;
         d.executionState.taskHistory = [...d.executionState.taskHistory, { ...task, status: 'failed' as const, completedAt: now, error: 'tool timeout' }].slice(-50);
         d.performance.failures = ((d.performance.failures as number | undefined) ?? 0) + 1;
+        d.performance.errorRate = errorRate(d.performance);
       },
       { eventType: 'error_occurred', metadata: { error: 'tool timeout' } },
     );
@@ -126,6 +137,8 @@ async function act(id: string, rnd: Random, text: TextSources, client: AgentStat
         d.executionState.currentTask = null;
         d.executionState.taskHistory = [...d.executionState.taskHistory, { ...task, status: 'completed' as const, completedAt: now, result: { summary: proseSpan(text, rnd, 1).slice(0, 200) } }].slice(-50);
         d.performance.tasksCompleted = ((d.performance.tasksCompleted as number | undefined) ?? 0) + 1;
+        d.performance.errorRate = errorRate(d.performance);
+        d.performance.taskCompletionRate = Math.round((1 - (d.performance.errorRate as number)) * 1000) / 1000;
       },
       { eventType: 'task_completed' },
     );
@@ -144,6 +157,13 @@ async function act(id: string, rnd: Random, text: TextSources, client: AgentStat
       d.memory.conversation = convo;
     }, { eventType: 'memory_updated' });
   }
+}
+
+/** The seed's performance.errorRate: failed tasks over finished ones, 3 decimals. */
+function errorRate(p: Record<string, JsonValue>): number {
+  const failed = (p.failures as number | undefined) ?? 0;
+  const done = (p.tasksCompleted as number | undefined) ?? 0;
+  return failed + done === 0 ? 0 : Math.round((failed / (failed + done)) * 1000) / 1000;
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

@@ -1,6 +1,6 @@
 import { AgentStateClient } from '../../client/index.js';
 import { runFleet, type FleetCounters } from '../../demo/fleet.js';
-import { asString, parse, backendKind, GLOBAL_HELP, parseDuration, parsePositiveInt, setLongTimeout, UsageError } from '../args.js';
+import { asString, parse, backendKind, GLOBAL_HELP, parseDuration, parsePositiveInt, positionalArgs, setLongTimeout, UsageError } from '../args.js';
 import { openBackend } from '../backend.js';
 import { scanLog } from '../scan.js';
 import { openProjection } from '../projection.js';
@@ -24,7 +24,20 @@ continues from the stored state.
 
 ${GLOBAL_HELP}`;
 
-export async function start(argv: string[], out: (s: string) => void, err: (s: string) => void): Promise<number> {
+interface StartOptions {
+  dataDir: string;
+  backend: 'auto' | 'embedded' | 'servers';
+  json: boolean;
+  agents: number;
+  thinkMs: number;
+  seed: number;
+  snapshotEvery: number;
+  progressMs: number | undefined;
+  durationMs: number | undefined;
+}
+
+/** Parses and checks every flag before anything is opened; undefined for --help. */
+function parseStart(argv: string[]): StartOptions | undefined {
   const { values, positionals } = parse(argv, {
     agents: { type: 'string', default: '200' },
     duration: { type: 'string' },
@@ -33,100 +46,141 @@ export async function start(argv: string[], out: (s: string) => void, err: (s: s
     'progress-every': { type: 'string' },
     'snapshot-every': { type: 'string' },
   });
-  if (values.help) return out(help), 0;
-  if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+  if (values.help) return undefined;
+  positionalArgs(positionals, [], 'agentstate start [options]');
   const agents = parsePositiveInt(asString(values.agents) ?? '200', '--agents');
-  const thinkMs = parsePositiveInt(asString(values['think-ms']) ?? '250', '--think-ms');
-  const seed = parsePositiveInt(asString(values.seed) ?? '1', '--seed');
-  const snapshotEvery = parsePositiveInt(asString(values['snapshot-every']) ?? '25', '--snapshot-every');
+  if (agents > MAX_AGENTS) throw new UsageError(`--agents: ${agents} is more than this demo runs in one process (at most ${MAX_AGENTS})`);
   const progressArg = asString(values['progress-every']);
-  const progressMs = progressArg === undefined ? undefined : parseDuration(progressArg, '--progress-every');
-  const durationMs = asString(values.duration) === undefined ? undefined : parseDuration(asString(values.duration) ?? '', '--duration');
+  const durationArg = asString(values.duration);
+  return {
+    dataDir: values['data-dir'],
+    backend: backendKind(values.backend),
+    json: values.json,
+    agents,
+    thinkMs: parsePositiveInt(asString(values['think-ms']) ?? '250', '--think-ms'),
+    seed: parsePositiveInt(asString(values.seed) ?? '1', '--seed'),
+    snapshotEvery: parsePositiveInt(asString(values['snapshot-every']) ?? '25', '--snapshot-every'),
+    progressMs: progressArg === undefined ? undefined : parseDuration(progressArg, '--progress-every'),
+    durationMs: durationArg === undefined ? undefined : parseDuration(durationArg, '--duration'),
+  };
+}
 
-  const backend = await openBackend({ dataDir: values['data-dir'], backend: backendKind(values.backend), env: process.env });
+/** The demo's largest fleet: each agent holds its head in memory in this one process. */
+const MAX_AGENTS = 100_000;
+
+export async function start(argv: string[], out: (s: string) => void, err: (s: string) => void): Promise<number> {
+  const o = parseStart(argv);
+  if (!o) return out(help), 0;
+  const backend = await openBackend({ dataDir: o.dataDir, backend: o.backend, env: process.env });
   const abort = new AbortController();
-  const onSignal = () => abort.abort();
+  const onSignal = (): void => abort.abort();
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
-  const timer = durationMs === undefined ? undefined : setLongTimeout(() => abort.abort(), durationMs);
+  const timer = o.durationMs === undefined ? undefined : setLongTimeout(() => abort.abort(), o.durationMs);
   const counters: FleetCounters = { agents: 0, created: 0, resumed: 0, events: 0, tasksCompleted: 0, failures: 0, writeErrors: 0 };
   const started = Date.now();
   let progress: NodeJS.Timeout | undefined;
   let sinks: Awaited<ReturnType<typeof openProjection>> | undefined;
-  let snapshots = 0;
+  // Everything opened below is closed in the finally, whatever fails: a failure
+  // after the in-process projector started used to leave it running, and the
+  // process never exited (issue 12 §1).
+  const projectorStop = new AbortController();
+  let projectorRun: Promise<void> | undefined;
+  let client: AgentStateClient | undefined;
   try {
     const problems = await backend.setupTopics();
     if (problems.length) throw new UsageError(`topics do not match what agentstate needs: ${problems.join('; ')}`);
     err(`agentstate: ${backend.description}; loading state...`);
     // The projector runs in this process too: state store, snapshots, cache.
-    sinks = await openProjection(backend, values['data-dir'], process.env);
-    const makeProjector = () =>
+    const opened = await openProjection(backend, o.dataDir, process.env);
+    sinks = opened;
+    const makeProjector = (): Projector =>
       new Projector({
         log: backend.log,
         codec: backend.codec,
-        store: sinks!.store,
-        blobs: sinks!.blobs,
-        ...(sinks!.cache ? { cache: sinks!.cache } : {}),
-        ...(sinks!.keyring ? { keyring: sinks!.keyring } : {}),
+        store: opened.store,
+        blobs: opened.blobs,
+        ...(opened.cache ? { cache: opened.cache } : {}),
+        ...(opened.keyring ? { keyring: opened.keyring } : {}),
         topicPrefix: backend.prefix,
-        snapshots: { everyEvents: snapshotEvery },
+        snapshots: { everyEvents: o.snapshotEvery },
       });
-    const projectorStop = new AbortController();
-    const projectorRun = makeProjector().run(projectorStop.signal);
-    const client = await AgentStateClient.connect({ log: backend.log, codec: backend.codec, topicPrefix: backend.prefix, source: 'agentstate-demo' });
-    const tty = process.stderr.isTTY === true;
-    let lastEvents = 0;
-    let lastAt = Date.now();
-    progress = setInterval(() => {
-      const now = Date.now();
-      const rate = ((counters.events - lastEvents) * 1000) / Math.max(1, now - lastAt);
-      lastEvents = counters.events;
-      lastAt = now;
-      const line = `agents ${counters.agents} (new ${counters.created}, resumed ${counters.resumed})  events ${counters.events}  ${rate.toFixed(0)} events/s  tasks done ${counters.tasksCompleted}  failures ${counters.failures}  write errors ${counters.writeErrors}  snapshots ${snapshots}  ${((now - started) / 1000).toFixed(0)}s`;
-      void sinks?.store.counts().then((c) => (snapshots = c.snapshots), () => undefined);
-      if (tty) process.stderr.write(`\r\x1b[2K${line}`);
-      else err(line);
-    }, progressMs ?? (tty ? 500 : 5000));
-    await runFleet({ client, agents, thinkMs, seed, signal: abort.signal }, counters);
+    projectorRun = makeProjector().run(projectorStop.signal);
+    client = await AgentStateClient.connect({ log: backend.log, codec: backend.codec, topicPrefix: backend.prefix, source: 'agentstate-demo' });
+    progress = startProgress(o.progressMs, counters, started, opened.store, err);
+    await runFleet({ client, agents: o.agents, thinkMs: o.thinkMs, seed: o.seed, signal: abort.signal }, counters);
     await client.close();
     // Let the projector finish what the fleet wrote, so the summary is final.
     projectorStop.abort();
     await projectorRun;
     await makeProjector().runUntilCaughtUp();
-    if (tty) process.stderr.write('\n');
+    if (process.stderr.isTTY) process.stderr.write('\n');
+    return await report(o, backend, opened, counters, started, out);
   } finally {
     clearInterval(progress);
     timer?.clear();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
-  }
-  try {
-    const scan = await scanLog(backend);
-    const counts = await sinks!.store.counts();
-    const seconds = (Date.now() - started) / 1000;
-    const summary = {
-      backend: backend.kind,
-      location: backend.description,
-      agents: scan.agents.size,
-      events: scan.events,
-      rejected: scan.rejected,
-      snapshots: counts.snapshots,
-      projectedAgents: counts.agents,
-      thisRun: { events: counters.events, seconds: Math.round(seconds * 10) / 10, eventsPerSec: Math.round(counters.events / seconds), created: counters.created, resumed: counters.resumed, tasksCompleted: counters.tasksCompleted, failures: counters.failures, writeErrors: counters.writeErrors },
-    };
-    if (values.json) out(JSON.stringify(summary, null, 2));
-    else {
-      out('summary');
-      out(`  backend    ${summary.location}`);
-      out(`  agents     ${summary.agents}`);
-      out(`  events     ${summary.events}`);
-      out(`  rejected   ${summary.rejected}`);
-      out(`  snapshots  ${summary.snapshots}`);
-      out(`  this run   ${counters.events} events in ${summary.thisRun.seconds}s (${summary.thisRun.eventsPerSec}/s), ${counters.tasksCompleted} tasks done, ${counters.failures} failures, ${counters.writeErrors} write errors${counters.lastError ? ` (last: ${counters.lastError})` : ''}`);
-    }
-    return counters.writeErrors > 0 && counters.events === 0 ? 1 : 0;
-  } finally {
+    projectorStop.abort();
+    await Promise.allSettled([client?.close(), projectorRun]);
     await sinks?.close();
     await backend.close();
   }
+}
+
+function startProgress(
+  everyMs: number | undefined,
+  counters: FleetCounters,
+  started: number,
+  store: { counts(): Promise<{ snapshots: number }> },
+  err: (s: string) => void,
+): NodeJS.Timeout {
+  const tty = process.stderr.isTTY === true;
+  let lastEvents = 0;
+  let lastAt = Date.now();
+  let snapshots = 0;
+  return setInterval(() => {
+    const now = Date.now();
+    const rate = ((counters.events - lastEvents) * 1000) / Math.max(1, now - lastAt);
+    lastEvents = counters.events;
+    lastAt = now;
+    const line = `agents ${counters.agents} (new ${counters.created}, resumed ${counters.resumed})  events ${counters.events}  ${rate.toFixed(0)} events/s  tasks done ${counters.tasksCompleted}  failures ${counters.failures}  write errors ${counters.writeErrors}  snapshots ${snapshots}  ${((now - started) / 1000).toFixed(0)}s`;
+    void store.counts().then((c) => (snapshots = c.snapshots), () => undefined);
+    if (tty) process.stderr.write(`\r\x1b[2K${line}`);
+    else err(line);
+  }, everyMs ?? (tty ? 500 : 5000));
+}
+
+async function report(
+  o: StartOptions,
+  backend: Awaited<ReturnType<typeof openBackend>>,
+  sinks: Awaited<ReturnType<typeof openProjection>>,
+  counters: FleetCounters,
+  started: number,
+  out: (s: string) => void,
+): Promise<number> {
+  const scan = await scanLog(backend);
+  const counts = await sinks.store.counts();
+  const seconds = (Date.now() - started) / 1000;
+  const summary = {
+    backend: backend.kind,
+    location: backend.description,
+    agents: scan.agents.size,
+    events: scan.events,
+    rejected: scan.rejected,
+    snapshots: counts.snapshots,
+    projectedAgents: counts.agents,
+    thisRun: { events: counters.events, seconds: Math.round(seconds * 10) / 10, eventsPerSec: Math.round(counters.events / seconds), created: counters.created, resumed: counters.resumed, tasksCompleted: counters.tasksCompleted, failures: counters.failures, writeErrors: counters.writeErrors },
+  };
+  if (o.json) out(JSON.stringify(summary, null, 2));
+  else {
+    out('summary');
+    out(`  backend    ${summary.location}`);
+    out(`  agents     ${summary.agents}`);
+    out(`  events     ${summary.events}`);
+    out(`  rejected   ${summary.rejected}`);
+    out(`  snapshots  ${summary.snapshots}`);
+    out(`  this run   ${counters.events} events in ${summary.thisRun.seconds}s (${summary.thisRun.eventsPerSec}/s), ${counters.tasksCompleted} tasks done, ${counters.failures} failures, ${counters.writeErrors} write errors${counters.lastError ? ` (last: ${counters.lastError})` : ''}`);
+  }
+  return counters.writeErrors > 0 && counters.events === 0 ? 1 : 0;
 }
