@@ -10,7 +10,7 @@
  *     time-boxed, as the baseline the batched design is measured against.
  * Options: --quick, --agents N, --events N (per agent).
  */
-import { RedisCache } from '../src/cache/index.js';
+import { RedisCache } from '../src/cache/redis.js';
 import { canonicalJson, step, type Projection } from '../src/domain/index.js';
 import { Projector, resetProjectorGroup } from '../src/projector/index.js';
 import { MongoConnection, MongoStore } from '../src/store/mongo/index.js';

@@ -9,8 +9,8 @@
  * FerretDB every store read scans (see docs/projector.md, Limits).
  * Options: --quick (1,000 agents, fewer reads).
  */
-import { S3BlobStore } from '../src/blob/index.js';
-import { RedisCache } from '../src/cache/index.js';
+import { S3BlobStore } from '../src/blob/s3.js';
+import { RedisCache } from '../src/cache/redis.js';
 import { Random } from '../src/corpus/index.js';
 import { checksum, initialState, instanceId, stateAsJson } from '../src/domain/index.js';
 import { StateManager } from '../src/manager/index.js';

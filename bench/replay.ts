@@ -14,7 +14,7 @@
  * Any mismatch is printed and the process exits 1.
  * Options: --quick, --agents N, --events N (per agent).
  */
-import { RedisCache } from '../src/cache/index.js';
+import { RedisCache } from '../src/cache/redis.js';
 import { canonicalJson, checksum, parseJson } from '../src/domain/index.js';
 import { StateManager } from '../src/manager/index.js';
 import { decodeState, MetricsRegistry, Projector, resetProjectorGroup } from '../src/projector/index.js';

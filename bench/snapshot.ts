@@ -5,7 +5,7 @@
  * MongoDB (FerretDB), per compression algorithm.
  * Options: --quick (1 and 10 MB, lz4 only).
  */
-import { S3BlobStore } from '../src/blob/index.js';
+import { S3BlobStore } from '../src/blob/s3.js';
 import type { CompressionAlgorithm } from '../src/codec/compression.js';
 import { generateState } from '../src/corpus/index.js';
 import { canonicalJson, checksum, stateAsJson } from '../src/domain/index.js';

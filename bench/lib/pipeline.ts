@@ -3,7 +3,7 @@
  * numeric options, and a private set of topics (6 partitions), the Avro event
  * codec and a blob-store prefix on the dev stack.
  */
-import { S3BlobStore } from '../../src/blob/index.js';
+import { S3BlobStore } from '../../src/blob/s3.js';
 import { RegistryEventCodec } from '../../src/client/index.js';
 import { RegistryCodec } from '../../src/codec/index.js';
 import { KafkaEventLog } from '../../src/log/kafka/index.js';

@@ -6,8 +6,8 @@
  */
 import { createServer, type Server } from 'node:http';
 import { pino } from 'pino';
-import { S3BlobStore } from '../../src/blob/index.js';
-import { RedisCache } from '../../src/cache/index.js';
+import { S3BlobStore } from '../../src/blob/s3.js';
+import { RedisCache } from '../../src/cache/redis.js';
 import { JsonEventCodec, RegistryEventCodec, type EventCodec } from '../../src/client/index.js';
 import { Keyring, MasterKeySet, RegistryCodec } from '../../src/codec/index.js';
 import { KafkaEventLog } from '../../src/log/kafka/index.js';

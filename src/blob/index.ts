@@ -1,3 +1,2 @@
-export type { BlobInfo, BlobPutOptions, BlobStore } from './port.js';
-export { S3BlobStore, type S3BlobStoreOptions } from './s3.js';
-export { FsBlobStore, type FsBlobStoreOptions } from './fs.js';
+// The port only; adapters: `./s3.js`, `./fs.js` (imported by composition roots).
+export { assertBlobKey, type BlobInfo, type BlobPutOptions, type BlobStore } from './port.js';

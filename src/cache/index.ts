@@ -1,3 +1,2 @@
+// The port only; adapters: `./redis.js`, `./memory.js` (imported by composition roots).
 export { CacheCounters, type Cache, type CacheStats } from './port.js';
-export { RedisCache, type RedisCacheOptions } from './redis.js';
-export { MemoryCache, MemoryInvalidationBus, type MemoryCacheOptions } from './memory.js';

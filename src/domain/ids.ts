@@ -24,7 +24,6 @@ export function instanceId(value: string): InstanceId {
   if (value.length > MAX_INSTANCE_ID_LENGTH) {
     throw new InvalidInputError('instanceId', `is ${value.length} characters, the limit is ${MAX_INSTANCE_ID_LENGTH}`);
   }
-  // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u001f\u007f/]/.test(value)) {
     throw new InvalidInputError('instanceId', `${JSON.stringify(value)} contains a control character or '/'`);
   }

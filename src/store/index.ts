@@ -1,3 +1,5 @@
+// The port only: importing it loads no driver. Adapters are their own entry
+// points (`./mongo/index.js`, `./sqlite/index.js`), imported by composition roots.
 export type {
   BodyEncoding,
   EventQuery,
@@ -11,5 +13,3 @@ export type {
   StoredState,
   WriteResult,
 } from './port.js';
-export { MongoConnection, MongoStore, type MongoConnectionOptions, type MongoStoreOptions } from './mongo/index.js';
-export { SqliteStateStore, type SqliteStateStoreOptions } from './sqlite/index.js';

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { S3BlobStore } from '../../src/blob/index.js';
+import { S3BlobStore } from '../../src/blob/s3.js';
 import { AgentStateClient, RegistryEventCodec } from '../../src/client/index.js';
 import { Keyring, MasterKeySet, RegistryCodec } from '../../src/codec/index.js';
 import { fold, type StateEvent } from '../../src/domain/index.js';

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
-import { FsBlobStore } from '../../../src/blob/index.js';
+import { FsBlobStore } from '../../../src/blob/fs.js';
 import { AgentStateError } from '../../../src/errors.js';
 import { blobStoreContract } from './suite.js';
 

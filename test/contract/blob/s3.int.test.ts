@@ -1,4 +1,4 @@
-import { S3BlobStore } from '../../../src/blob/index.js';
+import { S3BlobStore } from '../../../src/blob/s3.js';
 import { stackEnv, uniqueName } from '../../support/env.js';
 import { blobStoreContract } from './suite.js';
 

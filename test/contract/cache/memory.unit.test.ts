@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { MemoryCache, MemoryInvalidationBus } from '../../../src/cache/index.js';
+import { MemoryCache, MemoryInvalidationBus } from '../../../src/cache/memory.js';
 import { cacheContract } from './suite.js';
 
 cacheContract('MemoryCache', async () => {

@@ -1,4 +1,4 @@
-import { RedisCache } from '../../../src/cache/index.js';
+import { RedisCache } from '../../../src/cache/redis.js';
 import { stackEnv, uniqueName } from '../../support/env.js';
 import { cacheContract } from './suite.js';
 

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { S3BlobStore } from '../../../src/blob/index.js';
-import { RedisCache } from '../../../src/cache/index.js';
+import { S3BlobStore } from '../../../src/blob/s3.js';
+import { RedisCache } from '../../../src/cache/redis.js';
 import { JsonEventCodec } from '../../../src/client/index.js';
 import { fold, type Projection, type StateEvent } from '../../../src/domain/index.js';
 import { KafkaEventLog } from '../../../src/log/kafka/index.js';

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AgentStateClient } from '../../../src/client/index.js';
-import { RedisCache } from '../../../src/cache/index.js';
+import { RedisCache } from '../../../src/cache/redis.js';
 import { topicNames } from '../../../src/log/topics.js';
 import { MetricsRegistry, Projector, decodeCached, stateCacheKey } from '../../../src/projector/index.js';
 import { MongoStore } from '../../../src/store/mongo/index.js';

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RedisCache } from '../../../src/cache/index.js';
+import { RedisCache } from '../../../src/cache/redis.js';
 import { stackEnv, uniqueName } from '../../support/env.js';
 
 describe('Redis cache against a real Redis', () => {

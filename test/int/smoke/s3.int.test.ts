@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { S3BlobStore } from '../../../src/blob/index.js';
+import { S3BlobStore } from '../../../src/blob/s3.js';
 import { AlreadyExistsError } from '../../../src/errors.js';
 import { stackEnv, uniqueName } from '../../support/env.js';
 
