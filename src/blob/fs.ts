@@ -3,7 +3,7 @@ import { constants, type Dirent } from 'node:fs';
 import { link, mkdir, open, readdir, readFile, rename, rmdir, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import type { Readable } from 'node:stream';
-import { AgentStateError, AlreadyExistsError, ConfigError, ConflictError, UnavailableError } from '../errors.js';
+import { AgentStateError, AlreadyExistsError, ClosedError, ConfigError, ConflictError, InvalidInputError, UnavailableError } from '../errors.js';
 import { assertBlobKey, type BlobInfo, type BlobPutOptions, type BlobStore } from './port.js';
 
 export interface FsBlobStoreOptions {
@@ -196,7 +196,7 @@ export class FsBlobStore implements BlobStore {
 
   /** Opens the temp file exclusively, creating the key's directories; retries if a delete removed them meanwhile. */
   private async createTemp(key: string, dir: string, temp: string): Promise<FileHandle> {
-    if (this.closed) throw new UnavailableError('file system blob store (closed)', { retryable: false });
+    if (this.closed) throw new ClosedError('the file system blob store');
     for (let attempt = 0; ; attempt++) {
       try {
         const created = await mkdir(dir, { recursive: true });
@@ -214,7 +214,7 @@ export class FsBlobStore implements BlobStore {
 
   private pathOf(key: string): string {
     if (!isSafeKey(key)) {
-      throw new AgentStateError('AS_INVALID_INPUT', `blob key ${JSON.stringify(key)} cannot be mapped to a file safely`);
+      throw new InvalidInputError('blob key', `${JSON.stringify(key)} cannot be mapped to a file safely`);
     }
     return join(this.root, ...key.split('/'));
   }

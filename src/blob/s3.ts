@@ -15,7 +15,7 @@ import {
   UploadPartCommand,
   type CompletedPart,
 } from '@aws-sdk/client-s3';
-import { AlreadyExistsError, ConfigError, UnavailableError } from '../errors.js';
+import { AlreadyExistsError, ClosedError, ConfigError, UnavailableError } from '../errors.js';
 import { assertBlobKey, type BlobInfo, type BlobPutOptions, type BlobStore } from './port.js';
 
 export interface S3BlobStoreOptions {
@@ -197,6 +197,7 @@ export class S3BlobStore implements BlobStore {
   }
 
   async *list(prefix: string): AsyncIterable<BlobInfo> {
+    if (this.closed) throw new ClosedError('the S3 blob store');
     let ContinuationToken: string | undefined;
     do {
       const out = await this.client
@@ -227,6 +228,7 @@ export class S3BlobStore implements BlobStore {
 
   /** The full object key; the key is checked first, so no segment can climb out of the prefix. */
   private keyOf(key: string): string {
+    if (this.closed) throw new ClosedError('the S3 blob store');
     assertBlobKey(key);
     return this.prefix + key;
   }

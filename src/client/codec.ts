@@ -1,5 +1,5 @@
 import { parseJson, canonicalJson, type StateEvent } from '../domain/index.js';
-import { AgentStateError } from '../errors.js';
+import { DecodeError } from '../errors.js';
 import { isEventShaped } from '../codec/event-wire.js';
 import type { Heartbeat } from './heartbeat.js';
 
@@ -24,9 +24,9 @@ export class JsonEventCodec implements EventCodec {
   async decode(value: Buffer): Promise<StateEvent> {
     const parsed = parseJson(value.toString('utf8'), 'event');
     if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-      throw new AgentStateError('AS_DECODE', 'event record is not a JSON object');
+      throw new DecodeError('event record', 'not a JSON object');
     }
-    if (!isEventShaped(parsed)) throw new AgentStateError('AS_DECODE', 'the record is not a StateEvent (a heartbeat or another record kind?)');
+    if (!isEventShaped(parsed)) throw new DecodeError('event record', 'not a StateEvent (a heartbeat or another record kind?)');
     // `replayable` arrived after the first JSON records; absent means replayable.
     const event = parsed as unknown as StateEvent;
     if (typeof event.replayable !== 'boolean') event.replayable = true;

@@ -7,7 +7,9 @@ import {
   type PartitionMetadata,
 } from 'kafkajs';
 import type { Logger } from 'pino';
-import { ConflictError, NotFoundError } from '../../errors.js';
+import { ClosedError, ConflictError, NotFoundError } from '../../errors.js';
+import { kafkaCall } from './errors.js';
+import { checkConsumeOptions } from '../consume-options.js';
 import type {
   AppendResult,
   ConsumeOptions,
@@ -61,7 +63,8 @@ export class KafkaEventLog implements EventLog {
   }
 
   private async connect(): Promise<void> {
-    this.connecting ??= (async () => {
+    if (this.closed) throw new ClosedError('the Kafka event log');
+    this.connecting ??= kafkaCall('connect', async () => {
       const admin = this.kafka.admin();
       const producer = this.kafka.producer({
         idempotent: true,
@@ -72,7 +75,11 @@ export class KafkaEventLog implements EventLog {
       await Promise.all([admin.connect(), producer.connect()]);
       this.admin = admin;
       this.producer = producer;
-    })();
+    }).catch((err: unknown) => {
+      // A failed connect is retried by the next call, not remembered for good.
+      this.connecting = undefined;
+      throw err;
+    });
     await this.connecting;
   }
 
@@ -103,7 +110,8 @@ export class KafkaEventLog implements EventLog {
     if (records.length === 0) return [];
     await this.connect();
     const partitions = await Promise.all(records.map((r) => this.partitionFor(topic, r.key)));
-    const metadata = await this.producer!.send({
+    const bytes = records.reduce((n, r) => n + (r.value?.length ?? 0) + r.key.length, 0);
+    const metadata = await kafkaCall(`append to ${topic}`, () => this.producer!.send({
       topic,
       acks: -1,
       compression: this.compression,
@@ -114,7 +122,7 @@ export class KafkaEventLog implements EventLog {
         ...(r.headers ? { headers: r.headers } : {}),
         ...(r.timestamp !== undefined ? { timestamp: String(r.timestamp) } : {}),
       })),
-    });
+    }), bytes);
     // One send = one batch per partition, so offsets within a partition are
     // baseOffset, baseOffset+1, ... in input order.
     const next = new Map<number, bigint>();
@@ -132,9 +140,7 @@ export class KafkaEventLog implements EventLog {
     let count = this.partitionCounts.get(topic);
     if (count === undefined) {
       await this.connect();
-      const meta = await this.admin!.fetchTopicMetadata({ topics: [topic] }).catch((err: unknown) => {
-        throw new NotFoundError(`topic ${topic}`, { cause: err });
-      });
+      const meta = await kafkaCall(`metadata of topic ${topic}`, () => this.admin!.fetchTopicMetadata({ topics: [topic] }));
       count = meta.topics[0]?.partitions.length ?? 0;
       if (count === 0) throw new NotFoundError(`topic ${topic}`);
       this.partitionCounts.set(topic, count);
@@ -169,7 +175,7 @@ export class KafkaEventLog implements EventLog {
   private topicOffsets(topic: string): Promise<Array<{ partition: number; high: string; low: string }>> {
     const run = async (): Promise<Array<{ partition: number; high: string; low: string }>> => {
       await this.connect();
-      return whenRetriable(() => this.admin!.fetchTopicOffsets(topic), 40, isKafkajsOffsetsBug);
+      return kafkaCall(`offsets of ${topic}`, () => whenRetriable(() => this.admin!.fetchTopicOffsets(topic), 40, isKafkajsOffsetsBug));
     };
     const next = this.offsetsQueue.then(run, run);
     this.offsetsQueue = next.catch(() => undefined);
@@ -177,11 +183,14 @@ export class KafkaEventLog implements EventLog {
   }
 
   read(topic: string, partition: number, fromOffset: string, untilOffset: string): Promise<StoredRecord[]> {
-    return this.reader.read(topic, partition, fromOffset, untilOffset);
+    if (this.closed) return Promise.reject(new ClosedError('the Kafka event log'));
+    return kafkaCall(`read ${topic}/${partition}`, () => this.reader.read(topic, partition, fromOffset, untilOffset));
   }
 
   async consume(options: ConsumeOptions): Promise<Consumer> {
-    const consumer = await runConsumer(this.kafka, options, this.logger);
+    if (this.closed) throw new ClosedError('the Kafka event log');
+    checkConsumeOptions(options);
+    const consumer = await kafkaCall(`consume ${options.topics.join(',')}`, () => runConsumer(this.kafka, options, this.logger));
     this.consumers.add(consumer);
     void consumer.done.finally(() => this.consumers.delete(consumer)).catch(() => undefined);
     return consumer;
@@ -189,7 +198,7 @@ export class KafkaEventLog implements EventLog {
 
   async committedOffsets(group: string, topic: string): Promise<Record<number, string>> {
     await this.connect();
-    const res = await this.admin!.fetchOffsets({ groupId: group, topics: [topic] });
+    const res = await kafkaCall(`committed offsets of ${group}`, () => this.admin!.fetchOffsets({ groupId: group, topics: [topic] }));
     const out: Record<number, string> = {};
     for (const p of res[0]?.partitions ?? []) if (p.offset !== '-1') out[p.partition] = p.offset;
     return out;

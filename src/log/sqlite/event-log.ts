@@ -1,5 +1,6 @@
 import type Database from 'better-sqlite3';
-import { AgentStateError, ConfigError, ConflictError, NotFoundError, UnavailableError } from '../../errors.js';
+import { checkConsumeOptions } from '../consume-options.js';
+import { ClosedError, ConfigError, ConflictError, InvalidInputError, NotFoundError, UnavailableError } from '../../errors.js';
 import { kafkaPartition } from '../partitioner.js';
 import type {
   AppendResult,
@@ -119,10 +120,7 @@ export class SqliteEventLog implements EventLog {
 
   async consume(options: ConsumeOptions): Promise<Consumer> {
     this.open();
-    if (!options.group) throw new AgentStateError('AS_INVALID_INPUT', 'consume: group is required');
-    if (options.topics.length === 0) throw new AgentStateError('AS_INVALID_INPUT', 'consume: at least one topic is required');
-    const max = options.maxBatchRecords ?? 500;
-    if (!Number.isInteger(max) || max < 1) throw new AgentStateError('AS_INVALID_INPUT', 'consume: maxBatchRecords must be a positive integer');
+    const max = checkConsumeOptions(options);
     const topics = options.topics.map((name) => this.tables.topic(name));
     const memberId = this.members.join(options.group, options.topics);
     const consumer = new SqliteConsumer(
@@ -168,7 +166,7 @@ export class SqliteEventLog implements EventLog {
         for (const b of bounds) offsets.set(b.partition, b.end);
         break;
       case 'timestamp':
-        if (!Number.isFinite(target.timestamp)) throw new AgentStateError('AS_INVALID_INPUT', 'resetGroup: timestamp must be a number');
+        if (!Number.isFinite(target.timestamp)) throw new InvalidInputError('resetGroup target', 'timestamp must be a number');
         for (const b of bounds) offsets.set(b.partition, this.tables.offsetForTime(t, b.partition, target.timestamp));
         break;
       case 'offsets':
@@ -179,7 +177,7 @@ export class SqliteEventLog implements EventLog {
         }
         break;
       default:
-        throw new AgentStateError('AS_INVALID_INPUT', `resetGroup: unknown target ${JSON.stringify(target)}`);
+        throw new InvalidInputError('resetGroup target', `unknown target ${JSON.stringify(target)}`);
     }
     // Check and write under one write lock, so no consumer of another process joins in between.
     this.db
@@ -226,7 +224,7 @@ export class SqliteEventLog implements EventLog {
   }
 
   private open(): void {
-    if (this.closed) throw new UnavailableError('SQLite event log (closed)', { retryable: false });
+    if (this.closed) throw new ClosedError('the SQLite event log');
   }
 
   private wakeConsumers(): void {

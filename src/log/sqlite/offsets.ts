@@ -1,4 +1,4 @@
-import { AgentStateError } from '../../errors.js';
+import { InvalidInputError } from '../../errors.js';
 
 const MAX_OFFSET = (1n << 63n) - 1n;
 
@@ -8,10 +8,10 @@ const MAX_OFFSET = (1n << 63n) - 1n;
  */
 export function parseOffset(value: string, what = 'offset'): bigint {
   if (typeof value !== 'string' || !/^\d{1,19}$/.test(value)) {
-    throw new AgentStateError('AS_INVALID_INPUT', `${what} must be a decimal string of a non-negative 64-bit integer, got ${JSON.stringify(value)}`);
+    throw new InvalidInputError(what, `must be a decimal string of a non-negative 64-bit integer, got ${JSON.stringify(value)}`);
   }
   const n = BigInt(value);
-  if (n > MAX_OFFSET) throw new AgentStateError('AS_INVALID_INPUT', `${what} ${value} is larger than 2^63-1`);
+  if (n > MAX_OFFSET) throw new InvalidInputError(what, `${value} is larger than 2^63-1`);
   return n;
 }
 

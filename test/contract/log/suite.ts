@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe } from 'vitest';
 import type { EventLog } from '../../../src/log/port.js';
 import { appendAndReadContract } from './append-read.js';
 import { consumeContract } from './consume.js';
+import { errorsContract } from './errors.js';
 import { groupResetContract, setupContract } from './groups.js';
 import { unique, type LogContext } from './helpers.js';
 
@@ -51,5 +52,6 @@ export function eventLogContract(
     describe('consumer groups', () => consumeContract(ctx));
     describe('group reset', () => groupResetContract(ctx));
     describe('setup', () => setupContract(ctx));
+    describe('errors', () => errorsContract(ctx, async () => (await make()).log));
   });
 }

@@ -205,7 +205,7 @@ describe('MasterKeySet', () => {
       }
     };
     await grab(() => MasterKeySet.parse(secret)); // the id forgotten
-    await grab(() => MasterKeySet.parse(`${secret.slice(0, 20)}:${secret}`)); // an id that is not one
+    await grab(() => MasterKeySet.parse(`+${secret.slice(0, 20)}:${secret}`)); // an id that is not one
     await grab(() => MasterKeySet.parse(`k1:${secret}!`));
     const dir = mkdtempSync(join(tmpdir(), 'mk-'));
     const file = join(dir, 'keys.json');

@@ -184,7 +184,7 @@ describe('SqliteEventLog specifics', () => {
     expect(await codeOf(log.setup([{ name: 'bad name!', partitions: 1, compacted: false }]))).toBe('AS_INVALID_INPUT');
     expect(await codeOf(log.setup([{ name: 'ok', partitions: 0, compacted: false }]))).toBe('AS_INVALID_INPUT');
     await log.close();
-    expect(await codeOf(log.endOffsets('ok'))).toBe('AS_UNAVAILABLE');
+    expect(await codeOf(log.endOffsets('ok'))).toBe('AS_CLOSED');
   });
 
   it('close() stops running consumers and waits for the batch in hand to commit', async () => {
