@@ -42,6 +42,9 @@ export interface StateManagerOptions {
  * cache, over the projector's outputs. It never writes current state itself:
  * changes (rollback, restore) are new events through the writer SDK, so history
  * stays immutable and the projector stays the only writer (DESIGN.md Invariant 5).
+ *
+ * Read consistency: reads are monotonic per manager and never older than the
+ * store (see {@link StateManager.getCurrentState} and docs/projector.md).
  */
 export class StateManager {
   readonly snapshotter: Snapshotter;
