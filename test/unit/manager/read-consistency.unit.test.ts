@@ -53,8 +53,8 @@ describe('read consistency on the embedded profile (SQLite log and store, memory
     const r = await embeddedRace('race', { durationMs: 6_000, readers: 8, paceEvery: 20, thinkMs: 20 });
     // The race did real work on every kind of read (it can only fail if it read a lot).
     expect(r.writes, JSON.stringify(r)).toBeGreaterThan(500);
-    expect(r.minVersionReads).toBeGreaterThan(10);
-    expect(r.storeCheckedReads).toBeGreaterThan(100);
+    expect(r.minVersionReads).toBeGreaterThan(5);
+    expect(r.storeCheckedReads).toBeGreaterThan(50);
     expect({ backward: r.backward, behindStore: r.behindStore, examples: r.examples }).toEqual({ backward: 0, behindStore: 0, examples: [] });
   }, 90_000);
 
