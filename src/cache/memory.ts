@@ -1,5 +1,5 @@
-import { AgentStateError, ConfigError, UnavailableError } from '../errors.js';
-import { CacheCounters, type Cache, type CacheStats } from './port.js';
+import { ClosedError, ConfigError } from '../errors.js';
+import { CacheCounters, checkTtl, checkVersion, type Cache, type CacheStats } from './port.js';
 
 /**
  * Fans invalidations out to every MemoryCache built with it: the in-process
@@ -34,6 +34,8 @@ export interface MemoryCacheOptions {
 interface Entry {
   value: Buffer;
   size: number;
+  /** Set by setIfNewer; undefined = an unversioned entry. */
+  version: number | undefined;
   /** Epoch ms; undefined = no expiry. */
   expiresAt: number | undefined;
 }
@@ -79,9 +81,15 @@ export class MemoryCache implements Cache {
 
   async get(key: string): Promise<Buffer | undefined> {
     this.open();
-    const entry = this.entries.get(key);
-    if (entry && entry.expiresAt !== undefined && entry.expiresAt <= this.now()) this.remove(key, entry);
-    else if (entry) {
+    // A hit would otherwise resolve without ever leaving the microtask queue:
+    // a reader looping on hits would starve timers and I/O, the in-process
+    // projector among them (issue 11). One setImmediate per read hands the
+    // loop over at a bounded cost (a few microseconds; measured in
+    // test/contract/cache/memory.unit.test.ts).
+    await yieldToLoop();
+    this.open();
+    const entry = this.live(key);
+    if (entry) {
       // Most recently used goes to the end of the Map's order.
       this.entries.delete(key);
       this.entries.set(key, entry);
@@ -94,18 +102,19 @@ export class MemoryCache implements Cache {
 
   async set(key: string, value: Uint8Array, ttlMs?: number): Promise<void> {
     this.open();
-    if (ttlMs !== undefined && !(Number.isInteger(ttlMs) && ttlMs > 0)) {
-      // Redis refuses PX <= 0 too.
-      throw new AgentStateError('AS_INVALID_INPUT', `cache set ${key}: ttlMs must be a positive integer`);
-    }
-    const old = this.entries.get(key);
-    if (old) this.remove(key, old);
-    this.counters.sets++;
-    const size = value.byteLength + Buffer.byteLength(key);
-    if (size > this.maxBytes) return;
-    this.entries.set(key, { value: Buffer.from(value), size, expiresAt: ttlMs === undefined ? undefined : this.now() + ttlMs });
-    this.bytesHeld += size;
-    this.evict();
+    checkTtl(key, ttlMs);
+    this.put(key, value, undefined, ttlMs);
+  }
+
+  async setIfNewer(key: string, value: Uint8Array, version: number, ttlMs?: number): Promise<boolean> {
+    this.open();
+    checkTtl(key, ttlMs);
+    checkVersion(key, version);
+    // Check and write in one synchronous step: atomic in a single-threaded process.
+    const old = this.live(key);
+    if (old?.version !== undefined && old.version > version) return false;
+    this.put(key, value, version, ttlMs);
+    return true;
   }
 
   async delete(key: string): Promise<void> {
@@ -143,6 +152,27 @@ export class MemoryCache implements Cache {
     this.bytesHeld = 0;
   }
 
+  private put(key: string, value: Uint8Array, version: number | undefined, ttlMs: number | undefined): void {
+    const old = this.entries.get(key);
+    if (old) this.remove(key, old);
+    this.counters.sets++;
+    const size = value.byteLength + Buffer.byteLength(key);
+    if (size > this.maxBytes) return;
+    this.entries.set(key, { value: Buffer.from(value), size, version, expiresAt: ttlMs === undefined ? undefined : this.now() + ttlMs });
+    this.bytesHeld += size;
+    this.evict();
+  }
+
+  /** The entry of `key` unless it expired (an expired one is dropped). */
+  private live(key: string): Entry | undefined {
+    const entry = this.entries.get(key);
+    if (entry && entry.expiresAt !== undefined && entry.expiresAt <= this.now()) {
+      this.remove(key, entry);
+      return undefined;
+    }
+    return entry;
+  }
+
   private receive(key: string): void {
     const entry = this.entries.get(key);
     if (entry) this.remove(key, entry);
@@ -165,6 +195,11 @@ export class MemoryCache implements Cache {
   }
 
   private open(): void {
-    if (this.closed) throw new UnavailableError('memory cache (closed)', { retryable: false });
+    if (this.closed) throw new ClosedError('the memory cache');
   }
+}
+
+/** Resolves on the next turn of the event loop, after pending I/O callbacks. */
+function yieldToLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }

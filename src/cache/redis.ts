@@ -1,6 +1,35 @@
 import { Redis } from 'ioredis';
 import { ConfigError, UnavailableError } from '../errors.js';
-import { CacheCounters, type Cache, type CacheStats } from './port.js';
+import { CacheCounters, checkTtl, checkVersion, type Cache, type CacheStats } from './port.js';
+
+/**
+ * Each entry is a hash: `d` = the value, `v` = its guard version (absent for an
+ * unversioned `set`). One key, so expiry and eviction drop both at once. A key
+ * of another type (a plain string left by an older release) is replaced by a
+ * set and read as a miss.
+ */
+const FIELD_DATA = 'd';
+
+/** KEYS[1] key; ARGV value, ttl ms ('' = none). */
+const SET_SCRIPT = `
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'd', ARGV[1])
+if ARGV[2] ~= '' then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 1`;
+
+/**
+ * KEYS[1] key; ARGV value, version, ttl ms ('' = none). Check and write in one
+ * script: Redis runs it atomically, so two nodes' guarded sets cannot interleave.
+ */
+const SET_IF_NEWER_SCRIPT = `
+if redis.call('TYPE', KEYS[1]).ok == 'hash' then
+  local cur = redis.call('HGET', KEYS[1], 'v')
+  if cur and tonumber(cur) > tonumber(ARGV[2]) then return 0 end
+end
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'd', ARGV[1], 'v', ARGV[2])
+if ARGV[3] ~= '' then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
+return 1`;
 
 export interface RedisCacheOptions {
   /** A connection the caller owns (never closed here). Else one is opened from `url`. */
@@ -45,7 +74,10 @@ export class RedisCache implements Cache {
   }
 
   async get(key: string): Promise<Buffer | undefined> {
-    const value = await this.call(() => this.client.getBuffer(this.prefix + key), `get ${key}`);
+    const value = await this.call(
+      () => this.client.hgetBuffer(this.prefix + key, FIELD_DATA).catch((err: Error) => (/WRONGTYPE/.test(err.message) ? null : Promise.reject(err))),
+      `get ${key}`,
+    );
     if (value === null) {
       this.counters.misses++;
       return undefined;
@@ -55,10 +87,20 @@ export class RedisCache implements Cache {
   }
 
   async set(key: string, value: Uint8Array, ttlMs?: number): Promise<void> {
+    checkTtl(key, ttlMs);
     const buf = Buffer.from(value.buffer, value.byteOffset, value.byteLength);
-    if (ttlMs !== undefined) await this.call(() => this.client.set(this.prefix + key, buf, 'PX', ttlMs), `set ${key}`);
-    else await this.call(() => this.client.set(this.prefix + key, buf), `set ${key}`);
+    await this.call(() => this.client.eval(SET_SCRIPT, 1, this.prefix + key, buf, ttlMs ?? ''), `set ${key}`);
     this.counters.sets++;
+  }
+
+  async setIfNewer(key: string, value: Uint8Array, version: number, ttlMs?: number): Promise<boolean> {
+    checkTtl(key, ttlMs);
+    checkVersion(key, version);
+    const buf = Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+    const stored = await this.call(() => this.client.eval(SET_IF_NEWER_SCRIPT, 1, this.prefix + key, buf, version, ttlMs ?? ''), `guarded set ${key}`);
+    if (stored !== 1) return false;
+    this.counters.sets++;
+    return true;
   }
 
   async delete(key: string): Promise<void> {

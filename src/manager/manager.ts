@@ -4,12 +4,13 @@ import type { Keyring } from '../codec/keyring.js';
 import type { AgentStateClient, StateUpdateResult } from '../client/client.js';
 import { checksum, diff, type AgentState, type JsonValue, type StateEvent } from '../domain/index.js';
 import { ChecksumMismatchError } from '../domain/errors.js';
-import { AgentStateError, ConfigError, FencedError, NotFoundError } from '../errors.js';
+import { AbortedError, AgentStateError, ConfigError, FencedError, InvalidInputError, NotFoundError } from '../errors.js';
 import { decodeState } from '../projector/body.js';
 import { sleep } from '../projector/retry.js';
 import { Snapshotter, type SnapshotPolicy } from '../projector/snapshots.js';
 import { decodeCached, encodeCached, stateCacheKey } from '../projector/wire.js';
 import type { EventQuery, SnapshotRecord, StateStore, StoredState } from '../store/port.js';
+import { ReadFloor } from './read-floor.js';
 import { bodyBytes, eventOf, projectAt, versionAtTime } from './time-travel.js';
 import type { CompactionStrategy, CreateSnapshotOptions, EventReplayResult, RetentionPolicy, StateView, VersionInfo } from './types.js';
 
@@ -32,6 +33,8 @@ export interface StateManagerOptions {
   pollMs?: number;
   /** Larger states are not put in the cache on read. @default 1048576 */
   cacheMaxBytes?: number;
+  /** Agents whose highest returned version is remembered (monotonic reads); least recently read forgotten first. @default 100000 */
+  maxTrackedAgents?: number;
 }
 
 /**
@@ -39,18 +42,24 @@ export interface StateManagerOptions {
  * cache, over the projector's outputs. It never writes current state itself:
  * changes (rollback, restore) are new events through the writer SDK, so history
  * stays immutable and the projector stays the only writer (DESIGN.md Invariant 5).
+ *
+ * Read consistency: reads are monotonic per manager and never older than the
+ * store (see {@link StateManager.getCurrentState} and docs/projector.md).
  */
 export class StateManager {
   readonly snapshotter: Snapshotter;
-  private readonly o: Required<Pick<StateManagerOptions, 'minVersionTimeoutMs' | 'pollMs' | 'cacheMaxBytes' | 'acquireForRollback'>> & StateManagerOptions;
+  private readonly o: Required<Pick<StateManagerOptions, 'minVersionTimeoutMs' | 'pollMs' | 'cacheMaxBytes' | 'acquireForRollback' | 'maxTrackedAgents'>> &
+    StateManagerOptions;
+  private readonly floor: ReadFloor;
 
   constructor(options: StateManagerOptions) {
     if (!options.store) throw new ConfigError('store', 'is required');
     if (!options.blobs) throw new ConfigError('blobs', 'is required');
-    this.o = { minVersionTimeoutMs: 5000, pollMs: 25, cacheMaxBytes: 1024 * 1024, acquireForRollback: false, ...options };
-    for (const f of ['minVersionTimeoutMs', 'pollMs', 'cacheMaxBytes'] as const) {
+    this.o = { minVersionTimeoutMs: 5000, pollMs: 25, cacheMaxBytes: 1024 * 1024, acquireForRollback: false, maxTrackedAgents: 100_000, ...options };
+    for (const f of ['minVersionTimeoutMs', 'pollMs', 'cacheMaxBytes', 'maxTrackedAgents'] as const) {
       if (!Number.isSafeInteger(this.o[f]) || this.o[f] <= 0) throw new ConfigError(f, 'must be a positive integer');
     }
+    this.floor = new ReadFloor(this.o.maxTrackedAgents);
     this.snapshotter = new Snapshotter(options.store, options.blobs, {
       ...(options.snapshots ? { policy: options.snapshots } : {}),
       ...(options.keyring ? { keyring: options.keyring } : {}),
@@ -61,17 +70,37 @@ export class StateManager {
    * Current state: the cache, then the store. With `minVersion`, waits (up to
    * `timeoutMs`) until the projection has reached it: read-your-writes after a
    * `StateUpdateResult.newVersion`.
-   * @throws AgentStateError AS_ABORTED when `minVersion` is not reached in time
+   *
+   * Reads are monotonic (docs/projector.md, Read consistency): this manager
+   * never returns an older version of an agent than it has already returned
+   * (it remembers the highest per agent, for up to `maxTrackedAgents` agents),
+   * nor one older than the store held when the read began (the projector
+   * writes the cache, version-guarded, before the store). When the cache is
+   * behind what this manager returned, the read goes to the store, and waits
+   * like a `minVersion` read if the store is behind too. A corrupt cache entry
+   * (bad header, truncated body, wrong checksum) is read from the store instead.
+   * @throws AgentStateError AS_ABORTED when `minVersion`, or a version this
+   *   manager already returned, is not reached in time
    */
   async getCurrentState(instanceId: string, options: { minVersion?: number; timeoutMs?: number } = {}): Promise<StateView | undefined> {
-    const min = options.minVersion ?? 0;
+    const asked = options.minVersion ?? 0;
     const deadline = Date.now() + (options.timeoutMs ?? this.o.minVersionTimeoutMs);
     for (;;) {
+      const returned = this.floor.get(instanceId);
+      const min = Math.max(asked, returned);
       const view = await this.readOnce(instanceId, min);
-      if (view && view.version >= min) return view;
-      if (min === 0) return view;
+      if (view && view.version >= min) {
+        this.floor.raise(instanceId, view.version);
+        return view;
+      }
+      if (!view && asked === 0) {
+        // No current state (never projected, or deleted): not an older version.
+        this.floor.forget(instanceId);
+        return undefined;
+      }
       if (Date.now() >= deadline) {
-        throw new AgentStateError('AS_ABORTED', `agent ${instanceId} did not reach version ${min} in time (at ${view?.version ?? 0})`, {
+        const why = asked >= returned ? '' : ` (this manager already returned version ${returned})`;
+        throw new AbortedError(`agent ${instanceId} did not reach version ${min} in time (at ${view?.version ?? 0})${why}`, {
           retryable: true,
         });
       }
@@ -79,25 +108,40 @@ export class StateManager {
     }
   }
 
-  /** Cache first; the store when the cache misses or holds less than `min` (a stale entry is not waited on). */
+  /**
+   * Cache first; the store when the cache misses, holds less than `min`, or
+   * holds a corrupt entry. A store row newer than the entry refills the cache,
+   * version-guarded, so a fill never replaces a newer entry the projector wrote
+   * meanwhile.
+   */
   private async readOnce(instanceId: string, min: number): Promise<StateView | undefined> {
     const cache = this.o.cache;
     const key = stateCacheKey(instanceId);
-    const cached = cache ? await cache.get(key).catch(() => undefined) : undefined;
-    if (cached) {
-      const { header, body } = decodeCached(cached);
-      const state = await decodeState(header.encoding, body);
-      // A corrupt cache entry is dropped and read from the store (Invariant 6).
-      if (checksum(state) !== header.checksum) await cache?.delete(key).catch(() => undefined);
-      else if (header.version >= min) return { ...header, state: state as unknown as AgentState, source: 'cache' };
+    /** Version of the entry present; undefined when absent or corrupt (any store row may replace it then). */
+    let cachedVersion: number | undefined;
+    const value = cache ? await cache.get(key).catch(() => undefined) : undefined;
+    if (value) {
+      try {
+        const { header, body } = decodeCached(value);
+        if (!header.inStore && header.version >= min) {
+          const state = await decodeState(header.encoding, body);
+          if (checksum(state) === header.checksum) {
+            const { instanceId: id, version, epoch, checksum: sum, updatedAt } = header;
+            return { instanceId: id, version, epoch, checksum: sum, updatedAt, state: state as unknown as AgentState, source: 'cache' };
+          }
+        } else {
+          cachedVersion = header.version;
+        }
+      } catch {
+        // Undecodable (bad header JSON, truncated or corrupt body): the store has the state (Invariant 6).
+      }
     }
     const row = await this.o.store.getState(instanceId);
     if (!row) return undefined;
     const view = await this.viewOf(row);
-    // Read-through only on a miss: filling over a present entry could race the projector's newer write.
-    if (cache && !cached && row.encoding.storedSize <= this.o.cacheMaxBytes && row.body !== null) {
+    if (cache && (cachedVersion === undefined || cachedVersion < row.version) && row.encoding.storedSize <= this.o.cacheMaxBytes && row.body !== null) {
       const { instanceId: id, version, epoch, checksum: sum, updatedAt, encoding } = row;
-      await cache.set(key, encodeCached({ instanceId: id, version, epoch, checksum: sum, updatedAt, encoding }, row.body)).catch(() => undefined);
+      await cache.setIfNewer(key, encodeCached({ instanceId: id, version, epoch, checksum: sum, updatedAt, encoding }, row.body), version).catch(() => undefined);
     }
     return view;
   }
@@ -193,7 +237,7 @@ export class StateManager {
   async replayEvents(instanceId: string, from: number, to: number): Promise<EventReplayResult> {
     const started = performance.now();
     if (!Number.isSafeInteger(from) || !Number.isSafeInteger(to) || from < 1 || to < from) {
-      throw new AgentStateError('AS_INVALID_INPUT', `invalid replay range ${from}..${to}`);
+      throw new InvalidInputError('replay range', `${from}..${to}`);
     }
     const { projection, errors } = await projectAt(this.o.store, this.snapshotter, instanceId, to);
     const [recorded] = await this.o.store.queryEvents({ instanceId, fromVersion: to, toVersion: to });
@@ -254,7 +298,7 @@ export class StateManager {
       for (const row of rows.values()) {
         if (row.body === null || row.encoding.storedSize > this.o.cacheMaxBytes) continue;
         const { instanceId, version, epoch, checksum: sum, updatedAt, encoding } = row;
-        await this.o.cache.set(stateCacheKey(instanceId), encodeCached({ instanceId, version, epoch, checksum: sum, updatedAt, encoding }, row.body));
+        await this.o.cache.setIfNewer(stateCacheKey(instanceId), encodeCached({ instanceId, version, epoch, checksum: sum, updatedAt, encoding }, row.body), version);
         n++;
       }
     }

@@ -148,22 +148,31 @@ export class Projector {
     const loaded = missing.length > 0 ? await retry('load heads from the store', () => this.loadHeads(missing)) : new Map<string, Head>();
     const plan = await foldBatch(batch.records, (id) => this.heads.get(p, id) ?? loaded.get(id), this.options.codec, this.snapshotter);
 
-    // Sinks in an order that keeps every crash point safe: rejects first, the
-    // store (events, then states), then derived outputs. The consumer commits
-    // only after this returns (Invariant 4).
+    // Sinks in an order that keeps every crash point safe: rejects first, then
+    // the cache, the store (events, then states), snapshots and the state topic.
+    // The consumer commits only after this returns (Invariant 4).
+    //
+    // The cache is written before the store, with a version guard, so it never
+    // holds less than the store: a reader served by the cache cannot see an
+    // older version than a reader served by the store (docs/projector.md, Read
+    // consistency). The cache is derived, and what it gets ahead of the store
+    // is the fold of records already in the log: a crash between the two
+    // leaves the cache one batch ahead until the redelivered batch writes the
+    // same heads to the store (Invariant 2 makes them the same bytes).
     await retry('DLQ append', () => this.sinks.dlq(plan));
     const encoded = await retry('state encoding / claim check', () => this.sinks.encode(plan.heads));
-    await retry('store write', () => this.sinks.store(plan, encoded));
-    await this.takeSnapshots(plan.snapshots, retry);
-    // A redelivered batch whose store write held last time, but not its derived
-    // outputs (the attempt failed or the process died after the store write):
-    // its records are skipped as already stored, so the heads the store holds
-    // for them are written to the cache and the state topic again (idempotent).
+    // A redelivered batch whose store write held last time, but not all of its
+    // derived outputs (the attempt failed or the process died after the store
+    // write): its records are skipped as already stored, so the heads the store
+    // holds for them are written to the cache and the state topic again
+    // (idempotent; the cache guard keeps any newer entry).
     const rederive = new Map(
       [...loaded].filter(([id, h]) => !plan.heads.has(id) && h.position.partition === p && BigInt(h.position.offset) >= BigInt(first.offset)),
     );
     const derived = rederive.size === 0 ? encoded : new Map([...(await retry('state encoding', () => this.sinks.encode(rederive))), ...encoded]);
     await retry('cache write', () => this.sinks.cache(derived));
+    await retry('store write', () => this.sinks.store(plan, encoded));
+    await this.takeSnapshots(plan.snapshots, retry);
     await retry('state topic append', () => this.sinks.stateTopic(derived));
 
     this.heads.commit(p, new Map([...loaded, ...plan.heads]), BigInt(last.offset) + 1n);

@@ -115,14 +115,19 @@ export class Sinks {
     await this.o.store.writeBatch({ states, events });
   }
 
+  /**
+   * Writes each head to the cache with a version guard, so a late write (a
+   * redelivered batch, a slow retry) never replaces a newer entry. A state too
+   * large to cache leaves a body-less entry at its version (`inStore`), not a
+   * hole a reader's fill of an older store row could take.
+   */
   async cache(encoded: Map<string, EncodedHead>): Promise<void> {
     const cache = this.o.cache;
     if (!cache) return;
+    const ttl = this.o.cacheTtlMs === null ? undefined : this.o.cacheTtlMs;
     await Promise.all(
       [...encoded].map(async ([id, { head, body }]) => {
-        const key = stateCacheKey(id);
-        // Too large to cache: drop any older copy so readers go to the store.
-        if (body.bytes.length > this.o.cacheMaxBytes) return cache.delete(key);
+        const tooLarge = body.bytes.length > this.o.cacheMaxBytes;
         const value = encodeCached(
           {
             instanceId: id,
@@ -131,10 +136,11 @@ export class Sinks {
             checksum: head.projection.checksum,
             updatedAt: head.updatedAt,
             encoding: body.encoding,
+            ...(tooLarge ? { inStore: true as const } : {}),
           },
-          body.bytes,
+          tooLarge ? Buffer.alloc(0) : body.bytes,
         );
-        return this.o.cacheTtlMs === null ? cache.set(key, value) : cache.set(key, value, this.o.cacheTtlMs);
+        await cache.setIfNewer(stateCacheKey(id), value, head.projection.version, ttl);
       }),
     );
   }

@@ -1,4 +1,4 @@
-import { AgentStateError } from '../errors.js';
+import { DecodeError } from '../errors.js';
 import type { BodyEncoding } from '../store/port.js';
 
 /** Cache key of an agent's current state. */
@@ -14,6 +14,12 @@ export interface CachedHeader {
   checksum: string;
   updatedAt: number;
   encoding: BodyEncoding;
+  /**
+   * The state at `version` is too large for the cache: there is no body, read
+   * the store. Written instead of deleting the key, so the entry keeps its
+   * version and a read-through fill of an older store row cannot take its place.
+   */
+  inStore?: true;
 }
 
 /**
@@ -25,11 +31,45 @@ export function encodeCached(header: CachedHeader, body: Buffer): Buffer {
   return Buffer.concat([Buffer.from(`${JSON.stringify(header)}\n`, 'utf8'), body]);
 }
 
+/**
+ * Splits a cache value and checks its header's shape (not the body: the reader
+ * verifies the state checksum after decoding it, DESIGN.md Invariant 6).
+ * @throws AgentStateError AS_DECODE on a missing or malformed header
+ */
 export function decodeCached(value: Buffer): { header: CachedHeader; body: Buffer } {
   const nl = value.indexOf(0x0a);
-  if (nl < 0) throw new AgentStateError('AS_DECODE', 'cached state has no header line');
-  const header = JSON.parse(value.subarray(0, nl).toString('utf8')) as CachedHeader;
-  return { header, body: value.subarray(nl + 1) };
+  if (nl < 0) throw new DecodeError('cached state', 'no header line');
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value.subarray(0, nl).toString('utf8'));
+  } catch (err) {
+    throw new DecodeError('cached state', `header is not JSON (${(err as Error).message})`, { cause: err });
+  }
+  if (!isHeader(parsed)) throw new DecodeError('cached state', 'header has missing or mistyped fields');
+  const body = value.subarray(nl + 1);
+  if (!parsed.inStore && body.length !== parsed.encoding.storedSize) {
+    throw new DecodeError('cached state', `body is ${body.length} bytes, header says ${parsed.encoding.storedSize}`);
+  }
+  return { header: parsed, body };
+}
+
+function isHeader(h: unknown): h is CachedHeader {
+  if (typeof h !== 'object' || h === null) return false;
+  const x = h as Record<string, unknown>;
+  const e = x.encoding as Record<string, unknown> | null | undefined;
+  return (
+    typeof x.instanceId === 'string' &&
+    Number.isSafeInteger(x.version) &&
+    Number.isSafeInteger(x.epoch) &&
+    typeof x.checksum === 'string' &&
+    typeof x.updatedAt === 'number' &&
+    (x.inStore === undefined || x.inStore === true) &&
+    typeof e === 'object' &&
+    e !== null &&
+    typeof e.algorithm === 'string' &&
+    Number.isSafeInteger(e.originalSize) &&
+    Number.isSafeInteger(e.storedSize)
+  );
 }
 
 /** Headers of a DLQ record (the value is the original record's value). */

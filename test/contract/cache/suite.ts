@@ -99,6 +99,55 @@ export function cacheContract(name: string, make: () => Promise<CachePair>): voi
       expect((await a.get(renewed))!.toString()).toBe('forever');
     });
 
+    it('setIfNewer stores when absent, older or equal, and never replaces a newer entry', async () => {
+      const k = key();
+      expect(await a.setIfNewer(k, Buffer.from('v5'), 5)).toBe(true);
+      expect(await a.setIfNewer(k, Buffer.from('v4'), 4)).toBe(false);
+      expect((await a.get(k))!.toString()).toBe('v5');
+      // Equal version: the same state, rewritten (renews a TTL).
+      expect(await a.setIfNewer(k, Buffer.from('v5 again'), 5)).toBe(true);
+      expect((await a.get(k))!.toString()).toBe('v5 again');
+      expect(await a.setIfNewer(k, Buffer.from('v7'), 7)).toBe(true);
+      expect((await a.get(k))!.toString()).toBe('v7');
+      expect(await a.setIfNewer(k, Buffer.from('v0'), 0)).toBe(false);
+    });
+
+    it('setIfNewer replaces an unversioned entry; set and delete drop the guard', async () => {
+      const k = key();
+      await a.set(k, Buffer.from('plain'));
+      expect(await a.setIfNewer(k, Buffer.from('v1'), 1)).toBe(true);
+      expect((await a.get(k))!.toString()).toBe('v1');
+      await a.set(k, Buffer.from('plain again')); // an explicit overwrite is unversioned
+      expect(await a.setIfNewer(k, Buffer.from('v0'), 0)).toBe(true);
+      await a.setIfNewer(k, Buffer.from('v9'), 9);
+      await a.delete(k);
+      expect(await a.setIfNewer(k, Buffer.from('v2'), 2)).toBe(true);
+      expect((await a.get(k))!.toString()).toBe('v2');
+    });
+
+    it('setIfNewer is atomic: concurrent guarded sets in any order leave the highest version', async () => {
+      const keys = [key(), key(), key()];
+      const versions = Array.from({ length: 40 }, (_, i) => i + 1).sort(() => Math.random() - 0.5);
+      // (Nodes share values only where the adapter does, as Redis; the memory adapter shares invalidations alone.)
+      await Promise.all(keys.flatMap((k) => versions.map((v) => a.setIfNewer(k, Buffer.from(`v${v}`), v))));
+      for (const k of keys) expect((await a.get(k))!.toString()).toBe('v40');
+    });
+
+    it('setIfNewer honours a ttl, and refuses a bad version or ttl with AS_INVALID_INPUT', async () => {
+      const k = key();
+      await a.setIfNewer(k, Buffer.from('x'), 3, 60);
+      expect((await a.get(k))!.toString()).toBe('x');
+      await sleep(150);
+      expect(await a.get(k)).toBeUndefined();
+      // Expired: a lower version may be stored again.
+      expect(await a.setIfNewer(k, Buffer.from('y'), 1)).toBe(true);
+      for (const bad of [-1, 1.5, Number.NaN, 2 ** 53]) {
+        await expect(a.setIfNewer(k, Buffer.from('z'), bad)).rejects.toMatchObject({ code: 'AS_INVALID_INPUT' });
+      }
+      await expect(a.setIfNewer(k, Buffer.from('z'), 2, 0)).rejects.toMatchObject({ code: 'AS_INVALID_INPUT' });
+      expect((await a.get(k))!.toString()).toBe('y');
+    });
+
     it('counts hits, misses, sets and deletes, with the hit rate', async () => {
       const before = a.stats();
       const k = key();

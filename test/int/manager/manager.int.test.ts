@@ -46,8 +46,8 @@ describe('StateManager over a running projector', () => {
     expect(view?.version).toBe(31);
     expect(view?.state.memory.step).toBe(30);
     expect(view?.checksum).toBe(writer.getState(id)?.checksum);
-    // The store row is visible before the projector's cache write of the same
-    // batch; wait for that write so the invalidation below is not undone by it.
+    // Wait for the whole batch (cache, store, snapshots, state topic), so the
+    // invalidation below is not undone by a later write of the same batch.
     await waitCaughtUp(projector);
     expect((await manager.getCurrentState(id))?.source).toBe('cache');
     await manager.invalidateCache(id);
