@@ -149,8 +149,16 @@ export class Projector {
     const plan = await foldBatch(batch.records, (id) => this.heads.get(p, id) ?? loaded.get(id), this.options.codec, this.snapshotter);
 
     // Sinks in an order that keeps every crash point safe: rejects first, then
-    // the cache, the store (events, then states), snapshots and the state topic.
-    // The consumer commits only after this returns (Invariant 4).
+    // the cache, the policy snapshots due in the batch, the store (events, then
+    // states) and the state topic. The consumer commits only after this
+    // returns (Invariant 4).
+    //
+    // Snapshots come before the store: once the store holds a batch, a
+    // redelivery skips its records as already stored, so a snapshot that
+    // failed after the store write (S3 down longer than the retry window)
+    // would never be taken (issue 12 §5). Before the store write, a failure
+    // makes the whole batch run again, and a retaken snapshot is the same
+    // record and the same content-addressed object.
     //
     // The cache is written before the store, with a version guard, so it never
     // holds less than the store: a reader served by the cache cannot see an
@@ -171,8 +179,8 @@ export class Projector {
     );
     const derived = rederive.size === 0 ? encoded : new Map([...(await retry('state encoding', () => this.sinks.encode(rederive))), ...encoded]);
     await retry('cache write', () => this.sinks.cache(derived));
-    await retry('store write', () => this.sinks.store(plan, encoded));
     await this.takeSnapshots(plan.snapshots, retry);
+    await retry('store write', () => this.sinks.store(plan, encoded));
     await retry('state topic append', () => this.sinks.stateTopic(derived));
 
     this.heads.commit(p, new Map([...loaded, ...plan.heads]), BigInt(last.offset) + 1n);

@@ -1,7 +1,7 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
@@ -47,6 +47,18 @@ export class OwnedServer {
     const s = new OwnedServer(await freePort(), (port, dir) => [
       bin,
       ['-listen', `127.0.0.1:${port}`, '-sqlite-dir', dir],
+    ]);
+    await s.start();
+    return s;
+  }
+
+  /** versitygw (posix backend) built by scripts/stack, with the stack's credentials. */
+  static async s3(): Promise<OwnedServer> {
+    const stackDir = process.env.AGENTSTATE_STACK_DIR ?? join(homedir(), '.cache', 'agentstate', 'stack');
+    const bin = join(stackDir, 'bin', 'versitygw-v1.8.0');
+    const s = new OwnedServer(await freePort(), (port, dir) => [
+      bin,
+      ['--port', `127.0.0.1:${port}`, '--access', 'agentstate', '--secret', 'agentstate-secret', '--quiet', 'posix', dir],
     ]);
     await s.start();
     return s;
