@@ -29,6 +29,10 @@ interface Draft {
   parent: Draft | undefined;
   /** Drafts of children read before this node was copied (moved into `copy` on the first write). */
   children: Map<string, Draft> | undefined;
+  /** Arrays: drafts and foreign values placed into `copy`; the only items finalise must replace. */
+  specials: unknown[];
+  /** Arrays: an item may be missing or undefined (length set, index deleted or written past the end): finalise checks every item. */
+  holes: boolean;
   proxy: object;
   revoke: () => void;
   ctx: Context;
@@ -70,7 +74,7 @@ export function produceWithChanges<T extends JsonValue>(base: T, recipe: (draft:
 
 function createDraft(base: object, parent: Draft | undefined, ctx: Context): Draft {
   const isArray = Array.isArray(base);
-  const d = { base, copy: undefined, isArray, parent, children: undefined, ctx } as unknown as Draft;
+  const d = { base, copy: undefined, isArray, parent, children: undefined, specials: [], holes: false, ctx } as unknown as Draft;
   // A fresh target, so the proxy can report values the base does not have (Proxy invariants).
   const { proxy, revoke } = Proxy.revocable(isArray ? [] : {}, handler(d));
   d.proxy = proxy;
@@ -91,6 +95,7 @@ function read(d: Draft, key: string): unknown {
   if (d.copy) {
     const child = createDraft(value, d, d.ctx);
     (d.copy as Record<string, unknown>)[key] = child.proxy;
+    if (d.isArray) d.specials.push(child.proxy);
     return child.proxy;
   }
   let child = d.children?.get(key);
@@ -109,13 +114,33 @@ function markModified(d: Draft): void {
     for (const k of Object.keys(d.base)) setKey(copy, k, (d.base as Record<string, unknown>)[k]);
     d.copy = copy;
   }
-  if (d.children) for (const [k, child] of d.children) (d.copy as Record<string, unknown>)[k] = child.proxy;
+  if (d.children) {
+    for (const [k, child] of d.children) {
+      (d.copy as Record<string, unknown>)[k] = child.proxy;
+      if (d.isArray) d.specials.push(child.proxy);
+    }
+  }
   d.children = undefined;
   if (d.parent) markModified(d.parent);
 }
 
-function store(d: Draft, value: unknown): void {
-  if (typeof value === 'object' && value !== null && !drafts.has(value)) d.ctx.foreign.add(value);
+/**
+ * A value entering the draft: containers from outside are remembered (copied
+ * on finalise), scalars are checked and normalised now (so finalise need not
+ * revisit every item of a long array).
+ * @throws InvalidInputError for a scalar JSON cannot hold
+ */
+function admit(d: Draft, value: unknown, key: string): unknown {
+  if (typeof value === 'object' && value !== null) {
+    if (!drafts.has(value)) d.ctx.foreign.add(value);
+    if (d.isArray) d.specials.push(value);
+    return value;
+  }
+  if (value === undefined) {
+    d.holes ||= d.isArray;
+    return undefined;
+  }
+  return scalar(value, `/${key}`);
 }
 
 const MUTATORS = new Set(['push', 'pop', 'shift', 'unshift', 'splice', 'reverse', 'sort', 'fill', 'copyWithin']);
@@ -128,9 +153,9 @@ function arrayMethod(d: Draft, name: string): (...args: unknown[]) => unknown {
   return (...args: unknown[]) => {
     markModified(d);
     const copy = d.copy as unknown[];
-    if (name === 'push' || name === 'unshift') for (const v of args) store(d, v);
-    else if (name === 'splice') for (const v of args.slice(2)) store(d, v);
-    else if (name === 'fill') store(d, args[0]);
+    if (name === 'push' || name === 'unshift') args = args.map((v) => admit(d, v, '-'));
+    else if (name === 'splice') args = [...args.slice(0, 2), ...args.slice(2).map((v) => admit(d, v, '-'))];
+    else if (name === 'fill') args = [admit(d, args[0], '-'), ...args.slice(1)];
     else if (name === 'sort') for (let i = 0; i < copy.length; i++) read(d, String(i)); // the comparator sees drafts, never base objects
     const result: unknown = (Array.prototype as unknown as Record<string, (...a: unknown[]) => unknown>)[name]!.apply(copy, args);
     if (name === 'pop' || name === 'shift') return detached(d, result);
@@ -162,23 +187,24 @@ function handler(d: Draft): ProxyHandler<object> {
         if (Object.is(current, value)) return true; // no-op writes do not copy anything
       }
       markModified(d);
-      store(d, value);
+      if (d.isArray && !(Number(prop) < (d.copy as unknown[]).length)) d.holes = true; // length, or past the end
       if (d.isArray && prop === 'length') (d.copy as unknown[]).length = value as number;
-      else setKey(d.copy as Record<string, unknown>, prop, value);
+      else setKey(d.copy as Record<string, unknown>, prop, admit(d, value, prop));
       return true;
     },
     deleteProperty(_t, prop) {
       if (typeof prop === 'symbol' || !Object.hasOwn(source(d), prop)) return true;
       markModified(d);
+      d.holes ||= d.isArray;
       delete (d.copy as Record<string, unknown>)[prop];
       return true;
     },
     defineProperty(_t, prop, desc) {
       if (typeof prop === 'symbol' || !('value' in desc)) throw new InvalidInputError('update', 'state keys hold plain data values');
       markModified(d);
-      store(d, desc.value);
+      d.holes ||= d.isArray;
       if (d.isArray && prop === 'length') (d.copy as unknown[]).length = desc.value as number;
-      else setKey(d.copy as Record<string, unknown>, prop, desc.value);
+      else setKey(d.copy as Record<string, unknown>, prop, admit(d, desc.value, prop));
       return true;
     },
     has(_t, prop) {
@@ -210,10 +236,22 @@ function setKey(obj: Record<string, unknown>, key: string, value: unknown): void
   Object.defineProperty(obj, key, { value, writable: true, enumerable: true, configurable: true });
 }
 
+/** Above this many drafts/foreign values placed in an array, finalise walks every item instead of searching for each. */
+const FEW_SPECIALS = 16;
+
 /** The value a draft stands for: its base when untouched, else a new container over finalised children. */
 function finalize(d: Draft, at: string): JsonValue {
   if (d.done !== undefined) return d.done;
   if (!d.copy) return (d.done = d.base as JsonValue);
+  if (d.isArray && !d.holes && d.specials.length <= FEW_SPECIALS) {
+    // Items are base values (valid, shared) except the few drafts and foreign values placed in: replace only those.
+    const copy = d.copy as unknown[];
+    const out = copy.slice() as JsonValue[];
+    for (const v of new Set(d.specials)) {
+      for (let i = copy.indexOf(v); i !== -1; i = copy.indexOf(v, i + 1)) out[i] = finalizeValue(d.ctx, v, 1, `${at}/${i}`) as JsonValue;
+    }
+    return (d.done = out);
+  }
   if (d.isArray) {
     const copy = d.copy as unknown[];
     const out: JsonValue[] = new Array(copy.length);

@@ -97,6 +97,36 @@ describe('produceWithChanges: a draft yields what it changed', () => {
     }
   });
 
+  it('refuses holes and non-JSON items in arrays, whichever way they get in', () => {
+    const base = deepFreeze({ arr: [{ a: 1 }, 2] }) as JsonValue;
+    const attempts: Array<(d: any) => void> = [
+      (d) => void (d.arr.length = 5),
+      (d) => void (d.arr[3] = 1),
+      (d) => void delete d.arr[0],
+      (d) => void d.arr.push(undefined),
+      (d) => void d.arr.push(NaN),
+      (d) => void d.arr.splice(1, 0, Infinity),
+      (d) => void d.arr.fill(undefined),
+    ];
+    for (const edit of attempts) expect(() => produceWithChanges(base, edit), String(edit)).toThrow(InvalidInputError);
+    // Writing at the end and shrinking the length are fine.
+    expect(produceWithChanges(base, (d: any) => void (d.arr[d.arr.length] = 3)).next).toEqual({ arr: [{ a: 1 }, 2, 3] });
+    expect(produceWithChanges(base, (d: any) => void (d.arr.length = 1)).next).toEqual({ arr: [{ a: 1 }] });
+  });
+
+  it('finalises arrays with many drafts and foreign items placed in (the item-by-item path) like those with few', () => {
+    const base = deepFreeze({ arr: Array.from({ length: 40 }, (_, i) => ({ i })) }) as any;
+    const { next } = produceWithChanges(base, (d: any) => {
+      for (let i = 0; i < 30; i++) d.arr.push({ j: i, ref: d.arr[i] });
+      d.arr[1].i = -1;
+    });
+    expect(next.arr.length).toBe(70);
+    expect(next.arr[45]).toEqual({ j: 5, ref: { i: 5 } });
+    expect(next.arr[45].ref).toBe(base.arr[5]);
+    expect(next.arr[41].ref).toEqual({ i: -1 });
+    expect(next.arr[41].ref).toBe(next.arr[1]);
+  });
+
   it('refuses an async draft function, and revokes the draft afterwards', async () => {
     expect(() => produceWithChanges({} as JsonValue, async (d: any) => void (d.x = 1))).toThrow(/synchronous/);
     let kept: any;
