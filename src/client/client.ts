@@ -6,8 +6,8 @@ import {
   applyChanges,
   instanceId as toInstanceId,
   initialState,
+  produceWithChanges,
   stateAsJson,
-  toJsonValue,
   type AgentState,
   type AgentStatus,
   type Change,
@@ -164,10 +164,8 @@ export class AgentStateClient {
     let changes: Change[];
     let next: JsonValue;
     if (typeof update === 'function') {
-      const draft = structuredClone(head.state) as unknown as AgentState;
-      update(draft);
-      next = toJsonValue(draft); // one walk; copies only what needs it (a Date, an undefined property)
-      changes = diff(head.state, next);
+      // Copy-on-write draft: no whole-state clone; the changeset is what the function touched (issue 10).
+      ({ next, changes } = produceWithChanges(head.state, update as unknown as (draft: JsonValue) => unknown));
     } else {
       changes = update;
       next = applyChanges(head.state, changes);

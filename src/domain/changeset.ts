@@ -1,5 +1,7 @@
 import { InvalidInputError, InvalidPathError } from './errors.js';
 import { isJsonObject, jsonEqual, type JsonObject, type JsonValue } from './json.js';
+import { arrayEdits } from './array-diff.js';
+import { nodeKey } from './checksum.js';
 import { arrayIndex, formatPath, parsePath } from './paths.js';
 
 /** What a change does at its path. */
@@ -19,15 +21,19 @@ export interface Change {
   newValue?: JsonValue;
 }
 
-/** Arrays longer than this whose changes touch more than half of the items are replaced whole. */
+/** Arrays at least this long whose changes outnumber half of their items are replaced whole. */
 const ARRAY_REPLACE_MIN = 8;
 
 /**
  * The changes that turn `a` into `b`, deterministic (object keys visited in
- * sorted order). Arrays: common prefix diffed item by item, then appends
- * (creates at the end) or deletes from the end, so appending to a task history
- * or a conversation costs one change per new item. An array that mostly
- * changed (e.g. a re-computed embedding vector) becomes one `update`.
+ * sorted order). Work is proportional to what differs: subtrees shared by
+ * identity (states are structurally shared) are skipped without a walk.
+ * Arrays get a real diff (common prefix and suffix, then Myers on the
+ * middle: see array-diff.ts), so appending to a conversation and dropping its
+ * oldest turn is one `create` and one `delete`, whatever the array's length;
+ * items edited in place are diffed inside. An array that mostly changed (e.g.
+ * a re-computed embedding vector) becomes one `update`. Array indices are
+ * numeric (never `-`), so every changeset inverts (`invertChanges`).
  * Invariant: `applyChanges(a, diff(a, b))` deep-equals `b`.
  */
 export function diff(a: JsonValue, b: JsonValue): Change[] {
@@ -39,7 +45,11 @@ export function diff(a: JsonValue, b: JsonValue): Change[] {
 function diffAt(a: JsonValue, b: JsonValue, at: (string | number)[], out: Change[]): void {
   if (a === b) return;
   if (isJsonObject(a) && isJsonObject(b)) {
-    const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])].sort();
+    // Only keys whose values differ by identity are sorted and visited.
+    const keys: string[] = [];
+    for (const key of Object.keys(a)) if (!Object.hasOwn(b, key) || a[key] !== b[key]) keys.push(key);
+    for (const key of Object.keys(b)) if (!Object.hasOwn(a, key)) keys.push(key);
+    keys.sort();
     for (const key of keys) {
       const inA = Object.hasOwn(a, key);
       const inB = Object.hasOwn(b, key);
@@ -51,20 +61,36 @@ function diffAt(a: JsonValue, b: JsonValue, at: (string | number)[], out: Change
     return;
   }
   if (Array.isArray(a) && Array.isArray(b)) {
-    const start = out.length;
-    const common = Math.min(a.length, b.length);
-    for (let i = 0; i < common; i++) diffAt(a[i] as JsonValue, b[i] as JsonValue, [...at, i], out);
-    for (let i = common; i < b.length; i++) out.push({ path: formatPath([...at, i]), op: 'create', newValue: b[i] as JsonValue });
-    for (let i = a.length - 1; i >= common; i--) out.push({ path: formatPath([...at, i]), op: 'delete', oldValue: a[i] as JsonValue });
-    const made = out.length - start;
-    if (common >= ARRAY_REPLACE_MIN && made > common / 2 && at.length > 0) {
-      out.length = start;
-      out.push({ path: formatPath(at), op: 'update', oldValue: a, newValue: b });
-    }
+    diffArray(a, b, at, out);
     return;
   }
   if (jsonEqual(a, b)) return;
   out.push({ path: formatPath(at), op: 'update', oldValue: a, newValue: b });
+}
+
+function diffArray(a: JsonValue[], b: JsonValue[], at: (string | number)[], out: Change[]): void {
+  const start = out.length;
+  // `j` is the index in the array being rebuilt: items before it already equal b's.
+  let j = 0;
+  for (const edit of arrayEdits(a, b, sameItem)) {
+    if (edit.op === 'keep') j++;
+    else if (edit.op === 'pair') diffAt(a[edit.a] as JsonValue, b[edit.b] as JsonValue, [...at, j++], out);
+    else if (edit.op === 'delete') out.push({ path: formatPath([...at, j]), op: 'delete', oldValue: a[edit.a] as JsonValue });
+    else out.push({ path: formatPath([...at, j++]), op: 'create', newValue: b[edit.b] as JsonValue });
+  }
+  const size = Math.max(a.length, b.length);
+  if (at.length > 0 && size >= ARRAY_REPLACE_MIN && out.length - start > size / 2) {
+    out.length = start;
+    out.push({ path: formatPath(at), op: 'update', oldValue: a, newValue: b });
+  }
+}
+
+/** Deep equality of two items: identity, else their hash-tree keys (memoised, so shared subtrees cost a lookup). */
+function sameItem(x: JsonValue, y: JsonValue): boolean {
+  if (x === y) return true;
+  if (typeof x !== typeof y) return false;
+  if (typeof x !== 'object' || x === null || y === null) return jsonEqual(x, y);
+  return nodeKey(x) === nodeKey(y);
 }
 
 /**
