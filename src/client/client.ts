@@ -17,7 +17,10 @@ import {
   type StateEvent,
   type StateEventType,
 } from '../domain/index.js';
-import { ConfigError, ConflictError, FencedError, NotFoundError, AgentStateError } from '../errors.js';
+import { ClosedError, ConfigError, ConflictError, FencedError, NotFoundError, AgentStateError, TooLargeError } from '../errors.js';
+
+/** Below Kafka's default message.max.bytes (1 MiB) with room for the record's key and headers. */
+const DEFAULT_MAX_EVENT_BYTES = 1_000_000;
 import type { EventLog } from '../log/port.js';
 import { topicNames } from '../log/topics.js';
 import { AppendBatcher } from './batcher.js';
@@ -55,6 +58,7 @@ export class AgentStateClient {
   private readonly tail: TailReader;
   private readonly batcher: AppendBatcher;
   private readonly owned = new Map<string, Owned>();
+  private readonly maxEventBytes: number;
   private closed = false;
 
   private constructor(options: AgentStateClientOptions) {
@@ -69,6 +73,8 @@ export class AgentStateClient {
     if (!Number.isFinite(this.decisionTimeoutMs) || this.decisionTimeoutMs <= 0) throw new ConfigError('decisionTimeoutMs', 'must be a positive number of milliseconds');
     this.source = options.source ?? 'agentstate-client';
     this.batcher = new AppendBatcher(this.log, this.topic, options.lingerMs ?? 0);
+    this.maxEventBytes = options.maxEventBytes ?? DEFAULT_MAX_EVENT_BYTES;
+    if (!Number.isSafeInteger(this.maxEventBytes) || this.maxEventBytes < 1024) throw new ConfigError('maxEventBytes', 'must be a whole number of bytes, at least 1024');
     this.tail = new TailReader({
       log: this.log,
       codec: this.codec,
@@ -338,9 +344,15 @@ export class AgentStateClient {
       replayable: options.replayable,
       changes,
     });
+    const value = await this.codec.encode(event);
+    // Checked before the batcher: an oversized record would fail the whole
+    // produce request, and with it other agents' events in the same batch.
+    if (value.length > this.maxEventBytes) {
+      throw new TooLargeError(`${eventType} event for ${instanceId} (maxEventBytes; large changesets are not yet claim-checked)`, value.length, this.maxEventBytes);
+    }
     const decided = this.tail.expect(event.eventId, expected);
     try {
-      await this.batcher.append(eventRecord(event, await this.codec.encode(event)));
+      await this.batcher.append(eventRecord(event, value));
     } catch (err) {
       // Not appended (or unknown): nothing will resolve the waiter.
       this.tail.forget(event.eventId);
@@ -386,7 +398,7 @@ export class AgentStateClient {
   }
 
   private assertOpen(): void {
-    if (this.closed) throw new AgentStateError('AS_UNAVAILABLE', 'the client is closed');
+    if (this.closed) throw new ClosedError('the AgentStateClient');
   }
 }
 

@@ -22,6 +22,13 @@ export interface AgentStateClientOptions {
   nodeId?: string;
   /** Appends from different agents within this many ms go out as one batch. @default 0 (next tick) */
   lingerMs?: number;
+  /**
+   * Largest encoded event accepted, in bytes. A larger one fails with
+   * `AS_TOO_LARGE` naming this limit before it is appended, the same on every
+   * profile (Kafka's default `message.max.bytes` is 1 MiB; the embedded log has
+   * no limit of its own). @default 1000000
+   */
+  maxEventBytes?: number;
   logger?: Logger;
   /**
    * Where the view of the log starts. By default from the projector's outputs:
