@@ -188,6 +188,15 @@ async function measure(uri: string, docs: Doc[]): Promise<Figures> {
       if ((await coll.countDocuments({ status: 'idle' })) !== docs.filter((d) => d.status === 'idle').length) throw new Error('countDocuments: wrong count');
     });
     f['countDocuments({status}) p50, ms'] = count.p50;
+    // Unfiltered counts: the store's counts() uses countDocuments() on whole collections.
+    const countAll = await latency(10, async () => {
+      if ((await coll.countDocuments()) !== docs.length) throw new Error('countDocuments(): wrong count');
+    });
+    f['countDocuments() p50, ms'] = countAll.p50;
+    const estimated = await latency(10, async () => {
+      if ((await coll.estimatedDocumentCount()) !== docs.length) throw new Error('estimatedDocumentCount: wrong count');
+    });
+    f['estimatedDocumentCount() p50, ms'] = estimated.p50;
 
     // A small bulk first: on the PostgreSQL backend each pending update of a
     // bulk seems to hold a pooled connection, so a bulk under the pool size may pass.
