@@ -59,15 +59,19 @@ describe('FsBlobStore specifics', () => {
     await store.put('obj', Buffer.from('old'));
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
+    let firstTaken!: () => void;
+    const firstWritten = new Promise<void>((r) => (firstTaken = r));
     const body = Readable.from(
       (async function* () {
         yield Buffer.from('new-part-1 ');
+        // Resumed only when the store asks for more: it has taken the first part.
+        firstTaken();
         await gate;
         yield Buffer.from('new-part-2');
       })(),
     );
     const writing = store.put('obj', body);
-    await new Promise((r) => setTimeout(r, 50));
+    await firstWritten;
     expect((await store.get('obj'))!.toString()).toBe('old');
     release();
     await writing;

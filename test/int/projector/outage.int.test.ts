@@ -58,7 +58,12 @@ describe('projector with MongoDB and Redis unavailable for a while', () => {
 
       await Promise.all([mongo.stop(), redis.stop()]);
       for (let n = 0; n < 3; n++) await Promise.all(ids.map((id) => writer.updateState(id, (d) => void (d.memory.n = n))));
-      await sleep(6000);
+      // Wait for the signal, not a time: two whole attempts (each a full retry window) gave up.
+      const restartsBefore = metrics.value('agentstate_projector_restarts_total');
+      for (let i = 0; metrics.value('agentstate_projector_restarts_total') < restartsBefore + 2; i++) {
+        expect(i, 'the projector never gave up on the dead sinks').toBeLessThan(600);
+        await sleep(100);
+      }
       // Nothing could be written, so nothing may be committed (DESIGN.md Invariant 4).
       expect(await w.log.committedOffsets(group, events)).toEqual(committedBefore);
 

@@ -20,13 +20,19 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const prefix = 't.';
 const topics = topicNames(prefix);
 
+/** Appends to the state topic refused so far by {@link stateTopicDown}. */
+let stateTopicFailures = 0;
+
 /** The same log, except that appends to the state topic fail (an outage of that one sink). */
 function stateTopicDown(log: EventLog): EventLog {
   return new Proxy(log, {
     get(target, prop, receiver) {
       if (prop === 'append') {
-        return (topic: string, records: unknown[]) =>
-          topic === topics.state ? Promise.reject(new UnavailableError('state topic (test outage)')) : target.append(topic, records as never);
+        return (topic: string, records: unknown[]) => {
+          if (topic !== topics.state) return target.append(topic, records as never);
+          stateTopicFailures++;
+          return Promise.reject(new UnavailableError('state topic (test outage)'));
+        };
       }
       const v: unknown = Reflect.get(target, prop, receiver);
       return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
@@ -62,7 +68,12 @@ describe('projector derived outputs after a partial batch', () => {
       await sleep(50);
       stored = [...(await store.getStates(ids)).values()].filter((s) => s.version === 4).length;
     }
-    await sleep(300); // a few more failed attempts
+    // A few more failed attempts: wait until the state-topic append has failed three more times.
+    const failedBefore = stateTopicFailures;
+    for (let i = 0; stateTopicFailures < failedBefore + 3; i++) {
+      expect(i, 'the projector stopped retrying').toBeLessThan(200);
+      await sleep(50);
+    }
     stop.abort();
     await first;
     expect(await log.endOffsets(topics.state)).toEqual({ 0: '0', 1: '0' });
