@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import avro from 'avsc';
 import { guardAvroBody } from '../src/codec/avro-guard.js';
 import { benchmark, type CompressionMeasurement } from '../src/codec/compression-select.js';
-import { InMemoryDataKeyStore } from '../src/codec/data-keys.js';
+import { InMemoryDataKeyStore } from '../src/store/data-keys.js';
 import { eventFromWire, eventToWire, type WireStateEvent } from '../src/codec/event-wire.js';
 import { Keyring } from '../src/codec/keyring.js';
 import { MasterKeySet } from '../src/codec/master-keys.js';

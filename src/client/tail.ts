@@ -3,7 +3,7 @@ import { checksum, decide, readEventRecord, step, type JsonValue, type Projectio
 import { UnavailableError } from '../errors.js';
 import type { Consumer, EventLog, StoredRecord } from '../log/port.js';
 import { parseStateTopicValue, type ClaimCheckedStateValue, type StateTopicValue } from '../log/state-topic.js';
-import type { EventCodec } from './codec.js';
+import type { EventCodec } from '../codec/event-codec.js';
 
 /** The decision the log made about one event, as every replay will make it (DESIGN.md Invariant 3). */
 export type Outcome = { accept: true; projection: Projection } | { accept: false; reason: RejectReason; detail?: string };

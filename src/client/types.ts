@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { AgentState, Change, StateEvent, StateEventType } from '../domain/index.js';
 import type { EventLog } from '../log/port.js';
 import { projectorGroup, topicNames } from '../log/topics.js';
-import type { EventCodec } from './codec.js';
+import type { EventCodec } from '../codec/event-codec.js';
 import type { TailBootstrap } from './tail.js';
 
 /** The writer SDK's public types (AgentStateClient is in client.ts). */

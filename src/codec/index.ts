@@ -24,8 +24,6 @@ export { changeFromWire, changeToWire, changesetFromJson, changesetToJson, event
 export type { WireChange, WireStateEvent } from './event-wire.js';
 export { openFrame, readCipherHeader, sealFrame } from './cipher-frame.js';
 export type { CipherFrameHeader } from './cipher-frame.js';
-export { InMemoryDataKeyStore } from './data-keys.js';
-export type { DataKeyStore, WrappedDataKey } from './data-keys.js';
 export { Keyring, keyIdFor } from './keyring.js';
 export type { KeyringOptions } from './keyring.js';
 export { KEY_BYTES, MasterKeySet } from './master-keys.js';

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { instanceId as checkInstanceId } from '../domain/ids.js';
 import { openFrame, readCipherHeader, sealFrame, unwrapKey, wrapKey } from './cipher-frame.js';
-import type { DataKeyStore, WrappedDataKey } from './data-keys.js';
+import type { DataKeyStore, WrappedDataKey } from '../store/data-keys.js';
 import { KeyDestroyedError, KeyError } from './errors.js';
 import { KEY_BYTES, type MasterKeySet } from './master-keys.js';
 

@@ -1,4 +1,4 @@
-import type { EventCodec } from '../client/codec.js';
+import type { EventCodec } from '../codec/event-codec.js';
 import { canonicalJson, readEventRecord, step, type StateEvent } from '../domain/index.js';
 import type { StoredRecord } from '../log/port.js';
 import type { Head } from './heads.js';

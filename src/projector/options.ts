@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { BlobStore } from '../blob/port.js';
 import type { Cache } from '../cache/port.js';
 import type { Keyring } from '../codec/keyring.js';
-import type { EventCodec } from '../client/codec.js';
+import type { EventCodec } from '../codec/event-codec.js';
 import { ConfigError } from '../errors.js';
 import type { EventLog } from '../log/port.js';
 import { projectorGroup } from '../log/topics.js';

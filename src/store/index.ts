@@ -13,3 +13,4 @@ export type {
   StoredState,
   WriteResult,
 } from './port.js';
+export { InMemoryDataKeyStore, type DataKeyStore, type WrappedDataKey } from './data-keys.js';

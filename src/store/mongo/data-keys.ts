@@ -1,5 +1,5 @@
 import { Binary, MongoServerError, type Collection } from 'mongodb';
-import type { DataKeyStore, WrappedDataKey } from '../../codec/data-keys.js';
+import type { DataKeyStore, WrappedDataKey } from '../data-keys.js';
 import { UnavailableError } from '../../errors.js';
 import { call, unavailable } from './errors.js';
 import type { MongoConnection } from './connection.js';

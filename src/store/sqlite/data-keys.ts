@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3';
-import type { DataKeyStore, WrappedDataKey } from '../../codec/data-keys.js';
+import type { DataKeyStore, WrappedDataKey } from '../data-keys.js';
 import { ConfigError, UnavailableError } from '../../errors.js';
 import { run } from './errors.js';
 import { StatementCache } from './statements.js';

@@ -1,4 +1,4 @@
-import { InMemoryDataKeyStore } from '../../../src/codec/data-keys.js';
+import { InMemoryDataKeyStore } from '../../../src/store/data-keys.js';
 import { dataKeyContract } from './suite.js';
 
 // Keeps nothing across instances, so the restart test does not apply.

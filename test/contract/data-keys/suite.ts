@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { DataKeyStore, WrappedDataKey } from '../../../src/codec/data-keys.js';
+import type { DataKeyStore, WrappedDataKey } from '../../../src/store/data-keys.js';
 import { KeyDestroyedError } from '../../../src/codec/errors.js';
 import { Keyring } from '../../../src/codec/keyring.js';
 import { MasterKeySet } from '../../../src/codec/master-keys.js';

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { describeBlob, openBlob, openState, sealState } from '../../../src/codec/blob-frame.js';
-import { InMemoryDataKeyStore } from '../../../src/codec/data-keys.js';
+import { InMemoryDataKeyStore } from '../../../src/store/data-keys.js';
 import { DecodeError, KeyDestroyedError } from '../../../src/codec/errors.js';
 import { Keyring } from '../../../src/codec/keyring.js';
 import { MasterKeySet } from '../../../src/codec/master-keys.js';

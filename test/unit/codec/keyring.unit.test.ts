@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { InMemoryDataKeyStore } from '../../../src/codec/data-keys.js';
+import { InMemoryDataKeyStore } from '../../../src/store/data-keys.js';
 import { AuthenticationFailedError, DecodeError, KeyDestroyedError, KeyError } from '../../../src/codec/errors.js';
 import { Keyring } from '../../../src/codec/keyring.js';
 import { MasterKeySet } from '../../../src/codec/master-keys.js';

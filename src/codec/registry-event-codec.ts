@@ -1,9 +1,9 @@
 import type { StateEvent } from '../domain/index.js';
-import type { RegistryCodec } from '../codec/registry.js';
-import { eventFromWire, eventToWire, type WireStateEvent } from '../codec/event-wire.js';
-import { loadSchema, valueSubject } from '../codec/schemas.js';
-import type { EventCodec } from './codec.js';
-import type { Heartbeat } from './heartbeat.js';
+import type { RegistryCodec } from './registry.js';
+import { eventFromWire, eventToWire, type WireStateEvent } from './event-wire.js';
+import { loadSchema, valueSubject } from './schemas.js';
+import type { EventCodec } from './event-codec.js';
+import type { Heartbeat } from '../domain/heartbeat.js';
 
 /**
  * Events as Avro with Confluent framing (magic 0, schema id, body), the schema

@@ -1,3 +1,5 @@
+// The data-key store port (wrapped keys by id; crypto-shredding tombstones) and its in-memory adapter.
+// Durable adapters: ./mongo/data-keys.ts and ./sqlite/data-keys.ts. The Keyring (src/codec) depends on the port.
 /**
  * One agent's data key, as stored: wrapped (encrypted) by a master key, never
  * in clear. `wrapped` is null once destroyed (crypto-shredding); the record

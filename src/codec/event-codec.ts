@@ -1,7 +1,7 @@
 import { parseJson, canonicalJson, type StateEvent } from '../domain/index.js';
 import { DecodeError } from '../errors.js';
-import { isEventShaped } from '../codec/event-wire.js';
-import type { Heartbeat } from './heartbeat.js';
+import { isEventShaped } from './event-wire.js';
+import type { Heartbeat } from '../domain/heartbeat.js';
 
 /** Turns events into log record values and back. Avro + registry on Kafka; JSON where no registry exists. */
 export interface EventCodec {
