@@ -29,8 +29,8 @@ describe('agents whose ids are not safe file names', () => {
     try {
       for (const id of ODD) {
         await writer.createAgent(id, { agentType: 'odd' });
-        // 600 KB of memory passes the claim-check size (512 KiB): the state goes to the blob store too.
-        for (let n = 0; n < 3; n++) await writer.updateState(id, (d) => void (d.memory.blob = `${n}`.repeat(600_000)));
+        // 600 KB of memory (200 KB an update) passes the claim-check size (512 KiB): the state goes to the blob store too.
+        for (let n = 0; n < 3; n++) await writer.updateState(id, (d) => void (d.memory[`b${n}`] = `${n}`.repeat(200_000)));
       }
     } finally {
       await writer.close();
