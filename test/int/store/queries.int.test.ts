@@ -108,6 +108,29 @@ describe('agent_states is queryable with the plain mongodb driver', () => {
     expect((await manager.query({ capability: 'code', agentType: 'coder' })).agents.map((x) => x.instanceId)).toEqual(['q-b', 'q-c']);
   });
 
+  it('agentstate list --status error works on the servers profile', async () => {
+    const { main } = await import('../../../src/cli/main.js');
+    const saved = { db: process.env.AGENTSTATE_MONGO_DATABASE, uri: process.env.MONGODB_URI };
+    process.env.AGENTSTATE_MONGO_DATABASE = store.connection.db.databaseName;
+    process.env.MONGODB_URI = stackEnv().mongodbUri;
+    const lines: string[] = [];
+    const write = process.stdout.write.bind(process.stdout);
+    process.stdout.write = ((s: string) => (lines.push(s), true)) as typeof process.stdout.write;
+    let code: number;
+    try {
+      code = await main(['list', '--backend', 'servers', '--status', 'error', '--json']);
+    } finally {
+      process.stdout.write = write;
+      for (const [k, v] of [['AGENTSTATE_MONGO_DATABASE', saved.db], ['MONGODB_URI', saved.uri]] as const) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+    }
+    expect(code).toBe(0);
+    const page = JSON.parse(lines.join('')) as { agents: Array<{ instanceId: string; status: string }> };
+    expect(page.agents.map((a) => [a.instanceId, a.status])).toEqual([['q-a', 'error'], ['q-c', 'error']]);
+  });
+
   it('mirrors events and snapshots with the seed field names', async () => {
     const db = mongo.db(store.connection.db.databaseName);
     const ev = await db.collection('state_events').findOne({ instanceId: 'q-b', sequenceNumber: 2 });
