@@ -98,10 +98,10 @@ export class StateManager {
     const view = await this.viewOf(row);
     // Read-through only on a miss: filling over a present entry could race the projector's newer write.
     // The cache holds whole states; the store's inline body is only the residual, so the state is re-encoded.
-    if (cache && !cached && row.blobKey === null && row.encoding.originalSize <= this.o.cacheMaxBytes) {
+    if (cache && !cached && row.blobKey === null) {
       const { instanceId: id, version, epoch, checksum: sum, updatedAt } = row;
       const whole = await encodeState(view.state as unknown as JsonValue);
-      await cache.set(key, encodeCached({ instanceId: id, version, epoch, checksum: sum, updatedAt, encoding: whole.encoding }, whole.bytes)).catch(() => undefined);
+      if (whole.bytes.length <= this.o.cacheMaxBytes) await cache.set(key, encodeCached({ instanceId: id, version, epoch, checksum: sum, updatedAt, encoding: whole.encoding }, whole.bytes)).catch(() => undefined);
     }
     return view;
   }
@@ -268,9 +268,10 @@ export class StateManager {
       const rows = await this.o.store.getStates(list.slice(i, i + 1000));
       for (const row of rows.values()) {
         // Claim-checked states are too big for the cache; the others are rebuilt whole (the row's body is only the residual).
-        if (row.blobKey !== null || row.encoding.originalSize > this.o.cacheMaxBytes) continue;
+        if (row.blobKey !== null) continue;
         const view = await this.viewOf(row);
         const whole = await encodeState(view.state as unknown as JsonValue);
+        if (whole.bytes.length > this.o.cacheMaxBytes) continue;
         const { instanceId, version, epoch, checksum: sum, updatedAt } = row;
         await this.o.cache.set(stateCacheKey(instanceId), encodeCached({ instanceId, version, epoch, checksum: sum, updatedAt, encoding: whole.encoding }, whole.bytes));
         n++;
