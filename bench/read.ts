@@ -17,6 +17,7 @@ import { StateManager } from '../src/manager/index.js';
 import { encodeState, stateCacheKey } from '../src/projector/index.js';
 import { MongoStore } from '../src/store/mongo/index.js';
 import type { StoredState } from '../src/store/port.js';
+import { splitState } from '../src/store/state-fields.js';
 import { writeResults } from './lib/results.js';
 import { markdownTable, num } from './lib/table.js';
 import { benchStack } from './stack.js';
@@ -74,9 +75,10 @@ async function main(): Promise<void> {
     for (const id of ids.slice(i, i + 500)) {
       const state = stateAsJson(initialState(instanceId(id), 'worker', 1_760_000_000_000, { status: 'running' }));
       (state.memory as Record<string, string>).notes = 'x'.repeat(1500 + rnd.int(0, 500));
-      const body = await encodeState(state);
+      const { fields, residual } = splitState(state);
+      const body = await encodeState(residual);
       rows.push({
-        instanceId: id, version: 1, epoch: 1, checksum: checksum(state), agentType: 'worker', status: 'running',
+        instanceId: id, version: 1, epoch: 1, checksum: checksum(state), agentType: 'worker', status: 'running', fields, modifiedBy: 'bench',
         encoding: body.encoding, body: body.bytes, blobKey: null, position: { partition: 0, offset: '0' },
         lastEventId: `e-${id}`, lastEventType: 'instance_created', updatedAt: 1_760_000_000_000, createdAt: 1_760_000_000_000,
       });

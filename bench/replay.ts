@@ -17,6 +17,7 @@
 import { RedisCache } from '../src/cache/redis.js';
 import { canonicalJson, checksum, parseJson } from '../src/domain/index.js';
 import { StateManager } from '../src/manager/index.js';
+import { stateOfRow } from '../src/store/state-fields.js';
 import { decodeState, MetricsRegistry, Projector, resetProjectorGroup } from '../src/projector/index.js';
 import type { StoredState } from '../src/store/port.js';
 import { MongoStore } from '../src/store/mongo/index.js';
@@ -206,7 +207,7 @@ async function compareHeads(what: string, reference: MongoStore, actual: MongoSt
 /** A head's state as canonical JSON (corpus states stay below the claim-check size, so the body is inline). */
 async function stateOf(row: StoredState): Promise<string> {
   if (row.body === null) throw new Error(`state of ${row.instanceId} is claim-checked (${row.blobKey}); the corpus states are below the claim-check size`);
-  return canonicalJson(await decodeState(row.encoding, row.body));
+  return canonicalJson(stateOfRow(row, await decodeState(row.encoding, row.body)));
 }
 
 await main();

@@ -7,6 +7,7 @@ import { AgentStateError } from '../errors.js';
 import { UsageError } from './args.js';
 import { start } from './commands/start.js';
 import { status } from './commands/status.js';
+import { list } from './commands/list.js';
 import { history, inspect, stateAt } from './commands/inspect.js';
 import { replay, rollback, topics } from './commands/admin.js';
 import { projector, snapshot } from './commands/projector.js';
@@ -18,6 +19,7 @@ usage: agentstate <command> [options]      (agentstate <command> --help for more
 commands:
   start       run a demo fleet in this process (what npm start runs)
   status      agents, events, rejected events, snapshots, backend
+  list        agents from the state store, by --status, --capability, --agent-type
   inspect     an agent's current state, version and checksum
   history     an agent's events
   state       an agent's state at a version or time (--at)
@@ -32,7 +34,7 @@ unless KAFKA_BROKERS is set (then Kafka, plus SCHEMA_REGISTRY_URL for Avro).`;
 
 type Command = (argv: string[], out: (s: string) => void, err: (s: string) => void) => Promise<number>;
 
-const COMMANDS: Record<string, Command> = { start, status, inspect, history, state: stateAt, rollback, snapshot, replay, topics, projector };
+const COMMANDS: Record<string, Command> = { start, status, list, inspect, history, state: stateAt, rollback, snapshot, replay, topics, projector };
 
 export async function main(argv: string[]): Promise<number> {
   const out = (s: string) => void process.stdout.write(`${s}\n`);

@@ -5,11 +5,12 @@ import type { AgentStateClient, StateUpdateResult } from '../client/client.js';
 import { checksum, diff, type AgentState, type JsonValue, type StateEvent } from '../domain/index.js';
 import { ChecksumMismatchError } from '../domain/errors.js';
 import { AbortedError, AgentStateError, ConfigError, FencedError, InvalidInputError, NotFoundError } from '../errors.js';
-import { decodeState } from '../projector/body.js';
+import { decodeState, encodeState } from '../projector/body.js';
 import { sleep } from '../projector/retry.js';
 import { Snapshotter, type SnapshotPolicy } from '../projector/snapshots.js';
 import { decodeCached, encodeCached, stateCacheKey } from '../projector/wire.js';
-import type { EventQuery, SnapshotRecord, StateStore, StoredState } from '../store/port.js';
+import type { EventQuery, QueryPage, SnapshotRecord, StateFilter, StateStore, StoredState } from '../store/port.js';
+import { stateOfRow } from '../store/state-fields.js';
 import { ReadFloor } from './read-floor.js';
 import { bodyBytes, eventOf, projectAt, versionAtTime } from './time-travel.js';
 import type { CompactionStrategy, CreateSnapshotOptions, EventReplayResult, RetentionPolicy, StateView, VersionInfo } from './types.js';
@@ -63,6 +64,7 @@ export class StateManager {
     this.snapshotter = new Snapshotter(options.store, options.blobs, {
       ...(options.snapshots ? { policy: options.snapshots } : {}),
       ...(options.keyring ? { keyring: options.keyring } : {}),
+      createdBy: 'agentstate-manager',
     });
   }
 
@@ -139,18 +141,34 @@ export class StateManager {
     const row = await this.o.store.getState(instanceId);
     if (!row) return undefined;
     const view = await this.viewOf(row);
-    if (cache && (cachedVersion === undefined || cachedVersion < row.version) && row.encoding.storedSize <= this.o.cacheMaxBytes && row.body !== null) {
-      const { instanceId: id, version, epoch, checksum: sum, updatedAt, encoding } = row;
-      await cache.setIfNewer(key, encodeCached({ instanceId: id, version, epoch, checksum: sum, updatedAt, encoding }, row.body), version).catch(() => undefined);
+    // Guarded fill: never replaces a newer entry the projector wrote meanwhile.
+    // The cache holds whole states; the store's inline body is only the residual, so the state is re-encoded.
+    if (cache && (cachedVersion === undefined || cachedVersion < row.version) && row.blobKey === null) {
+      const { instanceId: id, version, epoch, checksum: sum, updatedAt } = row;
+      const whole = await encodeState(view.state as unknown as JsonValue);
+      if (whole.bytes.length <= this.o.cacheMaxBytes) {
+        await cache.setIfNewer(key, encodeCached({ instanceId: id, version, epoch, checksum: sum, updatedAt, encoding: whole.encoding }, whole.bytes), version).catch(() => undefined);
+      }
     }
     return view;
   }
 
   private async viewOf(row: StoredState): Promise<StateView> {
-    const state = await decodeState(row.encoding, await bodyBytes(this.o.blobs, row.body, row.blobKey, `state of ${row.instanceId}`));
+    const body = await decodeState(row.encoding, await bodyBytes(this.o.blobs, row.body, row.blobKey, `state of ${row.instanceId}`));
+    const state = stateOfRow(row, body);
     const sum = checksum(state);
     if (sum !== row.checksum) throw new ChecksumMismatchError(`stored state of ${row.instanceId}`, row.checksum, sum);
     return { instanceId: row.instanceId, version: row.version, epoch: row.epoch, checksum: row.checksum, updatedAt: row.updatedAt, state: state as unknown as AgentState, source: 'store' };
+  }
+
+  /**
+   * Agents matching a filter (status, capability, agent type, changed since),
+   * a page at a time in id order, from the store's queryable fields: no state
+   * body is read. Pass `nextCursor` back as `cursor` for the next page.
+   * @throws AgentStateError AS_INVALID_INPUT on a bad limit or cursor
+   */
+  async query(filter: StateFilter = {}): Promise<QueryPage> {
+    return this.o.store.query(filter);
   }
 
   /** Versions of an agent, oldest first, from the event mirror. */
@@ -296,9 +314,13 @@ export class StateManager {
     for (let i = 0; i < list.length; i += 1000) {
       const rows = await this.o.store.getStates(list.slice(i, i + 1000));
       for (const row of rows.values()) {
-        if (row.body === null || row.encoding.storedSize > this.o.cacheMaxBytes) continue;
-        const { instanceId, version, epoch, checksum: sum, updatedAt, encoding } = row;
-        await this.o.cache.setIfNewer(stateCacheKey(instanceId), encodeCached({ instanceId, version, epoch, checksum: sum, updatedAt, encoding }, row.body), version);
+        // Claim-checked states are too big for the cache; the others are rebuilt whole (the row's body is only the residual).
+        if (row.blobKey !== null) continue;
+        const view = await this.viewOf(row);
+        const whole = await encodeState(view.state as unknown as JsonValue);
+        if (whole.bytes.length > this.o.cacheMaxBytes) continue;
+        const { instanceId, version, epoch, checksum: sum, updatedAt } = row;
+        await this.o.cache.setIfNewer(stateCacheKey(instanceId), encodeCached({ instanceId, version, epoch, checksum: sum, updatedAt, encoding: whole.encoding }, whole.bytes), version);
         n++;
       }
     }

@@ -8,9 +8,11 @@ export interface BodyOptions {
   compressAboveBytes: number;
   /** @default 'lz4' (fast; DESIGN.md: chosen per state — lz4 is the projector's default, snapshots may choose otherwise) */
   algorithm: CompressionAlgorithm;
+  /** How many of the newest `executionState.taskHistory` items the store's queryable fields carry (the body keeps them all). @default 20 */
+  taskHistoryLimit: number;
 }
 
-export const DEFAULT_BODY_OPTIONS: BodyOptions = { compressAboveBytes: 16 * 1024, algorithm: 'lz4' };
+export const DEFAULT_BODY_OPTIONS: BodyOptions = { compressAboveBytes: 16 * 1024, algorithm: 'lz4', taskHistoryLimit: 20 };
 
 /** An encoded state: canonical JSON, or a checksummed compressed frame from src/codec. */
 export interface EncodedBody {

@@ -84,5 +84,7 @@ export function resolveProjectorOptions(o: ProjectorOptions): ResolvedProjectorO
   }
   if (r.cacheTtlMs !== null && (!Number.isSafeInteger(r.cacheTtlMs) || r.cacheTtlMs <= 0)) throw new ConfigError('cacheTtlMs', 'must be positive or null');
   if (!r.group) throw new ConfigError('group', 'must not be empty');
+  const history = r.body.taskHistoryLimit;
+  if (!Number.isSafeInteger(history) || history < 0) throw new ConfigError('body.taskHistoryLimit', 'must be a non-negative integer');
   return r;
 }

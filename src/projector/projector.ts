@@ -5,6 +5,7 @@ import { NotFoundError } from '../errors.js';
 import type { ConsumedBatch } from '../log/port.js';
 import { topicNames, type TopicNames } from '../log/topics.js';
 import type { StoredState } from '../store/port.js';
+import { stateOfRow } from '../store/state-fields.js';
 import { decodeState } from './body.js';
 import { foldBatch } from './fold-batch.js';
 import { HeadCache, type Head } from './heads.js';
@@ -226,7 +227,7 @@ export class Projector {
       if (!got) throw new NotFoundError(`claim-checked state ${row.blobKey}`);
       bytes = got;
     }
-    const state = await decodeState(row.encoding, bytes);
+    const state = stateOfRow(row, await decodeState(row.encoding, bytes));
     const sum = checksum(state);
     if (sum !== row.checksum) throw new ChecksumMismatchError(`stored state of ${row.instanceId}`, row.checksum, sum);
     const projection: Projection = { version: row.version, epoch: row.epoch, state, checksum: row.checksum };

@@ -5,6 +5,7 @@ import { canonicalJson, encodeKeySegment } from '../domain/index.js';
 import type { EventLog, LogRecord } from '../log/port.js';
 import type { TopicNames } from '../log/topics.js';
 import type { StateStore, StoredEvent, StoredState } from '../store/port.js';
+import { DEFAULT_STATE_FIELDS_OPTIONS, splitState } from '../store/state-fields.js';
 import { encodeState, type BodyOptions, type EncodedBody } from './body.js';
 import type { BatchPlan } from './fold-batch.js';
 import type { Head } from './heads.js';
@@ -93,25 +94,37 @@ export class Sinks {
       position: { partition: record.partition, offset: record.offset },
       body: Buffer.from(canonicalJson(event), 'utf8'),
     }));
-    const states: StoredState[] = [...encoded].map(([id, { head, body, blobKey }]) => {
-      const s = head.projection.state as { agentType?: unknown; status?: unknown };
-      return {
+    // The seed's `modifiedBy`: the source of each agent's last accepted event.
+    const sources = new Map<string, string>();
+    for (const { event } of plan.accepted) sources.set(event.instanceId, event.source);
+    const fieldOptions = { ...DEFAULT_STATE_FIELDS_OPTIONS, historyLimit: this.o.body.taskHistoryLimit };
+    const states: StoredState[] = [];
+    for (const [id, { head, body, blobKey }] of encoded) {
+      const state = head.projection.state;
+      const s = state as { agentType?: unknown; status?: unknown };
+      // Queryable fields + the residual as the inline body; a claim-checked
+      // blob is the whole state, so nothing more is encoded for it (docs/store.md).
+      const { fields, residual } = splitState(state, fieldOptions);
+      const stored = blobKey === null ? await encodeState(residual, this.o.body) : body;
+      states.push({
         instanceId: id,
         version: head.projection.version,
         epoch: head.projection.epoch,
         checksum: head.projection.checksum,
         agentType: typeof s.agentType === 'string' ? s.agentType : null,
         status: typeof s.status === 'string' ? s.status : null,
-        encoding: body.encoding,
-        body: blobKey === null ? body.bytes : null,
+        fields,
+        modifiedBy: sources.get(id) ?? null,
+        encoding: stored.encoding,
+        body: blobKey === null ? stored.bytes : null,
         blobKey,
         position: head.position,
         lastEventId: head.lastEventId,
         lastEventType: head.lastEventType,
         updatedAt: head.updatedAt,
         createdAt: head.createdAt,
-      };
-    });
+      });
+    }
     await this.o.store.writeBatch({ states, events });
   }
 

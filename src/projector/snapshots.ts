@@ -87,15 +87,18 @@ export class Snapshotter {
   private readonly recent = new Map<string, { snapshotId: string; version: number; state: JsonValue }>();
   private readonly maxRecent = 10_000;
   private readonly keyring: Keyring | undefined;
+  private readonly createdBy: string;
 
   constructor(
     private readonly store: StateStore,
     private readonly blobs: BlobStore,
-    options: { policy?: Partial<SnapshotPolicy>; metrics?: Metrics; logger?: Logger; keyring?: Keyring } = {},
+    /** `createdBy`: the service named in each record (the seed's `created_by`). @default 'agentstate-projector' */
+    options: { policy?: Partial<SnapshotPolicy>; metrics?: Metrics; logger?: Logger; keyring?: Keyring; createdBy?: string } = {},
   ) {
     this.policy = snapshotPolicy(options.policy);
     this.metrics = options.metrics ?? NO_METRICS;
     this.keyring = options.keyring;
+    this.createdBy = options.createdBy ?? 'agentstate-projector';
   }
 
   /** The policy snapshot due at `version`, if any (deterministic in the version). */
@@ -153,6 +156,8 @@ export class Snapshotter {
       blobKey,
       encoding: { algorithm: this.policy.algorithm, originalSize: Number(frame.readBigUInt64BE(8)), storedSize: stored.length },
       trigger: input.trigger,
+      creationMs: Math.round(performance.now() - started),
+      createdBy: this.createdBy,
       stateTimestamp: input.stateTimestamp,
       createdAt: now,
       expiresAt: input.expiresAt !== undefined ? input.expiresAt : this.policy.retentionMs === null ? null : now + this.policy.retentionMs,

@@ -1,12 +1,15 @@
+import type { StateFields } from './state-fields.js';
+
 /**
  * The state-store port: what the projector writes and the StateManager reads
  * (DESIGN.md Storage). Adapters: MongoDB (`MongoStore`) and SQLite (embedded
  * profile). One contract suite (test/contract/store) runs against both.
  *
- * Bodies are opaque bytes chosen by the caller (canonical JSON, or a
- * compressed frame from src/codec), so every adapter stores the same bytes and
- * no adapter has to cope with arbitrary JSON keys (`$`, `.`) in agent memory.
- * Offsets are decimal strings of 64-bit integers (STYLE.md habit 6).
+ * A state is stored as queryable `fields` (the seed's sections, see
+ * state-fields.ts and docs/store.md) plus an opaque body chosen by the caller
+ * (canonical JSON, or a compressed frame from src/codec) holding the rest:
+ * `memory`, the full task history, and any section a store could not keep
+ * byte for byte. Offsets are decimal strings of 64-bit integers (STYLE.md habit 6).
  */
 
 /** A position in the events topic. */
@@ -38,11 +41,19 @@ export interface StoredState {
   epoch: number;
   /** SHA-256 of the canonical JSON of the state (Invariant 2). */
   checksum: string;
-  /** Seed fields, copied out of the state for queries; null when absent. */
+  /** `state.agentType` and `state.status` when they are strings (indexed columns), else null. */
   agentType: string | null;
   status: string | null;
+  /** The seed's sections as queryable fields ({@link splitState}). */
+  fields: StateFields;
+  /** Who made the last change: the `source` of the last accepted event (the seed's `modifiedBy`). */
+  modifiedBy: string | null;
   encoding: BodyEncoding;
-  /** The encoded state, or null when it lives in the blob store under `blobKey` (claim check). */
+  /**
+   * Inline: the encoded residual ({@link splitState}); the state is
+   * `joinState(fields, decode(body))`. Null when the whole state is in the
+   * blob store under `blobKey` (claim check); that blob is the full state.
+   */
   body: Buffer | null;
   blobKey: string | null;
   /** The event this projection reflects: its position, id, type and time. */
@@ -89,8 +100,12 @@ export interface SnapshotRecord {
   bodyChecksum: string;
   blobKey: string;
   encoding: BodyEncoding;
-  /** Why it was taken: `policy`, `manual`, `migration`, ... */
+  /** Why it was taken: `policy:events`, `policy:bytes`, `manual`, `migration`, ... (the seed's `trigger` is derived from it: {@link seedTrigger}). */
   trigger: string;
+  /** Milliseconds it took to create (the seed's `creationTime`). */
+  creationMs: number;
+  /** The service that created it (the seed's `created_by`). */
+  createdBy: string;
   /** Timestamp (ms) of the event at `version`. */
   stateTimestamp: number;
   createdAt: number;
@@ -139,6 +154,50 @@ export interface SnapshotQuery {
   types?: SnapshotType[];
 }
 
+/** The seed's snapshot trigger for one of ours: `policy:*` → scheduled; `manual`, `migration` as they are; anything else → event. */
+export function seedTrigger(trigger: string): 'scheduled' | 'manual' | 'event' | 'migration' {
+  if (trigger === 'policy' || trigger.startsWith('policy:')) return 'scheduled';
+  if (trigger === 'manual' || trigger === 'migration') return trigger;
+  if (trigger.startsWith('migration:')) return 'migration';
+  return 'event';
+}
+
+/** Which agents {@link StateStore.query} returns; every given criterion must hold. */
+export interface StateFilter {
+  /** `status` equals this. */
+  status?: string;
+  /** `capabilities` contains this string. */
+  capability?: string;
+  agentType?: string;
+  /** Last change at or after this time (ms). */
+  updatedSince?: number;
+  /** Page size, 1..1000. @default 100 */
+  limit?: number;
+  /** `nextCursor` of the previous page. */
+  cursor?: string;
+}
+
+/** One agent as {@link StateStore.query} lists it (no body: cheap to list thousands). */
+export interface AgentSummary {
+  instanceId: string;
+  version: number;
+  epoch: number;
+  checksum: string;
+  agentType: string | null;
+  status: string | null;
+  /** The string items of `capabilities`. */
+  capabilities: string[];
+  lastEventType: string;
+  updatedAt: number;
+  createdAt: number;
+}
+
+/** A page of agents in `instanceId` order; `nextCursor` is null on the last page. */
+export interface QueryPage {
+  agents: AgentSummary[];
+  nextCursor: string | null;
+}
+
 /** Row counts, for `agentstate status`. */
 export interface StoreCounts {
   agents: number;
@@ -162,6 +221,11 @@ export interface StateStore {
   getState(instanceId: string): Promise<StoredState | undefined>;
   /** Agent ids in id order, for paging: those strictly after `afterId`. */
   listAgents(options?: { afterId?: string; limit?: number }): Promise<string[]>;
+  /**
+   * Agents matching a filter, in `instanceId` order, a page at a time.
+   * @throws AgentStateError AS_INVALID_INPUT on a bad limit or cursor
+   */
+  query(filter?: StateFilter): Promise<QueryPage>;
   /** Removes an agent's current projection (its events and snapshots stay). */
   deleteState(instanceId: string): Promise<boolean>;
 

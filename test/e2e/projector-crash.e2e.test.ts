@@ -9,6 +9,7 @@ import { fold, type StateEvent } from '../../src/domain/index.js';
 import { KafkaEventLog } from '../../src/log/kafka/index.js';
 import { topicNames, topicSpecs } from '../../src/log/topics.js';
 import { decodeState } from '../../src/projector/index.js';
+import { stateOfRow } from '../../src/store/state-fields.js';
 import { MongoDataKeyStore, MongoStore } from '../../src/store/mongo/index.js';
 import { stackEnv, uniqueName } from '../support/env.js';
 
@@ -132,7 +133,7 @@ describe('projector crash safety (SIGKILL under load)', () => {
         const expected = fold(perAgent.get(id)!);
         expect(expected.rejected).toEqual([]);
         const row = rows.get(id)!;
-        const state = await decodeState(row.encoding, row.body ?? (await blobs.get(row.blobKey!))!);
+        const state = stateOfRow(row, await decodeState(row.encoding, row.body ?? (await blobs.get(row.blobKey!))!));
         expect({ version: row.version, checksum: row.checksum, state }, id).toEqual({
           version: expected.projection!.version,
           checksum: expected.projection!.checksum,

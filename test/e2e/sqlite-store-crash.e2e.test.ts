@@ -39,7 +39,7 @@ for (let seq = 0; ; seq++) {
     const body = Buffer.alloc(2048 + (seq % 7) * 512, v % 251);
     events.push({ instanceId: id, version: v, epoch: 1, eventId: id + '-e' + v, eventType: 'state_patched', timestamp: v,
       stateChecksum: 'sum-' + v, position: position(v), body: Buffer.from(String(v)) });
-    states.push({ instanceId: id, version: v, epoch: 1, checksum: 'sum-' + v, agentType: 'worker', status: 'running',
+    states.push({ instanceId: id, version: v, epoch: 1, checksum: 'sum-' + v, agentType: 'worker', status: 'running', fields: { status: 'running' }, modifiedBy: 'e2e',
       encoding: { algorithm: 'none', originalSize: body.length, storedSize: body.length }, body, blobKey: null,
       position: position(v), lastEventId: id + '-e' + v, lastEventType: 'state_patched', updatedAt: v, createdAt: 1 });
   }

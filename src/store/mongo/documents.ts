@@ -1,34 +1,49 @@
 import { Binary } from 'mongodb';
-import type { SnapshotRecord, StoredEvent, StoredState } from '../port.js';
+import { parseJson, type JsonObject, type JsonValue } from '../../domain/index.js';
+import { seedTrigger, type AgentSummary, type BodyEncoding, type LogPosition, type SnapshotRecord, type SnapshotType, type StoredEvent, type StoredState } from '../port.js';
+import { sanitise, type StateFields } from '../state-fields.js';
+import { escapeKeys, unescapeKeys } from './keys.js';
 
 /**
- * `agent_states` document: `_id` = `<instanceId>@<version>`, `instanceId`
- * indexed. Normally one row per agent; see MongoStore.writeBatch for why the
- * version is in the `_id`.
+ * The documents of `agent_states`, `state_events` and `state_snapshots`: the
+ * seed's `AgentStateDocument`, `StateEventDocument` and `StateSnapshotDocument`
+ * field names, plus ours (docs/store.md). Times the seed types as `Date` are
+ * BSON dates; JSON values from agents have their keys escaped (keys.ts).
  */
-export interface StateDoc extends Omit<StoredState, 'body'> {
+
+/** `agent_states`: one document per agent, `_id` = instanceId. */
+export interface StateDoc {
   _id: string;
+  instanceId: string;
+  version: number;
+  /** Time of the state's version (the last accepted event). */
+  timestamp: Date;
+  status?: JsonValue;
+  agentType?: JsonValue;
+  configuration?: JsonValue;
+  capabilities?: JsonValue;
+  resourceAllocation?: JsonValue;
+  executionState?: JsonValue;
+  performance?: JsonValue;
+  lastModified: Date;
+  modifiedBy: string | null;
+  checksum: string;
+  compression: { algorithm: BodyEncoding['algorithm']; originalSize: number; compressedSize: number };
+  epoch: number;
+  position: LogPosition;
+  lastEventId: string;
+  lastEventType: string;
+  createdAt: Date;
   body: Binary | null;
+  blobKey: string | null;
 }
 
-export function stateDocId(instanceId: string, version: number): string {
-  return `${instanceId}@${version}`;
-}
+const SECTIONS = ['status', 'agentType', 'configuration', 'capabilities', 'resourceAllocation', 'executionState', 'performance'] as const;
 
-/** `state_events` document: `_id` = `<instanceId>:<version>`, so a redelivered event is the same row. */
-export interface EventDoc extends Omit<StoredEvent, 'body'> {
-  _id: string;
-  body: Binary;
-}
-
-/** `state_snapshots` document: `_id` = snapshotId. */
-export interface SnapshotDoc extends Omit<SnapshotRecord, 'snapshotId'> {
-  _id: string;
-}
-
-export function eventDocId(instanceId: string, version: number): string {
-  return `${instanceId}:${version}`;
-}
+/** What `query` reads of a state document (never the body or the big sections). */
+export const SUMMARY_PROJECTION = {
+  _id: 1, version: 1, epoch: 1, checksum: 1, agentType: 1, status: 1, capabilities: 1, lastEventType: 1, lastModified: 1, createdAt: 1,
+} as const;
 
 function bytes(value: Binary | Buffer | null | undefined): Buffer | null {
   if (value === null || value === undefined) return null;
@@ -37,31 +52,245 @@ function bytes(value: Binary | Buffer | null | undefined): Buffer | null {
 }
 
 export function toStateDoc(s: StoredState): StateDoc {
-  return { _id: stateDocId(s.instanceId, s.version), ...s, body: s.body === null ? null : new Binary(s.body) };
+  const doc: StateDoc = {
+    _id: s.instanceId,
+    instanceId: s.instanceId,
+    version: s.version,
+    timestamp: new Date(s.updatedAt),
+    lastModified: new Date(s.updatedAt),
+    modifiedBy: s.modifiedBy,
+    checksum: s.checksum,
+    compression: { algorithm: s.encoding.algorithm, originalSize: s.encoding.originalSize, compressedSize: s.encoding.storedSize },
+    epoch: s.epoch,
+    position: s.position,
+    lastEventId: s.lastEventId,
+    lastEventType: s.lastEventType,
+    createdAt: new Date(s.createdAt),
+    body: s.body === null ? null : new Binary(s.body),
+    blobKey: s.blobKey,
+  };
+  const f = s.fields as Record<string, JsonValue | undefined>;
+  for (const key of SECTIONS) {
+    const value = f[key];
+    if (value !== undefined) doc[key] = escapeKeys(value);
+  }
+  return doc;
 }
 
 export function fromStateDoc(d: StateDoc): StoredState {
-  const { _id, body, ...rest } = d;
-  void _id;
-  return { ...rest, body: bytes(body) };
+  const fields: Record<string, JsonValue> = {};
+  for (const key of SECTIONS) if (d[key] !== undefined) fields[key] = unescapeKeys(d[key]);
+  return {
+    instanceId: d.instanceId,
+    version: d.version,
+    epoch: d.epoch,
+    checksum: d.checksum,
+    agentType: typeof d.agentType === 'string' ? d.agentType : null,
+    status: typeof d.status === 'string' ? d.status : null,
+    fields: fields as StateFields,
+    modifiedBy: d.modifiedBy ?? null,
+    encoding: { algorithm: d.compression.algorithm, originalSize: d.compression.originalSize, storedSize: d.compression.compressedSize },
+    body: bytes(d.body),
+    blobKey: d.blobKey,
+    position: d.position,
+    lastEventId: d.lastEventId,
+    lastEventType: d.lastEventType,
+    updatedAt: d.lastModified.getTime(),
+    createdAt: d.createdAt.getTime(),
+  };
 }
 
+export function summaryOf(d: Pick<StateDoc, keyof typeof SUMMARY_PROJECTION>): AgentSummary {
+  const caps = Array.isArray(d.capabilities) ? d.capabilities.filter((c): c is string => typeof c === 'string') : [];
+  return {
+    instanceId: d._id,
+    version: d.version,
+    epoch: d.epoch,
+    checksum: d.checksum,
+    agentType: typeof d.agentType === 'string' ? d.agentType : null,
+    status: typeof d.status === 'string' ? d.status : null,
+    capabilities: caps,
+    lastEventType: d.lastEventType,
+    updatedAt: d.lastModified.getTime(),
+    createdAt: d.createdAt.getTime(),
+  };
+}
+
+/** One item of the seed's `eventData.changeset`: `field` is our JSON Pointer path, `changeType` our op. */
+export interface ChangeDoc {
+  field: string;
+  changeType: string;
+  oldValue?: JsonValue;
+  newValue?: JsonValue;
+}
+
+/**
+ * `state_events`: `_id` = `<instanceId>:<version>`, so a redelivered event is
+ * the same document. `body` is the event's exact canonical JSON, the copy
+ * time travel and checksums use; `eventData` is a query view of it (keys
+ * escaped, strings a store would alter sanitised).
+ */
+export interface EventDoc {
+  _id: string;
+  eventId: string;
+  instanceId: string;
+  sequenceNumber: number;
+  eventType: string;
+  timestamp: Date;
+  eventData: { changeset: ChangeDoc[]; metadata: JsonValue };
+  causationId: string | null;
+  correlationId: string | null;
+  source: string | null;
+  version: number;
+  replayable: boolean;
+  replayAttempts: number;
+  lastReplayed: Date | null;
+  epoch: number;
+  stateChecksum: string;
+  position: LogPosition;
+  body: Binary;
+}
+
+export function eventDocId(instanceId: string, version: number): string {
+  return `${instanceId}:${version}`;
+}
+
+/** Reads the seed fields out of the stored canonical event; a body that is not an event object still stores (as an empty view). */
+function eventView(body: Buffer): JsonObject {
+  try {
+    const v = parseJson(body.toString('utf8'), 'stored event');
+    return v !== null && typeof v === 'object' && !Array.isArray(v) ? v : {};
+  } catch {
+    return {};
+  }
+}
+
+const str = (v: JsonValue | undefined): string | null => (typeof v === 'string' ? v : null);
+
+/** A value for the query view: keys escaped, strings sanitised (the body keeps the exact value). */
+const view = (v: JsonValue): JsonValue => escapeKeys(sanitise(v));
+
 export function toEventDoc(e: StoredEvent): EventDoc {
-  return { _id: eventDocId(e.instanceId, e.version), ...e, body: new Binary(e.body) };
+  const ev = eventView(e.body);
+  const changeset: ChangeDoc[] = [];
+  if (Array.isArray(ev.changeset)) {
+    for (const c of ev.changeset) {
+      if (c === null || typeof c !== 'object' || Array.isArray(c)) continue;
+      const item: ChangeDoc = { field: str(c.path) ?? '', changeType: str(c.op) ?? '' };
+      if (c.oldValue !== undefined) item.oldValue = view(c.oldValue);
+      if (c.newValue !== undefined) item.newValue = view(c.newValue);
+      changeset.push(item);
+    }
+  }
+  return {
+    _id: eventDocId(e.instanceId, e.version),
+    eventId: e.eventId,
+    instanceId: e.instanceId,
+    sequenceNumber: e.version,
+    eventType: e.eventType,
+    timestamp: new Date(e.timestamp),
+    eventData: { changeset, metadata: view(ev.metadata ?? {}) },
+    causationId: str(ev.causationId),
+    correlationId: str(ev.correlationId),
+    source: str(ev.source),
+    version: e.version,
+    // The log is immutable: replay counters live only in this mirror (EVENTS.md).
+    replayable: ev.replayable !== false,
+    replayAttempts: 0,
+    lastReplayed: null,
+    epoch: e.epoch,
+    stateChecksum: e.stateChecksum,
+    position: e.position,
+    body: new Binary(e.body),
+  };
 }
 
 export function fromEventDoc(d: EventDoc): StoredEvent {
-  const { _id, body, ...rest } = d;
-  void _id;
-  return { ...rest, body: bytes(body)! };
+  return {
+    instanceId: d.instanceId,
+    version: d.version,
+    epoch: d.epoch,
+    eventId: d.eventId,
+    eventType: d.eventType,
+    timestamp: d.timestamp.getTime(),
+    stateChecksum: d.stateChecksum,
+    position: d.position,
+    body: bytes(d.body)!,
+  };
+}
+
+/**
+ * `state_snapshots`: `_id` = snapshotId. The body is in the blob store under
+ * `blobKey` (the seed's `stateData`: framed, compressed, checksummed).
+ */
+export interface SnapshotDoc {
+  _id: string;
+  snapshotId: string;
+  instanceId: string;
+  version: number;
+  /** Time of the state at `version`. */
+  timestamp: Date;
+  snapshotType: SnapshotType;
+  size: { uncompressed: number; compressed: number; compressionRatio: number };
+  creationTime: number;
+  created_by: string;
+  trigger: 'scheduled' | 'manual' | 'event' | 'migration';
+  /** Our trigger as given (`policy:events`, ...). */
+  triggerDetail: string;
+  retentionPolicy: { expiresAt: Date | null; permanent: boolean; critical: boolean };
+  epoch: number;
+  baseSnapshotId: string | null;
+  stateChecksum: string;
+  bodyChecksum: string;
+  blobKey: string;
+  algorithm: BodyEncoding['algorithm'];
+  createdAt: Date;
 }
 
 export function toSnapshotDoc(r: SnapshotRecord): SnapshotDoc {
-  const { snapshotId, ...rest } = r;
-  return { _id: snapshotId, ...rest };
+  const { originalSize, storedSize } = r.encoding;
+  return {
+    _id: r.snapshotId,
+    snapshotId: r.snapshotId,
+    instanceId: r.instanceId,
+    version: r.version,
+    timestamp: new Date(r.stateTimestamp),
+    snapshotType: r.type,
+    size: { uncompressed: originalSize, compressed: storedSize, compressionRatio: storedSize === 0 ? 0 : originalSize / storedSize },
+    creationTime: r.creationMs,
+    created_by: r.createdBy,
+    trigger: seedTrigger(r.trigger),
+    triggerDetail: r.trigger,
+    retentionPolicy: { expiresAt: r.expiresAt === null ? null : new Date(r.expiresAt), permanent: r.permanent, critical: r.critical },
+    epoch: r.epoch,
+    baseSnapshotId: r.baseSnapshotId,
+    stateChecksum: r.stateChecksum,
+    bodyChecksum: r.bodyChecksum,
+    blobKey: r.blobKey,
+    algorithm: r.encoding.algorithm,
+    createdAt: new Date(r.createdAt),
+  };
 }
 
 export function fromSnapshotDoc(d: SnapshotDoc): SnapshotRecord {
-  const { _id, ...rest } = d;
-  return { snapshotId: _id, ...rest };
+  return {
+    snapshotId: d._id,
+    instanceId: d.instanceId,
+    version: d.version,
+    epoch: d.epoch,
+    type: d.snapshotType,
+    baseSnapshotId: d.baseSnapshotId,
+    stateChecksum: d.stateChecksum,
+    bodyChecksum: d.bodyChecksum,
+    blobKey: d.blobKey,
+    encoding: { algorithm: d.algorithm, originalSize: d.size.uncompressed, storedSize: d.size.compressed },
+    trigger: d.triggerDetail,
+    creationMs: d.creationTime,
+    createdBy: d.created_by,
+    stateTimestamp: d.timestamp.getTime(),
+    createdAt: d.createdAt.getTime(),
+    expiresAt: d.retentionPolicy.expiresAt === null ? null : d.retentionPolicy.expiresAt.getTime(),
+    permanent: d.retentionPolicy.permanent,
+    critical: d.retentionPolicy.critical,
+  };
 }

@@ -1,8 +1,11 @@
 import { MongoBulkWriteError, type AnyBulkWriteOperation, type Collection, type Filter, type IndexDescription } from 'mongodb';
-import { UnavailableError } from '../../errors.js';
+import { ConfigError, UnavailableError } from '../../errors.js';
 import { call, unavailable } from './errors.js';
+import { checkFilter, encodeCursor } from '../query.js';
 import type {
   EventQuery,
+  QueryPage,
+  StateFilter,
   SnapshotQuery,
   SnapshotRecord,
   StateStore,
@@ -16,6 +19,8 @@ import {
   fromEventDoc,
   fromSnapshotDoc,
   fromStateDoc,
+  summaryOf,
+  SUMMARY_PROJECTION,
   toEventDoc,
   toSnapshotDoc,
   toStateDoc,
@@ -27,50 +32,83 @@ import {
 export interface MongoStoreOptions extends MongoConnectionOptions {
   /** An open connection the caller owns (never closed here). Else one is opened from the other fields. */
   connection?: MongoConnection;
+  /** How many single-document state writes run at once, 1..32. @default 16 */
+  concurrency?: number;
 }
 
 const DUPLICATE_KEY = 11000;
+/** Ids per `$in` read. */
+const READ_CHUNK = 200;
 
 /**
  * StateStore on MongoDB or a MongoDB-wire server (FerretDB): `agent_states`,
- * `state_events`, `state_snapshots` with the seed's indexes. Only collection
- * bulkWrite, upserts and unique indexes are used (no transactions), so
- * idempotency comes from the writes themselves (DESIGN.md Invariant 4).
+ * `state_events`, `state_snapshots` with the seed's documents and indexes
+ * (documents.ts, docs/store.md). No transactions: idempotency comes from the
+ * writes themselves (DESIGN.md Invariant 4).
+ *
+ * State writes are single guarded replaces run `concurrency` at a time, not
+ * one bulkWrite: on FerretDB's PostgreSQL backend a guarded `updateOne` by
+ * `_id` takes ~4 ms and 16 in flight scale, while an unordered bulkWrite of
+ * 300 updates never finished and broke the server (issue 11). Event rows are
+ * plain inserts, which both backends take in bulk.
  */
 export class MongoStore implements StateStore {
   private readonly states: Collection<StateDoc>;
   private readonly events: Collection<EventDoc>;
   private readonly snapshots: Collection<SnapshotDoc>;
+  private readonly concurrency: number;
   private closed = false;
 
   private constructor(
     readonly connection: MongoConnection,
     private readonly ownsConnection: boolean,
+    concurrency: number,
   ) {
     this.states = connection.db.collection<StateDoc>('agent_states');
     this.events = connection.db.collection<EventDoc>('state_events');
     this.snapshots = connection.db.collection<SnapshotDoc>('state_snapshots');
+    this.concurrency = concurrency;
   }
 
-  /** Opens (or adopts) a connection. Call `setup()` once to create the indexes. */
+  /**
+   * Opens (or adopts) a connection. Call `setup()` once to create the indexes.
+   * @throws ConfigError on a bad `concurrency`
+   */
   static async connect(options: MongoStoreOptions): Promise<MongoStore> {
-    if (options.connection) return new MongoStore(options.connection, false);
-    return new MongoStore(await MongoConnection.connect(options), true);
+    const concurrency = options.concurrency ?? 16;
+    // Capped: 64 single writes in flight wedged FerretDB 1.24 on PostgreSQL (every command, even ping, hung until restart).
+    if (!Number.isSafeInteger(concurrency) || concurrency < 1 || concurrency > 32) throw new ConfigError('concurrency', 'must be an integer 1..32');
+    if (options.connection) return new MongoStore(options.connection, false, concurrency);
+    return new MongoStore(await MongoConnection.connect(options), true, concurrency);
   }
 
+  /**
+   * The seed's indexes (`index_fields` of each document: instanceId, version,
+   * timestamp, status; snapshots snapshotType; events sequenceNumber,
+   * eventType), plus the compound ones our queries use.
+   */
   async setup(): Promise<void> {
     const specs: Array<[Collection<StateDoc> | Collection<EventDoc> | Collection<SnapshotDoc>, IndexDescription]> = [
-      [this.states, { key: { instanceId: 1, version: -1 }, name: 'instance_version' }],
+      [this.states, { key: { instanceId: 1 }, name: 'instanceId' }],
+      [this.states, { key: { version: 1 }, name: 'version' }],
+      [this.states, { key: { timestamp: 1 }, name: 'timestamp' }],
       [this.states, { key: { status: 1 }, name: 'status' }],
       [this.states, { key: { agentType: 1 }, name: 'agentType' }],
-      [this.states, { key: { updatedAt: -1 }, name: 'updatedAt' }],
+      [this.states, { key: { capabilities: 1 }, name: 'capabilities' }],
+      [this.states, { key: { lastModified: -1 }, name: 'lastModified' }],
       [this.events, { key: { instanceId: 1, version: 1 }, name: 'instance_version', unique: true }],
+      [this.events, { key: { instanceId: 1, sequenceNumber: 1 }, name: 'instance_sequence' }],
       [this.events, { key: { instanceId: 1, timestamp: 1 }, name: 'instance_timestamp' }],
       [this.events, { key: { instanceId: 1, eventType: 1 }, name: 'instance_type' }],
+      [this.events, { key: { timestamp: 1 }, name: 'timestamp' }],
+      [this.events, { key: { eventType: 1 }, name: 'eventType' }],
       [this.events, { key: { eventId: 1 }, name: 'eventId' }],
       [this.snapshots, { key: { instanceId: 1, version: -1 }, name: 'instance_version' }],
-      [this.snapshots, { key: { instanceId: 1, stateTimestamp: -1 }, name: 'instance_time' }],
-      [this.snapshots, { key: { expiresAt: 1 }, name: 'expiresAt' }],
+      [this.snapshots, { key: { instanceId: 1, timestamp: -1 }, name: 'instance_timestamp' }],
+      [this.snapshots, { key: { version: 1 }, name: 'version' }],
+      [this.snapshots, { key: { timestamp: 1 }, name: 'timestamp' }],
+      [this.snapshots, { key: { snapshotType: 1 }, name: 'snapshotType' }],
+      [this.snapshots, { key: { 'retentionPolicy.expiresAt': 1 }, name: 'expiresAt' }],
     ];
     // One index per createIndexes call: FerretDB 1.24 drops the connection
     // when a multi-index createIndexes names indexes that already exist.
@@ -78,14 +116,14 @@ export class MongoStore implements StateStore {
   }
 
   /**
-   * Events first (insert-if-absent), then states. A state row is inserted as
-   * a new document `<instanceId>@<version>` and the agent's older rows are
-   * deleted after: insert-then-delete, never an in-place update. Why: FerretDB
-   * on SQLite runs each update as a collection scan (seconds per batch at a
-   * few thousand agents) while inserts and `$in` deletes are batch-cheap. A
-   * crash between the two leaves an extra older row, which readers ignore
-   * (they take the highest version) and the next write removes, so the guard
-   * of DESIGN.md Invariant 4 holds: a state never moves back.
+   * Events first (insert-if-absent), then states, each state one guarded
+   * replace `{_id, version: {$lt: v}}` with upsert. When the guard holds (the
+   * stored version is equal or newer) the upsert's insert hits the `_id` and
+   * fails with a duplicate key: the write is skipped, so a redelivered batch
+   * never moves an agent back (DESIGN.md Invariant 4). A duplicate can also
+   * mean another writer inserted the agent between our match and our insert
+   * (a partition moving between projectors); the replace is then retried
+   * without upsert, so the higher version still wins.
    */
   async writeBatch(batch: { states: StoredState[]; events: StoredEvent[] }): Promise<WriteResult> {
     const result: WriteResult = { statesWritten: 0, statesSkipped: 0, eventsInserted: 0, eventsExisting: 0 };
@@ -95,43 +133,52 @@ export class MongoStore implements StateStore {
       result.eventsInserted = ok;
       result.eventsExisting = duplicates;
     }
-    if (batch.states.length === 0) return result;
-    const ids = [...new Set(batch.states.map((s) => s.instanceId))];
-    const existing = await call('read agent_states versions', () =>
-      this.states.find({ instanceId: { $in: ids } }, { projection: { _id: 1, instanceId: 1, version: 1 } }).toArray(),
-    );
-    const head = new Map<string, number>();
-    for (const row of existing) head.set(row.instanceId, Math.max(head.get(row.instanceId) ?? 0, row.version));
     const winners = new Map<string, StoredState>();
     for (const s of batch.states) {
-      if (s.version <= (head.get(s.instanceId) ?? 0) || s.version <= (winners.get(s.instanceId)?.version ?? 0)) {
+      const prev = winners.get(s.instanceId);
+      if (prev !== undefined) {
         result.statesSkipped++;
-        continue;
+        if (s.version <= prev.version) continue;
       }
-      if (winners.has(s.instanceId)) result.statesSkipped++;
       winners.set(s.instanceId, s);
     }
-    if (winners.size === 0) return result;
-    const ops: AnyBulkWriteOperation<StateDoc>[] = [...winners.values()].map((s) => ({ insertOne: { document: toStateDoc(s) } }));
-    const { ok, duplicates } = await bulk(this.states, ops, 'write agent_states');
-    result.statesWritten = ok + duplicates;
-    const stale = existing.filter((row) => {
-      const w = winners.get(row.instanceId);
-      return w !== undefined && row.version < w.version;
+    await forEachLimit([...winners.values()], this.concurrency, async (s) => {
+      if (await this.writeState(toStateDoc(s))) result.statesWritten++;
+      else result.statesSkipped++;
     });
-    if (stale.length > 0) await call('delete old agent_states', () => this.states.deleteMany({ _id: { $in: stale.map((r) => r._id) } }));
     return result;
   }
 
+  /** One version-guarded replace; true when it wrote. */
+  private async writeState(doc: StateDoc): Promise<boolean> {
+    const guard: Filter<StateDoc> = { _id: doc._id, version: { $lt: doc.version } };
+    try {
+      const r = await this.states.replaceOne(guard, doc, { upsert: true });
+      return r.matchedCount + r.upsertedCount > 0;
+    } catch (err) {
+      if (!isDuplicateKey(err)) throw unavailable('write agent_states', err);
+    }
+    const r = await call('write agent_states', () => this.states.replaceOne(guard, doc));
+    return r.matchedCount > 0;
+  }
+
+  /**
+   * One agent: `findOne({_id})`. Several: `_id: {$in}` in chunks of 200.
+   * Measured on FerretDB/PostgreSQL (2 shared cores): 200 single reads took
+   * ~1 s even 16 at a time, `$in` of 100 ids ~160 ms (issue 11).
+   */
   async getStates(instanceIds: string[]): Promise<Map<string, StoredState>> {
     const out = new Map<string, StoredState>();
-    if (instanceIds.length === 0) return out;
-    // A single id as an equality: FerretDB pushes equality down, not `$in`.
-    const filter: Filter<StateDoc> = instanceIds.length === 1 ? { instanceId: instanceIds[0]! } : { instanceId: { $in: instanceIds } };
-    const docs = await call('read agent_states', () => this.states.find(filter).toArray());
-    for (const d of docs) {
-      const prev = out.get(d.instanceId);
-      if (!prev || prev.version < d.version) out.set(d.instanceId, fromStateDoc(d));
+    const ids = [...new Set(instanceIds)];
+    if (ids.length === 1) {
+      const d = await call('read agent_states', () => this.states.findOne({ _id: ids[0]! }));
+      if (d) out.set(d._id, fromStateDoc(d));
+      return out;
+    }
+    for (let i = 0; i < ids.length; i += READ_CHUNK) {
+      const chunk = ids.slice(i, i + READ_CHUNK);
+      const docs = await call('read agent_states', () => this.states.find({ _id: { $in: chunk } }).toArray());
+      for (const d of docs) out.set(d._id, fromStateDoc(d));
     }
     return out;
   }
@@ -141,14 +188,39 @@ export class MongoStore implements StateStore {
   }
 
   async listAgents(options: { afterId?: string; limit?: number } = {}): Promise<string[]> {
-    const filter: Filter<StateDoc> = options.afterId === undefined ? {} : { instanceId: { $gt: options.afterId } };
-    const ids = (await call('list agent_states', () => this.states.distinct('instanceId', filter))) as string[];
-    ids.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-    return options.limit ? ids.slice(0, options.limit) : ids;
+    const filter: Filter<StateDoc> = options.afterId === undefined ? {} : { _id: { $gt: options.afterId } };
+    const docs = await call('list agent_states', () =>
+      this.states
+        .find(filter, { projection: { _id: 1 } })
+        .sort({ _id: 1 })
+        .limit(options.limit ?? 0)
+        .toArray(),
+    );
+    return docs.map((d) => d._id);
+  }
+
+  async query(filter: StateFilter = {}): Promise<QueryPage> {
+    const f = checkFilter(filter);
+    const q: Filter<StateDoc> = {};
+    if (f.status !== undefined) q.status = f.status;
+    if (f.agentType !== undefined) q.agentType = f.agentType;
+    if (f.capability !== undefined) q.capabilities = f.capability;
+    if (f.updatedSince !== undefined) q.lastModified = { $gte: new Date(f.updatedSince) };
+    if (f.afterId !== undefined) q._id = { $gt: f.afterId };
+    const docs = await call('query agent_states', () =>
+      this.states
+        .find(q, { projection: SUMMARY_PROJECTION })
+        .sort({ _id: 1 })
+        .limit(f.limit + 1)
+        .toArray(),
+    );
+    const agents = docs.slice(0, f.limit).map((d) => summaryOf(d as Parameters<typeof summaryOf>[0]));
+    const last = agents.at(-1);
+    return { agents, nextCursor: docs.length > f.limit && last ? encodeCursor(last.instanceId) : null };
   }
 
   async deleteState(instanceId: string): Promise<boolean> {
-    const r = await call('delete agent_states', () => this.states.deleteMany({ instanceId }));
+    const r = await call('delete agent_states', () => this.states.deleteOne({ _id: instanceId }));
     return r.deletedCount > 0;
   }
 
@@ -158,9 +230,9 @@ export class MongoStore implements StateStore {
     if (q.fromVersion !== undefined) version.$gte = q.fromVersion;
     if (q.toVersion !== undefined) version.$lte = q.toVersion;
     if (Object.keys(version).length > 0) filter.version = version;
-    const time: Record<string, number> = {};
-    if (q.fromTime !== undefined) time.$gte = q.fromTime;
-    if (q.toTime !== undefined) time.$lte = q.toTime;
+    const time: Record<string, Date> = {};
+    if (q.fromTime !== undefined) time.$gte = new Date(q.fromTime);
+    if (q.toTime !== undefined) time.$lte = new Date(q.toTime);
     if (Object.keys(time).length > 0) filter.timestamp = time;
     if (q.eventTypes !== undefined) filter.eventType = { $in: q.eventTypes };
     const docs = await call('query state_events', () =>
@@ -179,8 +251,8 @@ export class MongoStore implements StateStore {
   }
 
   async putSnapshot(record: SnapshotRecord): Promise<void> {
-    const { _id, ...doc } = toSnapshotDoc(record);
-    await call('write state_snapshots', () => this.snapshots.replaceOne({ _id }, doc, { upsert: true }));
+    const doc = toSnapshotDoc(record);
+    await call('write state_snapshots', () => this.snapshots.replaceOne({ _id: doc._id }, doc, { upsert: true }));
   }
 
   async getSnapshot(snapshotId: string): Promise<SnapshotRecord | undefined> {
@@ -191,8 +263,8 @@ export class MongoStore implements StateStore {
   async findSnapshot(instanceId: string, q: SnapshotQuery = {}): Promise<SnapshotRecord | undefined> {
     const filter: Filter<SnapshotDoc> = { instanceId };
     if (q.atOrBeforeVersion !== undefined) filter.version = { $lte: q.atOrBeforeVersion };
-    if (q.atOrBeforeTime !== undefined) filter.stateTimestamp = { $lte: q.atOrBeforeTime };
-    if (q.types !== undefined) filter.type = { $in: q.types };
+    if (q.atOrBeforeTime !== undefined) filter.timestamp = { $lte: new Date(q.atOrBeforeTime) };
+    if (q.types !== undefined) filter.snapshotType = { $in: q.types };
     const d = await call('read state_snapshots', () => this.snapshots.find(filter).sort({ version: -1 }).limit(1).next());
     return d ? fromSnapshotDoc(d) : undefined;
   }
@@ -205,8 +277,8 @@ export class MongoStore implements StateStore {
   async expiredSnapshots(now: number, limit = 1000): Promise<SnapshotRecord[]> {
     const docs = await call('read state_snapshots', () =>
       this.snapshots
-        .find({ expiresAt: { $ne: null, $lte: now }, permanent: false, critical: false })
-        .sort({ expiresAt: 1 })
+        .find({ 'retentionPolicy.expiresAt': { $ne: null, $lte: new Date(now) }, 'retentionPolicy.permanent': false, 'retentionPolicy.critical': false })
+        .sort({ 'retentionPolicy.expiresAt': 1, _id: 1 })
         .limit(limit)
         .toArray(),
     );
@@ -220,10 +292,10 @@ export class MongoStore implements StateStore {
   }
 
   async counts(): Promise<StoreCounts> {
-    const [ids, events, snapshots] = await call('count', () =>
-      Promise.all([this.states.distinct('instanceId'), this.events.countDocuments(), this.snapshots.countDocuments()]),
+    const [agents, events, snapshots] = await call('count', () =>
+      Promise.all([this.states.countDocuments(), this.events.countDocuments(), this.snapshots.countDocuments()]),
     );
-    return { agents: ids.length, events, snapshots };
+    return { agents, events, snapshots };
   }
 
   async close(): Promise<void> {
@@ -264,4 +336,26 @@ async function bulk<T extends { _id: string }>(
     }
   }
   return { ok, duplicates };
+}
+
+function isDuplicateKey(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === DUPLICATE_KEY;
+}
+
+/** Runs `fn` over `items`, at most `limit` at a time; the first failure rejects (the others still settle). */
+async function forEachLimit<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failed: { err: unknown } | undefined;
+  const worker = async (): Promise<void> => {
+    while (failed === undefined && next < items.length) {
+      const item = items[next++] as T;
+      try {
+        await fn(item);
+      } catch (err) {
+        failed ??= { err };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  if (failed !== undefined) throw failed.err;
 }

@@ -1,5 +1,6 @@
 import { AgentStateError } from '../../errors.js';
 import type { EventQuery, SnapshotQuery } from '../port.js';
+import type { CheckedFilter } from '../query.js';
 import { EVENT_COLUMNS, SNAPSHOT_COLUMNS, STATE_COLUMNS } from './rows.js';
 
 /**
@@ -133,5 +134,39 @@ export function listAgentsSql(options: { afterId?: string; limit?: number }): Sq
     sql += ' LIMIT ?';
     params.push(limit);
   }
+  return { sql, params };
+}
+
+/**
+ * The agent query: indexed columns for status, type and time; capabilities
+ * with JSON1 over the `fields` text. Ordered by id, one row past the page to
+ * know whether there is a next one.
+ */
+export function stateQuerySql(f: CheckedFilter): Sql {
+  const where: string[] = [];
+  const params: unknown[] = [];
+  if (f.status !== undefined) {
+    where.push('status = ?');
+    params.push(f.status);
+  }
+  if (f.agentType !== undefined) {
+    where.push('agent_type = ?');
+    params.push(f.agentType);
+  }
+  if (f.capability !== undefined) {
+    where.push(`EXISTS (SELECT 1 FROM json_each(fields, '$.capabilities') WHERE value = ?)`);
+    params.push(f.capability);
+  }
+  if (f.updatedSince !== undefined) {
+    where.push('updated_at >= ?');
+    params.push(f.updatedSince);
+  }
+  if (f.afterId !== undefined) {
+    where.push('instance_id > ?');
+    params.push(f.afterId);
+  }
+  const columns = `instance_id, version, epoch, checksum, agent_type, status, fields -> '$.capabilities' AS capabilities, last_event_type, updated_at, created_at`;
+  const sql = `SELECT ${columns} FROM agent_states${where.length > 0 ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY instance_id LIMIT ?`;
+  params.push(f.limit + 1);
   return { sql, params };
 }

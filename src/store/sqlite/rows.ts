@@ -1,5 +1,6 @@
 import { AgentStateError } from '../../errors.js';
-import type { BodyEncoding, LogPosition, SnapshotRecord, SnapshotType, StoredEvent, StoredState } from '../port.js';
+import type { AgentSummary, BodyEncoding, LogPosition, SnapshotRecord, SnapshotType, StoredEvent, StoredState } from '../port.js';
+import type { StateFields } from '../state-fields.js';
 
 /**
  * Conversions between the port's records and table rows. Every statement
@@ -60,6 +61,8 @@ export interface StateRow extends EncodingColumns {
   checksum: string;
   agent_type: string | null;
   status: string | null;
+  fields: string;
+  modified_by: string | null;
   body: Buffer | null;
   blob_key: string | null;
   part: Int;
@@ -78,6 +81,8 @@ export function stateParams(s: StoredState): Record<string, Param> {
     checksum: s.checksum,
     agent_type: s.agentType,
     status: s.status,
+    fields: JSON.stringify(s.fields),
+    modified_by: s.modifiedBy,
     algorithm: s.encoding.algorithm,
     original_size: s.encoding.originalSize,
     stored_size: s.encoding.storedSize,
@@ -100,11 +105,43 @@ export function fromStateRow(r: StateRow): StoredState {
     checksum: r.checksum,
     agentType: r.agent_type,
     status: r.status,
+    fields: JSON.parse(r.fields) as StateFields,
+    modifiedBy: r.modified_by,
     encoding: encoding(r),
     body: r.body,
     blobKey: r.blob_key,
     position: { partition: num(r.part), offset: offset(r.off) },
     lastEventId: r.last_event_id,
+    lastEventType: r.last_event_type,
+    updatedAt: num(r.updated_at),
+    createdAt: num(r.created_at),
+  };
+}
+
+/** The columns `query` reads (no body, no fields but the capabilities). */
+export interface SummaryRow {
+  instance_id: string;
+  version: Int;
+  epoch: Int;
+  checksum: string;
+  agent_type: string | null;
+  status: string | null;
+  capabilities: string | null;
+  last_event_type: string;
+  updated_at: Int;
+  created_at: Int;
+}
+
+export function fromSummaryRow(r: SummaryRow): AgentSummary {
+  const caps: unknown = r.capabilities === null ? [] : JSON.parse(r.capabilities);
+  return {
+    instanceId: r.instance_id,
+    version: num(r.version),
+    epoch: num(r.epoch),
+    checksum: r.checksum,
+    agentType: r.agent_type,
+    status: r.status,
+    capabilities: Array.isArray(caps) ? caps.filter((c): c is string => typeof c === 'string') : [],
     lastEventType: r.last_event_type,
     updatedAt: num(r.updated_at),
     createdAt: num(r.created_at),
@@ -164,6 +201,8 @@ export interface SnapshotRow extends EncodingColumns {
   body_checksum: string;
   blob_key: string;
   trigger_reason: string;
+  creation_ms: Int;
+  created_by: string;
   state_timestamp: Int;
   created_at: Int;
   expires_at: Int | null;
@@ -186,6 +225,8 @@ export function snapshotParams(s: SnapshotRecord): Record<string, Param> {
     original_size: s.encoding.originalSize,
     stored_size: s.encoding.storedSize,
     trigger_reason: s.trigger,
+    creation_ms: s.creationMs,
+    created_by: s.createdBy,
     state_timestamp: s.stateTimestamp,
     created_at: s.createdAt,
     expires_at: s.expiresAt,
@@ -207,6 +248,8 @@ export function fromSnapshotRow(r: SnapshotRow): SnapshotRecord {
     blobKey: r.blob_key,
     encoding: encoding(r),
     trigger: r.trigger_reason,
+    creationMs: num(r.creation_ms),
+    createdBy: r.created_by,
     stateTimestamp: num(r.state_timestamp),
     createdAt: num(r.created_at),
     expiresAt: r.expires_at === null ? null : num(r.expires_at),
@@ -217,7 +260,7 @@ export function fromSnapshotRow(r: SnapshotRow): SnapshotRecord {
 
 /** Column lists for INSERTs, in the order of the `*Params` objects above. */
 export const STATE_COLUMNS = [
-  'instance_id', 'version', 'epoch', 'checksum', 'agent_type', 'status', 'algorithm', 'original_size', 'stored_size',
+  'instance_id', 'version', 'epoch', 'checksum', 'agent_type', 'status', 'fields', 'modified_by', 'algorithm', 'original_size', 'stored_size',
   'body', 'blob_key', 'part', 'off', 'last_event_id', 'last_event_type', 'updated_at', 'created_at',
 ] as const;
 export const EVENT_COLUMNS = [
@@ -225,5 +268,5 @@ export const EVENT_COLUMNS = [
 ] as const;
 export const SNAPSHOT_COLUMNS = [
   'snapshot_id', 'instance_id', 'version', 'epoch', 'type', 'base_snapshot_id', 'state_checksum', 'body_checksum', 'blob_key',
-  'algorithm', 'original_size', 'stored_size', 'trigger_reason', 'state_timestamp', 'created_at', 'expires_at', 'permanent', 'critical',
+  'algorithm', 'original_size', 'stored_size', 'trigger_reason', 'creation_ms', 'created_by', 'state_timestamp', 'created_at', 'expires_at', 'permanent', 'critical',
 ] as const;

@@ -2,7 +2,7 @@ import Database from 'better-sqlite3';
 import { ConfigError } from '../../errors.js';
 
 /** Bumped when the tables below change; a file written by a newer version is refused. */
-export const STORE_SCHEMA_VERSION = 1;
+export const STORE_SCHEMA_VERSION = 2;
 
 /**
  * The store's tables, named as the MongoDB collections are. They may share a
@@ -14,10 +14,14 @@ export const STORE_SCHEMA_VERSION = 1;
  *   is refused by SQLite instead of being stored as something else.
  * - `off` and `part` hold the log position (`offset` and `partition` are SQL
  *   keywords). `off` is a 64-bit INTEGER, read back as bigint (STYLE.md habit 6).
- * - `agent_states` has one row per agent, keyed by `instance_id`: SQLite
- *   updates in place cheaply, so the MongoDB adapter's insert-then-delete
- *   (a FerretDB workaround, docs/projector.md) is not needed here. The
- *   version guard is the `WHERE` of the upsert (see store.ts).
+ * - `agent_states` has one row per agent, keyed by `instance_id`; the version
+ *   guard is the `WHERE` of the upsert (see queries.ts). `fields` holds the
+ *   seed's sections as JSON text (src/store/state-fields.ts), queried with
+ *   JSON1 (`json_each(fields, '$.capabilities')`, `fields ->> '$.performance.errorRate'`);
+ *   JSON text keeps any key and string exactly, so nothing needs escaping.
+ *   `status` and `agent_type` are columns too, for their indexes.
+ * - Schema 2 (the seed's queryable fields) is a clean break from 1: a file
+ *   with schema 1 is refused with what to do (no deployment had one).
  * - `state_events` keeps a rowid (bodies can be large, which WITHOUT ROWID
  *   tables handle badly) and a UNIQUE (instance_id, version) index, which is
  *   both the idempotency key and the index for version ranges.
@@ -39,6 +43,8 @@ CREATE TABLE IF NOT EXISTS agent_states (
   checksum        TEXT NOT NULL,
   agent_type      TEXT,
   status          TEXT,
+  fields          TEXT NOT NULL,
+  modified_by     TEXT,
   algorithm       TEXT NOT NULL,
   original_size   INTEGER NOT NULL,
   stored_size     INTEGER NOT NULL,
@@ -86,6 +92,8 @@ CREATE TABLE IF NOT EXISTS state_snapshots (
   original_size    INTEGER NOT NULL,
   stored_size      INTEGER NOT NULL,
   trigger_reason   TEXT NOT NULL,
+  creation_ms      INTEGER NOT NULL,
+  created_by       TEXT NOT NULL,
   state_timestamp  INTEGER NOT NULL,
   created_at       INTEGER NOT NULL,
   expires_at       INTEGER,
@@ -133,6 +141,13 @@ export function createStoreSchema(db: Database.Database, where: string): void {
     const found = row === undefined ? 0 : Number(row.value);
     if (found > STORE_SCHEMA_VERSION) {
       throw new ConfigError('path', `${where} has store schema version ${found}; this build knows ${STORE_SCHEMA_VERSION}`);
+    }
+    if (found === 1) {
+      throw new ConfigError(
+        'path',
+        `${where} has store schema version 1; this build needs ${STORE_SCHEMA_VERSION} (queryable state fields). ` +
+          'The store is derived: drop its tables (agent_states, state_events, state_snapshots, store_meta) and replay the projector from the earliest offset',
+      );
     }
     db.exec(DDL);
     if (found < STORE_SCHEMA_VERSION) {

@@ -2,6 +2,8 @@ import type Database from 'better-sqlite3';
 import { UnavailableError } from '../../errors.js';
 import type {
   EventQuery,
+  QueryPage,
+  StateFilter,
   SnapshotQuery,
   SnapshotRecord,
   StateStore,
@@ -22,6 +24,7 @@ import {
   eventQuerySql,
   findSnapshotSql,
   listAgentsSql,
+  stateQuerySql,
   type Sql,
 } from './queries.js';
 import {
@@ -29,12 +32,15 @@ import {
   fromEventRow,
   fromSnapshotRow,
   fromStateRow,
+  fromSummaryRow,
   snapshotParams,
   stateParams,
   type EventRow,
   type SnapshotRow,
   type StateRow,
+  type SummaryRow,
 } from './rows.js';
+import { checkFilter, encodeCursor } from '../query.js';
 import { createStoreSchema, openOrAdopt, openStoreDatabase } from './schema.js';
 
 export interface SqliteStateStoreOptions {
@@ -169,6 +175,15 @@ export class SqliteStateStore implements StateStore {
   async listAgents(options: { afterId?: string; limit?: number } = {}): Promise<string[]> {
     this.open();
     return this.all<{ instance_id: string }>('list agent_states', listAgentsSql(options)).map((r) => r.instance_id);
+  }
+
+  async query(filter: StateFilter = {}): Promise<QueryPage> {
+    this.open();
+    const f = checkFilter(filter);
+    const rows = this.all<SummaryRow>('query agent_states', stateQuerySql(f));
+    const agents = rows.slice(0, f.limit).map(fromSummaryRow);
+    const last = agents.at(-1);
+    return { agents, nextCursor: rows.length > f.limit && last ? encodeCursor(last.instanceId) : null };
   }
 
   async deleteState(instanceId: string): Promise<boolean> {

@@ -1,6 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { canonicalJson } from '../../../src/domain/index.js';
+import { AgentStateError } from '../../../src/errors.js';
 import type { SnapshotRecord, StateStore, StoredEvent, StoredState } from '../../../src/store/port.js';
+import type { StateFields } from '../../../src/store/state-fields.js';
 
 /** A state row at `version` with a recognisable body. */
 export function stateRow(instanceId: string, version: number, extra: Partial<StoredState> = {}): StoredState {
@@ -12,6 +15,8 @@ export function stateRow(instanceId: string, version: number, extra: Partial<Sto
     checksum: `sum-${version}`,
     agentType: 'worker',
     status: 'running',
+    fields: { status: 'running', agentType: 'worker', capabilities: ['chat'], performance: { errorRate: 0 } },
+    modifiedBy: 'contract-test',
     encoding: { algorithm: 'none', originalSize: body.length, storedSize: body.length },
     body,
     blobKey: null,
@@ -52,7 +57,9 @@ function snapshot(instanceId: string, version: number, extra: Partial<SnapshotRe
     bodyChecksum: `body-${version}`,
     blobKey: `snapshots/${instanceId}/${version}`,
     encoding: { algorithm: 'lz4', originalSize: 100, storedSize: 60 },
-    trigger: 'policy',
+    trigger: 'policy:events',
+    creationMs: 12,
+    createdBy: 'contract-test',
     stateTimestamp: 1_700_000_000_000 + version * 1000,
     createdAt: 1_800_000_000_000,
     expiresAt: null,
@@ -156,6 +163,62 @@ export function storeContract(name: string, make: () => Promise<{ store: StateSt
       expect(expired.map((s) => s.version)).toEqual([1]);
       expect(await store.deleteSnapshots(expired.map((s) => s.snapshotId))).toBe(1);
       expect((await store.listSnapshots(a)).map((s) => s.version)).toEqual([5, 4, 3, 2]);
+    });
+
+    it('keeps every field key and value exactly: $, dots, empty, __proto__, NUL and lone surrogates in keys', async () => {
+      const a = id('keys');
+      const weird: Record<string, unknown> = JSON.parse(
+        '{"$set":1,"a.b":{"c.d":[{"$x":"y"}]},"":"empty","%":"pct","%25":"pct25","__proto__":{"p":1},"k\\u0000z":true,"\\ud800":"lone","\\udc00x":"low","😀":"pair"}',
+      );
+      const fields = {
+        status: 'error',
+        agentType: 'worker',
+        configuration: weird,
+        capabilities: ['web-search', 'code'],
+        resourceAllocation: { cpuCores: 2, memoryMb: 512, gpuCount: 1, big: 2 ** 53 - 1, tiny: 1e-300, neg: -7.25 },
+        performance: { errorRate: 0.25, nested: { deep: [[1, [2, [3]]], null, false, ''] } },
+        executionState: { currentTask: { taskId: 'T-9' }, taskHistory: [], memoryUsage: {}, processState: {}, communicationState: {} },
+      } as unknown as StateFields;
+      const row = stateRow(a, 1, { status: 'error', fields });
+      await store.writeBatch({ states: [row], events: [] });
+      const got = await store.getState(a);
+      expect(got).toEqual(row);
+      expect(canonicalJson(got?.fields)).toBe(canonicalJson(fields)); // byte for byte, lone surrogates and NUL included
+      expect(Object.getPrototypeOf(got?.fields.configuration)).toBe(Object.prototype);
+    });
+
+    it('queries agents by status, capability, agent type and time, a page at a time', async () => {
+      const type = id('qtype');
+      const mk = (n: number, status: string, caps: string[]): StoredState =>
+        stateRow(`${type}-${n}`, 1, {
+          agentType: type,
+          status,
+          fields: { status, agentType: type, capabilities: caps },
+          updatedAt: 1_700_000_000_000 + n * 1000,
+        });
+      const rows = [mk(1, 'error', ['web-search']), mk(2, 'running', ['web-search', 'code']), mk(3, 'error', []), mk(4, 'idle', ['code'])];
+      await store.writeBatch({ states: rows, events: [] });
+      const ids = async (f: Parameters<StateStore['query']>[0]): Promise<string[]> => (await store.query({ agentType: type, ...f })).agents.map((x) => x.instanceId);
+      expect(await ids({ status: 'error' })).toEqual([`${type}-1`, `${type}-3`]);
+      expect(await ids({ capability: 'web-search' })).toEqual([`${type}-1`, `${type}-2`]);
+      expect(await ids({ capability: 'code', status: 'idle' })).toEqual([`${type}-4`]);
+      expect(await ids({ updatedSince: 1_700_000_000_000 + 3000 })).toEqual([`${type}-3`, `${type}-4`]);
+      expect(await ids({ status: 'nope' })).toEqual([]);
+      const first = await store.query({ agentType: type, limit: 3 });
+      expect(first.agents.map((x) => x.instanceId)).toEqual([`${type}-1`, `${type}-2`, `${type}-3`]);
+      expect(first.agents[1]).toEqual({
+        instanceId: `${type}-2`, version: 1, epoch: 1, checksum: 'sum-1', agentType: type, status: 'running',
+        capabilities: ['web-search', 'code'], lastEventType: 'state_patched', updatedAt: 1_700_000_002_000, createdAt: 1_700_000_000_000,
+      });
+      expect(first.nextCursor).toEqual(expect.any(String));
+      const second = await store.query({ agentType: type, limit: 3, cursor: first.nextCursor! });
+      expect(second.agents.map((x) => x.instanceId)).toEqual([`${type}-4`]);
+      expect(second.nextCursor).toBeNull();
+      for (const bad of [{ limit: 0 }, { limit: 1001 }, { limit: 1.5 }, { cursor: 'not a cursor!' }, { status: '' }]) {
+        const err = await store.query(bad).then(() => undefined, (e: unknown) => e);
+        expect(err).toBeInstanceOf(AgentStateError);
+        expect((err as AgentStateError).code).toBe('AS_INVALID_INPUT');
+      }
     });
 
     it('pages agents in id order, deletes a state, and counts rows', async () => {

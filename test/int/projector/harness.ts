@@ -8,6 +8,7 @@ import type { EventLog } from '../../../src/log/port.js';
 import { topicNames, topicSpecs } from '../../../src/log/topics.js';
 import { Projector, type ProjectorOptions } from '../../../src/projector/index.js';
 import { MongoStore } from '../../../src/store/mongo/index.js';
+import { stateOfRow } from '../../../src/store/state-fields.js';
 import { stackEnv, uniqueName } from '../../support/env.js';
 
 export const codec = new JsonEventCodec();
@@ -105,7 +106,7 @@ export async function storedProjection(store: MongoStore, blobs: S3BlobStore, id
   if (!row) return undefined;
   const bytes = row.body ?? (await blobs.get(row.blobKey!))!;
   const { decodeState } = await import('../../../src/projector/index.js');
-  return { version: row.version, epoch: row.epoch, checksum: row.checksum, state: await decodeState(row.encoding, bytes) };
+  return { version: row.version, epoch: row.epoch, checksum: row.checksum, state: stateOfRow(row, await decodeState(row.encoding, bytes)) };
 }
 
 /** {@link storedProjection} for many agents with one store query (a FerretDB scan per query is the cost). */
@@ -114,7 +115,7 @@ export async function storedProjections(store: MongoStore, blobs: S3BlobStore, i
   const out = new Map<string, Projection>();
   for (const [id, row] of await store.getStates(ids)) {
     const bytes = row.body ?? (await blobs.get(row.blobKey!))!;
-    out.set(id, { version: row.version, epoch: row.epoch, checksum: row.checksum, state: await decodeState(row.encoding, bytes) });
+    out.set(id, { version: row.version, epoch: row.epoch, checksum: row.checksum, state: stateOfRow(row, await decodeState(row.encoding, bytes)) });
   }
   return out;
 }

@@ -41,6 +41,8 @@ function snapshot(instanceId: string, version: number): SnapshotRecord {
     blobKey: `snapshots/${instanceId}/${version}`,
     encoding: { algorithm: 'gzip', originalSize: 500, storedSize: 120 },
     trigger: 'manual',
+    creationMs: 3,
+    createdBy: 'unit-test',
     stateTimestamp: 1_700_000_000_000 + version,
     createdAt: 1_700_000_100_000,
     expiresAt: 1_800_000_000_000,
