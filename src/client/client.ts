@@ -17,7 +17,7 @@ import {
   type StateEvent,
   type StateEventType,
 } from '../domain/index.js';
-import { ClosedError, ConfigError, ConflictError, FencedError, NotFoundError, AgentStateError, TooLargeError } from '../errors.js';
+import { AgentStateError, ClosedError, ConfigError, ConflictError, FencedError, NotFoundError, TooLargeError, UnavailableError } from '../errors.js';
 
 /** Below Kafka's default message.max.bytes (1 MiB) with room for the record's key and headers. */
 const DEFAULT_MAX_EVENT_BYTES = 1_000_000;
@@ -357,7 +357,7 @@ export class AgentStateClient {
       // Not appended (or unknown): nothing will resolve the waiter.
       this.tail.forget(event.eventId);
       if (err instanceof AgentStateError) throw err;
-      throw new AgentStateError('AS_UNAVAILABLE', `append of ${eventType} for ${instanceId} failed: ${(err as Error).message}`, {
+      throw new UnavailableError(`the event log (append of ${eventType} for ${instanceId} failed: ${(err as Error).message})`, {
         cause: err,
         retryable: true,
       });
@@ -377,7 +377,7 @@ export class AgentStateClient {
       timer = setTimeout(() => {
         this.tail.forget(eventId);
         reject(
-          new AgentStateError('AS_UNAVAILABLE', `no decision on ${eventType} for ${instanceId} within ${this.decisionTimeoutMs} ms; its outcome is unknown`, {
+          new UnavailableError(`the log's decision on ${eventType} for ${instanceId} (none within ${this.decisionTimeoutMs} ms; its outcome is unknown)`, {
             retryable: true,
           }),
         );

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { checksum, decide, readEventRecord, step, type JsonValue, type Projection, type RejectReason, type StateEvent } from '../domain/index.js';
-import { UnavailableError } from '../errors.js';
+import { ClosedError, UnavailableError } from '../errors.js';
 import type { Consumer, EventLog, StoredRecord } from '../log/port.js';
 import { parseStateTopicValue, type ClaimCheckedStateValue, type StateTopicValue } from '../log/state-topic.js';
 import type { EventCodec } from '../codec/event-codec.js';
@@ -234,7 +234,7 @@ export class TailReader {
     this.stopped = true;
     clearInterval(this.watchdog);
     await this.consumer?.stop();
-    this.fail(new UnavailableError('the writer client (closed)'));
+    this.fail(new ClosedError('the writer client'));
   }
 
   private async apply(record: StoredRecord): Promise<void> {

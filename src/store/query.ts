@@ -1,4 +1,4 @@
-import { AgentStateError } from '../errors.js';
+import { AgentStateError, InvalidInputError } from '../errors.js';
 import type { StateFilter } from './port.js';
 
 /** {@link StateFilter.limit} when none is given. */
@@ -21,7 +21,7 @@ export interface CheckedFilter {
  * @throws AgentStateError AS_INVALID_INPUT naming the bad field
  */
 export function checkFilter(filter: StateFilter = {}): CheckedFilter {
-  const bad = (field: string, why: string): AgentStateError => new AgentStateError('AS_INVALID_INPUT', `query: ${field} ${why}`);
+  const bad = (field: string, why: string): InvalidInputError => new InvalidInputError(`query ${field}`, why);
   const out: CheckedFilter = { limit: filter.limit ?? DEFAULT_QUERY_LIMIT };
   for (const f of ['status', 'capability', 'agentType'] as const) {
     const v = filter[f];
@@ -48,5 +48,5 @@ function decodeCursor(cursor: unknown): string {
     const text = Buffer.from(cursor, 'base64url').toString('utf8');
     if (text.startsWith('a:') && text.length > 2) return text.slice(2);
   }
-  throw new AgentStateError('AS_INVALID_INPUT', `query: cursor ${JSON.stringify(cursor)} is not one a query returned`);
+  throw new InvalidInputError('query cursor', `${JSON.stringify(cursor)} is not one a query returned`);
 }

@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3';
-import { AgentStateError, NotFoundError } from '../../errors.js';
+import { InvalidInputError, NotFoundError } from '../../errors.js';
 import { kafkaPartition } from '../partitioner.js';
 import type { AppendResult, LogRecord, StoredRecord, TopicCheck, TopicSpec } from '../port.js';
 import { offsetString, toNumber } from './offsets.js';
@@ -214,8 +214,8 @@ function policy(compacted: boolean): string {
   return compacted ? 'compact' : 'delete';
 }
 
-function invalid(message: string): AgentStateError {
-  return new AgentStateError('AS_INVALID_INPUT', message);
+function invalid(message: string): InvalidInputError {
+  return new InvalidInputError('log request', message);
 }
 
 function validateSpec(spec: TopicSpec): void {

@@ -1,6 +1,6 @@
 import type Database from 'better-sqlite3';
 import type { DataKeyStore, WrappedDataKey } from '../data-keys.js';
-import { ConfigError, UnavailableError } from '../../errors.js';
+import { ClosedError, ConfigError } from '../../errors.js';
 import { run } from './errors.js';
 import { StatementCache } from './statements.js';
 import { openOrAdopt, openStoreDatabase } from './schema.js';
@@ -192,7 +192,7 @@ export class SqliteDataKeyStore implements DataKeyStore {
   }
 
   private open(): void {
-    if (this.closed) throw new UnavailableError('SQLite data-key store (closed)', { retryable: false });
+    if (this.closed) throw new ClosedError('the SQLite data-key store');
   }
 
   private stmt(sql: string): Database.Statement {

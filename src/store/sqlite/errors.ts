@@ -1,4 +1,4 @@
-import { AgentStateError, UnavailableError } from '../../errors.js';
+import { AgentStateError, InvalidInputError, UnavailableError } from '../../errors.js';
 
 /**
  * SQLite result codes worth retrying: another process holds the write lock
@@ -24,7 +24,7 @@ export function storeError(what: string, err: unknown): AgentStateError {
   const message = err instanceof Error ? err.message : String(err);
   if (TRANSIENT.test(code)) return new UnavailableError(`SQLite state store (${what}: ${code})`, { cause: err });
   if (INVALID.test(code) || err instanceof TypeError || err instanceof RangeError) {
-    return new AgentStateError('AS_INVALID_INPUT', `SQLite state store: ${what}: ${message}`, { cause: err });
+    return new InvalidInputError(`SQLite state store request (${what})`, message, { cause: err });
   }
   const hint = /no such table/.test(message) ? ' (was setup() called?)' : '';
   return new UnavailableError(`SQLite state store (${what}: ${message}${hint})`, { cause: err, retryable: false });

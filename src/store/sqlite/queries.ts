@@ -1,4 +1,4 @@
-import { AgentStateError } from '../../errors.js';
+import { InvalidInputError } from '../../errors.js';
 import type { EventQuery, SnapshotQuery } from '../port.js';
 import type { CheckedFilter } from '../query.js';
 import { EVENT_COLUMNS, SNAPSHOT_COLUMNS, STATE_COLUMNS } from './rows.js';
@@ -56,7 +56,7 @@ export interface Sql {
 /** Validates a page size; undefined or 0 mean no limit. */
 export function checkLimit(limit: number | undefined, what: string): number | undefined {
   if (limit === undefined || limit === 0) return undefined; // 0 = no limit, as MongoDB's limit(0)
-  if (!Number.isSafeInteger(limit) || limit < 0) throw new AgentStateError('AS_INVALID_INPUT', `${what}: limit must be a non-negative integer, got ${limit}`);
+  if (!Number.isSafeInteger(limit) || limit < 0) throw new InvalidInputError(what, `limit must be a non-negative integer, got ${limit}`);
   return limit;
 }
 

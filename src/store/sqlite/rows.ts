@@ -1,4 +1,4 @@
-import { AgentStateError } from '../../errors.js';
+import { InvalidInputError } from '../../errors.js';
 import type { AgentSummary, BodyEncoding, LogPosition, SnapshotRecord, SnapshotType, StoredEvent, StoredState } from '../port.js';
 import type { StateFields } from '../state-fields.js';
 
@@ -25,10 +25,10 @@ const INT64_MAX = (1n << 63n) - 1n;
 export function offsetParam(position: LogPosition, what: string): bigint {
   const value: unknown = position?.offset;
   if (typeof value !== 'string' || !/^(0|-?[1-9]\d{0,18})$/.test(value)) {
-    throw new AgentStateError('AS_INVALID_INPUT', `${what}: offset must be a canonical decimal string of a 64-bit integer, got ${JSON.stringify(value)}`);
+    throw new InvalidInputError(what, `offset must be a canonical decimal string of a 64-bit integer, got ${JSON.stringify(value)}`);
   }
   const n = BigInt(value);
-  if (n < INT64_MIN || n > INT64_MAX) throw new AgentStateError('AS_INVALID_INPUT', `${what}: offset ${value} does not fit in 64 bits`);
+  if (n < INT64_MIN || n > INT64_MAX) throw new InvalidInputError(what, `offset ${value} does not fit in 64 bits`);
   return n;
 }
 

@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3';
-import { UnavailableError } from '../../errors.js';
+import { ClosedError } from '../../errors.js';
 import type {
   EventQuery,
   QueryPage,
@@ -259,7 +259,7 @@ export class SqliteStateStore implements StateStore {
   }
 
   private open(): void {
-    if (this.closed) throw new UnavailableError('SQLite state store (closed)', { retryable: false });
+    if (this.closed) throw new ClosedError('the SQLite state store');
   }
 
   private stmt(sql: string): Database.Statement {

@@ -43,7 +43,7 @@ describe('SqliteDataKeyStore on disk', () => {
     await keys.close();
     await keys.close(); // safe twice
     await states.close();
-    await expect(keys.get(key.keyId)).rejects.toMatchObject({ code: 'AS_UNAVAILABLE', retryable: false });
+    await expect(keys.get(key.keyId)).rejects.toMatchObject({ code: 'AS_CLOSED', retryable: false });
   });
 
   it('destroy leaves no copy of the wrapped key in the database file or its WAL', async () => {

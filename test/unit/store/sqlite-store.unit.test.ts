@@ -179,7 +179,7 @@ describe('SqliteStateStore lifecycle', () => {
     await store.close();
     expect(db.open).toBe(true);
     expect(db.prepare('SELECT count(*) AS n FROM agent_states').get()).toEqual({ n: 1 });
-    const err = await expectCode(store.getState('owned'), 'AS_UNAVAILABLE');
+    const err = await expectCode(store.getState('owned'), 'AS_CLOSED');
     expect(err.retryable).toBe(false);
   });
 
@@ -189,7 +189,7 @@ describe('SqliteStateStore lifecycle', () => {
     await store.setup();
     await store.close();
     await store.close();
-    await expectCode(store.counts(), 'AS_UNAVAILABLE');
+    await expectCode(store.counts(), 'AS_CLOSED');
     // The file was released: another instance opens and writes it.
     const other = await openStore(path);
     await other.writeBatch({ states: [stateRow('after-close', 1)], events: [] });
