@@ -9,7 +9,7 @@ import { decodeState, encodeState } from '../projector/body.js';
 import { sleep } from '../projector/retry.js';
 import { Snapshotter, type SnapshotPolicy } from '../projector/snapshots.js';
 import { decodeCached, encodeCached, stateCacheKey } from '../projector/wire.js';
-import type { EventQuery, QueryPage, SnapshotRecord, StateFilter, StateStore, StoredState } from '../store/port.js';
+import { seedTrigger, type EventQuery, type QueryPage, type SnapshotRecord, type StateFilter, type StateStore, type StoredState } from '../store/port.js';
 import { stateOfRow } from '../store/state-fields.js';
 import { ReadFloor } from './read-floor.js';
 import { bodyBytes, eventOf, projectAt, versionAtTime } from './time-travel.js';
@@ -222,7 +222,7 @@ export class StateManager {
     const row = await this.o.store.getState(instanceId);
     if (!row) throw new NotFoundError(`agent ${instanceId}`);
     const view = await this.viewOf(row);
-    return this.snapshotter.take({
+    const record = await this.snapshotter.take({
       instanceId,
       version: row.version,
       epoch: row.epoch,
@@ -235,6 +235,13 @@ export class StateManager {
       ...(options.permanent !== undefined ? { permanent: options.permanent } : {}),
       ...(options.critical !== undefined ? { critical: options.critical } : {}),
     });
+    // The seed's snapshot_created, in the agent's history, only through its
+    // owner: the manager never writes as a second writer (Invariant 3; docs/domain.md).
+    const writer = this.o.writer;
+    if (options.recordEvent !== false && writer?.owns(instanceId)) {
+      await writer.snapshotCreated(instanceId, { snapshotId: record.snapshotId, version: record.version, type: record.type, trigger: seedTrigger(record.trigger) });
+    }
+    return record;
   }
 
   /**

@@ -46,6 +46,11 @@ export interface CreateSnapshotOptions {
   type?: Extract<SnapshotType, 'full' | 'checkpoint'>;
   /** @default 'manual' */
   trigger?: string;
+  /**
+   * Also append `snapshot_created` to the agent's history, through the
+   * manager's writer when it owns the agent (never otherwise). @default true
+   */
+  recordEvent?: boolean;
   /** @default the policy's retention */
   expiresAt?: number | null;
   permanent?: boolean;

@@ -150,9 +150,13 @@ export class Projector {
     const plan = await foldBatch(batch.records, (id) => this.heads.get(p, id) ?? loaded.get(id), this.options.codec, this.snapshotter);
 
     // Sinks in an order that keeps every crash point safe: rejects first, then
-    // the cache, the policy snapshots due in the batch, the store (events, then
-    // states) and the state topic. The consumer commits only after this
+    // the policy snapshots due in the batch, the event mirror, the cache, the
+    // state rows and the state topic. The consumer commits only after this
     // returns (Invariant 4).
+    //
+    // The event mirror comes before the cache, so a version a reader got from
+    // the cache is already in the history (getEventHistory, projectState) of
+    // the same manager: read-your-writes across its methods.
     //
     // Snapshots come before the store: once the store holds a batch, a
     // redelivery skips its records as already stored, so a snapshot that
@@ -179,9 +183,10 @@ export class Projector {
       [...loaded].filter(([id, h]) => !plan.heads.has(id) && h.position.partition === p && BigInt(h.position.offset) >= BigInt(first.offset)),
     );
     const derived = rederive.size === 0 ? encoded : new Map([...(await retry('state encoding', () => this.sinks.encode(rederive))), ...encoded]);
-    await retry('cache write', () => this.sinks.cache(derived));
     await this.takeSnapshots(plan.snapshots, retry);
-    await retry('store write', () => this.sinks.store(plan, encoded));
+    await retry('event mirror write', () => this.sinks.storeEvents(plan));
+    await retry('cache write', () => this.sinks.cache(derived));
+    await retry('state rows write', () => this.sinks.storeStates(plan, encoded));
     await retry('state topic append', () => this.sinks.stateTopic(derived));
 
     this.heads.commit(p, new Map([...loaded, ...plan.heads]), BigInt(last.offset) + 1n);

@@ -82,7 +82,9 @@ export class Sinks {
     return out;
   }
 
-  async store(plan: BatchPlan, encoded: Map<string, EncodedHead>): Promise<void> {
+  /** The `state_events` mirror rows of a batch's accepted events (insert-if-absent). */
+  async storeEvents(plan: BatchPlan): Promise<void> {
+    if (plan.accepted.length === 0) return;
     const events: StoredEvent[] = plan.accepted.map(({ event, record }) => ({
       instanceId: event.instanceId,
       version: event.version,
@@ -94,6 +96,12 @@ export class Sinks {
       position: { partition: record.partition, offset: record.offset },
       body: Buffer.from(canonicalJson(event), 'utf8'),
     }));
+    await this.o.store.writeBatch({ states: [], events });
+  }
+
+  /** The `agent_states` rows of a batch's changed heads (version-guarded). */
+  async storeStates(plan: BatchPlan, encoded: Map<string, EncodedHead>): Promise<void> {
+    if (encoded.size === 0) return;
     // The seed's `modifiedBy`: the source of each agent's last accepted event.
     const sources = new Map<string, string>();
     for (const { event } of plan.accepted) sources.set(event.instanceId, event.source);
@@ -125,7 +133,7 @@ export class Sinks {
         createdAt: head.createdAt,
       });
     }
-    await this.o.store.writeBatch({ states, events });
+    await this.o.store.writeBatch({ states, events: [] });
   }
 
   /**

@@ -98,6 +98,11 @@ describe('StateManager over a running projector', () => {
     const current = await manager.getCurrentState(id, { minVersion: 32 });
     const snap = await manager.createSnapshot(id, { permanent: true });
     expect(snap).toMatchObject({ type: 'checkpoint', version: 32, permanent: true, stateChecksum: current!.checksum });
+    // The owner records it in the agent's history: snapshot_created, no state change.
+    await manager.getCurrentState(id, { minVersion: 33 });
+    const [marker] = await manager.getEventHistory(id, { fromVersion: 33 });
+    expect(marker).toMatchObject({ eventType: 'snapshot_created', changeset: [], metadata: { snapshotId: snap.snapshotId, snapshotVersion: '32', snapshotType: 'checkpoint', trigger: 'manual' } });
+    expect(marker?.stateChecksum).toBe(current!.checksum);
     const restored = await manager.restoreSnapshot(snap.snapshotId);
     expect(restored.state).toEqual(current!.state);
     const bytes = (await w.blobs.get(snap.blobKey))!;
