@@ -19,8 +19,9 @@ export interface OpenedAgentState {
    * async iterable, or with `onState` a promise that settles when stopped.
    */
   subscribe: {
-    (options?: SubscribeOptions): AsyncIterable<SubscribedState>;
+    // The handler form first: TypeScript types `onState`'s parameter from the first overload that has it.
     (options: SubscribeHandlerOptions): Promise<void>;
+    (options?: SubscribeOptions): AsyncIterable<SubscribedState>;
   };
   /** 'embedded' or 'servers', and where: "embedded (sqlite ./.agentstate/log.sqlite)", "kafka host:port + registry ...". */
   profile: 'embedded' | 'servers';

@@ -33,7 +33,7 @@ function nodedir(): string {
 
 /** The parent environment without any agentstate server variable. */
 function baseEnv(): NodeJS.ProcessEnv {
-  const env = { ...process.env, npm_config_nodedir: nodedir() };
+  const env: NodeJS.ProcessEnv = { ...process.env, npm_config_nodedir: nodedir() };
   for (const v of SERVER_VARS) delete env[v];
   // The directory of the Node under test first, so `npm` and `node` children run on it.
   env.PATH = `${dirname(process.execPath)}:${env.PATH ?? ''}`;
