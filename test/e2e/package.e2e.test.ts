@@ -33,7 +33,8 @@ function nodedir(): string {
 
 /** The parent environment without any agentstate server variable. */
 function baseEnv(): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, npm_config_nodedir: nodedir() };
+  // Prebuilt addons would come from GitHub (unreachable): build from source against the running Node's headers.
+  const env: NodeJS.ProcessEnv = { ...process.env, npm_config_nodedir: nodedir(), npm_config_build_from_source: 'true' };
   for (const v of SERVER_VARS) delete env[v];
   // The directory of the Node under test first, so `npm` and `node` children run on it.
   env.PATH = `${dirname(process.execPath)}:${env.PATH ?? ''}`;
@@ -72,7 +73,8 @@ describe('the packed package, installed into a fresh project', () => {
     await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: project, env, maxBuffer: 16 << 20 });
     writeFileSync(join(project, 'example.mjs'), example);
     writeFileSync(join(project, 'example.ts'), example);
-  });
+    // Pack (a tsc build) and install (better-sqlite3 and lz4 compile from source): minutes on a loaded 2-core machine.
+  }, 900_000);
 
   afterAll(() => {
     if (project) rmSync(project, { recursive: true, force: true });
