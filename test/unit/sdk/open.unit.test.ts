@@ -1,9 +1,10 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError, checksum, openAgentState, type SubscribedState } from '../../../src/index.js';
-import { openEmbedded } from '../../../src/embedded.js';
+import { openEmbedded, SqliteEventLog } from '../../../src/embedded.js';
 
 /** openAgentState on the embedded profile: no servers, a temp data dir per test. */
 const dirs: string[] = [];
@@ -70,6 +71,36 @@ describe('openAgentState, embedded', () => {
     });
     expect(seen).toContain(`s-2@${newVersion}`);
     await as.close();
+  });
+
+  it('resolves claim-checked states (larger than 512 KiB) through the blob store, checksum verified', async () => {
+    const dataDir = newDir();
+    const as = await openAgentState({ env: false, dataDir });
+    await as.client.createAgent('big-1', { agentType: 't' });
+    const big = randomBytes(450 * 1024).toString('base64'); // ~600 KB of JSON
+    const { newVersion } = await as.client.memoryUpdated('big-1', { big });
+    const stop = new AbortController();
+    let seen: SubscribedState | undefined;
+    for await (const s of as.subscribe({ signal: stop.signal })) {
+      if (s.version === newVersion) {
+        seen = s;
+        stop.abort();
+      }
+    }
+    expect(seen?.state.memory['big']).toBe(big);
+    expect(seen?.checksum).toBe(checksum(seen?.state));
+    // It really went through the claim check: the state-topic record holds a pointer, not the state.
+    await as.close();
+    const log = new SqliteEventLog({ path: join(dataDir, 'log.sqlite') });
+    const values: string[] = [];
+    for (const [p, end] of Object.entries(await log.endOffsets('agentstate.state'))) {
+      for (const r of await log.read('agentstate.state', Number(p), '0', end)) if (r.key === 'big-1') values.push(r.value!.toString('utf8'));
+    }
+    await log.close();
+    const last = JSON.parse(values.at(-1)!) as { version: number; claimCheck?: unknown; state?: unknown };
+    expect(last.version).toBe(newVersion);
+    expect(last.claimCheck).toBeDefined();
+    expect(last.state).toBeUndefined();
   });
 
   it('openEmbedded ignores server variables; auto with half of them is a ConfigError naming what is missing', async () => {
