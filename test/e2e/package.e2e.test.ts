@@ -1,5 +1,5 @@
 import { execFile, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
@@ -70,7 +70,18 @@ describe('the packed package, installed into a fresh project', () => {
     const tarball = readdirSync(project).find((f) => f.endsWith('.tgz'));
     if (!tarball) throw new Error('npm pack wrote no tarball');
     writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'agent-runtime', private: true, type: 'module', dependencies: { agentstate: `file:./${tarball}` } }, null, 2));
-    await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: project, env, maxBuffer: 16 << 20 });
+    if (process.env.AGENTSTATE_PKG_TEST_REUSE_ADDONS === '1') {
+      // .ci/node24 has just built these addons for this Node in the checkout: copy them rather than compile
+      // sqlite3.c a second time (CI budget). The Node 20 run always builds them in the fresh project.
+      await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error', '--ignore-scripts'], { cwd: project, env, maxBuffer: 16 << 20 });
+      for (const addon of ['better-sqlite3', 'lz4']) {
+        const version = (dir: string) => (JSON.parse(readFileSync(join(dir, 'node_modules', addon, 'package.json'), 'utf8')) as { version: string }).version;
+        if (version(root) !== version(project)) throw new Error(`${addon}: checkout has ${version(root)}, the package installs ${version(project)}`);
+        cpSync(join(root, 'node_modules', addon, 'build'), join(project, 'node_modules', addon, 'build'), { recursive: true });
+      }
+    } else {
+      await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: project, env, maxBuffer: 16 << 20 });
+    }
     writeFileSync(join(project, 'example.mjs'), example);
     writeFileSync(join(project, 'example.ts'), example);
     // Pack (a tsc build) and install (better-sqlite3 and lz4 compile from source): minutes on a loaded 2-core machine.
