@@ -7,8 +7,8 @@ import { S3BlobStore } from '../blob/s3.js';
 import type { Cache } from '../cache/port.js';
 import { MemoryCache } from '../cache/memory.js';
 import { RedisCache } from '../cache/redis.js';
-import { JsonEventCodec, type EventCodec } from '../client/codec.js';
-import { RegistryEventCodec } from '../client/avro-codec.js';
+// Through the client's index: the codec modules move to src/codec on main; the index re-exports them either way.
+import { JsonEventCodec, RegistryEventCodec, type EventCodec } from '../client/index.js';
 import { Keyring } from '../codec/keyring.js';
 import type { MasterKeySet } from '../codec/master-keys.js';
 import { RegistryCodec } from '../codec/registry.js';
