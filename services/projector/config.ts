@@ -1,3 +1,4 @@
+import { intVar as int, readEnv, requireServers, type MasterKeySource } from '../../src/config/index.js';
 import { ConfigError } from '../../src/errors.js';
 import { projectorGroup } from '../../src/log/topics.js';
 import type { SnapshotPolicy } from '../../src/projector/index.js';
@@ -18,20 +19,8 @@ export interface ProjectorServiceConfig {
   sessionTimeoutMs: number;
   snapshots: Partial<SnapshotPolicy>;
   untilCaughtUp: boolean;
-}
-
-function int(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
-  const raw = env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isSafeInteger(n) || n < 0) throw new ConfigError(name, `"${raw}" is not a non-negative integer`);
-  return n;
-}
-
-function required(env: NodeJS.ProcessEnv, name: string): string {
-  const v = env[name];
-  if (!v) throw new ConfigError(name, 'is required');
-  return v;
+  /** AGENTSTATE_MASTER_KEYS_FILE or AGENTSTATE_MASTER_KEYS; undefined = snapshot bodies not encrypted. */
+  masterKeys: MasterKeySource | undefined;
 }
 
 /**
@@ -46,20 +35,18 @@ function required(env: NodeJS.ProcessEnv, name: string): string {
 export function loadConfig(env: NodeJS.ProcessEnv, argv: string[]): ProjectorServiceConfig {
   const unknown = argv.filter((a) => a !== '--until-caught-up');
   if (unknown.length > 0) throw new ConfigError('arguments', `unknown: ${unknown.join(' ')} (only --until-caught-up)`);
-  const topicPrefix = env.AGENTSTATE_TOPIC_PREFIX ?? 'agentstate.';
+  // The shared settings (brokers, registry, MongoDB, S3, Redis, prefix, keys) come from src/config,
+  // so this service, the CLI and the SDK read them the same way; all four servers are required here.
+  const shared = readEnv(env);
+  const servers = requireServers(shared);
+  const topicPrefix = shared.topicPrefix;
   return {
-    kafkaBrokers: required(env, 'KAFKA_BROKERS').split(',').map((s) => s.trim()).filter(Boolean),
-    schemaRegistryUrl: env.SCHEMA_REGISTRY_URL || undefined,
-    mongodbUri: required(env, 'MONGODB_URI'),
-    mongoDatabase: env.AGENTSTATE_MONGO_DATABASE ?? 'agentstate',
-    s3: {
-      endpoint: required(env, 'S3_ENDPOINT'),
-      bucket: required(env, 'S3_BUCKET'),
-      ...(env.S3_ACCESS_KEY ? { accessKeyId: env.S3_ACCESS_KEY } : {}),
-      ...(env.S3_SECRET_KEY ? { secretAccessKey: env.S3_SECRET_KEY } : {}),
-      prefix: topicPrefix,
-    },
-    redisUrl: env.REDIS_URL || undefined,
+    kafkaBrokers: servers.kafka.brokers,
+    schemaRegistryUrl: servers.kafka.schemaRegistryUrl,
+    mongodbUri: servers.mongo.uri,
+    mongoDatabase: servers.mongo.database,
+    s3: { ...servers.s3, prefix: topicPrefix },
+    redisUrl: servers.redisUrl,
     topicPrefix,
     group: env.AGENTSTATE_PROJECTOR_GROUP ?? projectorGroup(topicPrefix),
     metricsPort: int(env, 'METRICS_PORT', 9464),
@@ -70,6 +57,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: string[]): ProjectorSer
       ...(env.SNAPSHOT_EVERY_BYTES ? { everyBytes: int(env, 'SNAPSHOT_EVERY_BYTES', 1 << 20) } : {}),
     },
     untilCaughtUp: argv.includes('--until-caught-up'),
+    masterKeys: shared.masterKeys,
   };
 }
 

@@ -9,7 +9,8 @@ import { pino } from 'pino';
 import { S3BlobStore } from '../../src/blob/s3.js';
 import { RedisCache } from '../../src/cache/redis.js';
 import { JsonEventCodec, RegistryEventCodec, type EventCodec } from '../../src/client/index.js';
-import { Keyring, MasterKeySet, RegistryCodec } from '../../src/codec/index.js';
+import { Keyring, RegistryCodec } from '../../src/codec/index.js';
+import { loadMasterKeys } from '../../src/config/index.js';
 import { KafkaEventLog } from '../../src/log/kafka/index.js';
 import { topicNames, topicSpecs } from '../../src/log/topics.js';
 import { MetricsRegistry, Projector } from '../../src/projector/index.js';
@@ -41,7 +42,7 @@ async function main(): Promise<number> {
   await blobs.setup();
   const cache = config.redisUrl ? new RedisCache({ url: config.redisUrl, prefix: `${config.topicPrefix}cache:` }) : undefined;
   let keyring: Keyring | undefined;
-  const masterKeys = await MasterKeySet.fromEnv(process.env);
+  const masterKeys = await loadMasterKeys(config.masterKeys);
   if (masterKeys) {
     const keyStore = new MongoDataKeyStore(store.connection);
     await keyStore.setup();

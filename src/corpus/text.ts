@@ -6,7 +6,7 @@ import type { Random } from './random.js';
 
 /**
  * Real documents the corpus draws its natural language from (see
- * test/fixtures/corpus/README.md): a novel and a treatise for prose, three
+ * corpus/README.md): a novel and a treatise for prose, three
  * chapters of the Node.js docs for technical prose with code. Filler text would make
  * every compression ratio meaningless.
  */
@@ -19,31 +19,33 @@ export interface TextSources {
   words: string[];
 }
 
-function fixturesDir(explicit?: string): string {
+function textDir(explicit?: string): string {
   if (explicit !== undefined) {
-    if (!existsSync(join(explicit, 'tom-sawyer.txt'))) throw new ConfigError('corpus', `${explicit} does not hold the corpus text fixtures`);
+    if (!existsSync(join(explicit, 'tom-sawyer.txt'))) throw new ConfigError('corpus', `${explicit} does not hold the corpus text`);
     return explicit;
   }
+  // src/corpus in a checkout, dist/src/corpus in the package: the text is in
+  // `corpus/` at the package root either way (package.json `files` ships it).
   let dir = dirname(fileURLToPath(import.meta.url));
   for (let i = 0; i < 6; i++) {
-    const candidate = join(dir, 'test', 'fixtures', 'corpus');
+    const candidate = join(dir, 'corpus');
     if (existsSync(join(candidate, 'tom-sawyer.txt'))) return candidate;
     dir = dirname(dir);
   }
-  throw new ConfigError('corpus', 'cannot find test/fixtures/corpus (the corpus needs the text fixtures of the repository)');
+  throw new ConfigError('corpus', 'cannot find corpus/ at the package root (the demo corpus text ships with the package)');
 }
 
 let cached: TextSources | undefined;
 
 /**
- * Loads and splits the text fixtures (once per process). They are found by
- * walking up to `test/fixtures/corpus` (a checkout); pass `dir` to use a copy
- * elsewhere.
- * @throws ConfigError when the fixtures cannot be found
+ * Loads and splits the corpus text (once per process). They are found by
+ * walking up to `corpus/` at the package root (a checkout or the installed
+ * package); pass `dir` to use a copy elsewhere.
+ * @throws ConfigError when the text cannot be found
  */
 export function loadTextSources(dir?: string): TextSources {
   if (cached) return cached;
-  dir = fixturesDir(dir);
+  dir = textDir(dir);
   const read = (name: string) => readFileSync(join(dir, name), 'utf8');
   const novel = [read('tom-sawyer.txt'), read('newton-opticks.txt')].join('\n\n');
   const docs = ['node-stream-docs.md', 'node-fs-docs.md', 'node-crypto-docs.md'].map(read).join('\n\n');

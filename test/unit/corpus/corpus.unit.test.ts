@@ -39,7 +39,7 @@ describe('realistic corpus', () => {
     expect(typeof memory.toolCalls[0]!.arguments).toBe('object');
     expect(s.executionState.taskHistory.length).toBeGreaterThan(0);
     expect(memory.embeddings.vectors[0]!.values).toHaveLength(1536);
-    // Text comes from the fixtures, not filler: every message is a span of a real document.
+    // Text comes from corpus/, not filler: every message is a span of a real document.
     const { prose, technical } = loadTextSources();
     const sources = prose.join(' ') + '\n' + technical.join('\n\n');
     for (const m of memory.conversation.slice(0, 20)) expect(sources).toContain(m.content.slice(0, 40));

@@ -1,0 +1,148 @@
+import { AgentStateClient } from '../client/client.js';
+import { ConfigError, NotFoundError } from '../errors.js';
+import { StateManager } from '../manager/manager.js';
+import { decodeState } from '../projector/body.js';
+import { Projector } from '../projector/projector.js';
+import { resolveOptions, type OpenAgentStateOptions } from './options.js';
+import { probeServers } from './probe.js';
+import { subscribeStates, type SubscribedState, type SubscribeHandlerOptions, type SubscribeOptions } from './subscribe.js';
+import { openLog, openSinks, type OpenedLog, type OpenedSinks } from './wiring.js';
+
+/** What {@link openAgentState} returns: one writer, one reader, the state feed, one close. */
+export interface OpenedAgentState {
+  /** The writer agent runtimes use (createAgent, updateState, typed helpers, acquire/release). */
+  client: AgentStateClient;
+  /** Reads, history, time travel, rollback (through `client`) and snapshots, over the projection. */
+  manager: StateManager;
+  /**
+   * The compacted state topic as typed states, claim checks resolved: an
+   * async iterable, or with `onState` a promise that settles when stopped.
+   */
+  subscribe: {
+    // The handler form first: TypeScript types `onState`'s parameter from the first overload that has it.
+    (options: SubscribeHandlerOptions): Promise<void>;
+    (options?: SubscribeOptions): AsyncIterable<SubscribedState>;
+  };
+  /** 'embedded' or 'servers', and where: "embedded (sqlite ./.agentstate/log.sqlite)", "kafka host:port + registry ...". */
+  profile: 'embedded' | 'servers';
+  description: string;
+  /** Whether this process runs a projector (see `OpenAgentStateOptions.projector`). */
+  projector: 'in-process' | 'none';
+  /** Stops the projector and subscriptions, closes the writer and every connection. Safe to call twice. */
+  close(): Promise<void>;
+}
+
+/**
+ * Opens agentstate from options and the environment: the embedded profile
+ * (SQLite + files in `dataDir`, an in-process projector) when no server is
+ * configured, else Kafka + schema registry + MongoDB + S3 (+ Redis), checked
+ * for reachability first so a wrong address fails in seconds, not minutes.
+ *
+ * @throws ConfigError (AS_CONFIG) naming the bad or missing option/variable
+ * @throws AgentStateError AS_UNAVAILABLE naming each unreachable server and the setting to check
+ */
+export async function openAgentState(options: OpenAgentStateOptions = {}): Promise<OpenedAgentState> {
+  const o = await resolveOptions(options);
+  if (o.profile === 'servers') await probeServers(o.servers, o.names, o.connectTimeoutMs);
+  let logSide: OpenedLog | undefined;
+  let sinks: OpenedSinks | undefined;
+  let client: AgentStateClient | undefined;
+  const projectorStop = new AbortController();
+  let projectorRun: Promise<void> | undefined;
+  const subscriptions = new AbortController();
+  try {
+    logSide =
+      o.profile === 'servers'
+        ? await openLog({ kind: 'servers', kafka: o.servers.kafka, topicPrefix: o.topicPrefix, clientId: 'agentstate-sdk', connectionTimeoutMs: o.connectTimeoutMs, ...(options.logger ? { logger: options.logger } : {}) })
+        : await openLog({ kind: 'embedded', dataDir: o.dataDir, topicPrefix: o.topicPrefix });
+    const problems = await logSide.setupTopics();
+    if (problems.length > 0) throw new ConfigError('topicPrefix', `topics do not match what agentstate needs: ${problems.join('; ')}`);
+    sinks =
+      o.profile === 'servers'
+        ? await openSinks({ kind: 'servers', ...o.servers, topicPrefix: o.topicPrefix, masterKeys: o.masterKeys })
+        : await openSinks({ kind: 'embedded', dataDir: o.dataDir, masterKeys: o.masterKeys });
+    const { store, blobs, cache, keyring } = sinks;
+    const { log, codec } = logSide;
+    if (o.projector === 'in-process') {
+      const projector = new Projector({
+        log,
+        codec,
+        store,
+        blobs,
+        topicPrefix: o.topicPrefix,
+        ...(cache ? { cache } : {}),
+        ...(keyring ? { keyring } : {}),
+        ...(options.snapshots ? { snapshots: options.snapshots } : {}),
+        ...(options.logger ? { logger: options.logger } : {}),
+      });
+      projectorRun = projector.run(projectorStop.signal);
+      // A failed projector must not become an unhandled rejection; close() reports it.
+      projectorRun.catch(() => undefined);
+    }
+    client = await AgentStateClient.connect({
+      log,
+      codec,
+      topicPrefix: o.topicPrefix,
+      source: 'agentstate-sdk',
+      ...options.client,
+      ...(options.logger ? { logger: options.logger } : {}),
+      bootstrap: {
+        resolveClaimCheck: async (v) => {
+          const bytes = await blobs.get(v.claimCheck.blobKey);
+          if (bytes === undefined) throw new NotFoundError(`claim-checked state ${v.claimCheck.blobKey} of agent ${v.instanceId}`);
+          return decodeState(v.claimCheck.encoding, bytes);
+        },
+      },
+    });
+    const manager = new StateManager({
+      store,
+      blobs,
+      writer: client,
+      ...(cache ? { cache } : {}),
+      ...(keyring ? { keyring } : {}),
+      ...(options.snapshots ? { snapshots: options.snapshots } : {}),
+    });
+    const source = { log, blobs, topic: logSide.topics.state, prefix: o.topicPrefix };
+    const subscribe = ((s: SubscribeOptions | SubscribeHandlerOptions = {}) => {
+      const signal = s.signal ? AbortSignal.any([s.signal, subscriptions.signal]) : subscriptions.signal;
+      const states = subscribeStates(source, { ...s, signal });
+      if (!('onState' in s)) return states;
+      return (async () => {
+        for await (const state of states) await s.onState(state);
+      })();
+    }) as OpenedAgentState['subscribe'];
+    let closing: Promise<void> | undefined;
+    const opened = { log: logSide, sinks, client };
+    return {
+      client,
+      manager,
+      subscribe,
+      profile: o.profile,
+      description: logSide.description,
+      projector: o.projector,
+      close: () => (closing ??= closeAll(opened, projectorStop, projectorRun, subscriptions)),
+    };
+  } catch (e) {
+    await closeAll({ log: logSide, sinks, client }, projectorStop, projectorRun, subscriptions).catch(() => undefined);
+    throw e;
+  }
+}
+
+/** Reverse order of opening: readers and projector first, then the writer, then the connections they used. */
+async function closeAll(
+  opened: { log: OpenedLog | undefined; sinks: OpenedSinks | undefined; client: AgentStateClient | undefined },
+  projectorStop: AbortController,
+  projectorRun: Promise<void> | undefined,
+  subscriptions: AbortController,
+): Promise<void> {
+  subscriptions.abort();
+  projectorStop.abort();
+  const projected = await projectorRun?.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  await opened.client?.close();
+  await opened.sinks?.close();
+  await opened.log?.close();
+  if (projected !== undefined) throw projected;
+}
