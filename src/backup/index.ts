@@ -1,0 +1,18 @@
+export { BackupArchiver } from './archiver.js';
+export type { PartitionLag } from './archiver.js';
+export { backupGroup, resolveArchiverOptions } from './options.js';
+export type { ArchiverOptions, ResolvedArchiverOptions } from './options.js';
+export { BACKUP_ROOT, listBackupPartitions, listManifestVersions, manifestKey, manifestPrefix, openManifest, readHead, segmentKey } from './manifest.js';
+export type { AgentRange, ManifestHead, ManifestVersion, SegmentEntry } from './manifest.js';
+export { SEGMENT_FORMAT_VERSION, decodeSegment, encodeSegment, openSegment, sealSegment } from './segment.js';
+export type { Segment, SegmentHeader, SegmentRecord } from './segment.js';
+export { walkPartition } from './chain.js';
+export type { BackupProblem, ChainStep } from './chain.js';
+export { verifyBackup } from './verify.js';
+export type { ExpectedHead, VerifyOptions, VerifyReport, VersionGap } from './verify.js';
+export { BackupDamagedError, republish, verifyRestored } from './restore.js';
+export type { RepublishOptions, RepublishResult, RestoreMismatch, RestoreProgress } from './restore.js';
+export { restoreEmbedded } from './restore-embedded.js';
+export type { EmbeddedRestoreOptions, RestoreReport } from './restore-embedded.js';
+export { backupStatus } from './status.js';
+export type { PartitionStatus } from './status.js';
