@@ -127,6 +127,12 @@ export class PartitionArchive {
   }
 
   private async add(r: StoredRecord | SegmentRecord): Promise<void> {
+    // Checked per record, not per batch: a flush in the middle of a batch can
+    // lose a manifest race and move the head past records still to be added.
+    const expected = this.expectedNext();
+    const offset = BigInt(r.offset);
+    if (offset < expected) return;
+    if (offset > expected) throw new ConflictError(`${this.ctx.topic} partition ${this.partition}: record ${offset} does not follow ${expected - 1n}; restarting from the manifest`, { retryable: true });
     const rec: SegmentRecord = { offset: r.offset, timestamp: r.timestamp, key: r.key, headers: r.headers, value: r.value };
     if (this.open.length === 0) this.openedAt = this.ctx.options.now();
     this.open.push(rec);
