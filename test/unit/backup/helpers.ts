@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { AgentStateClient, JsonEventCodec } from '../../../src/client/index.js';
+import { AgentStateClient, JsonEventCodec, type EventCodec } from '../../../src/client/index.js';
 import { BackupArchiver, type ArchiverOptions } from '../../../src/backup/index.js';
 import type { BlobStore } from '../../../src/blob/port.js';
 import type { EventLog } from '../../../src/log/port.js';
@@ -9,8 +9,8 @@ import { listManifestVersions, openManifest, openSegment } from '../../../src/ba
 export const codec = new JsonEventCodec();
 
 /** Writes `rounds` updates to each of `ids` (after creating them); returns nothing, the log holds it. */
-export async function writeAgents(log: EventLog, prefix: string, ids: string[], rounds: number, tag = 'r', create = true): Promise<void> {
-  const writer = await AgentStateClient.connect({ log, codec, topicPrefix: prefix, bootstrap: false });
+export async function writeAgents(log: EventLog, prefix: string, ids: string[], rounds: number, tag = 'r', create = true, eventCodec: EventCodec = codec): Promise<void> {
+  const writer = await AgentStateClient.connect({ log, codec: eventCodec, topicPrefix: prefix, bootstrap: false });
   try {
     // A later phase takes ownership again (a new writer, epoch + 1), as a restarted runtime would.
     await Promise.all(ids.map((id) => (create ? writer.createAgent(id, { agentType: 'worker' }) : writer.acquire(id))));
