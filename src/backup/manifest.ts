@@ -52,6 +52,8 @@ export interface SegmentEntry {
   /** SHA-256 hex of the segment body (also in the frame header). */
   bodySha256: string;
   compression: string;
+  /** Values are encrypted per agent (docs/backup.md "Encryption"). */
+  encrypted: boolean;
   /** Agents whose events the segment holds (record key = instanceId). */
   agents: Record<string, AgentRange>;
   /** Records that are tombstones or do not decode as events (kept byte for byte all the same). */

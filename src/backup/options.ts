@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { BlobStore } from '../blob/port.js';
 import type { EventCodec } from '../client/codec.js';
+import type { Keyring } from '../codec/keyring.js';
 import { COMPRESSION_ALGORITHMS, type CompressionAlgorithm } from '../codec/compression.js';
 import { ConfigError } from '../errors.js';
 import type { EventLog } from '../log/port.js';
@@ -35,13 +36,19 @@ export interface ArchiverOptions {
   sessionTimeoutMs?: number;
   /** @default 500 */
   maxBatchRecords?: number;
+  /**
+   * Encrypts each archived value under its agent's data key (docs/backup.md
+   * "Encryption"); omitted = values archived as the log holds them. A restore
+   * then needs the same master keys and the data keys.
+   */
+  keyring?: Keyring;
   metrics?: Metrics;
   logger?: Logger;
   /** Clock (tests). @default Date.now */
   now?: () => number;
 }
 
-export type ResolvedArchiverOptions = Required<Omit<ArchiverOptions, 'metrics' | 'logger'>> & Pick<ArchiverOptions, 'metrics' | 'logger'>;
+export type ResolvedArchiverOptions = Required<Omit<ArchiverOptions, 'metrics' | 'logger' | 'keyring'>> & Pick<ArchiverOptions, 'metrics' | 'logger' | 'keyring'>;
 
 function positiveInt(value: number, field: string): number {
   if (!Number.isSafeInteger(value) || value < 1) throw new ConfigError(field, `${value} is not a positive integer`);

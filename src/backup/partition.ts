@@ -3,6 +3,7 @@ import { readEventRecord } from '../domain/record.js';
 import type { StoredRecord } from '../log/port.js';
 import { appendManifest, readHead, segmentKey, type AgentRange, type ManifestHead, type SegmentEntry } from './manifest.js';
 import type { ResolvedArchiverOptions } from './options.js';
+import { encryptRecords, readableRecords, sameRecords } from './crypt.js';
 import { openSegment, sealSegment, sha256Hex, type SegmentRecord } from './segment.js';
 
 /** What a partition archive needs from its archiver. */
@@ -164,14 +165,16 @@ export class PartitionArchive {
     if (!first || !last || !this.head) return 'empty';
     const { blobs, compression, metrics, logger, now } = this.ctx.options;
     const started = performance.now();
-    const sealed = await sealSegment(this.ctx.topic, this.partition, records, compression);
+    const keyring = this.ctx.options.keyring;
+    const encoded = keyring ? await encryptRecords(this.ctx.topic, this.partition, records, keyring) : records;
+    const sealed = await sealSegment(this.ctx.topic, this.partition, encoded, compression);
     const key = segmentKey(this.partition, first.offset, last.offset);
-    let stored = { bytes: sealed.bytes.length, sha256: sealed.sha256 };
+    let stored = { bytes: sealed.bytes.length, sha256: sealed.sha256, bodySha256: sealed.bodySha256 };
     try {
       await blobs.put(key, sealed.bytes, { ifNoneMatch: true, contentType: 'application/octet-stream' });
     } catch (err) {
       if (!(err instanceof AlreadyExistsError)) throw err;
-      stored = await this.reuse(key, sealed.bodySha256);
+      stored = await this.reuse(key, records, encoded.filter((r) => r.encoding === 2).map((r) => r.offset));
     }
     const segment: SegmentEntry = {
       key,
@@ -182,8 +185,9 @@ export class PartitionArchive {
       maxTimestamp: Math.max(...records.map((r) => r.timestamp)),
       storedBytes: stored.bytes,
       sha256: stored.sha256,
-      bodySha256: sealed.bodySha256,
+      bodySha256: stored.bodySha256,
       compression,
+      encrypted: keyring !== undefined,
       ...(await this.summarize(records)),
     };
     const head = await appendManifest(blobs, this.head, { topic: this.ctx.topic, partitions: this.ctx.partitions, segment, now: now() });
@@ -210,18 +214,25 @@ export class PartitionArchive {
     return 'written';
   }
 
-  /** The segment key exists (a crash after the put, or a racing process): reuse it only if it holds the same records. */
-  private async reuse(key: string, bodySha256: string): Promise<{ bytes: number; sha256: string }> {
+  /**
+   * The segment key exists (a crash after the put, or a racing process):
+   * reuse it only if it holds the same records (values compared in the clear:
+   * encryption is not deterministic).
+   */
+  private async reuse(key: string, records: readonly SegmentRecord[], shredded: readonly string[]): Promise<{ bytes: number; sha256: string; bodySha256: string }> {
     const existing = await this.ctx.options.blobs.get(key);
     if (!existing) throw new ConflictError(`backup segment ${key} exists but cannot be read`, { retryable: true });
     let same = false;
+    let bodySha256 = '';
     try {
-      same = (await openSegment(existing)).bodySha256 === bodySha256;
+      const segment = await openSegment(existing);
+      bodySha256 = segment.bodySha256;
+      same = sameRecords(await readableRecords(segment, this.ctx.options.keyring), records, shredded);
     } catch {
       same = false;
     }
     if (!same) throw new ConflictError(`backup segment ${key} exists with other content than the log holds for that range (tampered?); move it away to re-archive`);
-    return { bytes: existing.length, sha256: sha256Hex(existing) };
+    return { bytes: existing.length, sha256: sha256Hex(existing), bodySha256 };
   }
 
   /** Agents (record keys) and the versions their events carry; records that are not events are counted. */

@@ -5,6 +5,7 @@ import type { BlobStore } from '../blob/port.js';
 import { FsBlobStore } from '../blob/fs.js';
 import { MemoryCache } from '../cache/memory.js';
 import type { EventCodec } from '../client/codec.js';
+import type { Keyring } from '../codec/keyring.js';
 import { SqliteEventLog } from '../log/sqlite/index.js';
 import { Projector } from '../projector/index.js';
 import { SqliteStateStore } from '../store/sqlite/index.js';
@@ -21,6 +22,8 @@ export interface EmbeddedRestoreOptions {
   /** Point in time (ms); @default latest */
   to?: number;
   onProgress?: (p: RestoreProgress) => void;
+  /** Decrypts an encrypted backup (the source's master keys and data keys). */
+  keyring?: Keyring;
   logger?: Logger;
 }
 
@@ -58,6 +61,7 @@ export async function restoreEmbedded(options: EmbeddedRestoreOptions): Promise<
       topicPrefix,
       ...(options.to !== undefined ? { to: options.to } : {}),
       ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+      ...(options.keyring ? { keyring: options.keyring } : {}),
     });
     const republishS = (performance.now() - t) / 1000;
     t = performance.now();

@@ -1,5 +1,7 @@
 import type { BlobStore } from '../blob/port.js';
 import type { EventCodec } from '../client/codec.js';
+import type { Keyring } from '../codec/keyring.js';
+import { readableRecords } from './crypt.js';
 import { readEventRecord } from '../domain/record.js';
 import { step, type Projection } from '../domain/reducer.js';
 import { AgentStateError, ConflictError } from '../errors.js';
@@ -32,6 +34,8 @@ export interface RepublishOptions {
   to?: number;
   /** @default 500 */
   chunkRecords?: number;
+  /** Needed when the backup's values are encrypted. Records of crypto-shredded agents are not republished. */
+  keyring?: Keyring;
   onProgress?: (p: RestoreProgress) => void;
 }
 
@@ -42,6 +46,8 @@ export interface RepublishResult {
   /** Records the target already held. */
   present: number;
   bytes: number;
+  /** Records left out because their agent was crypto-shredded. */
+  shredded: number;
   /** Each agent's projection: the fold of the restored events (what the projector must reach). */
   projections: Map<string, Projection>;
 }
@@ -89,7 +95,7 @@ export async function republish(options: RepublishOptions): Promise<RepublishRes
   if (partitions > 0 && Object.keys(ends).length !== partitions) {
     throw new ConflictError(`target ${topic} has ${Object.keys(ends).length} partitions, the backup ${partitions}: records would land in other partitions`);
   }
-  const result: RepublishResult = { partitions, published: 0, present: 0, bytes: 0, projections: new Map() };
+  const result: RepublishResult = { partitions, published: 0, present: 0, bytes: 0, shredded: 0, projections: new Map() };
   const folded = new Map<string, Projection | undefined>();
   const decode = (v: Buffer) => codec.decode(v);
   const partitionOf = new Map<string, number>();
@@ -112,7 +118,9 @@ export async function republish(options: RepublishOptions): Promise<RepublishRes
         await flush();
         throw new BackupDamagedError(s.problem);
       }
-      for (const r of s.segment.records) {
+      const readable = await readableRecords(s.segment, options.keyring);
+      result.shredded += readable.shredded.length;
+      for (const r of readable.records) {
         if (options.to !== undefined && r.timestamp > options.to) break walk;
         if (index < have) {
           if (index === have - 1n) {

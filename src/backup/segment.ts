@@ -29,6 +29,15 @@ export interface SegmentHeader {
   count: number;
 }
 
+/**
+ * How a record's value is stored: 0 = the log's bytes; 1 = an AES-256-GCM
+ * frame (`Keyring.encrypt`) of them under the data key of the agent named by
+ * the record key, with {@link valueAad} as associated data; 2 = withheld: the
+ * agent's key was destroyed (crypto-shredded) before the record was archived,
+ * so its bytes are not kept (value empty).
+ */
+export type ValueEncoding = 0 | 1 | 2;
+
 /** One record as a segment keeps it (a {@link StoredRecord} without topic/partition). */
 export interface SegmentRecord {
   offset: string;
@@ -36,6 +45,13 @@ export interface SegmentRecord {
   key: string;
   headers: Record<string, string>;
   value: Buffer | null;
+  /** @default 0 (plain) */
+  encoding?: ValueEncoding;
+}
+
+/** Associated data of an encrypted value: binds it to its topic, partition and offset (a value moved elsewhere fails to decrypt). */
+export function valueAad(topic: string, partition: number, offset: string): Buffer {
+  return Buffer.from(`${topic}\u0000${partition}\u0000${offset}`, 'utf8');
 }
 
 /** A decoded segment. */
@@ -161,6 +177,7 @@ export function encodeSegment(topic: string, partition: number, records: readonl
       w.str(name);
       w.str(value);
     }
+    w.push(Buffer.from([(r as SegmentRecord).encoding ?? 0]));
     if (r.value === null) w.u32(NULL_VALUE);
     else w.bytes(r.value);
   }
@@ -196,9 +213,11 @@ export function decodeSegment(body: Buffer): Segment {
       const name = r.str();
       headers[name] = r.str();
     }
+    const encoding = r.u8();
+    if (encoding > 2) throw new DecodeError('backup segment', `record ${offset} has unknown value encoding ${encoding}`);
     const len = r.u32();
     const value = len === NULL_VALUE ? null : Buffer.from(r.raw(len));
-    records.push({ offset: offset.toString(), timestamp, key, headers, value });
+    records.push({ offset: offset.toString(), timestamp, key, headers, value, ...(encoding !== 0 ? { encoding: encoding as ValueEncoding } : {}) });
   }
   if (r.left !== 0) throw new DecodeError('backup segment', `${r.left} bytes after the last record`);
   return { topic, partition, firstOffset: first.toString(), lastOffset: last.toString(), count, records };

@@ -1,5 +1,8 @@
 import type { BlobStore } from '../blob/port.js';
 import type { EventCodec } from '../client/codec.js';
+import type { Keyring } from '../codec/keyring.js';
+import { AgentStateError } from '../errors.js';
+import { readableRecords, type ReadableRecords } from './crypt.js';
 import { readEventRecord } from '../domain/record.js';
 import { step, type Projection } from '../domain/reducer.js';
 import { walkPartition, type BackupProblem } from './chain.js';
@@ -20,6 +23,8 @@ export interface VerifyOptions {
   expected?: (ids: string[]) => Promise<Map<string, ExpectedHead>>;
   /** Partitions the topic has (a partition with records but no manifest is then reported). */
   partitions?: number;
+  /** Decrypts encrypted values (then checked too); without it they are counted as `locked`. */
+  keyring?: Keyring;
 }
 
 /** A break in an agent's versions inside the backup: versions `from`+1 .. `to`-1 are in no segment. */
@@ -40,6 +45,10 @@ export interface VerifyReport {
   problems: BackupProblem[];
   /** Forward jumps of an agent's version in log order (the projector would reject the event after the jump). */
   versionGaps: VersionGap[];
+  /** Records of crypto-shredded agents (value withheld or key destroyed): unreadable on purpose. */
+  shredded: number;
+  /** Encrypted records not checked past their checksums because no keyring was given. */
+  locked: number;
   /** Segment objects no manifest names (left by a crash between segment and manifest writes); harmless. */
   unreferenced: string[];
   /** `--deep` only. */
@@ -65,7 +74,9 @@ export async function verifyBackup(options: VerifyOptions): Promise<VerifyReport
   const { blobs, codec } = options;
   const found = await listBackupPartitions(blobs);
   const partitions = [...new Set([...found, ...Array.from({ length: options.partitions ?? 0 }, (_, i) => i)])].sort((a, b) => a - b);
-  const report: VerifyReport = { ok: true, partitions: [], segments: 0, records: 0, agents: 0, problems: [], versionGaps: [], unreferenced: [] };
+  const report: VerifyReport = { ok: true, partitions: [], segments: 0, records: 0, agents: 0, problems: [], versionGaps: [], unreferenced: [], shredded: 0, locked: 0 };
+  /** Agents with records verify cannot read (shredded, locked): their versions and folds are not judged. */
+  const unreadable = new Set<string>();
   const heads = new Map<string, number>();
   const projections = new Map<string, Projection | undefined>();
   const rejected: Record<string, number> = {};
@@ -86,7 +97,24 @@ export async function verifyBackup(options: VerifyOptions): Promise<VerifyReport
       summary.bytes += manifest.segment.storedBytes;
       summary.firstOffset ??= segment.firstOffset;
       summary.nextOffset = manifest.nextOffset;
-      for (const r of segment.records) {
+      let readable: ReadableRecords;
+      try {
+        readable = await readableRecords(segment, options.keyring);
+      } catch (err) {
+        if (!(err instanceof AgentStateError && err.code === 'AS_KEY' && !options.keyring)) {
+          const seg = manifest.segment;
+          report.problems.push({ kind: 'segment_corrupt', partition, key: seg.key, firstOffset: seg.firstOffset, lastOffset: seg.lastOffset, detail: `values do not decrypt: ${(err as Error).message}` });
+          continue;
+        }
+        const locked = segment.records.filter((r) => r.encoding === 1);
+        report.locked += locked.length;
+        for (const r of locked) unreadable.add(r.key);
+        readable = { records: segment.records.filter((r) => (r.encoding ?? 0) === 0), shredded: segment.records.filter((r) => r.encoding === 2).map((r) => r.offset) };
+      }
+      report.shredded += readable.shredded.length;
+      const shreddedAt = new Set(readable.shredded);
+      for (const r of segment.records) if (shreddedAt.has(r.offset)) unreadable.add(r.key);
+      for (const r of readable.records) {
         const reading = await readEventRecord(r, decode);
         if (reading.kind !== 'event') continue;
         const e = reading.event;
@@ -110,6 +138,8 @@ export async function verifyBackup(options: VerifyOptions): Promise<VerifyReport
   for await (const info of blobs.list(`${BACKUP_ROOT}/`)) {
     if (/\/segments\//.test(info.key) && !referenced.has(info.key)) report.unreferenced.push(info.key);
   }
+  report.versionGaps = report.versionGaps.filter((g) => !unreadable.has(g.instanceId));
+  for (const id of unreadable) projections.delete(id);
   report.agents = heads.size;
   if (options.deep) {
     const folded = [...projections.entries()].filter((e): e is [string, Projection] => e[1] !== undefined);
