@@ -22,6 +22,10 @@ export interface BackupServiceConfig {
   metricsPort: number;
   /** /health answers 503 when a partition's RPO passes this (s). */
   healthMaxRpoSeconds: number;
+  /** Encrypt archived values under each agent's data key (needs master keys; data keys in MongoDB or keys.sqlite). */
+  encrypt: boolean;
+  /** Where the data keys are on the servers profile (only with `encrypt`). */
+  mongo: { uri: string; database: string } | undefined;
   logLevel: string;
 }
 
@@ -46,12 +50,18 @@ function required(env: NodeJS.ProcessEnv, name: string): string {
  * AGENTSTATE_BACKUP_GROUP, BACKUP_SEGMENT_MAX_BYTES (8 MiB),
  * BACKUP_SEGMENT_MAX_AGE_MS (30000), BACKUP_COMPRESSION (lz4), BACKUP_TICK_MS
  * (1000), BACKUP_SESSION_TIMEOUT_MS (30000), BACKUP_HEALTH_MAX_RPO_S (900),
- * METRICS_PORT (9465; 0 = off), LOG_LEVEL.
+ * METRICS_PORT (9465; 0 = off), LOG_LEVEL, BACKUP_ENCRYPT (1/true: encrypt
+ * values; needs AGENTSTATE_MASTER_KEYS[_FILE], and on servers MONGODB_URI +
+ * AGENTSTATE_MONGO_DATABASE for the data keys).
  */
 export function loadConfig(env: NodeJS.ProcessEnv, argv: string[]): BackupServiceConfig {
   if (argv.length > 0) throw new ConfigError('arguments', `unknown: ${argv.join(' ')} (the backup service takes none)`);
   const topicPrefix = env.AGENTSTATE_TOPIC_PREFIX ?? 'agentstate.';
   const servers = !!env.KAFKA_BROKERS;
+  const flag = (env.BACKUP_ENCRYPT ?? '').toLowerCase();
+  if (!['', '0', '1', 'true', 'false'].includes(flag)) throw new ConfigError('BACKUP_ENCRYPT', `"${env.BACKUP_ENCRYPT}" is not 1, true, 0 or false`);
+  const encrypt = flag === '1' || flag === 'true';
+  if (encrypt && !env.AGENTSTATE_MASTER_KEYS && !env.AGENTSTATE_MASTER_KEYS_FILE) throw new ConfigError('BACKUP_ENCRYPT', 'needs AGENTSTATE_MASTER_KEYS or AGENTSTATE_MASTER_KEYS_FILE');
   const compression = (env.BACKUP_COMPRESSION ?? 'lz4') as CompressionAlgorithm;
   if (!COMPRESSION_ALGORITHMS.includes(compression)) throw new ConfigError('BACKUP_COMPRESSION', `"${compression}" is not one of ${COMPRESSION_ALGORITHMS.join(', ')}`);
   return {
@@ -76,6 +86,8 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: string[]): BackupServic
     sessionTimeoutMs: int(env, 'BACKUP_SESSION_TIMEOUT_MS', 30_000, 1),
     metricsPort: int(env, 'METRICS_PORT', 9465),
     healthMaxRpoSeconds: int(env, 'BACKUP_HEALTH_MAX_RPO_S', 900, 1),
+    encrypt,
+    mongo: encrypt && servers ? { uri: required(env, 'MONGODB_URI'), database: env.AGENTSTATE_MONGO_DATABASE ?? 'agentstate' } : undefined,
     logLevel: env.LOG_LEVEL ?? 'info',
   };
 }

@@ -12,7 +12,10 @@ import { BackupArchiver } from '../../src/backup/index.js';
 import { FsBlobStore, S3BlobStore } from '../../src/blob/index.js';
 import type { BlobStore } from '../../src/blob/port.js';
 import { JsonEventCodec, RegistryEventCodec, type EventCodec } from '../../src/client/index.js';
-import { RegistryCodec } from '../../src/codec/index.js';
+import { Keyring, MasterKeySet, RegistryCodec } from '../../src/codec/index.js';
+import { MongoConnection } from '../../src/store/mongo/connection.js';
+import { MongoDataKeyStore } from '../../src/store/mongo/data-keys.js';
+import { SqliteDataKeyStore } from '../../src/store/sqlite/index.js';
 import { KafkaEventLog } from '../../src/log/kafka/index.js';
 import type { EventLog } from '../../src/log/port.js';
 import { SqliteEventLog } from '../../src/log/sqlite/index.js';
@@ -55,7 +58,26 @@ async function main(): Promise<number> {
   const checks = await log.setup(topicSpecs({ prefix: config.topicPrefix, partitions: config.profile === 'servers' ? 6 : 4 }));
   for (const c of checks) if (c.status === 'mismatch') logger.warn({ topic: c.name, problems: c.problems }, 'topic differs from the default layout');
   await blobs.setup();
+  // Data keys where the projector keeps them: MongoDB data_keys, or keys.sqlite in the data dir.
+  let keyring: Keyring | undefined;
+  let closeKeys: (() => Promise<void>) | undefined;
+  if (config.encrypt) {
+    const masterKeys = (await MasterKeySet.fromEnv(process.env))!;
+    if (config.mongo) {
+      const connection = await MongoConnection.connect(config.mongo);
+      const keys = new MongoDataKeyStore(connection);
+      await keys.setup();
+      keyring = new Keyring({ masterKeys, store: keys });
+      closeKeys = () => connection.close();
+    } else {
+      const keys = new SqliteDataKeyStore({ path: join(config.dataDir, 'keys.sqlite') });
+      await keys.setup();
+      keyring = new Keyring({ masterKeys, store: keys });
+      closeKeys = () => keys.close();
+    }
+  }
   const archiver = new BackupArchiver({
+    ...(keyring ? { keyring } : {}),
     log,
     blobs,
     codec,
@@ -98,12 +120,12 @@ async function main(): Promise<number> {
       stop.abort();
     });
   }
-  logger.info({ profile: config.profile, group: config.group, prefix: config.topicPrefix, segmentMaxBytes: config.segmentMaxBytes, segmentMaxAgeMs: config.segmentMaxAgeMs }, 'backup started');
+  logger.info({ profile: config.profile, group: config.group, prefix: config.topicPrefix, segmentMaxBytes: config.segmentMaxBytes, segmentMaxAgeMs: config.segmentMaxAgeMs, encrypt: config.encrypt }, 'backup started');
   try {
     await archiver.run(stop.signal);
   } finally {
     server?.close();
-    await Promise.allSettled([log.close(), blobs.close()]);
+    await Promise.allSettled([log.close(), blobs.close(), closeKeys?.()]);
   }
   logger.info('backup stopped');
   return 0;

@@ -6,7 +6,13 @@ import type { BlobStore } from '../../blob/port.js';
 import { S3BlobStore } from '../../blob/s3.js';
 import { asString, backendKind, GLOBAL_HELP, parse, positionalArgs, UsageError } from '../args.js';
 import { openBackend, type Backend } from '../backend.js';
-import { openProjection } from '../projection.js';
+import { MasterKeySet } from '../../codec/master-keys.js';
+import { openProjection, type Projection } from '../projection.js';
+
+/** The state store + keyring of the source, when the environment names master keys (an encrypted backup needs them). */
+async function openKeys(backend: Backend, dataDir: string, env: NodeJS.ProcessEnv): Promise<Projection | undefined> {
+  return (await MasterKeySet.fromEnv(env)) ? openProjection(backend, dataDir, env) : undefined;
+}
 
 export const backupHelp = `agentstate backup status | verify [--deep] [options]
 
@@ -62,6 +68,8 @@ function printVerify(report: VerifyReport, out: (s: string) => void): void {
   for (const p of report.partitions) out(`partition ${p.partition}: ${p.segments} segments, ${p.records} records, offsets ${p.firstOffset ?? '-'}..${p.nextOffset === null ? '-' : BigInt(p.nextOffset) - 1n}, ${p.bytes} bytes`);
   for (const p of report.problems) out(`DAMAGED partition ${p.partition} offsets ${p.firstOffset ?? '?'}-${p.lastOffset ?? '?'}: ${p.kind}: ${p.detail}`);
   for (const g of report.versionGaps.slice(0, 20)) out(`version gap: ${g.instanceId} jumps from ${g.from} to ${g.to} at partition ${g.partition} offset ${g.offset}`);
+  if (report.shredded) out(`${report.shredded} record(s) of crypto-shredded agents (unreadable on purpose)`);
+  if (report.locked) out(`${report.locked} encrypted record(s) checked by checksum only (no master keys in the environment)`);
   if (report.unreferenced.length) out(`${report.unreferenced.length} segment object(s) named by no manifest (a crash between segment and manifest; harmless)`);
   if (report.deep) {
     const d = report.deep;
@@ -94,10 +102,11 @@ export async function backup(argv: string[], out: (s: string) => void): Promise<
       return 0;
     }
     let expected: ((ids: string[]) => Promise<Map<string, ExpectedHead>>) | undefined;
-    let closeStore: (() => Promise<void>) | undefined;
+    const keys = await openKeys(backend, dataDir, process.env);
+    let closeStore: (() => Promise<void>) | undefined = keys ? () => keys.close() : undefined;
     const hasStore = backend.kind === 'embedded' ? existsSync(join(resolve(dataDir), 'store.sqlite')) : !!process.env.MONGODB_URI;
     if (values.deep && hasStore) {
-      const sinks = await openProjection(backend, dataDir, process.env);
+      const sinks = keys ?? (await openProjection(backend, dataDir, process.env));
       closeStore = () => sinks.close();
       expected = async (ids) => {
         const out = new Map<string, ExpectedHead>();
@@ -107,7 +116,7 @@ export async function backup(argv: string[], out: (s: string) => void): Promise<
     }
     try {
       const partitions = Object.keys(await backend.log.endOffsets(backend.topics.events)).length;
-      const report = await verifyBackup({ blobs, codec: backend.codec, deep: !!values.deep, ...(expected ? { expected } : {}), partitions });
+      const report = await verifyBackup({ blobs, codec: backend.codec, deep: !!values.deep, ...(expected ? { expected } : {}), ...(keys?.keyring ? { keyring: keys.keyring } : {}), partitions });
       if (values.json) out(JSON.stringify(report, null, 2));
       else printVerify(report, out);
       return report.ok ? 0 : 1;
@@ -140,6 +149,10 @@ export async function restore(argv: string[], out: (s: string) => void, err: (s:
   if (resolve(target) === resolve(dataDir)) throw new UsageError('--target-data-dir must not be the source --data-dir');
   const backend = await openBackend({ dataDir, backend: backendKind(values.backend), env: process.env });
   const blobs = openBackupBlobs(backend, dataDir, process.env);
+  const keys = await openKeys(backend, dataDir, process.env).catch(async (e: unknown) => {
+    await Promise.allSettled([blobs.close(), backend.close()]);
+    throw e;
+  });
   try {
     let last = 0;
     const report = await restoreEmbedded({
@@ -148,6 +161,7 @@ export async function restore(argv: string[], out: (s: string) => void, err: (s:
       codec: backend.codec,
       topicPrefix: backend.prefix,
       ...(to !== undefined ? { to } : {}),
+      ...(keys?.keyring ? { keyring: keys.keyring } : {}),
       onProgress: (p) => {
         if (Date.now() - last < 1000) return;
         last = Date.now();
@@ -160,10 +174,12 @@ export async function restore(argv: string[], out: (s: string) => void, err: (s:
       out(`times: republish ${report.seconds.republish.toFixed(2)} s, project ${report.seconds.project.toFixed(2)} s, verify ${report.seconds.verify.toFixed(2)} s`);
       for (const m of report.mismatched.slice(0, 20)) out(`MISMATCH ${m.instanceId}: backup v${m.expected.version} ${m.expected.checksum}, restored ${m.restored ? `v${m.restored.version} ${m.restored.checksum}` : 'missing'}`);
       if (report.extra.length) out(`${report.extra.length} agent(s) in the target that the backup does not have: ${report.extra.slice(0, 10).join(', ')}`);
+      if (report.shredded) out(`${report.shredded} record(s) of crypto-shredded agents left out`);
       out(report.ok ? `verified: ${report.checked} agents, version and checksum equal the backup` : 'VERIFY FAILED');
     }
     return report.ok ? 0 : 1;
   } finally {
+    await keys?.close();
     await blobs.close();
     await backend.close();
   }
