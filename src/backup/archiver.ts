@@ -133,6 +133,11 @@ export class BackupArchiver {
         await sleep(tickMs, undefined, { signal: stopper.signal }).catch(() => undefined);
         if (stopper.signal.aborted) break;
         try {
+          const committed = await this.options.log.committedOffsets(this.options.group, this.topic);
+          for (let p = 0; p < this.partitionCount; p++) {
+            const c = committed[p];
+            await this.archive(p).catchUpCommitted(c === undefined ? undefined : BigInt(c));
+          }
           await Promise.all([...this.partitions.values()].map((p) => p.flushIfAged(now())));
           for (const l of await this.lag()) {
             const labels = { partition: String(l.partition) };

@@ -141,6 +141,22 @@ export class PartitionArchive {
     if (this.openBytes >= this.ctx.options.segmentMaxBytes) await this.flushNow();
   }
 
+  /**
+   * Reads back from the log what the group has committed past and no segment
+   * holds: the consumer will never deliver those records again (a process was
+   * killed with a segment open), and with no new writes no batch would arrive
+   * to trigger {@link accept}'s gap fill. Several backup processes may do
+   * this for one partition; the manifest's conditional write keeps one copy.
+   */
+  catchUpCommitted(committed: bigint | undefined): Promise<void> {
+    return this.serial(async () => {
+      if (committed === undefined) return;
+      await this.loadedHead();
+      const next = this.expectedNext();
+      if (committed > next) await this.fill(next, committed);
+    });
+  }
+
   /** Closes the open segment when it is older than the age limit. */
   flushIfAged(now: number): Promise<FlushOutcome> {
     return this.serial(async () => (this.open.length > 0 && now - this.openedAt >= this.ctx.options.segmentMaxAgeMs ? this.flushNow() : 'empty'));
