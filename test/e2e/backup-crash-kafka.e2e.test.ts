@@ -82,7 +82,7 @@ describe('backup service survives kill -9 under a write load (Kafka + S3)', () =
       BACKUP_SEGMENT_MAX_AGE_MS: '150',
       BACKUP_TICK_MS: '50',
       METRICS_PORT: String(port),
-      LOG_LEVEL: 'info',
+      LOG_LEVEL: 'warn',
     };
     try {
       const kills = 3;
