@@ -136,7 +136,7 @@ export class BackupArchiver {
           const committed = await this.options.log.committedOffsets(this.options.group, this.topic);
           for (let p = 0; p < this.partitionCount; p++) {
             const c = committed[p];
-            await this.archive(p).catchUpCommitted(c === undefined ? undefined : BigInt(c));
+            await this.archive(p).catchUpCommitted(c === undefined ? undefined : BigInt(c), now());
           }
           await Promise.all([...this.partitions.values()].map((p) => p.flushIfAged(now())));
           for (const l of await this.lag()) {

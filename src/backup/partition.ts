@@ -50,6 +50,8 @@ export class PartitionArchive {
   private queue: Promise<unknown> = Promise.resolve();
   /** End offset last seen (batch high watermark or endOffsets). */
   highWatermark: bigint | undefined;
+  /** Since when the group's commit has been past the manifest with nothing open here (see catchUpCommitted). */
+  private behindSince: number | undefined;
   /** Timestamp of the oldest record not yet archived, by offset (cached for the RPO gauge). */
   private pendingTs: { offset: bigint; timestamp: number } | undefined;
 
@@ -148,12 +150,27 @@ export class PartitionArchive {
    * to trigger {@link accept}'s gap fill. Several backup processes may do
    * this for one partition; the manifest's conditional write keeps one copy.
    */
-  catchUpCommitted(committed: bigint | undefined): Promise<void> {
+  catchUpCommitted(committed: bigint | undefined, now: number): Promise<void> {
     return this.serial(async () => {
-      if (committed === undefined) return;
       await this.loadedHead();
-      const next = this.expectedNext();
-      if (committed > next) await this.fill(next, committed);
+      if (committed === undefined || committed <= this.expectedNext()) {
+        this.behindSince = undefined;
+        return;
+      }
+      if (this.open.length === 0) {
+        // Another live process may own this partition and hold those records in
+        // its open segment: give it two segment ages to close it, then re-read
+        // the head (ours may be stale) before doing the work twice.
+        this.behindSince ??= now;
+        if (now - this.behindSince < 2 * this.ctx.options.segmentMaxAgeMs) return;
+        this.head = await readHead(this.ctx.options.blobs, this.partition);
+        if (committed <= this.expectedNext()) {
+          this.behindSince = undefined;
+          return;
+        }
+      }
+      this.behindSince = undefined;
+      await this.fill(this.expectedNext(), committed);
     });
   }
 
