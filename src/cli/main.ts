@@ -11,6 +11,7 @@ import { list } from './commands/list.js';
 import { history, inspect, stateAt } from './commands/inspect.js';
 import { replay, rollback, topics } from './commands/admin.js';
 import { projector, snapshot } from './commands/projector.js';
+import { backup, restore } from './commands/backup.js';
 
 const HELP = `agentstate: persistence and state management for fleets of AI agents
 
@@ -28,13 +29,15 @@ commands:
   projector   run the projector (state store, snapshots, cache, state topic)
   replay      reset a consumer group's offsets so its outputs are rebuilt
   topics      create and check the agentstate topics
+  backup      backup status, backup verify [--deep] (segments in the blob store)
+  restore     restore the backup into a new data dir (--to latest|<time>)
 
 Backends: the embedded profile (SQLite in --data-dir, default ./.agentstate)
 unless KAFKA_BROKERS is set (then Kafka, plus SCHEMA_REGISTRY_URL for Avro).`;
 
 type Command = (argv: string[], out: (s: string) => void, err: (s: string) => void) => Promise<number>;
 
-const COMMANDS: Record<string, Command> = { start, status, list, inspect, history, state: stateAt, rollback, snapshot, replay, topics, projector };
+const COMMANDS: Record<string, Command> = { start, status, list, inspect, history, state: stateAt, rollback, snapshot, replay, topics, projector, backup, restore };
 
 export async function main(argv: string[]): Promise<number> {
   const out = (s: string) => void process.stdout.write(`${s}\n`);

@@ -1,0 +1,93 @@
+import { resolve } from 'node:path';
+import { backupGroup } from '../../src/backup/index.js';
+import { COMPRESSION_ALGORITHMS, type CompressionAlgorithm } from '../../src/codec/index.js';
+import { ConfigError } from '../../src/errors.js';
+
+/** The backup service's settings, read from the environment once at start-up. */
+export interface BackupServiceConfig {
+  /** servers when KAFKA_BROKERS is set, else embedded (SQLite log + blobs under dataDir). */
+  profile: 'servers' | 'embedded';
+  kafkaBrokers: string[];
+  schemaRegistryUrl: string | undefined;
+  s3: { endpoint: string; bucket: string; accessKeyId?: string; secretAccessKey?: string } | undefined;
+  dataDir: string;
+  topicPrefix: string;
+  group: string;
+  segmentMaxBytes: number;
+  segmentMaxAgeMs: number;
+  compression: CompressionAlgorithm;
+  tickMs: number;
+  sessionTimeoutMs: number;
+  /** 0 disables /metrics and /health. */
+  metricsPort: number;
+  /** /health answers 503 when a partition's RPO passes this (s). */
+  healthMaxRpoSeconds: number;
+  /** Encrypt archived values under each agent's data key (needs master keys; data keys in MongoDB or keys.sqlite). */
+  encrypt: boolean;
+  /** Where the data keys are on the servers profile (only with `encrypt`). */
+  mongo: { uri: string; database: string } | undefined;
+  logLevel: string;
+}
+
+function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 0): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isSafeInteger(n) || n < min) throw new ConfigError(name, `"${raw}" is not an integer >= ${min}`);
+  return n;
+}
+
+function required(env: NodeJS.ProcessEnv, name: string): string {
+  const v = env[name];
+  if (!v) throw new ConfigError(name, 'is required on the servers profile');
+  return v;
+}
+
+/**
+ * Env: KAFKA_BROKERS (servers profile when set), SCHEMA_REGISTRY_URL,
+ * S3_ENDPOINT, S3_BUCKET, S3_ACCESS_KEY, S3_SECRET_KEY, AGENTSTATE_DATA_DIR
+ * (embedded; default ./.agentstate), AGENTSTATE_TOPIC_PREFIX,
+ * AGENTSTATE_BACKUP_GROUP, BACKUP_SEGMENT_MAX_BYTES (8 MiB),
+ * BACKUP_SEGMENT_MAX_AGE_MS (30000), BACKUP_COMPRESSION (lz4), BACKUP_TICK_MS
+ * (1000), BACKUP_SESSION_TIMEOUT_MS (30000), BACKUP_HEALTH_MAX_RPO_S (900),
+ * METRICS_PORT (9465; 0 = off), LOG_LEVEL, BACKUP_ENCRYPT (1/true: encrypt
+ * values; needs AGENTSTATE_MASTER_KEYS[_FILE], and on servers MONGODB_URI +
+ * AGENTSTATE_MONGO_DATABASE for the data keys).
+ */
+export function loadConfig(env: NodeJS.ProcessEnv, argv: string[]): BackupServiceConfig {
+  if (argv.length > 0) throw new ConfigError('arguments', `unknown: ${argv.join(' ')} (the backup service takes none)`);
+  const topicPrefix = env.AGENTSTATE_TOPIC_PREFIX ?? 'agentstate.';
+  const servers = !!env.KAFKA_BROKERS;
+  const flag = (env.BACKUP_ENCRYPT ?? '').toLowerCase();
+  if (!['', '0', '1', 'true', 'false'].includes(flag)) throw new ConfigError('BACKUP_ENCRYPT', `"${env.BACKUP_ENCRYPT}" is not 1, true, 0 or false`);
+  const encrypt = flag === '1' || flag === 'true';
+  if (encrypt && !env.AGENTSTATE_MASTER_KEYS && !env.AGENTSTATE_MASTER_KEYS_FILE) throw new ConfigError('BACKUP_ENCRYPT', 'needs AGENTSTATE_MASTER_KEYS or AGENTSTATE_MASTER_KEYS_FILE');
+  const compression = (env.BACKUP_COMPRESSION ?? 'lz4') as CompressionAlgorithm;
+  if (!COMPRESSION_ALGORITHMS.includes(compression)) throw new ConfigError('BACKUP_COMPRESSION', `"${compression}" is not one of ${COMPRESSION_ALGORITHMS.join(', ')}`);
+  return {
+    profile: servers ? 'servers' : 'embedded',
+    kafkaBrokers: servers ? env.KAFKA_BROKERS!.split(',').map((s) => s.trim()).filter(Boolean) : [],
+    schemaRegistryUrl: env.SCHEMA_REGISTRY_URL || undefined,
+    s3: servers
+      ? {
+          endpoint: required(env, 'S3_ENDPOINT'),
+          bucket: required(env, 'S3_BUCKET'),
+          ...(env.S3_ACCESS_KEY ? { accessKeyId: env.S3_ACCESS_KEY } : {}),
+          ...(env.S3_SECRET_KEY ? { secretAccessKey: env.S3_SECRET_KEY } : {}),
+        }
+      : undefined,
+    dataDir: resolve(env.AGENTSTATE_DATA_DIR || './.agentstate'),
+    topicPrefix,
+    group: env.AGENTSTATE_BACKUP_GROUP ?? backupGroup(topicPrefix),
+    segmentMaxBytes: int(env, 'BACKUP_SEGMENT_MAX_BYTES', 8 * 1024 * 1024, 1),
+    segmentMaxAgeMs: int(env, 'BACKUP_SEGMENT_MAX_AGE_MS', 30_000, 1),
+    compression,
+    tickMs: int(env, 'BACKUP_TICK_MS', 1000, 1),
+    sessionTimeoutMs: int(env, 'BACKUP_SESSION_TIMEOUT_MS', 30_000, 1),
+    metricsPort: int(env, 'METRICS_PORT', 9465),
+    healthMaxRpoSeconds: int(env, 'BACKUP_HEALTH_MAX_RPO_S', 900, 1),
+    encrypt,
+    mongo: encrypt && servers ? { uri: required(env, 'MONGODB_URI'), database: env.AGENTSTATE_MONGO_DATABASE ?? 'agentstate' } : undefined,
+    logLevel: env.LOG_LEVEL ?? 'info',
+  };
+}

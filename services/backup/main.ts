@@ -1,0 +1,141 @@
+/**
+ * The backup process (DESIGN.md The shape; issue 14): wiring, signals,
+ * metrics. Logic lives in src/backup. SIGTERM/SIGINT: finish the batch in
+ * hand, close every open segment (segment + manifest durable), exit 0. A
+ * kill -9 loses nothing either: the next start re-archives from the manifests.
+ */
+import { mkdirSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { BackupArchiver } from '../../src/backup/index.js';
+import { FsBlobStore } from '../../src/blob/fs.js';
+import { S3BlobStore } from '../../src/blob/s3.js';
+import type { BlobStore } from '../../src/blob/port.js';
+import { JsonEventCodec, RegistryEventCodec, type EventCodec } from '../../src/client/index.js';
+import { Keyring, MasterKeySet, RegistryCodec } from '../../src/codec/index.js';
+import { MongoConnection } from '../../src/store/mongo/connection.js';
+import { MongoDataKeyStore } from '../../src/store/mongo/data-keys.js';
+import { SqliteDataKeyStore } from '../../src/store/sqlite/index.js';
+import { KafkaEventLog } from '../../src/log/kafka/index.js';
+import type { EventLog } from '../../src/log/port.js';
+import { SqliteEventLog } from '../../src/log/sqlite/index.js';
+import { topicNames, topicSpecs } from '../../src/log/topics.js';
+import { MetricsRegistry } from '../../src/projector/index.js';
+import { loadConfig } from './config.js';
+
+const HELP = {
+  agentstate_backup_lag_records: 'Records in the events topic and not yet in the blob store, per partition.',
+  agentstate_backup_rpo_seconds: 'Age of the oldest record not yet in the blob store (0 when caught up): the RPO now, per partition.',
+  agentstate_backup_archived_offset: 'Next offset not in the backup, per partition.',
+  agentstate_backup_segments_total: 'Segments written (segment + manifest entry durable).',
+  agentstate_backup_records_total: 'Records archived.',
+  agentstate_backup_bytes_total: 'Stored bytes of segments written.',
+  agentstate_backup_segment_seconds: 'Time to seal and write a segment and its manifest entry.',
+  agentstate_backup_manifest_conflicts_total: 'Manifest versions another backup process wrote first.',
+  agentstate_backup_restarts_total: 'Consumer restarts after a failure.',
+};
+
+async function main(): Promise<number> {
+  const config = loadConfig(process.env, process.argv.slice(2));
+  const logger = pino({ level: config.logLevel, base: { service: 'backup' } });
+  const metrics = new MetricsRegistry(HELP);
+  let log: EventLog;
+  let blobs: BlobStore;
+  let codec: EventCodec;
+  if (config.profile === 'servers') {
+    log = new KafkaEventLog({ brokers: config.kafkaBrokers, logger, clientId: 'agentstate-backup' });
+    blobs = new S3BlobStore({ ...config.s3!, prefix: config.topicPrefix });
+    codec = config.schemaRegistryUrl
+      ? await RegistryEventCodec.create(new RegistryCodec({ url: config.schemaRegistryUrl }), topicNames(config.topicPrefix).events)
+      : new JsonEventCodec();
+  } else {
+    mkdirSync(config.dataDir, { recursive: true });
+    log = new SqliteEventLog({ path: join(config.dataDir, 'log.sqlite') });
+    blobs = new FsBlobStore({ dir: join(config.dataDir, 'blobs') });
+    codec = new JsonEventCodec();
+  }
+  // Same topic layout as the CLI's backends (6 partitions on Kafka, 4 embedded).
+  const checks = await log.setup(topicSpecs({ prefix: config.topicPrefix, partitions: config.profile === 'servers' ? 6 : 4 }));
+  for (const c of checks) if (c.status === 'mismatch') logger.warn({ topic: c.name, problems: c.problems }, 'topic differs from the default layout');
+  await blobs.setup();
+  // Data keys where the projector keeps them: MongoDB data_keys, or keys.sqlite in the data dir.
+  let keyring: Keyring | undefined;
+  let closeKeys: (() => Promise<void>) | undefined;
+  if (config.encrypt) {
+    const masterKeys = (await MasterKeySet.fromEnv(process.env))!;
+    if (config.mongo) {
+      const connection = await MongoConnection.connect(config.mongo);
+      const keys = new MongoDataKeyStore(connection);
+      await keys.setup();
+      keyring = new Keyring({ masterKeys, store: keys });
+      closeKeys = () => connection.close();
+    } else {
+      const keys = new SqliteDataKeyStore({ path: join(config.dataDir, 'keys.sqlite') });
+      await keys.setup();
+      keyring = new Keyring({ masterKeys, store: keys });
+      closeKeys = () => keys.close();
+    }
+  }
+  const archiver = new BackupArchiver({
+    ...(keyring ? { keyring } : {}),
+    log,
+    blobs,
+    codec,
+    topicPrefix: config.topicPrefix,
+    group: config.group,
+    segmentMaxBytes: config.segmentMaxBytes,
+    segmentMaxAgeMs: config.segmentMaxAgeMs,
+    compression: config.compression,
+    tickMs: config.tickMs,
+    sessionTimeoutMs: config.sessionTimeoutMs,
+    metrics,
+    logger,
+  });
+
+  let server: Server | undefined;
+  if (config.metricsPort > 0) {
+    server = createServer((req, res) => {
+      if (req.url === '/metrics') {
+        res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(metrics.render());
+      } else if (req.url === '/health') {
+        archiver.lag().then(
+          (lag) => {
+            const worst = Math.max(0, ...lag.map((l) => l.seconds));
+            const ok = worst <= config.healthMaxRpoSeconds;
+            res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' }).end(`${JSON.stringify({ status: ok ? 'ok' : 'rpo_exceeded', maxRpoSeconds: config.healthMaxRpoSeconds, partitions: lag })}\n`);
+          },
+          (err: unknown) => res.writeHead(503, { 'content-type': 'application/json' }).end(`${JSON.stringify({ status: 'unavailable', error: (err as Error).message })}\n`),
+        );
+      } else {
+        res.writeHead(404).end();
+      }
+    });
+    await new Promise<void>((resolve) => server!.listen(config.metricsPort, resolve));
+  }
+
+  const stop = new AbortController();
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(signal, () => {
+      logger.info({ signal }, 'stopping: closing open segments');
+      stop.abort();
+    });
+  }
+  logger.info({ profile: config.profile, group: config.group, prefix: config.topicPrefix, segmentMaxBytes: config.segmentMaxBytes, segmentMaxAgeMs: config.segmentMaxAgeMs, encrypt: config.encrypt }, 'backup started');
+  try {
+    await archiver.run(stop.signal);
+  } finally {
+    server?.close();
+    await Promise.allSettled([log.close(), blobs.close(), closeKeys?.()]);
+  }
+  logger.info('backup stopped');
+  return 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    pino({ base: { service: 'backup' } }).fatal({ err }, 'backup failed');
+    process.exit(1);
+  },
+);

@@ -1,0 +1,76 @@
+import type { Logger } from 'pino';
+import type { BlobStore } from '../blob/port.js';
+import type { EventCodec } from '../codec/event-codec.js';
+import type { Keyring } from '../codec/keyring.js';
+import { COMPRESSION_ALGORITHMS, type CompressionAlgorithm } from '../codec/compression.js';
+import { ConfigError } from '../errors.js';
+import type { EventLog } from '../log/port.js';
+import type { Metrics } from '../projector/metrics.js';
+
+/** The backup consumer group on the events topic, by default: `<prefix>backup`. */
+export function backupGroup(prefix = 'agentstate.'): string {
+  return `${prefix}backup`;
+}
+
+export interface ArchiverOptions {
+  log: EventLog;
+  /** Where segments and manifests go (S3 on servers, the data dir's blobs embedded). */
+  blobs: BlobStore;
+  /** Decodes event records, only to list the agents and versions a segment touches. */
+  codec: EventCodec;
+  /** @default 'agentstate.' */
+  topicPrefix?: string;
+  /** @default `<topicPrefix>backup` */
+  group?: string;
+  /** A segment closes once its records' bytes reach this. @default 8 MiB */
+  segmentMaxBytes?: number;
+  /** A segment closes this long after its first record arrived. @default 30000 */
+  segmentMaxAgeMs?: number;
+  /** @default 'lz4' */
+  compression?: CompressionAlgorithm;
+  /** How often lag and RPO are refreshed (and aged segments checked). @default 1000 */
+  tickMs?: number;
+  /** Wait before restarting a failed consumer. @default 1000 */
+  restartDelayMs?: number;
+  /** @default 30000 */
+  sessionTimeoutMs?: number;
+  /** @default 500 */
+  maxBatchRecords?: number;
+  /**
+   * Encrypts each archived value under its agent's data key (docs/backup.md
+   * "Encryption"); omitted = values archived as the log holds them. A restore
+   * then needs the same master keys and the data keys.
+   */
+  keyring?: Keyring;
+  metrics?: Metrics;
+  logger?: Logger;
+  /** Clock (tests). @default Date.now */
+  now?: () => number;
+}
+
+export type ResolvedArchiverOptions = Required<Omit<ArchiverOptions, 'metrics' | 'logger' | 'keyring'>> & Pick<ArchiverOptions, 'metrics' | 'logger' | 'keyring'>;
+
+function positiveInt(value: number, field: string): number {
+  if (!Number.isSafeInteger(value) || value < 1) throw new ConfigError(field, `${value} is not a positive integer`);
+  return value;
+}
+
+/** Fills defaults and validates once (STYLE.md habit 5). @throws ConfigError naming the field */
+export function resolveArchiverOptions(o: ArchiverOptions): ResolvedArchiverOptions {
+  const topicPrefix = o.topicPrefix ?? 'agentstate.';
+  const compression = o.compression ?? 'lz4';
+  if (!(COMPRESSION_ALGORITHMS as readonly string[]).includes(compression)) throw new ConfigError('compression', `"${compression}" is not one of ${COMPRESSION_ALGORITHMS.join(', ')}`);
+  return {
+    ...o,
+    topicPrefix,
+    group: o.group ?? backupGroup(topicPrefix),
+    segmentMaxBytes: positiveInt(o.segmentMaxBytes ?? 8 * 1024 * 1024, 'segmentMaxBytes'),
+    segmentMaxAgeMs: positiveInt(o.segmentMaxAgeMs ?? 30_000, 'segmentMaxAgeMs'),
+    compression,
+    tickMs: positiveInt(o.tickMs ?? 1000, 'tickMs'),
+    restartDelayMs: positiveInt(o.restartDelayMs ?? 1000, 'restartDelayMs'),
+    sessionTimeoutMs: positiveInt(o.sessionTimeoutMs ?? 30_000, 'sessionTimeoutMs'),
+    maxBatchRecords: positiveInt(o.maxBatchRecords ?? 500, 'maxBatchRecords'),
+    now: o.now ?? Date.now,
+  };
+}

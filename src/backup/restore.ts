@@ -1,0 +1,192 @@
+import type { BlobStore } from '../blob/port.js';
+import type { EventCodec } from '../codec/event-codec.js';
+import type { Keyring } from '../codec/keyring.js';
+import { readableRecords } from './crypt.js';
+import { readEventRecord } from '../domain/record.js';
+import { step, type Projection } from '../domain/reducer.js';
+import { AgentStateError, ConflictError } from '../errors.js';
+import type { EventLog, LogRecord } from '../log/port.js';
+import { topicNames, topicSpecs } from '../log/topics.js';
+import type { StateStore } from '../store/port.js';
+import { walkPartition, type BackupProblem } from './chain.js';
+import { listBackupPartitions, listManifestVersions, openManifest } from './manifest.js';
+import type { SegmentRecord } from './segment.js';
+
+/** Progress of a restore, reported after each appended chunk. */
+export interface RestoreProgress {
+  partition: number;
+  /** Records of this partition republished so far by this run. */
+  published: number;
+  /** Records the target already held (an earlier, interrupted run). */
+  present: number;
+  bytes: number;
+}
+
+export interface RepublishOptions {
+  /** The backup. */
+  blobs: BlobStore;
+  /** The target log: empty, or holding what an interrupted restore appended. */
+  target: EventLog;
+  codec: EventCodec;
+  /** @default 'agentstate.' */
+  topicPrefix?: string;
+  /** Restore records with a timestamp at or before this (ms); each partition stops at its first later record. @default latest */
+  to?: number;
+  /** @default 500 */
+  chunkRecords?: number;
+  /** Needed when the backup's values are encrypted. Records of crypto-shredded agents are not republished. */
+  keyring?: Keyring;
+  onProgress?: (p: RestoreProgress) => void;
+}
+
+export interface RepublishResult {
+  partitions: number;
+  /** Records appended by this run. */
+  published: number;
+  /** Records the target already held. */
+  present: number;
+  bytes: number;
+  /** Records left out because their agent was crypto-shredded. */
+  shredded: number;
+  /** Each agent's projection: the fold of the restored events (what the projector must reach). */
+  projections: Map<string, Projection>;
+}
+
+/** A restore that meets a damaged backup stops there (issue 14: "refuses to cross it"). */
+export class BackupDamagedError extends AgentStateError {
+  constructor(readonly problem: BackupProblem) {
+    super('AS_CHECKSUM_MISMATCH', `backup partition ${problem.partition} is damaged at offsets ${problem.firstOffset ?? '?'}-${problem.lastOffset ?? '?'} (${problem.kind}: ${problem.detail}); restore stopped before it`);
+  }
+}
+
+async function partitionCount(blobs: BlobStore, partitions: number[]): Promise<number> {
+  let n = 0;
+  for (const p of partitions) {
+    const [first] = await listManifestVersions(blobs, p);
+    if (!first) continue;
+    const bytes = await blobs.get(first.key);
+    if (bytes) n = Math.max(n, (await openManifest(bytes, first.key)).partitions, p + 1);
+  }
+  return n;
+}
+
+const sameRecord = (a: SegmentRecord, b: { key: string; value: Buffer | null; timestamp: number }): boolean =>
+  a.key === b.key && a.timestamp === b.timestamp && (a.value === null ? b.value === null : b.value !== null && a.value.equals(b.value));
+
+/**
+ * Republishes the archived events into `target`, partition by partition in
+ * offset order (so per-agent order holds, and every record keeps its key,
+ * headers and timestamp). Resumable: each target partition holds a prefix
+ * of the backup's partition (checked at its last record), and only the
+ * records past it are appended, so a re-run continues and never duplicates.
+ * @throws BackupDamagedError at the first damaged segment or manifest
+ * @throws ConflictError when the target holds something else
+ */
+export async function republish(options: RepublishOptions): Promise<RepublishResult> {
+  const { blobs, target, codec } = options;
+  const prefix = options.topicPrefix ?? 'agentstate.';
+  const topic = topicNames(prefix).events;
+  const chunk = options.chunkRecords ?? 500;
+  const found = await listBackupPartitions(blobs);
+  const partitions = await partitionCount(blobs, found);
+  if (partitions > 0) await target.setup(topicSpecs({ prefix, partitions }));
+  const ends = partitions > 0 ? await target.endOffsets(topic) : {};
+  const starts = partitions > 0 ? await target.startOffsets(topic) : {};
+  if (partitions > 0 && Object.keys(ends).length !== partitions) {
+    throw new ConflictError(`target ${topic} has ${Object.keys(ends).length} partitions, the backup ${partitions}: records would land in other partitions`);
+  }
+  const result: RepublishResult = { partitions, published: 0, present: 0, bytes: 0, shredded: 0, projections: new Map() };
+  const folded = new Map<string, Projection | undefined>();
+  const decode = (v: Buffer) => codec.decode(v);
+  const partitionOf = new Map<string, number>();
+  for (const p of found) {
+    const have = BigInt(ends[p] ?? '0') - BigInt(starts[p] ?? '0');
+    let index = 0n;
+    const progress: RestoreProgress = { partition: p, published: 0, present: 0, bytes: 0 };
+    let pending: SegmentRecord[] = [];
+    const flush = async (): Promise<void> => {
+      if (pending.length === 0) return;
+      const records: LogRecord[] = pending.map((r) => ({ key: r.key, value: r.value, headers: r.headers, timestamp: r.timestamp }));
+      await target.append(topic, records);
+      progress.published += records.length;
+      progress.bytes += pending.reduce((n, r) => n + (r.value?.length ?? 0), 0);
+      pending = [];
+      options.onProgress?.({ ...progress });
+    };
+    walk: for await (const s of walkPartition(blobs, p)) {
+      if (s.kind === 'problem') {
+        await flush();
+        throw new BackupDamagedError(s.problem);
+      }
+      const readable = await readableRecords(s.segment, options.keyring);
+      result.shredded += readable.shredded.length;
+      for (const r of readable.records) {
+        if (options.to !== undefined && r.timestamp > options.to) break walk;
+        if (index < have) {
+          if (index === have - 1n) {
+            const end = BigInt(ends[p]!);
+            const [last] = await target.read(topic, p, (end - 1n).toString(), end.toString());
+            if (!last || !sameRecord(r, last)) throw new ConflictError(`target ${topic} partition ${p} is not a prefix of the backup (its record ${end - 1n} differs from the backup's record ${r.offset})`);
+          }
+          progress.present++;
+        } else {
+          let tp = partitionOf.get(r.key);
+          if (tp === undefined) partitionOf.set(r.key, (tp = await target.partitionFor(topic, r.key)));
+          if (tp !== p) throw new ConflictError(`target ${topic} puts key ${JSON.stringify(r.key)} in partition ${tp}, the backup has it in ${p}`);
+          pending.push(r);
+          if (pending.length >= chunk) await flush();
+        }
+        index++;
+        const reading = await readEventRecord(r, decode);
+        if (reading.kind === 'event') {
+          const out = step(folded.get(r.key), reading.event);
+          if (out.accept) folded.set(r.key, out.projection);
+        }
+      }
+    }
+    await flush();
+    if (have > index) throw new ConflictError(`target ${topic} partition ${p} holds ${have} records, more than the backup's ${index} up to the restore point`);
+    result.published += progress.published;
+    result.present += progress.present;
+    result.bytes += progress.bytes;
+  }
+  for (const [id, p] of folded) if (p) result.projections.set(id, p);
+  return result;
+}
+
+/** An agent whose restored state differs from the fold of the backup. */
+export interface RestoreMismatch {
+  instanceId: string;
+  expected: { version: number; checksum: string };
+  restored: { version: number; checksum: string } | null;
+}
+
+/**
+ * Compares every agent's restored head (version + checksum) with the fold of
+ * the backup (DESIGN.md Invariant 6: a restore verifies before it reports
+ * success). Also reports agents the store has and the backup does not.
+ */
+export async function verifyRestored(store: StateStore, projections: Map<string, Projection>): Promise<{ checked: number; mismatched: RestoreMismatch[]; extra: string[] }> {
+  const ids = [...projections.keys()];
+  const mismatched: RestoreMismatch[] = [];
+  for (let i = 0; i < ids.length; i += 500) {
+    const page = ids.slice(i, i + 500);
+    const states = await store.getStates(page);
+    for (const id of page) {
+      const want = projections.get(id)!;
+      const got = states.get(id);
+      if (!got || got.version !== want.version || got.checksum !== want.checksum) {
+        mismatched.push({ instanceId: id, expected: { version: want.version, checksum: want.checksum }, restored: got ? { version: got.version, checksum: got.checksum } : null });
+      }
+    }
+  }
+  const extra: string[] = [];
+  let after: string | undefined;
+  for (;;) {
+    const page = await store.listAgents({ ...(after !== undefined ? { afterId: after } : {}), limit: 1000 });
+    for (const id of page) if (!projections.has(id)) extra.push(id);
+    if (page.length < 1000) break;
+    after = page.at(-1);
+  }
+  return { checked: ids.length, mismatched, extra };
+}

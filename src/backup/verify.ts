@@ -1,0 +1,159 @@
+import type { BlobStore } from '../blob/port.js';
+import type { EventCodec } from '../codec/event-codec.js';
+import type { Keyring } from '../codec/keyring.js';
+import { AgentStateError } from '../errors.js';
+import { readableRecords, type ReadableRecords } from './crypt.js';
+import { readEventRecord } from '../domain/record.js';
+import { step, type Projection } from '../domain/reducer.js';
+import { walkPartition, type BackupProblem } from './chain.js';
+import { BACKUP_ROOT, listBackupPartitions } from './manifest.js';
+
+/** An agent's head as another source records it (the state store), for `--deep`. */
+export interface ExpectedHead {
+  version: number;
+  checksum: string;
+}
+
+export interface VerifyOptions {
+  blobs: BlobStore;
+  codec: EventCodec;
+  /** Fold every agent's events and compare with `expected`. @default false */
+  deep?: boolean;
+  /** Heads to compare with (`--deep`); agents absent from the map are only folded. */
+  expected?: (ids: string[]) => Promise<Map<string, ExpectedHead>>;
+  /** Partitions the topic has (a partition with records but no manifest is then reported). */
+  partitions?: number;
+  /** Decrypts encrypted values (then checked too); without it they are counted as `locked`. */
+  keyring?: Keyring;
+}
+
+/** A break in an agent's versions inside the backup: versions `from`+1 .. `to`-1 are in no segment. */
+export interface VersionGap {
+  instanceId: string;
+  partition: number;
+  offset: string;
+  from: number;
+  to: number;
+}
+
+export interface VerifyReport {
+  ok: boolean;
+  partitions: { partition: number; segments: number; records: number; firstOffset: string | null; nextOffset: string | null; bytes: number }[];
+  segments: number;
+  records: number;
+  agents: number;
+  problems: BackupProblem[];
+  /** Forward jumps of an agent's version in log order (the projector would reject the event after the jump). */
+  versionGaps: VersionGap[];
+  /** Records of crypto-shredded agents (value withheld or key destroyed): unreadable on purpose. */
+  shredded: number;
+  /** Encrypted records not checked past their checksums because no keyring was given. */
+  locked: number;
+  /** Segment objects no manifest names (left by a crash between segment and manifest writes); harmless. */
+  unreferenced: string[];
+  /** `--deep` only. */
+  deep?: {
+    folded: number;
+    /** Events the projector would reject, by reason (they are in the log, and in the backup, as they were). */
+    rejected: Record<string, number>;
+    matched: number;
+    /** Agents whose expected head is newer than the backup (not archived yet). */
+    ahead: number;
+    mismatched: { instanceId: string; backup: ExpectedHead; expected: ExpectedHead }[];
+  };
+}
+
+/**
+ * `agentstate backup verify`: reads every segment, checks stored and frame
+ * checksums, the manifest hash chain, contiguity of offsets, and per-agent
+ * versions; `deep` folds every agent with the domain reducer (which checks
+ * each event's state checksum) and compares the result with `expected`
+ * (DESIGN.md Invariant 6).
+ */
+export async function verifyBackup(options: VerifyOptions): Promise<VerifyReport> {
+  const { blobs, codec } = options;
+  const found = await listBackupPartitions(blobs);
+  const partitions = [...new Set([...found, ...Array.from({ length: options.partitions ?? 0 }, (_, i) => i)])].sort((a, b) => a - b);
+  const report: VerifyReport = { ok: true, partitions: [], segments: 0, records: 0, agents: 0, problems: [], versionGaps: [], unreferenced: [], shredded: 0, locked: 0 };
+  /** Agents with records verify cannot read (shredded, locked): their versions and folds are not judged. */
+  const unreadable = new Set<string>();
+  const heads = new Map<string, number>();
+  const projections = new Map<string, Projection | undefined>();
+  const rejected: Record<string, number> = {};
+  const decode = (v: Buffer) => codec.decode(v);
+  const referenced = new Set<string>();
+  for (const partition of partitions) {
+    const summary = { partition, segments: 0, records: 0, firstOffset: null as string | null, nextOffset: null as string | null, bytes: 0 };
+    for await (const s of walkPartition(blobs, partition)) {
+      if (s.kind === 'problem') {
+        report.problems.push(s.problem);
+        if (s.problem.key) referenced.add(s.problem.key);
+        continue;
+      }
+      const { manifest, segment } = s;
+      referenced.add(manifest.segment.key);
+      summary.segments++;
+      summary.records += segment.count;
+      summary.bytes += manifest.segment.storedBytes;
+      summary.firstOffset ??= segment.firstOffset;
+      summary.nextOffset = manifest.nextOffset;
+      let readable: ReadableRecords;
+      try {
+        readable = await readableRecords(segment, options.keyring);
+      } catch (err) {
+        if (!(err instanceof AgentStateError && err.code === 'AS_KEY' && !options.keyring)) {
+          const seg = manifest.segment;
+          report.problems.push({ kind: 'segment_corrupt', partition, key: seg.key, firstOffset: seg.firstOffset, lastOffset: seg.lastOffset, detail: `values do not decrypt: ${(err as Error).message}` });
+          continue;
+        }
+        const locked = segment.records.filter((r) => r.encoding === 1);
+        report.locked += locked.length;
+        for (const r of locked) unreadable.add(r.key);
+        readable = { records: segment.records.filter((r) => (r.encoding ?? 0) === 0), shredded: segment.records.filter((r) => r.encoding === 2).map((r) => r.offset) };
+      }
+      report.shredded += readable.shredded.length;
+      const shreddedAt = new Set(readable.shredded);
+      for (const r of segment.records) if (shreddedAt.has(r.offset)) unreadable.add(r.key);
+      for (const r of readable.records) {
+        const reading = await readEventRecord(r, decode);
+        if (reading.kind !== 'event') continue;
+        const e = reading.event;
+        const last = heads.get(r.key) ?? 0;
+        if (e.version > last + 1) report.versionGaps.push({ instanceId: r.key, partition, offset: r.offset, from: last, to: e.version });
+        if (e.version > last) heads.set(r.key, e.version);
+        if (options.deep) {
+          const result = step(projections.get(r.key), e);
+          if (result.accept) projections.set(r.key, result.projection);
+          else {
+            if (!projections.has(r.key)) projections.set(r.key, undefined);
+            rejected[result.reason] = (rejected[result.reason] ?? 0) + 1;
+          }
+        }
+      }
+    }
+    report.partitions.push(summary);
+    report.segments += summary.segments;
+    report.records += summary.records;
+  }
+  for await (const info of blobs.list(`${BACKUP_ROOT}/`)) {
+    if (/\/segments\//.test(info.key) && !referenced.has(info.key)) report.unreferenced.push(info.key);
+  }
+  report.versionGaps = report.versionGaps.filter((g) => !unreadable.has(g.instanceId));
+  for (const id of unreadable) projections.delete(id);
+  report.agents = heads.size;
+  if (options.deep) {
+    const folded = [...projections.entries()].filter((e): e is [string, Projection] => e[1] !== undefined);
+    const deep: NonNullable<VerifyReport['deep']> = { folded: folded.length, rejected, matched: 0, ahead: 0, mismatched: [] };
+    const expected = options.expected ? await options.expected(folded.map(([id]) => id)) : new Map<string, ExpectedHead>();
+    for (const [id, p] of folded) {
+      const want = expected.get(id);
+      if (!want) continue;
+      if (want.version > p.version) deep.ahead++;
+      else if (want.version === p.version && want.checksum === p.checksum) deep.matched++;
+      else deep.mismatched.push({ instanceId: id, backup: { version: p.version, checksum: p.checksum }, expected: want });
+    }
+    report.deep = deep;
+  }
+  report.ok = report.problems.length === 0 && (report.deep?.mismatched.length ?? 0) === 0;
+  return report;
+}

@@ -1,0 +1,67 @@
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { openSegment, restoreEmbedded, verifyBackup } from '../../../src/backup/index.js';
+import { FsBlobStore } from '../../../src/blob/fs.js';
+import { Keyring, MasterKeySet } from '../../../src/codec/index.js';
+import { InMemoryDataKeyStore } from '../../../src/store/data-keys.js';
+import { SqliteEventLog } from '../../../src/log/sqlite/index.js';
+import { topicNames, topicSpecs } from '../../../src/log/topics.js';
+import { SqliteStateStore } from '../../../src/store/sqlite/index.js';
+import { archiveUntilCaughtUp, codec, writeAgents } from './helpers.js';
+
+const root = mkdtempSync(join(tmpdir(), 'agentstate-backup-enc-'));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+function files(dir: string): string[] {
+  return readdirSync(dir).flatMap((n) => (statSync(join(dir, n)).isDirectory() ? files(join(dir, n)) : [join(dir, n)]));
+}
+
+describe('encrypted backup (values under each agent data key)', () => {
+  it('keeps no value in the clear, verifies and restores with the keys, and a shredded agent stays unreadable after a restore', async () => {
+    const prefix = 'enc.';
+    const dir = join(root, 'src');
+    mkdirSync(dir, { recursive: true });
+    const log = new SqliteEventLog({ path: join(dir, 'log.sqlite'), pollIntervalMs: 10 });
+    await log.setup(topicSpecs({ prefix, partitions: 2 }));
+    const blobs = new FsBlobStore({ dir: join(dir, 'blobs'), fsync: false });
+    const keyring = new Keyring({ masterKeys: new MasterKeySet({ k1: randomBytes(32) }), store: new InMemoryDataKeyStore() });
+    const ids = Array.from({ length: 6 }, (_, i) => `e-${i}`);
+    try {
+      await writeAgents(log, prefix, ids, 3, 'secret-marker-');
+      await archiveUntilCaughtUp({ log, blobs, codec, topicPrefix: prefix, keyring, segmentMaxBytes: 2500, compression: 'none' });
+      // Uncompressed frames, and still no value, key text or marker appears in any segment.
+      for (const f of files(join(dir, 'blobs')).filter((f) => f.includes('/segments/'))) {
+        const bytes = readFileSync(f);
+        expect(bytes.includes(Buffer.from('secret-marker-'))).toBe(false);
+        expect((await openSegment(bytes)).records.every((r) => r.encoding === 1)).toBe(true);
+      }
+      expect((await verifyBackup({ blobs, codec, keyring, deep: true })).deep!.folded).toBe(ids.length);
+      const locked = await verifyBackup({ blobs, codec });
+      expect({ ok: locked.ok, locked: locked.locked, agents: locked.agents }).toEqual({ ok: true, locked: ids.length * 4, agents: 0 });
+
+      // e-0 is erased by crypto-shredding; its later events reach the log (plain) and are withheld from the backup.
+      await keyring.destroyAgentKeys('e-0');
+      await writeAgents(log, prefix, ids, 1, 'after-', false);
+      await archiveUntilCaughtUp({ log, blobs, codec, topicPrefix: prefix, keyring, segmentMaxBytes: 2500, compression: 'none' });
+      const report = await verifyBackup({ blobs, codec, keyring, deep: true });
+      expect(report.problems).toEqual([]);
+      expect(report.shredded).toBe(6); // e-0: 4 encrypted before, then acquire + 1 update withheld
+      expect(report.deep!.folded).toBe(ids.length - 1);
+
+      const total = Object.values(await log.endOffsets(topicNames(prefix).events)).reduce((n, e) => n + Number(e), 0);
+      const restored = await restoreEmbedded({ blobs, targetDataDir: join(root, 'restored'), codec, topicPrefix: prefix, keyring });
+      expect({ ok: restored.ok, agents: restored.agents, published: restored.published, shredded: restored.shredded }).toEqual({ ok: true, agents: 5, published: total - 6, shredded: 6 });
+      const store = new SqliteStateStore({ path: join(root, 'restored', 'store.sqlite') });
+      expect(await store.getState('e-0')).toBeUndefined();
+      expect((await store.getState('e-1'))?.version).toBe(6);
+      await store.close();
+      // Without the keys, a restore refuses (it cannot read the values), naming what it needs.
+      await expect(restoreEmbedded({ blobs, targetDataDir: join(root, 'nokeys'), codec, topicPrefix: prefix })).rejects.toThrow(/master keys/);
+    } finally {
+      await Promise.allSettled([log.close(), blobs.close()]);
+    }
+  });
+});

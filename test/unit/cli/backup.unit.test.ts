@@ -1,0 +1,78 @@
+import { mkdtempSync, rmSync, unlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { listManifestVersions, openManifest } from '../../../src/backup/index.js';
+import { FsBlobStore } from '../../../src/blob/fs.js';
+import { UsageError } from '../../../src/cli/args.js';
+import { backup, restore } from '../../../src/cli/commands/backup.js';
+import { SqliteEventLog } from '../../../src/log/sqlite/index.js';
+import { topicSpecs } from '../../../src/log/topics.js';
+import { loadConfig } from '../../../services/backup/config.js';
+import { archiveUntilCaughtUp, codec, writeAgents } from '../backup/helpers.js';
+
+/** The backup CLI commands on the embedded profile, in-process. */
+describe('agentstate backup / restore (embedded)', () => {
+  let dir: string;
+  const lines: string[] = [];
+  const out = (s: string): void => void lines.push(s);
+  const run = (cmd: (argv: string[], out: (s: string) => void, err: (s: string) => void) => Promise<number>, ...argv: string[]) =>
+    cmd([...argv, '--data-dir', dir, '--backend', 'embedded'], out, () => undefined);
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'agentstate-cli-backup-'));
+    const log = new SqliteEventLog({ path: join(dir, 'log.sqlite'), pollIntervalMs: 10 });
+    await log.setup(topicSpecs({ prefix: 'agentstate.', partitions: 4 }));
+    await writeAgents(log, 'agentstate.', ['c-1', 'c-2', 'c-3'], 3);
+    // Half archived: status must show the lag of what is not.
+    await archiveUntilCaughtUp({ log, blobs: new FsBlobStore({ dir: join(dir, 'blobs') }), codec, topicPrefix: 'agentstate.', segmentMaxBytes: 1500 });
+    await writeAgents(log, 'agentstate.', ['c-4'], 1);
+    await log.close();
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('refuses bad usage', async () => {
+    await expect(run(backup)).rejects.toThrow(/missing <status\|verify>/);
+    await expect(run(backup, 'drill')).rejects.toThrow(/unknown subcommand "drill"/);
+    await expect(run(backup, 'status', '--deep')).rejects.toBeInstanceOf(UsageError);
+    await expect(run(restore, '--target-data-dir', join(dir, 'x'))).rejects.toThrow(/--to is required/);
+    await expect(run(restore, '--to', 'yesterday', '--target-data-dir', join(dir, 'x'))).rejects.toThrow(/neither latest nor an ISO 8601 time/);
+    await expect(run(restore, '--to', 'latest')).rejects.toThrow(/--target-data-dir is required/);
+    await expect(run(restore, '--to', 'latest', '--target-data-dir', dir)).rejects.toThrow(/must not be the source/);
+    await expect(run(restore, '--to', 'latest', '--target-prefix', 'p.')).rejects.toThrow(/not implemented yet/);
+  });
+
+  it('status shows segments and the lag of what is not archived yet', async () => {
+    lines.length = 0;
+    expect(await run(backup, 'status', '--json')).toBe(0);
+    const rows = JSON.parse(lines.join('\n')) as { partition: number; segments: number; lagRecords: string }[];
+    expect(rows).toHaveLength(4);
+    expect(rows.reduce((n, r) => n + r.segments, 0)).toBeGreaterThan(0);
+    expect(rows.reduce((n, r) => n + Number(r.lagRecords), 0)).toBe(2); // c-4 created + 1 update
+  });
+
+  it('verify passes, restore restores, and verify names a deleted segment (exit 1)', async () => {
+    lines.length = 0;
+    expect(await run(backup, 'verify', '--deep')).toBe(0);
+    expect(lines.at(-1)).toMatch(/^backup ok: \d+ segments, 12 records, 3 agents$/);
+    lines.length = 0;
+    expect(await run(restore, '--to', 'latest', '--target-data-dir', join(dir, 'restored'))).toBe(0);
+    expect(lines.at(-1)).toBe('verified: 3 agents, version and checksum equal the backup');
+    const blobs = new FsBlobStore({ dir: join(dir, 'blobs') });
+    let v: { key: string } | undefined;
+    for (let p = 0; p < 4 && !v; p++) [v] = await listManifestVersions(blobs, p);
+    const m = await openManifest((await blobs.get(v!.key))!, v!.key);
+    unlinkSync(join(dir, 'blobs', m.segment.key));
+    lines.length = 0;
+    expect(await run(backup, 'verify')).toBe(1);
+    expect(lines.join('\n')).toContain(`DAMAGED partition ${m.partition} offsets ${m.segment.firstOffset}-${m.segment.lastOffset}: segment_missing`);
+  });
+
+  it('the service config names the bad field', () => {
+    expect(() => loadConfig({ BACKUP_SEGMENT_MAX_BYTES: '0' }, [])).toThrow(/BACKUP_SEGMENT_MAX_BYTES/);
+    expect(() => loadConfig({ BACKUP_COMPRESSION: 'zip' }, [])).toThrow(/BACKUP_COMPRESSION/);
+    expect(() => loadConfig({ KAFKA_BROKERS: 'k:9092' }, [])).toThrow(/S3_ENDPOINT/);
+    expect(() => loadConfig({}, ['--x'])).toThrow(/arguments/);
+    expect(loadConfig({}, [])).toMatchObject({ profile: 'embedded', group: 'agentstate.backup', segmentMaxBytes: 8 * 1024 * 1024, segmentMaxAgeMs: 30_000, compression: 'lz4', metricsPort: 9465 });
+  });
+});
