@@ -5,7 +5,7 @@
  * kill -9 loses nothing either: the next start re-archives from the manifests.
  */
 import { mkdirSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { serveMetricsAndHealth, stopOnSignals } from '../lib/process.js';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { BackupArchiver } from '../../src/backup/index.js';
@@ -93,37 +93,15 @@ async function main(): Promise<number> {
     logger,
   });
 
-  let server: Server | undefined;
-  if (config.metricsPort > 0) {
-    server = createServer((req, res) => {
-      if (req.url === '/metrics') {
-        res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(metrics.render());
-      } else if (req.url === '/health') {
-        archiver.lag().then(
-          (lag) => {
-            const worst = Math.max(0, ...lag.map((l) => l.seconds));
-            const ok = worst <= config.healthMaxRpoSeconds;
-            res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' }).end(`${JSON.stringify({ status: ok ? 'ok' : 'rpo_exceeded', maxRpoSeconds: config.healthMaxRpoSeconds, partitions: lag })}\n`);
-          },
-          (err: unknown) => res.writeHead(503, { 'content-type': 'application/json' }).end(`${JSON.stringify({ status: 'unavailable', error: (err as Error).message })}\n`),
-        );
-      } else {
-        res.writeHead(404).end();
-      }
-    });
-    await new Promise<void>((resolve) => server!.listen(config.metricsPort, resolve));
-  }
-
-  const stop = new AbortController();
-  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-    process.once(signal, () => {
-      logger.info({ signal }, 'stopping: closing open segments');
-      stop.abort();
-    });
-  }
+  const server = await serveMetricsAndHealth(config.metricsPort, metrics, async () => {
+    const lag = await archiver.lag();
+    const ok = Math.max(0, ...lag.map((l) => l.seconds)) <= config.healthMaxRpoSeconds;
+    return { ok, body: { status: ok ? 'ok' : 'rpo_exceeded', maxRpoSeconds: config.healthMaxRpoSeconds, partitions: lag } };
+  });
+  const stop = stopOnSignals(logger, 'closing open segments');
   logger.info({ profile: config.profile, group: config.group, prefix: config.topicPrefix, segmentMaxBytes: config.segmentMaxBytes, segmentMaxAgeMs: config.segmentMaxAgeMs, encrypt: config.encrypt }, 'backup started');
   try {
-    await archiver.run(stop.signal);
+    await archiver.run(stop);
   } finally {
     server?.close();
     await Promise.allSettled([log.close(), blobs.close(), closeKeys?.()]);

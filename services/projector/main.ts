@@ -4,7 +4,7 @@
  * in hand, then exit 0. `--until-caught-up`: exit 0 once the group has
  * committed up to the end offsets seen at start.
  */
-import { createServer, type Server } from 'node:http';
+import { serveMetricsAndHealth, stopOnSignals } from '../lib/process.js';
 import { pino } from 'pino';
 import { S3BlobStore } from '../../src/blob/s3.js';
 import { RedisCache } from '../../src/cache/redis.js';
@@ -63,31 +63,12 @@ async function main(): Promise<number> {
     logger,
   });
 
-  let server: Server | undefined;
-  if (config.metricsPort > 0) {
-    server = createServer((req, res) => {
-      if (req.url === '/metrics') {
-        res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(metrics.render());
-      } else if (req.url === '/health') {
-        res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
-      } else {
-        res.writeHead(404).end();
-      }
-    });
-    await new Promise<void>((resolve) => server!.listen(config.metricsPort, resolve));
-  }
-
-  const stop = new AbortController();
-  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-    process.once(signal, () => {
-      logger.info({ signal }, 'stopping after the batch in hand');
-      stop.abort();
-    });
-  }
+  const server = await serveMetricsAndHealth(config.metricsPort, metrics);
+  const stop = stopOnSignals(logger, 'after the batch in hand');
   logger.info({ group: config.group, prefix: config.topicPrefix, untilCaughtUp: config.untilCaughtUp }, 'projector started');
   try {
-    if (config.untilCaughtUp) await projector.runUntilCaughtUp(stop.signal);
-    else await projector.run(stop.signal);
+    if (config.untilCaughtUp) await projector.runUntilCaughtUp(stop);
+    else await projector.run(stop);
   } finally {
     server?.close();
     await Promise.allSettled([log.close(), store.close(), blobs.close(), cache?.close()]);
