@@ -5,7 +5,7 @@ import type { Keyring } from '../codec/keyring.js';
 import { COMPRESSION_ALGORITHMS, type CompressionAlgorithm } from '../codec/compression.js';
 import { ConfigError } from '../errors.js';
 import type { EventLog } from '../log/port.js';
-import type { Metrics } from '../projector/metrics.js';
+import type { Metrics } from '../telemetry/metrics.js';
 
 /** The backup consumer group on the events topic, by default: `<prefix>backup`. */
 export function backupGroup(prefix = 'agentstate.'): string {

@@ -1,7 +1,7 @@
 import type { BlobStore } from '../blob/port.js';
 import { step, type JsonValue, type Projection, type StateEvent, parseJson } from '../domain/index.js';
 import { NotFoundError } from '../errors.js';
-import type { Snapshotter } from '../projector/snapshots.js';
+import type { Snapshotter } from '../snapshots/snapshotter.js';
 import type { StateStore, StoredEvent } from '../store/port.js';
 
 /** An event the replay could not apply, and why (the projector sent it to the DLQ for the same reason). */

@@ -2,7 +2,7 @@ import type { EventCodec } from '../codec/event-codec.js';
 import { canonicalJson, readEventRecord, step, type StateEvent } from '../domain/index.js';
 import type { StoredRecord } from '../log/port.js';
 import type { Head } from './heads.js';
-import type { SnapshotInput, Snapshotter } from './snapshots.js';
+import type { SnapshotInput, Snapshotter } from '../snapshots/snapshotter.js';
 
 /** A record routed to the DLQ, and why. */
 export interface Rejected {

@@ -7,9 +7,9 @@ import { ConfigError } from '../errors.js';
 import type { EventLog } from '../log/port.js';
 import { projectorGroup } from '../log/topics.js';
 import type { StateStore } from '../store/port.js';
-import { DEFAULT_BODY_OPTIONS, type BodyOptions } from './body.js';
-import type { Metrics } from './metrics.js';
-import type { SnapshotPolicy } from './snapshots.js';
+import { DEFAULT_BODY_OPTIONS, type BodyOptions } from '../codec/state-body.js';
+import type { Metrics } from '../telemetry/metrics.js';
+import type { SnapshotPolicy } from '../snapshots/snapshotter.js';
 
 export interface ProjectorOptions {
   log: EventLog;

@@ -6,14 +6,14 @@ import type { ConsumedBatch } from '../log/port.js';
 import { topicNames, type TopicNames } from '../log/topics.js';
 import type { StoredState } from '../store/port.js';
 import { stateOfRow } from '../store/state-fields.js';
-import { decodeState } from './body.js';
+import { decodeState } from '../codec/state-body.js';
 import { foldBatch } from './fold-batch.js';
 import { HeadCache, type Head } from './heads.js';
-import { NO_METRICS, type Metrics } from './metrics.js';
+import { NO_METRICS, type Metrics } from '../telemetry/metrics.js';
 import { resolveProjectorOptions, type ProjectorOptions, type ResolvedProjectorOptions } from './options.js';
-import { retrying, sleep } from './retry.js';
+import { retrying, sleep } from '../util/retry.js';
 import { Sinks } from './sinks.js';
-import { Snapshotter, type SnapshotInput } from './snapshots.js';
+import { Snapshotter, type SnapshotInput } from '../snapshots/snapshotter.js';
 
 /**
  * The projector: consumes `<prefix>events` in a consumer group and derives

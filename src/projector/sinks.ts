@@ -6,11 +6,12 @@ import type { EventLog, LogRecord } from '../log/port.js';
 import type { TopicNames } from '../log/topics.js';
 import type { StateStore, StoredEvent, StoredState } from '../store/port.js';
 import { DEFAULT_STATE_FIELDS_OPTIONS, splitState } from '../store/state-fields.js';
-import { encodeState, type BodyOptions, type EncodedBody } from './body.js';
+import { encodeState, type BodyOptions, type EncodedBody } from '../codec/state-body.js';
 import type { BatchPlan } from './fold-batch.js';
 import type { Head } from './heads.js';
 import type { StateTopicValue } from '../log/state-topic.js';
-import { DLQ_HEADER, encodeCached, stateCacheKey } from './wire.js';
+import { encodeCached, stateCacheKey } from '../cache/state-entry.js';
+import { DLQ_HEADER } from './wire.js';
 
 export interface SinkOptions {
   log: EventLog;

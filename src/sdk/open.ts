@@ -1,7 +1,7 @@
 import { AgentStateClient } from '../client/client.js';
 import { ConfigError, NotFoundError } from '../errors.js';
 import { StateManager } from '../manager/manager.js';
-import { decodeState } from '../projector/body.js';
+import { decodeState } from '../codec/state-body.js';
 import { Projector } from '../projector/projector.js';
 import { resolveOptions, type OpenAgentStateOptions } from './options.js';
 import { probeServers } from './probe.js';

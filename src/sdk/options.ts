@@ -4,7 +4,7 @@ import type { MasterKeySet } from '../codec/master-keys.js';
 import { DEFAULTS, ENV, readEnv, requireServers, type EnvConfig, type KafkaSettings, type MongoSettings, type S3Settings, type ServerSettings } from '../config/env.js';
 import { loadMasterKeys } from '../config/keys.js';
 import { ConfigError } from '../errors.js';
-import type { SnapshotPolicy } from '../projector/snapshots.js';
+import type { SnapshotPolicy } from '../snapshots/snapshotter.js';
 import type { SettingNames } from './probe.js';
 
 /** Explicit server settings (they replace the environment's). */

@@ -6,7 +6,7 @@ import { ChecksumMismatchError } from '../domain/errors.js';
 import { AgentStateError, NotFoundError } from '../errors.js';
 import type { EventLog, StoredRecord } from '../log/port.js';
 import { parseStateTopicValue } from '../log/state-topic.js';
-import { decodeState } from '../projector/body.js';
+import { decodeState } from '../codec/state-body.js';
 
 /** One agent's latest state as the compacted `<prefix>state` topic carries it, claim check resolved. */
 export interface SubscribedState {

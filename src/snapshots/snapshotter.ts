@@ -7,7 +7,7 @@ import type { Keyring } from '../codec/keyring.js';
 import { AlreadyExistsError, ConfigError, NotFoundError } from '../errors.js';
 import { applyChanges, checksum, ChecksumMismatchError, diff, encodeKeySegment, type Change, type JsonValue } from '../domain/index.js';
 import type { SnapshotRecord, SnapshotType, StateStore } from '../store/port.js';
-import { NO_METRICS, type Metrics } from './metrics.js';
+import { NO_METRICS, type Metrics } from '../telemetry/metrics.js';
 
 /** When the projector takes snapshots (DESIGN.md Snapshots). */
 export interface SnapshotPolicy {

@@ -1,4 +1,4 @@
-import { compressState, decompressState, type CompressionAlgorithm } from '../codec/compression.js';
+import { compressState, decompressState, type CompressionAlgorithm } from './compression.js';
 import { canonicalJson, parseJson, type JsonValue } from '../domain/index.js';
 import type { BodyEncoding } from '../store/port.js';
 
