@@ -1,6 +1,14 @@
 import { compressState, decompressState, type CompressionAlgorithm } from './compression.js';
 import { canonicalJson, parseJson, type JsonValue } from '../domain/index.js';
-import type { BodyEncoding } from '../store/port.js';
+
+/** How a body is encoded: `none` = canonical JSON UTF-8; otherwise a src/codec compressed frame. */
+export interface BodyEncoding {
+  algorithm: 'none' | 'lz4' | 'gzip' | 'snappy' | 'brotli';
+  /** Bytes of the canonical JSON. */
+  originalSize: number;
+  /** Bytes as stored (inline or in the blob store). */
+  storedSize: number;
+}
 
 /** How states are encoded for the store, the cache and the state topic. */
 export interface BodyOptions {

@@ -128,3 +128,10 @@ export interface EventLog {
   /** Safe to call twice; never closes a client the caller passed in. */
   close(): Promise<void>;
 }
+
+/** A position in a topic (the events topic, for what the store and the state topic record). */
+export interface LogPosition {
+  partition: number;
+  /** Decimal string of a 64-bit offset. */
+  offset: string;
+}

@@ -1,4 +1,5 @@
-import type { BodyEncoding, LogPosition } from '../store/port.js';
+import type { BodyEncoding } from '../codec/state-body.js';
+import type { LogPosition } from './port.js';
 
 /**
  * Value of a record on the compacted `<prefix>state` topic (DESIGN.md The

@@ -12,21 +12,10 @@ import type { StateFields } from './state-fields.js';
  * byte for byte. Offsets are decimal strings of 64-bit integers (STYLE.md habit 6).
  */
 
-/** A position in the events topic. */
-export interface LogPosition {
-  partition: number;
-  /** Decimal string of a 64-bit offset. */
-  offset: string;
-}
-
-/** How a body is encoded: `none` = canonical JSON UTF-8; otherwise a src/codec compressed frame. */
-export interface BodyEncoding {
-  algorithm: 'none' | 'lz4' | 'gzip' | 'snappy' | 'brotli';
-  /** Bytes of the canonical JSON. */
-  originalSize: number;
-  /** Bytes as stored (inline or in the blob store). */
-  storedSize: number;
-}
+// A log position is a log concept, a body encoding a codec one; re-exported here for the store's users.
+import type { LogPosition } from '../log/port.js';
+import type { BodyEncoding } from '../codec/state-body.js';
+export type { BodyEncoding, LogPosition };
 
 /**
  * One agent's current projection (`agent_states`, one row per agent). The
