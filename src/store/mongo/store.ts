@@ -326,6 +326,9 @@ async function bulk<T extends { _id: string }>(
     } catch (err) {
       if (!(err instanceof MongoBulkWriteError)) throw unavailable(what, err);
       const errors = Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors];
+      // No write errors: the bulk failed as a whole (the server went away mid-request).
+      // Retrying here would spin forever on a dead server; the caller's retry has a window.
+      if (errors.length === 0) throw unavailable(what, err);
       const other = errors.find((e) => e.code !== DUPLICATE_KEY);
       if (other) throw new UnavailableError(`MongoDB (${what}: ${other.errmsg ?? err.message})`, { cause: err });
       const done = err.result.insertedCount + err.result.upsertedCount + err.result.matchedCount;
