@@ -1,4 +1,5 @@
 import { ConfigError } from '../errors.js';
+import { redactUrl, redactUrlsIn } from '../util/redact.js';
 
 /**
  * The one place that turns an environment into typed settings, for the CLI,
@@ -101,9 +102,9 @@ function url(env: Env, name: string, schemes: string[]): string | undefined {
   try {
     parsed = new URL(v);
   } catch {
-    throw new ConfigError(name, `"${v}" is not a URL (expected ${schemes.map((s) => `${s}//...`).join(' or ')})`);
+    throw new ConfigError(name, `"${redactUrlsIn(v)}" is not a URL (expected ${schemes.map((s) => `${s}//...`).join(' or ')})`);
   }
-  if (!schemes.includes(parsed.protocol)) throw new ConfigError(name, `"${v}" must start with ${schemes.map((s) => `${s}//`).join(' or ')}`);
+  if (!schemes.includes(parsed.protocol)) throw new ConfigError(name, `"${redactUrl(v)}" must start with ${schemes.map((s) => `${s}//`).join(' or ')}`);
   return v;
 }
 

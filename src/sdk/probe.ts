@@ -3,6 +3,7 @@ import { Redis } from 'ioredis';
 import { MongoClient } from 'mongodb';
 import { AgentStateError } from '../errors.js';
 import type { KafkaSettings, MongoSettings, S3Settings } from '../config/env.js';
+import { redactUrl, redactUrlsIn, splitUrlCredentials } from '../util/redact.js';
 
 /**
  * Reachability checks run before the servers profile opens anything. The
@@ -44,10 +45,10 @@ export async function probeServers(targets: ProbeTargets, names: SettingNames, t
   const checks: Check[] = [
     { what: `Kafka at ${targets.kafka.brokers.join(',')}`, setting: names.kafkaBrokers, run: (t) => probeKafka(targets.kafka.brokers, t) },
     { what: `MongoDB at ${redactUrl(targets.mongo.uri)}`, setting: names.mongodbUri, run: (t) => probeMongo(targets.mongo.uri, t) },
-    { what: `S3 at ${targets.s3.endpoint}`, setting: names.s3Endpoint, run: (t) => probeHttp(targets.s3.endpoint, t, false) },
+    { what: `S3 at ${redactUrl(targets.s3.endpoint)}`, setting: names.s3Endpoint, run: (t) => probeHttp(targets.s3.endpoint, t, false) },
   ];
   const registry = targets.kafka.schemaRegistryUrl;
-  if (registry) checks.push({ what: `the schema registry at ${registry}`, setting: names.schemaRegistryUrl, run: (t) => probeHttp(`${registry.replace(/\/+$/, '')}/subjects`, t, true) });
+  if (registry) checks.push({ what: `the schema registry at ${redactUrl(registry)}`, setting: names.schemaRegistryUrl, run: (t) => probeHttp(`${registry.replace(/\/+$/, '')}/subjects`, t, true) });
   if (targets.redisUrl) checks.push({ what: `Redis at ${redactUrl(targets.redisUrl)}`, setting: names.redisUrl, run: (t) => probeRedis(targets.redisUrl!, t) });
   const results = await Promise.all(checks.map((c) => withDeadline(c.run(timeoutMs), timeoutMs + 1000, timeoutMs).then(() => undefined, (e: unknown) => ({ check: c, error: e }))));
   const failed = results.filter((r) => r !== undefined);
@@ -79,8 +80,11 @@ async function probeMongo(uri: string, timeoutMs: number): Promise<void> {
 }
 
 /** Any HTTP answer means S3 is there (auth is checked when the bucket is set up); the registry must answer 2xx. */
-async function probeHttp(url: string, timeoutMs: number, needOk: boolean): Promise<void> {
-  const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+async function probeHttp(target: string, timeoutMs: number, needOk: boolean): Promise<void> {
+  // fetch refuses credentials in the URL: they go in a basic-auth header, as the registry client sends them.
+  const { url, auth } = splitUrlCredentials(target);
+  const headers: Record<string, string> = auth ? { authorization: `Basic ${Buffer.from(`${auth.username}:${auth.password}`).toString('base64')}` } : {};
+  const res = await fetch(url, { headers, signal: AbortSignal.timeout(timeoutMs) });
   await res.body?.cancel().catch(() => undefined);
   if (needOk && !res.ok) throw new Error(`HTTP ${res.status} from ${url}`);
 }
@@ -110,16 +114,5 @@ function reason(error: unknown): string {
   let e = error as { message?: string; cause?: unknown; name?: string } | undefined;
   for (let i = 0; i < 4 && e?.cause instanceof Error; i++) e = e.cause as typeof e;
   const text = e?.message || e?.name || String(error);
-  return text.replace(/\s+/g, ' ').trim();
-}
-
-/** Hides a password in a connection URL before it goes into an error message. */
-function redactUrl(text: string): string {
-  try {
-    const u = new URL(text);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return text;
-  }
+  return redactUrlsIn(text.replace(/\s+/g, ' ').trim());
 }

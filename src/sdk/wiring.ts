@@ -17,6 +17,7 @@ import type { EventLog } from '../log/port.js';
 import { KafkaEventLog } from '../log/kafka/event-log.js';
 import { SqliteEventLog } from '../log/sqlite/event-log.js';
 import { topicNames, topicSpecs, type TopicNames } from '../log/topics.js';
+import { redactUrl } from '../util/redact.js';
 import type { StateStore } from '../store/port.js';
 import { MongoDataKeyStore } from '../store/mongo/data-keys.js';
 import { MongoStore } from '../store/mongo/store.js';
@@ -80,7 +81,7 @@ export async function openLog(settings: LogSettings): Promise<OpenedLog> {
       await log.close();
       throw e;
     }
-    description = `kafka ${brokers.join(',')}${schemaRegistryUrl ? ` + registry ${schemaRegistryUrl}` : ''}`;
+    description = `kafka ${brokers.join(',')}${schemaRegistryUrl ? ` + registry ${redactUrl(schemaRegistryUrl)}` : ''}`;
   } else {
     const dir = resolve(settings.dataDir);
     mkdirSync(dir, { recursive: true });
