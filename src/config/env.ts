@@ -21,6 +21,7 @@ export const ENV = {
   topicPrefix: 'AGENTSTATE_TOPIC_PREFIX',
   masterKeys: 'AGENTSTATE_MASTER_KEYS',
   masterKeysFile: 'AGENTSTATE_MASTER_KEYS_FILE',
+  connectTimeoutMs: 'AGENTSTATE_CONNECT_TIMEOUT_MS',
 } as const;
 
 /**
@@ -38,6 +39,8 @@ export const DEFAULTS = {
   topicPrefix: 'agentstate.',
   mongoDatabase: 'agentstate',
   dataDir: './.agentstate',
+  /** How long a command waits for each server it needs before it gives up naming it (issue 12 §1). */
+  connectTimeoutMs: 15_000,
 } as const;
 
 /** Kafka and the (optional) schema registry. */
@@ -74,6 +77,8 @@ export interface EnvConfig {
   s3: S3Settings | undefined;
   redisUrl: string | undefined;
   masterKeys: MasterKeySource | undefined;
+  /** Deadline for reaching each server. @default 15000 (AGENTSTATE_CONNECT_TIMEOUT_MS) */
+  connectTimeoutMs: number;
   /** Which of {@link SERVER_VARIABLES} are set (non-empty), in that order. */
   serverVariablesSet: string[];
 }
@@ -146,6 +151,10 @@ export function readEnv(env: Env): EnvConfig {
   const file = get(env, ENV.masterKeysFile);
   const inline = get(env, ENV.masterKeys);
   if (file && inline) throw new ConfigError(ENV.masterKeys, `set either it or ${ENV.masterKeysFile}, not both`);
+  const timeout = get(env, ENV.connectTimeoutMs);
+  if (timeout !== undefined && (!/^\d+$/.test(timeout) || Number(timeout) < 1)) {
+    throw new ConfigError(ENV.connectTimeoutMs, `"${timeout}" is not a positive whole number of milliseconds`);
+  }
   return {
     topicPrefix,
     kafka: brokers === undefined ? undefined : { brokers: parseBrokers(brokers), schemaRegistryUrl },
@@ -156,6 +165,7 @@ export function readEnv(env: Env): EnvConfig {
         : { endpoint, bucket, ...(accessKeyId && secretAccessKey ? { accessKeyId, secretAccessKey } : {}) },
     redisUrl: url(env, ENV.redisUrl, ['redis:', 'rediss:']),
     masterKeys: file ? { file } : inline ? { inline } : undefined,
+    connectTimeoutMs: timeout === undefined ? DEFAULTS.connectTimeoutMs : Number(timeout),
     serverVariablesSet: SERVER_VARIABLES.filter((name) => get(env, name) !== undefined),
   };
 }

@@ -2,7 +2,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import { Redis } from 'ioredis';
 import { MongoClient } from 'mongodb';
 import { AgentStateError } from '../errors.js';
-import type { KafkaSettings, MongoSettings, S3Settings } from '../config/env.js';
+import { ENV, type KafkaSettings, type MongoSettings, type S3Settings } from '../config/env.js';
 import { redactUrl, redactUrlsIn, splitUrlCredentials } from '../util/redact.js';
 
 /**
@@ -30,24 +30,34 @@ export interface SettingNames {
   redisUrl: string;
 }
 
+/** The environment variables behind each server, for messages of the CLI and services. */
+export const ENV_SETTING_NAMES: SettingNames = {
+  kafkaBrokers: ENV.kafkaBrokers,
+  schemaRegistryUrl: ENV.schemaRegistryUrl,
+  mongodbUri: ENV.mongodbUri,
+  s3Endpoint: ENV.s3Endpoint,
+  redisUrl: ENV.redisUrl,
+};
+
+/** The servers to check; an absent one is not checked (a command checks only what it opens). */
 export interface ProbeTargets {
-  kafka: KafkaSettings;
-  mongo: MongoSettings;
-  s3: S3Settings;
-  redisUrl: string | undefined;
+  kafka?: KafkaSettings | undefined;
+  mongo?: MongoSettings | undefined;
+  s3?: S3Settings | undefined;
+  redisUrl?: string | undefined;
 }
 
 /**
- * Checks every configured server at once.
+ * Checks every given server at once.
  * @throws AgentStateError AS_UNAVAILABLE with one line naming each unreachable server and its setting
  */
 export async function probeServers(targets: ProbeTargets, names: SettingNames, timeoutMs: number): Promise<void> {
-  const checks: Check[] = [
-    { what: `Kafka at ${targets.kafka.brokers.join(',')}`, setting: names.kafkaBrokers, run: (t) => probeKafka(targets.kafka.brokers, t) },
-    { what: `MongoDB at ${redactUrl(targets.mongo.uri)}`, setting: names.mongodbUri, run: (t) => probeMongo(targets.mongo.uri, t) },
-    { what: `S3 at ${redactUrl(targets.s3.endpoint)}`, setting: names.s3Endpoint, run: (t) => probeHttp(targets.s3.endpoint, t, false) },
-  ];
-  const registry = targets.kafka.schemaRegistryUrl;
+  const { kafka, mongo, s3 } = targets;
+  const checks: Check[] = [];
+  if (kafka) checks.push({ what: `Kafka at ${kafka.brokers.join(',')}`, setting: names.kafkaBrokers, run: (t) => probeKafka(kafka.brokers, t) });
+  if (mongo) checks.push({ what: `MongoDB at ${redactUrl(mongo.uri)}`, setting: names.mongodbUri, run: (t) => probeMongo(mongo.uri, t) });
+  if (s3) checks.push({ what: `S3 at ${redactUrl(s3.endpoint)}`, setting: names.s3Endpoint, run: (t) => probeHttp(s3.endpoint, t, false) });
+  const registry = kafka?.schemaRegistryUrl;
   if (registry) checks.push({ what: `the schema registry at ${redactUrl(registry)}`, setting: names.schemaRegistryUrl, run: (t) => probeHttp(`${registry.replace(/\/+$/, '')}/subjects`, t, true) });
   if (targets.redisUrl) checks.push({ what: `Redis at ${redactUrl(targets.redisUrl)}`, setting: names.redisUrl, run: (t) => probeRedis(targets.redisUrl!, t) });
   const results = await Promise.all(checks.map((c) => withDeadline(c.run(timeoutMs), timeoutMs + 1000, timeoutMs).then(() => undefined, (e: unknown) => ({ check: c, error: e }))));

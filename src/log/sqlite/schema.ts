@@ -1,5 +1,6 @@
 import Database from 'better-sqlite3';
 import { ConfigError } from '../../errors.js';
+import { createPrivateFile } from '../../util/private-files.js';
 
 /** Bumped when the tables below change; a file written by a newer version is refused. */
 export const SCHEMA_VERSION = 1;
@@ -78,6 +79,7 @@ export interface OpenOptions {
  * reported written is lost). NORMAL would only survive a process crash.
  */
 export function openLogDatabase(options: OpenOptions): Database.Database {
+  createPrivateFile(options.path);
   const db = new Database(options.path);
   try {
     if (options.path !== ':memory:') db.pragma('journal_mode = WAL');
