@@ -17,7 +17,8 @@ export const SCHEMA_VERSION = 1;
  * - `records.appended_at` is the log append time, used to age tombstones; the
  *   record `timestamp` is the producer's (Kafka CreateTime) and may be anything.
  * - `group_members` holds one heartbeat row per running consumer, so another
- *   process opening the same file sees a live group (see members.ts).
+ *   process opening the same file sees a live group (see members.ts), with
+ *   the session timeout that consumer asked for (NULL: the reader's default).
  */
 const DDL = `
 CREATE TABLE IF NOT EXISTS topics (
@@ -61,6 +62,7 @@ CREATE TABLE IF NOT EXISTS group_members (
   host         TEXT NOT NULL,
   topics       TEXT NOT NULL,
   heartbeat_at INTEGER NOT NULL,
+  session_timeout_ms INTEGER,
   PRIMARY KEY (group_name, member_id)
 ) WITHOUT ROWID;
 `;
@@ -93,6 +95,9 @@ export function openLogDatabase(options: OpenOptions): Database.Database {
     }
     db.transaction(() => {
       db.exec(DDL);
+      // Added within schema 1 (a nullable column older builds never name): a file created before it gains it here.
+      const columns = db.prepare<[], { name: string }>('PRAGMA table_info(group_members)').all();
+      if (!columns.some((c) => c.name === 'session_timeout_ms')) db.exec('ALTER TABLE group_members ADD COLUMN session_timeout_ms INTEGER');
       db.pragma(`user_version = ${SCHEMA_VERSION}`);
     }).immediate();
     return db;
