@@ -292,10 +292,16 @@ export class MongoStore implements StateStore {
   }
 
   async counts(): Promise<StoreCounts> {
-    const [agents, events, snapshots] = await call('count', () =>
-      Promise.all([this.states.countDocuments(), this.events.countDocuments(), this.snapshots.countDocuments()]),
+    const [agents, events, snapshots, top] = await call('count', () =>
+      Promise.all([
+        this.states.countDocuments(),
+        this.events.countDocuments(),
+        this.snapshots.countDocuments(),
+        // The `version` index: one entry read, not a scan.
+        this.states.find({}, { projection: { _id: 0, version: 1 } }).sort({ version: -1 }).limit(1).next(),
+      ]),
     );
-    return { agents, events, snapshots };
+    return { agents, events, snapshots, maxVersion: top?.version ?? 0 };
   }
 
   async close(): Promise<void> {
