@@ -173,7 +173,8 @@ async function main(): Promise<void> {
   const admin = await PgSizes.connect(pgUrl('postgres'));
   const kafkaLogDir = join(stackDir(), 'data', 'kafka-1');
   const systems: Array<[string, PeerFactory]> = [
-    ['as-servers', agentstateServers(env, stamp, kafkaLogDir, ferret)],
+    // The store's own setup on FerretDB/PostgreSQL (docs/store.md); the peers get FerretDB's indexes only, as they ship.
+    ['as-servers', agentstateServers(env, stamp, kafkaLogDir, ferret, pgUrl('ferretdb'))],
     ['as-embedded', agentstateEmbedded()],
     ['lg-mongo', langgraphMongo(env, stamp, ferret)],
     ['lg-sqlite', langgraphSqlite()],

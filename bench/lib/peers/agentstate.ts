@@ -61,14 +61,14 @@ function system(name: string, durability: string, as: OpenedAgentState, bytes: (
 }
 
 /** agentstate on the dev stack's servers; bytes = Kafka segments of its topics + its FerretDB database. */
-export function agentstateServers(env: StackEnv, stamp: string, kafkaLogDir: string, sizes: PgSizes): PeerFactory {
+export function agentstateServers(env: StackEnv, stamp: string, kafkaLogDir: string, sizes: PgSizes, ferretdbPostgresUrl: string | undefined): PeerFactory {
   return async (cell) => {
     const prefix = `bench-peers-${stamp}-${cell}.`;
     const database = `bench_peers_${stamp}_${cell}_as`;
     const as = await openAgentState({
       profile: 'servers',
       env: false,
-      servers: { kafka: { brokers: env.kafkaBrokers, schemaRegistryUrl: env.schemaRegistryUrl }, mongo: { uri: env.mongodbUri, database }, s3: { ...env.s3 }, redisUrl: env.redisUrl },
+      servers: { kafka: { brokers: env.kafkaBrokers, schemaRegistryUrl: env.schemaRegistryUrl }, mongo: { uri: env.mongodbUri, database, ...(ferretdbPostgresUrl ? { ferretdbPostgresUrl } : {}) }, s3: { ...env.s3 }, redisUrl: env.redisUrl },
       topicPrefix: prefix,
       projector: 'in-process',
     });

@@ -14,6 +14,7 @@ import type {
   StoredState,
   WriteResult,
 } from '../port.js';
+import { ensureContainmentIndexes } from './ferretdb-postgres.js';
 import { MongoConnection, type MongoConnectionOptions } from './connection.js';
 import {
   fromEventDoc,
@@ -34,6 +35,13 @@ export interface MongoStoreOptions extends MongoConnectionOptions {
   connection?: MongoConnection;
   /** How many single-document state writes run at once, 1..32. @default 16 */
   concurrency?: number;
+  /**
+   * FerretDB 1.x on PostgreSQL only: the PostgreSQL database it stores into
+   * (e.g. postgres://postgres@127.0.0.1:15432/ferretdb). `setup()` then adds
+   * the indexes that let its equality pushdown find an agent without a scan
+   * (ferretdb-postgres.ts). @default undefined (none)
+   */
+  ferretdbPostgresUrl?: string;
 }
 
 const DUPLICATE_KEY = 11000;
@@ -70,6 +78,8 @@ export class MongoStore implements StateStore {
     this.concurrency = concurrency;
   }
 
+  private ferretdbPostgresUrl: string | undefined;
+
   /**
    * Opens (or adopts) a connection. Call `setup()` once to create the indexes.
    * @throws ConfigError on a bad `concurrency`
@@ -78,8 +88,9 @@ export class MongoStore implements StateStore {
     const concurrency = options.concurrency ?? 16;
     // Capped: 64 single writes in flight wedged FerretDB 1.24 on PostgreSQL (every command, even ping, hung until restart).
     if (!Number.isSafeInteger(concurrency) || concurrency < 1 || concurrency > 32) throw new ConfigError('concurrency', 'must be an integer 1..32');
-    if (options.connection) return new MongoStore(options.connection, false, concurrency);
-    return new MongoStore(await MongoConnection.connect(options), true, concurrency);
+    const store = options.connection ? new MongoStore(options.connection, false, concurrency) : new MongoStore(await MongoConnection.connect(options), true, concurrency);
+    store.ferretdbPostgresUrl = options.ferretdbPostgresUrl;
+    return store;
   }
 
   /**
@@ -113,6 +124,7 @@ export class MongoStore implements StateStore {
     // One index per createIndexes call: FerretDB 1.24 drops the connection
     // when a multi-index createIndexes names indexes that already exist.
     for (const [coll, spec] of specs) await call(`create index ${spec.name ?? ''}`, () => coll.createIndexes([spec]));
+    if (this.ferretdbPostgresUrl !== undefined) await ensureContainmentIndexes(this.ferretdbPostgresUrl, this.connection.db.databaseName);
   }
 
   /**
