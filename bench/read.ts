@@ -95,7 +95,8 @@ async function main(): Promise<void> {
 
     // Cache misses: uniform ids, so the cold-cache row is (nearly) all misses.
     const rawState = await measure('raw findOne({_id}) on agent_states (baseline)', uniform, (id) => db.collection('agent_states').findOne({ _id: id as never }));
-    await measure('getCurrentState, cache miss (store only)', uniform, (id) => new StateManager({ store, blobs }).getCurrentState(id), rawState, 20);
+    const storeOnly = new StateManager({ store, blobs });
+    await measure('getCurrentState, cache miss (store only)', uniform, (id) => storeOnly.getCurrentState(id), rawState, 20);
     const cold = new StateManager({ store, blobs, cache });
     const before = cache.stats();
     await measure('getCurrentState, cache miss (Redis read-through, cold)', uniform, (id) => cold.getCurrentState(id), rawState, 20);
