@@ -31,6 +31,9 @@ describe('MongoStore: reads by agent use an index', () => {
   it('plans an index for an agent state and an agent history', async () => {
     expect((await store.getState('agent-a'))?.version).toBe(2);
     expect((await store.queryEvents({ instanceId: 'agent-a' })).map((e) => e.version)).toEqual([1, 2]);
+    // Several agents (single reads on FerretDB/PostgreSQL, `$in` elsewhere); a missing one is absent.
+    const many = await store.getStates(['agent-a', 'agent-b', 'agent-missing']);
+    expect([...many.keys()].sort()).toEqual(['agent-a', 'agent-b']);
     const url = env.ferretdbPostgresUrl;
     if (url === undefined) {
       // Real MongoDB: its query planner's winning plans.
