@@ -15,7 +15,12 @@ import { SqliteStateStore } from '../store/sqlite/index.js';
  * @throws UsageError when the servers are asked for without MONGODB_URI
  * @throws AgentStateError AS_UNAVAILABLE when MongoDB does not answer within AGENTSTATE_CONNECT_TIMEOUT_MS
  */
-export async function openStoreOnly(kind: 'auto' | 'embedded' | 'servers', dataDir: string, env: NodeJS.ProcessEnv): Promise<StateStore | undefined> {
+export async function openStoreOnly(
+  kind: 'auto' | 'embedded' | 'servers',
+  dataDir: string,
+  env: NodeJS.ProcessEnv,
+  command = 'read the state store',
+): Promise<StateStore | undefined> {
   const config = readEnv(env);
   const servers = kind === 'servers' || (kind === 'auto' && config.kafka !== undefined);
   if (!servers) {
@@ -25,7 +30,7 @@ export async function openStoreOnly(kind: 'auto' | 'embedded' | 'servers', dataD
     await store.setup();
     return store;
   }
-  if (!config.mongo) throw new UsageError('the servers backend needs MONGODB_URI to read the state store (e.g. eval "$(scripts/stack env)")');
+  if (!config.mongo) throw new UsageError(`the servers backend needs MONGODB_URI to ${command} (e.g. eval "$(scripts/stack env)")`);
   await probeServers({ mongo: config.mongo }, ENV_SETTING_NAMES, config.connectTimeoutMs);
   return MongoStore.connect({ uri: config.mongo.uri, database: config.mongo.database, clientOptions: { serverSelectionTimeoutMS: config.connectTimeoutMs } });
 }

@@ -13,6 +13,7 @@ export const ENV = {
   schemaRegistryUrl: 'SCHEMA_REGISTRY_URL',
   mongodbUri: 'MONGODB_URI',
   mongoDatabase: 'AGENTSTATE_MONGO_DATABASE',
+  ferretdbPostgresUrl: 'AGENTSTATE_FERRETDB_POSTGRES_URL',
   s3Endpoint: 'S3_ENDPOINT',
   s3Bucket: 'S3_BUCKET',
   s3AccessKey: 'S3_ACCESS_KEY',
@@ -55,6 +56,8 @@ export interface MongoSettings {
   uri: string;
   /** @default 'agentstate' */
   database: string;
+  /** FerretDB 1.x on PostgreSQL: the PostgreSQL database under it, for the indexes reads by agent need (docs/store.md). */
+  ferretdbPostgresUrl?: string;
 }
 
 export interface S3Settings {
@@ -95,6 +98,11 @@ export interface ServerSettings {
 type Env = Record<string, string | undefined>;
 
 /** A variable's value; an empty string counts as unset (a common shell leftover). */
+function ferretdbPostgres(env: Env): { ferretdbPostgresUrl?: string } {
+  const v = url(env, ENV.ferretdbPostgresUrl, ['postgres:', 'postgresql:']);
+  return v === undefined ? {} : { ferretdbPostgresUrl: v };
+}
+
 function get(env: Env, name: string): string | undefined {
   const v = env[name];
   return v === undefined || v.trim() === '' ? undefined : v.trim();
@@ -158,7 +166,7 @@ export function readEnv(env: Env): EnvConfig {
   return {
     topicPrefix,
     kafka: brokers === undefined ? undefined : { brokers: parseBrokers(brokers), schemaRegistryUrl },
-    mongo: mongodbUri === undefined ? undefined : { uri: mongodbUri, database: get(env, ENV.mongoDatabase) ?? DEFAULTS.mongoDatabase },
+    mongo: mongodbUri === undefined ? undefined : { uri: mongodbUri, database: get(env, ENV.mongoDatabase) ?? DEFAULTS.mongoDatabase, ...ferretdbPostgres(env) },
     s3:
       endpoint === undefined || bucket === undefined
         ? undefined

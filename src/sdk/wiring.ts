@@ -163,7 +163,7 @@ export async function openSinks(settings: SinkSettings): Promise<OpenedSinks> {
       blobs = new FsBlobStore({ dir: join(dir, 'blobs') });
       cache = new MemoryCache();
     } else {
-      store = await MongoStore.connect({ uri: settings.mongo.uri, database: settings.mongo.database });
+      store = await MongoStore.connect({ uri: settings.mongo.uri, database: settings.mongo.database, ...(settings.mongo.ferretdbPostgresUrl ? { ferretdbPostgresUrl: settings.mongo.ferretdbPostgresUrl } : {}) });
       blobs = new S3BlobStore({ ...settings.s3, prefix: settings.topicPrefix });
       cache = settings.redisUrl ? new RedisCache({ url: settings.redisUrl, prefix: `${settings.topicPrefix}cache:` }) : undefined;
     }

@@ -46,8 +46,7 @@ export async function list(argv: string[], out: (s: string) => void): Promise<nu
   }
   const cursor = asString(values.cursor);
   if (cursor !== undefined) filter.cursor = cursor;
-  // The store alone (no log connection): `list` must answer in well under a second.
-  const store = await openStoreOnly(backendKind(values.backend), values['data-dir'], process.env);
+  const store = await openStoreOnly(backendKind(values.backend), values['data-dir'], process.env, 'list agents');
   if (store === undefined) {
     // Nothing projected yet: an empty list, not an error (and no store file created).
     if (values.json) out(JSON.stringify({ agents: [], nextCursor: null }, null, 2));
@@ -55,6 +54,7 @@ export async function list(argv: string[], out: (s: string) => void): Promise<nu
     return 0;
   }
   try {
+    // One query on the queryable fields: no state body, no history, no log.
     const page = await store.query(filter);
     if (values.json) out(JSON.stringify(page, null, 2));
     else printTable(page.agents, page.nextCursor !== null, out);
