@@ -1,4 +1,5 @@
 import type { EventLog } from '../log/port.js';
+import { coalesced } from './coalesce.js';
 
 /**
  * The claim feed (`<prefix>claims`): before a scoped writer appends an
@@ -16,8 +17,8 @@ export class ClaimFeed {
   /** Highest epoch announced for each tracked agent since tracking began. */
   private readonly announced = new Map<string, number>();
   private readonly tracked = new Set<string>();
-  private running: Promise<void> | undefined;
-  private queued: Promise<void> | undefined;
+  /** Reads what was announced up to the feed's end, in a read that starts after this call (concurrent callers share it). */
+  readonly sync = coalesced(() => this.readToEnd());
   bytesRead = 0;
 
   constructor(
@@ -51,22 +52,6 @@ export class ClaimFeed {
   /** Highest epoch announced for the agent, as of the last sync. */
   highest(instanceId: string): number {
     return this.announced.get(instanceId) ?? 0;
-  }
-
-  /**
-   * Reads what was announced up to the feed's end, in a read that starts
-   * after this call (concurrent callers share the next one).
-   */
-  sync(): Promise<void> {
-    if (!this.running) {
-      this.running = this.readToEnd().finally(() => (this.running = undefined));
-      return this.running;
-    }
-    this.queued ??= this.running.then(
-      () => this.sync(),
-      () => this.sync(),
-    ).finally(() => (this.queued = undefined));
-    return this.queued;
   }
 
   private async readToEnd(): Promise<void> {

@@ -1,9 +1,10 @@
 import type { Logger } from 'pino';
 import { decide, readEventRecord, step, type Projection, type StateEvent } from '../domain/index.js';
 import { ClosedError } from '../errors.js';
-import type { AppendResult, EventLog } from '../log/port.js';
+import type { AppendResult, EventLog, StoredRecord } from '../log/port.js';
 import type { EventCodec } from '../codec/event-codec.js';
 import { ClaimFeed } from './claim-feed.js';
+import { coalesced } from './coalesce.js';
 import { baseHeads } from './head-source.js';
 import { HEADER, type Outcome, type TailBootstrap, type TailStats } from './tail.js';
 import type { PendingDecision, WriterView } from './view.js';
@@ -61,6 +62,8 @@ export class OwnedView implements WriterView {
   private readonly counters = { bootstrappedHeads: 0, foldedRecords: 0, bytesRead: 0 };
   private readonly watchdog: NodeJS.Timeout;
   private stopped = false;
+  /** The events topic's end offsets, one request for all callers of a tick. */
+  private readonly endOffsets = coalesced(() => this.o.log.endOffsets(this.o.topic));
 
   constructor(private readonly o: OwnedViewOptions) {
     this.feed = new ClaimFeed(o.log, o.claimsTopic);
@@ -87,7 +90,7 @@ export class OwnedView implements WriterView {
     if (!this.entries.has(instanceId)) await this.load(instanceId);
     const e = this.entries.get(instanceId)!;
     await this.locked(e, async () => {
-      const end = await this.o.log.endOffsets(this.o.topic);
+      const end = await this.endOffsets();
       await this.fold(instanceId, e, BigInt(end[e.partition] ?? '0'));
     });
   }
@@ -164,11 +167,27 @@ export class OwnedView implements WriterView {
         for (const id of list) await this.feed.track(id);
         const { bases, bytesRead } = await baseHeads(this.o.log, this.o.topic, list, this.o.bootstrap, this.o.logger);
         this.counters.bytesRead += bytesRead;
+        const byPartition = new Map<number, Map<string, Entry>>();
+        // The entries are visible at once; whoever needs one waits for the batch's fold (its lock).
+        let folded!: () => void;
+        const batch = new Promise<void>((resolve) => (folded = resolve));
         for (const id of list) {
           const b = bases.get(id)!;
           if (b.fromStateTopic) this.counters.bootstrappedHeads++;
           const partition = await this.o.log.partitionFor(this.o.topic, id);
-          this.entries.set(id, { partition, head: b.head, at: b.at, epoch: 0, uncertain: false, fenced: false, lock: Promise.resolve() });
+          const e: Entry = { partition, head: b.head, at: b.at, epoch: 0, uncertain: false, fenced: false, lock: batch };
+          this.entries.set(id, e);
+          byPartition.set(partition, (byPartition.get(partition) ?? new Map<string, Entry>()).set(id, e));
+        }
+        // One read per partition for the whole batch, instead of one per agent.
+        try {
+          const end = await this.endOffsets();
+          await Promise.all([...byPartition].map(([p, agents]) => this.foldPartition(p, agents, BigInt(end[p] ?? '0'))));
+        } catch (err) {
+          for (const id of list) this.entries.delete(id);
+          throw err;
+        } finally {
+          folded();
         }
       });
       this.loading = { ids, done };
@@ -182,36 +201,70 @@ export class OwnedView implements WriterView {
    * every replay applies, reading only that partition and applying only this
    * agent's records. This client's own records are decided from their headers.
    */
-  private async fold(id: string, e: Entry, until: bigint): Promise<void> {
-    if (until <= e.at) return;
-    const records = await this.o.log.read(this.o.topic, e.partition, e.at.toString(), until.toString());
+  /** Folds waiting to start, per partition: the decisions of one tick share one read. */
+  private readonly folds = new Map<number, { agents: Map<string, Entry>; until: bigint; done: Promise<void> }>();
+
+  /** Folds the agent's partition up to `until`, in one read with the other agents' folds of the same tick. Call holding the agent's lock. */
+  private fold(id: string, e: Entry, until: bigint): Promise<void> {
+    if (until <= e.at) return Promise.resolve();
+    let batch = this.folds.get(e.partition);
+    if (!batch) {
+      const b = { agents: new Map<string, Entry>(), until, done: Promise.resolve() };
+      b.done = new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
+        this.folds.delete(e.partition);
+        return this.foldPartition(e.partition, b.agents, b.until);
+      });
+      this.folds.set(e.partition, b);
+      batch = b;
+    }
+    batch.agents.set(id, e);
+    if (until > batch.until) batch.until = until;
+    return batch.done;
+  }
+
+  /**
+   * Folds one partition from the lowest `at` of the given agents up to
+   * `until` with the rules every replay applies, reading only that partition
+   * and applying only these agents' records (each from its own `at`). This
+   * client's own records are decided from their headers.
+   */
+  private async foldPartition(partition: number, agents: Map<string, Entry>, until: bigint): Promise<void> {
+    let from = until;
+    for (const e of agents.values()) if (e.at < from) from = e.at;
+    if (from >= until) return;
+    const records = await this.o.log.read(this.o.topic, partition, from.toString(), until.toString());
     for (const record of records) {
       this.counters.bytesRead += (record.value?.length ?? 0) + record.key.length;
-      if (record.key !== id) continue;
+      const e = agents.get(record.key);
+      if (!e || BigInt(record.offset) < e.at) continue;
       this.counters.foldedRecords++;
-      const own = this.own.get(record.headers[HEADER.eventId] ?? '');
-      if (own) {
-        const decision = decide(e.head, {
-          version: Number(record.headers[HEADER.version]) as StateEvent['version'],
-          writerEpoch: Number(record.headers[HEADER.epoch]) as StateEvent['writerEpoch'],
-          eventType: record.headers[HEADER.type] as StateEvent['eventType'],
-        });
-        if (decision.accept) e.head = own.expected;
-        own.outcome = decision.accept ? { accept: true, projection: own.expected } : decision;
-        continue;
-      }
-      const reading = await readEventRecord(record, (v) => this.o.codec.decode(v));
-      if (reading.kind !== 'event') continue;
-      const result = step(e.head, reading.event);
-      if (!result.accept) continue;
-      e.head = result.projection;
-      const ev = reading.event;
-      if (ev.eventType === 'ownership_acquired' && e.epoch > 0 && ev.writerEpoch > e.epoch) {
-        e.fenced = true;
-        this.o.onFenced(id, ev.writerEpoch);
-      }
+      await this.applyRecord(record.key, e, record);
     }
-    e.at = until;
+    for (const e of agents.values()) if (e.at < until) e.at = until;
+  }
+
+  private async applyRecord(id: string, e: Entry, record: StoredRecord): Promise<void> {
+    const own = this.own.get(record.headers[HEADER.eventId] ?? '');
+    if (own) {
+      const decision = decide(e.head, {
+        version: Number(record.headers[HEADER.version]) as StateEvent['version'],
+        writerEpoch: Number(record.headers[HEADER.epoch]) as StateEvent['writerEpoch'],
+        eventType: record.headers[HEADER.type] as StateEvent['eventType'],
+      });
+      if (decision.accept) e.head = own.expected;
+      own.outcome = decision.accept ? { accept: true, projection: own.expected } : decision;
+      return;
+    }
+    const reading = await readEventRecord(record, (v) => this.o.codec.decode(v));
+    if (reading.kind !== 'event') return;
+    const result = step(e.head, reading.event);
+    if (!result.accept) return;
+    e.head = result.projection;
+    const ev = reading.event;
+    if (ev.eventType === 'ownership_acquired' && e.epoch > 0 && ev.writerEpoch > e.epoch) {
+      e.fenced = true;
+      this.o.onFenced(id, ev.writerEpoch);
+    }
   }
 
   private locked<T>(e: Entry, fn: () => Promise<T>): Promise<T> {
@@ -227,7 +280,7 @@ export class OwnedView implements WriterView {
     await this.feed.sync();
     const contested = owned.filter(([id, e]) => this.feed.highest(id) > e.epoch);
     if (contested.length === 0) return;
-    const end = await this.o.log.endOffsets(this.o.topic);
+    const end = await this.endOffsets();
     await Promise.all(contested.map(([id, e]) => this.locked(e, () => this.fold(id, e, BigInt(end[e.partition] ?? '0')))));
   }
 }
