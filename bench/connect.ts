@@ -148,6 +148,7 @@ async function main(): Promise<void> {
     let t = performance.now();
     const scoped = await AgentStateClient.connect({ log, codec, topicPrefix: prefix, scope: 'owned' });
     const scopedConnectSeconds = (performance.now() - t) / 1000;
+    const readAtConnect = scoped.viewStats().bytesRead ?? 0;
     t = performance.now();
     const acquired = await Promise.all(tailIds.map((id) => scoped.acquire(id)));
     const scopedAcquireSeconds = (performance.now() - t) / 1000;
@@ -158,7 +159,7 @@ async function main(): Promise<void> {
       const a = acquired[i]!;
       if (a.version !== e.version + 1 || a.epoch !== e.epoch + 1) failures.push(`scoped: ${id} acquired at v${a.version}/e${a.epoch}, expected v${e.version + 1}/e${e.epoch + 1}`);
     });
-    const scopedRow = { connectSeconds: scopedConnectSeconds, acquireSeconds: scopedAcquireSeconds, acquired: tailIds.length, ...scopedStats };
+    const scopedRow = { connectSeconds: scopedConnectSeconds, bytesReadAtConnect: readAtConnect, acquireSeconds: scopedAcquireSeconds, acquired: tailIds.length, ...scopedStats };
 
     const median = (mode: Mode): number => {
       const s = rows.filter((r) => r.mode === mode).map((r) => r.seconds).sort((a, b) => a - b);
@@ -179,7 +180,7 @@ async function main(): Promise<void> {
         `tail of ${tail} records (acquire + 1 update on ${tailIds.length} agents) after the projector's commits\n\n${table}\n\n` +
         `median: bootstrap ${num(summary.bootstrapMedianSeconds, 2)} s, full fold ${num(summary.fullFoldMedianSeconds, 2)} s ` +
         `(${num(summary.fullFoldMedianSeconds / summary.bootstrapMedianSeconds, 1)}x)\n` +
-        `scope owned: connect ${num(scopedConnectSeconds, 3)} s (read ${scopedStats.bytesRead ?? 0} bytes at connect: none), ` +
+        `scope owned: connect ${num(scopedConnectSeconds, 3)} s (${readAtConnect} bytes read), ` +
         `then acquire of ${tailIds.length} agents ${num(scopedAcquireSeconds, 2)} s (${scopedStats.bootstrappedHeads} heads from the state topic, ` +
         `${scopedStats.foldedRecords} of their records folded, ${num((scopedStats.bytesRead ?? 0) / 1024, 0)} KB read)\n\n`,
     );

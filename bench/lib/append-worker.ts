@@ -24,3 +24,5 @@ const stats = client.viewStats();
 process.stdout.write(`${JSON.stringify({ ...result, rssBytes: mem.rss, heapUsedBytes: mem.heapUsed, bytesRead: stats.bytesRead ?? 0, trackedAgents: stats.trackedAgents ?? 0 })}\n`);
 await client.close();
 await log.close();
+// The registry client's keep-alive sockets would hold the process open; the parent waits for its exit.
+process.exit(0);
