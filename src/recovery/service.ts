@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import type { Logger } from 'pino';
 import type { AgentStateClient } from '../client/client.js';
+import { ConflictError } from '../errors.js';
 import type { ConsumedBatch, Consumer, EventLog, StoredRecord } from '../log/port.js';
 import { topicNames } from '../log/topics.js';
 import { DLQ_HEADER } from '../projector/wire.js';
@@ -72,6 +74,8 @@ export class RecoveryService {
     this.instance = options.instance ?? `recovery-${randomUUID().slice(0, 8)}`;
     this.metrics = options.metrics ?? NO_METRICS;
     this.view = new FleetView(options.phi);
+    // Each recovery in hand waits on this one signal: many listeners by design (a failed host may hold hundreds of agents).
+    setMaxListeners(0, this.stop.signal);
     this.engine = new RecoveryEngine({
       instance: this.instance,
       store: options.store,
@@ -108,14 +112,23 @@ export class RecoveryService {
           if (pending.size === 0) this.caughtUpAt ??= Date.now();
         },
       }),
-      await this.o.log.consume({
-        group: this.o.group ?? recoveryGroup(this.o.topicPrefix),
-        topics: [this.topics.heartbeats, this.topics.control],
-        fromBeginning: false,
-        sessionTimeoutMs: this.o.sessionTimeoutMs ?? 10_000,
-        handler: (batch) => this.onAuditBatch(batch),
-      }),
     );
+    try {
+      this.consumers.push(
+        await this.o.log.consume({
+          group: this.o.group ?? recoveryGroup(this.o.topicPrefix),
+          topics: [this.topics.heartbeats, this.topics.control],
+          fromBeginning: false,
+          sessionTimeoutMs: this.o.sessionTimeoutMs ?? 10_000,
+          handler: (batch) => this.onAuditBatch(batch),
+        }),
+      );
+    } catch (e) {
+      // The embedded log runs one consumer per group: a second instance there
+      // detects and recovers (its records coordinate it) but leaves the audit to the first.
+      if (!(e instanceof ConflictError)) throw e;
+      this.o.logger?.info({ group: this.o.group ?? recoveryGroup(this.o.topicPrefix) }, 'another instance holds the group (embedded log): not auditing heartbeats and commands here');
+    }
     const failed = Promise.race(this.consumers.map((c) => c.done.then(() => new Promise<never>(() => undefined))));
     let adoptAt = 0;
     const onAbort = (): void => this.stop.abort();
@@ -172,7 +185,7 @@ export class RecoveryService {
     for (const r of batch.records) {
       try {
         const h = await this.o.wire.decodeHeartbeat(r.value);
-        if (h) this.view.onHeartbeat(h, Date.now());
+        if (h && this.view.onHeartbeat(h, Date.now())) this.o.logger?.info({ nodeId: h.nodeId, agents: h.agents.length }, 'runtime host heartbeating again');
       } catch {
         // Reported once by the group consumer (onAuditBatch), not by every instance.
       }

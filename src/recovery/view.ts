@@ -28,14 +28,17 @@ export class FleetView {
 
   constructor(private readonly phi: PhiOptions = {}) {}
 
-  onHeartbeat(h: NodeHeartbeat, at: number): void {
+  /** @returns true when a dead or departed node came back (a restart, or a resumed zombie) */
+  onHeartbeat(h: NodeHeartbeat, at: number): boolean {
     let n = this.nodes.get(h.nodeId);
-    if (!n || (n.status !== 'alive' && h.status === 'running')) {
+    // A redelivered heartbeat (at-least-once delivery) is no sign of life: only a newer one counts.
+    if (n && (h.timestamp < n.last.timestamp || (h.timestamp === n.last.timestamp && h.sequence <= n.last.sequence))) return false;
+    const revived = n !== undefined && n.status !== 'alive' && h.status === 'running';
+    if (!n || revived) {
       // A node back from the dead (restarted, or a resumed zombie) starts a fresh rhythm.
       n = { last: h, detector: new PhiAccrualDetector(h.intervalMs || 1000, this.phi), status: 'alive', pending: n?.pending ?? new Set() };
       this.nodes.set(h.nodeId, n);
     }
-    if (h.sequence < n.last.sequence && h.timestamp <= n.last.timestamp) return; // a redelivered older heartbeat
     n.last = h;
     n.detector.heartbeat(at, h.intervalMs);
     if (h.status === 'stopping') n.status = 'left';
@@ -50,6 +53,7 @@ export class FleetView {
     }
     // An agent its owner no longer lists was stopped or fenced there: not that node's to lose any more.
     for (const [id, o] of this.owners) if (o.nodeId === h.nodeId && !listed.has(id)) this.owners.delete(id);
+    return revived;
   }
 
   /** Alive nodes whose silence now crosses the phi threshold. */
