@@ -156,10 +156,13 @@ describe('recovery engine: runtime hosts and the recovery service as processes',
 
   it('embedded: kill -9 of the recovery instance working on a recovery neither loses nor doubles it', async () => {
     const profile = embedded('instance-kill');
+    const [a, b, c] = (await startFleet(profile)) as [Proc, Proc, Proc];
     const r1 = startRecovery('rec-1', profile.env);
     const r2 = startRecovery('rec-2', profile.env);
     procs.push(r1, r2);
-    const [a, b, c] = (await startFleet(profile)) as [Proc, Proc, Proc];
+    // Both instances see every host alive before the failure.
+    await waitFor('recovery instances started', () => [r1, r2].every((r) => r.output().includes('recovery started')), 120_000);
+    await new Promise((r) => setTimeout(r, 3000));
     const records = await profile.records();
     try {
       a.child.kill('SIGKILL');
