@@ -297,6 +297,19 @@ export class RuntimeHost {
   }
 
   /**
+   * What a crash looks like from outside, for tests and benchmarks: heartbeats
+   * and agent loops stop at once, nothing is flushed, released or announced.
+   */
+  async abandon(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.timer);
+    for (const r of this.running.values()) r.abort.abort();
+    this.running.clear();
+    await this.consumer?.stop();
+  }
+
+  /**
    * Stops every agent (step in hand finished, writes flushed, released), sends
    * a last `stopping` heartbeat (a planned stop, not a failure) and stops.
    * Safe to call twice; the log and the client are the caller's.
