@@ -26,8 +26,8 @@ export interface Parsed {
   positionals: string[];
 }
 
-/** Parses with the global options added; command options must be `type: 'string'`. */
-export function parse(argv: string[], options: Record<string, { type: 'string'; default?: string }>): Parsed {
+/** Parses with the global options added; command options are `type: 'string'` or flags (`type: 'boolean'`). */
+export function parse(argv: string[], options: Record<string, { type: 'string'; default?: string } | { type: 'boolean'; default?: boolean }>): Parsed {
   try {
     return parseArgs({ args: argv, options: { ...GLOBAL_OPTIONS, ...options }, allowPositionals: true, strict: true }) as never;
   } catch (err) {
