@@ -14,14 +14,17 @@ import { RedisCache } from '../src/cache/redis.js';
 import { canonicalJson, step, type Projection } from '../src/domain/index.js';
 import { Projector, resetProjectorGroup } from '../src/projector/index.js';
 import { MongoConnection, MongoStore } from '../src/store/mongo/index.js';
+import { chatWindowEvents } from './lib/chat-log.js';
 import { appendRoundRobin, corpusEvents } from './lib/corpus-log.js';
 import { intArg, pipelineBench } from './lib/pipeline.js';
 import { writeResults } from './lib/results.js';
 import { markdownTable, num } from './lib/table.js';
 
 const quick = process.argv.includes('--quick');
-const AGENTS = intArg('--agents', quick ? 100 : 500);
-const PER_AGENT = intArg('--events', quick ? 10 : 30);
+/** `chat` (default): ~22 KB chat-window states (issue 11); `corpus`: growing corpus states up to 8 KB. */
+const WORKLOAD = process.argv.includes('--corpus') ? 'corpus' : 'chat';
+const AGENTS = intArg('--agents', WORKLOAD === 'chat' ? (quick ? 20 : 50) : quick ? 100 : 500);
+const PER_AGENT = intArg('--events', WORKLOAD === 'chat' ? (quick ? 50 : 200) : quick ? 10 : 30);
 const NAIVE_SECONDS = quick ? 10 : 30;
 
 interface Row {
@@ -38,7 +41,8 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
 
   process.stderr.write(`generating ${AGENTS} x ${PER_AGENT} events...\n`);
-  const total = await appendRoundRobin(log, codec, topics.events, corpusEvents(AGENTS, PER_AGENT));
+  const histories = WORKLOAD === 'chat' ? chatWindowEvents(AGENTS, PER_AGENT) : corpusEvents(AGENTS, PER_AGENT);
+  const total = await appendRoundRobin(log, codec, topics.events, histories);
 
   const project = async (scenario: string): Promise<void> => {
     const database = `bench_project_${stamp}_${databases.length}`;
@@ -93,8 +97,9 @@ async function main(): Promise<void> {
     { header: 'seconds', value: (r) => num(r.seconds, 1) },
     { header: 'events/s', value: (r) => num(r.eventsPerSec, 0) },
   ]);
-  process.stdout.write(`\nprojection: ${AGENTS} agents x ${PER_AGENT} events (corpus states up to 8 KB, Avro), 6 partitions\n\n${table}\n\n`);
-  process.stdout.write(`results: ${writeResults('project', { agents: AGENTS, eventsPerAgent: PER_AGENT, rows })}\n`);
+  const what = WORKLOAD === 'chat' ? '~22 KB chat-window states' : 'corpus states up to 8 KB';
+  process.stdout.write(`\nprojection: ${AGENTS} agents x ${PER_AGENT} events (${what}, Avro), 6 partitions\n\n${table}\n\n`);
+  process.stdout.write(`results: ${writeResults('project', { workload: WORKLOAD, agents: AGENTS, eventsPerAgent: PER_AGENT, rows })}\n`);
 
   for (const database of databases) {
     const c = await MongoConnection.connect({ uri: env.mongodbUri, database });
