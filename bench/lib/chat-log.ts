@@ -1,6 +1,6 @@
 import { generateState } from '../../src/corpus/generate.js';
 import { Random, loadTextSources, proseSpan } from '../../src/corpus/index.js';
-import { checksum, diff, epoch, produceWithChanges, stateAsJson, version, type JsonObject, type JsonValue, type StateEvent } from '../../src/domain/index.js';
+import { checksum, diff, epoch, instanceId as asInstanceId, produceWithChanges, stateAsJson, version, type JsonObject, type JsonValue, type StateEvent } from '../../src/domain/index.js';
 
 /**
  * The chat-window workload of issue 11 as events: each agent starts at a
@@ -22,7 +22,7 @@ export function chatWindowEvents(agents: number, perAgent: number): StateEvent[]
       return { id: `msg_${i}`, role: i % 2 ? 'assistant' : 'user', content: content.slice(0, 900), createdAt: 1_760_000_000_000 + i, tokenCount: 200 };
     };
     const base = stateAsJson(generateState({ seed: 5000 + a, targetBytes: 4096 }));
-    const instanceId = base.instanceId as string;
+    const instanceId = asInstanceId(base.instanceId as string);
     (base.memory as JsonObject) = { conversation: Array.from({ length: WINDOW }, (_, i) => turn(i)), turns: WINDOW };
     let state: JsonObject = base;
     const events: StateEvent[] = [];
