@@ -46,6 +46,22 @@ describe('3-broker Kafka: partition leader killed with SIGKILL under load', () =
 
   beforeAll(async () => {
     await run('bash', [stack, 'up', '--only', 'kafka', '--kafka-brokers', '3'], { env, timeout: 600_000 });
+    // The first group request makes the cluster create __consumer_offsets (50
+    // partitions x 3 replicas), which can take longer than kafkajs's retries on
+    // a busy machine; clients that gave up on it never recovered. Wait for a
+    // coordinator before any client starts.
+    const admin = new Kafka({ brokers, logLevel: logLevel.NOTHING, retry: { retries: 2 } }).admin();
+    await admin.connect();
+    for (const deadline = Date.now() + 180_000; ; await sleep(1000)) {
+      try {
+        await admin.describeGroups(['failover-warmup']);
+        break;
+      } catch (err) {
+        if (Date.now() > deadline) throw err;
+      }
+    }
+    await admin.disconnect();
+    note('3 brokers up, group coordinator ready');
     log = new KafkaEventLog({ brokers });
     await log.setup(topicSpecs({ prefix, partitions: 3, replicationFactor: 3 }));
   });
