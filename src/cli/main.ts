@@ -5,6 +5,7 @@
  */
 import { AgentStateError } from '../errors.js';
 import { UsageError } from './args.js';
+import { redactUrlsIn } from '../util/redact.js';
 import { start } from './commands/start.js';
 import { status } from './commands/status.js';
 import { list } from './commands/list.js';
@@ -41,7 +42,8 @@ const COMMANDS: Record<string, Command> = { start, status, list, inspect, histor
 
 export async function main(argv: string[]): Promise<number> {
   const out = (s: string) => void process.stdout.write(`${s}\n`);
-  const err = (s: string) => void process.stderr.write(`${s}\n`);
+  // Last line of defence for issue 12 §7: a driver's message may quote a connection URL with its password.
+  const err = (s: string) => void process.stderr.write(`${redactUrlsIn(s)}\n`);
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     out(HELP);

@@ -1,4 +1,5 @@
 import { ConfigError } from '../errors.js';
+import { redactUrl, redactUrlsIn } from '../util/redact.js';
 
 /**
  * The one place that turns an environment into typed settings, for the CLI,
@@ -20,6 +21,7 @@ export const ENV = {
   topicPrefix: 'AGENTSTATE_TOPIC_PREFIX',
   masterKeys: 'AGENTSTATE_MASTER_KEYS',
   masterKeysFile: 'AGENTSTATE_MASTER_KEYS_FILE',
+  connectTimeoutMs: 'AGENTSTATE_CONNECT_TIMEOUT_MS',
 } as const;
 
 /**
@@ -37,6 +39,8 @@ export const DEFAULTS = {
   topicPrefix: 'agentstate.',
   mongoDatabase: 'agentstate',
   dataDir: './.agentstate',
+  /** How long a command waits for each server it needs before it gives up naming it (issue 12 §1). */
+  connectTimeoutMs: 15_000,
 } as const;
 
 /** Kafka and the (optional) schema registry. */
@@ -73,6 +77,8 @@ export interface EnvConfig {
   s3: S3Settings | undefined;
   redisUrl: string | undefined;
   masterKeys: MasterKeySource | undefined;
+  /** Deadline for reaching each server. @default 15000 (AGENTSTATE_CONNECT_TIMEOUT_MS) */
+  connectTimeoutMs: number;
   /** Which of {@link SERVER_VARIABLES} are set (non-empty), in that order. */
   serverVariablesSet: string[];
 }
@@ -101,9 +107,9 @@ function url(env: Env, name: string, schemes: string[]): string | undefined {
   try {
     parsed = new URL(v);
   } catch {
-    throw new ConfigError(name, `"${v}" is not a URL (expected ${schemes.map((s) => `${s}//...`).join(' or ')})`);
+    throw new ConfigError(name, `"${redactUrlsIn(v)}" is not a URL (expected ${schemes.map((s) => `${s}//...`).join(' or ')})`);
   }
-  if (!schemes.includes(parsed.protocol)) throw new ConfigError(name, `"${v}" must start with ${schemes.map((s) => `${s}//`).join(' or ')}`);
+  if (!schemes.includes(parsed.protocol)) throw new ConfigError(name, `"${redactUrl(v)}" must start with ${schemes.map((s) => `${s}//`).join(' or ')}`);
   return v;
 }
 
@@ -145,6 +151,10 @@ export function readEnv(env: Env): EnvConfig {
   const file = get(env, ENV.masterKeysFile);
   const inline = get(env, ENV.masterKeys);
   if (file && inline) throw new ConfigError(ENV.masterKeys, `set either it or ${ENV.masterKeysFile}, not both`);
+  const timeout = get(env, ENV.connectTimeoutMs);
+  if (timeout !== undefined && (!/^\d+$/.test(timeout) || Number(timeout) < 1)) {
+    throw new ConfigError(ENV.connectTimeoutMs, `"${timeout}" is not a positive whole number of milliseconds`);
+  }
   return {
     topicPrefix,
     kafka: brokers === undefined ? undefined : { brokers: parseBrokers(brokers), schemaRegistryUrl },
@@ -155,6 +165,7 @@ export function readEnv(env: Env): EnvConfig {
         : { endpoint, bucket, ...(accessKeyId && secretAccessKey ? { accessKeyId, secretAccessKey } : {}) },
     redisUrl: url(env, ENV.redisUrl, ['redis:', 'rediss:']),
     masterKeys: file ? { file } : inline ? { inline } : undefined,
+    connectTimeoutMs: timeout === undefined ? DEFAULTS.connectTimeoutMs : Number(timeout),
     serverVariablesSet: SERVER_VARIABLES.filter((name) => get(env, name) !== undefined),
   };
 }

@@ -5,7 +5,7 @@ import { DEFAULTS, ENV, readEnv, requireServers, type EnvConfig, type KafkaSetti
 import { loadMasterKeys } from '../config/keys.js';
 import { ConfigError } from '../errors.js';
 import type { SnapshotPolicy } from '../snapshots/snapshotter.js';
-import type { SettingNames } from './probe.js';
+import { ENV_SETTING_NAMES, type SettingNames } from './probe.js';
 
 /** Explicit server settings (they replace the environment's). */
 export interface ServerOptions {
@@ -64,13 +64,7 @@ interface Common {
   connectTimeoutMs: number;
 }
 
-const ENV_NAMES: SettingNames = {
-  kafkaBrokers: ENV.kafkaBrokers,
-  schemaRegistryUrl: ENV.schemaRegistryUrl,
-  mongodbUri: ENV.mongodbUri,
-  s3Endpoint: ENV.s3Endpoint,
-  redisUrl: ENV.redisUrl,
-};
+const ENV_NAMES: SettingNames = ENV_SETTING_NAMES;
 
 const OPTION_NAMES: SettingNames = {
   kafkaBrokers: 'servers.kafka.brokers',

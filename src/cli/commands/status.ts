@@ -1,20 +1,19 @@
 import { parse, backendKind, GLOBAL_HELP, positionalArgs } from '../args.js';
 import { openBackend } from '../backend.js';
 import { scanLog } from '../scan.js';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import type { Backend } from '../backend.js';
-import { openProjection } from '../projection.js';
+import { openStoreOnly } from '../store-only.js';
 import type { StoreCounts } from '../../store/port.js';
 
-/** The projector's store counts, when there is a store to read (never creates one). */
+/** The projector's store counts, when there is a store to read (never creates one; needs neither S3 nor Redis). */
 async function storeCounts(backend: Backend, dataDir: string): Promise<StoreCounts | undefined> {
-  if (backend.kind === 'embedded' ? !existsSync(join(dataDir, 'store.sqlite')) : !process.env.MONGODB_URI) return undefined;
-  const sinks = await openProjection(backend, dataDir, process.env);
+  if (backend.kind === 'servers' && !process.env.MONGODB_URI) return undefined;
+  const store = await openStoreOnly(backend.kind, dataDir, process.env);
+  if (!store) return undefined;
   try {
-    return await sinks.store.counts();
+    return await store.counts();
   } finally {
-    await sinks.close();
+    await store.close();
   }
 }
 
@@ -29,7 +28,7 @@ export async function status(argv: string[], out: (s: string) => void): Promise<
   const { values, positionals } = parse(argv, {});
   if (values.help) return out(help), 0;
   positionalArgs(positionals, [], 'agentstate status');
-  const backend = await openBackend({ dataDir: values['data-dir'], backend: backendKind(values.backend), env: process.env });
+  const backend = await openBackend({ dataDir: values['data-dir'], backend: backendKind(values.backend), env: process.env, readOnly: true });
   try {
     const scan = await scanLog(backend);
     const counts = await storeCounts(backend, values['data-dir']);
