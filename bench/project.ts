@@ -1,34 +1,59 @@
 /**
  * `npm run bench -- project`: projection throughput into MongoDB (FerretDB in
- * the dev stack). Events are realistic (src/corpus: growing LLM-agent states,
- * Avro on the wire), appended round-robin across agents. Scenarios, same run,
- * same servers:
- *   - projector: Projector.runUntilCaughtUp into an empty database (store +
- *     mirror + cache + state topic + policy snapshots);
+ * the dev stack), issue 11. Events go to the log first (Avro), appended
+ * round-robin across agents; then, same run, same servers, same records:
+ *   - projector: Projector.runUntilCaughtUp in this process into an empty
+ *     database (store + mirror + cache + state topic + policy snapshots), with
+ *     the wall time of each stage (the stages of a batch overlap);
  *   - rebuild: the group reset to earliest, into another empty database;
- *   - naive: one `updateOne` upsert per event (read, fold, write, no batching),
- *     time-boxed, as the baseline the batched design is measured against.
- * Options: --quick, --agents N, --events N (per agent).
+ *   - 1, 2, 3 processes: `services/projector/main.ts --until-caught-up` spawned
+ *     N times in a fresh group and database (process start and group joins
+ *     included, so compare these rows with each other);
+ *   - naive: one `updateOne` upsert per event (read, fold, write, no
+ *     batching), time-boxed, as the baseline the batched design is measured
+ *     against.
+ * Workloads: the ~22 KB chat-window states (default: append a ~1 KB turn,
+ * drop the oldest, bump a counter, flip the status), or `--corpus` (growing
+ * corpus states up to 8 KB). Options: --quick, --agents N, --events N (per
+ * agent), --processes 1,2,3, --no-processes.
  */
+import { spawn } from 'node:child_process';
 import { RedisCache } from '../src/cache/redis.js';
 import { canonicalJson, step, type Projection } from '../src/domain/index.js';
-import { Projector, resetProjectorGroup } from '../src/projector/index.js';
+import { MetricsRegistry, Projector, resetProjectorGroup } from '../src/projector/index.js';
 import { MongoConnection, MongoStore } from '../src/store/mongo/index.js';
+import type { StackEnv } from '../test/support/env.js';
+import { chatWindowEvents } from './lib/chat-log.js';
 import { appendRoundRobin, corpusEvents } from './lib/corpus-log.js';
 import { intArg, pipelineBench } from './lib/pipeline.js';
 import { writeResults } from './lib/results.js';
 import { markdownTable, num } from './lib/table.js';
 
 const quick = process.argv.includes('--quick');
-const AGENTS = intArg('--agents', quick ? 100 : 500);
-const PER_AGENT = intArg('--events', quick ? 10 : 30);
+/** `chat` (default): ~22 KB chat-window states (issue 11); `corpus`: growing corpus states up to 8 KB. */
+const WORKLOAD = process.argv.includes('--corpus') ? 'corpus' : 'chat';
+const AGENTS = intArg('--agents', WORKLOAD === 'chat' ? (quick ? 20 : 50) : quick ? 100 : 500);
+const PER_AGENT = intArg('--events', WORKLOAD === 'chat' ? (quick ? 50 : 200) : quick ? 10 : 30);
 const NAIVE_SECONDS = quick ? 10 : 30;
+const PROCESSES = process.argv.includes('--no-processes') ? [] : processCounts();
+const STAGES = ['heads', 'fold', 'encode', 'dlq', 'snapshots', 'mirror', 'cache', 'states', 'state-topic'];
+
+function processCounts(): number[] {
+  const i = process.argv.indexOf('--processes');
+  if (i < 0) return [1, 2, 3];
+  return (process.argv[i + 1] ?? '').split(',').map((n) => {
+    const v = Number(n);
+    if (!Number.isSafeInteger(v) || v < 1) throw new Error(`--processes takes counts like 1,2,3, got ${process.argv[i + 1]}`);
+    return v;
+  });
+}
 
 interface Row {
   scenario: string;
   events: number;
   seconds: number;
   eventsPerSec: number;
+  vsNaive?: number;
 }
 
 async function main(): Promise<void> {
@@ -36,31 +61,44 @@ async function main(): Promise<void> {
   const cache = new RedisCache({ url: env.redisUrl, prefix: `${prefix}cache:` });
   const databases: string[] = [];
   const rows: Row[] = [];
+  const stages: Record<string, Record<string, number>> = {};
 
   process.stderr.write(`generating ${AGENTS} x ${PER_AGENT} events...\n`);
-  const total = await appendRoundRobin(log, codec, topics.events, corpusEvents(AGENTS, PER_AGENT));
-
-  const project = async (scenario: string): Promise<void> => {
+  const histories = WORKLOAD === 'chat' ? chatWindowEvents(AGENTS, PER_AGENT) : corpusEvents(AGENTS, PER_AGENT);
+  const total = await appendRoundRobin(log, codec, topics.events, histories);
+  const newDatabase = (): string => {
     const database = `bench_project_${stamp}_${databases.length}`;
     databases.push(database);
-    const store = await MongoStore.connect({ uri: env.mongodbUri, database });
+    return database;
+  };
+
+  const project = async (scenario: string): Promise<void> => {
+    const store = await MongoStore.connect({ uri: env.mongodbUri, database: newDatabase() });
     await store.setup();
-    const projector = new Projector({ log, codec, store, blobs, cache, topicPrefix: prefix, group: `${prefix}projector`, sweepIntervalMs: 0 });
+    const metrics = new MetricsRegistry();
+    const projector = new Projector({ log, codec, store, blobs, cache, topicPrefix: prefix, group: `${prefix}projector`, sweepIntervalMs: 0, metrics });
     const t0 = performance.now();
     await projector.runUntilCaughtUp();
     const seconds = (performance.now() - t0) / 1000;
     rows.push({ scenario, events: total, seconds, eventsPerSec: total / seconds });
+    stages[scenario] = Object.fromEntries(STAGES.map((s) => [s, metrics.summary('agentstate_projector_stage_seconds', { stage: s }).sum]));
+    stages[scenario].batches = metrics.summary('agentstate_projector_batch_seconds').count;
     await store.close();
   };
   process.stderr.write('projector...\n');
-  await project('projector (batched sinks)');
+  await project('projector, in process');
   await resetProjectorGroup({ log, group: `${prefix}projector`, target: { to: 'earliest' }, topicPrefix: prefix });
   process.stderr.write('rebuild...\n');
-  await project('rebuild (reset to earliest)');
+  await project('rebuild (reset to earliest), in process');
+
+  for (const n of PROCESSES) {
+    process.stderr.write(`${n} projector process(es)...\n`);
+    const seconds = await processes(env, prefix, `${prefix}projector-x${n}`, newDatabase(), n);
+    rows.push({ scenario: `${n} projector process${n > 1 ? 'es' : ''} (spawned)`, events: total, seconds, eventsPerSec: total / seconds });
+  }
 
   process.stderr.write('naive baseline...\n');
-  const naiveDb = `bench_project_${stamp}_naive`;
-  databases.push(naiveDb);
+  const naiveDb = newDatabase();
   const conn = await MongoConnection.connect({ uri: env.mongodbUri, database: naiveDb });
   const coll = conn.db.collection<{ _id: string; version: number; checksum: string; state: string }>('agent_states');
   const heads = new Map<string, Projection>();
@@ -84,17 +122,28 @@ async function main(): Promise<void> {
     }
   }
   const naiveSeconds = (performance.now() - t0) / 1000;
-  rows.push({ scenario: `naive updateOne per event (${NAIVE_SECONDS}s box)`, events: applied, seconds: naiveSeconds, eventsPerSec: applied / naiveSeconds });
+  const naive = applied / naiveSeconds;
+  rows.push({ scenario: `naive updateOne per event (${NAIVE_SECONDS}s box)`, events: applied, seconds: naiveSeconds, eventsPerSec: naive });
   await conn.close();
+  for (const r of rows) r.vsNaive = r.eventsPerSec / naive;
 
   const table = markdownTable(rows, [
     { header: 'scenario', value: (r) => r.scenario, align: 'left' },
     { header: 'events', value: (r) => r.events },
     { header: 'seconds', value: (r) => num(r.seconds, 1) },
     { header: 'events/s', value: (r) => num(r.eventsPerSec, 0) },
+    { header: 'x naive', value: (r) => num(r.vsNaive ?? 0, 1) },
   ]);
-  process.stdout.write(`\nprojection: ${AGENTS} agents x ${PER_AGENT} events (corpus states up to 8 KB, Avro), 6 partitions\n\n${table}\n\n`);
-  process.stdout.write(`results: ${writeResults('project', { agents: AGENTS, eventsPerAgent: PER_AGENT, rows })}\n`);
+  const stageRows = Object.entries(stages).map(([scenario, s]) => ({ scenario, ...s }));
+  type StageRow = Record<string, number | string>;
+  const stageTable = markdownTable<StageRow>(stageRows, [
+    { header: 'stage wall seconds', value: (r) => String(r.scenario), align: 'left' },
+    { header: 'batches', value: (r) => Number(r.batches ?? 0) },
+    ...STAGES.map((s) => ({ header: s, value: (r: StageRow) => num(Number(r[s] ?? 0), 1) })),
+  ]);
+  const what = WORKLOAD === 'chat' ? '~22 KB chat-window states' : 'corpus states up to 8 KB';
+  process.stdout.write(`\nprojection: ${AGENTS} agents x ${PER_AGENT} events (${what}, Avro), 6 partitions\n\n${table}\n\n${stageTable}\n\n`);
+  process.stdout.write(`results: ${writeResults('project', { workload: WORKLOAD, agents: AGENTS, eventsPerAgent: PER_AGENT, rows, stages })}\n`);
 
   for (const database of databases) {
     const c = await MongoConnection.connect({ uri: env.mongodbUri, database });
@@ -104,6 +153,37 @@ async function main(): Promise<void> {
   await cache.close();
   await blobs.close();
   await log.close();
+}
+
+/** Spawns `n` projector services in one group and returns the seconds until all have caught up and exited. */
+async function processes(env: StackEnv, prefix: string, group: string, database: string, n: number): Promise<number> {
+  const t0 = performance.now();
+  const exits = Array.from({ length: n }, () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'services/projector/main.ts', '--until-caught-up'], {
+      env: {
+        ...process.env,
+        KAFKA_BROKERS: env.kafkaBrokers.join(','),
+        SCHEMA_REGISTRY_URL: env.schemaRegistryUrl,
+        MONGODB_URI: env.mongodbUri,
+        AGENTSTATE_MONGO_DATABASE: database,
+        S3_ENDPOINT: env.s3.endpoint,
+        S3_BUCKET: env.s3.bucket,
+        S3_ACCESS_KEY: env.s3.accessKeyId,
+        S3_SECRET_KEY: env.s3.secretAccessKey,
+        REDIS_URL: env.redisUrl,
+        AGENTSTATE_TOPIC_PREFIX: prefix,
+        AGENTSTATE_PROJECTOR_GROUP: group,
+        METRICS_PORT: '0',
+        LOG_LEVEL: 'warn',
+      },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+    return new Promise<void>((resolve, reject) =>
+      child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`projector process exited with ${code}`)))),
+    );
+  });
+  await Promise.all(exits);
+  return (performance.now() - t0) / 1000;
 }
 
 await main();

@@ -21,6 +21,7 @@ const HELP = {
   agentstate_projector_rejects_total: 'Events sent to the DLQ, by reason.',
   agentstate_projector_lag: 'Records behind the partition end when the last batch was fetched.',
   agentstate_projector_batch_seconds: 'Time to fold a batch and write every sink.',
+  agentstate_projector_stage_seconds: 'Wall time of each stage of a batch (heads, fold, encode, dlq, snapshots, mirror, cache, states, state-topic); stages overlap.',
   agentstate_projector_restarts_total: 'Consumer restarts after a failure.',
   agentstate_snapshot_bytes: 'Stored size of snapshots taken.',
   agentstate_snapshot_seconds: 'Time to take a snapshot.',

@@ -93,6 +93,12 @@ export interface ConsumeOptions {
    * @default 30000 on Kafka; the SQLite log's `sessionTimeoutMs` option (10000)
    */
   sessionTimeoutMs?: number;
+  /**
+   * How many partitions' batches the handler may be given at once (each
+   * partition's batches still arrive one at a time, in order). Ignored by
+   * adapters that deliver one batch at a time. @default 1
+   */
+  partitionsConcurrently?: number;
 }
 
 /** A running consumer. `done` settles when it stops (rejects if the handler threw). */

@@ -14,7 +14,8 @@ export interface Rejected {
 
 /** What one batch does, computed before any sink is written. */
 export interface BatchPlan {
-  accepted: Array<{ event: StateEvent; record: StoredRecord }>;
+  /** With each event's canonical JSON, made once here for the event mirror (and the byte policy). */
+  accepted: Array<{ event: StateEvent; record: StoredRecord; body: Buffer }>;
   rejected: Rejected[];
   /** Redelivered records already reflected in the store (offset at or before the head's). */
   skipped: number;
@@ -57,6 +58,7 @@ export async function foldBatch(
       plan.rejected.push({ record, reason: result.reason, ...(result.detail === undefined ? {} : { detail: result.detail }), event });
       continue;
     }
+    const body = Buffer.from(canonicalJson(event), 'utf8');
     const next: Head = {
       projection: result.projection,
       position: { partition: record.partition, offset: record.offset },
@@ -64,10 +66,11 @@ export async function foldBatch(
       updatedAt: event.timestamp,
       lastEventId: event.eventId,
       lastEventType: event.eventType,
-      bytesSinceSnapshot: (head?.bytesSinceSnapshot ?? 0) + canonicalJson(event.changeset).length,
+      // Event bytes (canonical JSON), of which the changeset is nearly all: one serialisation per event, shared with the mirror.
+      bytesSinceSnapshot: (head?.bytesSinceSnapshot ?? 0) + body.length,
     };
     plan.heads.set(id, next);
-    plan.accepted.push({ event, record });
+    plan.accepted.push({ event, record, body });
     const due = snapshotter?.dueAt(event.version);
     const byBytes = snapshotter !== undefined && snapshotter.policy.everyBytes > 0 && next.bytesSinceSnapshot >= snapshotter.policy.everyBytes;
     if (due !== undefined || byBytes) {

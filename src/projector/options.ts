@@ -39,6 +39,12 @@ export interface ProjectorOptions {
   /** @default 500 */
   maxBatchRecords?: number;
   /**
+   * Partitions folded and written at once: one partition's sink I/O overlaps
+   * another's fold (each partition stays in order). The store bounds its own
+   * writes in flight. @default 6
+   */
+  partitionsConcurrently?: number;
+  /**
    * How long a batch retries a failing sink before the consumer is restarted
    * (keep under the group session timeout, 30 s). @default 20000
    */
@@ -71,13 +77,14 @@ export function resolveProjectorOptions(o: ProjectorOptions): ResolvedProjectorO
     cacheTtlMs: o.cacheTtlMs ?? null,
     publishState: o.publishState ?? true,
     maxBatchRecords: o.maxBatchRecords ?? 500,
+    partitionsConcurrently: o.partitionsConcurrently ?? 6,
     retryWindowMs: o.retryWindowMs ?? 20_000,
     restartDelayMs: o.restartDelayMs ?? 1000,
     sessionTimeoutMs: o.sessionTimeoutMs ?? 30_000,
     maxHeads: o.maxHeads ?? 100_000,
     sweepIntervalMs: o.sweepIntervalMs ?? 60_000,
   };
-  const positive = ['claimCheckBytes', 'cacheMaxBytes', 'maxBatchRecords', 'retryWindowMs', 'maxHeads', 'sessionTimeoutMs'] as const;
+  const positive = ['claimCheckBytes', 'cacheMaxBytes', 'maxBatchRecords', 'partitionsConcurrently', 'retryWindowMs', 'maxHeads', 'sessionTimeoutMs'] as const;
   for (const f of positive) if (!Number.isSafeInteger(r[f]) || r[f] <= 0) throw new ConfigError(f, 'must be a positive integer');
   for (const f of ['restartDelayMs', 'sweepIntervalMs'] as const) {
     if (!Number.isSafeInteger(r[f]) || r[f] < 0) throw new ConfigError(f, 'must be a non-negative integer');

@@ -12,7 +12,7 @@ import { HeadCache, type Head } from './heads.js';
 import { NO_METRICS, type Metrics } from '../telemetry/metrics.js';
 import { resolveProjectorOptions, type ProjectorOptions, type ResolvedProjectorOptions } from './options.js';
 import { retrying, sleep } from '../util/retry.js';
-import { Sinks } from './sinks.js';
+import { Sinks, type EncodedHead } from './sinks.js';
 import { Snapshotter, type SnapshotInput } from '../snapshots/snapshotter.js';
 
 /**
@@ -79,6 +79,7 @@ export class Projector {
             signal,
             fromBeginning: true,
             maxBatchRecords: this.options.maxBatchRecords,
+            partitionsConcurrently: this.options.partitionsConcurrently,
             sessionTimeoutMs: this.options.sessionTimeoutMs,
           });
           await consumer.done;
@@ -143,37 +144,49 @@ export class Projector {
     this.heads.begin(p, first.offset);
     const retry = <T>(what: string, fn: () => Promise<T>): Promise<T> =>
       retrying(fn, { windowMs: this.options.retryWindowMs, signal, what, ...(this.logger ? { logger: this.logger } : {}) });
+    // Wall time per stage (the sinks of a stage overlap, so their times add up to more than the batch's).
+    const timed = async <T>(stage: string, work: Promise<T>): Promise<T> => {
+      const t0 = performance.now();
+      try {
+        return await work;
+      } finally {
+        this.metrics.observe('agentstate_projector_stage_seconds', (performance.now() - t0) / 1000, { stage });
+      }
+    };
 
     const ids = [...new Set(batch.records.filter((r) => r.value !== null).map((r) => r.key))];
     const missing = ids.filter((id) => this.heads.get(p, id) === undefined);
-    const loaded = missing.length > 0 ? await retry('load heads from the store', () => this.loadHeads(missing)) : new Map<string, Head>();
-    const plan = await foldBatch(batch.records, (id) => this.heads.get(p, id) ?? loaded.get(id), this.options.codec, this.snapshotter);
+    const loaded = missing.length > 0 ? await timed('heads', retry('load heads from the store', () => this.loadHeads(missing))) : new Map<string, Head>();
+    const plan = await timed('fold', foldBatch(batch.records, (id) => this.heads.get(p, id) ?? loaded.get(id), this.options.codec, this.snapshotter));
 
-    // Sinks in an order that keeps every crash point safe: rejects first, then
-    // the policy snapshots due in the batch, the event mirror, the cache, the
-    // state rows and the state topic. The consumer commits only after this
-    // returns (Invariant 4).
+    // Sinks in stages that keep every crash point safe. The consumer commits
+    // only after the last stage holds (Invariant 4); within a stage the writes
+    // are independent and idempotent, so they run together.
     //
-    // The event mirror comes before the cache, so a version a reader got from
-    // the cache is already in the history (getEventHistory, projectState) of
-    // the same manager: read-your-writes across its methods.
+    // 1. DLQ, state encoding (and claim-check blobs), the policy snapshots due
+    //    in the batch, and the event mirror. All of them come before the cache
+    //    and the store:
+    //    - the mirror before the cache, so a version a reader got from the
+    //      cache is already in the history (getEventHistory, projectState) of
+    //      the same manager: read-your-writes across its methods;
+    //    - snapshots before the store: once the store holds a batch, a
+    //      redelivery skips its records as already stored, so a snapshot that
+    //      failed after the store write (S3 down longer than the retry window)
+    //      would never be taken (issue 12 §5). Before the store write, a
+    //      failure makes the whole batch run again, and a retaken snapshot is
+    //      the same record and the same content-addressed object;
+    //    - rejects: re-decided identically on a redelivery (Invariant 3), sent
+    //      again (the DLQ is at least once).
+    // 2. The cache, with a version guard, before the store, so it never holds
+    //    less than the store: a reader served by the cache cannot see an older
+    //    version than a reader served by the store (docs/projector.md, Read
+    //    consistency). What it gets ahead of the store is the fold of records
+    //    already in the log: a crash here leaves it one batch ahead until the
+    //    redelivered batch writes the same heads (Invariant 2: same bytes).
+    // 3. The state rows and the compacted state topic. A crash between the two
+    //    is repaired by the redelivery: the records are refolded if the rows
+    //    did not hold, else their heads re-derived (below).
     //
-    // Snapshots come before the store: once the store holds a batch, a
-    // redelivery skips its records as already stored, so a snapshot that
-    // failed after the store write (S3 down longer than the retry window)
-    // would never be taken (issue 12 §5). Before the store write, a failure
-    // makes the whole batch run again, and a retaken snapshot is the same
-    // record and the same content-addressed object.
-    //
-    // The cache is written before the store, with a version guard, so it never
-    // holds less than the store: a reader served by the cache cannot see an
-    // older version than a reader served by the store (docs/projector.md, Read
-    // consistency). The cache is derived, and what it gets ahead of the store
-    // is the fold of records already in the log: a crash between the two
-    // leaves the cache one batch ahead until the redelivered batch writes the
-    // same heads to the store (Invariant 2 makes them the same bytes).
-    await retry('DLQ append', () => this.sinks.dlq(plan));
-    const encoded = await retry('state encoding / claim check', () => this.sinks.encode(plan.heads));
     // A redelivered batch whose store write held last time, but not all of its
     // derived outputs (the attempt failed or the process died after the store
     // write): its records are skipped as already stored, so the heads the store
@@ -182,12 +195,19 @@ export class Projector {
     const rederive = new Map(
       [...loaded].filter(([id, h]) => !plan.heads.has(id) && h.position.partition === p && BigInt(h.position.offset) >= BigInt(first.offset)),
     );
-    const derived = rederive.size === 0 ? encoded : new Map([...(await retry('state encoding', () => this.sinks.encode(rederive))), ...encoded]);
-    await this.takeSnapshots(plan.snapshots, retry);
-    await retry('event mirror write', () => this.sinks.storeEvents(plan));
-    await retry('cache write', () => this.sinks.cache(derived));
-    await retry('state rows write', () => this.sinks.storeStates(plan, encoded));
-    await retry('state topic append', () => this.sinks.stateTopic(derived));
+    const [encoded, rederived] = await settleAll([
+      timed('encode', retry('state encoding / claim check', () => this.sinks.encode(plan.heads))),
+      rederive.size === 0 ? Promise.resolve(new Map<string, EncodedHead>()) : retry('state encoding', () => this.sinks.encode(rederive)),
+      timed('dlq', retry('DLQ append', () => this.sinks.dlq(plan))),
+      timed('snapshots', this.takeSnapshots(plan.snapshots, retry)),
+      timed('mirror', retry('event mirror write', () => this.sinks.storeEvents(plan))),
+    ] as const);
+    const derived = rederived.size === 0 ? encoded : new Map([...rederived, ...encoded]);
+    await timed('cache', retry('cache write', () => this.sinks.cache(derived)));
+    await settleAll([
+      timed('states', retry('state rows write', () => this.sinks.storeStates(plan, encoded))),
+      timed('state-topic', retry('state topic append', () => this.sinks.stateTopic(derived))),
+    ]);
 
     this.heads.commit(p, new Map([...loaded, ...plan.heads]), BigInt(last.offset) + 1n);
     const m = this.metrics;
@@ -259,4 +279,15 @@ export class Projector {
     timer.unref();
     return timer;
   }
+}
+
+/**
+ * Awaits every task (none is left running when this returns, so a failed
+ * batch never overlaps its own retry) and throws the first failure.
+ */
+async function settleAll<T extends readonly unknown[]>(tasks: { [K in keyof T]: Promise<T[K]> }): Promise<T> {
+  const results = await Promise.allSettled(tasks);
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  return results.map((r) => (r as PromiseFulfilledResult<unknown>).value) as unknown as T;
 }

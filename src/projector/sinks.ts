@@ -1,7 +1,7 @@
 import type { BlobStore } from '../blob/port.js';
 import type { Cache } from '../cache/port.js';
 import { AlreadyExistsError } from '../errors.js';
-import { canonicalJson, encodeKeySegment } from '../domain/index.js';
+import { encodeKeySegment, type JsonObject } from '../domain/index.js';
 import type { EventLog, LogRecord } from '../log/port.js';
 import type { TopicNames } from '../log/topics.js';
 import type { StateStore, StoredEvent, StoredState } from '../store/port.js';
@@ -86,7 +86,7 @@ export class Sinks {
   /** The `state_events` mirror rows of a batch's accepted events (insert-if-absent). */
   async storeEvents(plan: BatchPlan): Promise<void> {
     if (plan.accepted.length === 0) return;
-    const events: StoredEvent[] = plan.accepted.map(({ event, record }) => ({
+    const events: StoredEvent[] = plan.accepted.map(({ event, record, body }) => ({
       instanceId: event.instanceId,
       version: event.version,
       epoch: event.writerEpoch,
@@ -95,7 +95,8 @@ export class Sinks {
       timestamp: event.timestamp,
       stateChecksum: event.stateChecksum,
       position: { partition: record.partition, offset: record.offset },
-      body: Buffer.from(canonicalJson(event), 'utf8'),
+      body,
+      parsed: event as unknown as JsonObject,
     }));
     await this.o.store.writeBatch({ states: [], events });
   }

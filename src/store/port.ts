@@ -14,6 +14,7 @@ import type { StateFields } from './state-fields.js';
 
 // A log position is a log concept, a body encoding a codec one; re-exported here for the store's users.
 import type { LogPosition } from '../log/port.js';
+import type { JsonObject } from '../domain/json.js';
 import type { BodyEncoding } from '../codec/state-body.js';
 export type { BodyEncoding, LogPosition };
 
@@ -69,6 +70,8 @@ export interface StoredEvent {
   position: LogPosition;
   /** The whole event as canonical JSON UTF-8. */
   body: Buffer;
+  /** `body` already parsed, when the writer has it: an adapter that needs the fields reads them here instead of parsing `body` again. Never returned by reads. */
+  parsed?: JsonObject;
 }
 
 export type SnapshotType = 'full' | 'incremental' | 'checkpoint';

@@ -39,6 +39,13 @@ export class MetricsRegistry implements Metrics {
     return this.series.get(name)?.values.get(labelKey(labels)) ?? 0;
   }
 
+  /** A summary series' sum and count (0 when absent). */
+  summary(name: string, labels: Record<string, string> = {}): { sum: number; count: number } {
+    const values = this.series.get(name)?.values;
+    const key = labelKey(labels);
+    return { sum: values?.get(`sum${key}`) ?? 0, count: values?.get(`count${key}`) ?? 0 };
+  }
+
   render(): string {
     const lines: string[] = [];
     for (const [name, { kind, help, values }] of this.series) {

@@ -22,8 +22,8 @@ export async function runConsumer(kafka: Kafka, options: ConsumeOptions, logger?
   await consumer.subscribe({ topics: options.topics, fromBeginning: options.fromBeginning ?? true });
   let failure: unknown;
   let stopping: Promise<void> | undefined;
-  // The batch being handled: stop() lets it finish and commit before leaving the group.
-  let current: Promise<void> | undefined;
+  // The batches being handled (one per partition at most): stop() lets them finish and commit before leaving the group.
+  const current = new Set<Promise<void>>();
   let resolveDone!: () => void;
   let rejectDone!: (err: unknown) => void;
   const done = new Promise<void>((res, rej) => {
@@ -32,7 +32,7 @@ export async function runConsumer(kafka: Kafka, options: ConsumeOptions, logger?
   });
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
-      await current?.catch(() => undefined);
+      await Promise.all([...current].map((w) => w.catch(() => undefined)));
       await consumer.disconnect().catch((err: unknown) => logger?.warn({ err }, 'consumer disconnect failed'));
       if (failure !== undefined) rejectDone(failure);
       else resolveDone();
@@ -43,15 +43,15 @@ export async function runConsumer(kafka: Kafka, options: ConsumeOptions, logger?
   await consumer.run({
     autoCommit: false,
     eachBatchAutoResolve: false,
-    partitionsConsumedConcurrently: 1,
+    partitionsConsumedConcurrently: options.partitionsConcurrently ?? 1,
     eachBatch: async (payload) => {
       if (failure !== undefined || stopping) return;
       const work = handleBatch(payload);
-      current = work;
+      current.add(work);
       try {
         await work;
       } finally {
-        current = undefined;
+        current.delete(work);
       }
     },
   });
@@ -88,7 +88,7 @@ export async function runConsumer(kafka: Kafka, options: ConsumeOptions, logger?
     }
   });
   if (options.signal) {
-    // setImmediate: an abort fired from inside the handler must see `current` set.
+    // setImmediate: an abort fired from inside the handler must see its batch in `current`.
     if (options.signal.aborted) void stop();
     else options.signal.addEventListener('abort', () => setImmediate(() => void stop()), { once: true });
   }

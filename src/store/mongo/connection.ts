@@ -33,7 +33,11 @@ export class MongoConnection {
     if (!/^[A-Za-z0-9_-]{1,63}$/.test(database)) throw new ConfigError('database', `"${database}" is not a valid database name`);
     if (options.client) return new MongoConnection(options.client, database, false);
     if (!options.uri) throw new ConfigError('uri', 'a MongoDB uri or client is required');
-    const client = new MongoClient(options.uri, { serverSelectionTimeoutMS: 10_000, ...options.clientOptions });
+    // maxPoolSize bounds every command this process has in flight (writes,
+    // snapshot records, reads): FerretDB 1.24 on PostgreSQL stopped answering
+    // every client, ping included, with ~64 commands in flight (issue 11), and
+    // the driver's default pool is 100.
+    const client = new MongoClient(options.uri, { serverSelectionTimeoutMS: 10_000, maxPoolSize: 24, ...options.clientOptions });
     await client.connect();
     return new MongoConnection(client, database, true);
   }

@@ -171,7 +171,7 @@ const str = (v: JsonValue | undefined): string | null => (typeof v === 'string' 
 const view = (v: JsonValue): JsonValue => escapeKeys(sanitise(v));
 
 export function toEventDoc(e: StoredEvent): EventDoc {
-  const ev = eventView(e.body);
+  const ev = e.parsed ?? eventView(e.body);
   const changeset: ChangeDoc[] = [];
   if (Array.isArray(ev.changeset)) {
     for (const c of ev.changeset) {
