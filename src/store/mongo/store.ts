@@ -208,7 +208,7 @@ export class MongoStore implements StateStore {
     if (this.ferretdbPostgresUrl !== undefined) {
       // FerretDB does not push `$in` down: each chunk fetched the whole table (10 s at
       // 10,000 agents). A single `_id` read is index-served there (ferretdb-postgres.ts).
-      await forEachLimit(ids, this.concurrency, async (id) => {
+      await forEachLimited(ids, this.writes, async (id) => {
         const d = await call('read agent_states', () => this.states.findOne({ _id: id }));
         if (d) out.set(d._id, fromStateDoc(d));
       });
