@@ -27,11 +27,25 @@ export interface RepublishOptions {
   blobs: BlobStore;
   /** The target log: empty, or holding what an interrupted restore appended. */
   target: EventLog;
+  /** Decodes the restored values (after `mapValue`), for the fold the restore is verified against. */
   codec: EventCodec;
   /** @default 'agentstate.' */
   topicPrefix?: string;
-  /** Restore records with a timestamp at or before this (ms); each partition stops at its first later record. @default latest */
+  /**
+   * Point in time (ms): each record key (agent) is restored up to its first
+   * record stamped after this, so every agent gets the prefix of its history
+   * at that time (what `projectStateAtTime` answers on the source). @default latest
+   */
   to?: number;
+  /** Restore only these record keys (agents); @default every key */
+  agents?: ReadonlySet<string>;
+  /**
+   * Rewrites a value before it is appended (the schema id of a Confluent
+   * frame, when the target registry numbers schemas differently). Must be a
+   * pure function of the value: a resumed run compares its output with what
+   * the target holds.
+   */
+  mapValue?: (value: Buffer) => Promise<Buffer>;
   /** @default 500 */
   chunkRecords?: number;
   /** Needed when the backup's values are encrypted. Records of crypto-shredded agents are not republished. */
@@ -99,6 +113,17 @@ export async function republish(options: RepublishOptions): Promise<RepublishRes
   const folded = new Map<string, Projection | undefined>();
   const decode = (v: Buffer) => codec.decode(v);
   const partitionOf = new Map<string, number>();
+  // Keys whose history is cut at `to`: their later records stay out even when stamped earlier (a per-agent prefix).
+  const cut = new Set<string>();
+  const keep = (r: SegmentRecord): boolean => {
+    if (options.agents && !options.agents.has(r.key)) return false;
+    if (options.to === undefined) return true;
+    if (cut.has(r.key)) return false;
+    if (r.timestamp <= options.to) return true;
+    cut.add(r.key);
+    return false;
+  };
+  const mapValue = options.mapValue;
   for (const p of found) {
     const have = BigInt(ends[p] ?? '0') - BigInt(starts[p] ?? '0');
     let index = 0n;
@@ -113,15 +138,16 @@ export async function republish(options: RepublishOptions): Promise<RepublishRes
       pending = [];
       options.onProgress?.({ ...progress });
     };
-    walk: for await (const s of walkPartition(blobs, p)) {
+    for await (const s of walkPartition(blobs, p)) {
       if (s.kind === 'problem') {
         await flush();
         throw new BackupDamagedError(s.problem);
       }
       const readable = await readableRecords(s.segment, options.keyring);
       result.shredded += readable.shredded.length;
-      for (const r of readable.records) {
-        if (options.to !== undefined && r.timestamp > options.to) break walk;
+      for (const original of readable.records) {
+        if (!keep(original)) continue;
+        const r = mapValue && original.value ? { ...original, value: await mapValue(original.value) } : original;
         if (index < have) {
           if (index === have - 1n) {
             const end = BigInt(ends[p]!);

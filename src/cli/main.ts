@@ -11,7 +11,8 @@ import { list } from './commands/list.js';
 import { history, inspect, stateAt } from './commands/inspect.js';
 import { replay, rollback, topics } from './commands/admin.js';
 import { projector, snapshot } from './commands/projector.js';
-import { backup, restore } from './commands/backup.js';
+import { backup } from './commands/backup.js';
+import { restore } from './commands/restore.js';
 
 const HELP = `agentstate: persistence and state management for fleets of AI agents
 
@@ -30,7 +31,7 @@ commands:
   replay      reset a consumer group's offsets so its outputs are rebuilt
   topics      create and check the agentstate topics
   backup      backup status, backup verify [--deep] (segments in the blob store)
-  restore     restore the backup into a new data dir (--to latest|<time>)
+  restore     restore the backup onto empty servers or into a new data dir (--to latest|<time>)
 
 Backends: the embedded profile (SQLite in --data-dir, default ./.agentstate)
 unless KAFKA_BROKERS is set (then Kafka, plus SCHEMA_REGISTRY_URL for Avro).`;
