@@ -123,7 +123,7 @@ export async function restore(argv: string[], out: (s: string) => void, err: (s:
       where = resolve(targetDir);
       report = await restoreEmbedded({ blobs, targetDataDir: targetDir, codec: backend.codec, topicPrefix: backend.prefix, ...common });
     } else {
-      ({ report, where } = await restoreOntoServers(backend.prefix, targetPrefix ?? backend.prefix, targetDatabase, blobs, common));
+      ({ report, where } = await restoreOntoServers(process.env, backend.prefix, targetPrefix ?? backend.prefix, targetDatabase, blobs, common));
     }
     if (values.json) out(JSON.stringify(report, null, 2));
     else printReport(report, where, out);
@@ -140,14 +140,16 @@ export async function restore(argv: string[], out: (s: string) => void, err: (s:
  * registered first (in the source's order, so BACKWARD holds), then the
  * target's codec, topics, store, S3 prefix and cache are opened.
  */
-async function restoreOntoServers(
+export async function restoreOntoServers(
+  env: NodeJS.ProcessEnv,
   sourcePrefix: string,
   prefix: string,
   database: string | undefined,
   blobs: ReturnType<typeof openBackupBlobs>,
   common: Omit<Parameters<typeof restoreInto>[0], 'blobs' | 'target'>,
 ): Promise<{ report: RestoreReport; where: string }> {
-  const servers = requireServers(readEnv(process.env));
+  const config = readEnv(env);
+  const servers = requireServers(config);
   const mongo = { ...servers.mongo, ...(database !== undefined ? { database } : {}) };
   let mapValue: ((v: Buffer) => Promise<Buffer>) | undefined;
   const registryUrl = servers.kafka.schemaRegistryUrl;
@@ -160,7 +162,7 @@ async function restoreOntoServers(
     mapValue = remapper.map;
   }
   const target = await openLog({ kind: 'servers', kafka: servers.kafka, topicPrefix: prefix, clientId: 'agentstate-restore' });
-  const sinks = await openSinks({ kind: 'servers', mongo, s3: servers.s3, redisUrl: servers.redisUrl, topicPrefix: prefix, masterKeys: await loadMasterKeys(readEnv(process.env).masterKeys) }).catch(async (e: unknown) => {
+  const sinks = await openSinks({ kind: 'servers', mongo, s3: servers.s3, redisUrl: servers.redisUrl, topicPrefix: prefix, masterKeys: await loadMasterKeys(config.masterKeys) }).catch(async (e: unknown) => {
     await target.close();
     throw e;
   });
