@@ -104,6 +104,10 @@ export async function restoreInto(options: RestoreOptions): Promise<RestoreRepor
       ...(target.cache ? { cache: target.cache } : {}),
       topicPrefix,
       sweepIntervalMs: 0,
+      // A re-run after a kill -9 joins the group the dead run left: a short session lets it take over
+      // in seconds instead of the service default of 30 s (the retry window stays below it).
+      sessionTimeoutMs: 10_000,
+      retryWindowMs: 5_000,
       ...(options.logger ? { logger: options.logger } : {}),
     });
     await projector.runUntilCaughtUp(options.signal);
