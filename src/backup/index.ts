@@ -23,3 +23,4 @@ export { backupTotals, restoreInto } from './restore-target.js';
 export type { RestoreOptions, RestoreTarget } from './restore-target.js';
 export { SchemaArchive, SchemaRemapper, listArchivedSchemas, schemaIdOf, schemaKey } from './schemas.js';
 export type { ArchivedSchema, SchemaRemapperOptions } from './schemas.js';
+export { agentStateFromBackup } from './agent-at.js';

@@ -1,5 +1,8 @@
 import { resolve } from 'node:path';
-import { backupTotals, restoreEmbedded, restoreInto, SchemaRemapper, type RestoreProgress, type RestoreReport } from '../../backup/index.js';
+import { AgentStateClient } from '../../client/index.js';
+import type { Keyring } from '../../codec/keyring.js';
+import { diff, type JsonValue } from '../../domain/index.js';
+import { agentStateFromBackup, backupTotals, restoreEmbedded, restoreInto, SchemaRemapper, type RestoreProgress, type RestoreReport } from '../../backup/index.js';
 import { RegistryCodec } from '../../codec/registry.js';
 import { valueSubject } from '../../codec/schemas.js';
 import { loadMasterKeys } from '../../config/keys.js';
@@ -11,6 +14,7 @@ import { openBackupBlobs, openKeys } from './backup.js';
 
 export const restoreHelp = `agentstate restore --to latest|<ISO time> [--agents id,...] [--target-prefix P] [--target-database D] [options]
 agentstate restore --to latest|<ISO time> --target-data-dir DIR [options]
+agentstate restore --agent <id> --to <ISO time> [options]
 
 Restores the backup onto empty servers (Kafka, registry, MongoDB, S3 of the
 environment), or into a new embedded data dir with --target-data-dir:
@@ -30,6 +34,10 @@ backup stops the restore at the damage. Exit 1 when verification fails.
   --target-database D     MongoDB database of the restored system
                           (default: AGENTSTATE_MONGO_DATABASE, or agentstate)
   --target-data-dir DIR   restore into an embedded data dir instead
+  --agent <id>            in place, on the live system: moves one agent to its
+                          state at --to as read from the backup, by appending a
+                          state_rolled_back event (history stays immutable;
+                          takes ownership of the agent, epoch + 1)
 
 The backup is read from the source: S3_BUCKET under AGENTSTATE_TOPIC_PREFIX on
 servers, <data-dir>/blobs/backup/ embedded. See docs/backup.md.
@@ -84,6 +92,7 @@ export async function restore(argv: string[], out: (s: string) => void, err: (s:
     'target-data-dir': { type: 'string' },
     'target-prefix': { type: 'string' },
     'target-database': { type: 'string' },
+    agent: { type: 'string' },
   });
   if (values.help) return out(restoreHelp), 0;
   positionalArgs(positionals, [], 'agentstate restore --to latest|<time> [--target-prefix P] [--target-database D] [--target-data-dir DIR]');
@@ -91,15 +100,17 @@ export async function restore(argv: string[], out: (s: string) => void, err: (s:
   const agentsText = asString(values.agents);
   const agents = agentsText === undefined ? undefined : new Set(agentsText.split(',').map((s) => s.trim()).filter(Boolean));
   if (agents && agents.size === 0) throw new UsageError('--agents: no agent id given');
+  const agent = asString(values.agent);
   const targetDir = asString(values['target-data-dir']);
   const targetPrefix = asString(values['target-prefix']);
   const targetDatabase = asString(values['target-database']);
   if (targetDir !== undefined && (targetPrefix !== undefined || targetDatabase !== undefined)) throw new UsageError('--target-data-dir restores into an embedded data dir; --target-prefix and --target-database are for servers');
   if (targetPrefix !== undefined && !/^[A-Za-z0-9._-]*$/.test(targetPrefix)) throw new UsageError(`--target-prefix: "${targetPrefix}" may only hold letters, digits, '.', '_' and '-'`);
+  if (agent !== undefined && (agents || targetDir !== undefined || targetPrefix !== undefined || targetDatabase !== undefined)) throw new UsageError('--agent restores one agent in place; it takes no --agents or --target-* option');
   const dataDir = values['data-dir'];
   if (targetDir !== undefined && resolve(targetDir) === resolve(dataDir)) throw new UsageError('--target-data-dir must not be the source --data-dir');
   const backend = await openBackend({ dataDir, backend: backendKind(values.backend), env: process.env });
-  if (targetDir === undefined && backend.kind !== 'servers') {
+  if (agent === undefined && targetDir === undefined && backend.kind !== 'servers') {
     await backend.close();
     throw new UsageError('restoring onto servers needs them (KAFKA_BROKERS, MONGODB_URI, S3_ENDPOINT, S3_BUCKET); on the embedded profile use --target-data-dir');
   }
@@ -109,6 +120,7 @@ export async function restore(argv: string[], out: (s: string) => void, err: (s:
     throw e;
   });
   try {
+    if (agent !== undefined) return await restoreAgentInPlace(backend, blobs, agent, to, keys?.keyring, values.json, out);
     const totals = await backupTotals(blobs, to);
     const onProgress = progressPrinter(totals, err);
     const common = {
@@ -132,6 +144,36 @@ export async function restore(argv: string[], out: (s: string) => void, err: (s:
     await keys?.close();
     await blobs.close();
     await backend.close();
+  }
+}
+
+/**
+ * `restore --agent <id> --to <time>`: the agent's state at that time from the
+ * backup, written as a new `state_rolled_back` event whose changeset moves the
+ * live state there (DESIGN.md Invariant 5). Exit 1 when the new checksum
+ * differs from the backup's.
+ */
+async function restoreAgentInPlace(
+  backend: Awaited<ReturnType<typeof openBackend>>,
+  blobs: ReturnType<typeof openBackupBlobs>,
+  id: string,
+  to: number | undefined,
+  keyring: Keyring | undefined,
+  json: boolean,
+  out: (s: string) => void,
+): Promise<number> {
+  const target = await agentStateFromBackup(blobs, backend.codec, id, to ?? Number.MAX_SAFE_INTEGER, keyring);
+  const client = await AgentStateClient.connect({ log: backend.log, codec: backend.codec, topicPrefix: backend.prefix, source: 'agentstate-restore' });
+  try {
+    const head = await client.acquire(id);
+    const changes = diff(head.state as unknown as JsonValue, target.state as unknown as JsonValue);
+    const restoredTo = to === undefined ? 'latest' : new Date(to).toISOString();
+    const r = await client.updateState(id, changes, { eventType: 'state_rolled_back', metadata: { restoredTo, restoredVersion: String(target.version), from: 'backup' } });
+    const report = { instanceId: id, restoredTo, backupVersion: target.version, backupChecksum: target.checksum, newVersion: r.newVersion, checksum: r.checksum, sameAsBackup: r.checksum === target.checksum };
+    out(json ? JSON.stringify(report, null, 2) : `restored ${id} in place to its state at ${restoredTo} (version ${target.version} in the backup): new version ${r.newVersion}, checksum ${r.checksum}${report.sameAsBackup ? '' : ' DIFFERS from the backup'}`);
+    return report.sameAsBackup ? 0 : 1;
+  } finally {
+    await client.close();
   }
 }
 
