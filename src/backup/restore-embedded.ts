@@ -25,6 +25,8 @@ export interface EmbeddedRestoreOptions {
   to?: number;
   /** Only these agents; @default all */
   agents?: ReadonlySet<string>;
+  /** Cross damage, stopping each affected agent at its last contiguous version. */
+  allowGap?: boolean;
   onProgress?: (p: RestoreProgress) => void;
   /** Decrypts an encrypted backup (the source's master keys and data keys). */
   keyring?: Keyring;
@@ -52,6 +54,7 @@ export async function restoreEmbedded(options: EmbeddedRestoreOptions): Promise<
       target: { log, codec: options.codec, store, blobs, cache: new MemoryCache(), topicPrefix },
       ...(options.to !== undefined ? { to: options.to } : {}),
       ...(options.agents ? { agents: options.agents } : {}),
+      ...(options.allowGap ? { allowGap: true } : {}),
       ...(options.onProgress ? { onProgress: options.onProgress } : {}),
       ...(options.keyring ? { keyring: options.keyring } : {}),
       ...(options.logger ? { logger: options.logger } : {}),

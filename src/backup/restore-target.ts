@@ -35,6 +35,8 @@ export interface RestoreOptions {
   mapValue?: (value: Buffer) => Promise<Buffer>;
   /** Decrypts an encrypted backup (the source's master keys and data keys). */
   keyring?: Keyring;
+  /** Cross damage, stopping each affected agent at its last contiguous version (see `RepublishOptions.allowGap`). */
+  allowGap?: boolean;
   onProgress?: (p: RestoreProgress) => void;
   logger?: Logger;
   signal?: AbortSignal;
@@ -90,6 +92,7 @@ export async function restoreInto(options: RestoreOptions): Promise<RestoreRepor
     ...(options.to !== undefined ? { to: options.to } : {}),
     ...(options.agents ? { agents: options.agents } : {}),
     ...(options.mapValue ? { mapValue: options.mapValue } : {}),
+    ...(options.allowGap ? { allowGap: true } : {}),
     ...(options.onProgress ? { onProgress: options.onProgress } : {}),
     ...(options.keyring ? { keyring: options.keyring } : {}),
   });

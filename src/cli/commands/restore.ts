@@ -34,6 +34,10 @@ backup stops the restore at the damage. Exit 1 when verification fails.
   --target-database D     MongoDB database of the restored system
                           (default: AGENTSTATE_MONGO_DATABASE, or agentstate)
   --target-data-dir DIR   restore into an embedded data dir instead
+  --allow-gap             cross a damaged part of the backup (missing, truncated or
+                          tampered segment or manifest) instead of stopping at it:
+                          each agent that lost events there stops at its last
+                          contiguous version, and is named
   --agent <id>            in place, on the live system: moves one agent to its
                           state at --to as read from the backup, by appending a
                           state_rolled_back event (history stays immutable;
@@ -82,6 +86,8 @@ function printReport(report: RestoreReport, where: string, out: (s: string) => v
   for (const m of report.mismatched.slice(0, 20)) out(`MISMATCH ${m.instanceId}: backup v${m.expected.version} ${m.expected.checksum}, restored ${m.restored ? `v${m.restored.version} ${m.restored.checksum}` : 'missing'}`);
   if (report.extra.length) out(`${report.extra.length} agent(s) in the target that the backup does not have: ${report.extra.slice(0, 10).join(', ')}`);
   if (report.shredded) out(`${report.shredded} record(s) of crypto-shredded agents left out`);
+  for (const p of report.problems) out(`CROSSED DAMAGE partition ${p.partition} offsets ${p.firstOffset ?? '?'}-${p.lastOffset ?? '?'}: ${p.kind}: ${p.detail}`);
+  for (const g of report.gapAgents) out(`STOPPED ${g.instanceId} at version ${g.version} (the backup's next is ${g.nextInBackup}, past the damage)`);
   out(report.ok ? `verified: ${report.checked} agents, version and checksum equal the backup` : 'VERIFY FAILED');
 }
 
@@ -93,6 +99,7 @@ export async function restore(argv: string[], out: (s: string) => void, err: (s:
     'target-prefix': { type: 'string' },
     'target-database': { type: 'string' },
     agent: { type: 'string' },
+    'allow-gap': { type: 'boolean' } as never,
   });
   if (values.help) return out(restoreHelp), 0;
   positionalArgs(positionals, [], 'agentstate restore --to latest|<time> [--target-prefix P] [--target-database D] [--target-data-dir DIR]');
@@ -126,6 +133,7 @@ export async function restore(argv: string[], out: (s: string) => void, err: (s:
     const common = {
       ...(to !== undefined ? { to } : {}),
       ...(agents ? { agents } : {}),
+      ...(values['allow-gap'] ? { allowGap: true } : {}),
       ...(keys?.keyring ? { keyring: keys.keyring } : {}),
       onProgress,
     };
