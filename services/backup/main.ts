@@ -7,7 +7,7 @@
 import { mkdirSync } from 'node:fs';
 import { serveMetricsAndHealth, serviceLogger, stopOnSignals } from '../lib/process.js';
 import { join } from 'node:path';
-import { BackupArchiver } from '../../src/backup/index.js';
+import { BackupArchiver, SchemaArchive } from '../../src/backup/index.js';
 import { FsBlobStore } from '../../src/blob/fs.js';
 import { S3BlobStore } from '../../src/blob/s3.js';
 import type { BlobStore } from '../../src/blob/port.js';
@@ -42,12 +42,14 @@ async function main(): Promise<number> {
   let log: EventLog;
   let blobs: BlobStore;
   let codec: EventCodec;
+  let schemas: SchemaArchive | undefined;
   if (config.profile === 'servers') {
     log = new KafkaEventLog({ brokers: config.kafkaBrokers, logger, clientId: 'agentstate-backup' });
     blobs = new S3BlobStore({ ...config.s3!, prefix: config.topicPrefix });
-    codec = config.schemaRegistryUrl
-      ? await RegistryEventCodec.create(new RegistryCodec({ url: config.schemaRegistryUrl }), topicNames(config.topicPrefix).events)
-      : new JsonEventCodec();
+    const registry = config.schemaRegistryUrl ? new RegistryCodec({ url: config.schemaRegistryUrl }) : undefined;
+    codec = registry ? await RegistryEventCodec.create(registry, topicNames(config.topicPrefix).events) : new JsonEventCodec();
+    // The schema text of every id a segment uses goes into the backup too: a restore onto an empty registry needs it.
+    if (registry) schemas = new SchemaArchive(blobs, registry);
   } else {
     mkdirSync(config.dataDir, { recursive: true });
     log = new SqliteEventLog({ path: join(config.dataDir, 'log.sqlite') });
@@ -78,6 +80,7 @@ async function main(): Promise<number> {
   }
   const archiver = new BackupArchiver({
     ...(keyring ? { keyring } : {}),
+    ...(schemas ? { schemas } : {}),
     log,
     blobs,
     codec,

@@ -13,8 +13,14 @@ export type { ExpectedHead, VerifyOptions, VerifyReport, VersionGap } from './ve
 export { BackupDamagedError, republish, verifyRestored } from './restore.js';
 export type { RepublishOptions, RepublishResult, RestoreMismatch, RestoreProgress } from './restore.js';
 export { restoreEmbedded } from './restore-embedded.js';
-export type { EmbeddedRestoreOptions, RestoreReport } from './restore-embedded.js';
+export type { EmbeddedRestoreOptions } from './restore-embedded.js';
+export type { RestoreReport } from './restore-target.js';
 export { backupStatus } from './status.js';
 export type { PartitionStatus } from './status.js';
 export { encryptRecords, readableRecords } from './crypt.js';
 export type { ReadableRecords } from './crypt.js';
+export { backupTotals, restoreInto } from './restore-target.js';
+export type { RestoreOptions, RestoreTarget } from './restore-target.js';
+export { SchemaArchive, SchemaRemapper, listArchivedSchemas, schemaIdOf, schemaKey } from './schemas.js';
+export type { ArchivedSchema, SchemaRemapperOptions } from './schemas.js';
+export { agentStateFromBackup } from './agent-at.js';

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { BlobStore } from '../blob/port.js';
 import type { EventCodec } from '../codec/event-codec.js';
 import type { Keyring } from '../codec/keyring.js';
+import type { SchemaArchive } from './schemas.js';
 import { COMPRESSION_ALGORITHMS, type CompressionAlgorithm } from '../codec/compression.js';
 import { ConfigError } from '../errors.js';
 import type { EventLog } from '../log/port.js';
@@ -42,13 +43,19 @@ export interface ArchiverOptions {
    * then needs the same master keys and the data keys.
    */
   keyring?: Keyring;
+  /**
+   * Archives the registry schema of every schema id a segment's values use,
+   * before the segment (docs/backup.md "Registry schemas"); omitted = values
+   * are not registry-framed (JSON events) or the registry is backed up otherwise.
+   */
+  schemas?: SchemaArchive;
   metrics?: Metrics;
   logger?: Logger;
   /** Clock (tests). @default Date.now */
   now?: () => number;
 }
 
-export type ResolvedArchiverOptions = Required<Omit<ArchiverOptions, 'metrics' | 'logger' | 'keyring'>> & Pick<ArchiverOptions, 'metrics' | 'logger' | 'keyring'>;
+export type ResolvedArchiverOptions = Required<Omit<ArchiverOptions, 'metrics' | 'logger' | 'keyring' | 'schemas'>> & Pick<ArchiverOptions, 'metrics' | 'logger' | 'keyring' | 'schemas'>;
 
 function positiveInt(value: number, field: string): number {
   if (!Number.isSafeInteger(value) || value < 1) throw new ConfigError(field, `${value} is not a positive integer`);

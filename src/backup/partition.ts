@@ -199,6 +199,8 @@ export class PartitionArchive {
     const { blobs, compression, metrics, logger, now } = this.ctx.options;
     const started = performance.now();
     const keyring = this.ctx.options.keyring;
+    // The schemas first: a segment in the backup never uses a schema id the backup cannot resolve.
+    await this.ctx.options.schemas?.ensure(records.map((r) => r.value));
     const encoded = keyring ? await encryptRecords(this.ctx.topic, this.partition, records, keyring) : records;
     const sealed = await sealSegment(this.ctx.topic, this.partition, encoded, compression);
     const key = segmentKey(this.partition, first.offset, last.offset);

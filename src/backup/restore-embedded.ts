@@ -7,9 +7,11 @@ import { MemoryCache } from '../cache/memory.js';
 import type { EventCodec } from '../codec/event-codec.js';
 import type { Keyring } from '../codec/keyring.js';
 import { SqliteEventLog } from '../log/sqlite/index.js';
-import { Projector } from '../projector/index.js';
 import { SqliteStateStore } from '../store/sqlite/index.js';
-import { republish, verifyRestored, type RepublishResult, type RestoreMismatch, type RestoreProgress } from './restore.js';
+import type { RestoreProgress } from './restore.js';
+import { restoreInto, type RestoreReport } from './restore-target.js';
+
+export type { RestoreReport };
 
 export interface EmbeddedRestoreOptions {
   /** The backup. */
@@ -21,20 +23,14 @@ export interface EmbeddedRestoreOptions {
   topicPrefix?: string;
   /** Point in time (ms); @default latest */
   to?: number;
+  /** Only these agents; @default all */
+  agents?: ReadonlySet<string>;
+  /** Cross damage, stopping each affected agent at its last contiguous version. */
+  allowGap?: boolean;
   onProgress?: (p: RestoreProgress) => void;
   /** Decrypts an encrypted backup (the source's master keys and data keys). */
   keyring?: Keyring;
   logger?: Logger;
-}
-
-export interface RestoreReport extends Omit<RepublishResult, 'projections'> {
-  agents: number;
-  checked: number;
-  mismatched: RestoreMismatch[];
-  /** Agents in the restored store that the backup does not have. */
-  extra: string[];
-  ok: boolean;
-  seconds: { republish: number; project: number; verify: number };
 }
 
 /**
@@ -53,42 +49,16 @@ export async function restoreEmbedded(options: EmbeddedRestoreOptions): Promise<
   try {
     await store.setup();
     await blobs.setup();
-    let t = performance.now();
-    const r = await republish({
+    return await restoreInto({
       blobs: options.blobs,
-      target: log,
-      codec: options.codec,
-      topicPrefix,
+      target: { log, codec: options.codec, store, blobs, cache: new MemoryCache(), topicPrefix },
       ...(options.to !== undefined ? { to: options.to } : {}),
+      ...(options.agents ? { agents: options.agents } : {}),
+      ...(options.allowGap ? { allowGap: true } : {}),
       ...(options.onProgress ? { onProgress: options.onProgress } : {}),
       ...(options.keyring ? { keyring: options.keyring } : {}),
+      ...(options.logger ? { logger: options.logger } : {}),
     });
-    const republishS = (performance.now() - t) / 1000;
-    t = performance.now();
-    if (r.partitions > 0) {
-      const projector = new Projector({
-        log,
-        codec: options.codec,
-        store,
-        blobs,
-        cache: new MemoryCache(),
-        topicPrefix,
-        sweepIntervalMs: 0,
-        ...(options.logger ? { logger: options.logger } : {}),
-      });
-      await projector.runUntilCaughtUp();
-    }
-    const projectS = (performance.now() - t) / 1000;
-    t = performance.now();
-    const v = await verifyRestored(store, r.projections);
-    const { projections, ...rest } = r;
-    return {
-      ...rest,
-      agents: projections.size,
-      ...v,
-      ok: v.mismatched.length === 0 && v.extra.length === 0,
-      seconds: { republish: republishS, project: projectS, verify: (performance.now() - t) / 1000 },
-    };
   } finally {
     await Promise.allSettled([log.close(), store.close(), blobs.close()]);
   }

@@ -27,11 +27,32 @@ export interface RepublishOptions {
   blobs: BlobStore;
   /** The target log: empty, or holding what an interrupted restore appended. */
   target: EventLog;
+  /** Decodes the restored values (after `mapValue`), for the fold the restore is verified against. */
   codec: EventCodec;
   /** @default 'agentstate.' */
   topicPrefix?: string;
-  /** Restore records with a timestamp at or before this (ms); each partition stops at its first later record. @default latest */
+  /**
+   * Point in time (ms): each record key (agent) is restored up to its first
+   * record stamped after this, so every agent gets the prefix of its history
+   * at that time (what `projectStateAtTime` answers on the source). @default latest
+   */
   to?: number;
+  /** Restore only these record keys (agents); @default every key */
+  agents?: ReadonlySet<string>;
+  /**
+   * Rewrites a value before it is appended (the schema id of a Confluent
+   * frame, when the target registry numbers schemas differently). Must be a
+   * pure function of the value: a resumed run compares its output with what
+   * the target holds.
+   */
+  mapValue?: (value: Buffer) => Promise<Buffer>;
+  /**
+   * Cross a damaged part of the backup instead of stopping at it: records in
+   * two segments are taken once, and each agent whose versions jump past the
+   * damage is stopped at its last contiguous version (reported in `gapAgents`).
+   * @default false
+   */
+  allowGap?: boolean;
   /** @default 500 */
   chunkRecords?: number;
   /** Needed when the backup's values are encrypted. Records of crypto-shredded agents are not republished. */
@@ -50,6 +71,10 @@ export interface RepublishResult {
   shredded: number;
   /** Each agent's projection: the fold of the restored events (what the projector must reach). */
   projections: Map<string, Projection>;
+  /** With `allowGap`: the damage crossed. */
+  problems: BackupProblem[];
+  /** With `allowGap`: agents stopped at their last contiguous version, and the version the backup has next. */
+  gapAgents: { instanceId: string; partition: number; version: number; nextInBackup: number }[];
 }
 
 /** A restore that meets a damaged backup stops there (issue 14: "refuses to cross it"). */
@@ -95,10 +120,30 @@ export async function republish(options: RepublishOptions): Promise<RepublishRes
   if (partitions > 0 && Object.keys(ends).length !== partitions) {
     throw new ConflictError(`target ${topic} has ${Object.keys(ends).length} partitions, the backup ${partitions}: records would land in other partitions`);
   }
-  const result: RepublishResult = { partitions, published: 0, present: 0, bytes: 0, shredded: 0, projections: new Map() };
+  const result: RepublishResult = { partitions, published: 0, present: 0, bytes: 0, shredded: 0, projections: new Map(), problems: [], gapAgents: [] };
   const folded = new Map<string, Projection | undefined>();
   const decode = (v: Buffer) => codec.decode(v);
   const partitionOf = new Map<string, number>();
+  // Keys whose history is cut at `to`: their later records stay out even when stamped earlier (a per-agent prefix).
+  const cut = new Set<string>();
+  const keep = (r: SegmentRecord): boolean => {
+    if (options.agents && !options.agents.has(r.key)) return false;
+    if (cut.has(r.key)) return false;
+    if (options.to === undefined || r.timestamp <= options.to) return true;
+    cut.add(r.key);
+    return false;
+  };
+  const mapValue = options.mapValue;
+  /** After damage: an agent whose next event is not its version + 1 lost events in it; it stops where it is. */
+  const jumpsPastGap = async (r: SegmentRecord, partition: number): Promise<boolean> => {
+    const reading = await readEventRecord(r, (v) => codec.decode(v)).catch(() => undefined);
+    if (reading?.kind !== 'event') return false;
+    const have = folded.get(r.key)?.version ?? 0;
+    if (reading.event.version <= have + 1) return false;
+    cut.add(r.key);
+    result.gapAgents.push({ instanceId: r.key, partition, version: have, nextInBackup: reading.event.version });
+    return true;
+  };
   for (const p of found) {
     const have = BigInt(ends[p] ?? '0') - BigInt(starts[p] ?? '0');
     let index = 0n;
@@ -113,15 +158,27 @@ export async function republish(options: RepublishOptions): Promise<RepublishRes
       pending = [];
       options.onProgress?.({ ...progress });
     };
-    walk: for await (const s of walkPartition(blobs, p)) {
+    let damaged = false;
+    let lastOffset = -1n;
+    for await (const s of walkPartition(blobs, p)) {
       if (s.kind === 'problem') {
-        await flush();
-        throw new BackupDamagedError(s.problem);
+        if (!options.allowGap) {
+          await flush();
+          throw new BackupDamagedError(s.problem);
+        }
+        result.problems.push(s.problem);
+        damaged = true;
+        continue;
       }
       const readable = await readableRecords(s.segment, options.keyring);
       result.shredded += readable.shredded.length;
-      for (const r of readable.records) {
-        if (options.to !== undefined && r.timestamp > options.to) break walk;
+      for (const original of readable.records) {
+        // Past damage, an overlap must not republish a record twice.
+        if (BigInt(original.offset) <= lastOffset) continue;
+        lastOffset = BigInt(original.offset);
+        if (!keep(original)) continue;
+        const r = mapValue && original.value ? { ...original, value: await mapValue(original.value) } : original;
+        if (damaged && (await jumpsPastGap(r, p))) continue;
         if (index < have) {
           if (index === have - 1n) {
             const end = BigInt(ends[p]!);

@@ -12,7 +12,8 @@ import { list } from './commands/list.js';
 import { history, inspect, stateAt } from './commands/inspect.js';
 import { replay, rollback, topics } from './commands/admin.js';
 import { projector, snapshot } from './commands/projector.js';
-import { backup, restore } from './commands/backup.js';
+import { backup } from './commands/backup.js';
+import { restore } from './commands/restore.js';
 import { runtime } from './commands/runtime.js';
 import { recovery } from './commands/recovery.js';
 
@@ -33,7 +34,7 @@ commands:
   replay      reset a consumer group's offsets so its outputs are rebuilt
   topics      create and check the agentstate topics
   backup      backup status, backup verify [--deep] (segments in the blob store)
-  restore     restore the backup into a new data dir (--to latest|<time>)
+  restore     restore the backup onto empty servers or into a new data dir (--to latest|<time>)
   runtime     run a runtime host: heartbeats, obeys start/stop commands (--node-id N)
   recovery    recovery records (list, show) and auto-recovery policies (policy)
 

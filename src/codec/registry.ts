@@ -191,6 +191,22 @@ export class RegistryCodec {
     return entry;
   }
 
+  /**
+   * The schema text registered under `id` (the registry's `/schemas/ids/{id}`):
+   * what a backup keeps so a restore onto an empty registry can register the
+   * same schema again (issue 14).
+   * @throws DecodeError when the registry has no schema with that id
+   * @throws UnavailableError when the registry cannot be reached
+   */
+  async schemaById(id: number): Promise<{ schemaType: string; schema: string }> {
+    const res = await this.http('GET', `/schemas/ids/${id}`);
+    if (res.status === 404) throw new DecodeError('schema id', `unknown schema id ${id}`);
+    if (!res.ok) throw await this.httpError(res, `id ${id}`, 'read schema');
+    const body = (await res.json()) as { schema?: string; schemaType?: string };
+    if (typeof body.schema !== 'string') throw new DecodeError('schema id', `registry answered no schema text for id ${id}`);
+    return { schemaType: body.schemaType ?? 'AVRO', schema: body.schema };
+  }
+
   private async getConfig(subject: string): Promise<string | undefined> {
     const res = await this.http('GET', `/config/${encodeURIComponent(subject)}`);
     if (res.status === 404) return undefined;

@@ -51,6 +51,10 @@ describe('npm start: the embedded profile, no servers', () => {
       rejected: summary.rejected,
       snapshots: summary.snapshots,
     });
+    // The backup service ran in the demo (issue 14) and closed its segments on exit: every event is in the backup.
+    const rows = JSON.parse((await run('node', [cli, 'backup', 'status', '--json', '--data-dir', dataDir], { env })).stdout) as { lagRecords: string; archivedNext: string | null }[];
+    expect(rows.reduce((n, r) => n + Number(r.lagRecords), 0)).toBe(0);
+    expect(rows.reduce((n, r) => n + Number(r.archivedNext ?? 0), 0)).toBe(summary.events);
   });
 
   it('loses nothing it reported written when killed with SIGKILL, and continues on restart', async () => {
@@ -72,6 +76,7 @@ describe('npm start: the embedded profile, no servers', () => {
     });
     child.kill('SIGKILL');
     await new Promise((r) => child.once('exit', r));
+    expect(stderr).toMatch(/backup lag \d+s \d+ records/);
     const afterKill = await status(dataDir);
     expect(afterKill.agents).toBe(30);
     expect(afterKill.events).toBeGreaterThanOrEqual(reported);

@@ -1,16 +1,16 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { backupStatus, restoreEmbedded, verifyBackup, type ExpectedHead, type VerifyReport } from '../../backup/index.js';
+import { backupStatus, verifyBackup, type ExpectedHead, type VerifyReport } from '../../backup/index.js';
 import { FsBlobStore } from '../../blob/fs.js';
 import type { BlobStore } from '../../blob/port.js';
 import { S3BlobStore } from '../../blob/s3.js';
-import { asString, backendKind, GLOBAL_HELP, parse, positionalArgs, UsageError } from '../args.js';
+import { backendKind, GLOBAL_HELP, parse, positionalArgs, UsageError } from '../args.js';
 import { openBackend, type Backend } from '../backend.js';
 import { MasterKeySet } from '../../codec/master-keys.js';
 import { openProjection, type Projection } from '../projection.js';
 
 /** The state store + keyring of the source, when the environment names master keys (an encrypted backup needs them). */
-async function openKeys(backend: Backend, dataDir: string, env: NodeJS.ProcessEnv): Promise<Projection | undefined> {
+export async function openKeys(backend: Backend, dataDir: string, env: NodeJS.ProcessEnv): Promise<Projection | undefined> {
   return (await MasterKeySet.fromEnv(env)) ? openProjection(backend, dataDir, env) : undefined;
 }
 
@@ -30,23 +30,6 @@ export const backupHelp = `agentstate backup status | verify [--deep] [options]
 The backup lives in the blob store: <data-dir>/blobs/backup/ embedded, or
 S3_BUCKET under the topic prefix on servers (S3_ENDPOINT, S3_BUCKET,
 S3_ACCESS_KEY, S3_SECRET_KEY). See docs/backup.md.
-
-${GLOBAL_HELP}`;
-
-export const restoreHelp = `agentstate restore --to latest|<ISO time> --target-data-dir DIR [options]
-
-Restores the backup into a new embedded data dir: republishes the archived
-events (keys, headers, timestamps intact, per-agent order kept) into
-DIR/log.sqlite, runs the projector until it has caught up, then checks every
-agent's version and checksum against the fold of the backup. --to <time>
-restores the records up to that time (each partition stops at its first
-later record). Re-running after an interruption continues where it stopped
-and never duplicates a record. A damaged backup stops the restore at the
-damage. Exit 1 when verification fails.
-
-  --to T                  latest, or an ISO 8601 time (e.g. 2026-12-01T10:00:00Z)
-  --target-data-dir DIR   where to restore (embedded profile)
-  --target-prefix P       restore onto servers: not implemented yet (issue 14)
 
 ${GLOBAL_HELP}`;
 
@@ -124,62 +107,6 @@ export async function backup(argv: string[], out: (s: string) => void): Promise<
       await closeStore?.();
     }
   } finally {
-    await blobs.close();
-    await backend.close();
-  }
-}
-
-const ISO = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})?)?$/;
-
-export async function restore(argv: string[], out: (s: string) => void, err: (s: string) => void): Promise<number> {
-  const { values, positionals } = parse(argv, { to: { type: 'string' }, 'target-data-dir': { type: 'string' }, 'target-prefix': { type: 'string' } });
-  if (values.help) return out(restoreHelp), 0;
-  positionalArgs(positionals, [], 'agentstate restore --to latest|<time> --target-data-dir DIR');
-  const toText = asString(values.to);
-  if (toText === undefined) throw new UsageError('--to is required (latest or an ISO 8601 time)');
-  let to: number | undefined;
-  if (toText !== 'latest') {
-    to = ISO.test(toText) ? Date.parse(toText) : Number.NaN;
-    if (Number.isNaN(to)) throw new UsageError(`--to: "${toText}" is neither latest nor an ISO 8601 time`);
-  }
-  if (asString(values['target-prefix']) !== undefined) throw new UsageError('--target-prefix (restore onto servers) is not implemented yet; use --target-data-dir');
-  const target = asString(values['target-data-dir']);
-  if (target === undefined) throw new UsageError('--target-data-dir is required');
-  const dataDir = values['data-dir'];
-  if (resolve(target) === resolve(dataDir)) throw new UsageError('--target-data-dir must not be the source --data-dir');
-  const backend = await openBackend({ dataDir, backend: backendKind(values.backend), env: process.env, readOnly: true });
-  const blobs = openBackupBlobs(backend, dataDir, process.env);
-  const keys = await openKeys(backend, dataDir, process.env).catch(async (e: unknown) => {
-    await Promise.allSettled([blobs.close(), backend.close()]);
-    throw e;
-  });
-  try {
-    let last = 0;
-    const report = await restoreEmbedded({
-      blobs,
-      targetDataDir: target,
-      codec: backend.codec,
-      topicPrefix: backend.prefix,
-      ...(to !== undefined ? { to } : {}),
-      ...(keys?.keyring ? { keyring: keys.keyring } : {}),
-      onProgress: (p) => {
-        if (Date.now() - last < 1000) return;
-        last = Date.now();
-        err(`restore: partition ${p.partition}: ${p.published} records republished (${(p.bytes / 1e6).toFixed(1)} MB), ${p.present} already there`);
-      },
-    });
-    if (values.json) out(JSON.stringify(report, null, 2));
-    else {
-      out(`restored into ${resolve(target)}: ${report.published} records republished (${report.present} were already there), ${report.agents} agents`);
-      out(`times: republish ${report.seconds.republish.toFixed(2)} s, project ${report.seconds.project.toFixed(2)} s, verify ${report.seconds.verify.toFixed(2)} s`);
-      for (const m of report.mismatched.slice(0, 20)) out(`MISMATCH ${m.instanceId}: backup v${m.expected.version} ${m.expected.checksum}, restored ${m.restored ? `v${m.restored.version} ${m.restored.checksum}` : 'missing'}`);
-      if (report.extra.length) out(`${report.extra.length} agent(s) in the target that the backup does not have: ${report.extra.slice(0, 10).join(', ')}`);
-      if (report.shredded) out(`${report.shredded} record(s) of crypto-shredded agents left out`);
-      out(report.ok ? `verified: ${report.checked} agents, version and checksum equal the backup` : 'VERIFY FAILED');
-    }
-    return report.ok ? 0 : 1;
-  } finally {
-    await keys?.close();
     await blobs.close();
     await backend.close();
   }

@@ -5,6 +5,8 @@ import { openBackend } from '../backend.js';
 import { scanLog } from '../scan.js';
 import { openProjection } from '../projection.js';
 import { Projector } from '../../projector/index.js';
+import { startDemoBackup, type DemoBackup } from '../../demo/backup.js';
+import { openBackupBlobs } from './backup.js';
 
 export const help = `agentstate start [--agents N] [--duration D] [--think-ms MS] [--seed S] [options]
 
@@ -87,6 +89,8 @@ export async function start(argv: string[], out: (s: string) => void, err: (s: s
   const projectorStop = new AbortController();
   let projectorRun: Promise<void> | undefined;
   let client: AgentStateClient | undefined;
+  let backup: DemoBackup | undefined;
+  let backupBlobs: ReturnType<typeof openBackupBlobs> | undefined;
   try {
     const problems = await backend.setupTopics();
     if (problems.length) throw new UsageError(`topics do not match what agentstate needs: ${problems.join('; ')}`);
@@ -106,14 +110,19 @@ export async function start(argv: string[], out: (s: string) => void, err: (s: s
         snapshots: { everyEvents: o.snapshotEvery },
       });
     projectorRun = makeProjector().run(projectorStop.signal);
+    // The backup service runs here too (issue 14), so the progress line shows the backup lag.
+    backupBlobs = openBackupBlobs(backend, o.dataDir, process.env);
+    await backupBlobs.setup();
+    backup = startDemoBackup({ log: backend.log, blobs: backupBlobs, codec: backend.codec, topicPrefix: backend.prefix });
     client = await AgentStateClient.connect({ log: backend.log, codec: backend.codec, topicPrefix: backend.prefix, source: 'agentstate-demo' });
-    progress = startProgress(o.progressMs, counters, started, opened.store, err);
+    progress = startProgress(o.progressMs, counters, started, opened.store, err, backup);
     await runFleet({ client, agents: o.agents, thinkMs: o.thinkMs, seed: o.seed, signal: abort.signal }, counters);
     await client.close();
     // Let the projector finish what the fleet wrote, so the summary is final.
     projectorStop.abort();
     await projectorRun;
     await makeProjector().runUntilCaughtUp();
+    await backup.stop();
     if (process.stderr.isTTY) process.stderr.write('\n');
     return await report(o, backend, opened, counters, started, out);
   } finally {
@@ -122,7 +131,8 @@ export async function start(argv: string[], out: (s: string) => void, err: (s: s
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     projectorStop.abort();
-    await Promise.allSettled([client?.close(), projectorRun]);
+    await Promise.allSettled([client?.close(), projectorRun, backup?.stop()]);
+    await backupBlobs?.close();
     await sinks?.close();
     await backend.close();
   }
@@ -134,6 +144,7 @@ function startProgress(
   started: number,
   store: { counts(): Promise<{ snapshots: number }> },
   err: (s: string) => void,
+  backup?: DemoBackup,
 ): NodeJS.Timeout {
   const tty = process.stderr.isTTY === true;
   let lastEvents = 0;
@@ -144,7 +155,7 @@ function startProgress(
     const rate = ((counters.events - lastEvents) * 1000) / Math.max(1, now - lastAt);
     lastEvents = counters.events;
     lastAt = now;
-    const line = `agents ${counters.agents} (new ${counters.created}, resumed ${counters.resumed})  events ${counters.events}  ${rate.toFixed(0)} events/s  tasks done ${counters.tasksCompleted}  failures ${counters.failures}  write errors ${counters.writeErrors}  snapshots ${snapshots}  ${((now - started) / 1000).toFixed(0)}s`;
+    const line = `agents ${counters.agents} (new ${counters.created}, resumed ${counters.resumed})  events ${counters.events}  ${rate.toFixed(0)} events/s  tasks done ${counters.tasksCompleted}  failures ${counters.failures}  write errors ${counters.writeErrors}  snapshots ${snapshots}  ${backup ? `${backup.lagText()}  ` : ''}${((now - started) / 1000).toFixed(0)}s`;
     void store.counts().then((c) => (snapshots = c.snapshots), () => undefined);
     if (tty) process.stderr.write(`\r\x1b[2K${line}`);
     else err(line);

@@ -5,7 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listManifestVersions, openManifest } from '../../../src/backup/index.js';
 import { FsBlobStore } from '../../../src/blob/fs.js';
 import { UsageError } from '../../../src/cli/args.js';
-import { backup, restore } from '../../../src/cli/commands/backup.js';
+import { backup } from '../../../src/cli/commands/backup.js';
+import { restore } from '../../../src/cli/commands/restore.js';
 import { SqliteEventLog } from '../../../src/log/sqlite/index.js';
 import { topicSpecs } from '../../../src/log/topics.js';
 import { loadConfig } from '../../../services/backup/config.js';
@@ -37,9 +38,10 @@ describe('agentstate backup / restore (embedded)', () => {
     await expect(run(backup, 'status', '--deep')).rejects.toBeInstanceOf(UsageError);
     await expect(run(restore, '--target-data-dir', join(dir, 'x'))).rejects.toThrow(/--to is required/);
     await expect(run(restore, '--to', 'yesterday', '--target-data-dir', join(dir, 'x'))).rejects.toThrow(/neither latest nor an ISO 8601 time/);
-    await expect(run(restore, '--to', 'latest')).rejects.toThrow(/--target-data-dir is required/);
+    await expect(run(restore, '--to', 'latest')).rejects.toThrow(/restoring onto servers needs them/);
     await expect(run(restore, '--to', 'latest', '--target-data-dir', dir)).rejects.toThrow(/must not be the source/);
-    await expect(run(restore, '--to', 'latest', '--target-prefix', 'p.')).rejects.toThrow(/not implemented yet/);
+    await expect(run(restore, '--to', 'latest', '--target-prefix', 'p.', '--target-data-dir', join(dir, 'x'))).rejects.toThrow(/--target-prefix and --target-database are for servers/);
+    await expect(run(restore, '--to', 'latest', '--agents', ',', '--target-data-dir', join(dir, 'x'))).rejects.toThrow(/no agent id given/);
   });
 
   it('status shows segments and the lag of what is not archived yet', async () => {
