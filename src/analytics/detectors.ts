@@ -28,6 +28,9 @@ export interface DetectorState {
   /** Velocity: up to 64 baseline gaps between events, and the last 8. */
   gaps: number[];
   lastGaps: number[];
+  /** Median of `gaps`, recomputed every 8 new gaps (a median per event was the fold's hottest spot). */
+  gapMedian: number;
+  gapPushes: number;
   lastAt: number | null;
   lastVersion: number;
   status: string | null;
@@ -54,6 +57,8 @@ export function emptyDetectorState(): DetectorState {
     fenceTs: [],
     gaps: [],
     lastGaps: [],
+    gapMedian: 0,
+    gapPushes: 0,
     lastAt: null,
     lastVersion: 0,
     status: null,
@@ -85,15 +90,21 @@ export function onEvent(s: DetectorState, f: EventFact, at: number, t: DetectorT
       s.lastGaps.push(gap);
       const older = s.lastGaps.length > 8 ? s.lastGaps.shift()! : undefined;
       // The baseline is frozen during a spike, so a spike does not become normal.
-      if (older !== undefined && !s.active.velocity_spike) s.gaps.push(older);
-      if (s.gaps.length > BASE_MAX) s.gaps.shift();
+      if (older !== undefined && !s.active.velocity_spike) {
+        s.gaps.push(older);
+        if (s.gaps.length > BASE_MAX) s.gaps.shift();
+        if (++s.gapPushes >= 8 || s.gaps.length <= t.baselineMinSamples) {
+          s.gapPushes = 0;
+          s.gapMedian = median(s.gaps);
+        }
+      }
     }
   }
   s.lastAt = at;
   s.lastVersion = f.version;
   resolve(s.active, 'velocity_stall', at, out);
   if (s.gaps.length >= t.baselineMinSamples && s.lastGaps.length === 8 && !s.active.velocity_spike) {
-    const base = median(s.gaps);
+    const base = s.gapMedian;
     const now = median(s.lastGaps);
     if (now * t.spikeRatio < base) {
       raise(s.active, c, 'velocity_spike', {
@@ -107,7 +118,7 @@ export function onEvent(s: DetectorState, f: EventFact, at: number, t: DetectorT
       }, out);
     }
   } else if (s.active.velocity_spike) {
-    const base = median(s.gaps);
+    const base = s.gapMedian;
     const now = median(s.lastGaps);
     if (now * (t.spikeRatio / 2) >= base) resolve(s.active, 'velocity_spike', at, out);
     else raise(s.active, c, 'velocity_spike', { severity: 'warning', description: '', fromVersion: f.version, evidence: { medianGapMs: now.toFixed(0) } }, out);
@@ -149,9 +160,11 @@ export function onEvent(s: DetectorState, f: EventFact, at: number, t: DetectorT
     }
     const net = sum(s.recent);
     const full = s.recent.length >= t.growthWindowEvents;
-    const z = s.base.length >= t.baselineMinSamples ? robustZ(net / s.recent.length, s.base) : Infinity;
+    const grew = full && net >= t.growthMinBytes;
+    // The z-score only when the growth is large enough to matter: it sorts the baseline twice.
+    const z = !grew ? 0 : s.base.length >= t.baselineMinSamples ? robustZ(net / s.recent.length, s.base) : Infinity;
     const overCap = ctx.size > t.sizeHardCapBytes;
-    if ((full && net >= t.growthMinBytes && z >= t.growthZ) || overCap) {
+    if ((grew && z >= t.growthZ) || overCap) {
       if (!s.active.runaway_growth) s.growthFrom = f.version - s.recent.length + 1;
       raise(s.active, c, 'runaway_growth', {
         severity: overCap ? 'critical' : 'warning',
@@ -201,14 +214,17 @@ export function onTick(s: DetectorState, watermark: number, t: DetectorThreshold
     const silent = watermark - s.lastAt;
     raise(s.active, c, 'velocity_stall', {
       severity: silent > stallAt * 5 ? 'critical' : 'warning',
-      description: `no event for ${silent} ms; this agent's median gap is ${median(s.gaps).toFixed(0)} ms`,
+      description: `no event for ${silent} ms; this agent's median gap is ${s.gapMedian.toFixed(0)} ms`,
       observed: silent,
-      expected: median(s.gaps),
+      expected: s.gapMedian,
       fromVersion: s.lastVersion,
       evidence: { silentMs: String(silent), lastVersion: String(s.lastVersion) },
     }, out);
   }
-  if (s.taskAt !== null && watermark - s.taskAt > t.stuckTaskMs && s.lastAt !== null && watermark - s.lastAt <= (stallAt ?? t.stuckTaskMs)) {
+  // A stuck task is reported only when nothing else explains it: a looping,
+  // leaking or fenced agent's task is stuck too, and the cause is the anomaly.
+  const explained = Object.keys(s.active).some((k) => k !== 'stuck_task' && k !== 'velocity_spike');
+  if (s.taskAt !== null && !explained && watermark - s.taskAt > t.stuckTaskMs && s.lastAt !== null && watermark - s.lastAt <= (stallAt ?? t.stuckTaskMs)) {
     raise(s.active, c, 'stuck_task', {
       severity: 'warning',
       description: `task assigned at version ${s.taskVersion} still open after ${watermark - s.taskAt} ms`,
@@ -281,7 +297,7 @@ function alternating(flaps: Array<[number, string]>): number {
 
 function stallThreshold(s: DetectorState, t: DetectorThresholds): number | undefined {
   if (s.gaps.length < t.baselineMinSamples) return undefined;
-  return Math.max(t.stallMinMs, t.stallFactor * median(s.gaps));
+  return Math.max(t.stallMinMs, t.stallFactor * s.gapMedian);
 }
 
 function prune(ts: number[], before: number): void {
