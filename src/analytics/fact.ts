@@ -53,13 +53,13 @@ export function bodyReader(avro?: (value: Buffer) => Promise<unknown>): BodyRead
   };
 }
 
-const enc = (v: unknown): string | null => (v === null || v === undefined ? null : typeof v === 'string' ? v : JSON.stringify(v));
+/** A JSON-record change value → its canonical JSON text; absent (undefined) stays null, JSON null is "null". */
+const enc = (v: unknown): string | null => (v === undefined ? null : JSON.stringify(v));
 
 /**
  * Reads one events-topic record into an {@link EventFact}. Never throws: a
  * record that does not decode, names another agent than its key, or lacks a
  * field is a `skip` with its reason (issue 16, Bad input).
- * @param avroStrings true when changeset values are canonical JSON strings (Avro), false when they are JSON values
  */
 export async function readFact(record: StoredRecord, read: BodyReader): Promise<FactReading> {
   if (record.value === null) return { kind: 'skip', reason: 'tombstone', detail: 'null value' };
