@@ -12,6 +12,7 @@ import { history, inspect, stateAt } from './commands/inspect.js';
 import { replay, rollback, topics } from './commands/admin.js';
 import { projector, snapshot } from './commands/projector.js';
 import { backup, restore } from './commands/backup.js';
+import { analytics, anomalies, top } from './commands/analytics.js';
 
 const HELP = `agentstate: persistence and state management for fleets of AI agents
 
@@ -31,13 +32,16 @@ commands:
   topics      create and check the agentstate topics
   backup      backup status, backup verify [--deep] (segments in the blob store)
   restore     restore the backup into a new data dir (--to latest|<time>)
+  analytics   an agent's windowed metrics and anomalies (--window 1h)
+  anomalies   anomalies flagged by analytics (--since 10m, --type loop)
+  top         live table of the busiest, largest, most anomalous agents
 
 Backends: the embedded profile (SQLite in --data-dir, default ./.agentstate)
 unless KAFKA_BROKERS is set (then Kafka, plus SCHEMA_REGISTRY_URL for Avro).`;
 
 type Command = (argv: string[], out: (s: string) => void, err: (s: string) => void) => Promise<number>;
 
-const COMMANDS: Record<string, Command> = { start, status, list, inspect, history, state: stateAt, rollback, snapshot, replay, topics, projector, backup, restore };
+const COMMANDS: Record<string, Command> = { start, status, list, inspect, history, state: stateAt, rollback, snapshot, replay, topics, projector, backup, restore, analytics, anomalies, top };
 
 export async function main(argv: string[]): Promise<number> {
   const out = (s: string) => void process.stdout.write(`${s}\n`);

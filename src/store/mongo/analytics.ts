@@ -14,7 +14,7 @@ type AnomalyDoc = AnomalyRecord & { _id: string };
  * anomalyId), and the consumer's checkpoints `analytics_agents` and
  * `analytics_partitions`. Every write is a replace by `_id` with upsert, so
  * a batch written twice leaves the same documents (DESIGN.md Invariant 4).
- * The connection belongs to the caller.
+ * The connection belongs to the caller unless `closeConnection` is set.
  */
 export class MongoAnalyticsStore implements AnalyticsStore {
   private readonly metricsC: Collection<WindowAggregate>;
@@ -22,7 +22,10 @@ export class MongoAnalyticsStore implements AnalyticsStore {
   private readonly agentsC: Collection<AgentCheckpoint>;
   private readonly partitionsC: Collection<PartitionCheckpoint>;
 
-  constructor(connection: MongoConnection) {
+  constructor(
+    private readonly connection: MongoConnection,
+    private readonly options: { closeConnection?: boolean } = {},
+  ) {
     const db = connection.db;
     this.metricsC = db.collection<WindowAggregate>('state_metrics');
     this.anomaliesC = db.collection<AnomalyDoc>('state_anomalies');
@@ -95,5 +98,7 @@ export class MongoAnalyticsStore implements AnalyticsStore {
     });
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    if (this.options.closeConnection) await this.connection.close();
+  }
 }
