@@ -5,6 +5,7 @@ import { openBackend } from '../backend.js';
 import { scanLog } from '../scan.js';
 import { openProjection } from '../projection.js';
 import { Projector } from '../../projector/index.js';
+import { startAnalytics, type AnalyticsRun } from '../analytics-run.js';
 
 export const help = `agentstate start [--agents N] [--duration D] [--think-ms MS] [--seed S] [options]
 
@@ -87,6 +88,7 @@ export async function start(argv: string[], out: (s: string) => void, err: (s: s
   const projectorStop = new AbortController();
   let projectorRun: Promise<void> | undefined;
   let client: AgentStateClient | undefined;
+  let analytics: AnalyticsRun | undefined;
   try {
     const problems = await backend.setupTopics();
     if (problems.length) throw new UsageError(`topics do not match what agentstate needs: ${problems.join('; ')}`);
@@ -106,6 +108,8 @@ export async function start(argv: string[], out: (s: string) => void, err: (s: s
         snapshots: { everyEvents: o.snapshotEvery },
       });
     projectorRun = makeProjector().run(projectorStop.signal);
+    // Analytics too (issue 16): windows and anomalies for agentstate analytics / anomalies / top.
+    analytics = await startAnalytics(backend, o.dataDir, process.env);
     client = await AgentStateClient.connect({ log: backend.log, codec: backend.codec, topicPrefix: backend.prefix, source: 'agentstate-demo' });
     progress = startProgress(o.progressMs, counters, started, opened.store, err);
     await runFleet({ client, agents: o.agents, thinkMs: o.thinkMs, seed: o.seed, signal: abort.signal }, counters);
@@ -114,6 +118,7 @@ export async function start(argv: string[], out: (s: string) => void, err: (s: s
     projectorStop.abort();
     await projectorRun;
     await makeProjector().runUntilCaughtUp();
+    await analytics.stop();
     if (process.stderr.isTTY) process.stderr.write('\n');
     return await report(o, backend, opened, counters, started, out);
   } finally {
@@ -122,7 +127,7 @@ export async function start(argv: string[], out: (s: string) => void, err: (s: s
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     projectorStop.abort();
-    await Promise.allSettled([client?.close(), projectorRun]);
+    await Promise.allSettled([client?.close(), projectorRun, analytics?.stop()]);
     await sinks?.close();
     await backend.close();
   }
