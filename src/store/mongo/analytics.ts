@@ -1,4 +1,4 @@
-import type { AnyBulkWriteOperation, Collection, Document, Filter } from 'mongodb';
+import type { AnyBulkWriteOperation, Collection, Document, Filter, IndexDescription } from 'mongodb';
 import type { AnomalyRecord } from '../../analytics/anomaly.js';
 import type { AgentCheckpoint, PartitionCheckpoint } from '../../analytics/fold.js';
 import { summarize, type AgentSummary, type AnalyticsBatchWrite, type AnalyticsStore, type AnomalyQuery, type MetricsQuery } from '../../analytics/port.js';
@@ -34,13 +34,16 @@ export class MongoAnalyticsStore implements AnalyticsStore {
   }
 
   async setup(): Promise<void> {
-    await call('analytics indexes', async () => {
-      await this.metricsC.createIndex({ instanceId: 1, window: 1, windowStart: 1 });
-      await this.metricsC.createIndex({ window: 1, windowEnd: 1 });
-      await this.anomaliesC.createIndex({ instanceId: 1, lastSeenAt: -1 });
-      await this.anomaliesC.createIndex({ lastSeenAt: -1 });
-      await this.agentsC.createIndex({ partition: 1 });
-    });
+    // One named index per createIndexes call, as MongoStore does: FerretDB 1.24
+    // hung on createIndex with a generated name (measured on the dev stack).
+    const specs: Array<[Collection<never>, IndexDescription]> = [
+      [this.metricsC as unknown as Collection<never>, { key: { instanceId: 1, window: 1, windowStart: 1 }, name: 'agent_window_start' }],
+      [this.metricsC as unknown as Collection<never>, { key: { window: 1, windowEnd: 1 }, name: 'window_end' }],
+      [this.anomaliesC as unknown as Collection<never>, { key: { instanceId: 1, lastSeenAt: -1 }, name: 'agent_last_seen' }],
+      [this.anomaliesC as unknown as Collection<never>, { key: { lastSeenAt: -1 }, name: 'last_seen' }],
+      [this.agentsC as unknown as Collection<never>, { key: { partition: 1 }, name: 'partition' }],
+    ];
+    for (const [coll, spec] of specs) await call(`create index ${spec.name ?? ''}`, () => coll.createIndexes([spec]));
   }
 
   async loadPartition(partition: number): Promise<{ partition: PartitionCheckpoint | undefined; agents: AgentCheckpoint[] }> {
