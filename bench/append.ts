@@ -1,27 +1,38 @@
 /**
- * `npm run bench -- append`: the write path. Events/s and ack latency (call →
- * the log's decision, as AgentStateClient.updateState reports it) from one
- * process at 1, 100 and 10,000 agents, events carrying corpus text; then, in
- * the same run on the same broker, the raw EventLog append path and Kafka's own
- * producer-perf-test with the same record count and size, as the ceiling.
+ * `npm run bench -- append`: the write path (issue 10's table). In one run on
+ * one broker:
+ * - 100 agents with ~22 KB chat-window states, each update appending a ~1 KB
+ *   message and dropping the oldest through a draft function, with the fleet
+ *   view and the scoped view (`scope: 'owned'`): events/s, p50/p99 of the
+ *   call-to-decision time, changeset bytes against the message's own JSON;
+ * - 10,000 agents (scoped), two updates each;
+ * - one agent at state sizes 10 KB / 1 MB / 10 MB (and 50 MB with --full),
+ *   p50 of 1 KB changes, as a ratio to the 10 KB figure;
+ * - 4 writer processes x N agents each (scoped), each process's memory and
+ *   bytes read, against one process with N agents alone;
+ * - the raw EventLog append path and Kafka's own producer-perf-test with the
+ *   same record count and size (the ceiling every figure is a ratio of).
  *
- * Options (after `--`): --quick (small counts, for a smoke run), --out <file>.
+ * Options (after `--`): --quick (small counts, for a smoke run), --full (50 MB
+ * state), --procs-agents N (default 2500).
  */
 import { execFile } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { AgentStateClient, RegistryEventCodec } from '../src/client/index.js';
-import type { JsonValue } from '../src/domain/index.js';
 import { RegistryCodec } from '../src/codec/index.js';
-import { Random, loadTextSources, proseSpan } from '../src/corpus/index.js';
+import { Random } from '../src/corpus/index.js';
 import { KafkaEventLog } from '../src/log/kafka/index.js';
 import { topicNames, topicSpecs } from '../src/log/topics.js';
 import { benchStack } from './stack.js';
+import { chatLoad, createAgents, growState, message, pct } from './lib/append-load.js';
+import { intArg } from './lib/pipeline.js';
 
 const run = promisify(execFile);
 const root = join(import.meta.dirname, '..');
 const quick = process.argv.includes('--quick');
+const full = process.argv.includes('--full');
 
 interface Row {
   scenario: string;
@@ -32,10 +43,7 @@ interface Row {
   avgEventBytes: number;
   p50Ms: number | null;
   p99Ms: number | null;
-}
-
-function pct(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+  note?: string;
 }
 
 async function main(): Promise<void> {
@@ -44,70 +52,87 @@ async function main(): Promise<void> {
   const prefix = `bench-append-${Date.now().toString(36)}.`;
   await log.setup(topicSpecs({ prefix, partitions: 6 }));
   const codec = await RegistryEventCodec.create(new RegistryCodec({ url: env.schemaRegistryUrl }), topicNames(prefix).events);
-  const text = loadTextSources();
   const rows: Row[] = [];
   let totalBytes = 0;
   let totalEvents = 0;
+  const connect = (scope: 'fleet' | 'owned') => AgentStateClient.connect({ log, codec, topicPrefix: prefix, source: 'bench', scope });
+  const messageJson = JSON.stringify(message(new Random(1), 1)).length;
 
-  const scenarios = quick
-    ? [
-        { agents: 1, perAgent: 100 },
-        { agents: 100, perAgent: 10 },
-        { agents: 1000, perAgent: 2 },
-      ]
-    : [
-        { agents: 1, perAgent: 1000 },
-        { agents: 100, perAgent: 100 },
-        { agents: 10_000, perAgent: 2 },
-      ];
-
-  for (const { agents, perAgent } of scenarios) {
-    const client = await AgentStateClient.connect({ log, codec, topicPrefix: prefix, source: 'bench' });
-    const rnd = new Random(agents);
-    const ids = Array.from({ length: agents }, (_, i) => `a${agents}-${i}`);
-    for (let i = 0; i < ids.length; i += 500) {
-      await Promise.all(ids.slice(i, i + 500).map((id) => client.createAgent(id, { agentType: 'assistant' })));
-    }
-    const latencies: number[] = [];
-    let bytes = 0;
-    const t0 = performance.now();
-    // Closed loop: every agent writes its updates one after another, all agents at once.
-    await Promise.all(
-      ids.map(async (id) => {
-        for (let n = 0; n < perAgent; n++) {
-          const turn = { role: n % 2 ? 'assistant' : 'user', content: proseSpan(text, rnd, rnd.int(2, 8)), at: Date.now() };
-          const r = await client.updateState(id, (draft) => {
-            const convo = ((draft.memory.conversation as JsonValue[] | undefined) ?? []).slice(-19);
-            convo.push(turn);
-            draft.memory.conversation = convo;
-          });
-          latencies.push(r.processingTime);
-          bytes += JSON.stringify(r.appliedChanges).length + 200;
-        }
-      }),
-    );
-    const seconds = (performance.now() - t0) / 1000;
+  const chat = quick ? { agents: 20, perAgent: 10 } : { agents: 100, perAgent: 30 };
+  for (const scope of ['fleet', 'owned'] as const) {
+    const client = await connect(scope);
+    const ids = Array.from({ length: chat.agents }, (_, i) => `chat-${scope}-${i}`);
+    await createAgents(client, ids, true, 7);
+    const r = await chatLoad(client, ids, chat.perAgent, 8);
+    const stats = client.viewStats();
     await client.close();
-    latencies.sort((a, b) => a - b);
-    const events = agents * perAgent;
-    totalBytes += bytes;
-    totalEvents += events;
+    totalBytes += r.changeBytes * r.events;
+    totalEvents += r.events;
     rows.push({
-      scenario: 'AgentStateClient.updateState (acked = decided by the log)',
-      agents,
-      events,
-      seconds,
-      eventsPerSec: events / seconds,
-      avgEventBytes: Math.round(bytes / events),
-      p50Ms: pct(latencies, 50),
-      p99Ms: pct(latencies, 99),
+      scenario: `updateState, 22 KB chat windows, draft function, scope ${scope}`,
+      agents: chat.agents,
+      events: r.events,
+      seconds: r.seconds,
+      eventsPerSec: r.events / r.seconds,
+      avgEventBytes: r.changeBytes,
+      p50Ms: r.p50Ms,
+      p99Ms: r.p99Ms,
+      note: `changeset ${(r.changeBytes / messageJson).toFixed(2)}x the message JSON; view read ${mb(stats.bytesRead ?? 0)}`,
     });
-    process.stderr.write(`[bench] ${agents} agents: ${Math.round(events / seconds)} events/s\n`);
+    process.stderr.write(`[bench] chat ${scope}: ${Math.round(r.events / r.seconds)} events/s\n`);
+  }
+
+  const many = quick ? 1000 : 10_000;
+  {
+    const client = await connect('owned');
+    const ids = Array.from({ length: many }, (_, i) => `many-${i}`);
+    await createAgents(client, ids, false, 9);
+    const r = await chatLoad(client, ids, 2, 10);
+    await client.close();
+    totalBytes += r.changeBytes * r.events;
+    totalEvents += r.events;
+    rows.push({ scenario: 'updateState, small growing chat states, scope owned', agents: many, events: r.events, seconds: r.seconds, eventsPerSec: r.events / r.seconds, avgEventBytes: r.changeBytes, p50Ms: r.p50Ms, p99Ms: r.p99Ms });
+    process.stderr.write(`[bench] ${many} agents: ${Math.round(r.events / r.seconds)} events/s\n`);
+  }
+
+  const sizes = quick ? [10 * 1024, 1024 * 1024] : [10 * 1024, 1024 * 1024, 10 * 1024 * 1024, ...(full ? [50 * 1024 * 1024] : [])];
+  let p50At10k = NaN;
+  for (const size of sizes) {
+    const client = await connect('owned');
+    const id = `size-${size}`;
+    await createAgents(client, [id], false, 11);
+    await growState(client, id, size, 12);
+    const r = await chatLoad(client, [id], quick ? 10 : 30, 13);
+    await client.close();
+    if (size === sizes[0]) p50At10k = r.p50Ms;
+    rows.push({ scenario: `updateState, 1 KB change, state ${mb(size)}, scope owned`, agents: 1, events: r.events, seconds: r.seconds, eventsPerSec: r.events / r.seconds, avgEventBytes: r.changeBytes, p50Ms: r.p50Ms, p99Ms: r.p99Ms, note: `p50 ${(r.p50Ms / p50At10k).toFixed(2)}x the 10 KB figure` });
+    process.stderr.write(`[bench] state ${mb(size)}: p50 ${r.p50Ms.toFixed(1)} ms\n`);
+  }
+
+  const perProc = intArg('--procs-agents', quick ? 200 : 2500);
+  const worker = async (index: number): Promise<Record<string, number>> => {
+    const { stdout } = await run(process.execPath, ['--import', 'tsx', '--expose-gc', join(import.meta.dirname, 'lib', 'append-worker.ts'), env.kafkaBrokers.join(','), env.schemaRegistryUrl, prefix, String(index), String(perProc), '2', 'owned'], { maxBuffer: 16 * 1024 * 1024, cwd: root });
+    return JSON.parse(stdout.trim().split('\n').at(-1)!) as Record<string, number>;
+  };
+  const alone = await worker(0);
+  const four = await Promise.all([1, 2, 3, 4].map(worker));
+  for (const [label, w] of [['1 process alone', alone] as const, ...four.map((w, i) => [`process ${i + 1} of 4`, w] as const)]) {
+    rows.push({
+      scenario: `writer ${label}, ${perProc} agents, scope owned`,
+      agents: perProc,
+      events: w.events!,
+      seconds: w.seconds!,
+      eventsPerSec: w.events! / w.seconds!,
+      avgEventBytes: w.changeBytes!,
+      p50Ms: w.p50Ms!,
+      p99Ms: w.p99Ms!,
+      note: `rss ${mb(w.rssBytes!)}, heap ${mb(w.heapUsedBytes!)}, read ${mb(w.bytesRead!)}, heads ${w.trackedAgents}`,
+    });
   }
 
   // The raw log path: batches of encoded events, no decision wait.
   const recordSize = Math.round(totalBytes / totalEvents);
-  const rawCount = quick ? 5_000 : 50_000;
+  const rawCount = quick ? 5_000 : 30_000;
   const payload = Buffer.alloc(recordSize, 0x61);
   const rawTopic = `${prefix}raw`;
   await log.setup([{ name: rawTopic, partitions: 6, compacted: false }]);
@@ -165,11 +190,11 @@ async function main(): Promise<void> {
 
   const fmt = (n: number | null, d = 1) => (n === null || Number.isNaN(n) ? '-' : n.toFixed(d));
   console.log('\nappend benchmark (one process, one broker on this machine)\n');
-  console.log('| scenario | agents | events | events/s | avg bytes | p50 ms | p99 ms | vs Kafka ceiling |');
-  console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
+  console.log('| scenario | agents | events | events/s | avg bytes | p50 ms | p99 ms | vs Kafka ceiling | notes |');
+  console.log('|---|---:|---:|---:|---:|---:|---:|---:|---|');
   for (const r of rows) {
     console.log(
-      `| ${r.scenario} | ${r.agents || '-'} | ${r.events} | ${fmt(r.eventsPerSec, 0)} | ${r.avgEventBytes} | ${fmt(r.p50Ms)} | ${fmt(r.p99Ms)} | ${((r.eventsPerSec / perfRate) * 100).toFixed(1)} % |`,
+      `| ${r.scenario} | ${r.agents || '-'} | ${r.events} | ${fmt(r.eventsPerSec, 0)} | ${r.avgEventBytes} | ${fmt(r.p50Ms)} | ${fmt(r.p99Ms)} | ${((r.eventsPerSec / perfRate) * 100).toFixed(1)} % | ${r.note ?? ''} |`,
     );
   }
   const out = join(root, 'bench', 'results');
@@ -177,6 +202,10 @@ async function main(): Promise<void> {
   const file = join(out, `append-${new Date().toISOString().replace(/[:.]/g, '-')}${quick ? '-quick' : ''}.json`);
   writeFileSync(file, JSON.stringify({ bench: 'append', at: new Date().toISOString(), quick, rows }, null, 2));
   console.log(`\nwritten ${file}`);
+}
+
+function mb(n: number): string {
+  return n >= 1024 * 1024 ? `${(n / 1024 / 1024).toFixed(1)} MB` : `${(n / 1024).toFixed(1)} KB`;
 }
 
 await main();

@@ -1,33 +1,37 @@
 /**
- * `npm run bench -- read`: `StateManager.getCurrentState` latency (p50/p99)
- * and cache hit rate under a zipfian read load (s = 1.1) over 10,000 agents:
- * Redis read-through cache in front of MongoDB (FerretDB), then the store
- * alone for comparison. States are ~2 KB (corpus-like), written to the store
- * directly (the projector's row format). Scenarios: the cache warmed with
- * `warmCache()` (as after the projector's write-through), a cold cache filling
- * by read-through, and the store alone; the last two are time-boxed, since on
- * FerretDB every store read scans (see docs/projector.md, Limits).
- * Options: --quick (1,000 agents, fewer reads).
+ * `npm run bench -- read`: the read path at 10,000 agents on the dev stack
+ * (FerretDB, Redis, Kafka), against raw-driver baselines in the same run.
+ * The fleet (bench/lib/read-fleet.ts): ~2 KB heads and 10 mirrored events per
+ * agent, written to the store directly. Rows:
+ *   - raw `findOne({_id})` on `agent_states` (baseline), then
+ *     `getCurrentState` on a cache miss: store only, and Redis read-through on
+ *     a cold cache (the miss plus the fill), then Redis warmed (`warmCache`);
+ *   - raw `find({instanceId}).sort({version})` on `state_events` (baseline),
+ *     then `getVersionHistory` and `getEventHistory` of one agent;
+ *   - `agentstate status` (store counts + log offsets) and `list` (one page).
+ * Goals (issue 11): cache-miss p99 <= 20 ms, history p99 <= 30 ms, status and
+ * list <= 1 s. FerretDB's `explain` of the two queries is printed: whether the
+ * filter and sort were pushed down to PostgreSQL.
+ * Options: --quick (1,000 agents), --agents N, --events N (per agent), --reads N.
  */
-import { S3BlobStore } from '../src/blob/s3.js';
 import { RedisCache } from '../src/cache/redis.js';
+import { S3BlobStore } from '../src/blob/s3.js';
+import { statusReport } from '../src/cli/commands/status.js';
 import { Random } from '../src/corpus/index.js';
-import { checksum, initialState, instanceId, stateAsJson } from '../src/domain/index.js';
 import { StateManager } from '../src/manager/index.js';
-import { encodeState, stateCacheKey } from '../src/projector/index.js';
+import { openLog } from '../src/sdk/wiring.js';
 import { MongoStore } from '../src/store/mongo/index.js';
-import type { StoredState } from '../src/store/port.js';
-import { splitState } from '../src/store/state-fields.js';
+import { intArg } from './lib/pipeline.js';
+import { pct, writeReadFleet, zipf } from './lib/read-fleet.js';
 import { writeResults } from './lib/results.js';
 import { markdownTable, num } from './lib/table.js';
 import { benchStack } from './stack.js';
 
 const quick = process.argv.includes('--quick');
-const AGENTS = quick ? 1000 : 10_000;
-const CACHED_READS = quick ? 5000 : 30_000;
-const STORE_READS = quick ? 500 : 2000;
+const AGENTS = intArg('--agents', quick ? 1000 : 10_000);
+const EVENTS = intArg('--events', 10);
+const READS = intArg('--reads', quick ? 1000 : 4000);
 const CONCURRENCY = 8;
-const BOX_SECONDS = quick ? 20 : 60;
 
 interface Row {
   scenario: string;
@@ -35,106 +39,130 @@ interface Row {
   p50Ms: number;
   p99Ms: number;
   readsPerSec: number;
-  hitRate: number | null;
-}
-
-/** Zipf(s) sampler over ranks 0..n-1 by inverse CDF. */
-function zipf(n: number, s: number, rnd: Random): () => number {
-  const cdf = new Float64Array(n);
-  let sum = 0;
-  for (let i = 0; i < n; i++) cdf[i] = sum += 1 / Math.pow(i + 1, s);
-  return () => {
-    const u = rnd.next() * sum;
-    let lo = 0;
-    let hi = n - 1;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (cdf[mid]! < u) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
-  };
-}
-
-function pct(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
+  /** p99 over the same run's baseline p99 (raw driver), when there is one. */
+  p99VsBaseline: number | null;
+  goalP99Ms: number | null;
 }
 
 async function main(): Promise<void> {
   const env = await benchStack();
   const stamp = Date.now().toString(36);
-  const store = await MongoStore.connect({ uri: env.mongodbUri, database: `bench_read_${stamp}` });
+  const database = `bench_read_${stamp}`;
+  const prefix = `bench-read-${stamp}.`;
+  // scripts/stack env prints it when FerretDB runs on PostgreSQL: setup() then adds the containment indexes (docs/store.md).
+  const pgUrl = process.env.AGENTSTATE_FERRETDB_POSTGRES_URL;
+  const store = await MongoStore.connect({ uri: env.mongodbUri, database, ...(pgUrl ? { ferretdbPostgresUrl: pgUrl } : {}) });
+  process.stderr.write(pgUrl ? `FerretDB on PostgreSQL: containment indexes via ${pgUrl}\n` : 'no AGENTSTATE_FERRETDB_POSTGRES_URL: FerretDB indexes only\n');
   await store.setup();
   const blobs = new S3BlobStore({ ...env.s3, prefix: `bench-read-${stamp}/` });
   const cache = new RedisCache({ url: env.redisUrl, prefix: `bench-read-${stamp}:` });
-  const rnd = new Random(7);
-  process.stderr.write(`writing ${AGENTS} agents...\n`);
-  const ids = Array.from({ length: AGENTS }, (_, i) => `reader-${i}`);
-  for (let i = 0; i < ids.length; i += 500) {
-    const rows: StoredState[] = [];
-    for (const id of ids.slice(i, i + 500)) {
-      const state = stateAsJson(initialState(instanceId(id), 'worker', 1_760_000_000_000, { status: 'running' }));
-      (state.memory as Record<string, string>).notes = 'x'.repeat(1500 + rnd.int(0, 500));
-      const { fields, residual } = splitState(state);
-      const body = await encodeState(residual);
-      rows.push({
-        instanceId: id, version: 1, epoch: 1, checksum: checksum(state), agentType: 'worker', status: 'running', fields, modifiedBy: 'bench',
-        encoding: body.encoding, body: body.bytes, blobKey: null, position: { partition: 0, offset: '0' },
-        lastEventId: `e-${id}`, lastEventType: 'instance_created', updatedAt: 1_760_000_000_000, createdAt: 1_760_000_000_000,
-      });
-    }
-    await store.writeBatch({ states: rows, events: [] });
-  }
-  const pick = zipf(AGENTS, 1.1, rnd);
-  const run = async (scenario: string, manager: StateManager, reads: number, withCache: RedisCache | undefined, boxSeconds = Infinity): Promise<void> => {
-    const lat: number[] = [];
-    let left = reads;
-    const before = withCache?.stats();
-    const t0 = performance.now();
-    const deadline = t0 + boxSeconds * 1000;
-    await Promise.all(
-      Array.from({ length: CONCURRENCY }, async () => {
-        while (left-- > 0 && performance.now() < deadline) {
-          const id = ids[pick()]!;
-          const t = performance.now();
-          const view = await manager.getCurrentState(id);
-          lat.push(performance.now() - t);
-          if (!view) throw new Error(`missing ${id}`);
-        }
-      }),
-    );
-    const seconds = (performance.now() - t0) / 1000;
-    lat.sort((a, b) => a - b);
-    const after = withCache?.stats();
-    const hitRate = before && after ? (after.hits - before.hits) / Math.max(1, after.hits - before.hits + after.misses - before.misses) : null;
-    const label = Number.isFinite(boxSeconds) ? `${scenario} (${boxSeconds}s box)` : scenario;
-    rows.push({ scenario: label, reads: lat.length, p50Ms: pct(lat, 50), p99Ms: pct(lat, 99), readsPerSec: lat.length / seconds, hitRate });
-  };
+  const logSide = await openLog({ kind: 'servers', kafka: { brokers: env.kafkaBrokers, schemaRegistryUrl: env.schemaRegistryUrl }, topicPrefix: prefix, clientId: 'bench-read' });
   const rows: Row[] = [];
-  process.stderr.write('warming the cache...\n');
-  const cached = new StateManager({ store, blobs, cache });
-  const w0 = performance.now();
-  const warmed = await cached.warmCache(ids);
-  process.stderr.write(`warmed ${warmed} agents in ${((performance.now() - w0) / 1000).toFixed(1)} s\ncached reads...\n`);
-  await run('Redis, warmed (warmCache)', cached, CACHED_READS, cache);
-  for (let i = 0; i < ids.length; i += 1000) await Promise.all(ids.slice(i, i + 1000).map((id) => cache.delete(stateCacheKey(id))));
-  await run('Redis read-through, cold start', new StateManager({ store, blobs, cache }), CACHED_READS, cache, BOX_SECONDS);
-  process.stderr.write('store-only reads...\n');
-  await run('store only (no cache)', new StateManager({ store, blobs }), STORE_READS, undefined, BOX_SECONDS);
-  const table = markdownTable(rows, [
-    { header: 'scenario', value: (r) => r.scenario, align: 'left' },
-    { header: 'reads', value: (r) => r.reads },
-    { header: 'p50 ms', value: (r) => num(r.p50Ms, 2) },
-    { header: 'p99 ms', value: (r) => num(r.p99Ms, 2) },
-    { header: 'reads/s', value: (r) => num(r.readsPerSec, 0) },
-    { header: 'hit rate', value: (r) => (r.hitRate === null ? '-' : `${(r.hitRate * 100).toFixed(1)} %`) },
-  ]);
-  process.stdout.write(`\ngetCurrentState: ${AGENTS} agents, zipf s=1.1, ${CONCURRENCY} concurrent readers, ~2 KB states\n\n${table}\n\n`);
-  process.stdout.write(`results: ${writeResults('read', { agents: AGENTS, rows })}\n`);
-  await store.connection.db.dropDatabase().catch(() => undefined);
-  await store.close();
-  await cache.close();
-  await blobs.close();
+  try {
+    process.stderr.write(`writing ${AGENTS} agents x ${EVENTS} events...\n`);
+    const w0 = performance.now();
+    const ids = await writeReadFleet(store, AGENTS, EVENTS);
+    process.stderr.write(`written in ${((performance.now() - w0) / 1000).toFixed(1)} s\n`);
+    const rnd = new Random(11);
+    const pick = zipf(AGENTS, 1.1, rnd);
+    const uniform = (): number => rnd.int(0, AGENTS - 1);
+    const db = store.connection.db;
+
+    /** `reads` calls of `read(id)`, CONCURRENCY at a time, on ids from `next`. */
+    const measure = async (scenario: string, next: () => number, read: (id: string) => Promise<unknown>, baseline?: Row, goalP99Ms: number | null = null): Promise<Row> => {
+      const lat: number[] = [];
+      let left = READS;
+      const t0 = performance.now();
+      await Promise.all(
+        Array.from({ length: CONCURRENCY }, async () => {
+          while (left-- > 0) {
+            const id = ids[next()]!;
+            const t = performance.now();
+            const got = await read(id);
+            lat.push(performance.now() - t);
+            if (got === undefined || got === null || (Array.isArray(got) && got.length !== EVENTS)) throw new Error(`${scenario}: wrong answer for ${id}`);
+          }
+        }),
+      );
+      const seconds = (performance.now() - t0) / 1000;
+      lat.sort((a, b) => a - b);
+      const p99 = pct(lat, 99);
+      const row = { scenario, reads: lat.length, p50Ms: pct(lat, 50), p99Ms: p99, readsPerSec: lat.length / seconds, p99VsBaseline: baseline ? p99 / baseline.p99Ms : null, goalP99Ms };
+      rows.push(row);
+      process.stderr.write(`${scenario}: p50 ${num(row.p50Ms, 2)} ms, p99 ${num(p99, 2)} ms\n`);
+      return row;
+    };
+
+    // Cache misses: uniform ids, so the cold-cache row is (nearly) all misses.
+    const rawState = await measure('raw findOne({_id}) on agent_states (baseline)', uniform, (id) => db.collection('agent_states').findOne({ _id: id as never }));
+    const storeOnly = new StateManager({ store, blobs });
+    await measure('getCurrentState, cache miss (store only)', uniform, (id) => storeOnly.getCurrentState(id), rawState, 20);
+    const cold = new StateManager({ store, blobs, cache });
+    const before = cache.stats();
+    await measure('getCurrentState, cache miss (Redis read-through, cold)', uniform, (id) => cold.getCurrentState(id), rawState, 20);
+    const after = cache.stats();
+    const misses = after.misses - before.misses;
+    const warm = new StateManager({ store, blobs, cache });
+    await warm.warmCache(ids);
+    await measure('getCurrentState, Redis warmed (zipf s=1.1)', pick, (id) => warm.getCurrentState(id), rawState);
+    const rawEvents = await measure('raw find({instanceId}).sort({version}) on state_events (baseline)', uniform, (id) =>
+      db.collection('state_events').find({ instanceId: id }).sort({ version: 1 }).toArray(),
+    );
+    const manager = new StateManager({ store, blobs });
+    await measure('getVersionHistory(id), one agent', uniform, (id) => manager.getVersionHistory(id), rawEvents, 30);
+    await measure('getEventHistory(id), one agent', uniform, (id) => manager.getEventHistory(id), rawEvents, 30);
+
+    // status and list: whole commands' reads (the CLI adds its process start).
+    await logSide.setupTopics();
+    const timed = async (scenario: string, fn: () => Promise<unknown>): Promise<void> => {
+      const lat: number[] = [];
+      for (let i = 0; i < 5; i++) {
+        const t = performance.now();
+        await fn();
+        lat.push(performance.now() - t);
+      }
+      lat.sort((a, b) => a - b);
+      rows.push({ scenario, reads: lat.length, p50Ms: pct(lat, 50), p99Ms: lat.at(-1)!, readsPerSec: 1000 / pct(lat, 50), p99VsBaseline: null, goalP99Ms: 1000 });
+    };
+    let statusAgents = 0;
+    await timed('agentstate status (store counts + log offsets)', async () => {
+      statusAgents = (await statusReport(logSide, store)).agents;
+    });
+    if (statusAgents !== AGENTS) throw new Error(`status counted ${statusAgents} agents, wrote ${AGENTS}`);
+    await timed('agentstate list (a page of 100, --status running)', () => store.query({ status: 'running', limit: 100 }));
+
+    const explain = async (coll: string, filter: object, sort: object): Promise<unknown> => {
+      const r = (await db.command({ explain: { find: coll, filter, sort }, verbosity: 'queryPlanner' })) as Record<string, unknown>;
+      const { filterPushdown, sortPushdown, limitPushdown } = r as Record<string, unknown>;
+      // PostgreSQL's plan nodes (FerretDB returns them): a Seq Scan means every read scans the collection.
+      const text = JSON.stringify(r);
+      const plan = [...text.matchAll(/"Node Type":"([^"]+)"|"Index Name":"([^"]+)"/g)].map((m) => m[1] ?? `index ${m[2]}`).join(' > ');
+      return { filterPushdown, sortPushdown, limitPushdown, plan };
+    };
+    const plans = {
+      stateById: await explain('agent_states', { _id: ids[0] }, {}),
+      eventsByAgent: await explain('state_events', { instanceId: ids[0] }, { version: 1 }),
+    };
+
+    const table = markdownTable(rows, [
+      { header: 'scenario', value: (r) => r.scenario, align: 'left' },
+      { header: 'reads', value: (r) => r.reads },
+      { header: 'p50 ms', value: (r) => num(r.p50Ms, 2) },
+      { header: 'p99 ms', value: (r) => num(r.p99Ms, 2) },
+      { header: 'reads/s', value: (r) => num(r.readsPerSec, 0) },
+      { header: 'p99 / baseline', value: (r) => (r.p99VsBaseline === null ? '-' : `${num(r.p99VsBaseline, 2)}x`) },
+      { header: 'goal p99', value: (r) => (r.goalP99Ms === null ? '-' : `<= ${r.goalP99Ms} ms ${r.p99Ms <= r.goalP99Ms ? 'met' : 'MISSED'}`) },
+    ]);
+    process.stdout.write(`\nreads: ${AGENTS} agents x ${EVENTS} mirrored events, ~2 KB states, ${CONCURRENCY} concurrent readers, ${READS} reads per row\n\n${table}\n\n`);
+    process.stdout.write(`cold-cache row: ${misses} cache misses of ${READS} reads\nexplain: ${JSON.stringify(plans)}\n`);
+    process.stdout.write(`results: ${writeResults(quick ? 'read-quick' : 'read', { agents: AGENTS, eventsPerAgent: EVENTS, concurrency: CONCURRENCY, coldMisses: misses, containmentIndexes: !!pgUrl, rows, explain: plans })}\n`);
+  } finally {
+    await store.connection.db.dropDatabase().catch(() => undefined);
+    await store.close();
+    await cache.close();
+    await blobs.close();
+    await logSide.close();
+  }
 }
 
 await main();

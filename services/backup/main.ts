@@ -5,9 +5,8 @@
  * kill -9 loses nothing either: the next start re-archives from the manifests.
  */
 import { mkdirSync } from 'node:fs';
-import { serveMetricsAndHealth, stopOnSignals } from '../lib/process.js';
+import { serveMetricsAndHealth, serviceLogger, stopOnSignals } from '../lib/process.js';
 import { join } from 'node:path';
-import { pino } from 'pino';
 import { BackupArchiver } from '../../src/backup/index.js';
 import { FsBlobStore } from '../../src/blob/fs.js';
 import { S3BlobStore } from '../../src/blob/s3.js';
@@ -38,7 +37,7 @@ const HELP = {
 
 async function main(): Promise<number> {
   const config = loadConfig(process.env, process.argv.slice(2));
-  const logger = pino({ level: config.logLevel, base: { service: 'backup' } });
+  const logger = serviceLogger('backup', config.logLevel);
   const metrics = new MetricsRegistry(HELP);
   let log: EventLog;
   let blobs: BlobStore;
@@ -113,7 +112,7 @@ async function main(): Promise<number> {
 main().then(
   (code) => process.exit(code),
   (err: unknown) => {
-    pino({ base: { service: 'backup' } }).fatal({ err }, 'backup failed');
+    serviceLogger('backup').fatal({ err }, 'backup failed');
     process.exit(1);
   },
 );

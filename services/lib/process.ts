@@ -1,5 +1,16 @@
 import { createServer, type Server } from 'node:http';
-import type { Logger } from 'pino';
+import { pino, type DestinationStream, type Logger } from 'pino';
+import { redactUrlsIn } from '../../src/util/redact.js';
+
+/**
+ * A service's logger. Every line passes through {@link redactUrlsIn}: a
+ * driver's error (or its cause) may quote a connection URL with credentials,
+ * and a log line is no place for a password (issue 12 §7).
+ */
+export function serviceLogger(service: string, level?: string, destination?: DestinationStream): Logger {
+  const options = { ...(level ? { level } : {}), base: { service }, hooks: { streamWrite: redactUrlsIn } };
+  return destination ? pino(options, destination) : pino(options);
+}
 
 /** What `/health` answers: 200 when `ok`, else 503, with `body` as JSON. */
 export interface HealthReport {

@@ -4,8 +4,7 @@
  * in hand, then exit 0. `--until-caught-up`: exit 0 once the group has
  * committed up to the end offsets seen at start.
  */
-import { serveMetricsAndHealth, stopOnSignals } from '../lib/process.js';
-import { pino } from 'pino';
+import { serveMetricsAndHealth, serviceLogger, stopOnSignals } from '../lib/process.js';
 import { S3BlobStore } from '../../src/blob/s3.js';
 import { RedisCache } from '../../src/cache/redis.js';
 import { JsonEventCodec, RegistryEventCodec, type EventCodec } from '../../src/client/index.js';
@@ -29,7 +28,7 @@ const HELP = {
 
 async function main(): Promise<number> {
   const config = loadConfig(process.env, process.argv.slice(2));
-  const logger = pino({ level: config.logLevel, base: { service: 'projector' } });
+  const logger = serviceLogger('projector', config.logLevel);
   const metrics = new MetricsRegistry(HELP);
   const log = new KafkaEventLog({ brokers: config.kafkaBrokers, logger });
   await log.setup(topicSpecs({ prefix: config.topicPrefix }));
@@ -80,7 +79,7 @@ async function main(): Promise<number> {
 main().then(
   (code) => process.exit(code),
   (err: unknown) => {
-    pino({ base: { service: 'projector' } }).fatal({ err }, 'projector failed');
+    serviceLogger('projector').fatal({ err }, 'projector failed');
     process.exit(1);
   },
 );

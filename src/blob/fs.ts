@@ -5,6 +5,7 @@ import { dirname, join, resolve, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { AgentStateError, AlreadyExistsError, ClosedError, ConfigError, ConflictError, InvalidInputError, UnavailableError } from '../errors.js';
 import { assertBlobKey, type BlobInfo, type BlobPutOptions, type BlobStore } from './port.js';
+import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from '../util/private-files.js';
 
 export interface FsBlobStoreOptions {
   /** Root directory; created by setup(). Keys map to files below it, `/` to subdirectories. */
@@ -49,7 +50,7 @@ export class FsBlobStore implements BlobStore {
   }
 
   async setup(): Promise<void> {
-    await mkdir(this.root, { recursive: true });
+    await mkdir(this.root, { recursive: true, mode: PRIVATE_DIR_MODE });
   }
 
   async put(key: string, body: Uint8Array | Readable, options: BlobPutOptions = {}): Promise<BlobInfo> {
@@ -199,9 +200,9 @@ export class FsBlobStore implements BlobStore {
     if (this.closed) throw new ClosedError('the file system blob store');
     for (let attempt = 0; ; attempt++) {
       try {
-        const created = await mkdir(dir, { recursive: true });
+        const created = await mkdir(dir, { recursive: true, mode: PRIVATE_DIR_MODE });
         if (created && this.fsync) await fsyncNewDirs(created, dir);
-        return await open(temp, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY, 0o644);
+        return await open(temp, constants.O_CREAT | constants.O_EXCL | constants.O_WRONLY, PRIVATE_FILE_MODE);
       } catch (err) {
         if (code(err) === 'ENOENT' && attempt < 3) continue;
         if (code(err) === 'ENOTDIR' || code(err) === 'EEXIST') {

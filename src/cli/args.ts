@@ -17,7 +17,8 @@ export const GLOBAL_HELP = `Options for every command:
   -h, --help         this help
 Environment: AGENTSTATE_MASTER_KEYS_FILE (JSON key file) or AGENTSTATE_MASTER_KEYS
   (id:base64,...) encrypts snapshot bodies; data keys go to keys.sqlite (embedded)
-  or the data_keys collection (servers).`;
+  or the data_keys collection (servers). AGENTSTATE_CONNECT_TIMEOUT_MS (default
+  15000) bounds the wait for each server a command needs.`;
 
 /** Parsed command line: the global flags typed, command options as strings. */
 export interface Parsed {
@@ -25,8 +26,8 @@ export interface Parsed {
   positionals: string[];
 }
 
-/** Parses with the global options added; command options must be `type: 'string'`. */
-export function parse(argv: string[], options: Record<string, { type: 'string'; default?: string }>): Parsed {
+/** Parses with the global options added; command options are `type: 'string'` or flags (`type: 'boolean'`). */
+export function parse(argv: string[], options: Record<string, { type: 'string'; default?: string } | { type: 'boolean'; default?: boolean }>): Parsed {
   try {
     return parseArgs({ args: argv, options: { ...GLOBAL_OPTIONS, ...options }, allowPositionals: true, strict: true }) as never;
   } catch (err) {

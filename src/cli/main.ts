@@ -5,6 +5,7 @@
  */
 import { AgentStateError } from '../errors.js';
 import { UsageError } from './args.js';
+import { redactUrlsIn } from '../util/redact.js';
 import { start } from './commands/start.js';
 import { status } from './commands/status.js';
 import { list } from './commands/list.js';
@@ -12,6 +13,8 @@ import { history, inspect, stateAt } from './commands/inspect.js';
 import { replay, rollback, topics } from './commands/admin.js';
 import { projector, snapshot } from './commands/projector.js';
 import { backup, restore } from './commands/backup.js';
+import { runtime } from './commands/runtime.js';
+import { recovery } from './commands/recovery.js';
 import { analytics, anomalies, top } from './commands/analytics.js';
 
 const HELP = `agentstate: persistence and state management for fleets of AI agents
@@ -32,6 +35,8 @@ commands:
   topics      create and check the agentstate topics
   backup      backup status, backup verify [--deep] (segments in the blob store)
   restore     restore the backup into a new data dir (--to latest|<time>)
+  runtime     run a runtime host: heartbeats, obeys start/stop commands (--node-id N)
+  recovery    recovery records (list, show) and auto-recovery policies (policy)
   analytics   an agent's windowed metrics and anomalies (--window 1h)
   anomalies   anomalies flagged by analytics (--since 10m, --type loop)
   top         live table of the busiest, largest, most anomalous agents
@@ -41,11 +46,12 @@ unless KAFKA_BROKERS is set (then Kafka, plus SCHEMA_REGISTRY_URL for Avro).`;
 
 type Command = (argv: string[], out: (s: string) => void, err: (s: string) => void) => Promise<number>;
 
-const COMMANDS: Record<string, Command> = { start, status, list, inspect, history, state: stateAt, rollback, snapshot, replay, topics, projector, backup, restore, analytics, anomalies, top };
+const COMMANDS: Record<string, Command> = { start, status, list, inspect, history, state: stateAt, rollback, snapshot, replay, topics, projector, backup, restore, runtime, recovery, analytics, anomalies, top };
 
 export async function main(argv: string[]): Promise<number> {
   const out = (s: string) => void process.stdout.write(`${s}\n`);
-  const err = (s: string) => void process.stderr.write(`${s}\n`);
+  // Last line of defence for issue 12 §7: a driver's message may quote a connection URL with its password.
+  const err = (s: string) => void process.stderr.write(`${redactUrlsIn(s)}\n`);
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     out(HELP);

@@ -17,7 +17,7 @@ import {
   type StateEvent,
   type StateEventType,
 } from '../domain/index.js';
-import { AgentStateError, ClosedError, ConfigError, ConflictError, FencedError, NotFoundError, TooLargeError, UnavailableError } from '../errors.js';
+import { ClosedError, ConfigError, ConflictError, FencedError, NotFoundError } from '../errors.js';
 
 /** Below Kafka's default message.max.bytes (1 MiB) with room for the record's key and headers. */
 const DEFAULT_MAX_EVENT_BYTES = 1_000_000;
@@ -25,10 +25,14 @@ import type { EventLog } from '../log/port.js';
 import { topicNames } from '../log/topics.js';
 import { AppendBatcher } from './batcher.js';
 import type { EventCodec } from '../codec/event-codec.js';
-import { TailReader, type Outcome, type TailStats } from './tail.js';
+import { TailReader, type TailStats } from './tail.js';
+import { FleetView, type WriterView } from './view.js';
+import { OwnedView } from './owned-view.js';
+import { ClaimFeed } from './claim-feed.js';
+import { Submitter, type Submitted } from './submit.js';
 import type { Heartbeat } from '../domain/heartbeat.js';
 import { typed, type MigrationInfo, type ResourceRelease, type SnapshotInfo, type TaskInput, type TypedUpdate } from './typed.js';
-import { buildEvent, eventRecord, updateResult } from './event-record.js';
+import { updateResult } from './event-record.js';
 import { tailBootstrap, type AgentStateClientOptions, type StateUpdateResult, type Update, type UpdateOptions } from './types.js';
 
 export type { AgentStateClientOptions, StateUpdateResult, Update, UpdateOptions } from './types.js';
@@ -50,15 +54,14 @@ interface Owned {
 export class AgentStateClient {
   private readonly log: EventLog;
   private readonly codec: EventCodec;
-  private readonly topic: string;
   private readonly heartbeatsTopic: string;
   private readonly nodeId: string;
-  private readonly decisionTimeoutMs: number;
   private readonly source: string;
-  private readonly tail: TailReader;
+  private readonly tail: TailReader | undefined;
+  private readonly view: WriterView;
   private readonly batcher: AppendBatcher;
+  private readonly submitter: Submitter;
   private readonly owned = new Map<string, Owned>();
-  private readonly maxEventBytes: number;
   private closed = false;
 
   private constructor(options: AgentStateClientOptions) {
@@ -66,36 +69,53 @@ export class AgentStateClient {
     if (!options.codec) throw new ConfigError('codec', 'an EventCodec is required');
     this.log = options.log;
     this.codec = options.codec;
-    this.topic = topicNames(options.topicPrefix).events;
-    this.heartbeatsTopic = topicNames(options.topicPrefix).heartbeats;
+    const topics = topicNames(options.topicPrefix);
+    this.heartbeatsTopic = topics.heartbeats;
     this.nodeId = options.nodeId ?? `${hostname()}:${process.pid}`;
-    this.decisionTimeoutMs = options.decisionTimeoutMs ?? 60_000;
-    if (!Number.isFinite(this.decisionTimeoutMs) || this.decisionTimeoutMs <= 0) throw new ConfigError('decisionTimeoutMs', 'must be a positive number of milliseconds');
+    const decisionTimeoutMs = options.decisionTimeoutMs ?? 60_000;
+    if (!Number.isFinite(decisionTimeoutMs) || decisionTimeoutMs <= 0) throw new ConfigError('decisionTimeoutMs', 'must be a positive number of milliseconds');
     this.source = options.source ?? 'agentstate-client';
-    this.batcher = new AppendBatcher(this.log, this.topic, options.lingerMs ?? 0);
-    this.maxEventBytes = options.maxEventBytes ?? DEFAULT_MAX_EVENT_BYTES;
-    if (!Number.isSafeInteger(this.maxEventBytes) || this.maxEventBytes < 1024) throw new ConfigError('maxEventBytes', 'must be a whole number of bytes, at least 1024');
-    this.tail = new TailReader({
+    this.batcher = new AppendBatcher(this.log, topics.events, options.lingerMs ?? 0);
+    const maxEventBytes = options.maxEventBytes ?? DEFAULT_MAX_EVENT_BYTES;
+    if (!Number.isSafeInteger(maxEventBytes) || maxEventBytes < 1024) throw new ConfigError('maxEventBytes', 'must be a whole number of bytes, at least 1024');
+    const common = {
       log: this.log,
       codec: this.codec,
-      topic: this.topic,
-      group: options.tailGroup ?? `agentstate-writer-${randomUUID()}`,
+      topic: topics.events,
       ...(options.logger ? { logger: options.logger } : {}),
-      onForeignAccepted: (event) => this.onForeign(event),
       ...(options.bootstrap === false ? {} : { bootstrap: tailBootstrap(options.topicPrefix, options.bootstrap) }),
-    });
+    };
+    if (options.scope === 'owned') {
+      const fence = (id: string, epoch: number) => this.fence(id, epoch);
+      this.view = new OwnedView({ ...common, claimsTopic: topics.claims, nodeId: this.nodeId, onFenced: fence });
+    } else {
+      this.tail = new TailReader({
+        ...common,
+        group: options.tailGroup ?? `agentstate-writer-${randomUUID()}`,
+        onForeignAccepted: (event) => event.eventType === 'ownership_acquired' && this.fence(event.instanceId, event.writerEpoch),
+      });
+      const feed = new ClaimFeed(this.log, topics.claims);
+      this.view = new FleetView(this.tail, (id, epoch) => feed.announce(id, epoch, this.nodeId));
+    }
+    this.submitter = new Submitter({ codec: this.codec, batcher: this.batcher, view: this.view, maxEventBytes, decisionTimeoutMs });
   }
 
   /** What connecting cost: heads taken from the state topic, event records folded, where the fold started. */
   viewStats(): TailStats {
-    return this.tail.stats();
+    return this.view.stats();
   }
 
-  /** Creates a client and starts its view of the log (folds the events topic to the head). */
+  /**
+   * Creates a client and starts its view of the log: the fleet view folds the
+   * events topic to the head; the scoped view (`scope: 'owned'`) reads
+   * nothing until it creates or acquires an agent.
+   */
   static async connect(options: AgentStateClientOptions): Promise<AgentStateClient> {
     const client = new AgentStateClient(options);
-    await client.tail.start();
-    await client.tail.catchUp();
+    if (client.tail) {
+      await client.tail.start();
+      await client.tail.catchUp();
+    }
     return client;
   }
 
@@ -108,8 +128,8 @@ export class AgentStateClient {
     this.assertOpen();
     const { agentType, ...overrides } = init;
     const state = stateAsJson(initialState(instanceId, agentType, Date.now(), overrides));
-    await this.tail.catchUp();
-    if (this.tail.head(instanceId)) throw new ConflictError(`agent ${instanceId} already exists`);
+    await this.view.ready(instanceId);
+    if (this.view.head(instanceId)) throw new ConflictError(`agent ${instanceId} already exists`);
     const owned: Owned = { epoch: 1, fenced: false, heartbeats: 0, queue: Promise.resolve() };
     const started = performance.now();
     const outcome = await this.write(instanceId, undefined, state, 1, 'instance_created', {});
@@ -129,10 +149,14 @@ export class AgentStateClient {
     const instanceId = toInstanceId(id);
     this.assertOpen();
     for (let attempt = 0; attempt < 10; attempt++) {
-      await this.tail.catchUp();
-      const head = this.tail.head(instanceId);
-      if (!head) throw new NotFoundError(`agent ${instanceId}`);
+      await this.view.ready(instanceId);
+      const head = this.view.head(instanceId);
+      if (!head) {
+        if (!this.owned.has(instanceId)) this.view.released(instanceId);
+        throw new NotFoundError(`agent ${instanceId}`);
+      }
       const epoch = head.epoch + 1;
+      await this.view.claiming(instanceId, epoch);
       const outcome = await this.write(instanceId, head, head.state, epoch, 'ownership_acquired', {});
       if (outcome.accept) {
         this.owned.set(instanceId, { epoch, fenced: false, heartbeats: 0, queue: Promise.resolve() });
@@ -162,7 +186,7 @@ export class AgentStateClient {
     this.assertOpen();
     const started = performance.now();
     if (owned.fenced) throw new FencedError(`agent ${instanceId} is owned by a newer writer (epoch > ${owned.epoch})`);
-    const head = this.tail.head(instanceId);
+    const head = this.view.head(instanceId);
     if (!head) throw new NotFoundError(`agent ${instanceId}`);
     if (options.expectedVersion !== undefined && options.expectedVersion !== head.version) {
       throw new ConflictError(`agent ${instanceId} is at version ${head.version}, expected ${options.expectedVersion}`);
@@ -276,7 +300,7 @@ export class AgentStateClient {
   async heartbeat(id: string, extra: { metadata?: Record<string, string>; cpuPercent?: number } = {}): Promise<Heartbeat> {
     const owned = this.owned.get(id);
     if (!owned || owned.fenced) throw new FencedError(`this client does not own agent ${id}`);
-    const head = this.tail.head(id);
+    const head = this.view.head(id);
     const hb: Heartbeat = {
       instanceId: id,
       writerEpoch: owned.epoch,
@@ -295,7 +319,7 @@ export class AgentStateClient {
 
   /** The head of an agent as this client's view of the log holds it. */
   getState(id: string): { version: number; epoch: number; checksum: string; state: AgentState } | undefined {
-    const head = this.tail.head(toInstanceId(id));
+    const head = this.view.head(toInstanceId(id));
     return head && { version: head.version, epoch: head.epoch, checksum: head.checksum, state: head.state as unknown as AgentState };
   }
 
@@ -305,12 +329,13 @@ export class AgentStateClient {
     return o !== undefined && !o.fenced;
   }
 
-  /** Stops writing the agent (no event: a later acquire by anyone raises the epoch). */
+  /** Stops writing the agent (no event: a later acquire by anyone raises the epoch). The scoped view forgets its head. */
   async release(id: string): Promise<void> {
     const owned = this.owned.get(id);
     if (!owned) return;
     await owned.queue;
     this.owned.delete(id);
+    this.view.released(id);
   }
 
   /** Waits for writes in flight, then stops. Safe to call twice; the EventLog is the caller's. */
@@ -319,10 +344,10 @@ export class AgentStateClient {
     await Promise.allSettled([...this.owned.values()].map((o) => o.queue));
     this.closed = true;
     await this.batcher.flush();
-    await this.tail.stop();
+    await this.view.stop();
   }
 
-  private async write(
+  private write(
     instanceId: string,
     head: Projection | undefined,
     next: JsonValue,
@@ -330,71 +355,15 @@ export class AgentStateClient {
     eventType: StateEventType,
     options: UpdateOptions,
     changes?: Change[],
-  ): Promise<(Outcome & { accept: false }) | { accept: true; projection: Projection; event: StateEvent }> {
-    const { event, expected } = buildEvent({
-      instanceId,
-      head,
-      next,
-      epoch,
-      eventType,
-      source: this.source,
-      causationId: options.causationId,
-      correlationId: options.correlationId,
-      metadata: options.metadata,
-      replayable: options.replayable,
-      changes,
-    });
-    const value = await this.codec.encode(event);
-    // Checked before the batcher: an oversized record would fail the whole
-    // produce request, and with it other agents' events in the same batch.
-    if (value.length > this.maxEventBytes) {
-      throw new TooLargeError(`${eventType} event for ${instanceId} (maxEventBytes; large changesets are not yet claim-checked)`, value.length, this.maxEventBytes);
-    }
-    const decided = this.tail.expect(event.eventId, expected);
-    try {
-      await this.batcher.append(eventRecord(event, value));
-    } catch (err) {
-      // Not appended (or unknown): nothing will resolve the waiter.
-      this.tail.forget(event.eventId);
-      if (err instanceof AgentStateError) throw err;
-      throw new UnavailableError(`the event log (append of ${eventType} for ${instanceId} failed: ${(err as Error).message})`, {
-        cause: err,
-        retryable: true,
-      });
-    }
-    const outcome = await this.withDecisionTimeout(decided, event.eventId, eventType, instanceId);
-    return outcome.accept ? { accept: true, projection: outcome.projection, event } : outcome;
+  ): Promise<Submitted> {
+    const { causationId, correlationId, metadata, replayable } = options;
+    return this.submitter.submit({ instanceId, head, next, epoch, eventType, source: this.source, causationId, correlationId, metadata, replayable, changes });
   }
 
-  /**
-   * A decision that does not come back in time (the log view stalled) must
-   * not hang the caller: the outcome is then unknown, and the client's fold
-   * will still apply the record if it landed.
-   */
-  private async withDecisionTimeout(decided: Promise<Outcome>, eventId: string, eventType: string, instanceId: string): Promise<Outcome> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        this.tail.forget(eventId);
-        reject(
-          new UnavailableError(`the log's decision on ${eventType} for ${instanceId} (none within ${this.decisionTimeoutMs} ms; its outcome is unknown)`, {
-            retryable: true,
-          }),
-        );
-      }, this.decisionTimeoutMs);
-    });
-    try {
-      return await Promise.race([decided, timeout]);
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
-  private onForeign(event: StateEvent): void {
-    // An accepted claim with a higher epoch than ours fences us (Invariant 3).
-    if (event.eventType !== 'ownership_acquired') return;
-    const owned = this.owned.get(event.instanceId);
-    if (owned && event.writerEpoch > owned.epoch) owned.fenced = true;
+  /** An accepted claim with a higher epoch than ours fences us (Invariant 3). */
+  private fence(instanceId: string, epoch: number): void {
+    const owned = this.owned.get(instanceId);
+    if (owned && epoch > owned.epoch) owned.fenced = true;
   }
 
   private assertOpen(): void {

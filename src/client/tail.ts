@@ -52,8 +52,12 @@ export interface TailBootstrap {
 export interface TailStats {
   bootstrappedHeads: number;
   foldedRecords: number;
-  /** Where the fold started, per partition. */
+  /** Where the fold started, per partition (the scoped view has no fixed start: empty). */
   startOffsets: Record<number, string>;
+  /** Bytes of record keys and values read from the log (events, state and claims topics). */
+  bytesRead?: number;
+  /** Agents whose heads the view keeps (the scoped view). */
+  trackedAgents?: number;
 }
 
 /**
@@ -66,7 +70,7 @@ export class TailReader {
   private readonly heads = new Map<string, Projection>();
   /** Offsets of the events that bootstrapped heads reflect: earlier records of those agents are already folded in. */
   private readonly reflected = new Map<string, bigint>();
-  private readonly counters: TailStats = { bootstrappedHeads: 0, foldedRecords: 0, startOffsets: {} };
+  private readonly counters: TailStats & { bytesRead: number } = { bootstrappedHeads: 0, foldedRecords: 0, startOffsets: {}, bytesRead: 0 };
   private readonly waiters = new Map<string, Waiter>();
   private readonly positions = new Map<number, bigint>();
   private readonly positionWaiters: Array<{ partition: number; offset: bigint; resolve: () => void; reject: (e: unknown) => void }> = [];
@@ -108,6 +112,7 @@ export class TailReader {
     const [from, until] = await Promise.all([log.startOffsets(b.stateTopic), log.endOffsets(b.stateTopic)]);
     for (const [p, end] of Object.entries(until)) {
       for (const r of await log.read(b.stateTopic, Number(p), from[Number(p)] ?? '0', end)) {
+        this.counters.bytesRead += (r.value?.length ?? 0) + r.key.length;
         if (r.value === null) {
           latest.delete(r.key); // a tombstone: the agent is gone
           continue;
@@ -142,7 +147,7 @@ export class TailReader {
 
   /** What the start cost, and how much has been folded since. */
   stats(): TailStats {
-    return { ...this.counters, startOffsets: { ...this.counters.startOffsets } };
+    return { ...this.counters, startOffsets: { ...this.counters.startOffsets }, trackedAgents: this.heads.size };
   }
 
   /** (Re)starts the consumer exactly at the positions folded so far. */
@@ -240,6 +245,7 @@ export class TailReader {
   private async apply(record: StoredRecord): Promise<void> {
     const id = record.key;
     this.counters.foldedRecords++;
+    this.counters.bytesRead += (record.value?.length ?? 0) + record.key.length;
     const reflected = this.reflected.get(id);
     if (reflected !== undefined) {
       if (BigInt(record.offset) <= reflected) return; // already in the bootstrapped head

@@ -5,13 +5,17 @@ import { AgentStateError, UnavailableError } from '../errors.js';
 import { InvalidInputError, TooLargeError } from '../domain/errors.js';
 import { DEFAULT_AVRO_GUARD_LIMITS, guardAvroBody, type AvroGuardLimits } from './avro-guard.js';
 import { DecodeError, SchemaError } from './errors.js';
+import { redactUrlsIn, splitUrlCredentials } from '../util/redact.js';
 
 /** Subject compatibility levels this project uses (DESIGN.md: schemas evolve under BACKWARD). */
 export type Compatibility = 'BACKWARD' | 'FORWARD' | 'FULL' | 'NONE';
 
 /** Options of {@link RegistryCodec}. */
 export interface RegistryCodecOptions {
-  /** Base URL of a Confluent-compatible registry, e.g. `http://host:8081` or Apicurio's `.../apis/ccompat/v7`. */
+  /**
+   * Base URL of a Confluent-compatible registry, e.g. `http://host:8081` or Apicurio's `.../apis/ccompat/v7`.
+   * Credentials in it (`http://user:secret@host:8081`) become {@link auth} and never appear in messages.
+   */
   url: string;
   /** HTTP basic auth. */
   auth?: { username: string; password: string };
@@ -55,13 +59,15 @@ export class RegistryCodec {
 
   constructor(options: RegistryCodecOptions) {
     if (!options.url) throw new InvalidInputError('RegistryCodecOptions.url', 'must be a non-empty URL');
-    this.url = options.url.replace(/\/+$/, '');
-    this.auth = options.auth;
+    // fetch refuses a URL with credentials, and a URL without them is safe to quote in errors (issue 12 §7).
+    const split = splitUrlCredentials(options.url);
+    this.url = split.url.replace(/\/+$/, '');
+    this.auth = options.auth ?? split.auth;
     this.maxRecordBytes = options.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES;
     this.guardLimits = { ...DEFAULT_AVRO_GUARD_LIMITS, ...options.guardLimits };
     this.registry = new SchemaRegistry({
       host: this.url,
-      ...(options.auth ? { auth: options.auth } : {}),
+      ...(this.auth ? { auth: this.auth } : {}),
     });
   }
 
@@ -219,13 +225,13 @@ export class RegistryCodec {
   private async httpError(res: Response, subject: string, what: string): Promise<AgentStateError> {
     const text = await res.text().catch(() => '');
     if (res.status >= 500) return new UnavailableError(`schema registry ${this.url} (${what}: HTTP ${res.status})`);
-    return new SchemaError(subject, `${what}: HTTP ${res.status} ${text}`);
+    return new SchemaError(subject, `${what}: HTTP ${res.status} ${redactUrlsIn(text)}`);
   }
 
   private mapError(error: unknown, subject: string): AgentStateError {
     if (error instanceof AgentStateError) return error;
     const status = statusOf(error);
-    const message = (error as Error)?.message ?? String(error);
+    const message = redactUrlsIn((error as Error)?.message ?? String(error));
     if (status === undefined || status >= 500) {
       return new UnavailableError(`schema registry ${this.url}: ${message}`, { cause: error });
     }

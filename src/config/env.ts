@@ -1,4 +1,5 @@
 import { ConfigError } from '../errors.js';
+import { redactUrl, redactUrlsIn } from '../util/redact.js';
 
 /**
  * The one place that turns an environment into typed settings, for the CLI,
@@ -12,6 +13,7 @@ export const ENV = {
   schemaRegistryUrl: 'SCHEMA_REGISTRY_URL',
   mongodbUri: 'MONGODB_URI',
   mongoDatabase: 'AGENTSTATE_MONGO_DATABASE',
+  ferretdbPostgresUrl: 'AGENTSTATE_FERRETDB_POSTGRES_URL',
   s3Endpoint: 'S3_ENDPOINT',
   s3Bucket: 'S3_BUCKET',
   s3AccessKey: 'S3_ACCESS_KEY',
@@ -20,6 +22,7 @@ export const ENV = {
   topicPrefix: 'AGENTSTATE_TOPIC_PREFIX',
   masterKeys: 'AGENTSTATE_MASTER_KEYS',
   masterKeysFile: 'AGENTSTATE_MASTER_KEYS_FILE',
+  connectTimeoutMs: 'AGENTSTATE_CONNECT_TIMEOUT_MS',
 } as const;
 
 /**
@@ -37,6 +40,8 @@ export const DEFAULTS = {
   topicPrefix: 'agentstate.',
   mongoDatabase: 'agentstate',
   dataDir: './.agentstate',
+  /** How long a command waits for each server it needs before it gives up naming it (issue 12 §1). */
+  connectTimeoutMs: 15_000,
 } as const;
 
 /** Kafka and the (optional) schema registry. */
@@ -51,6 +56,8 @@ export interface MongoSettings {
   uri: string;
   /** @default 'agentstate' */
   database: string;
+  /** FerretDB 1.x on PostgreSQL: the PostgreSQL database under it, for the indexes reads by agent need (docs/store.md). */
+  ferretdbPostgresUrl?: string;
 }
 
 export interface S3Settings {
@@ -73,6 +80,8 @@ export interface EnvConfig {
   s3: S3Settings | undefined;
   redisUrl: string | undefined;
   masterKeys: MasterKeySource | undefined;
+  /** Deadline for reaching each server. @default 15000 (AGENTSTATE_CONNECT_TIMEOUT_MS) */
+  connectTimeoutMs: number;
   /** Which of {@link SERVER_VARIABLES} are set (non-empty), in that order. */
   serverVariablesSet: string[];
 }
@@ -89,6 +98,11 @@ export interface ServerSettings {
 type Env = Record<string, string | undefined>;
 
 /** A variable's value; an empty string counts as unset (a common shell leftover). */
+function ferretdbPostgres(env: Env): { ferretdbPostgresUrl?: string } {
+  const v = url(env, ENV.ferretdbPostgresUrl, ['postgres:', 'postgresql:']);
+  return v === undefined ? {} : { ferretdbPostgresUrl: v };
+}
+
 function get(env: Env, name: string): string | undefined {
   const v = env[name];
   return v === undefined || v.trim() === '' ? undefined : v.trim();
@@ -101,9 +115,9 @@ function url(env: Env, name: string, schemes: string[]): string | undefined {
   try {
     parsed = new URL(v);
   } catch {
-    throw new ConfigError(name, `"${v}" is not a URL (expected ${schemes.map((s) => `${s}//...`).join(' or ')})`);
+    throw new ConfigError(name, `"${redactUrlsIn(v)}" is not a URL (expected ${schemes.map((s) => `${s}//...`).join(' or ')})`);
   }
-  if (!schemes.includes(parsed.protocol)) throw new ConfigError(name, `"${v}" must start with ${schemes.map((s) => `${s}//`).join(' or ')}`);
+  if (!schemes.includes(parsed.protocol)) throw new ConfigError(name, `"${redactUrl(v)}" must start with ${schemes.map((s) => `${s}//`).join(' or ')}`);
   return v;
 }
 
@@ -145,16 +159,21 @@ export function readEnv(env: Env): EnvConfig {
   const file = get(env, ENV.masterKeysFile);
   const inline = get(env, ENV.masterKeys);
   if (file && inline) throw new ConfigError(ENV.masterKeys, `set either it or ${ENV.masterKeysFile}, not both`);
+  const timeout = get(env, ENV.connectTimeoutMs);
+  if (timeout !== undefined && (!/^\d+$/.test(timeout) || Number(timeout) < 1)) {
+    throw new ConfigError(ENV.connectTimeoutMs, `"${timeout}" is not a positive whole number of milliseconds`);
+  }
   return {
     topicPrefix,
     kafka: brokers === undefined ? undefined : { brokers: parseBrokers(brokers), schemaRegistryUrl },
-    mongo: mongodbUri === undefined ? undefined : { uri: mongodbUri, database: get(env, ENV.mongoDatabase) ?? DEFAULTS.mongoDatabase },
+    mongo: mongodbUri === undefined ? undefined : { uri: mongodbUri, database: get(env, ENV.mongoDatabase) ?? DEFAULTS.mongoDatabase, ...ferretdbPostgres(env) },
     s3:
       endpoint === undefined || bucket === undefined
         ? undefined
         : { endpoint, bucket, ...(accessKeyId && secretAccessKey ? { accessKeyId, secretAccessKey } : {}) },
     redisUrl: url(env, ENV.redisUrl, ['redis:', 'rediss:']),
     masterKeys: file ? { file } : inline ? { inline } : undefined,
+    connectTimeoutMs: timeout === undefined ? DEFAULTS.connectTimeoutMs : Number(timeout),
     serverVariablesSet: SERVER_VARIABLES.filter((name) => get(env, name) !== undefined),
   };
 }

@@ -87,7 +87,7 @@ async function agentLoop(id: string, rnd: Random, text: TextSources, options: Fl
 }
 
 /** One step of one agent, chosen by its current status. */
-async function act(id: string, rnd: Random, text: TextSources, client: AgentStateClient, counters: FleetCounters): Promise<void> {
+export async function act(id: string, rnd: Random, text: TextSources, client: AgentStateClient, counters: FleetCounters): Promise<void> {
   const state = client.getState(id)!.state;
   const now = Date.now();
   if (state.status === 'error') {
@@ -166,7 +166,7 @@ function errorRate(p: Record<string, JsonValue>): number {
   return failed + done === 0 ? 0 : Math.round((failed / (failed + done)) * 1000) / 1000;
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
+export function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     const onAbort = () => {
       clearTimeout(t);

@@ -88,8 +88,9 @@ export interface ConsumeOptions {
   maxBatchRecords?: number;
   /**
    * How long the group waits for a silent member (e.g. a SIGKILLed process)
-   * before reassigning its partitions. Ignored by adapters without sessions.
-   * @default 30000
+   * before reassigning its partitions (Kafka's `session.timeout.ms`; the
+   * embedded log judges its member rows by it).
+   * @default 30000 on Kafka; the SQLite log's `sessionTimeoutMs` option (10000)
    */
   sessionTimeoutMs?: number;
 }

@@ -9,6 +9,8 @@ export interface TopicNames {
   control: string;
   anomalies: string;
   dlq: string;
+  /** Claims of ownership announced before they are appended to events (docs/writer.md "Scoped writers"). */
+  claims: string;
 }
 
 export interface TopicLayoutOptions {
@@ -34,6 +36,7 @@ export function topicNames(prefix = 'agentstate.'): TopicNames {
     control: `${prefix}control`,
     anomalies: `${prefix}anomalies`,
     dlq: `${prefix}dlq`,
+    claims: `${prefix}claims`,
   };
 }
 
@@ -54,5 +57,7 @@ export function topicSpecs(options: TopicLayoutOptions = {}): TopicSpec[] {
     spec(names.control, false),
     spec(names.anomalies, false),
     spec(names.dlq, false),
+    // Not compacted: a later, lower announcement must never hide a higher one from a reader.
+    spec(names.claims, false),
   ];
 }

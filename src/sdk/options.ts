@@ -5,12 +5,13 @@ import { DEFAULTS, ENV, readEnv, requireServers, type EnvConfig, type KafkaSetti
 import { loadMasterKeys } from '../config/keys.js';
 import { ConfigError } from '../errors.js';
 import type { SnapshotPolicy } from '../snapshots/snapshotter.js';
-import type { SettingNames } from './probe.js';
+import { ENV_SETTING_NAMES, type SettingNames } from './probe.js';
 
 /** Explicit server settings (they replace the environment's). */
 export interface ServerOptions {
   kafka: { brokers: string[]; schemaRegistryUrl?: string };
-  mongo: { uri: string; database?: string };
+  /** `ferretdbPostgresUrl`: FerretDB 1.x on PostgreSQL only, see MongoStoreOptions. */
+  mongo: { uri: string; database?: string; ferretdbPostgresUrl?: string };
   s3: S3Settings;
   redisUrl?: string;
 }
@@ -64,13 +65,7 @@ interface Common {
   connectTimeoutMs: number;
 }
 
-const ENV_NAMES: SettingNames = {
-  kafkaBrokers: ENV.kafkaBrokers,
-  schemaRegistryUrl: ENV.schemaRegistryUrl,
-  mongodbUri: ENV.mongodbUri,
-  s3Endpoint: ENV.s3Endpoint,
-  redisUrl: ENV.redisUrl,
-};
+const ENV_NAMES: SettingNames = ENV_SETTING_NAMES;
 
 const OPTION_NAMES: SettingNames = {
   kafkaBrokers: 'servers.kafka.brokers',
@@ -120,7 +115,7 @@ function checkServerOptions(o: ServerOptions): ServerSettings {
   // The same format checks as the environment's, under the option's name.
   const fromEnv = readEnvLike(o);
   const kafka: KafkaSettings = { brokers: fromEnv.kafka!.brokers, schemaRegistryUrl: o.kafka.schemaRegistryUrl };
-  const mongo: MongoSettings = { uri: o.mongo.uri, database: o.mongo.database ?? DEFAULTS.mongoDatabase };
+  const mongo: MongoSettings = { uri: o.mongo.uri, database: o.mongo.database ?? DEFAULTS.mongoDatabase, ...(o.mongo.ferretdbPostgresUrl ? { ferretdbPostgresUrl: o.mongo.ferretdbPostgresUrl } : {}) };
   return { kafka, mongo, s3: o.s3, redisUrl: o.redisUrl };
 }
 

@@ -2,7 +2,8 @@ import { Kafka, logLevel } from 'kafkajs';
 import { Redis } from 'ioredis';
 import { MongoClient } from 'mongodb';
 import { AgentStateError } from '../errors.js';
-import type { KafkaSettings, MongoSettings, S3Settings } from '../config/env.js';
+import { ENV, type KafkaSettings, type MongoSettings, type S3Settings } from '../config/env.js';
+import { redactUrl, redactUrlsIn, splitUrlCredentials } from '../util/redact.js';
 
 /**
  * Reachability checks run before the servers profile opens anything. The
@@ -29,25 +30,35 @@ export interface SettingNames {
   redisUrl: string;
 }
 
+/** The environment variables behind each server, for messages of the CLI and services. */
+export const ENV_SETTING_NAMES: SettingNames = {
+  kafkaBrokers: ENV.kafkaBrokers,
+  schemaRegistryUrl: ENV.schemaRegistryUrl,
+  mongodbUri: ENV.mongodbUri,
+  s3Endpoint: ENV.s3Endpoint,
+  redisUrl: ENV.redisUrl,
+};
+
+/** The servers to check; an absent one is not checked (a command checks only what it opens). */
 export interface ProbeTargets {
-  kafka: KafkaSettings;
-  mongo: MongoSettings;
-  s3: S3Settings;
-  redisUrl: string | undefined;
+  kafka?: KafkaSettings | undefined;
+  mongo?: MongoSettings | undefined;
+  s3?: S3Settings | undefined;
+  redisUrl?: string | undefined;
 }
 
 /**
- * Checks every configured server at once.
+ * Checks every given server at once.
  * @throws AgentStateError AS_UNAVAILABLE with one line naming each unreachable server and its setting
  */
 export async function probeServers(targets: ProbeTargets, names: SettingNames, timeoutMs: number): Promise<void> {
-  const checks: Check[] = [
-    { what: `Kafka at ${targets.kafka.brokers.join(',')}`, setting: names.kafkaBrokers, run: (t) => probeKafka(targets.kafka.brokers, t) },
-    { what: `MongoDB at ${redactUrl(targets.mongo.uri)}`, setting: names.mongodbUri, run: (t) => probeMongo(targets.mongo.uri, t) },
-    { what: `S3 at ${targets.s3.endpoint}`, setting: names.s3Endpoint, run: (t) => probeHttp(targets.s3.endpoint, t, false) },
-  ];
-  const registry = targets.kafka.schemaRegistryUrl;
-  if (registry) checks.push({ what: `the schema registry at ${registry}`, setting: names.schemaRegistryUrl, run: (t) => probeHttp(`${registry.replace(/\/+$/, '')}/subjects`, t, true) });
+  const { kafka, mongo, s3 } = targets;
+  const checks: Check[] = [];
+  if (kafka) checks.push({ what: `Kafka at ${kafka.brokers.join(',')}`, setting: names.kafkaBrokers, run: (t) => probeKafka(kafka.brokers, t) });
+  if (mongo) checks.push({ what: `MongoDB at ${redactUrl(mongo.uri)}`, setting: names.mongodbUri, run: (t) => probeMongo(mongo.uri, t) });
+  if (s3) checks.push({ what: `S3 at ${redactUrl(s3.endpoint)}`, setting: names.s3Endpoint, run: (t) => probeHttp(s3.endpoint, t, false) });
+  const registry = kafka?.schemaRegistryUrl;
+  if (registry) checks.push({ what: `the schema registry at ${redactUrl(registry)}`, setting: names.schemaRegistryUrl, run: (t) => probeHttp(`${registry.replace(/\/+$/, '')}/subjects`, t, true) });
   if (targets.redisUrl) checks.push({ what: `Redis at ${redactUrl(targets.redisUrl)}`, setting: names.redisUrl, run: (t) => probeRedis(targets.redisUrl!, t) });
   const results = await Promise.all(checks.map((c) => withDeadline(c.run(timeoutMs), timeoutMs + 1000, timeoutMs).then(() => undefined, (e: unknown) => ({ check: c, error: e }))));
   const failed = results.filter((r) => r !== undefined);
@@ -79,8 +90,11 @@ async function probeMongo(uri: string, timeoutMs: number): Promise<void> {
 }
 
 /** Any HTTP answer means S3 is there (auth is checked when the bucket is set up); the registry must answer 2xx. */
-async function probeHttp(url: string, timeoutMs: number, needOk: boolean): Promise<void> {
-  const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+async function probeHttp(target: string, timeoutMs: number, needOk: boolean): Promise<void> {
+  // fetch refuses credentials in the URL: they go in a basic-auth header, as the registry client sends them.
+  const { url, auth } = splitUrlCredentials(target);
+  const headers: Record<string, string> = auth ? { authorization: `Basic ${Buffer.from(`${auth.username}:${auth.password}`).toString('base64')}` } : {};
+  const res = await fetch(url, { headers, signal: AbortSignal.timeout(timeoutMs) });
   await res.body?.cancel().catch(() => undefined);
   if (needOk && !res.ok) throw new Error(`HTTP ${res.status} from ${url}`);
 }
@@ -110,16 +124,5 @@ function reason(error: unknown): string {
   let e = error as { message?: string; cause?: unknown; name?: string } | undefined;
   for (let i = 0; i < 4 && e?.cause instanceof Error; i++) e = e.cause as typeof e;
   const text = e?.message || e?.name || String(error);
-  return text.replace(/\s+/g, ' ').trim();
-}
-
-/** Hides a password in a connection URL before it goes into an error message. */
-function redactUrl(text: string): string {
-  try {
-    const u = new URL(text);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return text;
-  }
+  return redactUrlsIn(text.replace(/\s+/g, ' ').trim());
 }

@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import type { BlobStore } from '../blob/port.js';
@@ -17,6 +17,9 @@ import type { EventLog } from '../log/port.js';
 import { KafkaEventLog } from '../log/kafka/event-log.js';
 import { SqliteEventLog } from '../log/sqlite/event-log.js';
 import { topicNames, topicSpecs, type TopicNames } from '../log/topics.js';
+import { NotFoundError } from '../errors.js';
+import { makePrivateDir } from '../util/private-files.js';
+import { redactUrl } from '../util/redact.js';
 import type { StateStore } from '../store/port.js';
 import { MongoDataKeyStore } from '../store/mongo/data-keys.js';
 import { MongoStore } from '../store/mongo/store.js';
@@ -44,7 +47,17 @@ export interface OpenedLog {
 }
 
 export type LogSettings =
-  | { kind: 'embedded'; dataDir: string; topicPrefix: string }
+  | {
+      kind: 'embedded';
+      dataDir: string;
+      topicPrefix: string;
+      /**
+       * Create the data dir and log when missing. Read-only commands pass false:
+       * pointed at a wrong --data-dir they must say so, not leave an empty log behind (issue 12 §3).
+       * @default true
+       */
+      create?: boolean;
+    }
   | {
       kind: 'servers';
       kafka: KafkaSettings;
@@ -80,11 +93,14 @@ export async function openLog(settings: LogSettings): Promise<OpenedLog> {
       await log.close();
       throw e;
     }
-    description = `kafka ${brokers.join(',')}${schemaRegistryUrl ? ` + registry ${schemaRegistryUrl}` : ''}`;
+    description = `kafka ${brokers.join(',')}${schemaRegistryUrl ? ` + registry ${redactUrl(schemaRegistryUrl)}` : ''}`;
   } else {
     const dir = resolve(settings.dataDir);
-    mkdirSync(dir, { recursive: true });
     const file = join(dir, 'log.sqlite');
+    if (settings.create === false && !existsSync(file)) {
+      throw new NotFoundError(`agentstate data in ${dir} (no log.sqlite there; check --data-dir)`);
+    }
+    makePrivateDir(dir);
     log = new SqliteEventLog({ path: file });
     codec = new JsonEventCodec();
     description = `embedded (sqlite ${file})`;
@@ -142,12 +158,12 @@ export async function openSinks(settings: SinkSettings): Promise<OpenedSinks> {
   try {
     if (settings.kind === 'embedded') {
       const dir = resolve(settings.dataDir);
-      mkdirSync(dir, { recursive: true });
+      makePrivateDir(dir);
       store = new SqliteStateStore({ path: join(dir, 'store.sqlite') });
       blobs = new FsBlobStore({ dir: join(dir, 'blobs') });
       cache = new MemoryCache();
     } else {
-      store = await MongoStore.connect({ uri: settings.mongo.uri, database: settings.mongo.database });
+      store = await MongoStore.connect({ uri: settings.mongo.uri, database: settings.mongo.database, ...(settings.mongo.ferretdbPostgresUrl ? { ferretdbPostgresUrl: settings.mongo.ferretdbPostgresUrl } : {}) });
       blobs = new S3BlobStore({ ...settings.s3, prefix: settings.topicPrefix });
       cache = settings.redisUrl ? new RedisCache({ url: settings.redisUrl, prefix: `${settings.topicPrefix}cache:` }) : undefined;
     }

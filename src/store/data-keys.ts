@@ -1,5 +1,6 @@
 // The data-key store port (wrapped keys by id; crypto-shredding tombstones) and its in-memory adapter.
 // Durable adapters: ./mongo/data-keys.ts and ./sqlite/data-keys.ts. The Keyring (src/codec) depends on the port.
+import { InvalidInputError } from '../errors.js';
 /**
  * One agent's data key, as stored: wrapped (encrypted) by a master key, never
  * in clear. `wrapped` is null once destroyed (crypto-shredding); the record
@@ -41,6 +42,25 @@ export interface DataKeyStore {
   destroy(keyId: string, at: number): Promise<boolean>;
 }
 
+/**
+ * What every adapter refuses in `create`, the same way (the contract suite
+ * checks it): a record that could never be read back as a usable key.
+ * @throws InvalidInputError naming the field
+ */
+export function checkDataKey(key: WrappedDataKey): void {
+  const bad = (field: string, problem: string): never => {
+    throw new InvalidInputError(`WrappedDataKey.${field}`, problem);
+  };
+  if (typeof key.keyId !== 'string' || key.keyId === '') bad('keyId', 'must be a non-empty string');
+  if (typeof key.instanceId !== 'string' || key.instanceId === '') bad('instanceId', 'must be a non-empty string');
+  if (!Number.isSafeInteger(key.version) || key.version < 1) bad('version', 'must be a whole number >= 1');
+  if (typeof key.masterKeyId !== 'string' || key.masterKeyId === '') bad('masterKeyId', 'must be a non-empty string');
+  // A tombstone may be created (an agent shredded before its first key), but then it says when.
+  if (key.wrapped === null) {
+    if (!Number.isSafeInteger(key.destroyedAt)) bad('destroyedAt', 'must be set when wrapped is null (a tombstone)');
+  } else if (!Buffer.isBuffer(key.wrapped) || key.wrapped.length === 0) bad('wrapped', 'must hold the wrapped key bytes, or be null for a tombstone');
+}
+
 /** A {@link DataKeyStore} in process memory. */
 export class InMemoryDataKeyStore implements DataKeyStore {
   private readonly keys = new Map<string, WrappedDataKey>();
@@ -59,6 +79,7 @@ export class InMemoryDataKeyStore implements DataKeyStore {
   }
 
   async create(key: WrappedDataKey): Promise<WrappedDataKey> {
+    checkDataKey(key);
     const existing = this.keys.get(key.keyId);
     if (existing) return { ...existing };
     this.keys.set(key.keyId, { ...key });

@@ -192,6 +192,8 @@ export interface StoreCounts {
   agents: number;
   events: number;
   snapshots: number;
+  /** The highest `version` in `agent_states` (0 when empty): an index read, never a scan. */
+  maxVersion: number;
 }
 
 export interface StateStore {

@@ -12,7 +12,10 @@ export const STACK_VARS = [
   'REDIS_URL',
 ] as const;
 
-export type StackVars = Record<(typeof STACK_VARS)[number], string>;
+/** Printed by scripts/stack when FerretDB runs on PostgreSQL; absent elsewhere (real MongoDB). */
+export const FERRETDB_POSTGRES_VAR = 'AGENTSTATE_FERRETDB_POSTGRES_URL';
+
+export type StackVars = Record<(typeof STACK_VARS)[number], string> & { [FERRETDB_POSTGRES_VAR]?: string };
 
 /** The stack vars when every one of them is set, else undefined. */
 export function varsFromEnv(env: NodeJS.ProcessEnv): StackVars | undefined {
@@ -22,6 +25,8 @@ export function varsFromEnv(env: NodeJS.ProcessEnv): StackVars | undefined {
     if (value === undefined || value === '') return undefined;
     out[name] = value;
   }
+  const pg = env[FERRETDB_POSTGRES_VAR];
+  if (pg) out[FERRETDB_POSTGRES_VAR] = pg;
   return out as StackVars;
 }
 
@@ -47,6 +52,7 @@ export function toStackEnv(vars: StackVars, source: StackEnv['source']): StackEn
       bucket: vars.S3_BUCKET,
     },
     redisUrl: vars.REDIS_URL,
+    ...(vars[FERRETDB_POSTGRES_VAR] ? { ferretdbPostgresUrl: vars[FERRETDB_POSTGRES_VAR] } : {}),
     source,
   };
 }

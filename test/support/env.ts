@@ -8,6 +8,8 @@ export interface StackEnv {
   mongodbUri: string;
   s3: { endpoint: string; accessKeyId: string; secretAccessKey: string; bucket: string };
   redisUrl: string;
+  /** FerretDB on PostgreSQL: the PostgreSQL database under it (scripts/stack); absent on real MongoDB. */
+  ferretdbPostgresUrl?: string;
   /** How the servers were provided: env vars, testcontainers, or scripts/stack. */
   source: 'env' | 'testcontainers' | 'scripts/stack';
 }

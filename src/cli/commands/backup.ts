@@ -87,7 +87,7 @@ export async function backup(argv: string[], out: (s: string) => void): Promise<
   if (sub !== 'status' && sub !== 'verify') throw new UsageError(`unknown subcommand "${sub}" (status or verify)`);
   if (sub === 'status' && values.deep) throw new UsageError('--deep is an option of verify');
   const dataDir = values['data-dir'];
-  const backend = await openBackend({ dataDir, backend: backendKind(values.backend), env: process.env });
+  const backend = await openBackend({ dataDir, backend: backendKind(values.backend), env: process.env, readOnly: true });
   const blobs = openBackupBlobs(backend, dataDir, process.env);
   try {
     if (sub === 'status') {
@@ -147,7 +147,7 @@ export async function restore(argv: string[], out: (s: string) => void, err: (s:
   if (target === undefined) throw new UsageError('--target-data-dir is required');
   const dataDir = values['data-dir'];
   if (resolve(target) === resolve(dataDir)) throw new UsageError('--target-data-dir must not be the source --data-dir');
-  const backend = await openBackend({ dataDir, backend: backendKind(values.backend), env: process.env });
+  const backend = await openBackend({ dataDir, backend: backendKind(values.backend), env: process.env, readOnly: true });
   const blobs = openBackupBlobs(backend, dataDir, process.env);
   const keys = await openKeys(backend, dataDir, process.env).catch(async (e: unknown) => {
     await Promise.allSettled([blobs.close(), backend.close()]);

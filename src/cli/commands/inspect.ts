@@ -30,7 +30,7 @@ export async function inspect(argv: string[], out: (s: string) => void): Promise
   const { values, positionals } = parse(argv, {});
   if (values.help) return out(inspectHelp), 0;
   const id = idOf(positionals, 'agentstate inspect <instanceId>');
-  const backend = await openBackend({ dataDir: values['data-dir'], backend: backendKind(values.backend), env: process.env });
+  const backend = await openBackend({ dataDir: values['data-dir'], backend: backendKind(values.backend), env: process.env, readOnly: true });
   try {
     const scan = await scanLog(backend, { keep: id });
     const head = scan.agents.get(id);
@@ -48,7 +48,7 @@ export async function history(argv: string[], out: (s: string) => void): Promise
   if (values.help) return out(historyHelp), 0;
   const id = idOf(positionals, 'agentstate history <instanceId>');
   const limit = asString(values.limit) === undefined ? Infinity : parsePositiveInt(asString(values.limit) ?? '', '--limit');
-  const backend = await openBackend({ dataDir: values['data-dir'], backend: backendKind(values.backend), env: process.env });
+  const backend = await openBackend({ dataDir: values['data-dir'], backend: backendKind(values.backend), env: process.env, readOnly: true });
   try {
     const scan = await scanLog(backend, { keep: id });
     if (scan.history.length === 0) throw new UsageError(`agent ${id} not found in ${backend.description}`);
@@ -76,7 +76,7 @@ export async function stateAt(argv: string[], out: (s: string) => void): Promise
   if (!at) throw new UsageError('missing --at <version|time>');
   const point = parseAt(at, '--at');
   const until = 'version' in point ? (e: { version: number }) => e.version > point.version : (e: { timestamp: number }) => e.timestamp > point.time;
-  const backend = await openBackend({ dataDir: values['data-dir'], backend: backendKind(values.backend), env: process.env });
+  const backend = await openBackend({ dataDir: values['data-dir'], backend: backendKind(values.backend), env: process.env, readOnly: true });
   try {
     const scan = await scanLog(backend, { keep: id, until });
     const head = scan.agents.get(id);

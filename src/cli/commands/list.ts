@@ -1,9 +1,6 @@
-import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
 import { MAX_QUERY_LIMIT } from '../../store/query.js';
-import { MongoStore } from '../../store/mongo/store.js';
-import type { AgentSummary, StateFilter, StateStore } from '../../store/port.js';
-import { SqliteStateStore } from '../../store/sqlite/index.js';
+import type { AgentSummary, StateFilter } from '../../store/port.js';
+import { openStoreOnly } from '../store-only.js';
 import { asString, backendKind, GLOBAL_HELP, parse, parsePositiveInt, UsageError } from '../args.js';
 
 export const help = `agentstate list [options]
@@ -49,7 +46,7 @@ export async function list(argv: string[], out: (s: string) => void): Promise<nu
   }
   const cursor = asString(values.cursor);
   if (cursor !== undefined) filter.cursor = cursor;
-  const store = await openStore(backendKind(values.backend), values['data-dir'], process.env);
+  const store = await openStoreOnly(backendKind(values.backend), values['data-dir'], process.env, 'list agents');
   if (store === undefined) {
     // Nothing projected yet: an empty list, not an error (and no store file created).
     if (values.json) out(JSON.stringify({ agents: [], nextCursor: null }, null, 2));
@@ -57,6 +54,7 @@ export async function list(argv: string[], out: (s: string) => void): Promise<nu
     return 0;
   }
   try {
+    // One query on the queryable fields: no state body, no history, no log.
     const page = await store.query(filter);
     if (values.json) out(JSON.stringify(page, null, 2));
     else printTable(page.agents, page.nextCursor !== null, out);
@@ -64,25 +62,6 @@ export async function list(argv: string[], out: (s: string) => void): Promise<nu
   } finally {
     await store.close();
   }
-}
-
-/** The store alone (no log connection): `list` must answer in well under a second. */
-async function openStore(kind: 'auto' | 'embedded' | 'servers', dataDir: string, env: NodeJS.ProcessEnv): Promise<StateStore | undefined> {
-  const servers = kind === 'servers' || (kind === 'auto' && !!env.KAFKA_BROKERS);
-  if (!servers) {
-    const path = join(resolve(dataDir), 'store.sqlite');
-    if (!existsSync(path)) return undefined;
-    const store = new SqliteStateStore({ path });
-    await store.setup();
-    return store;
-  }
-  if (!env.MONGODB_URI) throw new UsageError('the servers backend needs MONGODB_URI to list agents (e.g. eval "$(scripts/stack env)")');
-  const store = await MongoStore.connect({
-    uri: env.MONGODB_URI,
-    database: env.AGENTSTATE_MONGO_DATABASE ?? 'agentstate',
-    clientOptions: { serverSelectionTimeoutMS: 10_000 },
-  });
-  return store;
 }
 
 function printTable(agents: AgentSummary[], more: boolean, out: (s: string) => void): void {

@@ -27,7 +27,7 @@ export interface SqliteEventLogOptions {
   pollIntervalMs?: number;
   /** How often a running consumer refreshes its membership row. @default 1000 */
   heartbeatIntervalMs?: number;
-  /** A member row older than this is dead (Kafka `session.timeout.ms`). @default 10000 */
+  /** A member row older than this is dead (Kafka `session.timeout.ms`), unless its consumer asked for its own `ConsumeOptions.sessionTimeoutMs`. @default 10000 */
   sessionTimeoutMs?: number;
   /** How long a tombstone stays after it became the latest record of its key (Kafka `delete.retention.ms`). @default 86400000 */
   tombstoneRetentionMs?: number;
@@ -122,14 +122,16 @@ export class SqliteEventLog implements EventLog {
     this.open();
     const max = checkConsumeOptions(options);
     const topics = options.topics.map((name) => this.tables.topic(name));
-    const memberId = this.members.join(options.group, options.topics);
+    const session = options.sessionTimeoutMs ?? this.settings.sessionTimeoutMs;
+    const memberId = this.members.join(options.group, options.topics, session);
     const consumer = new SqliteConsumer(
       {
         tables: this.tables,
         members: this.members,
         waitForAppend: (ms, signal) => this.waitForAppend(ms, signal),
         pollIntervalMs: this.settings.pollIntervalMs,
-        heartbeatIntervalMs: this.settings.heartbeatIntervalMs,
+        // At least three heartbeats per session, as Kafka advises (heartbeat.interval.ms <= session.timeout.ms / 3).
+        heartbeatIntervalMs: Math.max(1, Math.min(this.settings.heartbeatIntervalMs, Math.floor(session / 3))),
         onStopped: (c) => this.consumers.delete(c),
       },
       options,

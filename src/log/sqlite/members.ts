@@ -16,6 +16,7 @@ interface MemberRow {
   pid: bigint;
   host: string;
   heartbeat_at: bigint;
+  session_timeout_ms: bigint | null;
 }
 
 /**
@@ -37,7 +38,7 @@ interface MemberRow {
 export class GroupMembership {
   private readonly host = hostname();
   private readonly select: Database.Statement<[string], MemberRow>;
-  private readonly insert: Database.Statement<[string, string, number, string, string, number]>;
+  private readonly insert: Database.Statement<[string, string, number, string, string, number, number]>;
   private readonly touch: Database.Statement<[number, string, string]>;
   private readonly remove: Database.Statement<[string, string]>;
 
@@ -45,16 +46,19 @@ export class GroupMembership {
     private readonly db: Database.Database,
     private readonly sessionTimeoutMs: number,
   ) {
-    this.select = db.prepare('SELECT member_id, pid, host, heartbeat_at FROM group_members WHERE group_name = ?');
+    this.select = db.prepare('SELECT member_id, pid, host, heartbeat_at, session_timeout_ms FROM group_members WHERE group_name = ?');
     this.insert = db.prepare(
-      'INSERT INTO group_members (group_name, member_id, pid, host, topics, heartbeat_at) VALUES (?, ?, ?, ?, ?, ?)',
+      'INSERT INTO group_members (group_name, member_id, pid, host, topics, heartbeat_at, session_timeout_ms) VALUES (?, ?, ?, ?, ?, ?, ?)',
     );
     this.touch = db.prepare('UPDATE group_members SET heartbeat_at = ? WHERE group_name = ? AND member_id = ?');
     this.remove = db.prepare('DELETE FROM group_members WHERE group_name = ? AND member_id = ?');
   }
 
-  /** Registers a new member; ConflictError when the group already has a live one. */
-  join(group: string, topics: string[]): string {
+  /**
+   * Registers a new member; ConflictError when the group already has a live one.
+   * @param sessionTimeoutMs how long this member may stay silent before others count it dead (the consumer's own, as Kafka's JoinGroup carries it)
+   */
+  join(group: string, topics: string[], sessionTimeoutMs: number = this.sessionTimeoutMs): string {
     const memberId = randomUUID();
     this.db
       .transaction(() => {
@@ -66,7 +70,7 @@ export class GroupMembership {
         }
         // Rows of dead members are dropped so the table does not grow.
         this.db.prepare('DELETE FROM group_members WHERE group_name = ?').run(group);
-        this.insert.run(group, memberId, process.pid, this.host, JSON.stringify(topics), Date.now());
+        this.insert.run(group, memberId, process.pid, this.host, JSON.stringify(topics), Date.now(), sessionTimeoutMs);
       })
       .immediate();
     runningHere.add(memberId);
@@ -93,7 +97,8 @@ export class GroupMembership {
         if (runningHere.has(row.member_id)) live.push(`${row.member_id} in this process`);
         continue;
       }
-      if (now - toNumber(row.heartbeat_at) > this.sessionTimeoutMs) continue;
+      const timeout = row.session_timeout_ms === null ? this.sessionTimeoutMs : toNumber(row.session_timeout_ms);
+      if (now - toNumber(row.heartbeat_at) > timeout) continue;
       if (here && !processExists(pid)) continue;
       live.push(`${row.member_id} in pid ${pid} on ${row.host}`);
     }

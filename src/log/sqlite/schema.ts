@@ -1,5 +1,6 @@
 import Database from 'better-sqlite3';
 import { ConfigError } from '../../errors.js';
+import { createPrivateFile } from '../../util/private-files.js';
 
 /** Bumped when the tables below change; a file written by a newer version is refused. */
 export const SCHEMA_VERSION = 1;
@@ -16,7 +17,8 @@ export const SCHEMA_VERSION = 1;
  * - `records.appended_at` is the log append time, used to age tombstones; the
  *   record `timestamp` is the producer's (Kafka CreateTime) and may be anything.
  * - `group_members` holds one heartbeat row per running consumer, so another
- *   process opening the same file sees a live group (see members.ts).
+ *   process opening the same file sees a live group (see members.ts), with
+ *   the session timeout that consumer asked for (NULL: the reader's default).
  */
 const DDL = `
 CREATE TABLE IF NOT EXISTS topics (
@@ -60,6 +62,7 @@ CREATE TABLE IF NOT EXISTS group_members (
   host         TEXT NOT NULL,
   topics       TEXT NOT NULL,
   heartbeat_at INTEGER NOT NULL,
+  session_timeout_ms INTEGER,
   PRIMARY KEY (group_name, member_id)
 ) WITHOUT ROWID;
 `;
@@ -78,6 +81,7 @@ export interface OpenOptions {
  * reported written is lost). NORMAL would only survive a process crash.
  */
 export function openLogDatabase(options: OpenOptions): Database.Database {
+  createPrivateFile(options.path);
   const db = new Database(options.path);
   try {
     if (options.path !== ':memory:') db.pragma('journal_mode = WAL');
@@ -91,6 +95,9 @@ export function openLogDatabase(options: OpenOptions): Database.Database {
     }
     db.transaction(() => {
       db.exec(DDL);
+      // Added within schema 1 (a nullable column older builds never name): a file created before it gains it here.
+      const columns = db.prepare<[], { name: string }>('PRAGMA table_info(group_members)').all();
+      if (!columns.some((c) => c.name === 'session_timeout_ms')) db.exec('ALTER TABLE group_members ADD COLUMN session_timeout_ms INTEGER');
       db.pragma(`user_version = ${SCHEMA_VERSION}`);
     }).immediate();
     return db;

@@ -1,5 +1,5 @@
 import { MongoClient, type Db, type MongoClientOptions } from 'mongodb';
-import { ConfigError } from '../../errors.js';
+import { ClosedError, ConfigError } from '../../errors.js';
 
 export interface MongoConnectionOptions {
   /** A client the caller owns (never closed here). Else one is opened from `uri`. */
@@ -36,6 +36,14 @@ export class MongoConnection {
     const client = new MongoClient(options.uri, { serverSelectionTimeoutMS: 10_000, ...options.clientOptions });
     await client.connect();
     return new MongoConnection(client, database, true);
+  }
+
+  /**
+   * Throws ClosedError once {@link close} was called: the driver would
+   * otherwise reconnect on the next operation (or fail it as "retryable").
+   */
+  assertOpen(what: string): void {
+    if (this.closed) throw new ClosedError(what);
   }
 
   async close(): Promise<void> {

@@ -1,5 +1,5 @@
 import { Binary, MongoServerError, type Collection } from 'mongodb';
-import type { DataKeyStore, WrappedDataKey } from '../data-keys.js';
+import { checkDataKey, type DataKeyStore, type WrappedDataKey } from '../data-keys.js';
 import { UnavailableError } from '../../errors.js';
 import { call, unavailable } from './errors.js';
 import type { MongoConnection } from './connection.js';
@@ -52,13 +52,14 @@ export class MongoDataKeyStore implements DataKeyStore {
   private readonly keys: Collection<DataKeyDoc>;
   private readonly shreds: Collection<ShredDoc>;
 
-  constructor(connection: MongoConnection) {
+  constructor(private readonly connection: MongoConnection) {
     this.keys = connection.db.collection<DataKeyDoc>('data_keys');
     this.shreds = connection.db.collection<ShredDoc>('data_key_shreds');
   }
 
   /** Creates the instanceId indexes that `listForInstance` uses; idempotent. */
   async setup(): Promise<void> {
+    this.connection.assertOpen('the MongoDB data-key store');
     // One index per createIndexes call (see MongoStore.setup: FerretDB 1.24
     // drops the connection on a multi-index call naming existing indexes).
     await call('create index data_keys.instance_version', () =>
@@ -68,11 +69,13 @@ export class MongoDataKeyStore implements DataKeyStore {
   }
 
   async get(keyId: string): Promise<WrappedDataKey | undefined> {
+    this.connection.assertOpen('the MongoDB data-key store');
     const [doc, shred] = await call('read data_keys', () => Promise.all([this.keys.findOne({ _id: keyId }), this.shreds.findOne({ _id: keyId })]));
     return doc === null ? undefined : fromDoc(doc, shred);
   }
 
   async listForInstance(instanceId: string): Promise<WrappedDataKey[]> {
+    this.connection.assertOpen('the MongoDB data-key store');
     const [docs, shreds] = await call('list data_keys', () =>
       Promise.all([this.keys.find({ instanceId }).sort({ version: 1 }).toArray(), this.shreds.find({ instanceId }).toArray()]),
     );
@@ -80,12 +83,15 @@ export class MongoDataKeyStore implements DataKeyStore {
   }
 
   async listAll(): Promise<WrappedDataKey[]> {
+    this.connection.assertOpen('the MongoDB data-key store');
     const [docs, shreds] = await call('list data_keys', () => Promise.all([this.keys.find({}).toArray(), this.shreds.find({}).toArray()]));
     return merge(docs, shreds);
   }
 
   /** Inserts by `_id`; a duplicate-key error means another writer came first, whose key is returned. */
   async create(key: WrappedDataKey): Promise<WrappedDataKey> {
+    this.connection.assertOpen('the MongoDB data-key store');
+    checkDataKey(key);
     try {
       await this.keys.insertOne(toDoc(key));
       return { ...key, wrapped: key.wrapped === null ? null : Buffer.from(key.wrapped) };
@@ -106,6 +112,7 @@ export class MongoDataKeyStore implements DataKeyStore {
    * return true; either leaves a consistent record (one document write).
    */
   async rewrap(keyId: string, fromMasterKeyId: string, toMasterKeyId: string, wrapped: Buffer): Promise<boolean> {
+    this.connection.assertOpen('the MongoDB data-key store');
     if (await this.scrubIfShredded(keyId)) return false;
     const r = await call('rewrap data_keys', () =>
       this.keys.updateOne(
@@ -122,6 +129,7 @@ export class MongoDataKeyStore implements DataKeyStore {
    * destroyed for every reader, and the next destroy of it scrubs the bytes.
    */
   async destroy(keyId: string, at: number): Promise<boolean> {
+    this.connection.assertOpen('the MongoDB data-key store');
     const doc = await call('read data_keys', () => this.keys.findOne({ _id: keyId }));
     // Unknown, or created as a tombstone (nothing can ever make that live).
     if (doc === null || doc.wrapped === null || doc.wrapped === undefined) return false;

@@ -14,6 +14,7 @@ import type {
   StoredState,
   WriteResult,
 } from '../port.js';
+import { ensureContainmentIndexes } from './ferretdb-postgres.js';
 import { MongoConnection, type MongoConnectionOptions } from './connection.js';
 import {
   fromEventDoc,
@@ -34,6 +35,13 @@ export interface MongoStoreOptions extends MongoConnectionOptions {
   connection?: MongoConnection;
   /** How many single-document state writes run at once, 1..32. @default 16 */
   concurrency?: number;
+  /**
+   * FerretDB 1.x on PostgreSQL only: the PostgreSQL database it stores into
+   * (e.g. postgres://postgres@127.0.0.1:15432/ferretdb). `setup()` then adds
+   * the indexes that let its equality pushdown find an agent without a scan
+   * (ferretdb-postgres.ts). @default undefined (none)
+   */
+  ferretdbPostgresUrl?: string;
 }
 
 const DUPLICATE_KEY = 11000;
@@ -70,6 +78,8 @@ export class MongoStore implements StateStore {
     this.concurrency = concurrency;
   }
 
+  private ferretdbPostgresUrl: string | undefined;
+
   /**
    * Opens (or adopts) a connection. Call `setup()` once to create the indexes.
    * @throws ConfigError on a bad `concurrency`
@@ -78,8 +88,9 @@ export class MongoStore implements StateStore {
     const concurrency = options.concurrency ?? 16;
     // Capped: 64 single writes in flight wedged FerretDB 1.24 on PostgreSQL (every command, even ping, hung until restart).
     if (!Number.isSafeInteger(concurrency) || concurrency < 1 || concurrency > 32) throw new ConfigError('concurrency', 'must be an integer 1..32');
-    if (options.connection) return new MongoStore(options.connection, false, concurrency);
-    return new MongoStore(await MongoConnection.connect(options), true, concurrency);
+    const store = options.connection ? new MongoStore(options.connection, false, concurrency) : new MongoStore(await MongoConnection.connect(options), true, concurrency);
+    store.ferretdbPostgresUrl = options.ferretdbPostgresUrl;
+    return store;
   }
 
   /**
@@ -113,6 +124,7 @@ export class MongoStore implements StateStore {
     // One index per createIndexes call: FerretDB 1.24 drops the connection
     // when a multi-index createIndexes names indexes that already exist.
     for (const [coll, spec] of specs) await call(`create index ${spec.name ?? ''}`, () => coll.createIndexes([spec]));
+    if (this.ferretdbPostgresUrl !== undefined) await ensureContainmentIndexes(this.ferretdbPostgresUrl, this.connection.db.databaseName);
   }
 
   /**
@@ -163,7 +175,9 @@ export class MongoStore implements StateStore {
   }
 
   /**
-   * One agent: `findOne({_id})`. Several: `_id: {$in}` in chunks of 200.
+   * One agent: `findOne({_id})`. Several: `_id: {$in}` in chunks of 200, or on
+   * FerretDB/PostgreSQL with the containment indexes, `concurrency` single reads
+   * at a time (its `$in` reads the whole table).
    * Measured on FerretDB/PostgreSQL (2 shared cores): 200 single reads took
    * ~1 s even 16 at a time, `$in` of 100 ids ~160 ms (issue 11).
    */
@@ -173,6 +187,15 @@ export class MongoStore implements StateStore {
     if (ids.length === 1) {
       const d = await call('read agent_states', () => this.states.findOne({ _id: ids[0]! }));
       if (d) out.set(d._id, fromStateDoc(d));
+      return out;
+    }
+    if (this.ferretdbPostgresUrl !== undefined) {
+      // FerretDB does not push `$in` down: each chunk fetched the whole table (10 s at
+      // 10,000 agents). A single `_id` read is index-served there (ferretdb-postgres.ts).
+      await forEachLimit(ids, this.concurrency, async (id) => {
+        const d = await call('read agent_states', () => this.states.findOne({ _id: id }));
+        if (d) out.set(d._id, fromStateDoc(d));
+      });
       return out;
     }
     for (let i = 0; i < ids.length; i += READ_CHUNK) {
@@ -292,10 +315,16 @@ export class MongoStore implements StateStore {
   }
 
   async counts(): Promise<StoreCounts> {
-    const [agents, events, snapshots] = await call('count', () =>
-      Promise.all([this.states.countDocuments(), this.events.countDocuments(), this.snapshots.countDocuments()]),
+    const [agents, events, snapshots, top] = await call('count', () =>
+      Promise.all([
+        this.states.countDocuments(),
+        this.events.countDocuments(),
+        this.snapshots.countDocuments(),
+        // The `version` index: one entry read, not a scan.
+        this.states.find({}, { projection: { _id: 0, version: 1 } }).sort({ version: -1 }).limit(1).next(),
+      ]),
     );
-    return { agents, events, snapshots };
+    return { agents, events, snapshots, maxVersion: top?.version ?? 0 };
   }
 
   async close(): Promise<void> {

@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3';
-import type { DataKeyStore, WrappedDataKey } from '../data-keys.js';
+import { checkDataKey, type DataKeyStore, type WrappedDataKey } from '../data-keys.js';
 import { ClosedError, ConfigError } from '../../errors.js';
 import { run } from './errors.js';
 import { StatementCache } from './statements.js';
@@ -135,6 +135,7 @@ export class SqliteDataKeyStore implements DataKeyStore {
 
   async create(key: WrappedDataKey): Promise<WrappedDataKey> {
     this.open();
+    checkDataKey(key);
     const params = {
       key_id: key.keyId,
       instance_id: key.instanceId,

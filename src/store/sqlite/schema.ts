@@ -1,5 +1,6 @@
 import Database from 'better-sqlite3';
 import { ConfigError } from '../../errors.js';
+import { createPrivateFile } from '../../util/private-files.js';
 
 /** Bumped when the tables below change; a file written by a newer version is refused. */
 export const STORE_SCHEMA_VERSION = 2;
@@ -115,6 +116,7 @@ CREATE INDEX IF NOT EXISTS state_snapshots_expiry ON state_snapshots (expires_at
  * (DESIGN.md Invariant 4: offsets are committed only after the sinks hold).
  */
 export function openStoreDatabase(path: string, busyTimeoutMs: number, pragmas: string[] = []): Database.Database {
+  createPrivateFile(path);
   const db = new Database(path);
   try {
     for (const p of pragmas) db.pragma(p);

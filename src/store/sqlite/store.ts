@@ -240,7 +240,12 @@ export class SqliteStateStore implements StateStore {
     this.open();
     const count = (table: string): number => Number(this.stmt(`SELECT count(*) AS n FROM ${table}`).pluck().get());
     return run('count', () =>
-      this.db.transaction(() => ({ agents: count('agent_states'), events: count('state_events'), snapshots: count('state_snapshots') }))(),
+      this.db.transaction(() => ({
+        agents: count('agent_states'),
+        events: count('state_events'),
+        snapshots: count('state_snapshots'),
+        maxVersion: Number(this.stmt('SELECT coalesce(max(version), 0) FROM agent_states').pluck().get()),
+      }))(),
     );
   }
 

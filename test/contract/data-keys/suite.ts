@@ -160,6 +160,38 @@ export function dataKeyContract(name: string, make: () => Promise<DataKeyStorage
       expect(await store.create(dataKey(a, 1))).toEqual(tomb);
     });
 
+    // Error cases are part of the contract (issue 13): the same answer on every adapter.
+    it('unknown key ids: get is undefined, listForInstance empty, rewrap and destroy false', async () => {
+      const a = id('unknown');
+      expect(await store.get(`${a}/dk/1`)).toBeUndefined();
+      expect(await store.listForInstance(a)).toEqual([]);
+      expect(await store.rewrap(`${a}/dk/1`, 'mk-1', 'mk-2', randomBytes(60))).toBe(false);
+      expect(await store.destroy(`${a}/dk/1`, 1_800_000_000_000)).toBe(false);
+    });
+
+    it('refuses a malformed key record with AS_INVALID_INPUT, storing nothing', async () => {
+      const a = id('malformed');
+      const bad: WrappedDataKey[] = [
+        dataKey(a, 0),
+        dataKey(a, 1.5),
+        { ...dataKey(a, 1), keyId: '' },
+        { ...dataKey(a, 2), instanceId: '' },
+        { ...dataKey(a, 3), masterKeyId: '' },
+        { ...dataKey(a, 4), wrapped: null },
+      ];
+      for (const key of bad) await expect(store.create(key), JSON.stringify({ ...key, wrapped: key.wrapped ? 'bytes' : null })).rejects.toMatchObject({ code: 'AS_INVALID_INPUT' });
+      expect(await store.listForInstance(a)).toEqual([]);
+    });
+
+    // A store with nothing to close (in memory) has no "after close".
+    if (options.durable) it('use after close is AS_CLOSED, not retryable', async () => {
+      const opened = await storage.open();
+      await opened.store.setup?.();
+      await opened.close!();
+      await expect(opened.store.get('any/dk/1')).rejects.toMatchObject({ code: 'AS_CLOSED', retryable: false });
+      await expect(opened.store.create(dataKey(id('closed'), 1))).rejects.toMatchObject({ code: 'AS_CLOSED', retryable: false });
+    });
+
     it('destroy racing itself: exactly one caller destroys', async () => {
       const key = dataKey(id('destroy-race'), 1);
       await store.create(key);

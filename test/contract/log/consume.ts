@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { expect, it } from 'vitest';
-import { byPartition, consumeUntil, eventually, heldConsumer, rec, type LogContext } from './helpers.js';
+import { byPartition, consumeUntil, deferred, eventually, rec, type LogContext } from './helpers.js';
 
 /** Consumer groups: delivery order, commit-after-handler, redelivery. */
 export function consumeContract(ctx: LogContext): void {
@@ -55,22 +55,30 @@ export function consumeContract(ctx: LogContext): void {
     const topic = await ctx.topic({ partitions: 1 });
     const group = ctx.group();
     await ctx.log().append(topic, Array.from({ length: 5 }, (_, i) => rec('k', `v${i}`)));
-    const held = await heldConsumer(ctx.log(), { group, topics: [topic], fromBeginning: true });
-    try {
-      expect(held.first.records[0]!.offset).toBe('0');
-      // Give a lax adapter the time to commit early (auto-commit would); none may appear.
-      await new Promise((r) => setTimeout(r, ctx.settleMs));
-      expect(await ctx.log().committedOffsets(group, topic)).toEqual({});
-      held.release();
-      const last = held.first.records[held.first.records.length - 1]!.offset;
-      await eventually(
-        async () => BigInt((await ctx.log().committedOffsets(group, topic))[0] ?? '-1') >= BigInt(last) + 1n,
-        'commit after the handler resolved',
-      );
-    } finally {
-      held.release();
-      await held.consumer.stop();
-    }
+    // First member: its handler is held, then fails. Waiting on `done` (not on a
+    // guessed delay) means every commit the consumer issued has completed: a lax
+    // adapter that commits on delivery (auto-commit) would show one now.
+    const gate = deferred();
+    let delivered: string[] = [];
+    const held = await ctx.log().consume({
+      group,
+      topics: [topic],
+      fromBeginning: true,
+      handler: async (batch) => {
+        delivered = batch.records.map((r) => r.offset);
+        await gate.promise;
+        throw new Error('handler never resolved');
+      },
+    });
+    await eventually(async () => delivered.length > 0, 'first batch delivered');
+    expect(delivered[0]).toBe('0');
+    gate.resolve();
+    await expect(held.done).rejects.toThrow('handler never resolved');
+    expect(await ctx.log().committedOffsets(group, topic)).toEqual({});
+    // Second member: the same records again, and a commit once its handler resolved.
+    const { records } = await consumeUntil(ctx.log(), { group, topics: [topic], fromBeginning: true }, (rs) => rs.length >= 5);
+    expect(records.map((r) => r.offset).slice(0, delivered.length)).toEqual(delivered);
+    await eventually(async () => (await ctx.log().committedOffsets(group, topic))[0] === '5', 'commit after the handler resolved');
   });
 
   it('stops on a throwing handler without committing, and the group gets the same batch again', async () => {

@@ -10,8 +10,6 @@ export interface LogContext {
   topicName(): string;
   /** A fresh consumer group name. */
   group(): string;
-  /** How long to wait to see that something does not happen. */
-  settleMs: number;
 }
 
 export function unique(prefix: string): string {

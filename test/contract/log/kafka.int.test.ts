@@ -8,6 +8,4 @@ eventLogContract(
     log: new KafkaEventLog({ brokers: stackEnv().kafkaBrokers, clientId: uniqueName('contract') }),
     topicPrefix: `${uniqueName('contract')}.`,
   }),
-  // Commits travel to the broker: give an early commit time to show up.
-  { settleMs: 3000 },
 );

@@ -11,4 +11,4 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 eventLogContract('SqliteEventLog', async () => ({
   log: new SqliteEventLog({ path: join(dir, 'log.sqlite'), pollIntervalMs: 20 }),
   topicPrefix: 'contract.',
-}), { settleMs: 150 });
+}));

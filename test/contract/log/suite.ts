@@ -6,15 +6,6 @@ import { errorsContract } from './errors.js';
 import { groupResetContract, setupContract } from './groups.js';
 import { unique, type LogContext } from './helpers.js';
 
-export interface ContractOptions {
-  /**
-   * How long a test waits to see that something does NOT happen (an early
-   * commit). A networked adapter commits asynchronously, so it needs longer.
-   * @default 1500
-   */
-  settleMs?: number;
-}
-
 /**
  * The EventLog conformance suite (STYLE.md habit 2): every adapter runs it,
  * so the embedded log and Kafka cannot drift. `make` returns a log and a
@@ -23,7 +14,6 @@ export interface ContractOptions {
 export function eventLogContract(
   name: string,
   make: () => Promise<{ log: EventLog; topicPrefix: string }>,
-  options: ContractOptions = {},
 ): void {
   describe(`EventLog contract: ${name}`, () => {
     let log: EventLog | undefined;
@@ -37,7 +27,6 @@ export function eventLogContract(
     });
 
     const ctx: LogContext = {
-      settleMs: options.settleMs ?? 1500,
       log: () => log!,
       topicName: () => unique(prefix),
       group: () => unique(`${prefix}group-`),

@@ -225,9 +225,12 @@ export function storeContract(name: string, make: () => Promise<{ store: StateSt
       const base = id('page');
       const ids = ['c', 'a', 'b', 'd'].map((s) => `${base}-${s}`);
       const before = await store.counts();
-      await store.writeBatch({ states: ids.map((x) => stateRow(x, 1)), events: ids.map((x) => eventRow(x, 1)) });
+      // One agent ahead of every other: counts() reports the highest version.
+      const top = before.maxVersion + 5;
+      await store.writeBatch({ states: ids.map((x, i) => stateRow(x, i === 3 ? top : 1)), events: ids.map((x) => eventRow(x, 1)) });
       await store.putSnapshot(snapshot(ids[0]!, 1));
       const after = await store.counts();
+      expect(after.maxVersion).toBe(top);
       expect(after.agents - before.agents).toBe(4);
       expect(after.events - before.events).toBe(4);
       expect(after.snapshots - before.snapshots).toBe(1);

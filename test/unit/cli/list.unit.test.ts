@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -52,6 +52,8 @@ describe('agentstate list (embedded profile)', () => {
     expect(JSON.parse(json.out)).toMatchObject({ agents: [{ instanceId: 'agent-3', agentType: 'planner', status: 'error', version: 2 }], nextCursor: null });
     const typed = JSON.parse((await cli(base(['--agent-type', 'worker', '--json']))).out) as { agents: Array<{ instanceId: string }> };
     expect(typed.agents.map((a) => a.instanceId)).toEqual(['agent-1', 'agent-2']);
+    // Only the store was read: the log (and its history) was never opened, not even created.
+    expect(existsSync(join(dir, 'log.sqlite'))).toBe(false);
   });
 
   it('pages with --limit and --cursor', async () => {

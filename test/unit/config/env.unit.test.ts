@@ -29,8 +29,13 @@ function configError(fn: () => unknown): ConfigError {
 describe('src/config: one reading of the environment', () => {
   it('an empty environment is the embedded profile with the defaults', () => {
     const c = readEnv({});
-    expect(c).toEqual({ topicPrefix: 'agentstate.', kafka: undefined, mongo: undefined, s3: undefined, redisUrl: undefined, masterKeys: undefined, serverVariablesSet: [] });
+    expect(c).toEqual({ topicPrefix: 'agentstate.', kafka: undefined, mongo: undefined, s3: undefined, redisUrl: undefined, masterKeys: undefined, connectTimeoutMs: 15_000, serverVariablesSet: [] });
     expect(() => requireServers(c)).toThrow(/KAFKA_BROKERS, MONGODB_URI, S3_ENDPOINT, S3_BUCKET/);
+  });
+
+  it('AGENTSTATE_CONNECT_TIMEOUT_MS is a positive whole number of milliseconds', () => {
+    expect(readEnv({ AGENTSTATE_CONNECT_TIMEOUT_MS: '2500' }).connectTimeoutMs).toBe(2500);
+    for (const bad of ['0', '-1', '1.5', '15s']) expect(() => readEnv({ AGENTSTATE_CONNECT_TIMEOUT_MS: bad })).toThrow(/AGENTSTATE_CONNECT_TIMEOUT_MS/);
   });
 
   it('reads every server variable into typed settings', () => {

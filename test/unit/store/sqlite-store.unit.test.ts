@@ -79,7 +79,7 @@ describe('SqliteStateStore on a file', () => {
     expect(await second.queryEvents({ instanceId: 'reopen' })).toEqual(events);
     expect(await second.getSnapshot('reopen:2:full')).toEqual(snapshot('reopen', 2));
     expect(await second.counts()).toEqual(counts);
-    expect(counts).toEqual({ agents: 1, events: 3, snapshots: 1 });
+    expect(counts).toEqual({ agents: 1, events: 3, snapshots: 1, maxVersion: 3 });
     // The guard still holds against what the first instance wrote.
     const r = await second.writeBatch({ states: [stateRow('reopen', 2)], events: [] });
     expect(r).toMatchObject({ statesWritten: 0, statesSkipped: 1 });
@@ -106,7 +106,7 @@ describe('SqliteStateStore on a file', () => {
       await expectCode(store.writeBatch({ states: [], events: [eventRow('bad', 1), { ...eventRow('bad', 2), position }] }), 'AS_INVALID_INPUT');
       await expectCode(store.writeBatch({ states: [stateRow('bad', 1, { position })], events: [] }), 'AS_INVALID_INPUT');
     }
-    expect(await store.counts()).toEqual({ agents: 0, events: 0, snapshots: 0 });
+    expect(await store.counts()).toEqual({ agents: 0, events: 0, snapshots: 0, maxVersion: 0 });
   });
 
   it('rolls a whole batch back when a row is refused inside the transaction', async () => {

@@ -1,0 +1,138 @@
+/**
+ * `npm run bench -- recovery`: 20 kills of a runtime host under write load
+ * (issue 15). Three in-process RuntimeHosts on the embedded log (SQLite, one
+ * file), 60 `counter` agents (20 per host, a write every 200 ms each), the
+ * RecoveryService with its defaults (phi 8, 1 s heartbeats). A kill is
+ * `RuntimeHost.abandon()`: heartbeats and writes stop at once, nothing is
+ * released. Measured per kill: kill → detection (the service's detection of the
+ * host) and kill → serving (the last of its agents listed by a survivor at a
+ * higher epoch). After each kill a fresh host replaces the dead one.
+ * Baseline in the same run: a planned hand-over of one agent by control
+ * commands (`stop` on its host, then `start` on another: no detection), whose
+ * stop → serving time is what recovery costs without the failure detector.
+ * Options: --kills N (20), --agents N (60).
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { AgentStateClient, JsonEventCodec } from '../src/client/index.js';
+import { counterAgentFactory } from '../src/demo/hosted.js';
+import { SqliteEventLog } from '../src/log/sqlite/index.js';
+import { topicNames, topicSpecs } from '../src/log/topics.js';
+import { RecoveryService, withDefaults } from '../src/recovery/index.js';
+import { JsonRuntimeWire, RuntimeHost, sendCommand } from '../src/runtime/index.js';
+import { SqliteRecoveryRecordStore } from '../src/store/sqlite/recovery-records.js';
+import { intArg } from './lib/pipeline.js';
+import { writeResults } from './lib/results.js';
+import { markdownTable, num } from './lib/table.js';
+
+const KILLS = intArg('--kills', 20);
+const AGENTS = intArg('--agents', 60);
+const prefix = 'bench.';
+const dir = mkdtempSync(join(tmpdir(), 'agentstate-bench-recovery-'));
+const log = new SqliteEventLog({ path: join(dir, 'log.sqlite'), pollIntervalMs: 10 });
+await log.setup(topicSpecs({ prefix, partitions: 4 }));
+const codec = new JsonEventCodec();
+const wire = new JsonRuntimeWire();
+const store = new SqliteRecoveryRecordStore({ path: join(dir, 'store.sqlite') });
+await store.setup();
+// Every agent is recovered about KILLS/3 times here: lift the crash-loop cap (default: 3 in 5 min), which would park them.
+await store.putPolicy('default', withDefaults({ crashLoop: { maxRecoveries: 10_000, windowMs: 60_000 } }));
+const clients: AgentStateClient[] = [];
+const connect = async (): Promise<AgentStateClient> => {
+  const c = await AgentStateClient.connect({ log, codec, topicPrefix: prefix, bootstrap: false });
+  clients.push(c);
+  return c;
+};
+let hostSeq = 0;
+const newHost = async (): Promise<RuntimeHost> => {
+  const h = new RuntimeHost({ nodeId: `node-${hostSeq++}`, log, client: await connect(), wire, topicPrefix: prefix, factories: { counter: counterAgentFactory({ intervalMs: 200 }) } });
+  await h.start();
+  return h;
+};
+const until = async (check: () => boolean, timeoutMs: number): Promise<number> => {
+  const start = Date.now();
+  while (!check()) {
+    if (Date.now() - start > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms`);
+    await sleep(5);
+  }
+  return Date.now();
+};
+
+const hosts = [await newHost(), await newHost(), await newHost()];
+const ids = Array.from({ length: AGENTS }, (_, i) => `agent-${i}`);
+await Promise.all(ids.map((id) => clients[0]!.createAgent(id, { agentType: 'counter' })));
+for (const [i, id] of ids.entries()) await hosts[i % 3]!.startAgent(id);
+const detections = new Map<string, number>();
+const svc = new RecoveryService({ log, wire, store, client: await connect(), topicPrefix: prefix, onDetection: (d) => (d.nodeId && !detections.has(d.nodeId) ? detections.set(d.nodeId, Date.now()) : undefined) });
+const stop = new AbortController();
+const running = svc.run(stop.signal);
+await until(() => ids.every((id) => svc.view.owners.has(id)), 30_000);
+await sleep(3000); // a few intervals observed per host
+
+const servingOn = (id: string, epochAbove: number, exclude: RuntimeHost): boolean => {
+  const o = svc.view.owners.get(id);
+  return o !== undefined && o.epoch > epochAbove && o.nodeId !== exclude.nodeId;
+};
+
+// Baseline: planned hand-overs by command, no detector in the path.
+const planned: number[] = [];
+for (let i = 0; i < 5; i++) {
+  const from = hosts[i % 3]!;
+  const to = hosts[(i + 1) % 3]!;
+  const id = from.hosted()[0]!.instanceId;
+  const epoch = svc.view.owners.get(id)!.epoch;
+  const t0 = Date.now();
+  await sendCommand(log, wire, topicNames(prefix).control, { instanceId: id, commandType: 'stop', targetNode: from.nodeId, issuedBy: 'bench' });
+  await until(() => !from.hosted().some((a) => a.instanceId === id), 30_000);
+  await sendCommand(log, wire, topicNames(prefix).control, { instanceId: id, commandType: 'start', targetNode: to.nodeId, issuedBy: 'bench' });
+  planned.push((await until(() => servingOn(id, epoch, from), 30_000)) - t0);
+}
+
+const rows: { kill: number; node: string; agents: number; detectMs: number; servingMs: number }[] = [];
+for (let k = 0; k < KILLS; k++) {
+  const victim = hosts[k % 3]!;
+  const agents = victim.hosted().map((a) => ({ id: a.instanceId, epoch: a.writerEpoch }));
+  const killAt = Date.now();
+  await victim.abandon();
+  const servedAt = await until(() => agents.every((a) => servingOn(a.id, a.epoch, victim)), 60_000).catch((e: unknown) => {
+    throw new Error(`kill ${k + 1}: not all of ${victim.nodeId}'s agents serve: ${(e as Error).message}`);
+  });
+  const detectedAt = await until(() => detections.has(victim.nodeId), 10_000).then(() => detections.get(victim.nodeId)!);
+  rows.push({ kill: k + 1, node: victim.nodeId, agents: agents.length, detectMs: detectedAt - killAt, servingMs: servedAt - killAt });
+  hosts[k % 3] = await newHost();
+  await sleep(2500); // the new host's rhythm is observed before the next kill
+}
+
+stop.abort();
+await running;
+for (const h of hosts) await h.close();
+for (const c of clients) await c.close();
+const records = await store.list({ limit: 10_000 });
+await store.close();
+await log.close();
+rmSync(dir, { recursive: true, force: true });
+
+const pct = (xs: number[], p: number): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!;
+};
+const baseline = pct(planned, 50);
+const summary = [
+  { what: 'planned hand-over (baseline)', p50: pct(planned, 50), p99: pct(planned, 99), ratio: 1 },
+  { what: 'kill → detection', p50: pct(rows.map((r) => r.detectMs), 50), p99: pct(rows.map((r) => r.detectMs), 99), ratio: pct(rows.map((r) => r.detectMs), 50) / baseline },
+  { what: 'kill → serving (last agent)', p50: pct(rows.map((r) => r.servingMs), 50), p99: pct(rows.map((r) => r.servingMs), 99), ratio: pct(rows.map((r) => r.servingMs), 50) / baseline },
+];
+process.stdout.write(
+  markdownTable(summary, [
+    { header: 'measure', value: (r) => r.what },
+    { header: 'p50 ms', value: (r) => num(r.p50, 0) },
+    { header: 'p99 ms', value: (r) => num(r.p99, 0) },
+    { header: 'p50 / baseline p50', value: (r) => num(r.ratio, 2) },
+  ]) + '\n',
+);
+const succeeded = records.filter((r) => r.status === 'succeeded').length;
+process.stdout.write(`${KILLS} kills, ${rows.reduce((a, r) => a + r.agents, 0)} agents recovered; records: ${succeeded} succeeded of ${records.length}\n`);
+process.stdout.write(`goal (issue 15): detection <= 3000 ms and serving <= 5000 ms at p99: ${pct(rows.map((r) => r.detectMs), 99) <= 3000 && pct(rows.map((r) => r.servingMs), 99) <= 5000 ? 'met' : 'NOT met'}\n`);
+process.stdout.write(`results: ${writeResults('recovery', { kills: KILLS, agents: AGENTS, planned, rows, summary, records: records.length, succeeded })}\n`);

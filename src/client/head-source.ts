@@ -1,0 +1,89 @@
+import type { Logger } from 'pino';
+import { checksum, type JsonValue, type Projection } from '../domain/index.js';
+import type { EventLog } from '../log/port.js';
+import { parseStateTopicValue, type StateTopicValue } from '../log/state-topic.js';
+import type { TailBootstrap } from './tail.js';
+
+/** Where an agent's exact fold starts: a head (or none) that reflects every record below `at`. */
+export interface BaseHead {
+  head: Projection | undefined;
+  at: bigint;
+  /** True when the head came from the state topic. */
+  fromStateTopic: boolean;
+}
+
+/**
+ * Base heads for a set of agents from the projector's outputs, the same
+ * reasoning as the fleet view's bootstrap (docs/writer.md "Where the view
+ * starts") but for the named agents only: the newest state-topic value of each
+ * reflects every accepted event below the projector's committed offset of its
+ * partition, so its fold starts there. Reads only the state-topic partitions
+ * holding these agents. Without commits (or without a usable value), the fold
+ * starts at the partition's first offset.
+ */
+export async function baseHeads(
+  log: EventLog,
+  eventsTopic: string,
+  ids: string[],
+  bootstrap: TailBootstrap | undefined,
+  logger?: Logger,
+): Promise<{ bases: Map<string, BaseHead>; bytesRead: number }> {
+  const bases = new Map<string, BaseHead>();
+  let bytesRead = 0;
+  const start = await log.startOffsets(eventsTopic);
+  const partitionOf = new Map<string, number>();
+  for (const id of ids) partitionOf.set(id, await log.partitionFor(eventsTopic, id));
+  const fromStart = (id: string): BaseHead => ({ head: undefined, at: BigInt(start[partitionOf.get(id)!] ?? '0'), fromStateTopic: false });
+  const committed = bootstrap ? await log.committedOffsets(bootstrap.projectorGroup, eventsTopic).catch(() => ({}) as Record<number, string>) : {};
+  if (!bootstrap || Object.keys(committed).length === 0) {
+    for (const id of ids) bases.set(id, fromStart(id));
+    return { bases, bytesRead };
+  }
+  const wanted = new Set(ids);
+  const latest = new Map<string, StateTopicValue | null>();
+  const statePartitions = new Set<number>();
+  for (const id of ids) statePartitions.add(await log.partitionFor(bootstrap.stateTopic, id));
+  const [from, until] = await Promise.all([log.startOffsets(bootstrap.stateTopic), log.endOffsets(bootstrap.stateTopic)]);
+  for (const p of statePartitions) {
+    for (const r of await log.read(bootstrap.stateTopic, p, from[p] ?? '0', until[p] ?? '0')) {
+      bytesRead += (r.value?.length ?? 0) + r.key.length;
+      if (!wanted.has(r.key)) continue;
+      if (r.value === null) {
+        latest.set(r.key, null); // a tombstone: the agent is gone
+        continue;
+      }
+      const v = parseStateTopicValue(r.value);
+      const prev = latest.get(r.key);
+      if (v && v.instanceId === r.key && v.version >= (prev?.version ?? 0)) latest.set(r.key, v);
+    }
+  }
+  for (const id of ids) {
+    const p = partitionOf.get(id)!;
+    const c = committed[p];
+    if (c === undefined) {
+      bases.set(id, fromStart(id));
+      continue;
+    }
+    const v = latest.get(id);
+    if (!v) {
+      // No value below the commits: the agent had no accepted event there (or was deleted).
+      bases.set(id, { head: undefined, at: BigInt(c), fromStateTopic: false });
+      continue;
+    }
+    let state: JsonValue;
+    if ('state' in v) state = v.state as JsonValue;
+    else if (bootstrap.resolveClaimCheck) state = await bootstrap.resolveClaimCheck(v);
+    else {
+      bases.set(id, fromStart(id));
+      continue;
+    }
+    if (checksum(state) !== v.checksum) {
+      logger?.warn({ instanceId: id, version: v.version }, 'state topic value does not match its checksum; folding the agent from the start');
+      bases.set(id, fromStart(id));
+      continue;
+    }
+    const after = BigInt(v.position.offset) + 1n;
+    bases.set(id, { head: { version: v.version, epoch: v.epoch, state, checksum: v.checksum }, at: after > BigInt(c) ? after : BigInt(c), fromStateTopic: true });
+  }
+  return { bases, bytesRead };
+}

@@ -1,0 +1,230 @@
+import { randomUUID } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
+import type { Logger } from 'pino';
+import type { AgentStateClient } from '../client/client.js';
+import { ConflictError } from '../errors.js';
+import type { ConsumedBatch, Consumer, EventLog, StoredRecord } from '../log/port.js';
+import { topicNames } from '../log/topics.js';
+import { DLQ_HEADER } from '../projector/wire.js';
+import type { RuntimeWire } from '../runtime/wire.js';
+import type { FailureDetection, RecoveryRecordStore } from '../store/recovery-records.js';
+import { NO_METRICS, type Metrics } from '../telemetry/metrics.js';
+import { RecoveryEngine } from './engine.js';
+import type { PhiOptions } from './phi.js';
+import { FleetView } from './view.js';
+
+/** The recovery service's consumer group, by default `<prefix>recovery`. */
+export function recoveryGroup(prefix = 'agentstate.'): string {
+  return `${prefix}recovery`;
+}
+
+export interface RecoveryServiceOptions {
+  log: EventLog;
+  wire: RuntimeWire;
+  store: RecoveryRecordStore;
+  /** The log view and writer (see RecoveryEngineOptions.client); the caller owns it. */
+  client: AgentStateClient;
+  /** @default 'agentstate.' */
+  topicPrefix?: string;
+  /** @default recoveryGroup(topicPrefix) */
+  group?: string;
+  /** Names this instance in records. @default a random id */
+  instance?: string;
+  phi?: PhiOptions;
+  /** How often silence is checked. @default 100 */
+  tickMs?: number;
+  /** @default 10000 */
+  servingTimeoutMs?: number;
+  /** @default 15000 */
+  leaseMs?: number;
+  /** @default 10000 */
+  sessionTimeoutMs?: number;
+  metrics?: Metrics;
+  logger?: Logger;
+  /** Called for each detection (tests and the demo count them). */
+  onDetection?: (d: FailureDetection) => void;
+}
+
+/**
+ * The recovery loop (issue 15): every instance reads all heartbeats into a
+ * {@link FleetView} (silence can only be judged with every node's last
+ * heartbeat, including a node that died while no instance held its
+ * partition), checks it every tick with a phi-accrual detector, and hands each
+ * agent of a silent host to the {@link RecoveryEngine}, whose records decide
+ * which instance works on what. The group `<prefix>recovery` reads the
+ * heartbeats and control topics once across instances (one active per
+ * partition) to send malformed records, and commands for unknown nodes, to
+ * the DLQ with a reason.
+ */
+export class RecoveryService {
+  readonly view: FleetView;
+  readonly engine: RecoveryEngine;
+  readonly instance: string;
+  private readonly o: RecoveryServiceOptions;
+  private readonly topics: ReturnType<typeof topicNames>;
+  private readonly metrics: Metrics;
+  private readonly stop = new AbortController();
+  private readonly consumers: Consumer[] = [];
+  private caughtUpAt: number | undefined;
+  private readonly startedAt = Date.now();
+
+  constructor(options: RecoveryServiceOptions) {
+    this.o = options;
+    this.topics = topicNames(options.topicPrefix);
+    this.instance = options.instance ?? `recovery-${randomUUID().slice(0, 8)}`;
+    this.metrics = options.metrics ?? NO_METRICS;
+    this.view = new FleetView(options.phi);
+    // Each recovery in hand waits on this one signal: many listeners by design (a failed host may hold hundreds of agents).
+    setMaxListeners(0, this.stop.signal);
+    this.engine = new RecoveryEngine({
+      instance: this.instance,
+      store: options.store,
+      view: this.view,
+      log: options.log,
+      wire: options.wire,
+      controlTopic: this.topics.control,
+      client: options.client,
+      metrics: this.metrics,
+      signal: this.stop.signal,
+      ...(options.servingTimeoutMs ? { servingTimeoutMs: options.servingTimeoutMs } : {}),
+      ...(options.leaseMs ? { leaseMs: options.leaseMs } : {}),
+      ...(options.logger ? { logger: options.logger } : {}),
+    });
+  }
+
+  /** Runs until `signal` aborts: the recoveries in hand stop where they are, and their leases lapse to another instance. */
+  async run(signal: AbortSignal): Promise<void> {
+    const end = await this.o.log.endOffsets(this.topics.heartbeats);
+    const pending = new Map(Object.entries(end).filter(([, off]) => off !== '0'));
+    if (pending.size === 0) this.caughtUpAt = Date.now();
+    this.consumers.push(
+      await this.o.log.consume({
+        // Private and from the beginning: the compacted topic holds every node's last heartbeat.
+        group: `${recoveryGroup(this.o.topicPrefix)}.view.${this.instance}`,
+        topics: [this.topics.heartbeats],
+        fromBeginning: true,
+        sessionTimeoutMs: this.o.sessionTimeoutMs ?? 10_000,
+        handler: async (batch) => {
+          await this.onViewBatch(batch);
+          const target = pending.get(String(batch.partition));
+          const last = batch.records.at(-1);
+          if (target !== undefined && last && BigInt(last.offset) + 1n >= BigInt(target)) pending.delete(String(batch.partition));
+          if (pending.size === 0) this.caughtUpAt ??= Date.now();
+        },
+      }),
+    );
+    try {
+      this.consumers.push(
+        await this.o.log.consume({
+          group: this.o.group ?? recoveryGroup(this.o.topicPrefix),
+          topics: [this.topics.heartbeats, this.topics.control],
+          fromBeginning: false,
+          sessionTimeoutMs: this.o.sessionTimeoutMs ?? 10_000,
+          handler: (batch) => this.onAuditBatch(batch),
+        }),
+      );
+    } catch (e) {
+      // The embedded log runs one consumer per group: a second instance there
+      // detects and recovers (its records coordinate it) but leaves the audit to the first.
+      if (!(e instanceof ConflictError)) throw e;
+      this.o.logger?.info({ group: this.o.group ?? recoveryGroup(this.o.topicPrefix) }, 'another instance holds the group (embedded log): not auditing heartbeats and commands here');
+    }
+    const failed = Promise.race(this.consumers.map((c) => c.done.then(() => new Promise<never>(() => undefined))));
+    let adoptAt = 0;
+    const onAbort = (): void => this.stop.abort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      while (!signal.aborted) {
+        await Promise.race([new Promise((r) => setTimeout(r, this.o.tickMs ?? 100)), failed]);
+        if (signal.aborted) break;
+        this.tick(Date.now());
+        if (this.caughtUpAt !== undefined && Date.now() >= adoptAt) {
+          adoptAt = Date.now() + 2000;
+          await this.engine.adoptAbandoned().catch((e: unknown) => this.o.logger?.warn({ err: e }, 'checking for abandoned recoveries failed'));
+        }
+      }
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+      this.stop.abort();
+      await Promise.allSettled(this.consumers.map((c) => c.stop()));
+      await Promise.allSettled([...this.engine.active.values()]);
+    }
+  }
+
+  /** Judges silence. Not before the view has read the topic to its end plus one interval: a node is not dead because we have not read it yet. */
+  private tick(now: number): void {
+    if (this.caughtUpAt === undefined || now - this.caughtUpAt < 1500) return;
+    let alive = 0;
+    for (const n of this.view.nodes.values()) if (n.status === 'alive') alive++;
+    this.metrics.set('agentstate_recovery_nodes_alive', alive);
+    this.metrics.set('agentstate_recovery_in_progress', this.engine.active.size);
+    for (const node of this.view.suspects(now)) {
+      node.status = 'dead';
+      const lastAt = node.detector.lastHeartbeat() ?? now;
+      const phi = node.detector.phi(now);
+      const agents = this.view.agentsOf(node.last.nodeId);
+      this.o.logger?.warn({ nodeId: node.last.nodeId, silentMs: now - lastAt, phi: Number.isFinite(phi) ? phi : 'inf', agents: agents.length }, 'runtime host stopped heartbeating');
+      for (const { instanceId, owner } of agents) {
+        const d: FailureDetection = {
+          type: 'node_silent',
+          instanceId,
+          nodeId: node.last.nodeId,
+          failedEpoch: owner.epoch,
+          detectedAt: now,
+          failedAt: lastAt,
+          confidence: Number.isFinite(phi) ? 1 - 10 ** -phi : 1,
+          evidence: { silentMs: now - lastAt, phi: Number.isFinite(phi) ? Math.round(phi * 100) / 100 : 'inf', lastSequence: node.last.sequence, lastVersion: owner.version },
+        };
+        this.o.onDetection?.(d);
+        void this.engine.recover(d).catch((e: unknown) => this.o.logger?.error({ err: e, instanceId }, 'recovery failed'));
+      }
+    }
+  }
+
+  private async onViewBatch(batch: ConsumedBatch): Promise<void> {
+    for (const r of batch.records) {
+      try {
+        const h = await this.o.wire.decodeHeartbeat(r.value);
+        if (h && this.view.onHeartbeat(h, Date.now())) this.o.logger?.info({ nodeId: h.nodeId, agents: h.agents.length }, 'runtime host heartbeating again');
+      } catch {
+        // Reported once by the group consumer (onAuditBatch), not by every instance.
+      }
+    }
+  }
+
+  private async onAuditBatch(batch: ConsumedBatch): Promise<void> {
+    const bad: { record: StoredRecord; reason: string; detail: string }[] = [];
+    for (const r of batch.records) {
+      if (r.topic === this.topics.heartbeats) {
+        await this.o.wire.decodeHeartbeat(r.value).catch((e: unknown) => bad.push({ record: r, reason: 'malformed_heartbeat', detail: (e as Error).message }));
+        continue;
+      }
+      try {
+        const c = await this.o.wire.decodeCommand(r.value);
+        if (c.targetNode === null || (!this.view.nodes.has(c.targetNode) && r.timestamp >= this.startedAt)) {
+          bad.push({ record: r, reason: 'unknown_node', detail: `no runtime host "${c.targetNode ?? ''}" has heartbeated; nobody will execute ${c.commandType} ${c.instanceId}` });
+        }
+      } catch (e) {
+        bad.push({ record: r, reason: 'malformed_command', detail: (e as Error).message });
+      }
+    }
+    if (bad.length === 0) return;
+    this.metrics.inc('agentstate_recovery_dlq_total', {}, bad.length);
+    await this.o.log.append(
+      this.topics.dlq,
+      bad.map(({ record, reason, detail }) => ({
+        key: record.key,
+        value: record.value,
+        headers: {
+          ...record.headers,
+          [DLQ_HEADER.reason]: reason,
+          [DLQ_HEADER.detail]: detail.slice(0, 1000),
+          [DLQ_HEADER.topic]: record.topic,
+          [DLQ_HEADER.partition]: String(record.partition),
+          [DLQ_HEADER.offset]: record.offset,
+          [DLQ_HEADER.rejectedAt]: String(Date.now()),
+        },
+      })),
+    );
+  }
+}

@@ -1,0 +1,44 @@
+import { join, resolve } from 'node:path';
+import { mkdirSync } from 'node:fs';
+import { RegistryCodec } from '../codec/registry.js';
+import type { MongoSettings } from '../config/env.js';
+import { AvroRuntimeWire, JsonRuntimeWire, type RuntimeWire } from '../runtime/wire.js';
+import type { TopicNames } from '../log/topics.js';
+import { MongoConnection } from '../store/mongo/connection.js';
+import { MongoRecoveryRecordStore } from '../store/mongo/recovery-records.js';
+import type { RecoveryRecordStore } from '../store/recovery-records.js';
+import { SqliteRecoveryRecordStore } from '../store/sqlite/recovery-records.js';
+
+/**
+ * The recovery records store for a profile: `recovery_records` in MongoDB
+ * (servers) or in the data dir's store.sqlite (embedded), set up and ready.
+ * Its close() closes what it opened.
+ */
+export async function openRecoveryRecords(settings: { kind: 'embedded'; dataDir: string } | { kind: 'servers'; mongo: MongoSettings }): Promise<RecoveryRecordStore> {
+  if (settings.kind === 'embedded') {
+    const dir = resolve(settings.dataDir);
+    mkdirSync(dir, { recursive: true });
+    const store = new SqliteRecoveryRecordStore({ path: join(dir, 'store.sqlite') });
+    await store.setup();
+    return store;
+  }
+  const connection = await MongoConnection.connect({ uri: settings.mongo.uri, database: settings.mongo.database });
+  const store = new MongoRecoveryRecordStore(connection);
+  try {
+    await store.setup();
+  } catch (e) {
+    await connection.close();
+    throw e;
+  }
+  const close = store.close.bind(store);
+  store.close = async () => {
+    await close();
+    await connection.close();
+  };
+  return store;
+}
+
+/** Heartbeat and control encoding: Avro with the registry when one is configured (DESIGN.md Wire format), else JSON. */
+export function openRuntimeWire(schemaRegistryUrl: string | undefined, topics: Pick<TopicNames, 'heartbeats' | 'control'>): RuntimeWire {
+  return schemaRegistryUrl ? new AvroRuntimeWire(new RegistryCodec({ url: schemaRegistryUrl }), topics) : new JsonRuntimeWire();
+}

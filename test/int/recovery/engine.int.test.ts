@@ -1,0 +1,79 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, describe, expect, it } from 'vitest';
+import { AgentStateClient, JsonEventCodec } from '../../../src/client/index.js';
+import { counterAgentFactory } from '../../../src/demo/hosted.js';
+import { SqliteEventLog } from '../../../src/log/sqlite/index.js';
+import { topicSpecs } from '../../../src/log/topics.js';
+import { RecoveryService } from '../../../src/recovery/index.js';
+import { JsonRuntimeWire, RuntimeHost } from '../../../src/runtime/index.js';
+import { SqliteRecoveryRecordStore } from '../../../src/store/sqlite/recovery-records.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'agentstate-recovery-int-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+async function until(what: string, check: () => boolean, ms: number): Promise<void> {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+describe('recovery service with in-process runtime hosts (embedded log)', () => {
+  it('a host that stops heartbeating has its agents started on the least loaded live host, recorded and validated', async () => {
+    const prefix = `int${Date.now()}.`;
+    const log = new SqliteEventLog({ path: join(dir, 'log.sqlite'), pollIntervalMs: 10 });
+    await log.setup(topicSpecs({ prefix, partitions: 4 }));
+    const codec = new JsonEventCodec();
+    const wire = new JsonRuntimeWire();
+    const store = new SqliteRecoveryRecordStore({ path: ':memory:' });
+    await store.setup();
+    const clients: AgentStateClient[] = [];
+    const connect = async () => {
+      const c = await AgentStateClient.connect({ log, codec, topicPrefix: prefix, bootstrap: false });
+      clients.push(c);
+      return c;
+    };
+    const hosts: RuntimeHost[] = [];
+    const stop = new AbortController();
+    let service: Promise<void> | undefined;
+    try {
+      for (const n of ['a', 'b', 'c']) {
+        const client = await connect();
+        const host = new RuntimeHost({ nodeId: `node-${n}`, log, client, wire, topicPrefix: prefix, heartbeatIntervalMs: 200, factories: { counter: counterAgentFactory({ intervalMs: 20 }) } });
+        await host.start();
+        hosts.push(host);
+      }
+      const ids = ['x0', 'x1', 'x2', 'x3'];
+      await Promise.all(ids.map((id) => clients[0]!.createAgent(id, { agentType: 'counter' })));
+      for (const id of ids) expect((await hosts[0]!.startAgent(id)).ok).toBe(true);
+      expect((await hosts[1]!.startAgent('y0')).ok).toBe(false);
+      const rc = await connect();
+      const detections: string[] = [];
+      const svc = new RecoveryService({ log, wire, store, client: rc, topicPrefix: prefix, tickMs: 20, onDetection: (d) => detections.push(`${d.type}:${d.instanceId}`) });
+      service = svc.run(stop.signal);
+      await until('view sees the agents', () => ids.every((id) => svc.view.owners.get(id)?.nodeId === 'node-a'), 10_000);
+      // node-a goes silent without stopping its agents: what a crash looks like from outside.
+      (hosts[0] as unknown as { timer: NodeJS.Timeout }).timer.unref();
+      clearInterval((hosts[0] as unknown as { timer: NodeJS.Timeout }).timer);
+      await until('agents serving elsewhere', () => ids.every((id) => hosts.slice(1).some((h) => h.hosted().some((a) => a.instanceId === id))), 15_000);
+      expect(detections.sort()).toEqual(ids.map((id) => `node_silent:${id}`));
+      // Least loaded: the four agents are spread over the two live hosts.
+      expect(hosts[1]!.hosted().length).toBe(2);
+      expect(hosts[2]!.hosted().length).toBe(2);
+      await until('records finished', () => svc.engine.active.size === 0, 10_000);
+      const records = await store.list();
+      expect(records.map((r) => r.status)).toEqual(['succeeded', 'succeeded', 'succeeded', 'succeeded']);
+    } finally {
+      stop.abort();
+      await service;
+      for (const h of hosts) await h.close();
+      for (const c of clients) await c.close();
+      await store.close();
+      await log.close();
+    }
+  });
+});
