@@ -16,6 +16,7 @@ import { backup } from './commands/backup.js';
 import { restore } from './commands/restore.js';
 import { runtime } from './commands/runtime.js';
 import { recovery } from './commands/recovery.js';
+import { analytics, anomalies, top } from './commands/analytics.js';
 
 const HELP = `agentstate: persistence and state management for fleets of AI agents
 
@@ -37,13 +38,16 @@ commands:
   restore     restore the backup onto empty servers or into a new data dir (--to latest|<time>)
   runtime     run a runtime host: heartbeats, obeys start/stop commands (--node-id N)
   recovery    recovery records (list, show) and auto-recovery policies (policy)
+  analytics   an agent's windowed metrics and anomalies (--window 1h)
+  anomalies   anomalies flagged by analytics (--since 10m, --type loop)
+  top         live table of the busiest, largest, most anomalous agents
 
 Backends: the embedded profile (SQLite in --data-dir, default ./.agentstate)
 unless KAFKA_BROKERS is set (then Kafka, plus SCHEMA_REGISTRY_URL for Avro).`;
 
 type Command = (argv: string[], out: (s: string) => void, err: (s: string) => void) => Promise<number>;
 
-const COMMANDS: Record<string, Command> = { start, status, list, inspect, history, state: stateAt, rollback, snapshot, replay, topics, projector, backup, restore, runtime, recovery };
+const COMMANDS: Record<string, Command> = { start, status, list, inspect, history, state: stateAt, rollback, snapshot, replay, topics, projector, backup, restore, runtime, recovery, analytics, anomalies, top };
 
 export async function main(argv: string[]): Promise<number> {
   const out = (s: string) => void process.stdout.write(`${s}\n`);

@@ -7,6 +7,7 @@ import { openProjection } from '../projection.js';
 import { Projector } from '../../projector/index.js';
 import { startDemoBackup, type DemoBackup } from '../../demo/backup.js';
 import { openBackupBlobs } from './backup.js';
+import { startAnalytics, type AnalyticsRun } from '../analytics-run.js';
 
 export const help = `agentstate start [--agents N] [--duration D] [--think-ms MS] [--seed S] [options]
 
@@ -91,6 +92,7 @@ export async function start(argv: string[], out: (s: string) => void, err: (s: s
   let client: AgentStateClient | undefined;
   let backup: DemoBackup | undefined;
   let backupBlobs: ReturnType<typeof openBackupBlobs> | undefined;
+  let analytics: AnalyticsRun | undefined;
   try {
     const problems = await backend.setupTopics();
     if (problems.length) throw new UsageError(`topics do not match what agentstate needs: ${problems.join('; ')}`);
@@ -114,6 +116,8 @@ export async function start(argv: string[], out: (s: string) => void, err: (s: s
     backupBlobs = openBackupBlobs(backend, o.dataDir, process.env);
     await backupBlobs.setup();
     backup = startDemoBackup({ log: backend.log, blobs: backupBlobs, codec: backend.codec, topicPrefix: backend.prefix });
+    // Analytics too (issue 16): windows and anomalies for agentstate analytics / anomalies / top.
+    analytics = await startAnalytics(backend, o.dataDir, process.env);
     client = await AgentStateClient.connect({ log: backend.log, codec: backend.codec, topicPrefix: backend.prefix, source: 'agentstate-demo' });
     progress = startProgress(o.progressMs, counters, started, opened.store, err, backup);
     await runFleet({ client, agents: o.agents, thinkMs: o.thinkMs, seed: o.seed, signal: abort.signal }, counters);
@@ -123,6 +127,7 @@ export async function start(argv: string[], out: (s: string) => void, err: (s: s
     await projectorRun;
     await makeProjector().runUntilCaughtUp();
     await backup.stop();
+    await analytics.stop();
     if (process.stderr.isTTY) process.stderr.write('\n');
     return await report(o, backend, opened, counters, started, out);
   } finally {
@@ -131,7 +136,7 @@ export async function start(argv: string[], out: (s: string) => void, err: (s: s
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     projectorStop.abort();
-    await Promise.allSettled([client?.close(), projectorRun, backup?.stop()]);
+    await Promise.allSettled([client?.close(), projectorRun, backup?.stop(), analytics?.stop()]);
     await backupBlobs?.close();
     await sinks?.close();
     await backend.close();

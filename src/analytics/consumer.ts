@@ -1,0 +1,180 @@
+import type { Logger } from 'pino';
+import type { ConsumedBatch, EventLog } from '../log/port.js';
+import { topicNames, type TopicNames } from '../log/topics.js';
+import { NO_METRICS, type Metrics } from '../telemetry/metrics.js';
+import { retrying, sleep } from '../util/retry.js';
+import { readFact, type BodyReader } from './fact.js';
+import { PartitionFold } from './fold.js';
+import { resolveSettings, type AnalyticsSettings, type DetectorThresholds } from './options.js';
+import type { AnalyticsStore } from './port.js';
+import type { AnomalyPublisher } from './publish.js';
+
+/** The analytics consumer group on the events topic, by default: `<prefix>analytics`. */
+export function analyticsGroup(prefix = 'agentstate.'): string {
+  return `${prefix}analytics`;
+}
+
+export interface AnalyticsConsumerOptions {
+  log: EventLog;
+  store: AnalyticsStore;
+  /** Record value → decoded record (see `bodyReader`: Avro through the registry, or JSON). */
+  read: BodyReader;
+  /** Where anomalies go on the log; omitted = stored only. */
+  publisher?: AnomalyPublisher;
+  /** @default 'agentstate.' */
+  topicPrefix?: string;
+  /** @default `<topicPrefix>analytics` */
+  group?: string;
+  windows?: Record<string, number>;
+  retentionMs?: Record<string, number>;
+  thresholds?: Partial<DetectorThresholds>;
+  thresholdsByAgentType?: Record<string, Partial<DetectorThresholds>>;
+  /** @default 2000 */
+  maxBatchRecords?: number;
+  /** @default 30000 */
+  sessionTimeoutMs?: number;
+  /** How long a batch's writes are retried before the consumer restarts. @default 60000 */
+  retryWindowMs?: number;
+  /** @default 1000 */
+  restartDelayMs?: number;
+  /** How often (wall clock) retention runs. @default 60000 */
+  retentionEveryMs?: number;
+  metrics?: Metrics;
+  logger?: Logger;
+}
+
+/**
+ * The analytics consumer (issue 16): reads `<prefix>events` in its own group,
+ * folds each partition into per-agent windows and detector state
+ * (`PartitionFold`), and per batch: publishes the anomalies that opened,
+ * rose or resolved, writes windows, anomalies and checkpoints (idempotent
+ * replaces), and only then lets the group commit (DESIGN.md Invariant 4).
+ *
+ * A partition is resumed from its checkpoints (records at or below an
+ * agent's checkpointed offset are skipped), unless the batch starts at the
+ * partition's first retained offset: then it is folded from nothing, which
+ * is what a group reset to earliest asks for (a rebuild that rewrites the
+ * same documents).
+ */
+export class AnalyticsConsumer {
+  readonly topics: TopicNames;
+  readonly group: string;
+  readonly settings: AnalyticsSettings;
+  private readonly folds = new Map<number, PartitionFold>();
+  private readonly metrics: Metrics;
+  private retentionAt = 0;
+  private watermark = 0;
+
+  constructor(private readonly o: AnalyticsConsumerOptions) {
+    this.topics = topicNames(o.topicPrefix);
+    this.group = o.group ?? analyticsGroup(o.topicPrefix);
+    this.settings = resolveSettings({
+      ...(o.windows ? { windows: o.windows } : {}),
+      ...(o.retentionMs ? { retentionMs: o.retentionMs } : {}),
+      ...(o.thresholds ? { thresholds: o.thresholds } : {}),
+      ...(o.thresholdsByAgentType ? { thresholdsByAgentType: o.thresholdsByAgentType } : {}),
+    });
+    this.metrics = o.metrics ?? NO_METRICS;
+  }
+
+  /** Runs until `signal` aborts, restarting a failed consumer after a pause (state reloaded from the store). */
+  async run(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      this.folds.clear();
+      try {
+        const consumer = await this.o.log.consume({
+          group: this.group,
+          topics: [this.topics.events],
+          handler: (batch) => this.handle(batch, signal),
+          signal,
+          fromBeginning: true,
+          maxBatchRecords: this.o.maxBatchRecords ?? 2000,
+          sessionTimeoutMs: this.o.sessionTimeoutMs ?? 30_000,
+        });
+        await consumer.done;
+      } catch (err) {
+        if (signal.aborted) break;
+        this.metrics.inc('agentstate_analytics_restarts_total');
+        this.o.logger?.error({ err }, 'analytics consumer failed; restarting');
+      }
+      if (!signal.aborted) await sleep(this.o.restartDelayMs ?? 1000, signal);
+    }
+  }
+
+  /** Runs until the group has committed up to the end offsets seen at the call, then stops. */
+  async runUntilCaughtUp(signal?: AbortSignal, pollMs = 200): Promise<void> {
+    const { log } = this.o;
+    const topic = this.topics.events;
+    const [target, start] = await Promise.all([log.endOffsets(topic), log.startOffsets(topic)]);
+    const ac = new AbortController();
+    const onAbort = (): void => ac.abort();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    const running = this.run(ac.signal);
+    try {
+      while (!ac.signal.aborted) {
+        const committed = await log.committedOffsets(this.group, topic).catch(() => ({}) as Record<number, string>);
+        if (!Object.entries(target).some(([p, end]) => BigInt(committed[Number(p)] ?? start[Number(p)] ?? '0') < BigInt(end))) break;
+        await sleep(pollMs, ac.signal);
+      }
+    } finally {
+      ac.abort();
+      signal?.removeEventListener('abort', onAbort);
+      await running;
+    }
+  }
+
+  private async handle(batch: ConsumedBatch, signal: AbortSignal): Promise<void> {
+    const first = batch.records[0];
+    const last = batch.records.at(-1);
+    if (!first || !last) return;
+    const started = performance.now();
+    const p = batch.partition;
+    const retry = <T>(what: string, fn: () => Promise<T>): Promise<T> =>
+      retrying(fn, { windowMs: this.o.retryWindowMs ?? 60_000, signal, what, ...(this.o.logger ? { logger: this.o.logger } : {}) });
+
+    let fold = this.folds.get(p);
+    if (!fold || fold.nextOffset !== first.offset) fold = await retry('load analytics checkpoints', () => this.open(p, first.offset));
+    this.folds.set(p, fold);
+    for (const r of batch.records) fold.add(r.key, r.offset, await readFact(r, this.o.read));
+    const out = fold.drain();
+
+    // Publish first: a crash after it folds the batch again and publishes the
+    // same records (at least once, same anomalyId); a crash after the store
+    // write would skip the records and never publish them.
+    const toPublish = out.anomalies.filter((c) => c.publish).map((c) => c.record);
+    if (this.o.publisher && toPublish.length > 0) await retry('anomalies append', () => this.o.publisher!.publish(toPublish));
+    await retry('analytics write', () =>
+      this.o.store.writeBatch({ windows: out.windows, anomalies: out.anomalies.map((c) => c.record), agents: out.agents, partition: out.partition }),
+    );
+
+    const m = this.metrics;
+    m.inc('agentstate_analytics_events_total', { result: 'applied' }, out.applied);
+    m.inc('agentstate_analytics_events_total', { result: 'rejected' }, out.rejected);
+    for (const [reason, n] of Object.entries(out.skipped)) m.inc('agentstate_analytics_skipped_total', { reason }, n);
+    for (const a of toPublish) m.inc('agentstate_analytics_anomalies_total', { type: a.type, status: a.status });
+    m.set('agentstate_analytics_lag', Number(BigInt(batch.highWatermark) - BigInt(last.offset) - 1n), { partition: String(p) });
+    m.observe('agentstate_analytics_batch_seconds', (performance.now() - started) / 1000);
+    const bad = Object.keys(out.skipped).filter((r) => r !== 'redelivered' && r !== 'tombstone');
+    if (bad.length > 0) this.o.logger?.warn({ partition: p, skipped: out.skipped, details: out.skipDetails }, 'records skipped by analytics');
+    this.watermark = Math.max(this.watermark, out.partition.watermark);
+    await this.retention(retry);
+  }
+
+  /** The partition's fold: from nothing at the first retained offset (a rebuild), else from its checkpoints. */
+  private async open(p: number, firstOffset: string): Promise<PartitionFold> {
+    const start = (await this.o.log.startOffsets(this.topics.events))[p] ?? '0';
+    if (BigInt(firstOffset) <= BigInt(start)) return new PartitionFold(p, this.settings);
+    return new PartitionFold(p, this.settings, await this.o.store.loadPartition(p));
+  }
+
+  /** Deletes windows past their retention, judged by log time (the newest event seen), at most once per `retentionEveryMs`. */
+  private async retention(retry: <T>(what: string, fn: () => Promise<T>) => Promise<T>): Promise<void> {
+    const now = Date.now();
+    if (now - this.retentionAt < (this.o.retentionEveryMs ?? 60_000)) return;
+    this.retentionAt = now;
+    for (const [label, ms] of Object.entries(this.settings.retentionMs)) {
+      const n = await retry('state_metrics retention', () => this.o.store.deleteWindowsBefore(label, this.watermark - ms));
+      if (n > 0) this.metrics.inc('agentstate_analytics_windows_expired_total', { window: label }, n);
+    }
+  }
+}

@@ -1,0 +1,160 @@
+import { createHash } from 'node:crypto';
+import type { StoredRecord } from '../log/port.js';
+import { cleanMessage } from '../domain/index.js';
+
+/**
+ * What analytics needs of one event record, read without building the state
+ * or parsing changeset values (issue 16: it must keep up with the log). On
+ * Avro the values stay the canonical JSON strings avsc hands over; on the
+ * embedded JSON codec they are re-serialised, which yields the same canonical
+ * text because JSON.parse keeps the canonical key order.
+ */
+export interface EventFact {
+  partition: number;
+  offset: string;
+  instanceId: string;
+  version: number;
+  epoch: number;
+  timestamp: number;
+  eventType: string;
+  checksum: string;
+  /** Changes in the changeset (0 when sealed). */
+  changes: number;
+  /** UTF-8 bytes of the changeset's paths and values (or of the sealed changeset). */
+  changesetBytes: number;
+  /** Estimated change of the state's canonical JSON size (docs/analytics.md, State size). 0 when sealed. */
+  sizeDelta: number;
+  /** Hash of the changeset with array indexes blanked: equal for the same step repeated. Undefined when sealed or empty. */
+  changeKey: string | undefined;
+  /** The status the event sets, when it changes `/status`. */
+  status: string | undefined;
+  /** The agent type, when the event sets `/agentType` (instance_created does). */
+  agentType: string | undefined;
+  sealed: boolean;
+}
+
+/** Why a record is skipped, counted per reason (docs/analytics.md, Bad input). */
+export type SkipReason = 'tombstone' | 'undecodable' | 'wrong_key' | 'missing_field' | 'bad_field';
+
+export type FactReading = { kind: 'fact'; fact: EventFact } | { kind: 'skip'; reason: SkipReason; detail: string };
+
+/** Turns a record value into the decoded record object (Avro through the registry, or JSON). */
+export type BodyReader = (value: Buffer) => Promise<unknown>;
+
+/**
+ * A body reader for both wire formats, told apart by their first byte: 0 is
+ * Confluent-framed Avro (needs `avro`), `{` is the embedded JSON codec.
+ */
+export function bodyReader(avro?: (value: Buffer) => Promise<unknown>): BodyReader {
+  return async (value) => {
+    if (value[0] === 0x7b) return JSON.parse(value.toString('utf8')) as unknown;
+    if (value[0] === 0 && avro) return avro(value);
+    throw new Error(value[0] === 0 ? 'Avro record and no schema registry configured' : `first byte ${value[0]} is neither Avro (0) nor JSON ({)`);
+  };
+}
+
+/** A JSON-record change value → its canonical JSON text; absent (undefined) stays null, JSON null is "null". */
+const enc = (v: unknown): string | null => (v === undefined ? null : JSON.stringify(v));
+
+/**
+ * Reads one events-topic record into an {@link EventFact}. Never throws: a
+ * record that does not decode, names another agent than its key, or lacks a
+ * field is a `skip` with its reason (issue 16, Bad input).
+ */
+export async function readFact(record: StoredRecord, read: BodyReader): Promise<FactReading> {
+  if (record.value === null) return { kind: 'skip', reason: 'tombstone', detail: 'null value' };
+  let body: unknown;
+  try {
+    body = await read(record.value);
+  } catch (err) {
+    return { kind: 'skip', reason: 'undecodable', detail: cleanMessage(err) };
+  }
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return { kind: 'skip', reason: 'undecodable', detail: 'not a record' };
+  const w = body as Record<string, unknown>;
+  const avro = record.value[0] === 0;
+  for (const [field, type] of REQUIRED) {
+    if (w[field] === undefined || w[field] === null) return { kind: 'skip', reason: 'missing_field', detail: field };
+    if (typeof w[field] !== type) return { kind: 'skip', reason: 'bad_field', detail: `${field} is not a ${type}` };
+  }
+  if (!Array.isArray(w.changeset)) return { kind: 'skip', reason: 'missing_field', detail: 'changeset' };
+  const instanceId = w.instanceId as string;
+  if (instanceId !== record.key) return { kind: 'skip', reason: 'wrong_key', detail: `record key ${record.key}, event instanceId ${instanceId}` };
+  const version = w.version as number;
+  if (!Number.isSafeInteger(version) || version < 1) return { kind: 'skip', reason: 'bad_field', detail: `version ${version}` };
+
+  const sealedBytes = w.encryptedChangeset;
+  const sealed = sealedBytes !== null && sealedBytes !== undefined && (Buffer.isBuffer(sealedBytes) || typeof sealedBytes === 'string');
+  let changesetBytes = 0;
+  let sizeDelta = 0;
+  let status: string | undefined;
+  let agentType: string | undefined;
+  let changeKey: string | undefined;
+  const changes = w.changeset as unknown[];
+  if (sealed) {
+    changesetBytes = Buffer.isBuffer(sealedBytes) ? sealedBytes.length : Buffer.byteLength(sealedBytes as string);
+  } else if (changes.length > 0) {
+    const hash = createHash('sha1');
+    for (const c of changes) {
+      if (typeof c !== 'object' || c === null) return { kind: 'skip', reason: 'bad_field', detail: 'changeset item is not a record' };
+      const { path, op, oldValue, newValue } = c as Record<string, unknown>;
+      if (typeof path !== 'string' || typeof op !== 'string') return { kind: 'skip', reason: 'missing_field', detail: 'changeset path/op' };
+      const oldText = avro ? (oldValue as string | null) : enc(oldValue);
+      const newText = avro ? (newValue as string | null) : enc(newValue);
+      const oldLen = oldText === null ? 0 : Buffer.byteLength(oldText);
+      const newLen = newText === null ? 0 : Buffer.byteLength(newText);
+      changesetBytes += Buffer.byteLength(path) + oldLen + newLen;
+      sizeDelta += sizeChange(path, op, oldLen, newLen);
+      if (path === '/status' && newText !== null) status = unquote(newText);
+      else if (path === '/agentType' && newText !== null) agentType = unquote(newText);
+      hash.update(path.replace(/\/\d+(?=\/|$)/g, '/#')).update('\0').update(op).update('\0').update(newText ?? '').update('\u0001');
+    }
+    changeKey = hash.digest('base64');
+  }
+  return {
+    kind: 'fact',
+    fact: {
+      partition: record.partition,
+      offset: record.offset,
+      instanceId,
+      version,
+      epoch: w.writerEpoch as number,
+      timestamp: w.timestamp as number,
+      eventType: w.eventType as string,
+      checksum: w.stateChecksum as string,
+      changes: sealed ? 0 : changes.length,
+      changesetBytes,
+      sizeDelta,
+      changeKey,
+      status,
+      agentType,
+      sealed,
+    },
+  };
+}
+
+const REQUIRED: ReadonlyArray<[string, 'string' | 'number']> = [
+  ['instanceId', 'string'],
+  ['eventType', 'string'],
+  ['version', 'number'],
+  ['writerEpoch', 'number'],
+  ['timestamp', 'number'],
+  ['stateChecksum', 'string'],
+];
+
+/**
+ * Estimated change of the canonical JSON size: a member `"key":value,` appears
+ * or goes (key taken from the path's last segment, plus quotes, colon and a
+ * separator); an update swaps one value for another. Exact up to separators.
+ */
+export function sizeChange(path: string, op: string, oldLen: number, newLen: number): number {
+  if (op === 'update') return newLen - oldLen;
+  const key = path.slice(path.lastIndexOf('/') + 1);
+  const member = /^\d+$/.test(key) ? 1 : Buffer.byteLength(key) + 4;
+  if (op === 'create') return newLen + member;
+  if (op === 'delete') return -(oldLen + member);
+  return 0;
+}
+
+function unquote(text: string): string {
+  return text.startsWith('"') && text.endsWith('"') ? text.slice(1, -1) : text;
+}

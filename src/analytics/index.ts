@@ -1,0 +1,17 @@
+export { ANOMALY_TYPES } from './anomaly.js';
+export type { AnomalyRecord, AnomalyType, Severity } from './anomaly.js';
+export { AnalyticsConsumer, analyticsGroup } from './consumer.js';
+export type { AnalyticsConsumerOptions } from './consumer.js';
+export { bodyReader, readFact } from './fact.js';
+export type { BodyReader, EventFact, FactReading, SkipReason } from './fact.js';
+export { PartitionFold, TICK_MS } from './fold.js';
+export type { AgentCheckpoint, FoldOutput, PartitionCheckpoint } from './fold.js';
+export { DEFAULT_THRESHOLDS, DEFAULT_WINDOWS, durationMs, resolveSettings, thresholdsFor } from './options.js';
+export type { AnalyticsSettings, DetectorThresholds } from './options.js';
+export type { AgentSummary, AnalyticsStore, AnomalyQuery, MetricsQuery } from './port.js';
+export { ANOMALY_HEADER, AnomalyPublisher, anomalyToWire, jsonAnomaly } from './publish.js';
+export type { WireAnomaly } from './publish.js';
+export { StateAnalyticsService, metricsOf } from './service.js';
+export type { AnomalyTrend, PerformanceAnalysis, PerformanceComparison, StateMetrics, StateTrend, StorageAnalysis, TimeRange, UsageStatistics } from './service.js';
+export { figures, windowId } from './window.js';
+export type { WindowAggregate, WindowFigures } from './window.js';

@@ -1,0 +1,299 @@
+import { InvalidInputError } from '../domain/index.js';
+import { ANOMALY_TYPES, type AnomalyRecord, type AnomalyType } from './anomaly.js';
+import type { AgentSummary, AnalyticsStore } from './port.js';
+import { figures, type WindowAggregate } from './window.js';
+
+/** The seed's TimeRange: epoch ms or Dates, end exclusive. */
+export interface TimeRange {
+  start: number | Date;
+  end: number | Date;
+}
+
+/** The seed's StateMetrics, from the windows inside the range. Figures analytics cannot see from the log are null (docs/analytics.md). */
+export interface StateMetrics {
+  instanceId: string;
+  timeRange: { start: number; end: number };
+  /** Accepted events per hour. */
+  updateFrequency: number;
+  /** Bytes per hour (estimated canonical JSON size). */
+  sizeGrowthRate: number;
+  /** Not derivable from events (the projector's compression is per snapshot): null. */
+  compressionRatio: number | null;
+  /** Event-type mix: how the state is written. */
+  accessPatterns: Array<{ eventType: string; count: number; share: number }>;
+  performanceMetrics: { averageReadTime: number | null; averageWriteTime: number | null; cacheHitRate: number | null; errorRate: number };
+  events: number;
+  stateBytes: number;
+  changesetBytes: number;
+  taskCompletionRate: number | null;
+  averageExecutionTime: number | null;
+  writesRejected: number;
+  windows: number;
+}
+
+export interface StateTrend {
+  instanceId: string;
+  points: Array<{ at: number; events: number; stateBytes: number; errors: number }>;
+  /** Least-squares slope of the state size, bytes per hour. */
+  sizeSlope: number;
+  /** Least-squares slope of events per window, per hour. */
+  activitySlope: number;
+  direction: 'growing' | 'shrinking' | 'stable';
+}
+
+export interface PerformanceAnalysis {
+  instanceId: string;
+  window: string;
+  taskCompletionRate: number | null;
+  averageExecutionTime: number | null;
+  errorRate: number;
+  updateFrequency: number;
+  writesRejected: number;
+  activeAnomalies: AnomalyType[];
+  /** Plain findings, e.g. "error rate 42% (fleet median 3%)". */
+  issues: string[];
+}
+
+export interface PerformanceComparison {
+  agents: PerformanceAnalysis[];
+  /** Best first: highest completion rate, then lowest error rate. */
+  ranking: string[];
+}
+
+export interface UsageStatistics {
+  timeRange: { start: number; end: number };
+  agents: number;
+  events: number;
+  eventTypes: Record<string, number>;
+  byAgentType: Record<string, { agents: number; events: number }>;
+  busiest: Array<{ instanceId: string; events: number }>;
+}
+
+export interface StorageAnalysis {
+  agents: number;
+  /** Estimated canonical JSON bytes of all current states. */
+  stateBytes: number;
+  /** Changeset bytes written to the log in the retained hourly windows. */
+  logChangesetBytes: number;
+  largest: Array<{ instanceId: string; stateBytes: number }>;
+  byAgentType: Record<string, { agents: number; stateBytes: number }>;
+}
+
+export interface AnomalyTrend {
+  type: AnomalyType;
+  /** Anomalies first seen per hour bucket (bucket start → count). */
+  perHour: Record<string, number>;
+  total: number;
+  active: number;
+  /** Mean duration of the resolved ones, ms; null when none resolved. */
+  meanDurationMs: number | null;
+  agents: number;
+}
+
+const HOUR = 3_600_000;
+
+/**
+ * The seed's `StateAnalyticsService`, answered from the analytics store (the
+ * consumer's windows, anomalies and agent checkpoints): nothing here reads
+ * the log or a state.
+ */
+export class StateAnalyticsService {
+  constructor(
+    private readonly store: AnalyticsStore,
+    private readonly options: { window?: string; now?: () => number } = {},
+  ) {}
+
+  private get window(): string {
+    return this.options.window ?? '1h';
+  }
+
+  async getStateMetrics(instanceId: string, timeRange: TimeRange, window = this.window): Promise<StateMetrics> {
+    const range = toRange(timeRange);
+    const ws = await this.store.metrics({ instanceIds: [instanceId], window, from: range.start, to: range.end });
+    return metricsOf(instanceId, range, ws);
+  }
+
+  async getStateTrends(instanceIds: string[], timeRange: TimeRange, window = this.window): Promise<StateTrend[]> {
+    const range = toRange(timeRange);
+    const ws = await this.store.metrics({ instanceIds, window, from: range.start, to: range.end });
+    return instanceIds.map((id) => {
+      const mine = ws.filter((w) => w.instanceId === id);
+      const points = mine.map((w) => ({ at: w.windowStart, events: w.events, stateBytes: w.sizeEnd, errors: w.errors }));
+      const sizeSlope = slope(points.map((p) => [p.at / HOUR, p.stateBytes]));
+      const activitySlope = slope(points.map((p) => [p.at / HOUR, p.events]));
+      const scale = Math.max(1, ...points.map((p) => p.stateBytes)) * 0.01;
+      return { instanceId: id, points, sizeSlope, activitySlope, direction: sizeSlope > scale ? 'growing' : sizeSlope < -scale ? 'shrinking' : 'stable' };
+    });
+  }
+
+  async analyzeStatePerformance(instanceId: string): Promise<PerformanceAnalysis> {
+    return (await this.compareStatePerformance([instanceId])).agents[0]!;
+  }
+
+  /** Each agent over the last 24 h (log time of its own latest window), judged against the others and the fleet. */
+  async compareStatePerformance(instanceIds: string[]): Promise<PerformanceComparison> {
+    if (instanceIds.length === 0) throw new InvalidInputError('instanceIds', 'at least one agent');
+    const summaries = new Map((await this.store.agents()).map((a) => [a.instanceId, a]));
+    const agents: PerformanceAnalysis[] = [];
+    for (const id of instanceIds) {
+      const end = (summaries.get(id)?.lastEventAt ?? this.now()) + 1;
+      const m = metricsOf(id, { start: end - 24 * HOUR, end }, await this.store.metrics({ instanceIds: [id], window: this.window, from: end - 25 * HOUR, to: end }));
+      const issues: string[] = [];
+      if (m.performanceMetrics.errorRate > 0.2) issues.push(`error rate ${(m.performanceMetrics.errorRate * 100).toFixed(0)}%`);
+      if (m.taskCompletionRate !== null && m.taskCompletionRate < 0.5) issues.push(`task completion rate ${(m.taskCompletionRate * 100).toFixed(0)}%`);
+      if (m.writesRejected > 0) issues.push(`${m.writesRejected} writes rejected by the log`);
+      const active = summaries.get(id)?.activeAnomalies ?? [];
+      for (const a of active) issues.push(`active anomaly: ${a}`);
+      agents.push({
+        instanceId: id,
+        window: this.window,
+        taskCompletionRate: m.taskCompletionRate,
+        averageExecutionTime: m.averageExecutionTime,
+        errorRate: m.performanceMetrics.errorRate,
+        updateFrequency: m.updateFrequency,
+        writesRejected: m.writesRejected,
+        activeAnomalies: active,
+        issues,
+      });
+    }
+    const ranking = [...agents]
+      .sort((a, b) => (b.taskCompletionRate ?? -1) - (a.taskCompletionRate ?? -1) || a.errorRate - b.errorRate || a.instanceId.localeCompare(b.instanceId))
+      .map((a) => a.instanceId);
+    return { agents, ranking };
+  }
+
+  async getStateUsageStatistics(timeRange: TimeRange, window = this.window): Promise<UsageStatistics> {
+    const range = toRange(timeRange);
+    const ws = await this.store.metrics({ window, from: range.start, to: range.end });
+    const perAgent = new Map<string, { events: number; agentType: string | null }>();
+    const eventTypes: Record<string, number> = {};
+    let events = 0;
+    for (const w of ws) {
+      events += w.events;
+      const a = perAgent.get(w.instanceId) ?? { events: 0, agentType: w.agentType };
+      a.events += w.events;
+      perAgent.set(w.instanceId, a);
+      for (const [t, n] of Object.entries(w.eventTypes)) eventTypes[t] = (eventTypes[t] ?? 0) + n;
+    }
+    const byAgentType: UsageStatistics['byAgentType'] = {};
+    for (const a of perAgent.values()) {
+      const k = a.agentType ?? 'unknown';
+      byAgentType[k] = { agents: (byAgentType[k]?.agents ?? 0) + 1, events: (byAgentType[k]?.events ?? 0) + a.events };
+    }
+    const busiest = [...perAgent].map(([instanceId, a]) => ({ instanceId, events: a.events })).sort((a, b) => b.events - a.events || a.instanceId.localeCompare(b.instanceId)).slice(0, 10);
+    return { timeRange: range, agents: perAgent.size, events, eventTypes, byAgentType, busiest };
+  }
+
+  async analyzeStorageUtilization(): Promise<StorageAnalysis> {
+    const agents = await this.store.agents();
+    const ws = await this.store.metrics({ window: this.window });
+    const byAgentType: StorageAnalysis['byAgentType'] = {};
+    for (const a of agents) {
+      const k = a.agentType ?? 'unknown';
+      byAgentType[k] = { agents: (byAgentType[k]?.agents ?? 0) + 1, stateBytes: (byAgentType[k]?.stateBytes ?? 0) + a.size };
+    }
+    return {
+      agents: agents.length,
+      stateBytes: agents.reduce((t, a) => t + a.size, 0),
+      logChangesetBytes: ws.reduce((t, w) => t + w.changesetBytes, 0),
+      largest: largest(agents, 10),
+      byAgentType,
+    };
+  }
+
+  /** The agent's anomalies: the active ones, then the resolved ones, newest first. */
+  async detectStateAnomalies(instanceId: string): Promise<AnomalyRecord[]> {
+    const all = await this.store.anomalies({ instanceId });
+    return [...all.filter((a) => a.status === 'active'), ...all.filter((a) => a.status !== 'active')];
+  }
+
+  async analyzeAnomalyTrends(timeRange: TimeRange): Promise<AnomalyTrend[]> {
+    const range = toRange(timeRange);
+    const all = await this.store.anomalies({ since: range.start, until: range.end, limit: 100_000 });
+    return ANOMALY_TYPES.map((type) => {
+      const mine = all.filter((a) => a.type === type);
+      const perHour: Record<string, number> = {};
+      for (const a of mine) {
+        const h = String(Math.floor(a.firstSeenAt / HOUR) * HOUR);
+        perHour[h] = (perHour[h] ?? 0) + 1;
+      }
+      const resolved = mine.filter((a) => a.resolvedAt !== null);
+      return {
+        type,
+        perHour,
+        total: mine.length,
+        active: mine.length - resolved.length,
+        meanDurationMs: resolved.length === 0 ? null : resolved.reduce((t, a) => t + (a.resolvedAt! - a.firstSeenAt), 0) / resolved.length,
+        agents: new Set(mine.map((a) => a.instanceId)).size,
+      };
+    });
+  }
+
+  private now(): number {
+    return (this.options.now ?? Date.now)();
+  }
+}
+
+/** The seed's StateMetrics over a set of windows of one agent. */
+export function metricsOf(instanceId: string, range: { start: number; end: number }, ws: readonly WindowAggregate[]): StateMetrics {
+  const t = { events: 0, errors: 0, completed: 0, failed: 0, execMs: 0, execN: 0, changesetBytes: 0, rejected: 0 };
+  const types: Record<string, number> = {};
+  for (const w of ws) {
+    t.events += w.events;
+    t.errors += w.errors;
+    t.completed += w.tasksCompleted;
+    t.failed += w.tasksFailed;
+    t.execMs += w.executionMsTotal;
+    t.execN += w.executionCount;
+    t.changesetBytes += w.changesetBytes;
+    t.rejected += w.writesRejected;
+    for (const [k, n] of Object.entries(w.eventTypes)) types[k] = (types[k] ?? 0) + n;
+  }
+  const first = ws[0];
+  const last = ws.at(-1);
+  const span = first && last ? { windowStart: first.windowStart, windowEnd: last.windowEnd } : { windowStart: range.start, windowEnd: range.end };
+  const f = figures({ ...span, events: t.events, sizeStart: first?.sizeStart ?? 0, sizeEnd: last?.sizeEnd ?? 0, errors: t.errors, tasksCompleted: t.completed, tasksFailed: t.failed, executionMsTotal: t.execMs, executionCount: t.execN, changesetBytes: t.changesetBytes });
+  return {
+    instanceId,
+    timeRange: range,
+    updateFrequency: f.updateFrequency,
+    sizeGrowthRate: f.sizeGrowthRate,
+    compressionRatio: null,
+    accessPatterns: Object.entries(types)
+      .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
+      .map(([eventType, count]) => ({ eventType, count, share: t.events === 0 ? 0 : count / t.events })),
+    performanceMetrics: { averageReadTime: null, averageWriteTime: null, cacheHitRate: null, errorRate: f.errorRate },
+    events: t.events,
+    stateBytes: last?.sizeEnd ?? 0,
+    changesetBytes: t.changesetBytes,
+    taskCompletionRate: f.taskCompletionRate,
+    averageExecutionTime: f.averageExecutionTime,
+    writesRejected: t.rejected,
+    windows: ws.length,
+  };
+}
+
+function toRange(r: TimeRange): { start: number; end: number } {
+  const start = typeof r.start === 'number' ? r.start : r.start.getTime();
+  const end = typeof r.end === 'number' ? r.end : r.end.getTime();
+  if (!Number.isFinite(start) || !Number.isFinite(end) || end < start) throw new InvalidInputError('timeRange', `${start}..${end} is not a range`);
+  return { start, end };
+}
+
+function slope(points: Array<[number, number]>): number {
+  const n = points.length;
+  if (n < 2) return 0;
+  const mx = points.reduce((t, p) => t + p[0], 0) / n;
+  const my = points.reduce((t, p) => t + p[1], 0) / n;
+  let num = 0;
+  let den = 0;
+  for (const [x, y] of points) {
+    num += (x - mx) * (y - my);
+    den += (x - mx) ** 2;
+  }
+  return den === 0 ? 0 : num / den;
+}
+
+function largest(agents: readonly AgentSummary[], n: number): Array<{ instanceId: string; stateBytes: number }> {
+  return [...agents].sort((a, b) => b.size - a.size || a.instanceId.localeCompare(b.instanceId)).slice(0, n).map((a) => ({ instanceId: a.instanceId, stateBytes: a.size }));
+}

@@ -1,0 +1,215 @@
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { ANOMALY_TYPES, StateAnalyticsService, durationMs, figures, type AnalyticsStore, type AnomalyRecord, type AnomalyType } from '../../analytics/index.js';
+import { MongoAnalyticsStore } from '../../store/mongo/analytics.js';
+import { MongoConnection } from '../../store/mongo/connection.js';
+import { SqliteAnalyticsStore } from '../../store/sqlite/analytics.js';
+import { asString, backendKind, GLOBAL_HELP, parse, parseDuration, parsePositiveInt, positionalArgs, UsageError } from '../args.js';
+
+const WHERE = `Reads the analytics service's outputs: <data-dir>/analytics.sqlite (embedded)
+or MONGODB_URI, database AGENTSTATE_MONGO_DATABASE (servers): state_metrics,
+state_anomalies. The service (services/analytics, or agentstate start) writes them.`;
+
+export const analyticsHelp = `agentstate analytics <id> [--window 1h] [--last N]
+
+An agent's windowed metrics (docs/analytics.md): events, state size and
+growth, changeset bytes, errors, task completion, execution time, rejected
+writes, per window, newest last; then its anomalies.
+
+  --window W   the window size the service keeps: 1m or 1h by default (default 1h)
+  --last N     the last N windows (default 24)
+
+${WHERE}
+
+${GLOBAL_HELP}`;
+
+export const anomaliesHelp = `agentstate anomalies [--since 10m] [--type loop] [--status active|resolved] [--json]
+
+Anomalies the analytics service flagged, newest first: type, severity,
+agent, first/last seen, versions, what it saw.
+
+  --since D    last seen within D of now (default 1h)
+  --type T     only this type: ${ANOMALY_TYPES.join(', ')}
+  --status S   active or resolved (default both)
+  --agent ID   only this agent
+
+${WHERE}
+
+${GLOBAL_HELP}`;
+
+export const topHelp = `agentstate top [--window 1m] [--rows N] [--interval 2s] [--count N]
+
+A live table of the fleet: the busiest, largest and most anomalous agents,
+from the analytics outputs, refreshed every --interval. Ctrl-C stops it.
+
+  --window W    the window the rates come from (default 1m)
+  --rows N      agents shown (default 20)
+  --interval D  refresh period (default 2s)
+  --count N     stop after N refreshes (default: until Ctrl-C)
+
+${WHERE}
+
+${GLOBAL_HELP}`;
+
+/** The analytics store alone (no log connection); undefined when the embedded file does not exist yet. */
+async function openStore(kind: 'auto' | 'embedded' | 'servers', dataDir: string, env: NodeJS.ProcessEnv): Promise<AnalyticsStore | undefined> {
+  const servers = kind === 'servers' || (kind === 'auto' && !!env.KAFKA_BROKERS);
+  if (!servers) {
+    const path = join(resolve(dataDir), 'analytics.sqlite');
+    if (!existsSync(path)) return undefined;
+    const store = new SqliteAnalyticsStore({ path });
+    await store.setup();
+    return store;
+  }
+  if (!env.MONGODB_URI) throw new UsageError('the servers backend needs MONGODB_URI (e.g. eval "$(scripts/stack env)")');
+  const connection = await MongoConnection.connect({ uri: env.MONGODB_URI, database: env.AGENTSTATE_MONGO_DATABASE ?? 'agentstate', clientOptions: { serverSelectionTimeoutMS: 10_000 } });
+  return new MongoAnalyticsStore(connection, { closeConnection: true });
+}
+
+const NO_DATA = 'no analytics yet (run the analytics service, or agentstate start)';
+
+function windowLabel(text: string | undefined, fallback: string): string {
+  const w = text ?? fallback;
+  if (durationMs(w) === undefined) throw new UsageError(`--window: "${w}" is not a window like 1m or 1h`);
+  return w;
+}
+
+export async function analytics(argv: string[], out: (s: string) => void): Promise<number> {
+  const { values, positionals } = parse(argv, { window: { type: 'string' }, last: { type: 'string' } });
+  if (values.help) return out(analyticsHelp), 0;
+  const [id] = positionalArgs(positionals, ['id'], 'agentstate analytics <id> [--window 1h]');
+  const window = windowLabel(asString(values.window), '1h');
+  const last = parsePositiveInt(asString(values.last) ?? '24', '--last');
+  const store = await openStore(backendKind(values.backend), values['data-dir'], process.env);
+  if (!store) return out(values.json ? JSON.stringify({ instanceId: id, windows: [], anomalies: [] }) : NO_DATA), 0;
+  try {
+    const windows = (await store.metrics({ instanceIds: [id!], window })).slice(-last);
+    const anomalies = await new StateAnalyticsService(store, { window }).detectStateAnomalies(id!);
+    if (values.json) {
+      out(JSON.stringify({ instanceId: id, window, windows: windows.map((w) => ({ ...w, ...figures(w) })), anomalies }, null, 2));
+      return 0;
+    }
+    if (windows.length === 0) out(`no ${window} windows for ${id}`);
+    else {
+      const rows = windows.map((w) => {
+        const f = figures(w);
+        return [new Date(w.windowStart).toISOString(), String(w.events), String(w.sizeEnd), signed(w.sizeEnd - w.sizeStart), String(w.changesetBytes), String(w.errors), f.taskCompletionRate === null ? '-' : `${(f.taskCompletionRate * 100).toFixed(0)}%`, f.averageExecutionTime === null ? '-' : `${f.averageExecutionTime.toFixed(0)}ms`, String(w.writesRejected)];
+      });
+      table(['WINDOW', 'EVENTS', 'BYTES', 'GROWTH', 'CHANGESET', 'ERRORS', 'COMPLETED', 'EXEC', 'REJECTED'], rows, out);
+    }
+    printAnomalies(anomalies, out);
+    return 0;
+  } finally {
+    await store.close();
+  }
+}
+
+export async function anomalies(argv: string[], out: (s: string) => void): Promise<number> {
+  const { values, positionals } = parse(argv, { since: { type: 'string' }, type: { type: 'string' }, status: { type: 'string' }, agent: { type: 'string' } });
+  if (values.help) return out(anomaliesHelp), 0;
+  positionalArgs(positionals, [], 'agentstate anomalies [--since 10m] [--type loop]');
+  const since = parseDuration(asString(values.since) ?? '1h', '--since');
+  const type = asString(values.type);
+  if (type !== undefined && !(ANOMALY_TYPES as readonly string[]).includes(type)) throw new UsageError(`--type: "${type}" is not one of ${ANOMALY_TYPES.join(', ')}`);
+  const status = asString(values.status);
+  if (status !== undefined && status !== 'active' && status !== 'resolved') throw new UsageError('--status: active or resolved');
+  const store = await openStore(backendKind(values.backend), values['data-dir'], process.env);
+  if (!store) return out(values.json ? '[]' : NO_DATA), 0;
+  try {
+    const agent = asString(values.agent);
+    const list = await store.anomalies({
+      since: Date.now() - since,
+      ...(type ? { type: type as AnomalyType } : {}),
+      ...(status ? { status } : {}),
+      ...(agent ? { instanceId: agent } : {}),
+    });
+    if (values.json) out(JSON.stringify(list, null, 2));
+    else printAnomalies(list, out);
+    return 0;
+  } finally {
+    await store.close();
+  }
+}
+
+export async function top(argv: string[], out: (s: string) => void): Promise<number> {
+  const { values, positionals } = parse(argv, { window: { type: 'string' }, rows: { type: 'string' }, interval: { type: 'string' }, count: { type: 'string' } });
+  if (values.help) return out(topHelp), 0;
+  positionalArgs(positionals, [], 'agentstate top');
+  const window = windowLabel(asString(values.window), '1m');
+  const rows = parsePositiveInt(asString(values.rows) ?? '20', '--rows');
+  const interval = parseDuration(asString(values.interval) ?? '2s', '--interval');
+  const count = asString(values.count) === undefined ? Infinity : parsePositiveInt(asString(values.count)!, '--count');
+  const store = await openStore(backendKind(values.backend), values['data-dir'], process.env);
+  if (!store) return out(NO_DATA), 0;
+  const tty = process.stdout.isTTY === true && !values.json;
+  let stop = false;
+  const onSignal = (): void => void (stop = true);
+  process.once('SIGINT', onSignal);
+  try {
+    for (let n = 0; n < count && !stop; n++) {
+      const frame = await topFrame(store, window, rows);
+      if (values.json) out(JSON.stringify(frame));
+      else {
+        if (tty) out('\x1b[2J\x1b[H');
+        out(`agentstate top — ${frame.agents} agents, ${frame.activeAnomalies} active anomalies, window ${window} — ${new Date().toISOString()}`);
+        table(['AGENT', 'TYPE', 'VERSION', 'EVENTS/MIN', 'BYTES', 'ERRORS', 'ANOMALIES'], frame.rows.map((r) => [r.instanceId, r.agentType ?? '-', String(r.version), r.eventsPerMinute.toFixed(0), String(r.size), String(r.errors), r.anomalies.join(',') || '-']), out);
+      }
+      if (n + 1 < count && !stop) await new Promise((r) => setTimeout(r, interval));
+    }
+    return 0;
+  } finally {
+    process.off('SIGINT', onSignal);
+    await store.close();
+  }
+}
+
+interface TopRow {
+  instanceId: string;
+  agentType: string | null;
+  version: number;
+  eventsPerMinute: number;
+  size: number;
+  errors: number;
+  anomalies: string[];
+}
+
+/** One frame of `top`: agents by active anomalies, then events in their latest window, then size. */
+async function topFrame(store: AnalyticsStore, window: string, n: number): Promise<{ agents: number; activeAnomalies: number; rows: TopRow[] }> {
+  const agents = await store.agents();
+  const ms = durationMs(window)!;
+  const newest = Math.max(0, ...agents.map((a) => a.lastEventAt ?? 0));
+  const latest = new Map<string, { events: number; errors: number }>();
+  for (const w of await store.metrics({ window, from: Math.floor(newest / ms) * ms - ms })) {
+    const prev = latest.get(w.instanceId);
+    if (!prev || w.windowStart >= newest - ms) latest.set(w.instanceId, { events: w.events, errors: w.errors });
+  }
+  const rows = agents.map((a) => ({
+    instanceId: a.instanceId,
+    agentType: a.agentType,
+    version: a.version,
+    eventsPerMinute: ((latest.get(a.instanceId)?.events ?? 0) * 60_000) / ms,
+    size: a.size,
+    errors: latest.get(a.instanceId)?.errors ?? 0,
+    anomalies: a.activeAnomalies,
+  }));
+  rows.sort((a, b) => b.anomalies.length - a.anomalies.length || b.eventsPerMinute - a.eventsPerMinute || b.size - a.size || a.instanceId.localeCompare(b.instanceId));
+  return { agents: agents.length, activeAnomalies: rows.reduce((t, r) => t + r.anomalies.length, 0), rows: rows.slice(0, n) };
+}
+
+function printAnomalies(list: AnomalyRecord[], out: (s: string) => void): void {
+  if (list.length === 0) return out('no anomalies');
+  table(
+    ['TYPE', 'SEVERITY', 'STATUS', 'AGENT', 'FIRST SEEN', 'LAST SEEN', 'VERSIONS', 'WHAT'],
+    list.map((a) => [a.type, a.severity, a.status, a.instanceId, new Date(a.firstSeenAt).toISOString(), new Date(a.lastSeenAt).toISOString(), `${a.fromVersion}-${a.toVersion}`, a.description]),
+    out,
+  );
+}
+
+function table(head: string[], rows: string[][], out: (s: string) => void): void {
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  for (const r of [head, ...rows]) out(r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  '));
+}
+
+function signed(n: number): string {
+  return n > 0 ? `+${n}` : String(n);
+}
