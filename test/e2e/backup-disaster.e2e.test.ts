@@ -52,7 +52,7 @@ describe('disaster: Kafka data and MongoDB database lost, restored from S3 alone
   const mongoPort = 48_001 + 2 * Math.floor(Math.random() * 4000);
   const stackEnvVars = { ...process.env, AGENTSTATE_STACK_INSTANCE: instance, AGENTSTATE_STACK_KAFKA_PORT: String(port), AGENTSTATE_STACK_MONGO_PORT: String(mongoPort) };
   // Its own PostgreSQL too: a port given to the outer stack (e.g. CI's private instance) must not be inherited.
-  delete stackEnvVars.AGENTSTATE_STACK_PG_PORT;
+  delete (stackEnvVars as NodeJS.ProcessEnv).AGENTSTATE_STACK_PG_PORT;
   const mongodbUri = `mongodb://127.0.0.1:${mongoPort}/`;
   const prefix = `${uniqueName('dis')}.`;
   const database = uniqueName('dis').replace(/[-.]/g, '_');
