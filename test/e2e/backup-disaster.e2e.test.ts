@@ -74,6 +74,8 @@ describe('disaster: Kafka data and MongoDB database lost, restored from S3 alone
       BACKUP_SESSION_TIMEOUT_MS: '6000',
       PROJECTOR_SESSION_TIMEOUT_MS: '6000',
     };
+    // The outer stack's PostgreSQL is not the one under this private FerretDB: no containment indexes here.
+    delete env.AGENTSTATE_FERRETDB_POSTGRES_URL;
   });
   afterAll(async () => {
     await run('bash', [stack, 'down'], { env: stackEnvVars }).catch(() => undefined);
