@@ -5,6 +5,7 @@
  * kill -9 loses nothing either: the next start re-archives from the manifests.
  */
 import { mkdirSync } from 'node:fs';
+import { serveMetricsAndHealth, serviceLogger, stopOnSignals } from '../lib/process.js';
 import { join } from 'node:path';
 import { BackupArchiver, SchemaArchive } from '../../src/backup/index.js';
 import { FsBlobStore } from '../../src/blob/fs.js';
@@ -19,7 +20,7 @@ import { KafkaEventLog } from '../../src/log/kafka/index.js';
 import type { EventLog } from '../../src/log/port.js';
 import { SqliteEventLog } from '../../src/log/sqlite/index.js';
 import { topicNames, topicSpecs } from '../../src/log/topics.js';
-import { runService } from '../lib/service.js';
+import { MetricsRegistry } from '../../src/projector/index.js';
 import { loadConfig } from './config.js';
 
 const HELP = {
@@ -34,7 +35,10 @@ const HELP = {
   agentstate_backup_restarts_total: 'Consumer restarts after a failure.',
 };
 
-runService('backup', HELP, loadConfig, async (config, logger, metrics) => {
+async function main(): Promise<number> {
+  const config = loadConfig(process.env, process.argv.slice(2));
+  const logger = serviceLogger('backup', config.logLevel);
+  const metrics = new MetricsRegistry(HELP);
   let log: EventLog;
   let blobs: BlobStore;
   let codec: EventCodec;
@@ -91,15 +95,27 @@ runService('backup', HELP, loadConfig, async (config, logger, metrics) => {
     logger,
   });
 
-  return {
-    run: (stop) => archiver.run(stop),
-    health: async () => {
-      const lag = await archiver.lag();
-      const ok = Math.max(0, ...lag.map((l) => l.seconds)) <= config.healthMaxRpoSeconds;
-      return { ok, body: { status: ok ? 'ok' : 'rpo_exceeded', maxRpoSeconds: config.healthMaxRpoSeconds, partitions: lag } };
-    },
-    onStop: 'closing open segments',
-    started: { profile: config.profile, group: config.group, prefix: config.topicPrefix, segmentMaxBytes: config.segmentMaxBytes, segmentMaxAgeMs: config.segmentMaxAgeMs, encrypt: config.encrypt },
-    close: async () => void (await Promise.allSettled([log.close(), blobs.close(), closeKeys?.()])),
-  };
-});
+  const server = await serveMetricsAndHealth(config.metricsPort, metrics, async () => {
+    const lag = await archiver.lag();
+    const ok = Math.max(0, ...lag.map((l) => l.seconds)) <= config.healthMaxRpoSeconds;
+    return { ok, body: { status: ok ? 'ok' : 'rpo_exceeded', maxRpoSeconds: config.healthMaxRpoSeconds, partitions: lag } };
+  });
+  const stop = stopOnSignals(logger, 'closing open segments');
+  logger.info({ profile: config.profile, group: config.group, prefix: config.topicPrefix, segmentMaxBytes: config.segmentMaxBytes, segmentMaxAgeMs: config.segmentMaxAgeMs, encrypt: config.encrypt }, 'backup started');
+  try {
+    await archiver.run(stop);
+  } finally {
+    server?.close();
+    await Promise.allSettled([log.close(), blobs.close(), closeKeys?.()]);
+  }
+  logger.info('backup stopped');
+  return 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    serviceLogger('backup').fatal({ err }, 'backup failed');
+    process.exit(1);
+  },
+);
