@@ -19,7 +19,8 @@ import { instanceId, type StateEvent } from '../src/domain/index.js';
 import { appendRoundRobin, corpusEvents } from './lib/corpus-log.js';
 import { intArg, pipelineBench } from './lib/pipeline.js';
 import { writeResults } from './lib/results.js';
-import { markdownTable, num } from './lib/table.js';
+import { num } from './lib/table.js';
+import { throughputRow, throughputTable, type ThroughputRow } from './lib/throughput.js';
 
 const quick = process.argv.includes('--quick');
 const AGENTS = intArg('--agents', quick ? 100 : 400);
@@ -47,7 +48,7 @@ async function writeAtRate(append: (batch: StateEvent[]) => Promise<void>, event
 
 async function main(): Promise<void> {
   const { stamp, prefix, topics, log, codec, blobs } = await pipelineBench('backup');
-  const rows: { phase: string; records: number; mb: number; seconds: number; recordsPerSec: number; mbPerSec: number; cpuCores: number; ratio: string }[] = [];
+  const rows: ThroughputRow[] = [];
   try {
     process.stderr.write(`generating ${AGENTS} x ${PER_AGENT} corpus events...\n`);
     const histories = corpusEvents(AGENTS, PER_AGENT);
@@ -60,7 +61,7 @@ async function main(): Promise<void> {
     let t = performance.now();
     const total = await appendRoundRobin(log, codec, topics.events, histories);
     const produceS = (performance.now() - t) / 1000;
-    rows.push({ phase: 'produce (baseline)', records: total, mb, seconds: produceS, recordsPerSec: total / produceS, mbPerSec: mb / produceS, cpuCores: cpuSeconds(process.cpuUsage(cpu)) / produceS, ratio: '1.00' });
+    rows.push(throughputRow('produce (baseline)', total, mb, produceS, '1.00', cpuSeconds(process.cpuUsage(cpu)) / produceS));
 
     // 2. Archive it all.
     // Full segments close on size (8 MiB); the last one of each partition on an age of 1 s.
@@ -84,7 +85,7 @@ async function main(): Promise<void> {
     const archiveCpu = cpuSeconds(process.cpuUsage(cpu)) / ((performance.now() - t) / 1000);
     const left = (await archiver.lag()).reduce((n, l) => n + Number(l.records), 0);
     if (left !== 0) throw new Error(`archive did not finish: ${left} records not in S3`);
-    rows.push({ phase: 'archive to S3 (8 MiB segments)', records: total, mb, seconds: archiveS, recordsPerSec: total / archiveS, mbPerSec: mb / archiveS, cpuCores: archiveCpu, ratio: num(produceS / archiveS, 2) });
+    rows.push(throughputRow('archive to S3 (8 MiB segments)', total, mb, archiveS, num(produceS / archiveS, 2), archiveCpu));
 
     // 3. Steady state at RATE events/s: the writer alone, then with the archiver beside it.
     const steady = corpusEvents(Math.max(AGENTS, Math.ceil((RATE * (SECONDS + 10)) / 20)), 20, 2048).map((h) => h.map((e) => ({ ...e, instanceId: instanceId(`steady-${e.instanceId}`) })));
@@ -112,19 +113,10 @@ async function main(): Promise<void> {
     const p50 = sorted[Math.floor(sorted.length / 2)] ?? 0;
     const max = sorted.at(-1) ?? 0;
     const steadyMb = (await bytesOf(byRound.slice(aloneN, aloneN + steadyN))) / 1e6;
-    rows.push({ phase: `steady: writer alone at ${RATE}/s`, records: aloneN, mb: 0, seconds: aloneS, recordsPerSec: aloneN / aloneS, mbPerSec: 0, cpuCores: writerCores, ratio: '-' });
-    rows.push({ phase: `steady: writer + archiver (age ${SEGMENT_AGE_MS / 1000} s)`, records: steadyN, mb: steadyMb, seconds: SECONDS, recordsPerSec: steadyN / SECONDS, mbPerSec: steadyMb / SECONDS, cpuCores: bothCores - writerCores, ratio: '-' });
+    rows.push(throughputRow(`steady: writer alone at ${RATE}/s`, aloneN, 0, aloneS, '-', writerCores));
+    rows.push(throughputRow(`steady: writer + archiver (age ${SEGMENT_AGE_MS / 1000} s)`, steadyN, steadyMb, SECONDS, '-', bothCores - writerCores));
 
-    const table = markdownTable(rows, [
-      { header: 'phase', value: (r) => r.phase, align: 'left' },
-      { header: 'records', value: (r) => r.records },
-      { header: 'MB', value: (r) => num(r.mb, 1) },
-      { header: 'seconds', value: (r) => num(r.seconds, 2) },
-      { header: 'records/s', value: (r) => num(r.recordsPerSec, 0) },
-      { header: 'MB/s', value: (r) => num(r.mbPerSec, 1) },
-      { header: 'CPU (cores)', value: (r) => num(r.cpuCores, 2) },
-      { header: 'x produce rate', value: (r) => r.ratio },
-    ]);
+    const table = throughputTable(rows, true);
     process.stdout.write(`\nbackup: ${AGENTS} agents x ${PER_AGENT} corpus events (Avro), 6 partitions, S3 = versitygw\n\n${table}\n\n`);
     process.stdout.write(`steady RPO at ${RATE} events/s, segment age ${SEGMENT_AGE_MS / 1000} s: p50 ${num(p50, 1)} s, max ${num(max, 1)} s (${num(max / (SEGMENT_AGE_MS / 1000), 2)} x the segment age); archiver CPU ${num(bothCores - writerCores, 2)} cores (steady) = writer+archiver ${num(bothCores, 2)} - writer alone ${num(writerCores, 2)}\n`);
     const file = writeResults(quick ? 'backup-quick' : 'backup', { stamp, agents: AGENTS, eventsPerAgent: PER_AGENT, rate: RATE, seconds: SECONDS, segmentAgeMs: SEGMENT_AGE_MS, rows, rpo: { p50, max, samples: rpo } });

@@ -23,6 +23,7 @@ import { canonicalJson, step, type Projection } from '../src/domain/index.js';
 import { MetricsRegistry, Projector, resetProjectorGroup } from '../src/projector/index.js';
 import { MongoConnection, MongoStore } from '../src/store/mongo/index.js';
 import type { StackEnv } from '../test/support/env.js';
+import { projectorServiceEnv } from '../test/support/service-env.js';
 import { chatWindowEvents } from './lib/chat-log.js';
 import { appendRoundRobin, corpusEvents } from './lib/corpus-log.js';
 import { intArg, pipelineBench } from './lib/pipeline.js';
@@ -162,16 +163,7 @@ async function processes(env: StackEnv, prefix: string, group: string, database:
     const child = spawn(process.execPath, ['--import', 'tsx', 'services/projector/main.ts', '--until-caught-up'], {
       env: {
         ...process.env,
-        KAFKA_BROKERS: env.kafkaBrokers.join(','),
-        SCHEMA_REGISTRY_URL: env.schemaRegistryUrl,
-        MONGODB_URI: env.mongodbUri,
-        AGENTSTATE_MONGO_DATABASE: database,
-        S3_ENDPOINT: env.s3.endpoint,
-        S3_BUCKET: env.s3.bucket,
-        S3_ACCESS_KEY: env.s3.accessKeyId,
-        S3_SECRET_KEY: env.s3.secretAccessKey,
-        REDIS_URL: env.redisUrl,
-        AGENTSTATE_TOPIC_PREFIX: prefix,
+        ...projectorServiceEnv(env, prefix, database),
         AGENTSTATE_PROJECTOR_GROUP: group,
         METRICS_PORT: '0',
         LOG_LEVEL: 'warn',

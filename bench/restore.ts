@@ -24,7 +24,8 @@ import { MongoStore } from '../src/store/mongo/index.js';
 import { appendRoundRobin, corpusEvents } from './lib/corpus-log.js';
 import { intArg, pipelineBench } from './lib/pipeline.js';
 import { writeResults } from './lib/results.js';
-import { markdownTable, num } from './lib/table.js';
+import { num } from './lib/table.js';
+import { throughputRow, throughputTable, type ThroughputRow } from './lib/throughput.js';
 
 const quick = process.argv.includes('--quick');
 const AGENTS = intArg('--agents', quick ? 100 : 400);
@@ -35,7 +36,7 @@ async function main(): Promise<void> {
   const targetPrefix = `bench-restored-${stamp}.`;
   const targetBlobs = new S3BlobStore({ ...env.s3, prefix: targetPrefix });
   const store = await MongoStore.connect({ uri: env.mongodbUri, database: `bench_restore_${stamp}` });
-  const rows: { phase: string; records: number; mb: number; seconds: number; recordsPerSec: number; mbPerSec: number; ratio: string }[] = [];
+  const rows: ThroughputRow[] = [];
   try {
     process.stderr.write(`generating ${AGENTS} x ${PER_AGENT} corpus events...\n`);
     const histories = corpusEvents(AGENTS, PER_AGENT);
@@ -43,7 +44,7 @@ async function main(): Promise<void> {
     let t = performance.now();
     const total = await appendRoundRobin(log, codec, topics.events, histories);
     const produceS = (performance.now() - t) / 1000;
-    rows.push({ phase: 'produce (baseline)', records: total, mb, seconds: produceS, recordsPerSec: total / produceS, mbPerSec: mb / produceS, ratio: '1.00' });
+    rows.push(throughputRow('produce (baseline)', total, mb, produceS, '1.00'));
 
     process.stderr.write(`archiving ${total} records (${num(mb, 1)} MB) to S3...\n`);
     const archiver = new BackupArchiver({ log, blobs, codec, topicPrefix: prefix, segmentMaxAgeMs: 1000, tickMs: 200, sessionTimeoutMs: 10_000 });
@@ -75,18 +76,10 @@ async function main(): Promise<void> {
     const allS = (performance.now() - t0) / 1000;
     await Promise.race([watcher, sleep(5000)]);
     if (!report.ok || report.agents !== AGENTS || report.published !== total) throw new Error(`restore not verified: ok=${report.ok} agents=${report.agents} published=${report.published} mismatched=${report.mismatched.length}`);
-    rows.push({ phase: 'restore: republish', records: total, mb, seconds: report.seconds.republish, recordsPerSec: total / report.seconds.republish, mbPerSec: mb / report.seconds.republish, ratio: num(produceS / report.seconds.republish, 2) });
-    rows.push({ phase: 'restore: whole (republish + project + verify)', records: total, mb, seconds: allS, recordsPerSec: total / allS, mbPerSec: mb / allS, ratio: num(produceS / allS, 2) });
+    rows.push(throughputRow('restore: republish', total, mb, report.seconds.republish, num(produceS / report.seconds.republish, 2)));
+    rows.push(throughputRow('restore: whole (republish + project + verify)', total, mb, allS, num(produceS / allS, 2)));
 
-    const table = markdownTable(rows, [
-      { header: 'phase', value: (r) => r.phase, align: 'left' },
-      { header: 'records', value: (r) => r.records },
-      { header: 'MB', value: (r) => num(r.mb, 1) },
-      { header: 'seconds', value: (r) => num(r.seconds, 2) },
-      { header: 'records/s', value: (r) => num(r.recordsPerSec, 0) },
-      { header: 'MB/s', value: (r) => num(r.mbPerSec, 1) },
-      { header: 'x produce rate', value: (r) => r.ratio },
-    ]);
+    const table = throughputTable(rows, false);
     process.stdout.write(`\nrestore: ${AGENTS} agents x ${PER_AGENT} corpus events (Avro), ${num(mb, 1)} MB of values (not the issue's 1 GB), 6 partitions, Kafka + MongoDB (FerretDB) + S3 (versitygw)\n\n${table}\n\n`);
     process.stdout.write(`first agent served after ${num(firstServedS, 2)} s; all ${report.agents} agents verified after ${num(allS, 2)} s (republish ${num(report.seconds.republish, 2)} s, project ${num(report.seconds.project, 2)} s, verify ${num(report.seconds.verify, 2)} s)\n`);
     const file = writeResults(quick ? 'restore-quick' : 'restore', { stamp, agents: AGENTS, eventsPerAgent: PER_AGENT, mb, rows, firstServedS, allVerifiedS: allS, seconds: report.seconds });

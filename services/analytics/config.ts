@@ -1,16 +1,10 @@
-import { resolve } from 'node:path';
 import { analyticsGroup, durationMs, type DetectorThresholds } from '../../src/analytics/index.js';
-import { intVar as int, readEnv, type KafkaSettings, type MongoSettings } from '../../src/config/index.js';
+import { intVar as int } from '../../src/config/index.js';
 import { ConfigError } from '../../src/errors.js';
+import { readProfile, type ProfileConfig, type ServiceBaseConfig } from '../lib/service.js';
 
 /** The analytics service's settings, read from the environment once at start-up. */
-export interface AnalyticsServiceConfig {
-  /** servers when KAFKA_BROKERS is set (then MONGODB_URI is required), else embedded. */
-  profile: 'servers' | 'embedded';
-  kafka: KafkaSettings | undefined;
-  mongo: MongoSettings | undefined;
-  dataDir: string;
-  topicPrefix: string;
+export interface AnalyticsServiceConfig extends ProfileConfig, ServiceBaseConfig {
   group: string;
   windows: Record<string, number> | undefined;
   thresholds: Partial<DetectorThresholds>;
@@ -18,9 +12,6 @@ export interface AnalyticsServiceConfig {
   publish: boolean;
   sessionTimeoutMs: number;
   maxBatchRecords: number;
-  /** 0 disables /metrics and /health. */
-  metricsPort: number;
-  logLevel: string;
   untilCaughtUp: boolean;
 }
 
@@ -38,16 +29,10 @@ export interface AnalyticsServiceConfig {
 export function loadConfig(env: NodeJS.ProcessEnv, argv: string[]): AnalyticsServiceConfig {
   const unknown = argv.filter((a) => a !== '--until-caught-up');
   if (unknown.length > 0) throw new ConfigError('arguments', `unknown: ${unknown.join(' ')} (only --until-caught-up)`);
-  const shared = readEnv(env);
-  const servers = shared.kafka !== undefined;
-  if (servers && !shared.mongo) throw new ConfigError('MONGODB_URI', 'the analytics service on the servers profile writes state_metrics to MongoDB');
+  const profile = readProfile(env, 'the analytics service on the servers profile writes state_metrics to MongoDB');
   return {
-    profile: servers ? 'servers' : 'embedded',
-    kafka: shared.kafka,
-    mongo: shared.mongo,
-    dataDir: resolve(env.AGENTSTATE_DATA_DIR || './.agentstate'),
-    topicPrefix: shared.topicPrefix,
-    group: env.AGENTSTATE_ANALYTICS_GROUP ?? analyticsGroup(shared.topicPrefix),
+    ...profile,
+    group: env.AGENTSTATE_ANALYTICS_GROUP ?? analyticsGroup(profile.topicPrefix),
     windows: env.ANALYTICS_WINDOWS ? parseWindows(env.ANALYTICS_WINDOWS) : undefined,
     thresholds: json(env, 'ANALYTICS_THRESHOLDS') ?? {},
     thresholdsByAgentType: json(env, 'ANALYTICS_THRESHOLDS_BY_TYPE') ?? {},

@@ -6,12 +6,10 @@
  * in hand, exit 0. A kill -9 loses and doubles nothing: each agent's
  * checkpoint names the last record folded in (docs/analytics.md).
  */
-import { pino } from 'pino';
 import { AnalyticsConsumer } from '../../src/analytics/index.js';
 import { openAnalytics } from '../../src/sdk/analytics.js';
 import { openLog } from '../../src/sdk/wiring.js';
-import { MetricsRegistry } from '../../src/telemetry/metrics.js';
-import { serveMetricsAndHealth, stopOnSignals } from '../lib/process.js';
+import { runService } from '../lib/service.js';
 import { loadConfig } from './config.js';
 
 const HELP = {
@@ -24,10 +22,7 @@ const HELP = {
   agentstate_analytics_windows_expired_total: 'Window documents deleted by retention.',
 };
 
-async function main(): Promise<number> {
-  const config = loadConfig(process.env, process.argv.slice(2));
-  const logger = pino({ level: config.logLevel, base: { service: 'analytics' } });
-  const metrics = new MetricsRegistry(HELP);
+runService('analytics', HELP, loadConfig, async (config, logger, metrics) => {
   const opened = await openLog(
     config.profile === 'servers'
       ? { kind: 'servers', kafka: config.kafka!, topicPrefix: config.topicPrefix, clientId: 'agentstate-analytics', logger }
@@ -55,29 +50,15 @@ async function main(): Promise<number> {
     metrics,
     logger,
   });
-
-  const server = await serveMetricsAndHealth(config.metricsPort, metrics, async () => {
-    const [end, committed] = await Promise.all([opened.log.endOffsets(opened.topics.events), opened.log.committedOffsets(config.group, opened.topics.events)]);
-    const lag = Object.fromEntries(Object.entries(end).map(([p, e]) => [p, (BigInt(e) - BigInt(committed[Number(p)] ?? '0')).toString()]));
-    return { ok: true, body: { status: 'ok', profile: config.profile, group: config.group, lag } };
-  });
-  const stop = stopOnSignals(logger, 'after the batch in hand');
-  logger.info({ profile: config.profile, group: config.group, prefix: config.topicPrefix, untilCaughtUp: config.untilCaughtUp }, 'analytics started');
-  try {
-    if (config.untilCaughtUp) await consumer.runUntilCaughtUp(stop);
-    else await consumer.run(stop);
-  } finally {
-    server?.close();
-    await Promise.allSettled([analytics.close(), opened.close()]);
-  }
-  logger.info('analytics stopped');
-  return 0;
-}
-
-main().then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    pino({ base: { service: 'analytics' } }).fatal({ err }, 'analytics failed');
-    process.exit(1);
-  },
-);
+  return {
+    run: (stop) => (config.untilCaughtUp ? consumer.runUntilCaughtUp(stop) : consumer.run(stop)),
+    health: async () => {
+      const [end, committed] = await Promise.all([opened.log.endOffsets(opened.topics.events), opened.log.committedOffsets(config.group, opened.topics.events)]);
+      const lag = Object.fromEntries(Object.entries(end).map(([p, e]) => [p, (BigInt(e) - BigInt(committed[Number(p)] ?? '0')).toString()]));
+      return { ok: true, body: { status: 'ok', profile: config.profile, group: config.group, lag } };
+    },
+    onStop: 'after the batch in hand',
+    started: { profile: config.profile, group: config.group, prefix: config.topicPrefix, untilCaughtUp: config.untilCaughtUp },
+    close: async () => void (await Promise.allSettled([analytics.close(), opened.close()])),
+  };
+});

@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import { backupGroup } from '../../src/backup/index.js';
 import { COMPRESSION_ALGORITHMS, type CompressionAlgorithm } from '../../src/codec/index.js';
 import { ConfigError } from '../../src/errors.js';
+import { DEFAULT_TOPIC_PREFIX } from '../../src/log/topics.js';
 
 /** The backup service's settings, read from the environment once at start-up. */
 export interface BackupServiceConfig {
@@ -56,7 +57,7 @@ function required(env: NodeJS.ProcessEnv, name: string): string {
  */
 export function loadConfig(env: NodeJS.ProcessEnv, argv: string[]): BackupServiceConfig {
   if (argv.length > 0) throw new ConfigError('arguments', `unknown: ${argv.join(' ')} (the backup service takes none)`);
-  const topicPrefix = env.AGENTSTATE_TOPIC_PREFIX ?? 'agentstate.';
+  const topicPrefix = env.AGENTSTATE_TOPIC_PREFIX ?? DEFAULT_TOPIC_PREFIX;
   const servers = !!env.KAFKA_BROKERS;
   const flag = (env.BACKUP_ENCRYPT ?? '').toLowerCase();
   if (!['', '0', '1', 'true', 'false'].includes(flag)) throw new ConfigError('BACKUP_ENCRYPT', `"${env.BACKUP_ENCRYPT}" is not 1, true, 0 or false`);

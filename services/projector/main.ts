@@ -4,7 +4,6 @@
  * in hand, then exit 0. `--until-caught-up`: exit 0 once the group has
  * committed up to the end offsets seen at start.
  */
-import { serveMetricsAndHealth, serviceLogger, stopOnSignals } from '../lib/process.js';
 import { S3BlobStore } from '../../src/blob/s3.js';
 import { RedisCache } from '../../src/cache/redis.js';
 import { JsonEventCodec, RegistryEventCodec, type EventCodec } from '../../src/client/index.js';
@@ -12,8 +11,9 @@ import { Keyring, RegistryCodec } from '../../src/codec/index.js';
 import { loadMasterKeys } from '../../src/config/index.js';
 import { KafkaEventLog } from '../../src/log/kafka/index.js';
 import { topicNames, topicSpecs } from '../../src/log/topics.js';
-import { MetricsRegistry, Projector } from '../../src/projector/index.js';
+import { Projector } from '../../src/projector/index.js';
 import { MongoDataKeyStore, MongoStore } from '../../src/store/mongo/index.js';
+import { runService } from '../lib/service.js';
 import { loadConfig } from './config.js';
 
 const HELP = {
@@ -27,10 +27,7 @@ const HELP = {
   agentstate_snapshot_seconds: 'Time to take a snapshot.',
 };
 
-async function main(): Promise<number> {
-  const config = loadConfig(process.env, process.argv.slice(2));
-  const logger = serviceLogger('projector', config.logLevel);
-  const metrics = new MetricsRegistry(HELP);
+runService('projector', HELP, loadConfig, async (config, logger, metrics) => {
   const log = new KafkaEventLog({ brokers: config.kafkaBrokers, logger });
   await log.setup(topicSpecs({ prefix: config.topicPrefix }));
   const codec: EventCodec = config.schemaRegistryUrl
@@ -63,24 +60,10 @@ async function main(): Promise<number> {
     logger,
   });
 
-  const server = await serveMetricsAndHealth(config.metricsPort, metrics);
-  const stop = stopOnSignals(logger, 'after the batch in hand');
-  logger.info({ group: config.group, prefix: config.topicPrefix, untilCaughtUp: config.untilCaughtUp }, 'projector started');
-  try {
-    if (config.untilCaughtUp) await projector.runUntilCaughtUp(stop);
-    else await projector.run(stop);
-  } finally {
-    server?.close();
-    await Promise.allSettled([log.close(), store.close(), blobs.close(), cache?.close()]);
-  }
-  logger.info('projector stopped');
-  return 0;
-}
-
-main().then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    serviceLogger('projector').fatal({ err }, 'projector failed');
-    process.exit(1);
-  },
-);
+  return {
+    run: (stop) => (config.untilCaughtUp ? projector.runUntilCaughtUp(stop) : projector.run(stop)),
+    onStop: 'after the batch in hand',
+    started: { group: config.group, prefix: config.topicPrefix, untilCaughtUp: config.untilCaughtUp },
+    close: async () => void (await Promise.allSettled([log.close(), store.close(), blobs.close(), cache?.close()])),
+  };
+});

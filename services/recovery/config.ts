@@ -1,16 +1,10 @@
-import { resolve } from 'node:path';
-import { intVar as int, readEnv, type KafkaSettings, type MongoSettings } from '../../src/config/index.js';
+import { intVar as int } from '../../src/config/index.js';
 import { ConfigError } from '../../src/errors.js';
 import { recoveryGroup } from '../../src/recovery/index.js';
+import { readProfile, type ProfileConfig, type ServiceBaseConfig } from '../lib/service.js';
 
 /** The recovery service's settings, read from the environment once at start-up. */
-export interface RecoveryServiceConfig {
-  /** servers when KAFKA_BROKERS is set (then MONGODB_URI is required for recovery_records), else embedded. */
-  profile: 'servers' | 'embedded';
-  kafka: KafkaSettings | undefined;
-  mongo: MongoSettings | undefined;
-  dataDir: string;
-  topicPrefix: string;
+export interface RecoveryServiceConfig extends ProfileConfig, ServiceBaseConfig {
   group: string;
   instance: string | undefined;
   phiThreshold: number;
@@ -18,8 +12,6 @@ export interface RecoveryServiceConfig {
   servingTimeoutMs: number;
   leaseMs: number;
   sessionTimeoutMs: number;
-  metricsPort: number;
-  logLevel: string;
 }
 
 /**
@@ -34,17 +26,11 @@ export interface RecoveryServiceConfig {
  */
 export function loadConfig(env: NodeJS.ProcessEnv, argv: string[]): RecoveryServiceConfig {
   if (argv.length > 0) throw new ConfigError('arguments', `unknown: ${argv.join(' ')} (the recovery service takes none)`);
-  const base = readEnv(env);
-  const servers = base.kafka !== undefined;
-  if (servers && !base.mongo) throw new ConfigError('MONGODB_URI', 'is required on the servers profile (recovery_records)');
+  const base = readProfile(env, 'is required on the servers profile (recovery_records)');
   const phi = Number(env.RECOVERY_PHI_THRESHOLD ?? '8');
   if (!Number.isFinite(phi) || phi <= 0) throw new ConfigError('RECOVERY_PHI_THRESHOLD', `"${env.RECOVERY_PHI_THRESHOLD}" is not a positive number`);
   return {
-    profile: servers ? 'servers' : 'embedded',
-    kafka: base.kafka,
-    mongo: base.mongo,
-    dataDir: resolve(env.AGENTSTATE_DATA_DIR || './.agentstate'),
-    topicPrefix: base.topicPrefix,
+    ...base,
     group: env.AGENTSTATE_RECOVERY_GROUP || recoveryGroup(base.topicPrefix),
     instance: env.RECOVERY_INSTANCE || undefined,
     phiThreshold: phi,

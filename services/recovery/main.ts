@@ -6,13 +6,11 @@
  * whose lease lapses, and a start command carries the epoch it replaces, so a
  * second start of the same agent is refused or fenced.
  */
-import { pino } from 'pino';
 import { AgentStateClient } from '../../src/client/index.js';
 import { RecoveryService } from '../../src/recovery/index.js';
 import { openRecoveryRecords, openRuntimeWire } from '../../src/sdk/recovery-wiring.js';
 import { openLog } from '../../src/sdk/wiring.js';
-import { MetricsRegistry } from '../../src/telemetry/metrics.js';
-import { serveMetricsAndHealth, stopOnSignals } from '../lib/process.js';
+import { runService } from '../lib/service.js';
 import { loadConfig } from './config.js';
 
 const HELP = {
@@ -26,10 +24,7 @@ const HELP = {
   agentstate_recovery_in_progress: 'Recoveries this instance is executing.',
 };
 
-async function main(): Promise<number> {
-  const config = loadConfig(process.env, process.argv.slice(2));
-  const logger = pino({ level: config.logLevel, base: { service: 'recovery' } });
-  const metrics = new MetricsRegistry(HELP);
+runService('recovery', HELP, loadConfig, async (config, logger, metrics) => {
   const opened =
     config.profile === 'servers'
       ? await openLog({ kind: 'servers', kafka: config.kafka!, topicPrefix: config.topicPrefix, clientId: 'agentstate-recovery', logger })
@@ -54,28 +49,18 @@ async function main(): Promise<number> {
     metrics,
     logger,
   });
-  const server = await serveMetricsAndHealth(config.metricsPort, metrics, async () => {
-    let alive = 0;
-    for (const n of service.view.nodes.values()) if (n.status === 'alive') alive++;
-    return { ok: true, body: { status: 'ok', instance: service.instance, nodesAlive: alive, nodesKnown: service.view.nodes.size, recoveriesInProgress: service.engine.active.size } };
-  });
-  const stop = stopOnSignals(logger, 'leaving recoveries in hand to their leases');
-  logger.info({ profile: config.profile, group: config.group, prefix: config.topicPrefix, instance: service.instance }, 'recovery started');
-  try {
-    await service.run(stop);
-  } finally {
-    server?.close();
-    await Promise.allSettled([client.close()]);
-    await Promise.allSettled([opened.close(), store.close()]);
-  }
-  logger.info('recovery stopped');
-  return 0;
-}
-
-main().then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    pino({ base: { service: 'recovery' } }).fatal({ err }, 'recovery failed');
-    process.exit(1);
-  },
-);
+  return {
+    run: (stop) => service.run(stop),
+    health: async () => {
+      let alive = 0;
+      for (const n of service.view.nodes.values()) if (n.status === 'alive') alive++;
+      return { ok: true, body: { status: 'ok', instance: service.instance, nodesAlive: alive, nodesKnown: service.view.nodes.size, recoveriesInProgress: service.engine.active.size } };
+    },
+    onStop: 'leaving recoveries in hand to their leases',
+    started: { profile: config.profile, group: config.group, prefix: config.topicPrefix, instance: service.instance },
+    close: async () => {
+      await Promise.allSettled([client.close()]);
+      await Promise.allSettled([opened.close(), store.close()]);
+    },
+  };
+});

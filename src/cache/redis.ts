@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import { ConfigError, UnavailableError } from '../errors.js';
+import { ClosedError, ConfigError, UnavailableError } from '../errors.js';
 import { CacheCounters, checkTtl, checkVersion, type Cache, type CacheStats } from './port.js';
 
 /**
@@ -74,6 +74,7 @@ export class RedisCache implements Cache {
   }
 
   async get(key: string): Promise<Buffer | undefined> {
+    this.assertOpen();
     const value = await this.call(
       () => this.client.hgetBuffer(this.prefix + key, FIELD_DATA).catch((err: Error) => (/WRONGTYPE/.test(err.message) ? null : Promise.reject(err))),
       `get ${key}`,
@@ -87,6 +88,7 @@ export class RedisCache implements Cache {
   }
 
   async set(key: string, value: Uint8Array, ttlMs?: number): Promise<void> {
+    this.assertOpen();
     checkTtl(key, ttlMs);
     const buf = Buffer.from(value.buffer, value.byteOffset, value.byteLength);
     await this.call(() => this.client.eval(SET_SCRIPT, 1, this.prefix + key, buf, ttlMs ?? ''), `set ${key}`);
@@ -94,6 +96,7 @@ export class RedisCache implements Cache {
   }
 
   async setIfNewer(key: string, value: Uint8Array, version: number, ttlMs?: number): Promise<boolean> {
+    this.assertOpen();
     checkTtl(key, ttlMs);
     checkVersion(key, version);
     const buf = Buffer.from(value.buffer, value.byteOffset, value.byteLength);
@@ -104,6 +107,7 @@ export class RedisCache implements Cache {
   }
 
   async delete(key: string): Promise<void> {
+    this.assertOpen();
     await this.call(() => this.client.del(this.prefix + key), `delete ${key}`);
     this.counters.deletes++;
   }
@@ -114,6 +118,8 @@ export class RedisCache implements Cache {
   }
 
   onInvalidate(listener: (key: string) => void): () => void {
+    // After close: nothing will be delivered, and no subscriber connection is opened again.
+    if (this.closed) return () => undefined;
     this.listeners.add(listener);
     void this.subscribe().catch(() => undefined);
     return () => this.listeners.delete(listener);
@@ -144,6 +150,15 @@ export class RedisCache implements Cache {
     this.listeners.clear();
     if (this.subscriber) await this.subscriber.quit().catch(() => this.subscriber?.disconnect());
     if (this.ownsClient) await this.client.quit().catch(() => this.client.disconnect());
+  }
+
+  /**
+   * Use after close is AS_CLOSED, as on every adapter: ioredis would answer
+   * "Connection is closed" (retryable AS_UNAVAILABLE), and a client the caller
+   * owns would still serve.
+   */
+  private assertOpen(): void {
+    if (this.closed) throw new ClosedError('the Redis cache');
   }
 
   private async call<T>(op: () => Promise<T>, what: string): Promise<T> {

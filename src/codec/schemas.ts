@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../errors.js';
+import { DEFAULT_TOPIC_PREFIX } from '../log/topics.js';
 import type { Compatibility, RegistryCodec } from './registry.js';
 
 /** The schemas that make up the wire contract, by file name in `schemas/`. */
@@ -58,7 +59,7 @@ export function valueSubject(topic: string): string {
  */
 export async function registerAll(
   codec: RegistryCodec,
-  prefix = 'agentstate.',
+  prefix = DEFAULT_TOPIC_PREFIX,
   compatibility: Compatibility = 'BACKWARD',
 ): Promise<Record<string, number>> {
   const ids: Record<string, number> = {};

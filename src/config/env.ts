@@ -1,4 +1,5 @@
 import { ConfigError } from '../errors.js';
+import { DEFAULT_TOPIC_PREFIX } from '../log/topics.js';
 import { redactUrl, redactUrlsIn } from '../util/redact.js';
 
 /**
@@ -37,7 +38,7 @@ export const REQUIRED_SERVER_VARIABLES = [ENV.kafkaBrokers, ENV.mongodbUri, ENV.
 
 /** Defaults shared by every entry point. */
 export const DEFAULTS = {
-  topicPrefix: 'agentstate.',
+  topicPrefix: DEFAULT_TOPIC_PREFIX,
   mongoDatabase: 'agentstate',
   dataDir: './.agentstate',
   /** How long a command waits for each server it needs before it gives up naming it (issue 12 §1). */

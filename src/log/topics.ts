@@ -1,6 +1,13 @@
 import { ConfigError } from '../errors.js';
 import type { TopicSpec } from './port.js';
 
+/**
+ * The topic prefix when none is given: every topic, group and cache namespace
+ * default derives from it. Written here once; options document it as
+ * `@default 'agentstate.'` (checked by test/unit/config/defaults.unit.test.ts).
+ */
+export const DEFAULT_TOPIC_PREFIX = 'agentstate.';
+
 /** Topic names, all under one prefix (DESIGN.md The shape). */
 export interface TopicNames {
   events: string;
@@ -23,11 +30,11 @@ export interface TopicLayoutOptions {
 }
 
 /** The projector's consumer group on the events topic, by default: `<prefix>projector`. */
-export function projectorGroup(prefix = 'agentstate.'): string {
+export function projectorGroup(prefix = DEFAULT_TOPIC_PREFIX): string {
   return `${prefix}projector`;
 }
 
-export function topicNames(prefix = 'agentstate.'): TopicNames {
+export function topicNames(prefix = DEFAULT_TOPIC_PREFIX): TopicNames {
   if (!/^[A-Za-z0-9._-]*$/.test(prefix)) throw new ConfigError('topicPrefix', `"${prefix}" may only hold letters, digits, '.', '_' and '-'`);
   return {
     events: `${prefix}events`,

@@ -17,7 +17,7 @@ export interface SnapshotPolicy {
   everyBytes: number;
   /** Every Nth policy snapshot is full, the others incremental on the previous one (bounds restore chains). @default 5 */
   fullEvery: number;
-  /** Policy snapshots expire this long after creation; null keeps them. @default 7 days */
+  /** Policy snapshots expire this long after creation; null keeps them. @default 604800000 (7 days) */
   retentionMs: number | null;
   /** Compression of snapshot bodies. @default 'lz4' */
   algorithm: CompressionAlgorithm;

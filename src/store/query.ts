@@ -38,6 +38,17 @@ export function checkFilter(filter: StateFilter = {}): CheckedFilter {
   return out;
 }
 
+/**
+ * Validates a page size, the same way on every adapter; undefined or 0 mean no
+ * limit (as MongoDB's `limit(0)`).
+ * @throws AgentStateError AS_INVALID_INPUT on a negative or fractional limit
+ */
+export function checkLimit(limit: number | undefined, what: string): number | undefined {
+  if (limit === undefined || limit === 0) return undefined;
+  if (!Number.isSafeInteger(limit) || limit < 0) throw new InvalidInputError(what, `limit must be a non-negative integer, got ${limit}`);
+  return limit;
+}
+
 /** Cursors are opaque to callers: base64url of `a:<last instanceId>`. */
 export function encodeCursor(lastId: string): string {
   return Buffer.from(`a:${lastId}`, 'utf8').toString('base64url');

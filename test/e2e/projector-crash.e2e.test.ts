@@ -1,17 +1,16 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { S3BlobStore } from '../../src/blob/s3.js';
 import { AgentStateClient, RegistryEventCodec } from '../../src/client/index.js';
 import { Keyring, MasterKeySet, RegistryCodec } from '../../src/codec/index.js';
-import { fold, type StateEvent } from '../../src/domain/index.js';
+import { fold } from '../../src/domain/index.js';
 import { KafkaEventLog } from '../../src/log/kafka/index.js';
 import { topicNames, topicSpecs } from '../../src/log/topics.js';
-import { decodeState } from '../../src/projector/index.js';
-import { stateOfRow } from '../../src/store/state-fields.js';
 import { MongoDataKeyStore, MongoStore } from '../../src/store/mongo/index.js';
 import { stackEnv, uniqueName } from '../support/env.js';
+import { eventsByAgent, expectStoreEqualsFold, spawnProjector, type ProjectorProcess } from '../support/projection-check.js';
+import { projectorServiceEnv } from '../support/service-env.js';
 
 const AGENTS = 60;
 const KILLS = 10;
@@ -38,35 +37,17 @@ describe('projector crash safety (SIGKILL under load)', () => {
     await log.close();
   });
 
-  function projector(args: string[] = []): { child: ChildProcess; exit: Promise<number | null>; output: () => string } {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'services/projector/main.ts', ...args], {
-      env: {
-        ...process.env,
-        KAFKA_BROKERS: env.kafkaBrokers.join(','),
-        SCHEMA_REGISTRY_URL: env.schemaRegistryUrl,
-        MONGODB_URI: env.mongodbUri,
-        AGENTSTATE_MONGO_DATABASE: database,
-        S3_ENDPOINT: env.s3.endpoint,
-        S3_BUCKET: env.s3.bucket,
-        S3_ACCESS_KEY: env.s3.accessKeyId,
-        S3_SECRET_KEY: env.s3.secretAccessKey,
-        REDIS_URL: env.redisUrl,
-        AGENTSTATE_TOPIC_PREFIX: prefix,
-        METRICS_PORT: '0',
-        LOG_LEVEL: 'warn',
+  const projector = (args: string[] = []): ProjectorProcess =>
+    spawnProjector(
+      {
+        ...projectorServiceEnv(env, prefix, database),
         // Short sessions: a killed member is dropped from the group sooner (the dev stack allows 1 s).
         PROJECTOR_SESSION_TIMEOUT_MS: '3000',
         SNAPSHOT_EVERY_EVENTS: '25',
         AGENTSTATE_MASTER_KEYS: masterKeys,
       },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    child.stdout!.on('data', (d: Buffer) => void (out += d.toString()));
-    child.stderr!.on('data', (d: Buffer) => void (out += d.toString()));
-    const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-    return { child, exit, output: () => out.slice(-4000) };
-  }
+      args,
+    );
 
   it(`state equals the fold of the log after ${KILLS} SIGKILLs at random moments, nothing skipped or applied twice`, async () => {
     const writer = await AgentStateClient.connect({ log, codec, topicPrefix: prefix });
@@ -115,34 +96,14 @@ describe('projector crash safety (SIGKILL under load)', () => {
     expect(code, final.output()).toBe(0);
 
     // Expected: the fold of each agent's log.
-    const perAgent = new Map<string, StateEvent[]>();
-    const end = await log.endOffsets(topics.events);
-    for (const [p, until] of Object.entries(end)) {
-      for (const r of await log.read(topics.events, Number(p), '0', until)) {
-        const list = perAgent.get(r.key) ?? [];
-        list.push(await codec.decode(r.value!));
-        perAgent.set(r.key, list);
-      }
-    }
+    const perAgent = await eventsByAgent(log, codec, topics.events);
     const totalEvents = [...perAgent.values()].reduce((n, l) => n + l.length, 0);
     const store = await MongoStore.connect({ uri: env.mongodbUri, database });
     const blobs = new S3BlobStore({ ...env.s3, prefix });
     try {
-      const rows = await store.getStates(ids);
-      for (const id of ids) {
-        const expected = fold(perAgent.get(id)!);
-        expect(expected.rejected).toEqual([]);
-        const row = rows.get(id)!;
-        const state = stateOfRow(row, await decodeState(row.encoding, row.body ?? (await blobs.get(row.blobKey!))!));
-        expect({ version: row.version, checksum: row.checksum, state }, id).toEqual({
-          version: expected.projection!.version,
-          checksum: expected.projection!.checksum,
-          state: expected.projection!.state,
-        });
-        // The mirror holds each version exactly once: none skipped, none twice.
-        const versions = (await store.queryEvents({ instanceId: id })).map((e) => e.version);
-        expect(versions).toEqual(Array.from({ length: row.version }, (_, i) => i + 1));
-      }
+      expect([...perAgent.keys()].sort()).toEqual([...ids].sort());
+      // Version, checksum and state equal the fold; the mirror holds each version exactly once.
+      await expectStoreEqualsFold(store, blobs, perAgent);
       // No redelivered event was mistaken for a duplicate.
       const dlq = await log.endOffsets(topics.dlq);
       expect(Object.values(dlq).every((o) => o === '0')).toBe(true);

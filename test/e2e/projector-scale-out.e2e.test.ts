@@ -9,6 +9,7 @@ import { topicNames, topicSpecs } from '../../src/log/topics.js';
 import { MongoStore } from '../../src/store/mongo/index.js';
 import { stackEnv, uniqueName } from '../support/env.js';
 import { eventsByAgent, expectStoreEqualsFold, spawnProjector, type ProjectorProcess } from '../support/projection-check.js';
+import { projectorServiceEnv } from '../support/service-env.js';
 
 const AGENTS = 30;
 const started = Date.now();
@@ -51,16 +52,7 @@ describe('projector scale-out: two processes in one group, one killed', () => {
 
   const start = (): ProjectorProcess => {
     const p = spawnProjector({
-      KAFKA_BROKERS: env.kafkaBrokers.join(','),
-      SCHEMA_REGISTRY_URL: env.schemaRegistryUrl,
-      MONGODB_URI: env.mongodbUri,
-      AGENTSTATE_MONGO_DATABASE: database,
-      S3_ENDPOINT: env.s3.endpoint,
-      S3_BUCKET: env.s3.bucket,
-      S3_ACCESS_KEY: env.s3.accessKeyId,
-      S3_SECRET_KEY: env.s3.secretAccessKey,
-      REDIS_URL: env.redisUrl,
-      AGENTSTATE_TOPIC_PREFIX: prefix,
+      ...projectorServiceEnv(env, prefix, database),
       // Short sessions: the killed member leaves the group in seconds (the dev stack allows 1 s).
       PROJECTOR_SESSION_TIMEOUT_MS: '3000',
       SNAPSHOT_EVERY_EVENTS: '20',

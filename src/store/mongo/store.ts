@@ -1,7 +1,7 @@
 import { MongoBulkWriteError, type AnyBulkWriteOperation, type Collection, type Filter, type IndexDescription } from 'mongodb';
-import { ConfigError, UnavailableError } from '../../errors.js';
+import { ClosedError, ConfigError, UnavailableError } from '../../errors.js';
 import { call, unavailable } from './errors.js';
-import { checkFilter, encodeCursor } from '../query.js';
+import { checkFilter, checkLimit, encodeCursor } from '../query.js';
 import type {
   EventQuery,
   QueryPage,
@@ -133,7 +133,7 @@ export class MongoStore implements StateStore {
     ];
     // One index per createIndexes call: FerretDB 1.24 drops the connection
     // when a multi-index createIndexes names indexes that already exist.
-    for (const [coll, spec] of specs) await call(`create index ${spec.name ?? ''}`, () => coll.createIndexes([spec]));
+    for (const [coll, spec] of specs) await this.call(`create index ${spec.name ?? ''}`, () => coll.createIndexes([spec]));
     if (this.ferretdbPostgresUrl !== undefined) await ensureContainmentIndexes(this.ferretdbPostgresUrl, this.connection.db.databaseName);
   }
 
@@ -148,6 +148,7 @@ export class MongoStore implements StateStore {
    * without upsert, so the higher version still wins.
    */
   async writeBatch(batch: { states: StoredState[]; events: StoredEvent[] }): Promise<WriteResult> {
+    this.assertOpen();
     const result: WriteResult = { statesWritten: 0, statesSkipped: 0, eventsInserted: 0, eventsExisting: 0 };
     if (batch.events.length > 0) {
       const chunks: AnyBulkWriteOperation<EventDoc>[][] = [];
@@ -186,7 +187,7 @@ export class MongoStore implements StateStore {
     } catch (err) {
       if (!isDuplicateKey(err)) throw unavailable('write agent_states', err);
     }
-    const r = await call('write agent_states', () => this.states.replaceOne(guard, doc));
+    const r = await this.call('write agent_states', () => this.states.replaceOne(guard, doc));
     return r.matchedCount > 0;
   }
 
@@ -201,7 +202,7 @@ export class MongoStore implements StateStore {
     const out = new Map<string, StoredState>();
     const ids = [...new Set(instanceIds)];
     if (ids.length === 1) {
-      const d = await call('read agent_states', () => this.states.findOne({ _id: ids[0]! }));
+      const d = await this.call('read agent_states', () => this.states.findOne({ _id: ids[0]! }));
       if (d) out.set(d._id, fromStateDoc(d));
       return out;
     }
@@ -209,14 +210,14 @@ export class MongoStore implements StateStore {
       // FerretDB does not push `$in` down: each chunk fetched the whole table (10 s at
       // 10,000 agents). A single `_id` read is index-served there (ferretdb-postgres.ts).
       await forEachLimited(ids, this.writes, async (id) => {
-        const d = await call('read agent_states', () => this.states.findOne({ _id: id }));
+        const d = await this.call('read agent_states', () => this.states.findOne({ _id: id }));
         if (d) out.set(d._id, fromStateDoc(d));
       });
       return out;
     }
     for (let i = 0; i < ids.length; i += READ_CHUNK) {
       const chunk = ids.slice(i, i + READ_CHUNK);
-      const docs = await call('read agent_states', () => this.states.find({ _id: { $in: chunk } }).toArray());
+      const docs = await this.call('read agent_states', () => this.states.find({ _id: { $in: chunk } }).toArray());
       for (const d of docs) out.set(d._id, fromStateDoc(d));
     }
     return out;
@@ -227,12 +228,13 @@ export class MongoStore implements StateStore {
   }
 
   async listAgents(options: { afterId?: string; limit?: number } = {}): Promise<string[]> {
+    const limit = checkLimit(options.limit, 'listAgents');
     const filter: Filter<StateDoc> = options.afterId === undefined ? {} : { _id: { $gt: options.afterId } };
-    const docs = await call('list agent_states', () =>
+    const docs = await this.call('list agent_states', () =>
       this.states
         .find(filter, { projection: { _id: 1 } })
         .sort({ _id: 1 })
-        .limit(options.limit ?? 0)
+        .limit(limit ?? 0)
         .toArray(),
     );
     return docs.map((d) => d._id);
@@ -246,7 +248,7 @@ export class MongoStore implements StateStore {
     if (f.capability !== undefined) q.capabilities = f.capability;
     if (f.updatedSince !== undefined) q.lastModified = { $gte: new Date(f.updatedSince) };
     if (f.afterId !== undefined) q._id = { $gt: f.afterId };
-    const docs = await call('query agent_states', () =>
+    const docs = await this.call('query agent_states', () =>
       this.states
         .find(q, { projection: SUMMARY_PROJECTION })
         .sort({ _id: 1 })
@@ -259,11 +261,12 @@ export class MongoStore implements StateStore {
   }
 
   async deleteState(instanceId: string): Promise<boolean> {
-    const r = await call('delete agent_states', () => this.states.deleteOne({ _id: instanceId }));
+    const r = await this.call('delete agent_states', () => this.states.deleteOne({ _id: instanceId }));
     return r.deletedCount > 0;
   }
 
   async queryEvents(q: EventQuery): Promise<StoredEvent[]> {
+    const limit = checkLimit(q.limit, 'queryEvents');
     const filter: Filter<EventDoc> = { instanceId: q.instanceId };
     const version: Record<string, number> = {};
     if (q.fromVersion !== undefined) version.$gte = q.fromVersion;
@@ -274,28 +277,28 @@ export class MongoStore implements StateStore {
     if (q.toTime !== undefined) time.$lte = new Date(q.toTime);
     if (Object.keys(time).length > 0) filter.timestamp = time;
     if (q.eventTypes !== undefined) filter.eventType = { $in: q.eventTypes };
-    const docs = await call('query state_events', () =>
+    const docs = await this.call('query state_events', () =>
       this.events
         .find(filter)
         .sort({ version: q.order === 'desc' ? -1 : 1 })
-        .limit(q.limit ?? 0)
+        .limit(limit ?? 0)
         .toArray(),
     );
     return docs.map(fromEventDoc);
   }
 
   async deleteEvents(instanceId: string, belowVersion: number): Promise<number> {
-    const r = await call('delete state_events', () => this.events.deleteMany({ instanceId, version: { $lt: belowVersion } }));
+    const r = await this.call('delete state_events', () => this.events.deleteMany({ instanceId, version: { $lt: belowVersion } }));
     return r.deletedCount;
   }
 
   async putSnapshot(record: SnapshotRecord): Promise<void> {
     const doc = toSnapshotDoc(record);
-    await call('write state_snapshots', () => this.snapshots.replaceOne({ _id: doc._id }, doc, { upsert: true }));
+    await this.call('write state_snapshots', () => this.snapshots.replaceOne({ _id: doc._id }, doc, { upsert: true }));
   }
 
   async getSnapshot(snapshotId: string): Promise<SnapshotRecord | undefined> {
-    const d = await call('read state_snapshots', () => this.snapshots.findOne({ _id: snapshotId }));
+    const d = await this.call('read state_snapshots', () => this.snapshots.findOne({ _id: snapshotId }));
     return d ? fromSnapshotDoc(d) : undefined;
   }
 
@@ -304,21 +307,22 @@ export class MongoStore implements StateStore {
     if (q.atOrBeforeVersion !== undefined) filter.version = { $lte: q.atOrBeforeVersion };
     if (q.atOrBeforeTime !== undefined) filter.timestamp = { $lte: new Date(q.atOrBeforeTime) };
     if (q.types !== undefined) filter.snapshotType = { $in: q.types };
-    const d = await call('read state_snapshots', () => this.snapshots.find(filter).sort({ version: -1 }).limit(1).next());
+    const d = await this.call('read state_snapshots', () => this.snapshots.find(filter).sort({ version: -1 }).limit(1).next());
     return d ? fromSnapshotDoc(d) : undefined;
   }
 
   async listSnapshots(instanceId: string): Promise<SnapshotRecord[]> {
-    const docs = await call('read state_snapshots', () => this.snapshots.find({ instanceId }).sort({ version: -1 }).toArray());
+    const docs = await this.call('read state_snapshots', () => this.snapshots.find({ instanceId }).sort({ version: -1 }).toArray());
     return docs.map(fromSnapshotDoc);
   }
 
   async expiredSnapshots(now: number, limit = 1000): Promise<SnapshotRecord[]> {
-    const docs = await call('read state_snapshots', () =>
+    const n = checkLimit(limit, 'expiredSnapshots') ?? 0;
+    const docs = await this.call('read state_snapshots', () =>
       this.snapshots
         .find({ 'retentionPolicy.expiresAt': { $ne: null, $lte: new Date(now) }, 'retentionPolicy.permanent': false, 'retentionPolicy.critical': false })
         .sort({ 'retentionPolicy.expiresAt': 1, _id: 1 })
-        .limit(limit)
+        .limit(n)
         .toArray(),
     );
     return docs.map(fromSnapshotDoc);
@@ -326,12 +330,12 @@ export class MongoStore implements StateStore {
 
   async deleteSnapshots(snapshotIds: string[]): Promise<number> {
     if (snapshotIds.length === 0) return 0;
-    const r = await call('delete state_snapshots', () => this.snapshots.deleteMany({ _id: { $in: snapshotIds } }));
+    const r = await this.call('delete state_snapshots', () => this.snapshots.deleteMany({ _id: { $in: snapshotIds } }));
     return r.deletedCount;
   }
 
   async counts(): Promise<StoreCounts> {
-    const [agents, events, snapshots, top] = await call('count', () =>
+    const [agents, events, snapshots, top] = await this.call('count', () =>
       Promise.all([
         this.states.countDocuments(),
         this.events.countDocuments(),
@@ -347,6 +351,20 @@ export class MongoStore implements StateStore {
     if (this.closed) return;
     this.closed = true;
     if (this.ownsConnection) await this.connection.close();
+  }
+
+  /**
+   * Use after close is AS_CLOSED on every adapter: the driver would reconnect
+   * silently, and a connection the caller owns stays open.
+   */
+  private assertOpen(): void {
+    if (this.closed) throw new ClosedError('the MongoDB state store');
+  }
+
+  /** A driver call on an open store, its failures mapped by {@link call}. */
+  private async call<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    this.assertOpen();
+    return call(what, fn);
   }
 }
 

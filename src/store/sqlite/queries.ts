@@ -1,6 +1,5 @@
-import { InvalidInputError } from '../../errors.js';
 import type { EventQuery, SnapshotQuery } from '../port.js';
-import type { CheckedFilter } from '../query.js';
+import { checkLimit, type CheckedFilter } from '../query.js';
 import { EVENT_COLUMNS, SNAPSHOT_COLUMNS, STATE_COLUMNS } from './rows.js';
 
 /**
@@ -53,12 +52,8 @@ export interface Sql {
   params: unknown[];
 }
 
-/** Validates a page size; undefined or 0 mean no limit. */
-export function checkLimit(limit: number | undefined, what: string): number | undefined {
-  if (limit === undefined || limit === 0) return undefined; // 0 = no limit, as MongoDB's limit(0)
-  if (!Number.isSafeInteger(limit) || limit < 0) throw new InvalidInputError(what, `limit must be a non-negative integer, got ${limit}`);
-  return limit;
-}
+/** Shared with the MongoDB adapter, so both refuse the same limits. */
+export { checkLimit };
 
 /** The event mirror query: every bound inclusive, ordered by version. */
 export function eventQuerySql(q: EventQuery): Sql {

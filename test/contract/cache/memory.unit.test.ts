@@ -2,10 +2,17 @@ import { describe, expect, it } from 'vitest';
 import { MemoryCache, MemoryInvalidationBus } from '../../../src/cache/memory.js';
 import { cacheContract } from './suite.js';
 
-cacheContract('MemoryCache', async () => {
-  const bus = new MemoryInvalidationBus();
-  return { a: new MemoryCache({ bus }), b: new MemoryCache({ bus }) };
-});
+cacheContract(
+  'MemoryCache',
+  async () => {
+    const bus = new MemoryInvalidationBus();
+    return { a: new MemoryCache({ bus }), b: new MemoryCache({ bus }) };
+  },
+  [
+    { field: 'maxBytes', create: () => new MemoryCache({ maxBytes: 0 }) },
+    { field: 'maxEntries', create: () => new MemoryCache({ maxEntries: 1.5 }) },
+  ],
+);
 
 const v = (s: string) => Buffer.from(s);
 

@@ -42,7 +42,12 @@ function delta(before: CacheStats, after: CacheStats): Omit<CacheStats, 'hitRate
  * and Redis adapters. `make` returns two nodes sharing one namespace (for
  * Redis: one key prefix; in memory: one invalidation bus).
  */
-export function cacheContract(name: string, make: () => Promise<CachePair>): void {
+export function cacheContract(
+  name: string,
+  make: () => Promise<CachePair>,
+  /** Constructions with bad options: each must throw AS_CONFIG naming the field. */
+  badOptions: ReadonlyArray<{ field: string; create: () => Cache }> = [],
+): void {
   describe(`Cache contract: ${name}`, () => {
     let a: Cache;
     let b: Cache;
@@ -204,5 +209,55 @@ export function cacheContract(name: string, make: () => Promise<CachePair>): voi
       expect(gone).toEqual([]);
       offKept();
     });
+
+    // Error cases (issue 13): the same answer on every adapter.
+    it('answers unknown keys as misses: get undefined, delete and invalidate are no-ops, setIfNewer stores', async () => {
+      const k = key();
+      expect(await a.get(k)).toBeUndefined();
+      await a.delete(k);
+      await a.invalidate(k);
+      expect(await a.get(k)).toBeUndefined();
+      expect(await a.setIfNewer(k, Buffer.from('first'), 0)).toBe(true);
+      expect((await a.get(k))!.toString()).toBe('first');
+    });
+
+    it('refuses a bad ttl on set with AS_INVALID_INPUT, storing nothing', async () => {
+      const k = key();
+      for (const bad of [0, -1, 1.5, Number.NaN]) {
+        await expect(a.set(k, Buffer.from('x'), bad), `ttl ${bad}`).rejects.toMatchObject({ code: 'AS_INVALID_INPUT' });
+      }
+      expect(await a.get(k)).toBeUndefined();
+    });
+
+    it('answers use after close with AS_CLOSED, not retryable, on every operation', async () => {
+      const pair = await make();
+      await pair.b.close();
+      await pair.a.close();
+      const closed = { code: 'AS_CLOSED', retryable: false };
+      const k = key();
+      await expect(pair.a.get(k)).rejects.toMatchObject(closed);
+      await expect(pair.a.set(k, Buffer.from('x'))).rejects.toMatchObject(closed);
+      // Closed comes first: a closed cache refuses even input it would refuse anyway.
+      await expect(pair.a.set(k, Buffer.from('x'), 0)).rejects.toMatchObject(closed);
+      await expect(pair.a.setIfNewer(k, Buffer.from('x'), 1)).rejects.toMatchObject(closed);
+      await expect(pair.a.delete(k)).rejects.toMatchObject(closed);
+      await expect(pair.a.invalidate(k)).rejects.toMatchObject(closed);
+      await pair.a.close(); // still safe
+    });
+
+    if (badOptions.length > 0) {
+      it('refuses bad options with AS_CONFIG naming the field', () => {
+        for (const { field, create } of badOptions) {
+          let err: unknown;
+          try {
+            create();
+          } catch (e) {
+            err = e;
+          }
+          expect(err, field).toMatchObject({ code: 'AS_CONFIG' });
+          expect((err as Error).message, field).toContain(field);
+        }
+      });
+    }
   });
 }

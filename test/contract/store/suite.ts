@@ -74,7 +74,12 @@ function snapshot(instanceId: string, version: number, extra: Partial<SnapshotRe
  * SQLite) runs it. `make` returns a store on fresh, empty storage; `setup()`
  * is called by the suite. Each test uses its own agent ids.
  */
-export function storeContract(name: string, make: () => Promise<{ store: StateStore; cleanup?: () => Promise<void> }>): void {
+export function storeContract(
+  name: string,
+  make: () => Promise<{ store: StateStore; cleanup?: () => Promise<void> }>,
+  /** Openings with bad options: each must fail with AS_CONFIG naming the field. */
+  badOptions: ReadonlyArray<{ field: string; open: () => Promise<unknown> }> = [],
+): void {
   describe(`StateStore contract: ${name}`, () => {
     let store: StateStore;
     let cleanup: (() => Promise<void>) | undefined;
@@ -249,5 +254,59 @@ export function storeContract(name: string, make: () => Promise<{ store: StateSt
       expect(await store.deleteState(ids[1]!)).toBe(false);
       expect(await store.getState(ids[1]!)).toBeUndefined();
     });
+
+    // Error cases (issue 13): the same answer on every adapter.
+    it('answers unknown agents and snapshots as absent, and their deletes as nothing done', async () => {
+      const missing = id('missing');
+      expect(await store.getState(missing)).toBeUndefined();
+      expect((await store.getStates([missing])).size).toBe(0);
+      expect(await store.getStates([])).toEqual(new Map());
+      expect(await store.deleteState(missing)).toBe(false);
+      expect(await store.queryEvents({ instanceId: missing })).toEqual([]);
+      expect(await store.deleteEvents(missing, 10)).toBe(0);
+      expect(await store.getSnapshot(`${missing}:1:full`)).toBeUndefined();
+      expect(await store.findSnapshot(missing)).toBeUndefined();
+      expect(await store.listSnapshots(missing)).toEqual([]);
+      expect(await store.deleteSnapshots([`${missing}:1:full`])).toBe(0);
+      expect(await store.deleteSnapshots([])).toBe(0);
+    });
+
+    it('refuses a bad limit with AS_INVALID_INPUT on every listing', async () => {
+      const a = id('limit');
+      for (const limit of [-1, 1.5, Number.NaN]) {
+        await expect(store.listAgents({ limit }), `listAgents limit ${limit}`).rejects.toMatchObject({ code: 'AS_INVALID_INPUT' });
+        await expect(store.queryEvents({ instanceId: a, limit }), `queryEvents limit ${limit}`).rejects.toMatchObject({ code: 'AS_INVALID_INPUT' });
+        await expect(store.expiredSnapshots(Date.now(), limit), `expiredSnapshots limit ${limit}`).rejects.toMatchObject({ code: 'AS_INVALID_INPUT' });
+      }
+    });
+
+    it('answers use after close with AS_CLOSED, not retryable, and writes nothing', async () => {
+      const opened = await make();
+      try {
+        await opened.store.setup();
+        await opened.store.close();
+        const a = id('closed');
+        const closed = { code: 'AS_CLOSED', retryable: false };
+        await expect(opened.store.writeBatch({ states: [stateRow(a, 1)], events: [eventRow(a, 1)] })).rejects.toMatchObject(closed);
+        await expect(opened.store.getState(a)).rejects.toMatchObject(closed);
+        await expect(opened.store.query()).rejects.toMatchObject(closed);
+        await expect(opened.store.listAgents()).rejects.toMatchObject(closed);
+        await expect(opened.store.putSnapshot(snapshot(a, 1))).rejects.toMatchObject(closed);
+        await expect(opened.store.counts()).rejects.toMatchObject(closed);
+        await opened.store.close(); // still safe
+      } finally {
+        await opened.cleanup?.();
+      }
+    });
+
+    if (badOptions.length > 0) {
+      it('refuses bad options with AS_CONFIG naming the field', async () => {
+        for (const { field, open } of badOptions) {
+          const err = await Promise.resolve().then(open).then(() => undefined, (e: unknown) => e);
+          expect(err, field).toMatchObject({ code: 'AS_CONFIG' });
+          expect((err as Error).message, field).toContain(field);
+        }
+      });
+    }
   });
 }

@@ -5,22 +5,12 @@ import { ConflictError, FencedError } from '../../../src/errors.js';
 import { KafkaEventLog } from '../../../src/log/kafka/index.js';
 import { topicNames, topicSpecs } from '../../../src/log/topics.js';
 import { stackEnv, uniqueName } from '../../support/env.js';
+import { eventsByAgent } from '../../support/projection-check.js';
 
 const codec = new JsonEventCodec();
 
-async function readAll(log: KafkaEventLog, topic: string): Promise<Map<string, StateEvent[]>> {
-  const out = new Map<string, StateEvent[]>();
-  const start = await log.startOffsets(topic);
-  const end = await log.endOffsets(topic);
-  for (const [p, until] of Object.entries(end)) {
-    for (const r of await log.read(topic, Number(p), start[Number(p)]!, until)) {
-      const list = out.get(r.key) ?? [];
-      list.push(await codec.decode(r.value!));
-      out.set(r.key, list);
-    }
-  }
-  return out;
-}
+/** Every event of the topic, per agent, in log order. */
+const readAll = (log: KafkaEventLog, topic: string): Promise<Map<string, StateEvent[]>> => eventsByAgent(log, codec, topic);
 
 /**
  * The scoped writer (docs/writer.md "Scoped writers"): heads only for its own
