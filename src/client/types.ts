@@ -29,6 +29,14 @@ export interface AgentStateClientOptions {
    * no limit of its own). @default 1000000
    */
   maxEventBytes?: number;
+  /**
+   * Largest `oldValue` (canonical JSON bytes) a change keeps in the event. A
+   * larger one (e.g. the turn a chat window drops) is left out and its size
+   * written as `oldBytes`: apply and checksums never read it, and it is the
+   * value at the change's path in the previous version. `Infinity` keeps
+   * every before-image in the log (audit without projecting). @default 256
+   */
+  oldValueMaxBytes?: number;
   logger?: Logger;
   /**
    * Where the view of the log starts. By default from the projector's outputs:
