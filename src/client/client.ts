@@ -90,7 +90,7 @@ export class AgentStateClient {
       ...(options.logger ? { logger: options.logger } : {}),
       ...(options.bootstrap === false ? {} : { bootstrap: tailBootstrap(options.topicPrefix, options.bootstrap) }),
     };
-    if (options.scope === 'owned') {
+    if ((options.scope ?? 'owned') === 'owned') {
       const fence = (id: string, epoch: number) => this.fence(id, epoch);
       this.view = new OwnedView({ ...common, claimsTopic: topics.claims, nodeId: this.nodeId, onFenced: fence });
     } else {
@@ -111,9 +111,9 @@ export class AgentStateClient {
   }
 
   /**
-   * Creates a client and starts its view of the log: the fleet view folds the
-   * events topic to the head; the scoped view (`scope: 'owned'`) reads
-   * nothing until it creates or acquires an agent.
+   * Creates a client and starts its view of the log: the scoped view (the
+   * default) reads nothing until it creates or acquires an agent; the fleet
+   * view (`scope: 'fleet'`) folds the events topic to the head.
    */
   static async connect(options: AgentStateClientOptions): Promise<AgentStateClient> {
     const client = new AgentStateClient(options);
