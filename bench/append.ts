@@ -14,7 +14,7 @@
  *   same record count and size (the ceiling every figure is a ratio of).
  *
  * Options (after `--`): --quick (small counts, for a smoke run), --full (50 MB
- * state), --procs-agents N (default 2500).
+ * state), --procs-agents N (default 2500), --many N (default 10000).
  */
 import { execFile } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -82,7 +82,7 @@ async function main(): Promise<void> {
     process.stderr.write(`[bench] chat ${scope}: ${Math.round(r.events / r.seconds)} events/s\n`);
   }
 
-  const many = quick ? 1000 : 10_000;
+  const many = intArg('--many', quick ? 1000 : 10_000);
   {
     const client = await connect('owned');
     const ids = Array.from({ length: many }, (_, i) => `many-${i}`);

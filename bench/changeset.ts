@@ -12,7 +12,7 @@
  */
 import { generateState } from '../src/corpus/generate.js';
 import { Random, loadTextSources, proseSpan } from '../src/corpus/index.js';
-import { applyChanges, type Change } from '../src/domain/changeset.js';
+import { OLD_VALUE_MAX_BYTES, applyChanges, elideOldValues, type Change } from '../src/domain/changeset.js';
 import { checksum, checksumFromScratch } from '../src/domain/checksum.js';
 import { produceWithChanges } from '../src/domain/draft.js';
 import type { JsonObject, JsonValue } from '../src/domain/json.js';
@@ -73,6 +73,7 @@ async function changesetBytes(): Promise<BytesRow[]> {
   for (const [style, make] of [['slice(-19) + push + assign', windowUpdate], ['push + shift', pushShift]] as const) {
     add('before: structuredClone + index diff', style, draftBefore(base, make(t) as never).changes);
     add('after: produceWithChanges', style, produceWithChanges(base, make(t) as never).changes);
+    add(`after: in the event (old values > ${OLD_VALUE_MAX_BYTES} B left out)`, style, elideOldValues(produceWithChanges(base, make(t) as never).changes, OLD_VALUE_MAX_BYTES));
   }
   try {
     const immer = (await import('immer' as string)) as {

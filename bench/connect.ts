@@ -1,7 +1,8 @@
 /**
  * `npm run bench -- connect`: how long `AgentStateClient.connect()` takes to
- * reach the head of a long log, bootstrapped from the projector's outputs (the
- * default; docs/writer.md "Where the view starts") against folding the whole
+ * reach the head of a long log: the scoped view (the default: reads nothing
+ * at connect; its acquires are timed) and the fleet view bootstrapped from the
+ * projector's outputs (docs/writer.md "Where the fleet view starts") against folding the whole
  * events topic (`bootstrap: false`). Same realistic corpus as `project`
  * (src/corpus, Avro, 6 partitions), projected once with
  * Projector.runUntilCaughtUp under the default group `<prefix>projector`; then
@@ -114,6 +115,7 @@ async function main(): Promise<void> {
         log,
         codec,
         topicPrefix: prefix,
+        scope: 'fleet', // every head, to compare the two starts
         tailGroup: `${prefix}view-${run}-${mode === 'bootstrap' ? 'b' : 'f'}`,
         ...(mode === 'full fold' ? { bootstrap: false as const } : {}),
       });
@@ -146,7 +148,7 @@ async function main(): Promise<void> {
     // rounds, since each claim adds an event.
     process.stderr.write(`scoped: connect, then acquire the ${tailIds.length} tail agents...\n`);
     let t = performance.now();
-    const scoped = await AgentStateClient.connect({ log, codec, topicPrefix: prefix, scope: 'owned' });
+    const scoped = await AgentStateClient.connect({ log, codec, topicPrefix: prefix }); // the default scope
     const scopedConnectSeconds = (performance.now() - t) / 1000;
     const readAtConnect = scoped.viewStats().bytesRead ?? 0;
     t = performance.now();

@@ -32,7 +32,7 @@ runService('recovery', HELP, loadConfig, async (config, logger, metrics) => {
   const problems = await opened.setupTopics();
   for (const p of problems) logger.warn({ problem: p }, 'topic differs from the default layout');
   const store = await openRecoveryRecords(config.profile === 'servers' ? { kind: 'servers', mongo: config.mongo! } : { kind: 'embedded', dataDir: config.dataDir });
-  const client = await AgentStateClient.connect({ log: opened.log, codec: opened.codec, topicPrefix: config.topicPrefix, source: 'agentstate-recovery', logger });
+  const client = await AgentStateClient.connect({ log: opened.log, codec: opened.codec, topicPrefix: config.topicPrefix, source: 'agentstate-recovery', logger, scope: 'fleet' }); // watches and validates agents it does not own
   const service = new RecoveryService({
     log: opened.log,
     wire: openRuntimeWire(config.kafka?.schemaRegistryUrl, opened.topics),

@@ -7,13 +7,18 @@ interface Pending {
 }
 
 /**
- * Collects appends made in the same tick (or within `lingerMs`) into one
- * `EventLog.append`, so writes for many agents share a produce request. Order
- * within one key is the call order.
+ * Collects appends into one `EventLog.append` at a time: what arrives while a
+ * produce request is in flight goes out together in the next one (as Kafka's
+ * own producer batches with one request in flight), so writes for many agents
+ * share a request and a round trip instead of queueing one small request per
+ * tick behind each other (issue 10). Order within one key is the call order:
+ * one append is in flight at a time and records leave in arrival order.
  */
 export class AppendBatcher {
   private pending: Pending[] = [];
+  private pendingBytes = 0;
   private scheduled = false;
+  private sending = false;
   private inFlight: Promise<void> = Promise.resolve();
 
   constructor(
@@ -21,32 +26,57 @@ export class AppendBatcher {
     private readonly topic: string,
     private readonly lingerMs: number,
     private readonly maxBatch = 1000,
+    /** Value bytes per request: a partition's batch must stay under the broker's message.max.bytes (1 MB by default). */
+    private readonly maxBatchBytes = 1_000_000,
   ) {}
 
   append(record: LogRecord): Promise<AppendResult> {
     return new Promise((resolve, reject) => {
       this.pending.push({ record, resolve, reject });
-      if (this.pending.length >= this.maxBatch) void this.flush();
+      this.pendingBytes += record.value?.length ?? 0;
+      if (this.pending.length >= this.maxBatch || this.pendingBytes >= this.maxBatchBytes) void this.flush();
       else this.schedule();
     });
   }
 
   /** Sends what is pending; resolves when everything sent so far is acknowledged. */
   flush(): Promise<void> {
-    const batch = this.pending;
-    this.pending = [];
-    if (batch.length > 0) {
-      // One append at a time keeps per-key order across batches.
-      this.inFlight = this.inFlight.then(async () => {
+    if (!this.sending && this.pending.length > 0) {
+      this.sending = true;
+      this.inFlight = this.drain();
+    }
+    return this.inFlight;
+  }
+
+  /** Sends requests one after another until nothing is pending (records that arrive meanwhile join the next one). */
+  private async drain(): Promise<void> {
+    try {
+      while (this.pending.length > 0) {
+        const batch = this.take();
         try {
           const results = await this.log.append(this.topic, batch.map((p) => p.record));
           batch.forEach((p, i) => p.resolve(results[i]!));
         } catch (err) {
           for (const p of batch) p.reject(err);
         }
-      });
+      }
+    } finally {
+      this.sending = false;
     }
-    return this.inFlight;
+  }
+
+  /** The oldest pending records, at most maxBatch of them and maxBatchBytes of values (at least one). */
+  private take(): Pending[] {
+    let n = 0;
+    let bytes = 0;
+    while (n < this.pending.length && n < this.maxBatch) {
+      const size = this.pending[n]!.record.value?.length ?? 0;
+      if (n > 0 && bytes + size > this.maxBatchBytes) break;
+      bytes += size;
+      n++;
+    }
+    this.pendingBytes -= bytes;
+    return this.pending.splice(0, n);
   }
 
   private schedule(): void {

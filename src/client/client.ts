@@ -4,6 +4,8 @@ import type { Logger } from 'pino';
 import {
   diff,
   applyChanges,
+  elideOldValues,
+  OLD_VALUE_MAX_BYTES,
   instanceId as toInstanceId,
   initialState,
   produceWithChanges,
@@ -62,6 +64,7 @@ export class AgentStateClient {
   private readonly batcher: AppendBatcher;
   private readonly submitter: Submitter;
   private readonly owned = new Map<string, Owned>();
+  private readonly oldValueMaxBytes: number;
   private closed = false;
 
   private constructor(options: AgentStateClientOptions) {
@@ -78,6 +81,8 @@ export class AgentStateClient {
     this.batcher = new AppendBatcher(this.log, topics.events, options.lingerMs ?? 0);
     const maxEventBytes = options.maxEventBytes ?? DEFAULT_MAX_EVENT_BYTES;
     if (!Number.isSafeInteger(maxEventBytes) || maxEventBytes < 1024) throw new ConfigError('maxEventBytes', 'must be a whole number of bytes, at least 1024');
+    this.oldValueMaxBytes = options.oldValueMaxBytes ?? OLD_VALUE_MAX_BYTES;
+    if (!(this.oldValueMaxBytes >= 0)) throw new ConfigError('oldValueMaxBytes', 'must be a number of bytes, 0 or more (Infinity keeps every old value)');
     const common = {
       log: this.log,
       codec: this.codec,
@@ -85,7 +90,7 @@ export class AgentStateClient {
       ...(options.logger ? { logger: options.logger } : {}),
       ...(options.bootstrap === false ? {} : { bootstrap: tailBootstrap(options.topicPrefix, options.bootstrap) }),
     };
-    if (options.scope === 'owned') {
+    if ((options.scope ?? 'owned') === 'owned') {
       const fence = (id: string, epoch: number) => this.fence(id, epoch);
       this.view = new OwnedView({ ...common, claimsTopic: topics.claims, nodeId: this.nodeId, onFenced: fence });
     } else {
@@ -106,9 +111,9 @@ export class AgentStateClient {
   }
 
   /**
-   * Creates a client and starts its view of the log: the fleet view folds the
-   * events topic to the head; the scoped view (`scope: 'owned'`) reads
-   * nothing until it creates or acquires an agent.
+   * Creates a client and starts its view of the log: the scoped view (the
+   * default) reads nothing until it creates or acquires an agent; the fleet
+   * view (`scope: 'fleet'`) folds the events topic to the head.
    */
   static async connect(options: AgentStateClientOptions): Promise<AgentStateClient> {
     const client = new AgentStateClient(options);
@@ -200,6 +205,8 @@ export class AgentStateClient {
       changes = update;
       next = applyChanges(head.state, changes);
     }
+    // Large before-images stay out of the event (the projector never reads them; issue 10).
+    changes = elideOldValues(changes, this.oldValueMaxBytes);
     const outcome = await this.write(instanceId, head, next, owned.epoch, options.eventType ?? 'state_patched', options, changes);
     if (!outcome.accept) {
       // A claim with a higher epoch earlier in the log fences us; our event may

@@ -29,6 +29,14 @@ export interface AgentStateClientOptions {
    * no limit of its own). @default 1000000
    */
   maxEventBytes?: number;
+  /**
+   * Largest `oldValue` (canonical JSON bytes) a change keeps in the event. A
+   * larger one (e.g. the turn a chat window drops) is left out and its size
+   * written as `oldBytes`: apply and checksums never read it, and it is the
+   * value at the change's path in the previous version. `Infinity` keeps
+   * every before-image in the log (audit without projecting). @default 256
+   */
+  oldValueMaxBytes?: number;
   logger?: Logger;
   /**
    * Where the view of the log starts. By default from the projector's outputs:
@@ -37,14 +45,16 @@ export interface AgentStateClientOptions {
    * not the length of the log. `false` folds the whole events topic.
    */
   /**
-   * What the client's view of the log holds. `'fleet'` (the default) folds
-   * the whole events topic and knows every agent's head. `'owned'` keeps heads
-   * only for the agents this client creates, acquires or owns, reads only
-   * their partitions when it must, and confirms an owner's write from the
+   * What the client's view of the log holds. `'owned'` (the default) keeps
+   * heads only for the agents this client creates, acquires or owns, reads
+   * only their partitions when it must, and confirms an owner's write from the
    * broker's acknowledgement plus the claim feed (docs/writer.md "Scoped
-   * writers"); `getState` then answers only for those agents. Every client and
-   * tool that claims agents on a log with scoped writers must announce its
-   * claims on the claim feed (this version's clients all do).
+   * writers"); `getState` answers only for those agents. `'fleet'` folds the
+   * whole events topic and knows every agent's head: for tools that look at
+   * agents they do not own (the demo, runtime hosts, the recovery service).
+   * Every client and tool that claims agents must announce its claims on the
+   * claim feed (this version's clients all do, whatever their scope).
+   * @default 'owned'
    */
   scope?: 'fleet' | 'owned';
   bootstrap?: false | { projectorGroup?: string; resolveClaimCheck?: TailBootstrap['resolveClaimCheck'] };

@@ -12,6 +12,8 @@ export interface WireChange {
   op: 'create' | 'update' | 'delete';
   oldValue: string | null;
   newValue: string | null;
+  /** Absent in records written before the field existed (decoded with their writer schema). */
+  oldBytes?: number | null;
 }
 
 /** A `StateEvent` record as avsc reads and writes it. */
@@ -40,6 +42,7 @@ export function changeToWire(change: Change): WireChange {
     op: change.op,
     oldValue: change.oldValue === undefined ? null : canonicalJson(change.oldValue),
     newValue: change.newValue === undefined ? null : canonicalJson(change.newValue),
+    oldBytes: change.oldBytes ?? null,
   };
 }
 
@@ -48,6 +51,7 @@ export function changeFromWire(wire: WireChange): Change {
   const change: Change = { path: wire.path, op: wire.op };
   if (wire.oldValue !== null) change.oldValue = parseJson(wire.oldValue, `oldValue at ${wire.path}`);
   if (wire.newValue !== null) change.newValue = parseJson(wire.newValue, `newValue at ${wire.path}`);
+  if (wire.oldBytes !== null && wire.oldBytes !== undefined) change.oldBytes = wire.oldBytes;
   return change;
 }
 

@@ -11,15 +11,56 @@ export type ChangeOp = 'create' | 'update' | 'delete';
  * One change of a changeset (DESIGN.md: `{path, op, oldValue, newValue}`).
  * `path` is a JSON Pointer. `create` inserts (object key must be absent; array
  * index `0..length` or `-` inserts before it), `update` replaces an existing
- * value, `delete` removes it (array items shift down). `oldValue` is kept for
- * audit and for inverting a changeset (rollback); apply does not need it.
+ * value, `delete` removes it (array items shift down). `oldValue` is for
+ * audit and inversion only; apply, fold and checksums never read it. Writers
+ * leave a large one out ({@link elideOldValues}) and set `oldBytes` instead:
+ * the value is still the one at `path` in the state before the event.
  */
 export interface Change {
   path: string;
   op: ChangeOp;
   oldValue?: JsonValue;
   newValue?: JsonValue;
+  /**
+   * UTF-8 byte length of the canonical JSON of the old value, set (only) when
+   * `oldValue` was left out of the event; size accounting (analytics) reads it.
+   */
+  oldBytes?: number;
 }
+
+/**
+ * Old values whose canonical JSON is longer than this many bytes are left out
+ * of the events a client writes by default (`oldValueMaxBytes`): a chat
+ * window's dropped turn would otherwise double every event (issue 10).
+ */
+export const OLD_VALUE_MAX_BYTES = 256;
+
+/**
+ * `changes` with every `oldValue` longer than `maxBytes` (canonical JSON,
+ * UTF-8) replaced by its size, `oldBytes`. Nothing the state needs is lost:
+ * apply never reads `oldValue`, and the value is the one at the change's path
+ * in the state before the event (`invertChanges(changes, before)` reads it
+ * back from there). Returns `changes` itself when nothing is left out.
+ */
+export function elideOldValues(changes: Change[], maxBytes: number): Change[] {
+  let out: Change[] | undefined;
+  for (let i = 0; i < changes.length; i++) {
+    const c = changes[i] as Change;
+    if (c.oldValue === undefined || c.oldValue === null || (typeof c.oldValue !== 'object' && typeof c.oldValue !== 'string')) continue;
+    // A string of at most maxBytes / 3 - 1 code units cannot be over (3 UTF-8 bytes per code unit at most, plus quotes).
+    if (typeof c.oldValue === 'string' && c.oldValue.length * 3 + 2 <= maxBytes) continue;
+    // Canonical JSON differs from JSON.stringify of a JSON value only in key
+    // order, so their UTF-8 lengths are equal (and native stringify is ~3x cheaper).
+    const size = Buffer.byteLength(JSON.stringify(c.oldValue), 'utf8');
+    if (size <= maxBytes) continue;
+    out ??= changes.slice();
+    const elided: Change = { path: c.path, op: c.op, oldBytes: size };
+    if (c.newValue !== undefined) elided.newValue = c.newValue;
+    out[i] = elided;
+  }
+  return out ?? changes;
+}
+
 
 /** Arrays at least this long whose changes outnumber half of their items are replaced whole. */
 const ARRAY_REPLACE_MIN = 8;
@@ -163,7 +204,8 @@ function applyOne(root: { v: JsonValue }, change: Change, owned: WeakSet<object>
 
 /** `__proto__` must become an own data property, never the prototype. */
 function setKey(obj: JsonObject, key: string, value: JsonValue): void {
-  Object.defineProperty(obj, key, { value, writable: true, enumerable: true, configurable: true });
+  if (key === '__proto__') Object.defineProperty(obj, key, { value, writable: true, enumerable: true, configurable: true });
+  else obj[key] = value;
 }
 
 function own(value: JsonValue, owned: WeakSet<object>, path: string, depth: number): JsonObject | JsonValue[] {
@@ -173,30 +215,53 @@ function own(value: JsonValue, owned: WeakSet<object>, path: string, depth: numb
   if (owned.has(value)) return value;
   let copy: JsonObject | JsonValue[];
   if (Array.isArray(value)) copy = value.slice();
-  else {
-    copy = {};
-    for (const k of Object.keys(value)) setKey(copy, k, value[k] as JsonValue);
-  }
+  else copy = { ...value }; // own data properties: a `__proto__` key stays data
   owned.add(copy);
   return copy;
 }
 
 /**
  * The changeset that undoes `changes` (reverse order, create ↔ delete, old ↔ new):
- * `applyChanges(applyChanges(a, c), invertChanges(c))` equals `a`. Used to build
- * `state_rolled_back` events (DESIGN.md Invariant 5: history is immutable).
- * @throws InvalidInputError when a change lacks the `oldValue` needed to invert it
+ * `applyChanges(applyChanges(a, c), invertChanges(c, a))` equals `a`. An old
+ * value left out of the changeset ({@link elideOldValues}) is read from
+ * `before`, the state the changes apply to. (Rollback itself diffs the head
+ * against the target state and does not need this.)
+ * @throws InvalidInputError when a change lacks its `oldValue` and no `before` is given
+ * @throws InvalidPathError when `changes` do not apply to `before`
  */
-export function invertChanges(changes: readonly Change[]): Change[] {
+export function invertChanges(changes: readonly Change[], before?: JsonValue): Change[] {
+  const olds = before !== undefined && changes.some((c) => c.op !== 'create' && c.oldValue === undefined) ? oldValuesIn(before, changes) : undefined;
   const out: Change[] = [];
   for (let i = changes.length - 1; i >= 0; i--) {
     const c = changes[i] as Change;
     if (c.op === 'create') out.push({ path: c.path, op: 'delete', oldValue: c.newValue as JsonValue });
     else {
-      if (c.oldValue === undefined) throw new InvalidInputError('change', `${c.op} at ${JSON.stringify(c.path)} has no oldValue to invert`);
-      if (c.op === 'delete') out.push({ path: c.path, op: 'create', newValue: c.oldValue });
-      else out.push({ path: c.path, op: 'update', oldValue: c.newValue as JsonValue, newValue: c.oldValue });
+      const old = c.oldValue !== undefined ? c.oldValue : olds?.[i];
+      if (old === undefined) throw new InvalidInputError('change', `${c.op} at ${JSON.stringify(c.path)} has no oldValue to invert (pass the state before it)`);
+      if (c.op === 'delete') out.push({ path: c.path, op: 'create', newValue: old });
+      else out.push({ path: c.path, op: 'update', oldValue: c.newValue as JsonValue, newValue: old });
     }
   }
   return out;
+}
+
+/** The value each change replaces or removes, read from the state it applies to. */
+function oldValuesIn(before: JsonValue, changes: readonly Change[]): (JsonValue | undefined)[] {
+  const olds: (JsonValue | undefined)[] = [];
+  let state = before;
+  for (const c of changes) {
+    olds.push(c.op === 'create' ? undefined : valueAt(state, c.path));
+    state = applyChanges(state, [c]);
+  }
+  return olds;
+}
+
+function valueAt(doc: JsonValue, path: string): JsonValue {
+  let node = doc;
+  for (const seg of parsePath(path)) {
+    if (Array.isArray(node)) node = node[arrayIndex(path, seg, node.length, false)] as JsonValue;
+    else if (isJsonObject(node) && Object.hasOwn(node, seg)) node = node[seg] as JsonValue;
+    else throw new InvalidPathError(path, `segment ${JSON.stringify(seg)} does not exist`);
+  }
+  return node;
 }

@@ -110,9 +110,8 @@ function markModified(d: Draft): void {
   if (d.copy) return;
   if (d.isArray) d.copy = (d.base as unknown[]).slice();
   else {
-    const copy: Record<string, unknown> = {};
-    for (const k of Object.keys(d.base)) setKey(copy, k, (d.base as Record<string, unknown>)[k]);
-    d.copy = copy;
+    // Spread defines own data properties (a `__proto__` key stays data) and is far cheaper than a defineProperty per key.
+    d.copy = { ...(d.base as Record<string, unknown>) };
   }
   if (d.children) {
     for (const [k, child] of d.children) {
@@ -233,7 +232,9 @@ function handler(d: Draft): ProxyHandler<object> {
 
 /** `__proto__` must become an own data property, never the prototype. */
 function setKey(obj: Record<string, unknown>, key: string, value: unknown): void {
-  Object.defineProperty(obj, key, { value, writable: true, enumerable: true, configurable: true });
+  // Only `__proto__` has a setter on Object.prototype; every other key assigns as a data property.
+  if (key === '__proto__') Object.defineProperty(obj, key, { value, writable: true, enumerable: true, configurable: true });
+  else obj[key] = value;
 }
 
 /** Above this many drafts/foreign values placed in an array, finalise walks every item instead of searching for each. */

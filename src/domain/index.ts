@@ -1,6 +1,6 @@
 export { decide } from './acceptance.js';
 export type { Decision, Head, RejectReason } from './acceptance.js';
-export { applyChanges, diff, invertChanges } from './changeset.js';
+export { OLD_VALUE_MAX_BYTES, applyChanges, diff, elideOldValues, invertChanges } from './changeset.js';
 export type { Change, ChangeOp } from './changeset.js';
 export { checksum, checksumFromScratch, isChecksum, sha256Hex } from './checksum.js';
 export { produceWithChanges } from './draft.js';

@@ -89,7 +89,7 @@ function servers(): Profile {
 /** The final state of every agent (folded from the log) against every acknowledged count. */
 async function expectNoAcknowledgedWriteLost(profile: Profile, agents: string[], hosts: Proc[]): Promise<void> {
   const { log, codec } = await profile.openLog();
-  const reader = await AgentStateClient.connect({ log, codec, topicPrefix: profile.env.AGENTSTATE_TOPIC_PREFIX!, bootstrap: false });
+  const reader = await AgentStateClient.connect({ log, codec, topicPrefix: profile.env.AGENTSTATE_TOPIC_PREFIX!, bootstrap: false, scope: 'fleet' });
   try {
     for (const id of agents) {
       const all = hosts.flatMap((h) => acks(h).get(id) ?? []);

@@ -61,7 +61,7 @@ export async function runtime(argv: string[], out: (s: string) => void, err: (s:
   try {
     const problems = await backend.setupTopics();
     if (problems.length) throw new UsageError(`topics do not match what agentstate needs: ${problems.join('; ')}`);
-    client = await AgentStateClient.connect({ log: backend.log, codec: backend.codec, topicPrefix: backend.prefix, source: `agentstate-runtime:${nodeId}`, nodeId, logger });
+    client = await AgentStateClient.connect({ log: backend.log, codec: backend.codec, topicPrefix: backend.prefix, source: `agentstate-runtime:${nodeId}`, nodeId, logger, scope: 'fleet' }); // a start command's superseded check reads heads it does not own
     const counters: FleetCounters = { agents: 0, created: 0, resumed: 0, events: 0, tasksCompleted: 0, failures: 0, writeErrors: 0 };
     const demo = demoAgentFactory({ counters });
     host = new RuntimeHost({

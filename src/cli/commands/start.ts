@@ -120,7 +120,7 @@ export async function start(argv: string[], out: (s: string) => void, err: (s: s
     // Embedded only for now: on FerretDB 1.24/PostgreSQL the MongoDB analytics store's setup
     // deadlocked FerretDB (docs/analytics.md, "Known gaps"); run services/analytics there by hand.
     if (backend.kind === 'embedded') analytics = await startAnalytics(backend, o.dataDir, process.env);
-    client = await AgentStateClient.connect({ log: backend.log, codec: backend.codec, topicPrefix: backend.prefix, source: 'agentstate-demo' });
+    client = await AgentStateClient.connect({ log: backend.log, codec: backend.codec, topicPrefix: backend.prefix, source: 'agentstate-demo', scope: 'fleet' }); // resumes the agents it finds: needs every head
     progress = startProgress(o.progressMs, counters, started, opened.store, err, backup);
     await runFleet({ client, agents: o.agents, thinkMs: o.thinkMs, seed: o.seed, signal: abort.signal }, counters);
     await client.close();

@@ -157,8 +157,9 @@ export class KafkaEventLog implements EventLog {
   }
 
   async endOffsets(topic: string): Promise<Record<number, string>> {
-    const offsets = await this.topicOffsets(topic);
-    return Object.fromEntries(offsets.map((o) => [o.partition, o.high]));
+    if (this.closed) throw new ClosedError('the Kafka event log');
+    // One round trip (latest only), not the admin's two: on every scoped write's decision path (issue 10).
+    return kafkaCall(`offsets of ${topic}`, () => whenRetriable(() => this.reader.latestOffsets(topic), 40, isKafkajsOffsetsBug));
   }
 
   async startOffsets(topic: string): Promise<Record<number, string>> {

@@ -34,6 +34,11 @@ interface Cluster {
   disconnect(): Promise<void>;
   addTargetTopic(topic: string): Promise<void>;
   refreshMetadata(): Promise<void>;
+  refreshMetadataIfNecessary(): Promise<void>;
+  findTopicPartitionMetadata(topic: string): Array<{ partitionId: number }>;
+  fetchTopicsOffset(
+    topics: Array<{ topic: string; fromBeginning: boolean; partitions: Array<{ partition: number }> }>,
+  ): Promise<Array<{ topic: string; partitions: Array<{ partition: number; offset: string }> }>>;
   findLeaderForPartitions(topic: string, partitions: number[]): Record<string, number[]>;
   findBroker(args: { nodeId: string }): Promise<Broker>;
 }
@@ -61,6 +66,37 @@ export class PartitionReader {
       return cluster;
     })();
     return this.connecting;
+  }
+
+  /** One list-offsets call at a time (see EventLog.topicOffsets: kafkajs #461). */
+  private latestQueue: Promise<unknown> = Promise.resolve();
+
+  /**
+   * Each partition's end offset: one ListOffsets (latest) round trip. The
+   * admin's `fetchTopicOffsets` asks for the earliest offsets too, in a second
+   * sequential round trip, which a writer deciding its writes from the claim
+   * feed's end does not need (issue 10).
+   */
+  latestOffsets(topic: string): Promise<Record<number, string>> {
+    const run = async (): Promise<Record<number, string>> => {
+      const cluster = await this.connect();
+      await cluster.addTargetTopic(topic);
+      await cluster.refreshMetadataIfNecessary();
+      const partitions = cluster.findTopicPartitionMetadata(topic).map((p) => ({ partition: p.partitionId }));
+      if (partitions.length === 0) {
+        // Not in the metadata we hold (a topic created since): look once more.
+        await cluster.refreshMetadata();
+        partitions.push(...cluster.findTopicPartitionMetadata(topic).map((p) => ({ partition: p.partitionId })));
+      }
+      const [answer] = await cluster.fetchTopicsOffset([{ topic, fromBeginning: false, partitions }]);
+      if (!answer || answer.partitions.length !== partitions.length) {
+        throw Object.assign(new Error(`list-offsets of ${topic} answered ${answer?.partitions.length ?? 0} of ${partitions.length} partitions`), { retriable: true });
+      }
+      return Object.fromEntries(answer.partitions.map((p) => [p.partition, p.offset]));
+    };
+    const next = this.latestQueue.then(run, run);
+    this.latestQueue = next.catch(() => undefined);
+    return next;
   }
 
   /** Records of `topic`/`partition` with from <= offset < until, in order. */

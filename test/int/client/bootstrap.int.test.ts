@@ -8,12 +8,13 @@ const AGENTS = 40;
 const UPDATES = 5;
 
 /**
- * A writer connecting to a log the projector has processed starts from the
+ * The fleet view (`scope: 'fleet'`, opt-in since the scoped view became the
+ * default) connecting to a log the projector has processed starts from the
  * state topic and the projector's commits (issue 4: "latest projected state
  * or compacted state, then the tail of the events topic"), and lands exactly
  * at the head, as if it had folded the whole log.
  */
-describe('writer view bootstrapped from the projector outputs', () => {
+describe('fleet view bootstrapped from the projector outputs', () => {
   let w: World | undefined;
   const clients: AgentStateClient[] = [];
   afterEach(async () => {
@@ -22,7 +23,7 @@ describe('writer view bootstrapped from the projector outputs', () => {
     w = undefined;
   });
   const connect = async (extra: Partial<Parameters<typeof AgentStateClient.connect>[0]> = {}): Promise<AgentStateClient> => {
-    const c = await AgentStateClient.connect({ log: w!.log, codec, topicPrefix: w!.prefix, ...extra });
+    const c = await AgentStateClient.connect({ log: w!.log, codec, topicPrefix: w!.prefix, scope: 'fleet', ...extra });
     clients.push(c);
     return c;
   };

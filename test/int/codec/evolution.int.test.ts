@@ -81,4 +81,23 @@ describe('StateEvent schema evolution under BACKWARD (real registry)', () => {
     await c.register(backward, v1, { compatibility: 'BACKWARD' });
     await expect(c.register(backward, v2Removed)).resolves.toBeGreaterThan(0);
   });
+
+  it('StateChange.oldBytes (issue 10) is a compatible change: records of the schema before it still decode, and an elided old value round-trips', async () => {
+    type Field = { name: string; type: unknown };
+    const withoutOldBytes = JSON.parse(JSON.stringify(v1), (key, value: unknown) =>
+      key === 'fields' && Array.isArray(value) ? (value as Field[]).filter((f) => f.name !== 'oldBytes') : value,
+    ) as AvroRecord;
+    expect(JSON.stringify(withoutOldBytes)).not.toContain('oldBytes');
+    const subject = uniqueName('evolve-value');
+    const c = codec();
+    const before = await c.register(subject, withoutOldBytes, { compatibility: 'FULL' });
+    const now = await c.register(subject, v1);
+    const old = await c.encode(before, eventToWire(event));
+    expect(eventFromWire(await codec().decode<WireStateEvent>(old, { readerSchema: v1 }))).toEqual(event);
+    const elided: StateEvent = { ...event, changeset: [{ path: '/memory/conversation/0', op: 'delete', oldBytes: 1061 }, ...event.changeset] };
+    const framed = await c.encode(now, eventToWire(elided));
+    expect(eventFromWire(await codec().decode<WireStateEvent>(framed))).toEqual(elided);
+    // A reader that predates the field still reads the event (FULL: old readers keep working).
+    expect(eventFromWire(await codec().decode<WireStateEvent>(framed, { readerSchema: withoutOldBytes })).changeset[0]).toEqual({ path: '/memory/conversation/0', op: 'delete' });
+  });
 });

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { applyChanges, diff, invertChanges } from '../../../src/domain/changeset.js';
+import { applyChanges, diff, elideOldValues, invertChanges } from '../../../src/domain/changeset.js';
 import { InvalidInputError, InvalidPathError } from '../../../src/domain/errors.js';
 import { canonicalJson, jsonEqual, type JsonValue } from '../../../src/domain/json.js';
 import { json, jsonObject } from './arbitraries.js';
@@ -48,6 +48,39 @@ describe('diff / applyChanges', () => {
       }),
       { numRuns: 300 },
     );
+  });
+
+  it('with old values left out, a changeset still applies the same and inverts from the state before it', () => {
+    fc.assert(
+      fc.property(json, json, fc.integer({ min: 0, max: 64 }), (a, b, max) => {
+        const changes = diff(a, b);
+        const elided = elideOldValues(changes, max);
+        for (const [i, c] of elided.entries()) {
+          const full = changes[i]!;
+          if (c.oldValue === undefined && full.oldValue !== undefined) {
+            // Left out only when over the limit, and its exact UTF-8 size is kept.
+            expect(c.oldBytes).toBe(Buffer.byteLength(canonicalJson(full.oldValue)));
+            expect(c.oldBytes!).toBeGreaterThan(max);
+          } else expect(c).toEqual(full);
+        }
+        expect(canonicalJson(applyChanges(a, elided))).toBe(canonicalJson(b));
+        expect(canonicalJson(applyChanges(b, invertChanges(elided, a)))).toBe(canonicalJson(a));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('leaves out the dropped turn of a chat window, not the new one, and says what inverting then needs', () => {
+    const turn = (i: number) => ({ role: 'user', content: `é${'x'.repeat(600)}${i}` });
+    const a = { memory: { conversation: [turn(0), turn(1), turn(2)] } };
+    const b = { memory: { conversation: [turn(1), turn(2), turn(3)] } };
+    const elided = elideOldValues(diff(a, b), 256);
+    expect(elided).toEqual([
+      { path: '/memory/conversation/0', op: 'delete', oldBytes: Buffer.byteLength(JSON.stringify(turn(0))) },
+      { path: '/memory/conversation/2', op: 'create', newValue: turn(3) },
+    ]);
+    expect(() => invertChanges(elided)).toThrow(InvalidInputError);
+    expect(elideOldValues(diff(a, b), Infinity)).toEqual(diff(a, b));
   });
 
   it('appending to a history costs one create per new item', () => {

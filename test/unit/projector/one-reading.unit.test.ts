@@ -75,7 +75,7 @@ describe('one reading of the log', () => {
     expect(reasons).toEqual(expected);
 
     // A writer that folds the log from the start.
-    const reader = await AgentStateClient.connect({ log, codec, bootstrap: false });
+    const reader = await AgentStateClient.connect({ log, codec, bootstrap: false, scope: 'fleet' });
     expect([reader.getState(id)?.version, reader.getState(id)?.checksum]).toEqual([4, v4.checksum]);
     await reader.close();
 
