@@ -16,6 +16,7 @@ import { Keyring, MasterKeySet, RegistryCodec } from '../../src/codec/index.js';
 import { MongoConnection } from '../../src/store/mongo/connection.js';
 import { MongoDataKeyStore } from '../../src/store/mongo/data-keys.js';
 import { SqliteDataKeyStore } from '../../src/store/sqlite/index.js';
+import type { DataKeyStore } from '../../src/store/data-keys.js';
 import { KafkaEventLog } from '../../src/log/kafka/index.js';
 import type { EventLog } from '../../src/log/port.js';
 import { SqliteEventLog } from '../../src/log/sqlite/index.js';
@@ -33,6 +34,8 @@ const HELP = {
   agentstate_backup_segment_seconds: 'Time to seal and write a segment and its manifest entry.',
   agentstate_backup_manifest_conflicts_total: 'Manifest versions another backup process wrote first.',
   agentstate_backup_restarts_total: 'Consumer restarts after a failure.',
+  agentstate_backup_keys: 'Wrapped data keys held by the backup.',
+  agentstate_backup_shredded_agents: 'Agents on the backup shred list (their keys are not in the backup).',
 };
 
 async function main(): Promise<number> {
@@ -62,25 +65,28 @@ async function main(): Promise<number> {
   await blobs.setup();
   // Data keys where the projector keeps them: MongoDB data_keys, or keys.sqlite in the data dir.
   let keyring: Keyring | undefined;
+  let dataKeys: DataKeyStore | undefined;
   let closeKeys: (() => Promise<void>) | undefined;
-  if (config.encrypt) {
+  if (config.backupKeys) {
     const masterKeys = (await MasterKeySet.fromEnv(process.env))!;
     if (config.mongo) {
       const connection = await MongoConnection.connect(config.mongo);
       const keys = new MongoDataKeyStore(connection);
       await keys.setup();
-      keyring = new Keyring({ masterKeys, store: keys });
+      dataKeys = keys;
       closeKeys = () => connection.close();
     } else {
       const keys = new SqliteDataKeyStore({ path: join(config.dataDir, 'keys.sqlite') });
       await keys.setup();
-      keyring = new Keyring({ masterKeys, store: keys });
+      dataKeys = keys;
       closeKeys = () => keys.close();
     }
+    if (config.encrypt) keyring = new Keyring({ masterKeys, store: dataKeys });
   }
   const archiver = new BackupArchiver({
     ...(keyring ? { keyring } : {}),
     ...(schemas ? { schemas } : {}),
+    ...(dataKeys ? { dataKeys, keysSyncMs: config.keysSyncMs } : {}),
     log,
     blobs,
     codec,

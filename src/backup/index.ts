@@ -24,3 +24,5 @@ export type { RestoreOptions, RestoreTarget } from './restore-target.js';
 export { SchemaArchive, SchemaRemapper, listArchivedSchemas, schemaIdOf, schemaKey } from './schemas.js';
 export type { ArchivedSchema, SchemaRemapperOptions } from './schemas.js';
 export { agentStateFromBackup } from './agent-at.js';
+export { KeyArchive, KEYS_LIVE_PREFIX, KEYS_SHREDDED_PREFIX, liveKeyKey, readShredList, restoreKeys, shredKey } from './keys.js';
+export type { KeysRestoreReport, ShredEntry } from './keys.js';
