@@ -9,7 +9,7 @@ export type { Segment, SegmentHeader, SegmentRecord, ValueEncoding } from './seg
 export { walkPartition } from './chain.js';
 export type { BackupProblem, ChainStep } from './chain.js';
 export { verifyBackup } from './verify.js';
-export type { ExpectedHead, VerifyOptions, VerifyReport, VersionGap } from './verify.js';
+export type { ExpectedHead, SnapshotMismatch, SnapshotRef, VerifyOptions, VerifyReport, VersionGap } from './verify.js';
 export { BackupDamagedError, republish, verifyRestored } from './restore.js';
 export type { RepublishOptions, RepublishResult, RestoreMismatch, RestoreProgress } from './restore.js';
 export { restoreEmbedded } from './restore-embedded.js';

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { backupStatus, verifyBackup, type ExpectedHead, type VerifyReport } from '../../backup/index.js';
+import { backupStatus, verifyBackup, type ExpectedHead, type SnapshotRef, type VerifyReport } from '../../backup/index.js';
 import { FsBlobStore } from '../../blob/fs.js';
 import type { BlobStore } from '../../blob/port.js';
 import { S3BlobStore } from '../../blob/s3.js';
@@ -24,8 +24,9 @@ export const backupHelp = `agentstate backup status | verify [--deep] [options]
                   tampered segment or manifest is named with its offsets.
                   Exit 1 when anything is damaged.
   verify --deep   also folds every agent's events with the reducer and
-                  compares version + checksum with the state store (when
-                  there is one)
+                  compares version + checksum with the state store, and the
+                  fold at each snapshot's version with the snapshot's
+                  checksum (when there is a store); names each mismatch
 
 The backup lives in the blob store: <data-dir>/blobs/backup/ embedded, or
 S3_BUCKET under the topic prefix on servers (S3_ENDPOINT, S3_BUCKET,
@@ -59,8 +60,13 @@ function printVerify(report: VerifyReport, out: (s: string) => void): void {
     const rejected = Object.entries(d.rejected).map(([k, v]) => `${k} ${v}`).join(', ');
     out(`deep: ${d.folded} agents folded, ${d.matched} match the store, ${d.ahead} ahead in the store (not archived yet), ${d.mismatched.length} differ${rejected ? `; rejected events: ${rejected}` : ''}`);
     for (const m of d.mismatched) out(`MISMATCH ${m.instanceId}: backup v${m.backup.version} ${m.backup.checksum}, store v${m.expected.version} ${m.expected.checksum}`);
+    if (d.snapshots) {
+      const s = d.snapshots;
+      out(`deep: ${s.checked} snapshots compared with the fold at their version, ${s.matched} match, ${s.ahead} past the backup (not archived yet), ${s.mismatched.length} differ`);
+      for (const m of s.mismatched) out(`SNAPSHOT MISMATCH ${m.instanceId} snapshot ${m.snapshotId} (version ${m.version}): snapshot checksum ${m.snapshot}, backup fold ${m.backup ?? 'never reaches this version'}`);
+    }
   }
-  out(report.ok ? `backup ok: ${report.segments} segments, ${report.records} records, ${report.agents} agents` : `backup DAMAGED: ${report.problems.length} problem(s)${report.deep?.mismatched.length ? `, ${report.deep.mismatched.length} mismatched agent(s)` : ''}`);
+  out(report.ok ? `backup ok: ${report.segments} segments, ${report.records} records, ${report.agents} agents` : `backup DAMAGED: ${report.problems.length} problem(s)${report.deep?.mismatched.length ? `, ${report.deep.mismatched.length} mismatched agent(s)` : ''}${report.deep?.snapshots?.mismatched.length ? `, ${report.deep.snapshots.mismatched.length} mismatched snapshot(s)` : ''}`);
 }
 
 export async function backup(argv: string[], out: (s: string) => void): Promise<number> {
@@ -85,6 +91,7 @@ export async function backup(argv: string[], out: (s: string) => void): Promise<
       return 0;
     }
     let expected: ((ids: string[]) => Promise<Map<string, ExpectedHead>>) | undefined;
+    let snapshots: ((ids: string[]) => Promise<Map<string, SnapshotRef[]>>) | undefined;
     const keys = await openKeys(backend, dataDir, process.env);
     let closeStore: (() => Promise<void>) | undefined = keys ? () => keys.close() : undefined;
     const hasStore = backend.kind === 'embedded' ? existsSync(join(resolve(dataDir), 'store.sqlite')) : !!process.env.MONGODB_URI;
@@ -96,10 +103,19 @@ export async function backup(argv: string[], out: (s: string) => void): Promise<
         for (let i = 0; i < ids.length; i += 500) for (const [id, s] of await sinks.store.getStates(ids.slice(i, i + 500))) out.set(id, { version: s.version, checksum: s.checksum });
         return out;
       };
+      snapshots = async (ids) => {
+        const out = new Map<string, SnapshotRef[]>();
+        for (let i = 0; i < ids.length; i += 16) {
+          const page = ids.slice(i, i + 16);
+          const lists = await Promise.all(page.map((id) => sinks.store.listSnapshots(id)));
+          page.forEach((id, j) => out.set(id, lists[j]!.map((r) => ({ snapshotId: r.snapshotId, version: r.version, stateChecksum: r.stateChecksum }))));
+        }
+        return out;
+      };
     }
     try {
       const partitions = Object.keys(await backend.log.endOffsets(backend.topics.events)).length;
-      const report = await verifyBackup({ blobs, codec: backend.codec, deep: !!values.deep, ...(expected ? { expected } : {}), ...(keys?.keyring ? { keyring: keys.keyring } : {}), partitions });
+      const report = await verifyBackup({ blobs, codec: backend.codec, deep: !!values.deep, ...(expected ? { expected } : {}), ...(snapshots ? { snapshots } : {}), ...(keys?.keyring ? { keyring: keys.keyring } : {}), partitions });
       if (values.json) out(JSON.stringify(report, null, 2));
       else printVerify(report, out);
       return report.ok ? 0 : 1;
