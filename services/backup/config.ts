@@ -29,6 +29,8 @@ export interface BackupServiceConfig {
    * whenever master keys are configured (the projector then encrypts snapshot bodies).
    */
   backupKeys: boolean;
+  /** Run `backup drill` every this many ms inside the service; 0 = off (the default). */
+  drillIntervalMs: number;
   /** How often the whole key store is compared with the backup's copy (ms). */
   keysSyncMs: number;
   /** Where the data keys are on the servers profile (only with `backupKeys`). */
@@ -62,6 +64,9 @@ function required(env: NodeJS.ProcessEnv, name: string): string {
  * AGENTSTATE_MONGO_DATABASE for the data keys). With master keys configured
  * the wrapped data keys and the shred list are backed up (BACKUP_KEYS_SYNC_MS,
  * 60000: how often shreds and rotations are carried over).
+ * BACKUP_DRILL_INTERVAL_MS (0 = off, the default; e.g. 86400000 = daily):
+ * runs `agentstate backup drill` on that schedule and records it in
+ * backup_drills (on servers the drill needs MONGODB_URI).
  */
 export function loadConfig(env: NodeJS.ProcessEnv, argv: string[]): BackupServiceConfig {
   if (argv.length > 0) throw new ConfigError('arguments', `unknown: ${argv.join(' ')} (the backup service takes none)`);
@@ -74,6 +79,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: string[]): BackupServic
   const backupKeys = encrypt || !!env.AGENTSTATE_MASTER_KEYS || !!env.AGENTSTATE_MASTER_KEYS_FILE;
   const compression = (env.BACKUP_COMPRESSION ?? 'lz4') as CompressionAlgorithm;
   if (!COMPRESSION_ALGORITHMS.includes(compression)) throw new ConfigError('BACKUP_COMPRESSION', `"${compression}" is not one of ${COMPRESSION_ALGORITHMS.join(', ')}`);
+  if (servers && int(env, 'BACKUP_DRILL_INTERVAL_MS', 0) > 0 && !env.MONGODB_URI) throw new ConfigError('BACKUP_DRILL_INTERVAL_MS', 'drills on servers need MONGODB_URI (the scratch database, and backup_drills)');
   return {
     profile: servers ? 'servers' : 'embedded',
     kafkaBrokers: servers ? env.KAFKA_BROKERS!.split(',').map((s) => s.trim()).filter(Boolean) : [],
@@ -99,6 +105,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: string[]): BackupServic
     encrypt,
     backupKeys,
     keysSyncMs: int(env, 'BACKUP_KEYS_SYNC_MS', 60_000, 1),
+    drillIntervalMs: int(env, 'BACKUP_DRILL_INTERVAL_MS', 0),
     mongo: backupKeys && servers ? { uri: required(env, 'MONGODB_URI'), database: env.AGENTSTATE_MONGO_DATABASE ?? 'agentstate' } : undefined,
     logLevel: env.LOG_LEVEL ?? 'info',
   };

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { backupStatus, verifyBackup, type ExpectedHead, type SnapshotRef, type VerifyReport } from '../../backup/index.js';
+import { backupStatus, describeDrill, embeddedDrillTarget, MongoDrillRecorder, runDrill, SqliteDrillRecorder, verifyBackup, type DrillRecorder, type ExpectedHead, type SnapshotRef, type VerifyReport } from '../../backup/index.js';
 import { FsBlobStore } from '../../blob/fs.js';
 import type { BlobStore } from '../../blob/port.js';
 import { S3BlobStore } from '../../blob/s3.js';
@@ -8,16 +8,27 @@ import { backendKind, GLOBAL_HELP, parse, positionalArgs, UsageError } from '../
 import { openBackend, type Backend } from '../backend.js';
 import { MasterKeySet } from '../../codec/master-keys.js';
 import { openProjection, type Projection } from '../projection.js';
+import { MongoConnection } from '../../store/mongo/connection.js';
+import { readEnv } from '../../config/env.js';
+import { serversDrillTarget } from './backup-drill.js';
+
+/** Where drills are recorded: `backup_drills` in the source's MongoDB database, or in <data-dir>/backup.sqlite. */
+export async function openDrillRecorder(backend: Backend, dataDir: string, env: NodeJS.ProcessEnv): Promise<DrillRecorder | undefined> {
+  if (backend.kind === 'embedded') return new SqliteDrillRecorder(dataDir);
+  const mongo = readEnv(env).mongo;
+  return mongo ? new MongoDrillRecorder(await MongoConnection.connect({ uri: mongo.uri, database: mongo.database })) : undefined;
+}
 
 /** The state store + keyring of the source, when the environment names master keys (an encrypted backup needs them). */
 export async function openKeys(backend: Backend, dataDir: string, env: NodeJS.ProcessEnv): Promise<Projection | undefined> {
   return (await MasterKeySet.fromEnv(env)) ? openProjection(backend, dataDir, env) : undefined;
 }
 
-export const backupHelp = `agentstate backup status | verify [--deep] [options]
+export const backupHelp = `agentstate backup status | verify [--deep] | drill [options]
 
   status          per partition: segments archived, next offset not in the
-                  backup, lag in records and seconds (the RPO right now)
+                  backup, lag in records and seconds (the RPO right now);
+                  then the last successful drill (and the last one, if it failed)
   verify          reads every segment of the backup: stored and frame
                   checksums, the manifest hash chain, contiguity of offsets
                   and of each agent's versions; a missing, truncated or
@@ -27,6 +38,14 @@ export const backupHelp = `agentstate backup status | verify [--deep] [options]
                   compares version + checksum with the state store, and the
                   fold at each snapshot's version with the snapshot's
                   checksum (when there is a store); names each mismatch
+  drill           restores the latest backup into a scratch target (servers:
+                  topics <prefix>drill-<id>.*, database <db>_drill_<id>, the
+                  S3 prefix of those topics; embedded: <data-dir>/.drills/<id>),
+                  verifies every agent, reports the RPO and the restore time,
+                  removes the scratch target and records the result in
+                  backup_drills (MongoDB, or <data-dir>/backup.sqlite).
+                  Exit 1 when the drill fails. The backup service can run it
+                  on a schedule: BACKUP_DRILL_INTERVAL_MS (off by default)
 
 The backup lives in the blob store: <data-dir>/blobs/backup/ embedded, or
 S3_BUCKET under the topic prefix on servers (S3_ENDPOINT, S3_BUCKET,
@@ -72,21 +91,40 @@ function printVerify(report: VerifyReport, out: (s: string) => void): void {
 export async function backup(argv: string[], out: (s: string) => void): Promise<number> {
   const { values, positionals } = parse(argv, { deep: { type: 'boolean' } as never });
   if (values.help) return out(backupHelp), 0;
-  const [sub] = positionalArgs(positionals, ['status|verify'], 'agentstate backup status|verify [--deep]');
-  if (sub !== 'status' && sub !== 'verify') throw new UsageError(`unknown subcommand "${sub}" (status or verify)`);
-  if (sub === 'status' && values.deep) throw new UsageError('--deep is an option of verify');
+  const [sub] = positionalArgs(positionals, ['status|verify|drill'], 'agentstate backup status|verify [--deep]|drill');
+  if (sub !== 'status' && sub !== 'verify' && sub !== 'drill') throw new UsageError(`unknown subcommand "${sub}" (status, verify or drill)`);
+  if (sub !== 'verify' && values.deep) throw new UsageError('--deep is an option of verify');
   const dataDir = values['data-dir'];
   const backend = await openBackend({ dataDir, backend: backendKind(values.backend), env: process.env, readOnly: true });
   const blobs = openBackupBlobs(backend, dataDir, process.env);
   try {
+    if (sub === 'drill') {
+      const recorder = await openDrillRecorder(backend, dataDir, process.env);
+      try {
+        const masterKeys = await MasterKeySet.fromEnv(process.env);
+        const target =
+          backend.kind === 'embedded'
+            ? embeddedDrillTarget({ blobs, dataDir, codec: backend.codec, topicPrefix: backend.prefix, ...(masterKeys ? { masterKeys } : {}) })
+            : serversDrillTarget(process.env, backend.prefix, blobs);
+        const r = await runDrill({ blobs, log: backend.log, topicPrefix: backend.prefix, target, ...(recorder ? { recorder } : {}) });
+        out(values.json ? JSON.stringify(r, null, 2) : describeDrill(r));
+        return r.ok ? 0 : 1;
+      } finally {
+        await recorder?.close();
+      }
+    }
     if (sub === 'status') {
       const rows = await backupStatus({ blobs, log: backend.log, topicPrefix: backend.prefix });
+      const recorder = await openDrillRecorder(backend, dataDir, process.env).catch(() => undefined);
+      const [lastOk, [last]] = recorder ? await Promise.all([recorder.lastSuccessful(), recorder.recent(1)]).finally(() => recorder.close()) : [undefined, []];
       if (values.json) out(JSON.stringify(rows, null, 2));
       else {
         out('partition  segments  archived-next  end-offset  lag-records  lag-seconds  last-segment');
         for (const r of rows) {
           out(`${String(r.partition).padStart(9)}  ${String(r.segments).padStart(8)}  ${String(r.archivedNext ?? '-').padStart(13)}  ${r.endOffset.padStart(10)}  ${r.lagRecords.padStart(11)}  ${r.lagSeconds.toFixed(1).padStart(11)}  ${r.lastSegmentAt ? new Date(r.lastSegmentAt).toISOString() : '-'}`);
         }
+        out(lastOk ? `last successful drill: ${describeDrill(lastOk)}` : 'last successful drill: none (run agentstate backup drill)');
+        if (last && !last.ok) out(`last drill: ${describeDrill(last)}`);
       }
       return 0;
     }
