@@ -26,5 +26,5 @@ export type { ArchivedSchema, SchemaRemapperOptions } from './schemas.js';
 export { agentStateFromBackup } from './agent-at.js';
 export { KeyArchive, KEYS_LIVE_PREFIX, KEYS_SHREDDED_PREFIX, liveKeyKey, readShredList, restoreKeys, shredKey } from './keys.js';
 export type { KeysRestoreReport, ShredEntry } from './keys.js';
-export { MongoDrillRecorder, SqliteDrillRecorder, describeDrill, embeddedDrillTarget, latestArchivedAt, runDrill } from './drill.js';
+export { describeDrill, embeddedDrillTarget, latestArchivedAt, runDrill } from './drill.js';
 export type { DrillOptions, DrillRecord, DrillRecorder, DrillTarget } from './drill.js';

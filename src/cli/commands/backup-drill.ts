@@ -1,4 +1,8 @@
-import type { DrillTarget } from '../../backup/index.js';
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import Database from 'better-sqlite3';
+import type { Collection } from 'mongodb';
+import type { DrillRecord, DrillRecorder, DrillTarget } from '../../backup/index.js';
 import type { BlobStore } from '../../blob/port.js';
 import { S3BlobStore } from '../../blob/s3.js';
 import { valueSubject } from '../../codec/schemas.js';
@@ -64,3 +68,50 @@ export function serversDrillTarget(env: NodeJS.ProcessEnv, sourcePrefix: string,
     };
   };
 }
+
+/** `backup_drills` in MongoDB (the source's database). */
+export class MongoDrillRecorder implements DrillRecorder {
+  private readonly drills: Collection<DrillRecord>;
+  constructor(readonly connection: MongoConnection) {
+    this.drills = connection.db.collection<DrillRecord>('backup_drills');
+  }
+  async record(r: DrillRecord): Promise<void> {
+    await this.drills.replaceOne({ drillId: r.drillId }, r, { upsert: true });
+  }
+  async recent(limit: number): Promise<DrillRecord[]> {
+    return (await this.drills.find({}, { projection: { _id: 0 } }).sort({ startedAt: -1 }).limit(limit).toArray()) as DrillRecord[];
+  }
+  async lastSuccessful(): Promise<DrillRecord | undefined> {
+    return ((await this.drills.find({ ok: true }, { projection: { _id: 0 } }).sort({ startedAt: -1 }).limit(1).toArray()) as DrillRecord[])[0];
+  }
+  async close(): Promise<void> {
+    await this.connection.close();
+  }
+}
+
+/** `backup_drills` in `<data-dir>/backup.sqlite` (embedded). */
+export class SqliteDrillRecorder implements DrillRecorder {
+  private readonly db: Database.Database;
+  constructor(dataDir: string) {
+    mkdirSync(resolve(dataDir), { recursive: true });
+    this.db = new Database(join(resolve(dataDir), 'backup.sqlite'));
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('busy_timeout = 5000');
+    this.db.exec('CREATE TABLE IF NOT EXISTS backup_drills (drill_id TEXT PRIMARY KEY, started_at INTEGER NOT NULL, ok INTEGER NOT NULL, doc TEXT NOT NULL) STRICT');
+    this.db.exec('CREATE INDEX IF NOT EXISTS backup_drills_started ON backup_drills (started_at)');
+  }
+  async record(r: DrillRecord): Promise<void> {
+    this.db.prepare('INSERT OR REPLACE INTO backup_drills (drill_id, started_at, ok, doc) VALUES (?, ?, ?, ?)').run(r.drillId, r.startedAt, r.ok ? 1 : 0, JSON.stringify(r));
+  }
+  async recent(limit: number): Promise<DrillRecord[]> {
+    return (this.db.prepare('SELECT doc FROM backup_drills ORDER BY started_at DESC LIMIT ?').all(limit) as { doc: string }[]).map((row) => JSON.parse(row.doc) as DrillRecord);
+  }
+  async lastSuccessful(): Promise<DrillRecord | undefined> {
+    const row = this.db.prepare('SELECT doc FROM backup_drills WHERE ok = 1 ORDER BY started_at DESC LIMIT 1').get() as { doc: string } | undefined;
+    return row ? (JSON.parse(row.doc) as DrillRecord) : undefined;
+  }
+  async close(): Promise<void> {
+    this.db.close();
+  }
+}
+

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { backupStatus, describeDrill, embeddedDrillTarget, MongoDrillRecorder, runDrill, SqliteDrillRecorder, verifyBackup, type DrillRecorder, type ExpectedHead, type SnapshotRef, type VerifyReport } from '../../backup/index.js';
+import { backupStatus, describeDrill, embeddedDrillTarget, runDrill, verifyBackup, type DrillRecorder, type ExpectedHead, type SnapshotRef, type VerifyReport } from '../../backup/index.js';
 import { FsBlobStore } from '../../blob/fs.js';
 import type { BlobStore } from '../../blob/port.js';
 import { S3BlobStore } from '../../blob/s3.js';
@@ -10,7 +10,7 @@ import { MasterKeySet } from '../../codec/master-keys.js';
 import { openProjection, type Projection } from '../projection.js';
 import { MongoConnection } from '../../store/mongo/connection.js';
 import { readEnv } from '../../config/env.js';
-import { serversDrillTarget } from './backup-drill.js';
+import { MongoDrillRecorder, serversDrillTarget, SqliteDrillRecorder } from './backup-drill.js';
 
 /** Where drills are recorded: `backup_drills` in the source's MongoDB database, or in <data-dir>/backup.sqlite. */
 export async function openDrillRecorder(backend: Backend, dataDir: string, env: NodeJS.ProcessEnv): Promise<DrillRecorder | undefined> {

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { listArchivedSchemas, MongoDrillRecorder, runDrill, SchemaArchive } from '../../../src/backup/index.js';
-import { drillScratchNames, serversDrillTarget } from '../../../src/cli/commands/backup-drill.js';
+import { listArchivedSchemas, runDrill, SchemaArchive } from '../../../src/backup/index.js';
+import { drillScratchNames, MongoDrillRecorder, serversDrillTarget } from '../../../src/cli/commands/backup-drill.js';
 import { createKafka } from '../../../src/log/kafka/connection.js';
 import { MongoConnection } from '../../../src/store/mongo/connection.js';
 import { S3BlobStore } from '../../../src/blob/s3.js';

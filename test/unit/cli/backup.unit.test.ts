@@ -2,10 +2,11 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, unlinkSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { listManifestVersions, openManifest, SqliteDrillRecorder, type DrillRecord } from '../../../src/backup/index.js';
+import { listManifestVersions, openManifest, type DrillRecord } from '../../../src/backup/index.js';
 import { FsBlobStore } from '../../../src/blob/fs.js';
 import { UsageError } from '../../../src/cli/args.js';
 import { backup } from '../../../src/cli/commands/backup.js';
+import { SqliteDrillRecorder } from '../../../src/cli/commands/backup-drill.js';
 import { restore } from '../../../src/cli/commands/restore.js';
 import { SqliteEventLog } from '../../../src/log/sqlite/index.js';
 import { topicSpecs } from '../../../src/log/topics.js';
