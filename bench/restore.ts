@@ -14,7 +14,7 @@
  * says the size. Options: --quick, --agents N, --events N (per agent).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { BackupArchiver, restoreInto, SchemaRemapper } from '../src/backup/index.js';
+import { BackupArchiver, restoreInto, SchemaArchive, SchemaRemapper } from '../src/backup/index.js';
 import { S3BlobStore } from '../src/blob/s3.js';
 import { RegistryEventCodec } from '../src/client/index.js';
 import { RegistryCodec } from '../src/codec/index.js';
@@ -47,7 +47,9 @@ async function main(): Promise<void> {
     rows.push(throughputRow('produce (baseline)', total, mb, produceS, '1.00'));
 
     process.stderr.write(`archiving ${total} records (${num(mb, 1)} MB) to S3...\n`);
-    const archiver = new BackupArchiver({ log, blobs, codec, topicPrefix: prefix, segmentMaxAgeMs: 1000, tickMs: 200, sessionTimeoutMs: 10_000 });
+    // The registry schemas go into the backup as the service archives them (a restore onto an empty registry needs them).
+    const schemas = new SchemaArchive(blobs, new RegistryCodec({ url: env.schemaRegistryUrl }));
+    const archiver = new BackupArchiver({ log, blobs, codec, topicPrefix: prefix, schemas, segmentMaxAgeMs: 1000, tickMs: 200, sessionTimeoutMs: 10_000 });
     const stop = new AbortController();
     const running = archiver.run(stop.signal);
     while ((await archiver.lag()).some((l) => l.records !== '0')) await sleep(200);

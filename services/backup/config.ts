@@ -25,7 +25,16 @@ export interface BackupServiceConfig {
   healthMaxRpoSeconds: number;
   /** Encrypt archived values under each agent's data key (needs master keys; data keys in MongoDB or keys.sqlite). */
   encrypt: boolean;
-  /** Where the data keys are on the servers profile (only with `encrypt`). */
+  /**
+   * Back up the wrapped data keys and the shred list: with `encrypt`, or
+   * whenever master keys are configured (the projector then encrypts snapshot bodies).
+   */
+  backupKeys: boolean;
+  /** Run `backup drill` every this many ms inside the service; 0 = off (the default). */
+  drillIntervalMs: number;
+  /** How often the whole key store is compared with the backup's copy (ms). */
+  keysSyncMs: number;
+  /** Where the data keys are on the servers profile (only with `backupKeys`). */
   mongo: { uri: string; database: string } | undefined;
   logLevel: string;
 }
@@ -53,7 +62,12 @@ function required(env: NodeJS.ProcessEnv, name: string): string {
  * (1000), BACKUP_SESSION_TIMEOUT_MS (30000), BACKUP_HEALTH_MAX_RPO_S (900),
  * METRICS_PORT (9465; 0 = off), LOG_LEVEL, BACKUP_ENCRYPT (1/true: encrypt
  * values; needs AGENTSTATE_MASTER_KEYS[_FILE], and on servers MONGODB_URI +
- * AGENTSTATE_MONGO_DATABASE for the data keys).
+ * AGENTSTATE_MONGO_DATABASE for the data keys). With master keys configured
+ * the wrapped data keys and the shred list are backed up (BACKUP_KEYS_SYNC_MS,
+ * 60000: how often shreds and rotations are carried over).
+ * BACKUP_DRILL_INTERVAL_MS (0 = off, the default; e.g. 86400000 = daily):
+ * runs `agentstate backup drill` on that schedule and records it in
+ * backup_drills (on servers the drill needs MONGODB_URI).
  */
 export function loadConfig(env: NodeJS.ProcessEnv, argv: string[]): BackupServiceConfig {
   if (argv.length > 0) throw new ConfigError('arguments', `unknown: ${argv.join(' ')} (the backup service takes none)`);
@@ -63,8 +77,10 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: string[]): BackupServic
   if (!['', '0', '1', 'true', 'false'].includes(flag)) throw new ConfigError('BACKUP_ENCRYPT', `"${env.BACKUP_ENCRYPT}" is not 1, true, 0 or false`);
   const encrypt = flag === '1' || flag === 'true';
   if (encrypt && !env.AGENTSTATE_MASTER_KEYS && !env.AGENTSTATE_MASTER_KEYS_FILE) throw new ConfigError('BACKUP_ENCRYPT', 'needs AGENTSTATE_MASTER_KEYS or AGENTSTATE_MASTER_KEYS_FILE');
+  const backupKeys = encrypt || !!env.AGENTSTATE_MASTER_KEYS || !!env.AGENTSTATE_MASTER_KEYS_FILE;
   const compression = (env.BACKUP_COMPRESSION ?? 'lz4') as CompressionAlgorithm;
   if (!COMPRESSION_ALGORITHMS.includes(compression)) throw new ConfigError('BACKUP_COMPRESSION', `"${compression}" is not one of ${COMPRESSION_ALGORITHMS.join(', ')}`);
+  if (servers && int(env, 'BACKUP_DRILL_INTERVAL_MS', 0) > 0 && !env.MONGODB_URI) throw new ConfigError('BACKUP_DRILL_INTERVAL_MS', 'drills on servers need MONGODB_URI (the scratch database, and backup_drills)');
   return {
     profile: servers ? 'servers' : 'embedded',
     kafkaBrokers: servers ? env.KAFKA_BROKERS!.split(',').map((s) => s.trim()).filter(Boolean) : [],
@@ -88,7 +104,10 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: string[]): BackupServic
     metricsPort: int(env, 'METRICS_PORT', 9465),
     healthMaxRpoSeconds: int(env, 'BACKUP_HEALTH_MAX_RPO_S', 900, 1),
     encrypt,
-    mongo: encrypt && servers ? { uri: required(env, 'MONGODB_URI'), database: env.AGENTSTATE_MONGO_DATABASE ?? 'agentstate' } : undefined,
+    backupKeys,
+    keysSyncMs: int(env, 'BACKUP_KEYS_SYNC_MS', 60_000, 1),
+    drillIntervalMs: int(env, 'BACKUP_DRILL_INTERVAL_MS', 0),
+    mongo: backupKeys && servers ? { uri: required(env, 'MONGODB_URI'), database: env.AGENTSTATE_MONGO_DATABASE ?? 'agentstate' } : undefined,
     logLevel: env.LOG_LEVEL ?? 'info',
   };
 }

@@ -7,7 +7,9 @@
 import { mkdirSync } from 'node:fs';
 import { serveMetricsAndHealth, serviceLogger, stopOnSignals } from '../lib/process.js';
 import { join } from 'node:path';
-import { BackupArchiver, SchemaArchive } from '../../src/backup/index.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { BackupArchiver, describeDrill, embeddedDrillTarget, runDrill, SchemaArchive } from '../../src/backup/index.js';
+import { MongoDrillRecorder, serversDrillTarget, SqliteDrillRecorder } from '../../src/cli/commands/backup-drill.js';
 import { FsBlobStore } from '../../src/blob/fs.js';
 import { S3BlobStore } from '../../src/blob/s3.js';
 import type { BlobStore } from '../../src/blob/port.js';
@@ -16,6 +18,7 @@ import { Keyring, MasterKeySet, RegistryCodec } from '../../src/codec/index.js';
 import { MongoConnection } from '../../src/store/mongo/connection.js';
 import { MongoDataKeyStore } from '../../src/store/mongo/data-keys.js';
 import { SqliteDataKeyStore } from '../../src/store/sqlite/index.js';
+import type { DataKeyStore } from '../../src/store/data-keys.js';
 import { KafkaEventLog } from '../../src/log/kafka/index.js';
 import type { EventLog } from '../../src/log/port.js';
 import { SqliteEventLog } from '../../src/log/sqlite/index.js';
@@ -33,6 +36,11 @@ const HELP = {
   agentstate_backup_segment_seconds: 'Time to seal and write a segment and its manifest entry.',
   agentstate_backup_manifest_conflicts_total: 'Manifest versions another backup process wrote first.',
   agentstate_backup_restarts_total: 'Consumer restarts after a failure.',
+  agentstate_backup_keys: 'Wrapped data keys held by the backup.',
+  agentstate_backup_drill_ok: '1 when the last scheduled drill restored and verified the backup, else 0.',
+  agentstate_backup_drill_last_success_timestamp_seconds: 'When the last successful scheduled drill finished (Unix s).',
+  agentstate_backup_drill_restore_seconds: 'Restore time of the last scheduled drill.',
+  agentstate_backup_shredded_agents: 'Agents on the backup shred list (their keys are not in the backup).',
 };
 
 async function main(): Promise<number> {
@@ -62,25 +70,28 @@ async function main(): Promise<number> {
   await blobs.setup();
   // Data keys where the projector keeps them: MongoDB data_keys, or keys.sqlite in the data dir.
   let keyring: Keyring | undefined;
+  let dataKeys: DataKeyStore | undefined;
   let closeKeys: (() => Promise<void>) | undefined;
-  if (config.encrypt) {
+  if (config.backupKeys) {
     const masterKeys = (await MasterKeySet.fromEnv(process.env))!;
     if (config.mongo) {
       const connection = await MongoConnection.connect(config.mongo);
       const keys = new MongoDataKeyStore(connection);
       await keys.setup();
-      keyring = new Keyring({ masterKeys, store: keys });
+      dataKeys = keys;
       closeKeys = () => connection.close();
     } else {
       const keys = new SqliteDataKeyStore({ path: join(config.dataDir, 'keys.sqlite') });
       await keys.setup();
-      keyring = new Keyring({ masterKeys, store: keys });
+      dataKeys = keys;
       closeKeys = () => keys.close();
     }
+    if (config.encrypt) keyring = new Keyring({ masterKeys, store: dataKeys });
   }
   const archiver = new BackupArchiver({
     ...(keyring ? { keyring } : {}),
     ...(schemas ? { schemas } : {}),
+    ...(dataKeys ? { dataKeys, keysSyncMs: config.keysSyncMs } : {}),
     log,
     blobs,
     codec,
@@ -101,15 +112,53 @@ async function main(): Promise<number> {
     return { ok, body: { status: ok ? 'ok' : 'rpo_exceeded', maxRpoSeconds: config.healthMaxRpoSeconds, partitions: lag } };
   });
   const stop = stopOnSignals(logger, 'closing open segments');
+  const drills = config.drillIntervalMs > 0 ? scheduleDrills(config, { log, blobs, codec, logger, metrics }, stop) : undefined;
   logger.info({ profile: config.profile, group: config.group, prefix: config.topicPrefix, segmentMaxBytes: config.segmentMaxBytes, segmentMaxAgeMs: config.segmentMaxAgeMs, encrypt: config.encrypt }, 'backup started');
   try {
     await archiver.run(stop);
+    await drills;
   } finally {
     server?.close();
     await Promise.allSettled([log.close(), blobs.close(), closeKeys?.()]);
   }
   logger.info('backup stopped');
   return 0;
+}
+
+/**
+ * `backup drill` every BACKUP_DRILL_INTERVAL_MS (the seed's "regular backup
+ * restoration testing"): the first one interval after start, each recorded in
+ * backup_drills; a failure is logged and counted, never fatal to the backup.
+ */
+async function scheduleDrills(
+  config: ReturnType<typeof loadConfig>,
+  deps: { log: EventLog; blobs: BlobStore; codec: EventCodec; logger: ReturnType<typeof serviceLogger>; metrics: MetricsRegistry },
+  stop: AbortSignal,
+): Promise<void> {
+  const masterKeys = await MasterKeySet.fromEnv(process.env);
+  const recorder = config.profile === 'servers' ? new MongoDrillRecorder(await MongoConnection.connect({ uri: process.env.MONGODB_URI!, database: process.env.AGENTSTATE_MONGO_DATABASE ?? 'agentstate' })) : new SqliteDrillRecorder(config.dataDir);
+  const target =
+    config.profile === 'servers'
+      ? serversDrillTarget(process.env, config.topicPrefix, deps.blobs)
+      : embeddedDrillTarget({ blobs: deps.blobs, dataDir: config.dataDir, codec: deps.codec, topicPrefix: config.topicPrefix, ...(masterKeys ? { masterKeys } : {}) });
+  try {
+    while (!stop.aborted) {
+      await sleep(config.drillIntervalMs, undefined, { signal: stop }).catch(() => undefined);
+      if (stop.aborted) break;
+      try {
+        const r = await runDrill({ blobs: deps.blobs, log: deps.log, topicPrefix: config.topicPrefix, target, recorder });
+        deps.metrics.set('agentstate_backup_drill_ok', r.ok ? 1 : 0);
+        if (r.ok) deps.metrics.set('agentstate_backup_drill_last_success_timestamp_seconds', Math.floor(r.finishedAt / 1000));
+        deps.metrics.set('agentstate_backup_drill_restore_seconds', r.restoreSeconds);
+        (r.ok ? deps.logger.info.bind(deps.logger) : deps.logger.error.bind(deps.logger))({ drill: r }, describeDrill(r));
+      } catch (err) {
+        deps.metrics.set('agentstate_backup_drill_ok', 0);
+        deps.logger.error({ err }, 'backup drill failed to run');
+      }
+    }
+  } finally {
+    await recorder.close();
+  }
 }
 
 main().then(

@@ -3,6 +3,7 @@ import { topicNames } from '../log/topics.js';
 import type { ConsumedBatch } from '../log/port.js';
 import { resolveArchiverOptions, type ArchiverOptions, type ResolvedArchiverOptions } from './options.js';
 import { PartitionArchive } from './partition.js';
+import { KeyArchive } from './keys.js';
 
 /** Lag of one partition behind the blob store. */
 export interface PartitionLag {
@@ -28,16 +29,33 @@ export class BackupArchiver {
   private readonly topic: string;
   private readonly partitions = new Map<number, PartitionArchive>();
   private partitionCount = 0;
+  private readonly keys: KeyArchive | undefined;
+  private keysSyncedAt = Number.NEGATIVE_INFINITY;
 
   constructor(options: ArchiverOptions) {
     this.options = resolveArchiverOptions(options);
     this.topic = topicNames(this.options.topicPrefix).events;
+    this.keys = this.options.dataKeys ? new KeyArchive(this.options.blobs, this.options.dataKeys) : undefined;
+  }
+
+  /**
+   * Compares the whole data-key store with the backup's copy now: new and
+   * re-wrapped keys are written, shredded agents go on the shred list and
+   * their wrapped keys leave the backup. Runs on the tick every `keysSyncMs`.
+   */
+  async syncKeys(): Promise<{ keys: number; shredded: number } | undefined> {
+    if (!this.keys) return undefined;
+    const r = await this.keys.sync();
+    this.keysSyncedAt = this.options.now();
+    this.options.metrics?.set('agentstate_backup_keys', r.keys);
+    this.options.metrics?.set('agentstate_backup_shredded_agents', r.shredded);
+    return r;
   }
 
   private archive(partition: number): PartitionArchive {
     let a = this.partitions.get(partition);
     if (!a) {
-      const ctx = { options: this.options, topic: this.topic, partitions: 0 };
+      const ctx = { options: this.options, topic: this.topic, partitions: 0, ...(this.keys ? { keys: this.keys } : {}) };
       Object.defineProperty(ctx, 'partitions', { get: () => this.partitionCount });
       a = new PartitionArchive(ctx, partition);
       this.partitions.set(partition, a);
@@ -82,6 +100,7 @@ export class BackupArchiver {
       await ticker.done;
     }
     await this.flushAll();
+    await this.syncKeys();
   }
 
   /** Closes every open segment now. */
@@ -139,6 +158,7 @@ export class BackupArchiver {
             await this.archive(p).catchUpCommitted(c === undefined ? undefined : BigInt(c), now());
           }
           await Promise.all([...this.partitions.values()].map((p) => p.flushIfAged(now())));
+          if (this.keys && now() - this.keysSyncedAt >= this.options.keysSyncMs) await this.syncKeys();
           for (const l of await this.lag()) {
             const labels = { partition: String(l.partition) };
             metrics?.set('agentstate_backup_lag_records', Number(l.records), labels);

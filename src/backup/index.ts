@@ -9,7 +9,7 @@ export type { Segment, SegmentHeader, SegmentRecord, ValueEncoding } from './seg
 export { walkPartition } from './chain.js';
 export type { BackupProblem, ChainStep } from './chain.js';
 export { verifyBackup } from './verify.js';
-export type { ExpectedHead, VerifyOptions, VerifyReport, VersionGap } from './verify.js';
+export type { ExpectedHead, SnapshotMismatch, SnapshotRef, VerifyOptions, VerifyReport, VersionGap } from './verify.js';
 export { BackupDamagedError, republish, verifyRestored } from './restore.js';
 export type { RepublishOptions, RepublishResult, RestoreMismatch, RestoreProgress } from './restore.js';
 export { restoreEmbedded } from './restore-embedded.js';
@@ -24,3 +24,7 @@ export type { RestoreOptions, RestoreTarget } from './restore-target.js';
 export { SchemaArchive, SchemaRemapper, listArchivedSchemas, schemaIdOf, schemaKey } from './schemas.js';
 export type { ArchivedSchema, SchemaRemapperOptions } from './schemas.js';
 export { agentStateFromBackup } from './agent-at.js';
+export { KeyArchive, KEYS_LIVE_PREFIX, KEYS_SHREDDED_PREFIX, liveKeyKey, readShredList, restoreKeys, shredKey } from './keys.js';
+export type { KeysRestoreReport, ShredEntry } from './keys.js';
+export { describeDrill, embeddedDrillTarget, latestArchivedAt, runDrill } from './drill.js';
+export type { DrillOptions, DrillRecord, DrillRecorder, DrillTarget } from './drill.js';

@@ -3,6 +3,7 @@ import type { BlobStore } from '../blob/port.js';
 import type { EventCodec } from '../codec/event-codec.js';
 import type { Keyring } from '../codec/keyring.js';
 import type { SchemaArchive } from './schemas.js';
+import type { DataKeyStore } from '../store/data-keys.js';
 import { COMPRESSION_ALGORITHMS, type CompressionAlgorithm } from '../codec/compression.js';
 import { ConfigError } from '../errors.js';
 import type { EventLog } from '../log/port.js';
@@ -49,13 +50,22 @@ export interface ArchiverOptions {
    * are not registry-framed (JSON events) or the registry is backed up otherwise.
    */
   schemas?: SchemaArchive;
+  /**
+   * The data keys (wrapped, as the DataKeyStore port holds them) and the shred
+   * list go into the backup too (docs/backup.md "Data keys and the shred
+   * list"): the keys a segment uses before the segment, every key and shred
+   * every `keysSyncMs`. Omitted = no key in the backup (nothing encrypted).
+   */
+  dataKeys?: DataKeyStore;
+  /** How often the whole key store is compared with the backup's copy (shreds, rotations). @default 60000 */
+  keysSyncMs?: number;
   metrics?: Metrics;
   logger?: Logger;
   /** Clock (tests). @default Date.now */
   now?: () => number;
 }
 
-export type ResolvedArchiverOptions = Required<Omit<ArchiverOptions, 'metrics' | 'logger' | 'keyring' | 'schemas'>> & Pick<ArchiverOptions, 'metrics' | 'logger' | 'keyring' | 'schemas'>;
+export type ResolvedArchiverOptions = Required<Omit<ArchiverOptions, 'metrics' | 'logger' | 'keyring' | 'schemas' | 'dataKeys'>> & Pick<ArchiverOptions, 'metrics' | 'logger' | 'keyring' | 'schemas' | 'dataKeys'>;
 
 function positiveInt(value: number, field: string): number {
   if (!Number.isSafeInteger(value) || value < 1) throw new ConfigError(field, `${value} is not a positive integer`);
@@ -78,6 +88,7 @@ export function resolveArchiverOptions(o: ArchiverOptions): ResolvedArchiverOpti
     restartDelayMs: positiveInt(o.restartDelayMs ?? 1000, 'restartDelayMs'),
     sessionTimeoutMs: positiveInt(o.sessionTimeoutMs ?? 30_000, 'sessionTimeoutMs'),
     maxBatchRecords: positiveInt(o.maxBatchRecords ?? 500, 'maxBatchRecords'),
+    keysSyncMs: positiveInt(o.keysSyncMs ?? 60_000, 'keysSyncMs'),
     now: o.now ?? Date.now,
   };
 }

@@ -3,6 +3,7 @@ import { readEventRecord } from '../domain/record.js';
 import type { StoredRecord } from '../log/port.js';
 import { appendManifest, readHead, segmentKey, type AgentRange, type ManifestHead, type SegmentEntry } from './manifest.js';
 import type { ResolvedArchiverOptions } from './options.js';
+import type { KeyArchive } from './keys.js';
 import { encryptRecords, readableRecords, sameRecords } from './crypt.js';
 import { openSegment, sealSegment, sha256Hex, type SegmentRecord } from './segment.js';
 
@@ -11,6 +12,8 @@ export interface PartitionContext {
   options: ResolvedArchiverOptions;
   topic: string;
   partitions: number;
+  /** The data keys' archive (shared by the partitions), when the backup holds keys. */
+  keys?: KeyArchive;
 }
 
 /** Bytes a record adds to a segment body (close enough for the size limit). */
@@ -202,6 +205,8 @@ export class PartitionArchive {
     // The schemas first: a segment in the backup never uses a schema id the backup cannot resolve.
     await this.ctx.options.schemas?.ensure(records.map((r) => r.value));
     const encoded = keyring ? await encryptRecords(this.ctx.topic, this.partition, records, keyring) : records;
+    // Then the data keys the values use (wrapped): a segment never depends on a key the backup lacks.
+    await this.ctx.keys?.ensure(encoded.map((r) => [r.key, r.encoding === 1 && r.value && keyring ? keyring.keyIdOf(r.value) : undefined] as const));
     const sealed = await sealSegment(this.ctx.topic, this.partition, encoded, compression);
     const key = segmentKey(this.partition, first.offset, last.offset);
     let stored = { bytes: sealed.bytes.length, sha256: sealed.sha256, bodySha256: sealed.bodySha256 };

@@ -5,9 +5,10 @@ import type { BlobStore } from '../blob/port.js';
 import { FsBlobStore } from '../blob/fs.js';
 import { MemoryCache } from '../cache/memory.js';
 import type { EventCodec } from '../codec/event-codec.js';
-import type { Keyring } from '../codec/keyring.js';
+import { Keyring } from '../codec/keyring.js';
+import type { MasterKeySet } from '../codec/master-keys.js';
 import { SqliteEventLog } from '../log/sqlite/index.js';
-import { SqliteStateStore } from '../store/sqlite/index.js';
+import { SqliteDataKeyStore, SqliteStateStore } from '../store/sqlite/index.js';
 import type { RestoreProgress } from './restore.js';
 import { restoreInto, type RestoreReport } from './restore-target.js';
 
@@ -28,8 +29,14 @@ export interface EmbeddedRestoreOptions {
   /** Cross damage, stopping each affected agent at its last contiguous version. */
   allowGap?: boolean;
   onProgress?: (p: RestoreProgress) => void;
-  /** Decrypts an encrypted backup (the source's master keys and data keys). */
+  /** Decrypts an encrypted backup (the source's master keys and data keys), when the backup holds no keys. */
   keyring?: Keyring;
+  /**
+   * The master keys: the backup's wrapped data keys and shred list are then
+   * restored into DIR/keys.sqlite, decrypt the backup, and encrypt the
+   * restored snapshots.
+   */
+  masterKeys?: MasterKeySet;
   logger?: Logger;
 }
 
@@ -46,12 +53,15 @@ export async function restoreEmbedded(options: EmbeddedRestoreOptions): Promise<
   const store = new SqliteStateStore({ path: join(dir, 'store.sqlite') });
   const blobs = new FsBlobStore({ dir: join(dir, 'blobs') });
   const topicPrefix = options.topicPrefix ?? 'agentstate.';
+  const dataKeys = options.masterKeys ? new SqliteDataKeyStore({ path: join(dir, 'keys.sqlite') }) : undefined;
   try {
     await store.setup();
     await blobs.setup();
+    await dataKeys?.setup();
+    const keys = dataKeys && options.masterKeys ? { dataKeys, keyring: new Keyring({ masterKeys: options.masterKeys, store: dataKeys }) } : {};
     return await restoreInto({
       blobs: options.blobs,
-      target: { log, codec: options.codec, store, blobs, cache: new MemoryCache(), topicPrefix },
+      target: { log, codec: options.codec, store, blobs, cache: new MemoryCache(), topicPrefix, ...keys },
       ...(options.to !== undefined ? { to: options.to } : {}),
       ...(options.agents ? { agents: options.agents } : {}),
       ...(options.allowGap ? { allowGap: true } : {}),
@@ -60,6 +70,6 @@ export async function restoreEmbedded(options: EmbeddedRestoreOptions): Promise<
       ...(options.logger ? { logger: options.logger } : {}),
     });
   } finally {
-    await Promise.allSettled([log.close(), store.close(), blobs.close()]);
+    await Promise.allSettled([log.close(), store.close(), blobs.close(), dataKeys?.close()]);
   }
 }

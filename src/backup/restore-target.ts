@@ -5,6 +5,8 @@ import type { EventCodec } from '../codec/event-codec.js';
 import type { Keyring } from '../codec/keyring.js';
 import type { EventLog } from '../log/port.js';
 import { Projector } from '../projector/index.js';
+import type { DataKeyStore } from '../store/data-keys.js';
+import { restoreKeys, type KeysRestoreReport } from './keys.js';
 import type { StateStore } from '../store/port.js';
 import { listBackupPartitions, listManifestVersions, openManifest } from './manifest.js';
 import { republish, verifyRestored, type RepublishResult, type RestoreMismatch, type RestoreProgress } from './restore.js';
@@ -21,6 +23,13 @@ export interface RestoreTarget {
   cache?: Cache;
   /** @default 'agentstate.' */
   topicPrefix?: string;
+  /**
+   * The target's data-key store: the backup's wrapped keys and shred list are
+   * restored into it first (a shredded agent gets tombstones, never its key).
+   */
+  dataKeys?: DataKeyStore;
+  /** A keyring over `dataKeys` (the master keys of the environment): decrypts the backup, and the target's projector encrypts snapshots with it. */
+  keyring?: Keyring;
 }
 
 export interface RestoreOptions {
@@ -44,6 +53,8 @@ export interface RestoreOptions {
 
 export interface RestoreReport extends Omit<RepublishResult, 'projections'> {
   agents: number;
+  /** Data keys brought back into the target's store (when it has one). */
+  keys?: KeysRestoreReport;
   checked: number;
   mismatched: RestoreMismatch[];
   /** Agents in the restored store that the backup does not have (up to the restore point). */
@@ -84,6 +95,9 @@ export async function restoreInto(options: RestoreOptions): Promise<RestoreRepor
   const { target } = options;
   const topicPrefix = target.topicPrefix ?? 'agentstate.';
   let t = performance.now();
+  const keys = target.dataKeys ? await restoreKeys(options.blobs, target.dataKeys) : undefined;
+  // The restored keys decrypt the backup when it holds them; else the caller's (the source's surviving key store).
+  const keyring = keys && target.keyring && keys.restored + keys.shreddedAgents > 0 ? target.keyring : (options.keyring ?? target.keyring);
   const r = await republish({
     blobs: options.blobs,
     target: target.log,
@@ -94,7 +108,7 @@ export async function restoreInto(options: RestoreOptions): Promise<RestoreRepor
     ...(options.mapValue ? { mapValue: options.mapValue } : {}),
     ...(options.allowGap ? { allowGap: true } : {}),
     ...(options.onProgress ? { onProgress: options.onProgress } : {}),
-    ...(options.keyring ? { keyring: options.keyring } : {}),
+    ...(keyring ? { keyring } : {}),
   });
   const republishS = (performance.now() - t) / 1000;
   t = performance.now();
@@ -105,6 +119,7 @@ export async function restoreInto(options: RestoreOptions): Promise<RestoreRepor
       store: target.store,
       blobs: target.blobs,
       ...(target.cache ? { cache: target.cache } : {}),
+      ...(target.keyring ? { keyring: target.keyring } : {}),
       topicPrefix,
       sweepIntervalMs: 0,
       // A re-run after a kill -9 joins the group the dead run left: a short session lets it take over
@@ -122,6 +137,7 @@ export async function restoreInto(options: RestoreOptions): Promise<RestoreRepor
   return {
     ...rest,
     agents: projections.size,
+    ...(keys ? { keys } : {}),
     ...v,
     ok: v.mismatched.length === 0 && v.extra.length === 0,
     seconds: { republish: republishS, project: projectS, verify: (performance.now() - t) / 1000 },

@@ -6,7 +6,25 @@ import { readableRecords, type ReadableRecords } from './crypt.js';
 import { readEventRecord } from '../domain/record.js';
 import { step, type Projection } from '../domain/reducer.js';
 import { walkPartition, type BackupProblem } from './chain.js';
-import { BACKUP_ROOT, listBackupPartitions } from './manifest.js';
+import { BACKUP_ROOT, listBackupPartitions, listManifestVersions, openManifest } from './manifest.js';
+
+/** A snapshot as the store records it (`state_snapshots`), for `--deep`: the fold at `version` must have `stateChecksum`. */
+export interface SnapshotRef {
+  snapshotId: string;
+  version: number;
+  stateChecksum: string;
+}
+
+/** A snapshot whose recorded checksum is not the fold of the backup's events at its version. */
+export interface SnapshotMismatch {
+  instanceId: string;
+  snapshotId: string;
+  version: number;
+  /** What the snapshot record says. */
+  snapshot: string;
+  /** The fold of the backup at that version; null when the backup's events never reach that version as an accepted event. */
+  backup: string | null;
+}
 
 /** An agent's head as another source records it (the state store), for `--deep`. */
 export interface ExpectedHead {
@@ -21,6 +39,11 @@ export interface VerifyOptions {
   deep?: boolean;
   /** Heads to compare with (`--deep`); agents absent from the map are only folded. */
   expected?: (ids: string[]) => Promise<Map<string, ExpectedHead>>;
+  /**
+   * The snapshots of these agents (`--deep`): each is compared with the fold
+   * of the backup at its version. Agents are those the manifests name.
+   */
+  snapshots?: (ids: string[]) => Promise<Map<string, SnapshotRef[]>>;
   /** Partitions the topic has (a partition with records but no manifest is then reported). */
   partitions?: number;
   /** Decrypts encrypted values (then checked too); without it they are counted as `locked`. */
@@ -60,6 +83,14 @@ export interface VerifyReport {
     /** Agents whose expected head is newer than the backup (not archived yet). */
     ahead: number;
     mismatched: { instanceId: string; backup: ExpectedHead; expected: ExpectedHead }[];
+    /** With `snapshots`: every snapshot record compared with the fold at its version. */
+    snapshots?: {
+      checked: number;
+      matched: number;
+      /** Snapshots past the backup's last version of the agent (not archived yet). */
+      ahead: number;
+      mismatched: SnapshotMismatch[];
+    };
   };
 }
 
@@ -82,6 +113,25 @@ export async function verifyBackup(options: VerifyOptions): Promise<VerifyReport
   const rejected: Record<string, number> = {};
   const decode = (v: Buffer) => codec.decode(v);
   const referenced = new Set<string>();
+  // --deep with snapshots: each agent's snapshot versions, compared as the fold passes them.
+  const wanted = options.deep && options.snapshots ? await options.snapshots(await agentsInManifests(blobs, partitions)) : undefined;
+  const snapshotReport = { checked: 0, matched: 0, ahead: 0, mismatched: [] as SnapshotMismatch[] };
+  const pendingSnaps = new Map<string, Map<number, SnapshotRef[]>>();
+  for (const [id, list] of wanted ?? []) {
+    const byVersion = new Map<number, SnapshotRef[]>();
+    for (const s of list) byVersion.set(s.version, [...(byVersion.get(s.version) ?? []), s]);
+    if (byVersion.size) pendingSnaps.set(id, byVersion);
+  }
+  const compareSnapshots = (id: string, p: Projection): void => {
+    const snaps = pendingSnaps.get(id)?.get(p.version);
+    if (!snaps) return;
+    pendingSnaps.get(id)!.delete(p.version);
+    for (const s of snaps) {
+      snapshotReport.checked++;
+      if (s.stateChecksum === p.checksum) snapshotReport.matched++;
+      else snapshotReport.mismatched.push({ instanceId: id, snapshotId: s.snapshotId, version: s.version, snapshot: s.stateChecksum, backup: p.checksum });
+    }
+  };
   for (const partition of partitions) {
     const summary = { partition, segments: 0, records: 0, firstOffset: null as string | null, nextOffset: null as string | null, bytes: 0 };
     for await (const s of walkPartition(blobs, partition)) {
@@ -123,8 +173,10 @@ export async function verifyBackup(options: VerifyOptions): Promise<VerifyReport
         if (e.version > last) heads.set(r.key, e.version);
         if (options.deep) {
           const result = step(projections.get(r.key), e);
-          if (result.accept) projections.set(r.key, result.projection);
-          else {
+          if (result.accept) {
+            projections.set(r.key, result.projection);
+            compareSnapshots(r.key, result.projection);
+          } else {
             if (!projections.has(r.key)) projections.set(r.key, undefined);
             rejected[result.reason] = (rejected[result.reason] ?? 0) + 1;
           }
@@ -140,6 +192,19 @@ export async function verifyBackup(options: VerifyOptions): Promise<VerifyReport
   }
   report.versionGaps = report.versionGaps.filter((g) => !unreadable.has(g.instanceId));
   for (const id of unreadable) projections.delete(id);
+  // Snapshots the fold never passed: past the backup's head (not archived yet), or at a version the backup cannot produce.
+  for (const [id, byVersion] of pendingSnaps) {
+    if (unreadable.has(id)) continue;
+    // The highest version the backup holds for the agent, accepted by the fold or not.
+    const head = heads.get(id) ?? 0;
+    for (const snaps of byVersion.values()) {
+      for (const s of snaps) {
+        snapshotReport.checked++;
+        if (s.version > head) snapshotReport.ahead++;
+        else snapshotReport.mismatched.push({ instanceId: id, snapshotId: s.snapshotId, version: s.version, snapshot: s.stateChecksum, backup: null });
+      }
+    }
+  }
   report.agents = heads.size;
   if (options.deep) {
     const folded = [...projections.entries()].filter((e): e is [string, Projection] => e[1] !== undefined);
@@ -152,8 +217,22 @@ export async function verifyBackup(options: VerifyOptions): Promise<VerifyReport
       else if (want.version === p.version && want.checksum === p.checksum) deep.matched++;
       else deep.mismatched.push({ instanceId: id, backup: { version: p.version, checksum: p.checksum }, expected: want });
     }
+    if (wanted) deep.snapshots = snapshotReport;
     report.deep = deep;
   }
-  report.ok = report.problems.length === 0 && (report.deep?.mismatched.length ?? 0) === 0;
+  report.ok = report.problems.length === 0 && (report.deep?.mismatched.length ?? 0) === 0 && (report.deep?.snapshots?.mismatched.length ?? 0) === 0;
   return report;
+}
+
+/** Agents the manifests name (no segment is read): whose snapshots `--deep` fetches. */
+async function agentsInManifests(blobs: BlobStore, partitions: number[]): Promise<string[]> {
+  const ids = new Set<string>();
+  for (const p of partitions) {
+    for (const v of await listManifestVersions(blobs, p)) {
+      const bytes = await blobs.get(v.key);
+      const m = bytes ? await openManifest(bytes, v.key).catch(() => undefined) : undefined;
+      for (const id of Object.keys(m?.segment.agents ?? {})) ids.add(id);
+    }
+  }
+  return [...ids];
 }

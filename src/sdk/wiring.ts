@@ -21,6 +21,7 @@ import { NotFoundError } from '../errors.js';
 import { makePrivateDir } from '../util/private-files.js';
 import { redactUrl } from '../util/redact.js';
 import type { StateStore } from '../store/port.js';
+import type { DataKeyStore } from '../store/data-keys.js';
 import { MongoDataKeyStore } from '../store/mongo/data-keys.js';
 import { MongoStore } from '../store/mongo/store.js';
 import { SqliteDataKeyStore } from '../store/sqlite/data-keys.js';
@@ -128,6 +129,8 @@ export interface OpenedSinks {
   cache: Cache | undefined;
   /** Set when master keys are configured: snapshot bodies are then encrypted. */
   keyring: Keyring | undefined;
+  /** The keyring's data-key store (a restore writes the backup's keys into it). */
+  dataKeys?: DataKeyStore | undefined;
   close(): Promise<void>;
 }
 
@@ -179,7 +182,7 @@ export async function openSinks(settings: SinkSettings): Promise<OpenedSinks> {
       await keys.setup();
       keyring = new Keyring({ masterKeys: settings.masterKeys, store: keys });
     }
-    return { store, blobs, cache, keyring, close: closeAll };
+    return { store, blobs, cache, keyring, dataKeys: keys, close: closeAll };
   } catch (e) {
     await closeAll();
     throw e;

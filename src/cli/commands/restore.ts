@@ -6,6 +6,7 @@ import { agentStateFromBackup, backupTotals, restoreEmbedded, restoreInto, Schem
 import { RegistryCodec } from '../../codec/registry.js';
 import { valueSubject } from '../../codec/schemas.js';
 import { loadMasterKeys } from '../../config/keys.js';
+import { MasterKeySet } from '../../codec/master-keys.js';
 import { readEnv, requireServers } from '../../config/env.js';
 import { openLog, openSinks } from '../../sdk/wiring.js';
 import { asString, backendKind, GLOBAL_HELP, parse, positionalArgs, UsageError } from '../args.js';
@@ -85,6 +86,7 @@ function printReport(report: RestoreReport, where: string, out: (s: string) => v
   out(`times: republish ${report.seconds.republish.toFixed(2)} s, project ${report.seconds.project.toFixed(2)} s, verify ${report.seconds.verify.toFixed(2)} s`);
   for (const m of report.mismatched.slice(0, 20)) out(`MISMATCH ${m.instanceId}: backup v${m.expected.version} ${m.expected.checksum}, restored ${m.restored ? `v${m.restored.version} ${m.restored.checksum}` : 'missing'}`);
   if (report.extra.length) out(`${report.extra.length} agent(s) in the target that the backup does not have: ${report.extra.slice(0, 10).join(', ')}`);
+  if (report.keys) out(`data keys: ${report.keys.restored} restored, ${report.keys.shreddedAgents} shredded agent(s) restored as tombstones${report.keys.withheld ? ` (${report.keys.withheld} wrapped key(s) of shredded agents left out)` : ''}`);
   if (report.shredded) out(`${report.shredded} record(s) of crypto-shredded agents left out`);
   for (const p of report.problems) out(`CROSSED DAMAGE partition ${p.partition} offsets ${p.firstOffset ?? '?'}-${p.lastOffset ?? '?'}: ${p.kind}: ${p.detail}`);
   for (const g of report.gapAgents) out(`STOPPED ${g.instanceId} at version ${g.version} (the backup's next is ${g.nextInBackup}, past the damage)`);
@@ -142,7 +144,8 @@ export async function restore(argv: string[], out: (s: string) => void, err: (s:
     let where: string;
     if (targetDir !== undefined) {
       where = resolve(targetDir);
-      report = await restoreEmbedded({ blobs, targetDataDir: targetDir, codec: backend.codec, topicPrefix: backend.prefix, ...common });
+      const masterKeys = await MasterKeySet.fromEnv(process.env);
+      report = await restoreEmbedded({ blobs, targetDataDir: targetDir, codec: backend.codec, topicPrefix: backend.prefix, ...common, ...(masterKeys ? { masterKeys } : {}) });
     } else {
       ({ report, where } = await restoreOntoServers(process.env, backend.prefix, targetPrefix ?? backend.prefix, targetDatabase, blobs, common));
     }
@@ -220,7 +223,15 @@ export async function restoreOntoServers(
   try {
     const report = await restoreInto({
       blobs,
-      target: { log: target.log, codec: target.codec, store: sinks.store, blobs: sinks.blobs, ...(sinks.cache ? { cache: sinks.cache } : {}), topicPrefix: prefix },
+      target: {
+        log: target.log,
+        codec: target.codec,
+        store: sinks.store,
+        blobs: sinks.blobs,
+        ...(sinks.cache ? { cache: sinks.cache } : {}),
+        ...(sinks.dataKeys && sinks.keyring ? { dataKeys: sinks.dataKeys, keyring: sinks.keyring } : {}),
+        topicPrefix: prefix,
+      },
       ...(mapValue ? { mapValue } : {}),
       ...common,
     });

@@ -1,6 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { listArchivedSchemas, SchemaArchive } from '../../../src/backup/index.js';
+import { listArchivedSchemas, runDrill, SchemaArchive } from '../../../src/backup/index.js';
+import { drillScratchNames, MongoDrillRecorder, serversDrillTarget } from '../../../src/cli/commands/backup-drill.js';
+import { createKafka } from '../../../src/log/kafka/connection.js';
+import { MongoConnection } from '../../../src/store/mongo/connection.js';
 import { S3BlobStore } from '../../../src/blob/s3.js';
 import { RegistryEventCodec } from '../../../src/client/index.js';
 import { restoreOntoServers } from '../../../src/cli/commands/restore.js';
@@ -110,4 +113,32 @@ describe('restore onto servers (Kafka + registry + MongoDB + S3)', () => {
     const { report: again } = await restoreOntoServers(env(), prefix, targetPrefix, database, backup, { agents: some });
     expect({ ok: again.ok, published: again.published, present: again.present }).toEqual({ ok: true, published: 0, present: report.published });
   }, 120_000);
+
+  it('backup drill: restores the latest backup into scratch topics, database and S3 prefix, verifies, records it in backup_drills, removes the scratch', async () => {
+    const database = dbName('rdrl');
+    const drillEnv = { ...env(), AGENTSTATE_MONGO_DATABASE: database };
+    const recorder = new MongoDrillRecorder(await MongoConnection.connect({ uri: stackEnv().mongodbUri, database }));
+    try {
+      const r = await runDrill({ blobs: backup, log, topicPrefix: prefix, target: serversDrillTarget(drillEnv, prefix, backup), recorder });
+      expect(r).toMatchObject({ ok: true, agents: ids.length, records: ids.length * 4 + 8 * 3, mismatched: 0, error: null, cleanedUp: true, rpoSeconds: 0 });
+      expect(await recorder.lastSuccessful()).toEqual(r);
+      // Nothing of the scratch target is left: topics, database, S3 objects.
+      const scratch = drillScratchNames(prefix, database, r.drillId);
+      const admin = createKafka({ brokers: stackEnv().kafkaBrokers }).admin();
+      await admin.connect();
+      const topics = await admin.listTopics().finally(() => admin.disconnect());
+      expect(topics.filter((t) => t.startsWith(scratch.prefix))).toEqual([]);
+      const conn = await MongoConnection.connect({ uri: stackEnv().mongodbUri, database });
+      const dbs = await conn.client.db('admin').admin().listDatabases().finally(() => conn.close());
+      expect(dbs.databases.map((d) => d.name)).not.toContain(scratch.database);
+      const left = s3(scratch.prefix);
+      const keys: string[] = [];
+      for await (const b of left.list('')) keys.push(b.key);
+      await left.close();
+      expect(keys).toEqual([]);
+    } finally {
+      await recorder.connection.db.dropDatabase().catch(() => undefined);
+      await recorder.close();
+    }
+  }, 180_000);
 });

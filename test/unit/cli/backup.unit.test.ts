@@ -1,11 +1,12 @@
-import { mkdtempSync, rmSync, unlinkSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { listManifestVersions, openManifest } from '../../../src/backup/index.js';
+import { listManifestVersions, openManifest, type DrillRecord } from '../../../src/backup/index.js';
 import { FsBlobStore } from '../../../src/blob/fs.js';
 import { UsageError } from '../../../src/cli/args.js';
 import { backup } from '../../../src/cli/commands/backup.js';
+import { SqliteDrillRecorder } from '../../../src/cli/commands/backup-drill.js';
 import { restore } from '../../../src/cli/commands/restore.js';
 import { SqliteEventLog } from '../../../src/log/sqlite/index.js';
 import { topicSpecs } from '../../../src/log/topics.js';
@@ -33,8 +34,9 @@ describe('agentstate backup / restore (embedded)', () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('refuses bad usage', async () => {
-    await expect(run(backup)).rejects.toThrow(/missing <status\|verify>/);
-    await expect(run(backup, 'drill')).rejects.toThrow(/unknown subcommand "drill"/);
+    await expect(run(backup)).rejects.toThrow(/missing <status\|verify\|drill>/);
+    await expect(run(backup, 'nope')).rejects.toThrow(/unknown subcommand "nope"/);
+    await expect(run(backup, 'drill', '--deep')).rejects.toBeInstanceOf(UsageError);
     await expect(run(backup, 'status', '--deep')).rejects.toBeInstanceOf(UsageError);
     await expect(run(restore, '--target-data-dir', join(dir, 'x'))).rejects.toThrow(/--to is required/);
     await expect(run(restore, '--to', 'yesterday', '--target-data-dir', join(dir, 'x'))).rejects.toThrow(/neither latest nor an ISO 8601 time/);
@@ -53,6 +55,27 @@ describe('agentstate backup / restore (embedded)', () => {
     expect(rows.reduce((n, r) => n + Number(r.lagRecords), 0)).toBe(2); // c-4 created + 1 update
   });
 
+  it('drill restores the latest backup into a scratch data dir, verifies, records it in backup_drills, cleans up; status shows it', async () => {
+    lines.length = 0;
+    expect(await run(backup, 'status')).toBe(0);
+    expect(lines.at(-1)).toBe('last successful drill: none (run agentstate backup drill)');
+    lines.length = 0;
+    expect(await run(backup, 'drill', '--json')).toBe(0);
+    const r = JSON.parse(lines.join('\n')) as DrillRecord;
+    // 12 archived records of c-1..c-3; c-4's 2 records are not archived: the RPO is their age.
+    expect(r).toMatchObject({ ok: true, agents: 3, records: 12, mismatched: 0, error: null, cleanedUp: true });
+    expect(r.rpoSeconds).toBeGreaterThan(0);
+    expect(r.restoreSeconds).toBeGreaterThan(0);
+    expect(existsSync(r.target)).toBe(false);
+    expect(readdirSync(join(dir, '.drills'))).toEqual([]);
+    const recorder = new SqliteDrillRecorder(dir);
+    expect((await recorder.recent(5)).map((d) => d.drillId)).toEqual([r.drillId]);
+    await recorder.close();
+    lines.length = 0;
+    expect(await run(backup, 'status')).toBe(0);
+    expect(lines.at(-1)).toMatch(new RegExp(`^last successful drill: ok drill ${r.drillId} at .*: 3 agents, 12 records restored and verified in [\\d.]+ s, RPO [\\d.]+ s`));
+  });
+
   it('verify passes, restore restores, and verify names a deleted segment (exit 1)', async () => {
     lines.length = 0;
     expect(await run(backup, 'verify', '--deep')).toBe(0);
@@ -68,6 +91,14 @@ describe('agentstate backup / restore (embedded)', () => {
     lines.length = 0;
     expect(await run(backup, 'verify')).toBe(1);
     expect(lines.join('\n')).toContain(`DAMAGED partition ${m.partition} offsets ${m.segment.firstOffset}-${m.segment.lastOffset}: segment_missing`);
+    // A drill now fails (the restore refuses to cross the damage), is recorded as failed, and status says so.
+    lines.length = 0;
+    expect(await run(backup, 'drill')).toBe(1);
+    expect(lines.at(-1)).toMatch(/^FAILED drill .*error: backup partition \d+ is damaged at offsets/);
+    lines.length = 0;
+    expect(await run(backup, 'status')).toBe(0);
+    expect(lines.at(-2)).toMatch(/^last successful drill: ok drill /);
+    expect(lines.at(-1)).toMatch(/^last drill: FAILED drill /);
   });
 
   it('the service config names the bad field', () => {
