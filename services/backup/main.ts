@@ -5,7 +5,8 @@
  * kill -9 loses nothing either: the next start re-archives from the manifests.
  */
 import { mkdirSync } from 'node:fs';
-import { serveMetricsAndHealth, serviceLogger, stopOnSignals } from '../lib/process.js';
+import type { Logger } from 'pino';
+import { runService } from '../lib/service.js';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BackupArchiver, describeDrill, embeddedDrillTarget, runDrill, SchemaArchive } from '../../src/backup/index.js';
@@ -23,7 +24,7 @@ import { KafkaEventLog } from '../../src/log/kafka/index.js';
 import type { EventLog } from '../../src/log/port.js';
 import { SqliteEventLog } from '../../src/log/sqlite/index.js';
 import { topicNames, topicSpecs } from '../../src/log/topics.js';
-import { MetricsRegistry } from '../../src/projector/index.js';
+import type { MetricsRegistry } from '../../src/telemetry/metrics.js';
 import { loadConfig } from './config.js';
 
 const HELP = {
@@ -43,10 +44,7 @@ const HELP = {
   agentstate_backup_shredded_agents: 'Agents on the backup shred list (their keys are not in the backup).',
 };
 
-async function main(): Promise<number> {
-  const config = loadConfig(process.env, process.argv.slice(2));
-  const logger = serviceLogger('backup', config.logLevel);
-  const metrics = new MetricsRegistry(HELP);
+runService('backup', HELP, loadConfig, async (config, logger, metrics) => {
   let log: EventLog;
   let blobs: BlobStore;
   let codec: EventCodec;
@@ -106,24 +104,22 @@ async function main(): Promise<number> {
     logger,
   });
 
-  const server = await serveMetricsAndHealth(config.metricsPort, metrics, async () => {
-    const lag = await archiver.lag();
-    const ok = Math.max(0, ...lag.map((l) => l.seconds)) <= config.healthMaxRpoSeconds;
-    return { ok, body: { status: ok ? 'ok' : 'rpo_exceeded', maxRpoSeconds: config.healthMaxRpoSeconds, partitions: lag } };
-  });
-  const stop = stopOnSignals(logger, 'closing open segments');
-  const drills = config.drillIntervalMs > 0 ? scheduleDrills(config, { log, blobs, codec, logger, metrics }, stop) : undefined;
-  logger.info({ profile: config.profile, group: config.group, prefix: config.topicPrefix, segmentMaxBytes: config.segmentMaxBytes, segmentMaxAgeMs: config.segmentMaxAgeMs, encrypt: config.encrypt }, 'backup started');
-  try {
-    await archiver.run(stop);
-    await drills;
-  } finally {
-    server?.close();
-    await Promise.allSettled([log.close(), blobs.close(), closeKeys?.()]);
-  }
-  logger.info('backup stopped');
-  return 0;
-}
+  return {
+    run: async (stop) => {
+      const drills = config.drillIntervalMs > 0 ? scheduleDrills(config, { log, blobs, codec, logger, metrics }, stop) : undefined;
+      await archiver.run(stop);
+      await drills;
+    },
+    health: async () => {
+      const lag = await archiver.lag();
+      const ok = Math.max(0, ...lag.map((l) => l.seconds)) <= config.healthMaxRpoSeconds;
+      return { ok, body: { status: ok ? 'ok' : 'rpo_exceeded', maxRpoSeconds: config.healthMaxRpoSeconds, partitions: lag } };
+    },
+    onStop: 'closing open segments',
+    started: { profile: config.profile, group: config.group, prefix: config.topicPrefix, segmentMaxBytes: config.segmentMaxBytes, segmentMaxAgeMs: config.segmentMaxAgeMs, encrypt: config.encrypt },
+    close: async () => void (await Promise.allSettled([log.close(), blobs.close(), closeKeys?.()])),
+  };
+});
 
 /**
  * `backup drill` every BACKUP_DRILL_INTERVAL_MS (the seed's "regular backup
@@ -132,7 +128,7 @@ async function main(): Promise<number> {
  */
 async function scheduleDrills(
   config: ReturnType<typeof loadConfig>,
-  deps: { log: EventLog; blobs: BlobStore; codec: EventCodec; logger: ReturnType<typeof serviceLogger>; metrics: MetricsRegistry },
+  deps: { log: EventLog; blobs: BlobStore; codec: EventCodec; logger: Logger; metrics: MetricsRegistry },
   stop: AbortSignal,
 ): Promise<void> {
   const masterKeys = await MasterKeySet.fromEnv(process.env);
@@ -160,11 +156,3 @@ async function scheduleDrills(
     await recorder.close();
   }
 }
-
-main().then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    serviceLogger('backup').fatal({ err }, 'backup failed');
-    process.exit(1);
-  },
-);
