@@ -18,6 +18,9 @@ batch in hand, commit, and exit 0.
   --group G           consumer group (default <prefix>projector: agentstate.projector)
   --metrics-port N    serve Prometheus metrics on 127.0.0.1:N/metrics
   --snapshot-every N  snapshot an agent every N events (default 100)
+  --rebuild           when the state store does not match the log (another
+                      log, or an emptied one: AS_LOG_MISMATCH), drop the
+                      store's projection and refold the whole log into it
 
 ${GLOBAL_HELP}`;
 
@@ -34,6 +37,7 @@ export async function projector(argv: string[], out: (s: string) => void, err: (
     group: { type: 'string' },
     'metrics-port': { type: 'string' },
     'snapshot-every': { type: 'string' },
+    rebuild: { type: 'boolean' } as never,
   });
   if (values.help) return out(projectorHelp), 0;
   if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
@@ -67,6 +71,7 @@ export async function projector(argv: string[], out: (s: string) => void, err: (
       ...(asString(values.group) ? { group: asString(values.group)! } : {}),
       metrics,
       ...(snapshotEvery !== undefined ? { snapshots: { everyEvents: snapshotEvery } } : {}),
+      rebuild: values.rebuild === true,
     });
     if (metricsPort !== undefined) {
       server = createServer((req, res) => {

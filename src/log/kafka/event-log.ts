@@ -156,6 +156,12 @@ export class KafkaEventLog implements EventLog {
     return this.partitioner({ topic, partitionMetadata, message: { key, value: null } });
   }
 
+  async identity(): Promise<string> {
+    await this.connect();
+    const { clusterId } = await kafkaCall('describe cluster', () => this.admin!.describeCluster());
+    return `kafka:${clusterId}`;
+  }
+
   async endOffsets(topic: string): Promise<Record<number, string>> {
     const offsets = await this.topicOffsets(topic);
     return Object.fromEntries(offsets.map((o) => [o.partition, o.high]));
