@@ -98,14 +98,15 @@ export async function start(argv: string[], out: (s: string) => void, err: (s: s
   let projectorRun: Promise<void> | undefined;
   let client: AgentStateClient | undefined;
   let backup: DemoBackup | undefined;
-  let backupBlobs: ReturnType<typeof openBackupBlobs> | undefined;
+  let backupBlobs: Awaited<ReturnType<typeof openBackupBlobs>> | undefined;
   let analytics: AnalyticsRun | undefined;
   try {
     const problems = await backend.setupTopics();
     if (problems.length) throw new UsageError(`topics do not match what agentstate needs: ${problems.join('; ')}`);
-    err(`agentstate: ${backend.description}; loading state...`);
-    // The projector runs in this process too: state store, snapshots, cache.
+    // The projector runs in this process too: state store, snapshots, cache. Its servers are
+    // checked first, so a dead one is the only line printed (issue 12 §1).
     const opened = await openProjection(backend, o.dataDir, process.env);
+    err(`agentstate: ${backend.description}; loading state...`);
     sinks = opened;
     const makeProjector = (): Projector =>
       new Projector({
@@ -122,7 +123,7 @@ export async function start(argv: string[], out: (s: string) => void, err: (s: s
     await bindLog(backend.log, opened.store, backend.topics.events, { rebuild: o.rebuild, group: projectorGroup(backend.prefix), ...(opened.cache ? { cache: opened.cache } : {}) });
     projectorRun = makeProjector().run(projectorStop.signal);
     // The backup service runs here too (issue 14), so the progress line shows the backup lag.
-    backupBlobs = openBackupBlobs(backend, o.dataDir, process.env);
+    backupBlobs = await openBackupBlobs(backend, o.dataDir, process.env);
     await backupBlobs.setup();
     backup = startDemoBackup({ log: backend.log, blobs: backupBlobs, codec: backend.codec, topicPrefix: backend.prefix });
     // Analytics too (issue 16): windows and anomalies for agentstate analytics / anomalies / top.
