@@ -1,4 +1,6 @@
 import { createServer, type Server } from 'node:http';
+import { pino } from 'pino';
+import { redactUrlsIn } from '../../util/redact.js';
 import { StateManager } from '../../manager/index.js';
 import { MetricsRegistry, Projector } from '../../projector/index.js';
 import { asString, backendKind, GLOBAL_HELP, parse, parsePositiveInt, positionalArgs, UsageError } from '../args.js';
@@ -21,6 +23,8 @@ batch in hand, commit, and exit 0.
   --rebuild           when the state store does not match the log (another
                       log, or an emptied one: AS_LOG_MISMATCH), drop the
                       store's projection and refold the whole log into it
+
+Restarts and retries are logged on stderr as JSON lines (LOG_LEVEL, default warn).
 
 ${GLOBAL_HELP}`;
 
@@ -70,6 +74,8 @@ export async function projector(argv: string[], out: (s: string) => void, err: (
       topicPrefix: backend.prefix,
       ...(asString(values.group) ? { group: asString(values.group)! } : {}),
       metrics,
+      // Restarts and retries are logged (issue 12 §1: without a logger they were invisible), URLs' credentials masked.
+      logger: pino({ level: process.env.LOG_LEVEL ?? 'warn', base: { service: 'projector' }, hooks: { streamWrite: redactUrlsIn } }, pino.destination(2)),
       ...(snapshotEvery !== undefined ? { snapshots: { everyEvents: snapshotEvery } } : {}),
       rebuild: values.rebuild === true,
     });
