@@ -160,6 +160,14 @@ describe('CLI commands against a server nobody answers on', () => {
     expect(r.code, r.stderr).toBe(0);
   });
 
+  it('a whole process (status on a prefix with no topics: it printed the error, then a Kafka socket kept it alive) exits at once', async () => {
+    const r = await spawned(['status'], { ...servers, AGENTSTATE_TOPIC_PREFIX: `${uniqueName('notopics')}.` });
+    expect(r.killed, `hung: ${r.stderr}`).toBe(false);
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr).toMatch(/AS_NOT_FOUND: topic .*events \(create the topics with agentstate topics\)/);
+    expect(r.ms).toBeLessThan(BOUND_MS);
+  });
+
   it('a whole process (projector, Redis down: it used to hang with no message) exits within the deadline', async () => {
     const r = await spawned(['projector', '--until-caught-up'], { ...servers, REDIS_URL: `redis://:${SECRET}@${dead}` });
     expect(r.killed, `hung: ${r.stderr}`).toBe(false);
