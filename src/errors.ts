@@ -37,6 +37,8 @@ export const ERROR_CODES = [
   'AS_CLOSED',
   /** The schema registry refused a schema, e.g. an incompatible evolution ({@link SchemaError}). */
   'AS_SCHEMA',
+  /** The store projects another log than the one configured, or a log behind it (issue 12 §3, {@link LogMismatchError}). */
+  'AS_LOG_MISMATCH',
 ] as const;
 
 /** One of {@link ERROR_CODES}. */
@@ -197,5 +199,18 @@ export class ClosedError extends AgentStateError {
 export class SchemaError extends AgentStateError {
   constructor(subject: string, problem: string, options: AgentStateErrorOptions = {}) {
     super('AS_SCHEMA', `schema for subject ${JSON.stringify(subject)} refused: ${problem}`, { ...options, details: { subject, ...options.details } });
+  }
+}
+
+/**
+ * Thrown at start by the projector (and reported by `agentstate doctor`) when
+ * the state store was projected from another log, or holds states from
+ * positions the log does not have (an emptied or replaced log): continuing
+ * would silently diverge from the log. Never retryable: someone must choose
+ * (`--rebuild`, or point at the right log).
+ */
+export class LogMismatchError extends AgentStateError {
+  constructor(message: string, options: AgentStateErrorOptions = {}) {
+    super('AS_LOG_MISMATCH', message, { ...options, retryable: false });
   }
 }

@@ -1,4 +1,3 @@
-import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import type { BlobStore } from '../blob/port.js';
@@ -11,6 +10,7 @@ import { SqliteEventLog } from '../log/sqlite/index.js';
 import { SqliteDataKeyStore, SqliteStateStore } from '../store/sqlite/index.js';
 import type { RestoreProgress } from './restore.js';
 import { restoreInto, type RestoreReport } from './restore-target.js';
+import { makePrivateDir } from '../util/private-files.js';
 
 export type { RestoreReport };
 
@@ -48,7 +48,8 @@ export interface EmbeddedRestoreOptions {
  */
 export async function restoreEmbedded(options: EmbeddedRestoreOptions): Promise<RestoreReport> {
   const dir = resolve(options.targetDataDir);
-  mkdirSync(dir, { recursive: true });
+  // A restored data dir holds agents' memory: 0700, like every embedded data dir (issue 12 §7); the files inside are created 0600.
+  makePrivateDir(dir);
   const log = new SqliteEventLog({ path: join(dir, 'log.sqlite') });
   const store = new SqliteStateStore({ path: join(dir, 'store.sqlite') });
   const blobs = new FsBlobStore({ dir: join(dir, 'blobs') });

@@ -17,6 +17,7 @@ import { restore } from './commands/restore.js';
 import { runtime } from './commands/runtime.js';
 import { recovery } from './commands/recovery.js';
 import { analytics, anomalies, top } from './commands/analytics.js';
+import { doctor } from './commands/doctor.js';
 
 const HELP = `agentstate: persistence and state management for fleets of AI agents
 
@@ -41,13 +42,14 @@ commands:
   analytics   an agent's windowed metrics and anomalies (--window 1h)
   anomalies   anomalies flagged by analytics (--since 10m, --type loop)
   top         live table of the busiest, largest, most anomalous agents
+  doctor      check the data files (SQLite integrity) and that the store matches its log
 
 Backends: the embedded profile (SQLite in --data-dir, default ./.agentstate)
 unless KAFKA_BROKERS is set (then Kafka, plus SCHEMA_REGISTRY_URL for Avro).`;
 
 type Command = (argv: string[], out: (s: string) => void, err: (s: string) => void) => Promise<number>;
 
-const COMMANDS: Record<string, Command> = { start, status, list, inspect, history, state: stateAt, rollback, snapshot, replay, topics, projector, backup, restore, runtime, recovery, analytics, anomalies, top };
+const COMMANDS: Record<string, Command> = { start, status, list, inspect, history, state: stateAt, rollback, snapshot, replay, topics, projector, backup, restore, runtime, recovery, analytics, anomalies, top, doctor };
 
 export async function main(argv: string[]): Promise<number> {
   const out = (s: string) => void process.stdout.write(`${s}\n`);

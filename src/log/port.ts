@@ -132,6 +132,14 @@ export interface EventLog {
   committedOffsets(group: string, topic: string): Promise<Record<number, string>>;
   /** Moves a group's offsets; refuses (AS_CONFLICT) while the group has active members. */
   resetGroup(group: string, topic: string, target: ResetTarget): Promise<Record<number, string>>;
+  /**
+   * Which log this is, so a store can tell the log it projects from another
+   * one (issue 12 §3): `sqlite:<uuid>`, a UUID written when the log file is
+   * created (an emptied file is a new log), or `kafka:<cluster id>` (kafkajs 2
+   * does not speak Metadata v10, so topic ids are out of reach: a topic deleted
+   * and recreated on the same cluster is caught by its offsets instead).
+   */
+  identity(): Promise<string>;
   /** Safe to call twice; never closes a client the caller passed in. */
   close(): Promise<void>;
 }

@@ -57,6 +57,12 @@ export interface ProjectorOptions {
   maxHeads?: number;
   /** Delete expired snapshots this often; 0 disables. @default 60000 */
   sweepIntervalMs?: number;
+  /**
+   * When the store does not project this log (another log, or an emptied one:
+   * issue 12 §3), drop the projection and refold the log instead of refusing
+   * with AS_LOG_MISMATCH (`--rebuild`). @default false
+   */
+  rebuild?: boolean;
   metrics?: Metrics;
   logger?: Logger;
 }
@@ -83,6 +89,7 @@ export function resolveProjectorOptions(o: ProjectorOptions): ResolvedProjectorO
     sessionTimeoutMs: o.sessionTimeoutMs ?? 30_000,
     maxHeads: o.maxHeads ?? 100_000,
     sweepIntervalMs: o.sweepIntervalMs ?? 60_000,
+    rebuild: o.rebuild ?? false,
   };
   const positive = ['claimCheckBytes', 'cacheMaxBytes', 'maxBatchRecords', 'partitionsConcurrently', 'retryWindowMs', 'maxHeads', 'sessionTimeoutMs'] as const;
   for (const f of positive) if (!Number.isSafeInteger(r[f]) || r[f] <= 0) throw new ConfigError(f, 'must be a positive integer');

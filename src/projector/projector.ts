@@ -1,7 +1,8 @@
+import { bindLog } from '../integrity/log-binding.js';
 import type { Logger } from 'pino';
 import { checksum, type Projection } from '../domain/index.js';
 import { ChecksumMismatchError } from '../domain/errors.js';
-import { NotFoundError } from '../errors.js';
+import { AgentStateError, NotFoundError } from '../errors.js';
 import type { ConsumedBatch } from '../log/port.js';
 import { topicNames, type TopicNames } from '../log/topics.js';
 import type { StoredState } from '../store/port.js';
@@ -67,6 +68,7 @@ export class Projector {
    * On abort the batch in hand finishes and commits (graceful SIGTERM).
    */
   async run(signal: AbortSignal): Promise<void> {
+    if (!(await this.checkLog(signal))) return;
     const sweeper = this.startSweeper(signal);
     try {
       while (!signal.aborted) {
@@ -96,12 +98,35 @@ export class Projector {
   }
 
   /**
+   * Before anything is written, the store must project this log, not another
+   * or an emptied one (issue 12 §3): a mismatch is thrown (AS_LOG_MISMATCH,
+   * or rebuilt with `rebuild`); a server that does not answer is retried like
+   * a failed consumer. False when aborted first.
+   */
+  private async checkLog(signal: AbortSignal): Promise<boolean> {
+    const o = this.options;
+    while (!signal.aborted) {
+      try {
+        await bindLog(o.log, o.store, this.topics.events, { rebuild: o.rebuild, group: o.group, ...(o.cache ? { cache: o.cache } : {}) });
+        return true;
+      } catch (err) {
+        if (!(err instanceof AgentStateError) || !err.retryable) throw err;
+        this.logger?.warn({ err }, 'checking the store against the log failed; retrying');
+        await sleep(o.restartDelayMs, signal);
+      }
+    }
+    return false;
+  }
+
+  /**
    * Runs until the group has committed every partition up to the end offsets
    * the events topic had when this was called (so it terminates under load),
    * then stops gracefully. For batch rebuilds and `--until-caught-up`.
    */
   async runUntilCaughtUp(signal?: AbortSignal, pollMs = 250): Promise<void> {
     const { log, group } = this.options;
+    // Checked here first: a mismatch must fail this call, not leave it waiting for commits that never come.
+    if (!(await this.checkLog(signal ?? new AbortController().signal))) return;
     const target = await log.endOffsets(this.topics.events);
     const start = await log.startOffsets(this.topics.events);
     const ac = new AbortController();

@@ -3,6 +3,7 @@ import { ConfigError, NotFoundError } from '../errors.js';
 import { StateManager } from '../manager/manager.js';
 import { decodeState } from '../codec/state-body.js';
 import { Projector } from '../projector/projector.js';
+import { bindLog } from '../integrity/log-binding.js';
 import { resolveOptions, type OpenAgentStateOptions } from './options.js';
 import { probeServers } from './probe.js';
 import { subscribeStates, type SubscribedState, type SubscribeHandlerOptions, type SubscribeOptions } from './subscribe.js';
@@ -75,6 +76,8 @@ export async function openAgentState(options: OpenAgentStateOptions = {}): Promi
         ...(options.snapshots ? { snapshots: options.snapshots } : {}),
         ...(options.logger ? { logger: options.logger } : {}),
       });
+      // A store that does not project this log fails the open (AS_LOG_MISMATCH, issue 12 §3), not the background run.
+      await bindLog(log, store, logSide.topics.events, { group: projector.options.group, ...(cache ? { cache } : {}) });
       projectorRun = projector.run(projectorStop.signal);
       // A failed projector must not become an unhandled rejection; close() reports it.
       projectorRun.catch(() => undefined);

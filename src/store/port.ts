@@ -199,6 +199,19 @@ export interface StoreCounts {
   maxVersion: number;
 }
 
+/**
+ * Which log a store projects (issue 12 §3): written by the first projector
+ * that writes to the store, checked by every later one and by `agentstate doctor`.
+ */
+export interface LogBinding {
+  /** The log's `identity()`: `sqlite:<uuid>` or `kafka:<cluster id>`. */
+  logId: string;
+  /** The events topic the store projects. */
+  topic: string;
+  /** When the binding was written (ms since the epoch). */
+  boundAt: number;
+}
+
 export interface StateStore {
   /** Creates tables/collections and indexes. Idempotent. */
   setup(): Promise<void>;
@@ -239,6 +252,25 @@ export interface StateStore {
   deleteSnapshots(snapshotIds: string[]): Promise<number>;
 
   counts(): Promise<StoreCounts>;
+
+  /** The log this store projects; undefined before a projector bound it. */
+  getLogBinding(): Promise<LogBinding | undefined>;
+  /** Records (or replaces) the log this store projects. */
+  setLogBinding(binding: LogBinding): Promise<void>;
+  /**
+   * Per partition, the highest log offset a current state reflects (decimal
+   * strings; partitions with no state are absent). A log whose end offset is
+   * at or below it is behind the store.
+   */
+  highestPositions(): Promise<Record<number, string>>;
+  /**
+   * Deletes every projection, the event mirror, snapshot metadata and the
+   * binding: what `--rebuild` does before the projector refolds the log.
+   * Returns the ids of the agents whose states were removed (their cache
+   * entries must go too).
+   */
+  clearProjection(): Promise<string[]>;
+
   /** Safe to call twice; never closes a connection the caller passed in. */
   close(): Promise<void>;
 }

@@ -27,19 +27,25 @@ async function deadPort(): Promise<number> {
  * The CLI in this process (a spawned one pays seconds of start-up per run on
  * a loaded machine): env set for the call, stderr captured.
  */
-async function inProcess(args: string[], env: Record<string, string>): Promise<{ code: number; stderr: string; ms: number }> {
+async function inProcess(args: string[], env: Record<string, string>): Promise<{ code: number; stderr: string; stdout: string; ms: number }> {
   const saved = { ...process.env };
   const write = process.stderr.write.bind(process.stderr);
+  const writeOut = process.stdout.write.bind(process.stdout);
   let stderr = '';
+  let stdout = '';
   for (const k of Object.keys(process.env)) if (/^(KAFKA_|SCHEMA_|MONGODB_|S3_|REDIS_|AGENTSTATE_)/.test(k)) delete process.env[k];
   Object.assign(process.env, { AGENTSTATE_CONNECT_TIMEOUT_MS: String(DEADLINE_MS), ...env });
   process.stderr.write = ((chunk: string) => ((stderr += String(chunk)), true)) as typeof process.stderr.write;
+  process.stdout.write = ((chunk: string) => ((stdout += String(chunk)), true)) as typeof process.stdout.write;
   const started = Date.now();
   try {
     const code = await main(args);
-    return { code, stderr, ms: Date.now() - started };
+    // The AWS SDK's one-time warning about Node 20 (printed by Node, not by us) is not a line of ours.
+    stderr = stderr.replace(/\(node:\d+\) Warning: NodeVersionSupportWarning[\s\S]*?--trace-warnings[^\n]*\n/, '');
+    return { code, stderr, stdout, ms: Date.now() - started };
   } finally {
     process.stderr.write = write;
+    process.stdout.write = writeOut;
     process.env = saved;
   }
 }
@@ -81,6 +87,15 @@ describe('CLI commands against a server nobody answers on', () => {
     expect(setup.code, setup.stderr).toBe(0);
   });
 
+  /** One server made unreachable (its variable pointed at a dead port), and the line that must name it. */
+  const DOWN: Record<'kafka' | 'registry' | 'mongo' | 's3' | 'redis', () => { env: () => Record<string, string>; names: RegExp }> = {
+    kafka: () => ({ env: () => ({ ...servers, KAFKA_BROKERS: dead }), names: /cannot reach Kafka at .*\(check KAFKA_BROKERS\)/ }),
+    registry: () => ({ env: () => ({ ...servers, SCHEMA_REGISTRY_URL: `http://reguser:${SECRET}@${dead}` }), names: /cannot reach the schema registry at .*\(check SCHEMA_REGISTRY_URL\)/ }),
+    mongo: () => ({ env: () => ({ ...servers, MONGODB_URI: `mongodb://u:${SECRET}@${dead}` }), names: /cannot reach MongoDB at .*\(check MONGODB_URI\)/ }),
+    s3: () => ({ env: () => ({ ...servers, S3_ENDPOINT: `http://${dead}` }), names: /cannot reach S3 at .*\(check S3_ENDPOINT\)/ }),
+    redis: () => ({ env: () => ({ ...servers, REDIS_URL: `redis://:${SECRET}@${dead}` }), names: /cannot reach Redis at .*\(check REDIS_URL\)/ }),
+  };
+
   const cases: { name: string; args: string[]; env: () => Record<string, string>; names: RegExp }[] = [
     { name: 'status, Kafka down', args: ['status'], env: () => ({ ...servers, KAFKA_BROKERS: dead }), names: /cannot reach Kafka at .*\(check KAFKA_BROKERS\)/ },
     {
@@ -92,10 +107,46 @@ describe('CLI commands against a server nobody answers on', () => {
     { name: 'list, MongoDB down', args: ['list', '--backend', 'servers'], env: () => ({ ...servers, MONGODB_URI: `mongodb://${dead}` }), names: /cannot reach MongoDB at .*\(check MONGODB_URI\)/ },
     { name: 'projector, S3 down', args: ['projector', '--until-caught-up'], env: () => ({ ...servers, S3_ENDPOINT: `http://${dead}` }), names: /cannot reach S3 at .*\(check S3_ENDPOINT\)/ },
     { name: 'projector, Redis down', args: ['projector', '--until-caught-up'], env: () => ({ ...servers, REDIS_URL: `redis://:${SECRET}@${dead}` }), names: /cannot reach Redis at .*\(check REDIS_URL\)/ },
+    // Every other command, one by one against each server it opens (issue 12 §1).
+    ...(
+      [
+        ['status', ['status'], 'mongo'],
+        ['history', ['history', 'a-1'], 'kafka'],
+        ['state --at', ['state', 'a-1', '--at', '1'], 'registry'],
+        ['rollback', ['rollback', 'a-1', '1'], 'kafka'],
+        ['topics', ['topics'], 'kafka'],
+        ['replay', ['replay', '--group', 'g', '--to', 'earliest'], 'kafka'],
+        ['projector', ['projector', '--until-caught-up'], 'mongo'],
+        ['snapshot', ['snapshot', 'a-1'], 's3'],
+        ['snapshot', ['snapshot', 'a-1'], 'mongo'],
+        ['start', ['start', '--agents', '1', '--duration', '2s'], 's3'],
+        ['start', ['start', '--agents', '1', '--duration', '2s'], 'redis'],
+        ['backup status', ['backup', 'status'], 's3'],
+        ['backup verify', ['backup', 'verify'], 's3'],
+        ['backup status', ['backup', 'status'], 'kafka'],
+        ['restore', ['restore', '--to', 'latest', '--target-prefix', 'restored.'], 's3'],
+        ['restore', ['restore', '--to', 'latest', '--target-prefix', 'restored.'], 'mongo'],
+        ['recovery list', ['recovery', 'list'], 'mongo'],
+        ['analytics', ['analytics', 'a-1'], 'mongo'],
+        ['anomalies', ['anomalies'], 'mongo'],
+        ['top', ['top', '--count', '1'], 'mongo'],
+        ['runtime', ['runtime', '--node-id', 'n-1'], 'kafka'],
+        ['doctor', ['doctor'], 'kafka'],
+        ['doctor', ['doctor'], 'mongo'],
+      ] as const
+    ).map(([command, args, server]) => ({ name: `${command}, ${server} down`, args: [...args], ...DOWN[server]() })),
   ];
 
   it.each(cases)('$name: one line naming the server and its variable, non-zero exit, within the deadline', async ({ args, env, names }) => {
     const r = await inProcess(args, env());
+    // doctor reports on stdout: the check it could not run names the server.
+    if (args[0] === 'doctor') {
+      expect(r.code, r.stdout).toBe(1);
+      expect(r.stdout).toMatch(names);
+      expect(r.stdout).not.toContain(SECRET);
+      expect(r.ms).toBeLessThan(DEADLINE_MS + 5000);
+      return;
+    }
     expect(r.code, r.stderr).toBe(1);
     expect(r.stderr.trim().split('\n'), r.stderr).toHaveLength(1);
     expect(r.stderr).toMatch(names);
@@ -107,6 +158,14 @@ describe('CLI commands against a server nobody answers on', () => {
   it('status needs neither S3 nor Redis', async () => {
     const r = await inProcess(['status', '--json'], { ...servers, S3_ENDPOINT: `http://${dead}`, REDIS_URL: `redis://${dead}` });
     expect(r.code, r.stderr).toBe(0);
+  });
+
+  it('a whole process (status on a prefix with no topics: it printed the error, then a Kafka socket kept it alive) exits at once', async () => {
+    const r = await spawned(['status'], { ...servers, AGENTSTATE_TOPIC_PREFIX: `${uniqueName('notopics')}.` });
+    expect(r.killed, `hung: ${r.stderr}`).toBe(false);
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr).toMatch(/AS_NOT_FOUND: topic .*events \(create the topics with agentstate topics\)/);
+    expect(r.ms).toBeLessThan(BOUND_MS);
   });
 
   it('a whole process (projector, Redis down: it used to hang with no message) exits within the deadline', async () => {

@@ -1,4 +1,6 @@
 import { existsSync } from 'node:fs';
+import { readEnv } from '../../config/env.js';
+import { ENV_SETTING_NAMES, probeServers } from '../../sdk/probe.js';
 import { join, resolve } from 'node:path';
 import { ANOMALY_TYPES, StateAnalyticsService, durationMs, figures, type AnalyticsStore, type AnomalyRecord, type AnomalyType } from '../../analytics/index.js';
 import { MongoAnalyticsStore } from '../../store/mongo/analytics.js';
@@ -61,8 +63,11 @@ async function openStore(kind: 'auto' | 'embedded' | 'servers', dataDir: string,
     await store.setup();
     return store;
   }
-  if (!env.MONGODB_URI) throw new UsageError('the servers backend needs MONGODB_URI (e.g. eval "$(scripts/stack env)")');
-  const connection = await MongoConnection.connect({ uri: env.MONGODB_URI, database: env.AGENTSTATE_MONGO_DATABASE ?? 'agentstate', clientOptions: { serverSelectionTimeoutMS: 10_000 } });
+  const config = readEnv(env);
+  if (!config.mongo) throw new UsageError('the servers backend needs MONGODB_URI (e.g. eval "$(scripts/stack env)")');
+  // Within AGENTSTATE_CONNECT_TIMEOUT_MS, or one line naming MongoDB and its variable (issue 12 §1).
+  await probeServers({ mongo: config.mongo }, ENV_SETTING_NAMES, config.connectTimeoutMs);
+  const connection = await MongoConnection.connect({ uri: config.mongo.uri, database: config.mongo.database, clientOptions: { serverSelectionTimeoutMS: config.connectTimeoutMs } });
   return new MongoAnalyticsStore(connection, { closeConnection: true });
 }
 

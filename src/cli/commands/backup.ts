@@ -18,6 +18,7 @@ export async function openDrillRecorder(backend: Backend, dataDir: string, env: 
   const mongo = readEnv(env).mongo;
   return mongo ? new MongoDrillRecorder(await MongoConnection.connect({ uri: mongo.uri, database: mongo.database })) : undefined;
 }
+import { ENV_SETTING_NAMES, probeServers } from '../../sdk/probe.js';
 
 /** The state store + keyring of the source, when the environment names master keys (an encrypted backup needs them). */
 export async function openKeys(backend: Backend, dataDir: string, env: NodeJS.ProcessEnv): Promise<Projection | undefined> {
@@ -53,10 +54,17 @@ S3_ACCESS_KEY, S3_SECRET_KEY). See docs/backup.md.
 
 ${GLOBAL_HELP}`;
 
-/** The blob store the backup lives in, for a backend. */
-export function openBackupBlobs(backend: Backend, dataDir: string, env: NodeJS.ProcessEnv): BlobStore {
+/**
+ * The blob store the backup lives in, for a backend. On servers S3 is checked
+ * first, within AGENTSTATE_CONNECT_TIMEOUT_MS (issue 12 §1: `backup status`
+ * and `verify` waited on the SDK's retries with S3 down).
+ * @throws AgentStateError AS_UNAVAILABLE naming S3 and S3_ENDPOINT
+ */
+export async function openBackupBlobs(backend: Backend, dataDir: string, env: NodeJS.ProcessEnv): Promise<BlobStore> {
   if (backend.kind === 'embedded') return new FsBlobStore({ dir: join(resolve(dataDir), 'blobs') });
   if (!env.S3_ENDPOINT || !env.S3_BUCKET) throw new UsageError('the servers backend needs S3_ENDPOINT and S3_BUCKET for the backup');
+  const config = readEnv(env);
+  await probeServers({ s3: config.s3 }, ENV_SETTING_NAMES, config.connectTimeoutMs);
   return new S3BlobStore({
     endpoint: env.S3_ENDPOINT,
     bucket: env.S3_BUCKET,
@@ -96,7 +104,10 @@ export async function backup(argv: string[], out: (s: string) => void): Promise<
   if (sub !== 'verify' && values.deep) throw new UsageError('--deep is an option of verify');
   const dataDir = values['data-dir'];
   const backend = await openBackend({ dataDir, backend: backendKind(values.backend), env: process.env, readOnly: true });
-  const blobs = openBackupBlobs(backend, dataDir, process.env);
+  const blobs = await openBackupBlobs(backend, dataDir, process.env).catch(async (e: unknown) => {
+    await backend.close();
+    throw e;
+  });
   try {
     if (sub === 'drill') {
       const recorder = await openDrillRecorder(backend, dataDir, process.env);

@@ -1,4 +1,6 @@
 import { createServer, type Server } from 'node:http';
+import { pino } from 'pino';
+import { redactUrlsIn } from '../../util/redact.js';
 import { StateManager } from '../../manager/index.js';
 import { MetricsRegistry, Projector } from '../../projector/index.js';
 import { asString, backendKind, GLOBAL_HELP, parse, parsePositiveInt, positionalArgs, UsageError } from '../args.js';
@@ -18,6 +20,11 @@ batch in hand, commit, and exit 0.
   --group G           consumer group (default <prefix>projector: agentstate.projector)
   --metrics-port N    serve Prometheus metrics on 127.0.0.1:N/metrics
   --snapshot-every N  snapshot an agent every N events (default 100)
+  --rebuild           when the state store does not match the log (another
+                      log, or an emptied one: AS_LOG_MISMATCH), drop the
+                      store's projection and refold the whole log into it
+
+Restarts and retries are logged on stderr as JSON lines (LOG_LEVEL, default warn).
 
 ${GLOBAL_HELP}`;
 
@@ -34,6 +41,7 @@ export async function projector(argv: string[], out: (s: string) => void, err: (
     group: { type: 'string' },
     'metrics-port': { type: 'string' },
     'snapshot-every': { type: 'string' },
+    rebuild: { type: 'boolean' } as never,
   });
   if (values.help) return out(projectorHelp), 0;
   if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
@@ -66,7 +74,10 @@ export async function projector(argv: string[], out: (s: string) => void, err: (
       topicPrefix: backend.prefix,
       ...(asString(values.group) ? { group: asString(values.group)! } : {}),
       metrics,
+      // Restarts and retries are logged (issue 12 §1: without a logger they were invisible), URLs' credentials masked.
+      logger: pino({ level: process.env.LOG_LEVEL ?? 'warn', base: { service: 'projector' }, hooks: { streamWrite: redactUrlsIn } }, pino.destination(2)),
       ...(snapshotEvery !== undefined ? { snapshots: { everyEvents: snapshotEvery } } : {}),
+      rebuild: values.rebuild === true,
     });
     if (metricsPort !== undefined) {
       server = createServer((req, res) => {

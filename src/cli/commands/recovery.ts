@@ -1,4 +1,5 @@
 import { readEnv } from '../../config/env.js';
+import { ENV_SETTING_NAMES, probeServers } from '../../sdk/probe.js';
 import { ConfigError } from '../../errors.js';
 import { DEFAULT_POLICY, withDefaults, type RecoveryPolicy, type RecoveryRecord } from '../../recovery/index.js';
 import { openRecoveryRecords } from '../../sdk/recovery-wiring.js';
@@ -41,6 +42,8 @@ async function openStore(dataDir: string, backend: string): Promise<RecoveryReco
   const servers = kind === 'servers' || (kind === 'auto' && config.kafka !== undefined);
   if (!servers) return openRecoveryRecords({ kind: 'embedded', dataDir });
   if (!config.mongo) throw new ConfigError('MONGODB_URI', 'recovery records are in MongoDB on the servers profile');
+  // Within AGENTSTATE_CONNECT_TIMEOUT_MS, or one line naming MongoDB (issue 12 §1): the driver alone waits 30 s.
+  await probeServers({ mongo: config.mongo }, ENV_SETTING_NAMES, config.connectTimeoutMs);
   return openRecoveryRecords({ kind: 'servers', mongo: config.mongo });
 }
 

@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import { ENV_SETTING_NAMES, probeServers } from '../../sdk/probe.js';
 import { AgentStateClient } from '../../client/index.js';
 import type { Keyring } from '../../codec/keyring.js';
 import { diff, type JsonValue } from '../../domain/index.js';
@@ -124,7 +125,10 @@ export async function restore(argv: string[], out: (s: string) => void, err: (s:
     await backend.close();
     throw new UsageError('restoring onto servers needs them (KAFKA_BROKERS, MONGODB_URI, S3_ENDPOINT, S3_BUCKET); on the embedded profile use --target-data-dir');
   }
-  const blobs = openBackupBlobs(backend, dataDir, process.env);
+  const blobs = await openBackupBlobs(backend, dataDir, process.env).catch(async (e: unknown) => {
+    await backend.close();
+    throw e;
+  });
   const keys = await openKeys(backend, dataDir, process.env).catch(async (e: unknown) => {
     await Promise.allSettled([blobs.close(), backend.close()]);
     throw e;
@@ -167,7 +171,7 @@ export async function restore(argv: string[], out: (s: string) => void, err: (s:
  */
 async function restoreAgentInPlace(
   backend: Awaited<ReturnType<typeof openBackend>>,
-  blobs: ReturnType<typeof openBackupBlobs>,
+  blobs: Awaited<ReturnType<typeof openBackupBlobs>>,
   id: string,
   to: number | undefined,
   keyring: Keyring | undefined,
@@ -199,12 +203,14 @@ export async function restoreOntoServers(
   sourcePrefix: string,
   prefix: string,
   database: string | undefined,
-  blobs: ReturnType<typeof openBackupBlobs>,
+  blobs: Awaited<ReturnType<typeof openBackupBlobs>>,
   common: Omit<Parameters<typeof restoreInto>[0], 'blobs' | 'target'>,
 ): Promise<{ report: RestoreReport; where: string }> {
   const config = readEnv(env);
   const servers = requireServers(config);
   const mongo = { ...servers.mongo, ...(database !== undefined ? { database } : {}) };
+  // Every target server within AGENTSTATE_CONNECT_TIMEOUT_MS, or one line naming it (issue 12 §1).
+  await probeServers({ kafka: servers.kafka, mongo, s3: servers.s3, redisUrl: servers.redisUrl }, ENV_SETTING_NAMES, config.connectTimeoutMs);
   let mapValue: ((v: Buffer) => Promise<Buffer>) | undefined;
   const registryUrl = servers.kafka.schemaRegistryUrl;
   if (registryUrl) {

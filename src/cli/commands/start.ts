@@ -5,6 +5,8 @@ import { openBackend } from '../backend.js';
 import { scanLog } from '../scan.js';
 import { openProjection } from '../projection.js';
 import { Projector } from '../../projector/index.js';
+import { bindLog } from '../../integrity/log-binding.js';
+import { projectorGroup } from '../../log/topics.js';
 import { startDemoBackup, type DemoBackup } from '../../demo/backup.js';
 import { openBackupBlobs } from './backup.js';
 import { startAnalytics, type AnalyticsRun } from '../analytics-run.js';
@@ -24,6 +26,8 @@ continues from the stored state.
   --seed S         random seed (default 1)
   --snapshot-every N  the in-process projector snapshots an agent every N events (default 25)
   --progress-every D  progress interval (default 500ms on a terminal, 5s otherwise)
+  --rebuild        when the state store does not match the log (AS_LOG_MISMATCH:
+                   another log, or an emptied one), drop the projection and refold the log
 
 ${GLOBAL_HELP}`;
 
@@ -37,6 +41,7 @@ interface StartOptions {
   snapshotEvery: number;
   progressMs: number | undefined;
   durationMs: number | undefined;
+  rebuild: boolean;
 }
 
 /** Parses and checks every flag before anything is opened; undefined for --help. */
@@ -48,6 +53,7 @@ function parseStart(argv: string[]): StartOptions | undefined {
     seed: { type: 'string', default: '1' },
     'progress-every': { type: 'string' },
     'snapshot-every': { type: 'string' },
+    rebuild: { type: 'boolean' } as never,
   });
   if (values.help) return undefined;
   positionalArgs(positionals, [], 'agentstate start [options]');
@@ -65,6 +71,7 @@ function parseStart(argv: string[]): StartOptions | undefined {
     snapshotEvery: parsePositiveInt(asString(values['snapshot-every']) ?? '25', '--snapshot-every'),
     progressMs: progressArg === undefined ? undefined : parseDuration(progressArg, '--progress-every'),
     durationMs: durationArg === undefined ? undefined : parseDuration(durationArg, '--duration'),
+    rebuild: values.rebuild === true,
   };
 }
 
@@ -91,14 +98,15 @@ export async function start(argv: string[], out: (s: string) => void, err: (s: s
   let projectorRun: Promise<void> | undefined;
   let client: AgentStateClient | undefined;
   let backup: DemoBackup | undefined;
-  let backupBlobs: ReturnType<typeof openBackupBlobs> | undefined;
+  let backupBlobs: Awaited<ReturnType<typeof openBackupBlobs>> | undefined;
   let analytics: AnalyticsRun | undefined;
   try {
     const problems = await backend.setupTopics();
     if (problems.length) throw new UsageError(`topics do not match what agentstate needs: ${problems.join('; ')}`);
-    err(`agentstate: ${backend.description}; loading state...`);
-    // The projector runs in this process too: state store, snapshots, cache.
+    // The projector runs in this process too: state store, snapshots, cache. Its servers are
+    // checked first, so a dead one is the only line printed (issue 12 §1).
     const opened = await openProjection(backend, o.dataDir, process.env);
+    err(`agentstate: ${backend.description}; loading state...`);
     sinks = opened;
     const makeProjector = (): Projector =>
       new Projector({
@@ -111,9 +119,11 @@ export async function start(argv: string[], out: (s: string) => void, err: (s: s
         topicPrefix: backend.prefix,
         snapshots: { everyEvents: o.snapshotEvery },
       });
+    // Before the fleet writes a thing, the store must project this log (issue 12 §3).
+    await bindLog(backend.log, opened.store, backend.topics.events, { rebuild: o.rebuild, group: projectorGroup(backend.prefix), ...(opened.cache ? { cache: opened.cache } : {}) });
     projectorRun = makeProjector().run(projectorStop.signal);
     // The backup service runs here too (issue 14), so the progress line shows the backup lag.
-    backupBlobs = openBackupBlobs(backend, o.dataDir, process.env);
+    backupBlobs = await openBackupBlobs(backend, o.dataDir, process.env);
     await backupBlobs.setup();
     backup = startDemoBackup({ log: backend.log, blobs: backupBlobs, codec: backend.codec, topicPrefix: backend.prefix });
     // Analytics too (issue 16): windows and anomalies for agentstate analytics / anomalies / top.

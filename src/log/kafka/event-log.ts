@@ -49,6 +49,13 @@ export class KafkaEventLog implements EventLog {
   private producer: Producer | undefined;
   private connecting: Promise<void> | undefined;
   private offsetsQueue: Promise<unknown> = Promise.resolve();
+  /**
+   * Admin calls in flight. close() waits for them before disconnecting: kafkajs
+   * retries a call (an unknown topic, ~15 s) and its retry reconnects the
+   * admin after a disconnect, leaving a socket that kept the process alive
+   * after `agentstate status` had printed its error (issue 12 §1).
+   */
+  private readonly adminCalls = new Set<Promise<unknown>>();
   private readonly reader: PartitionReader;
   private readonly partitionCounts = new Map<string, number>();
   private readonly partitioner = Partitioners.DefaultPartitioner();
@@ -156,6 +163,32 @@ export class KafkaEventLog implements EventLog {
     return this.partitioner({ topic, partitionMetadata, message: { key, value: null } });
   }
 
+  /** Topics seen to exist: checked once per process. */
+  private readonly topicsSeen = new Set<string>();
+
+  /**
+   * A missing topic fails at once with AS_NOT_FOUND: kafkajs retries an
+   * offsets request for an unknown topic for ~15 s before it gives up.
+   */
+  private async knownTopic(topic: string): Promise<void> {
+    if (this.topicsSeen.has(topic)) return;
+    const topics = await kafkaCall('list topics', () => this.admin!.listTopics());
+    for (const t of topics) this.topicsSeen.add(t);
+    if (!this.topicsSeen.has(topic)) throw new NotFoundError(`topic ${topic} (create the topics with agentstate topics)`);
+  }
+
+  private tracked<T>(call: Promise<T>): Promise<T> {
+    this.adminCalls.add(call);
+    void call.finally(() => this.adminCalls.delete(call)).catch(() => undefined);
+    return call;
+  }
+
+  async identity(): Promise<string> {
+    await this.connect();
+    const { clusterId } = await kafkaCall('describe cluster', () => this.admin!.describeCluster());
+    return `kafka:${clusterId}`;
+  }
+
   async endOffsets(topic: string): Promise<Record<number, string>> {
     if (this.closed) throw new ClosedError('the Kafka event log');
     // One round trip (latest only), not the admin's two: on every scoped write's decision path (issue 10).
@@ -176,11 +209,12 @@ export class KafkaEventLog implements EventLog {
   private topicOffsets(topic: string): Promise<Array<{ partition: number; high: string; low: string }>> {
     const run = async (): Promise<Array<{ partition: number; high: string; low: string }>> => {
       await this.connect();
+      await this.knownTopic(topic);
       return kafkaCall(`offsets of ${topic}`, () => whenRetriable(() => this.admin!.fetchTopicOffsets(topic), 40, isKafkajsOffsetsBug));
     };
     const next = this.offsetsQueue.then(run, run);
     this.offsetsQueue = next.catch(() => undefined);
-    return next;
+    return this.tracked(next);
   }
 
   read(topic: string, partition: number, fromOffset: string, untilOffset: string): Promise<StoredRecord[]> {
@@ -199,7 +233,7 @@ export class KafkaEventLog implements EventLog {
 
   async committedOffsets(group: string, topic: string): Promise<Record<number, string>> {
     await this.connect();
-    const res = await kafkaCall(`committed offsets of ${group}`, () => this.admin!.fetchOffsets({ groupId: group, topics: [topic] }));
+    const res = await this.tracked(kafkaCall(`committed offsets of ${group}`, () => this.admin!.fetchOffsets({ groupId: group, topics: [topic] })));
     const out: Record<number, string> = {};
     for (const p of res[0]?.partitions ?? []) if (p.offset !== '-1') out[p.partition] = p.offset;
     return out;
@@ -246,6 +280,7 @@ export class KafkaEventLog implements EventLog {
     this.closed = true;
     await Promise.allSettled([...this.consumers].map((c) => c.stop()));
     await this.reader.close().catch(() => undefined);
+    await Promise.allSettled([...this.adminCalls]);
     if (this.connecting) {
       await this.connecting.catch(() => undefined);
       await Promise.allSettled([this.producer?.disconnect(), this.admin?.disconnect()]);

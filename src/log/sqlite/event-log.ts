@@ -118,6 +118,12 @@ export class SqliteEventLog implements EventLog {
     return this.tables.read(t, partition, from, until, Number(until - from > 1_000_000_000n ? 1_000_000_000n : until - from));
   }
 
+  async identity(): Promise<string> {
+    this.open();
+    const row = this.db.prepare(`SELECT value FROM log_meta WHERE key = 'log_id'`).get() as { value: string };
+    return `sqlite:${row.value}`;
+  }
+
   async consume(options: ConsumeOptions): Promise<Consumer> {
     this.open();
     const max = checkConsumeOptions(options);

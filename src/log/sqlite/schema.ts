@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { ConfigError } from '../../errors.js';
 import { createPrivateFile } from '../../util/private-files.js';
@@ -21,6 +22,10 @@ export const SCHEMA_VERSION = 1;
  *   the session timeout that consumer asked for (NULL: the reader's default).
  */
 const DDL = `
+CREATE TABLE IF NOT EXISTS log_meta (
+  key   TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS topics (
   id           INTEGER PRIMARY KEY,
   name         TEXT NOT NULL UNIQUE,
@@ -98,6 +103,8 @@ export function openLogDatabase(options: OpenOptions): Database.Database {
       // Added within schema 1 (a nullable column older builds never name): a file created before it gains it here.
       const columns = db.prepare<[], { name: string }>('PRAGMA table_info(group_members)').all();
       if (!columns.some((c) => c.name === 'session_timeout_ms')) db.exec('ALTER TABLE group_members ADD COLUMN session_timeout_ms INTEGER');
+      // The log's identity (issue 12 §3), written once: a file emptied or replaced is another log.
+      db.prepare(`INSERT OR IGNORE INTO log_meta (key, value) VALUES ('log_id', ?)`).run(randomUUID());
       db.pragma(`user_version = ${SCHEMA_VERSION}`);
     }).immediate();
     return db;

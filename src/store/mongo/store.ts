@@ -10,6 +10,7 @@ import type {
   SnapshotRecord,
   StateStore,
   StoreCounts,
+  LogBinding,
   StoredEvent,
   StoredState,
   WriteResult,
@@ -345,6 +346,45 @@ export class MongoStore implements StateStore {
       ]),
     );
     return { agents, events, snapshots, maxVersion: top?.version ?? 0 };
+  }
+
+  async getLogBinding(): Promise<LogBinding | undefined> {
+    const doc = await this.call('read store_meta', () => this.meta().findOne({ _id: 'log_binding' }));
+    return doc ? { logId: doc.logId, topic: doc.topic, boundAt: doc.boundAt } : undefined;
+  }
+
+  async setLogBinding(binding: LogBinding): Promise<void> {
+    await this.call('write store_meta', () => this.meta().replaceOne({ _id: 'log_binding' }, { ...binding }, { upsert: true }));
+  }
+
+  /**
+   * Offsets are decimal strings in the documents (exact past 2^53), so the
+   * maximum is taken here over every state's position: a read of one small
+   * field per agent, at start and by `doctor` only.
+   */
+  async highestPositions(): Promise<Record<number, string>> {
+    const docs = await this.call('read agent_states', () => this.states.find({}, { projection: { _id: 0, position: 1 } }).toArray());
+    const high: Record<number, bigint> = {};
+    for (const d of docs) {
+      const p = d.position.partition;
+      const o = BigInt(d.position.offset);
+      if (high[p] === undefined || o > high[p]) high[p] = o;
+    }
+    return Object.fromEntries(Object.entries(high).map(([p, o]) => [Number(p), o.toString()]));
+  }
+
+  async clearProjection(): Promise<string[]> {
+    const ids = (await this.call('read agent_states', () => this.states.find({}, { projection: { _id: 1 } }).toArray())).map((d) => d._id);
+    await this.call('clear state_events', () => this.events.deleteMany({}));
+    await this.call('clear state_snapshots', () => this.snapshots.deleteMany({}));
+    await this.call('clear agent_states', () => this.states.deleteMany({}));
+    await this.call('clear store_meta', () => this.meta().deleteOne({ _id: 'log_binding' }));
+    return ids;
+  }
+
+  /** `store_meta`: one document per setting of the store itself (the log binding). */
+  private meta(): Collection<{ _id: string; logId: string; topic: string; boundAt: number }> {
+    return this.connection.db.collection('store_meta');
   }
 
   async close(): Promise<void> {

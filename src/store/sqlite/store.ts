@@ -8,6 +8,7 @@ import type {
   SnapshotRecord,
   StateStore,
   StoreCounts,
+  LogBinding,
   StoredEvent,
   StoredState,
   WriteResult,
@@ -246,6 +247,34 @@ export class SqliteStateStore implements StateStore {
         snapshots: count('state_snapshots'),
         maxVersion: Number(this.stmt('SELECT coalesce(max(version), 0) FROM agent_states').pluck().get()),
       }))(),
+    );
+  }
+
+  async getLogBinding(): Promise<LogBinding | undefined> {
+    this.open();
+    const value = run('read store_meta', () => this.stmt(`SELECT value FROM store_meta WHERE key = 'log_binding'`).pluck().get()) as string | undefined;
+    return value === undefined ? undefined : (JSON.parse(value) as LogBinding);
+  }
+
+  async setLogBinding(binding: LogBinding): Promise<void> {
+    this.change('write store_meta', `INSERT OR REPLACE INTO store_meta (key, value) VALUES ('log_binding', ?)`, [JSON.stringify(binding)]);
+  }
+
+  async highestPositions(): Promise<Record<number, string>> {
+    this.open();
+    const rows = run('read agent_states', () => this.stmt('SELECT part, max(off) AS off FROM agent_states GROUP BY part').all()) as { part: bigint; off: bigint }[];
+    return Object.fromEntries(rows.map((r) => [Number(r.part), r.off.toString()]));
+  }
+
+  async clearProjection(): Promise<string[]> {
+    this.open();
+    return run('clear projection', () =>
+      this.db.transaction(() => {
+        const ids = this.stmt('SELECT instance_id FROM agent_states').pluck().all() as string[];
+        for (const table of ['agent_states', 'state_events', 'state_snapshots']) this.db.prepare(`DELETE FROM ${table}`).run();
+        this.db.prepare(`DELETE FROM store_meta WHERE key = 'log_binding'`).run();
+        return ids;
+      })(),
     );
   }
 

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EventLog } from '../../../src/log/port.js';
 import { appendAndReadContract } from './append-read.js';
 import { consumeContract } from './consume.js';
@@ -42,5 +42,19 @@ export function eventLogContract(
     describe('group reset', () => groupResetContract(ctx));
     describe('setup', () => setupContract(ctx));
     describe('errors', () => errorsContract(ctx, async () => (await make()).log));
+    describe('identity', () => {
+      // Issue 12 §3: a store binds to it, so it must not change between opens of the same log.
+      it('names the log, the same from every handle on it', async () => {
+        const first = await log!.identity();
+        expect(first).toMatch(/^(sqlite|kafka):\S+$/);
+        expect(await log!.identity()).toBe(first);
+        const other = (await make()).log;
+        try {
+          expect(await other.identity()).toBe(first);
+        } finally {
+          await other.close();
+        }
+      });
+    });
   });
 }

@@ -308,5 +308,31 @@ export function storeContract(
         }
       });
     }
+
+    // Last: it clears the whole store (issue 12 §3).
+    it('binds to a log, reports the highest position per partition, and clears the projection for a rebuild', async () => {
+      expect(await store.getLogBinding()).toBeUndefined();
+      const binding = { logId: 'sqlite:0f6e', topic: 'agentstate.events', boundAt: 1_700_000_000_000 };
+      await store.setLogBinding(binding);
+      expect(await store.getLogBinding()).toEqual(binding);
+      const a = id('pos');
+      // Offsets past 2^53 and across partitions: compared as numbers, not text ("9" > "10" as text).
+      await store.writeBatch({
+        states: [
+          stateRow(a, 1, { position: { partition: 0, offset: '9' } }),
+          stateRow(`${a}-b`, 1, { position: { partition: 0, offset: '10' } }),
+          stateRow(`${a}-c`, 1, { position: { partition: 5, offset: '9007199254740993' } }),
+        ],
+        events: [eventRow(a, 1)],
+      });
+      const high = await store.highestPositions();
+      expect(high[0]).toBe('10');
+      expect(high[5]).toBe('9007199254740993');
+      const removed = await store.clearProjection();
+      expect(removed).toEqual(expect.arrayContaining([a, `${a}-b`, `${a}-c`]));
+      expect(await store.counts()).toMatchObject({ agents: 0, events: 0, snapshots: 0 });
+      expect(await store.highestPositions()).toEqual({});
+      expect(await store.getLogBinding()).toBeUndefined();
+    });
   });
 }

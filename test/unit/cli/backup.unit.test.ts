@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readdirSync, rmSync, unlinkSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -83,6 +83,18 @@ describe('agentstate backup / restore (embedded)', () => {
     lines.length = 0;
     expect(await run(restore, '--to', 'latest', '--target-data-dir', join(dir, 'restored'))).toBe(0);
     expect(lines.at(-1)).toBe('verified: 3 agents, version and checksum equal the backup');
+    // Issue 12 §7: the restored data dir is as private as any other: directories 0700, files 0600.
+    const modes = (path: string): string[] =>
+      readdirSync(path, { withFileTypes: true }).flatMap((e) => {
+        const p = join(path, e.name);
+        const m = `${e.name} ${(statSync(p).mode & 0o777).toString(8)}`;
+        return e.isDirectory() ? [m, ...modes(p)] : [m];
+      });
+    const restored = join(dir, 'restored');
+    expect((statSync(restored).mode & 0o777).toString(8)).toBe('700');
+    const all = modes(restored);
+    expect(all).toEqual(expect.arrayContaining(['log.sqlite 600', 'store.sqlite 600', 'blobs 700']));
+    for (const m of all) expect(m).toMatch(/ (600|700)$/);
     const blobs = new FsBlobStore({ dir: join(dir, 'blobs') });
     let v: { key: string } | undefined;
     for (let p = 0; p < 4 && !v; p++) [v] = await listManifestVersions(blobs, p);
