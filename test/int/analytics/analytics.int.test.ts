@@ -80,13 +80,7 @@ async function everything(store: AnalyticsStore): Promise<{ windows: WindowAggre
   return { windows, anomalies };
 }
 
-// The servers profile (Kafka + registry, MongoDB) is not run here: against FerretDB 1.24 on
-// PostgreSQL its setup deadlocked FerretDB itself (every later command, even ping, hung: a
-// createIndexes held FerretDB's metadata lock while waiting for a PostgreSQL connection), and
-// a hung FerretDB takes every other MongoDB test down with it. `servers` stays for the fix
-// (docs/analytics.md, "Known gaps").
-void servers;
-describe.each([['embedded (SQLite log and store)', embedded]] as const)('analytics consumer on %s', (_name, open) => {
+describe.each([['embedded (SQLite log and store)', embedded], ['servers (Kafka + registry, MongoDB)', servers]] as const)('analytics consumer on %s', (_name, open) => {
   it('flags the injected faults, matches a brute-force recomputation, skips bad input with reasons, and a reset to earliest rebuilds the same outputs', async () => {
     const prefix = `${uniqueName('an')}.`;
     const p = await open(prefix);
