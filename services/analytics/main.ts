@@ -44,6 +44,7 @@ async function main(): Promise<number> {
     log: opened.log,
     store: analytics.store,
     read: analytics.read,
+    heartbeats: analytics.heartbeats,
     ...(config.publish ? { publisher: analytics.publisher } : {}),
     topicPrefix: config.topicPrefix,
     group: config.group,

@@ -1,6 +1,7 @@
 import type { Collection, Document, Filter, IndexDescription } from 'mongodb';
 import type { AnomalyRecord } from '../../analytics/anomaly.js';
 import type { AgentCheckpoint, PartitionCheckpoint } from '../../analytics/fold.js';
+import type { HostRecord } from '../../analytics/hosts.js';
 import { summarize, type AgentSummary, type AnalyticsBatchWrite, type AnalyticsStore, type AnomalyQuery, type MetricsQuery } from '../../analytics/port.js';
 import type { WindowAggregate } from '../../analytics/window.js';
 import { Limiter, forEachLimited } from '../../util/limit.js';
@@ -31,14 +32,15 @@ const WRITES_IN_FLIGHT = 8;
  * statement's iterator close inside the loop over statements.) A single
  * statement holds at most two connections (its query and its write), so
  * this store holds at most 2 x WRITES_IN_FLIGHT.
- * `test/int/analytics/analytics.int.test.ts` rewrites hundreds of existing
- * windows in one batch on the servers profile.
+ * `test/int/analytics/analytics.int.test.ts` and `test/contract/analytics-store`
+ * replace more than 50 existing documents in one batch on the servers profile.
  */
 export class MongoAnalyticsStore implements AnalyticsStore {
   private readonly metricsC: Collection<WindowAggregate>;
   private readonly anomaliesC: Collection<AnomalyDoc>;
   private readonly agentsC: Collection<AgentCheckpoint>;
   private readonly partitionsC: Collection<PartitionCheckpoint>;
+  private readonly hostsC: Collection<HostRecord>;
   /** Shared by every batch (partitions write concurrently), so the bound is per store. */
   private readonly writes = new Limiter(WRITES_IN_FLIGHT);
 
@@ -51,6 +53,7 @@ export class MongoAnalyticsStore implements AnalyticsStore {
     this.anomaliesC = db.collection<AnomalyDoc>('state_anomalies');
     this.agentsC = db.collection<AgentCheckpoint>('analytics_agents');
     this.partitionsC = db.collection<PartitionCheckpoint>('analytics_partitions');
+    this.hostsC = db.collection<HostRecord>('analytics_hosts');
   }
 
   async setup(): Promise<void> {
@@ -114,6 +117,14 @@ export class MongoAnalyticsStore implements AnalyticsStore {
     return docs.map(summarize);
   }
 
+  async writeHosts(hosts: HostRecord[]): Promise<void> {
+    await call('analytics_hosts write', () => this.replaceAll(this.hostsC, hosts));
+  }
+
+  async hosts(): Promise<HostRecord[]> {
+    return call('analytics_hosts query', () => this.hostsC.find({}).sort({ _id: 1 }).toArray());
+  }
+
   async deleteWindowsBefore(window: string, before: number): Promise<number> {
     const r = await call('state_metrics retention', () => this.metricsC.deleteMany({ window, windowEnd: { $lt: before } }));
     return r.deletedCount;
@@ -121,7 +132,7 @@ export class MongoAnalyticsStore implements AnalyticsStore {
 
   async clear(): Promise<void> {
     await call('analytics clear', async () => {
-      await Promise.all([this.metricsC.deleteMany({}), this.anomaliesC.deleteMany({}), this.agentsC.deleteMany({}), this.partitionsC.deleteMany({})]);
+      await Promise.all([this.metricsC.deleteMany({}), this.anomaliesC.deleteMany({}), this.agentsC.deleteMany({}), this.partitionsC.deleteMany({}), this.hostsC.deleteMany({})]);
     });
   }
 

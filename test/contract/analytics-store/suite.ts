@@ -87,17 +87,27 @@ export function analyticsStoreContract(name: string, open: () => Promise<Analyti
       expect((await s.store.loadPartition(0)).partition?.nextOffset).toBe('50');
     });
 
-    it('a batch replacing 300 existing windows, anomalies and checkpoints completes and leaves the new documents', async () => {
+    it('a batch replacing 120 existing windows, anomalies and checkpoints completes and leaves the new documents', async () => {
       await s.store.clear();
       const p: PartitionCheckpoint = { _id: 'p1', partition: 1, nextOffset: '1', watermark: T0, tick: T0 };
-      await s.store.writeBatch(batch(0, 300, 0, p));
-      const second = batch(0, 300, 1, { ...p, nextOffset: '2' });
+      await s.store.writeBatch(batch(0, 120, 0, p));
+      const second = batch(0, 120, 1, { ...p, nextOffset: '2' });
       await s.store.writeBatch(second);
       const windows = await s.store.metrics({ window: '1m' });
-      expect(windows.length).toBe(300);
+      expect(windows.length).toBe(120);
       expect(windows.every((w) => w.events === 6)).toBe(true);
       expect((await s.store.anomalies({ limit: 1000 })).every((a) => a.toVersion === 10)).toBe(true);
       expect((await s.store.loadPartition(1)).agents.every((a) => a.det.flaps.length === 3 && a.det.flaps[2]!.at === T0 + 6)).toBe(true);
+    });
+
+    it('keeps the latest heartbeat per host, replaced by nodeId', async () => {
+      await s.store.clear();
+      const host = (nodeId: string, sequence: number, agents: string[]) => ({ _id: nodeId, nodeId, host: 'h1', region: null, timestamp: T0 + sequence * 1000, sequence, intervalMs: 1000, status: 'running' as const, load: agents.length, heapUsedBytes: 5_000_000, agents });
+      await s.store.writeHosts([host('node-a', 1, ['agent-1']), host('node-b', 1, [])]);
+      await s.store.writeHosts([host('node-a', 2, ['agent-1', 'agent-2'])]);
+      expect(await s.store.hosts()).toEqual([host('node-a', 2, ['agent-1', 'agent-2']), host('node-b', 1, [])]);
+      await s.store.clear();
+      expect(await s.store.hosts()).toEqual([]);
     });
 
     it('retention deletes the windows that ended before the cut, and clear drops everything', async () => {
