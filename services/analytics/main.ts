@@ -39,6 +39,7 @@ runService('analytics', HELP, loadConfig, async (config, logger, metrics) => {
     log: opened.log,
     store: analytics.store,
     read: analytics.read,
+    heartbeats: analytics.heartbeats,
     ...(config.publish ? { publisher: analytics.publisher } : {}),
     topicPrefix: config.topicPrefix,
     group: config.group,

@@ -3,8 +3,10 @@ import type { ConsumedBatch, EventLog } from '../log/port.js';
 import { topicNames, type TopicNames } from '../log/topics.js';
 import { NO_METRICS, type Metrics } from '../telemetry/metrics.js';
 import { retrying, sleep } from '../util/retry.js';
+import type { RuntimeWire } from '../runtime/wire.js';
 import { readFact, type BodyReader } from './fact.js';
 import { PartitionFold } from './fold.js';
+import { hostRecord, newer, type HostRecord } from './hosts.js';
 import { resolveSettings, type AnalyticsSettings, type DetectorThresholds } from './options.js';
 import type { AnalyticsStore } from './port.js';
 import type { AnomalyPublisher } from './publish.js';
@@ -19,6 +21,12 @@ export interface AnalyticsConsumerOptions {
   store: AnalyticsStore;
   /** Record value → decoded record (see `bodyReader`: Avro through the registry, or JSON). */
   read: BodyReader;
+  /**
+   * Reads the runtime hosts' heartbeats from `<prefix>heartbeats` too (same
+   * group) and keeps each host's latest in `analytics_hosts`: load per node,
+   * and whether a stalled agent's host is alive. Omitted = events only.
+   */
+  heartbeats?: Pick<RuntimeWire, 'decodeHeartbeat'>;
   /** Where anomalies go on the log; omitted = stored only. */
   publisher?: AnomalyPublisher;
   /** @default 'agentstate.' */
@@ -63,6 +71,8 @@ export class AnalyticsConsumer {
   private readonly folds = new Map<number, PartitionFold>();
   private readonly metrics: Metrics;
   private retentionAt = 0;
+  /** Latest heartbeat per host this instance has seen (loaded from the store once per run). */
+  private hosts: Map<string, HostRecord> | undefined;
   private watermark = 0;
 
   constructor(private readonly o: AnalyticsConsumerOptions) {
@@ -81,10 +91,11 @@ export class AnalyticsConsumer {
   async run(signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
       this.folds.clear();
+      this.hosts = undefined;
       try {
         const consumer = await this.o.log.consume({
           group: this.group,
-          topics: [this.topics.events],
+          topics: this.topicsRead(),
           handler: (batch) => this.handle(batch, signal),
           signal,
           fromBeginning: true,
@@ -104,16 +115,18 @@ export class AnalyticsConsumer {
   /** Runs until the group has committed up to the end offsets seen at the call, then stops. */
   async runUntilCaughtUp(signal?: AbortSignal, pollMs = 200): Promise<void> {
     const { log } = this.o;
-    const topic = this.topics.events;
-    const [target, start] = await Promise.all([log.endOffsets(topic), log.startOffsets(topic)]);
+    const targets = await Promise.all(this.topicsRead().map(async (topic) => ({ topic, end: await log.endOffsets(topic), start: await log.startOffsets(topic) })));
     const ac = new AbortController();
     const onAbort = (): void => ac.abort();
     signal?.addEventListener('abort', onAbort, { once: true });
     const running = this.run(ac.signal);
+    const behind = async ({ topic, end, start }: (typeof targets)[number]): Promise<boolean> => {
+      const committed = await log.committedOffsets(this.group, topic).catch(() => ({}) as Record<number, string>);
+      return Object.entries(end).some(([p, e]) => BigInt(committed[Number(p)] ?? start[Number(p)] ?? '0') < BigInt(e));
+    };
     try {
       while (!ac.signal.aborted) {
-        const committed = await log.committedOffsets(this.group, topic).catch(() => ({}) as Record<number, string>);
-        if (!Object.entries(target).some(([p, end]) => BigInt(committed[Number(p)] ?? start[Number(p)] ?? '0') < BigInt(end))) break;
+        if (!(await Promise.all(targets.map(behind))).some(Boolean)) break;
         await sleep(pollMs, ac.signal);
       }
     } finally {
@@ -121,6 +134,10 @@ export class AnalyticsConsumer {
       signal?.removeEventListener('abort', onAbort);
       await running;
     }
+  }
+
+  private topicsRead(): string[] {
+    return this.o.heartbeats ? [this.topics.events, this.topics.heartbeats] : [this.topics.events];
   }
 
   private async handle(batch: ConsumedBatch, signal: AbortSignal): Promise<void> {
@@ -131,6 +148,7 @@ export class AnalyticsConsumer {
     const p = batch.partition;
     const retry = <T>(what: string, fn: () => Promise<T>): Promise<T> =>
       retrying(fn, { windowMs: this.o.retryWindowMs ?? 60_000, signal, what, ...(this.o.logger ? { logger: this.o.logger } : {}) });
+    if (batch.topic === this.topics.heartbeats) return this.handleHeartbeats(batch, retry);
 
     let fold = this.folds.get(p);
     if (!fold || fold.nextOffset !== first.offset) fold = await retry('load analytics checkpoints', () => this.open(p, first.offset));
@@ -158,6 +176,33 @@ export class AnalyticsConsumer {
     if (bad.length > 0) this.o.logger?.warn({ partition: p, skipped: out.skipped, details: out.skipDetails }, 'records skipped by analytics');
     this.watermark = Math.max(this.watermark, out.partition.watermark);
     await this.retention(retry);
+  }
+
+  /**
+   * Host heartbeats: each host's latest (by timestamp, then sequence) replaces
+   * its document; per-agent client heartbeats (no host) are not hosts, and a
+   * record that does not decode is counted and skipped with its reason.
+   */
+  private async handleHeartbeats(batch: ConsumedBatch, retry: <T>(what: string, fn: () => Promise<T>) => Promise<T>): Promise<void> {
+    this.hosts ??= new Map((await retry('analytics_hosts load', () => this.o.store.hosts())).map((h) => [h.nodeId, h]));
+    const changed = new Map<string, HostRecord>();
+    for (const r of batch.records) {
+      let h;
+      try {
+        h = r.value === null ? undefined : await this.o.heartbeats!.decodeHeartbeat(r.value);
+      } catch (err) {
+        this.metrics.inc('agentstate_analytics_skipped_total', { reason: 'malformed_heartbeat' });
+        this.o.logger?.warn({ partition: batch.partition, offset: r.offset, err }, 'heartbeat skipped by analytics');
+        continue;
+      }
+      if (!h) continue;
+      const rec = hostRecord(h);
+      if (!newer(rec, this.hosts.get(rec.nodeId))) continue;
+      this.hosts.set(rec.nodeId, rec);
+      changed.set(rec.nodeId, rec);
+    }
+    if (changed.size > 0) await retry('analytics_hosts write', () => this.o.store.writeHosts([...changed.values()]));
+    this.metrics.inc('agentstate_analytics_heartbeats_total', {}, batch.records.length);
   }
 
   /** The partition's fold: from nothing at the first retained offset (a rebuild), else from its checkpoints. */

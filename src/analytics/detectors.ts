@@ -23,7 +23,8 @@ export interface DetectorState {
   /** Timestamps (log time) of recent events, errors, status_changed (with their status), ownership fights. */
   eventTs: number[];
   errorTs: number[];
-  flaps: Array<[number, string]>;
+  /** Objects, not [at, status] pairs: FerretDB refuses nested arrays in a document. */
+  flaps: Flap[];
   fenceTs: number[];
   /** Velocity: up to 64 baseline gaps between events, and the last 8. */
   gaps: number[];
@@ -39,6 +40,11 @@ export interface DetectorState {
   taskVersion: number;
   /** Open anomalies by type. */
   active: Partial<Record<AnomalyType, AnomalyRecord>>;
+}
+
+export interface Flap {
+  at: number;
+  status: string;
 }
 
 export function emptyDetectorState(): DetectorState {
@@ -182,7 +188,7 @@ export function onEvent(s: DetectorState, f: EventFact, at: number, t: DetectorT
   s.eventTs.push(at);
   if (f.eventType === 'error_occurred' || f.eventType === 'task_failed') s.errorTs.push(at);
   if (f.eventType === 'ownership_acquired') s.fenceTs.push(at);
-  if (f.eventType === 'status_changed' && f.status !== undefined) s.flaps.push([at, f.status]);
+  if (f.eventType === 'status_changed' && f.status !== undefined) s.flaps.push({ at, status: f.status });
   if (f.status !== undefined) s.status = f.status;
 
   // Tasks: assigned opens one, completed or failed (or an error) closes it.
@@ -242,7 +248,7 @@ function judgeWindows(s: DetectorState, at: number, version: number, t: Detector
   prune(s.eventTs, at - t.errorBurstWindowMs);
   prune(s.errorTs, at - t.errorBurstWindowMs);
   prune(s.fenceTs, at - t.fencingWindowMs);
-  while (s.flaps.length > 0 && s.flaps[0]![0] < at - t.flapWindowMs) s.flaps.shift();
+  while (s.flaps.length > 0 && s.flaps[0]!.at < at - t.flapWindowMs) s.flaps.shift();
 
   const errors = s.errorTs.length;
   const share = s.eventTs.length === 0 ? 0 : errors / s.eventTs.length;
@@ -260,7 +266,7 @@ function judgeWindows(s: DetectorState, at: number, version: number, t: Detector
 
   const alternations = alternating(s.flaps);
   if (canRaise && alternations >= t.flapCount) {
-    const [a, b] = [s.flaps.at(-1)![1], s.flaps.at(-2)![1]];
+    const [a, b] = [s.flaps.at(-1)!.status, s.flaps.at(-2)!.status];
     raise(s.active, c, 'status_flapping', {
       severity: 'warning',
       description: `status flipped ${alternations} times between ${a} and ${b} in ${t.flapWindowMs} ms`,
@@ -284,14 +290,14 @@ function judgeWindows(s: DetectorState, at: number, version: number, t: Detector
 }
 
 /** How many of the latest status changes, newest back, alternate between two statuses (A,B,A,B → 4). */
-function alternating(flaps: Array<[number, string]>): number {
+function alternating(flaps: Flap[]): number {
   const n = flaps.length;
   if (n < 2) return n;
-  const a = flaps[n - 1]![1];
-  const b = flaps[n - 2]![1];
+  const a = flaps[n - 1]!.status;
+  const b = flaps[n - 2]!.status;
   if (a === b) return 1;
   let k = 2;
-  while (k < n && flaps[n - 1 - k]![1] === (k % 2 === 0 ? a : b)) k++;
+  while (k < n && flaps[n - 1 - k]!.status === (k % 2 === 0 ? a : b)) k++;
   return k;
 }
 

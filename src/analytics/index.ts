@@ -5,6 +5,8 @@ export type { AnalyticsConsumerOptions } from './consumer.js';
 export { bodyReader, readFact } from './fact.js';
 export type { BodyReader, EventFact, FactReading, SkipReason } from './fact.js';
 export { PartitionFold, TICK_MS } from './fold.js';
+export { hostOf, hostRecord, hostState, hostVerdict, MISSED_BEATS } from './hosts.js';
+export type { HostRecord, HostState } from './hosts.js';
 export type { AgentCheckpoint, FoldOutput, PartitionCheckpoint } from './fold.js';
 export { DEFAULT_THRESHOLDS, DEFAULT_WINDOWS, durationMs, resolveSettings, thresholdsFor } from './options.js';
 export type { AnalyticsSettings, DetectorThresholds } from './options.js';

@@ -1,5 +1,6 @@
 import type { AnomalyRecord, AnomalyType } from './anomaly.js';
 import type { AgentCheckpoint, PartitionCheckpoint } from './fold.js';
+import type { HostRecord } from './hosts.js';
 import type { WindowAggregate } from './window.js';
 
 /** What one batch writes, in this order, each write idempotent (replace by `_id`). */
@@ -45,7 +46,7 @@ export interface AgentSummary {
 /**
  * Where analytics keeps its outputs: `state_metrics` (window aggregates),
  * `state_anomalies`, and its own checkpoints (`analytics_agents`,
- * `analytics_partitions`). Adapters: MongoDB (`src/store/mongo/analytics.ts`)
+ * `analytics_partitions`) and the runtime hosts' latest heartbeats (`analytics_hosts`). Adapters: MongoDB (`src/store/mongo/analytics.ts`)
  * and SQLite (`src/store/sqlite/analytics.ts`).
  */
 export interface AnalyticsStore {
@@ -58,6 +59,10 @@ export interface AnalyticsStore {
   metrics(query: MetricsQuery): Promise<WindowAggregate[]>;
   anomalies(query: AnomalyQuery): Promise<AnomalyRecord[]>;
   agents(): Promise<AgentSummary[]>;
+  /** Replaces the hosts' latest heartbeats (`analytics_hosts`, by nodeId). */
+  writeHosts(hosts: HostRecord[]): Promise<void>;
+  /** Every runtime host analytics has heard from, with its latest heartbeat. */
+  hosts(): Promise<HostRecord[]>;
   /** Retention: deletes windows of `window` that ended before `before`; returns how many. */
   deleteWindowsBefore(window: string, before: number): Promise<number>;
   /** Drops every analytics output and checkpoint (a rebuild from the log follows). */

@@ -20,7 +20,7 @@ export async function startAnalytics(backend: Backend, dataDir: string, env: Nod
     backend.prefix,
     backend.kind === 'embedded' ? { kind: 'embedded', dataDir } : { kind: 'servers', mongo: requireServers(readEnv(env)).mongo, schemaRegistryUrl: readEnv(env).kafka?.schemaRegistryUrl },
   );
-  const make = (): AnalyticsConsumer => new AnalyticsConsumer({ log: backend.log, store: opened.store, read: opened.read, publisher: opened.publisher, topicPrefix: backend.prefix });
+  const make = (): AnalyticsConsumer => new AnalyticsConsumer({ log: backend.log, store: opened.store, read: opened.read, heartbeats: opened.heartbeats, publisher: opened.publisher, topicPrefix: backend.prefix });
   const ac = new AbortController();
   const running = make().run(ac.signal);
   let stopped: Promise<void> | undefined;

@@ -6,6 +6,7 @@ import { loadSchema, valueSubject } from '../codec/schemas.js';
 import type { MongoSettings } from '../config/env.js';
 import type { EventLog } from '../log/port.js';
 import { topicNames } from '../log/topics.js';
+import { AvroRuntimeWire, JsonRuntimeWire, type RuntimeWire } from '../runtime/wire.js';
 import { MongoAnalyticsStore } from '../store/mongo/analytics.js';
 import { MongoConnection } from '../store/mongo/connection.js';
 import { SqliteAnalyticsStore } from '../store/sqlite/analytics.js';
@@ -17,6 +18,8 @@ export interface OpenedAnalytics {
   read: BodyReader;
   /** Anomalies to `<prefix>anomalies`: Avro `Anomaly` with the registry, JSON without. */
   publisher: AnomalyPublisher;
+  /** Decodes the runtime hosts' heartbeats (`<prefix>heartbeats`): Avro with the registry, JSON without. */
+  heartbeats: Pick<RuntimeWire, 'decodeHeartbeat'>;
   close(): Promise<void>;
 }
 
@@ -36,7 +39,7 @@ export async function openAnalytics(log: EventLog, prefix: string, settings: Ana
     mkdirSync(dir, { recursive: true });
     const store = new SqliteAnalyticsStore({ path: join(dir, 'analytics.sqlite') });
     await store.setup();
-    return { store, read: bodyReader(), publisher: new AnomalyPublisher(log, topic, jsonAnomaly), close: () => store.close() };
+    return { store, read: bodyReader(), publisher: new AnomalyPublisher(log, topic, jsonAnomaly), heartbeats: new JsonRuntimeWire(), close: () => store.close() };
   }
   const connection = await MongoConnection.connect(settings.mongo);
   try {
@@ -44,16 +47,18 @@ export async function openAnalytics(log: EventLog, prefix: string, settings: Ana
     await store.setup();
     let read = bodyReader();
     let encode: (wire: WireAnomaly) => Promise<Buffer> = jsonAnomaly;
+    let heartbeats: Pick<RuntimeWire, 'decodeHeartbeat'> = new JsonRuntimeWire();
     if (settings.schemaRegistryUrl) {
       const registry = new RegistryCodec({ url: settings.schemaRegistryUrl });
       read = bodyReader((v) => registry.decode(v));
+      heartbeats = new AvroRuntimeWire(registry, topicNames(prefix));
       let id: Promise<number> | undefined;
       encode = async (wire) => {
         id ??= registry.register(valueSubject(topic), loadSchema('Anomaly'), { compatibility: 'BACKWARD' });
         return registry.encode(await id, wire);
       };
     }
-    return { store, read, publisher: new AnomalyPublisher(log, topic, encode), close: () => connection.close() };
+    return { store, read, publisher: new AnomalyPublisher(log, topic, encode), heartbeats, close: () => connection.close() };
   } catch (err) {
     await connection.close();
     throw err;

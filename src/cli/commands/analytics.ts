@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { readEnv } from '../../config/env.js';
 import { ENV_SETTING_NAMES, probeServers } from '../../sdk/probe.js';
 import { join, resolve } from 'node:path';
-import { ANOMALY_TYPES, StateAnalyticsService, durationMs, figures, type AnalyticsStore, type AnomalyRecord, type AnomalyType } from '../../analytics/index.js';
+import { ANOMALY_TYPES, StateAnalyticsService, durationMs, figures, hostState, hostVerdict, type AnalyticsStore, type AnomalyRecord, type AnomalyType, type HostRecord } from '../../analytics/index.js';
 import { MongoAnalyticsStore } from '../../store/mongo/analytics.js';
 import { MongoConnection } from '../../store/mongo/connection.js';
 import { SqliteAnalyticsStore } from '../../store/sqlite/analytics.js';
@@ -28,7 +28,9 @@ ${GLOBAL_HELP}`;
 export const anomaliesHelp = `agentstate anomalies [--since 10m] [--type loop] [--status active|resolved] [--json]
 
 Anomalies the analytics service flagged, newest first: type, severity,
-agent, first/last seen, versions, what it saw.
+agent, first/last seen, versions, its host now (from the runtime heartbeats:
+a stalled agent on a live host is hung itself; on a silent one, the host is
+down), what it saw.
 
   --since D    last seen within D of now (default 1h)
   --type T     only this type: ${ANOMALY_TYPES.join(', ')}
@@ -43,6 +45,8 @@ export const topHelp = `agentstate top [--window 1m] [--rows N] [--interval 2s] 
 
 A live table of the fleet: the busiest, largest and most anomalous agents,
 from the analytics outputs, refreshed every --interval. Ctrl-C stops it.
+Below it, the runtime hosts from their heartbeats: alive, silent (missed
+3 heartbeats) or stopped, and the agents each hosts.
 
   --window W    the window the rates come from (default 1m)
   --rows N      agents shown (default 20)
@@ -102,7 +106,7 @@ export async function analytics(argv: string[], out: (s: string) => void): Promi
       });
       table(['WINDOW', 'EVENTS', 'BYTES', 'GROWTH', 'CHANGESET', 'ERRORS', 'COMPLETED', 'EXEC', 'REJECTED'], rows, out);
     }
-    printAnomalies(anomalies, out);
+    printAnomalies(anomalies, await store.hosts(), out);
     return 0;
   } finally {
     await store.close();
@@ -129,7 +133,7 @@ export async function anomalies(argv: string[], out: (s: string) => void): Promi
       ...(agent ? { instanceId: agent } : {}),
     });
     if (values.json) out(JSON.stringify(list, null, 2));
-    else printAnomalies(list, out);
+    else printAnomalies(list, await store.hosts(), out);
     return 0;
   } finally {
     await store.close();
@@ -158,6 +162,10 @@ export async function top(argv: string[], out: (s: string) => void): Promise<num
         if (tty) out('\x1b[2J\x1b[H');
         out(`agentstate top — ${frame.agents} agents, ${frame.activeAnomalies} active anomalies, window ${window} — ${new Date().toISOString()}`);
         table(['AGENT', 'TYPE', 'VERSION', 'EVENTS/MIN', 'BYTES', 'ERRORS', 'ANOMALIES'], frame.rows.map((r) => [r.instanceId, r.agentType ?? '-', String(r.version), r.eventsPerMinute.toFixed(0), String(r.size), String(r.errors), r.anomalies.join(',') || '-']), out);
+        if (frame.nodes.length > 0) {
+          out('');
+          table(['NODE', 'STATE', 'SILENT', 'AGENTS', 'HEAP MB'], frame.nodes.map((h) => [h.nodeId, h.state, `${Math.round(h.silentMs / 1000)}s`, String(h.load), h.heapUsedBytes === null ? '-' : (h.heapUsedBytes / 2 ** 20).toFixed(0)]), out);
+        }
       }
       if (n + 1 < count && !stop) await new Promise((r) => setTimeout(r, interval));
     }
@@ -178,8 +186,17 @@ interface TopRow {
   anomalies: string[];
 }
 
+/** A runtime host in `top`: its state from its latest heartbeat, and its load. */
+interface TopNode {
+  nodeId: string;
+  state: string;
+  silentMs: number;
+  load: number;
+  heapUsedBytes: number | null;
+}
+
 /** One frame of `top`: agents by active anomalies, then events in their latest window, then size. */
-async function topFrame(store: AnalyticsStore, window: string, n: number): Promise<{ agents: number; activeAnomalies: number; rows: TopRow[] }> {
+async function topFrame(store: AnalyticsStore, window: string, n: number): Promise<{ agents: number; activeAnomalies: number; rows: TopRow[]; nodes: TopNode[] }> {
   const agents = await store.agents();
   const ms = durationMs(window)!;
   const newest = Math.max(0, ...agents.map((a) => a.lastEventAt ?? 0));
@@ -198,14 +215,18 @@ async function topFrame(store: AnalyticsStore, window: string, n: number): Promi
     anomalies: a.activeAnomalies,
   }));
   rows.sort((a, b) => b.anomalies.length - a.anomalies.length || b.eventsPerMinute - a.eventsPerMinute || b.size - a.size || a.instanceId.localeCompare(b.instanceId));
-  return { agents: agents.length, activeAnomalies: rows.reduce((t, r) => t + r.anomalies.length, 0), rows: rows.slice(0, n) };
+  const now = Date.now();
+  const nodes = (await store.hosts()).map((h) => ({ nodeId: h.nodeId, ...hostState(h, now), load: h.load, heapUsedBytes: h.heapUsedBytes }));
+  return { agents: agents.length, activeAnomalies: rows.reduce((t, r) => t + r.anomalies.length, 0), rows: rows.slice(0, n), nodes };
 }
 
-function printAnomalies(list: AnomalyRecord[], out: (s: string) => void): void {
+/** HOST: the agent's runtime host now, from its heartbeats (a stalled agent on a live host is hung itself). */
+function printAnomalies(list: AnomalyRecord[], hosts: HostRecord[], out: (s: string) => void): void {
   if (list.length === 0) return out('no anomalies');
+  const now = Date.now();
   table(
-    ['TYPE', 'SEVERITY', 'STATUS', 'AGENT', 'FIRST SEEN', 'LAST SEEN', 'VERSIONS', 'WHAT'],
-    list.map((a) => [a.type, a.severity, a.status, a.instanceId, new Date(a.firstSeenAt).toISOString(), new Date(a.lastSeenAt).toISOString(), `${a.fromVersion}-${a.toVersion}`, a.description]),
+    ['TYPE', 'SEVERITY', 'STATUS', 'AGENT', 'FIRST SEEN', 'LAST SEEN', 'VERSIONS', 'HOST', 'WHAT'],
+    list.map((a) => [a.type, a.severity, a.status, a.instanceId, new Date(a.firstSeenAt).toISOString(), new Date(a.lastSeenAt).toISOString(), `${a.fromVersion}-${a.toVersion}`, hostVerdict(a, hosts, now), a.description]),
     out,
   );
 }

@@ -126,10 +126,8 @@ export async function start(argv: string[], out: (s: string) => void, err: (s: s
     backupBlobs = await openBackupBlobs(backend, o.dataDir, process.env);
     await backupBlobs.setup();
     backup = startDemoBackup({ log: backend.log, blobs: backupBlobs, codec: backend.codec, topicPrefix: backend.prefix });
-    // Analytics too (issue 16): windows and anomalies for agentstate analytics / anomalies / top.
-    // Embedded only for now: on FerretDB 1.24/PostgreSQL the MongoDB analytics store's setup
-    // deadlocked FerretDB (docs/analytics.md, "Known gaps"); run services/analytics there by hand.
-    if (backend.kind === 'embedded') analytics = await startAnalytics(backend, o.dataDir, process.env);
+    // Analytics too (issue 16), on both profiles: windows and anomalies for agentstate analytics / anomalies / top.
+    analytics = await startAnalytics(backend, o.dataDir, process.env);
     client = await AgentStateClient.connect({ log: backend.log, codec: backend.codec, topicPrefix: backend.prefix, source: 'agentstate-demo', scope: 'fleet' }); // resumes the agents it finds: needs every head
     progress = startProgress(o.progressMs, counters, started, opened.store, err, backup);
     await runFleet({ client, agents: o.agents, thinkMs: o.thinkMs, seed: o.seed, signal: abort.signal }, counters);

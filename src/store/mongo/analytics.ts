@@ -1,12 +1,17 @@
-import type { AnyBulkWriteOperation, Collection, Document, Filter, IndexDescription } from 'mongodb';
+import type { Collection, Document, Filter, IndexDescription } from 'mongodb';
 import type { AnomalyRecord } from '../../analytics/anomaly.js';
 import type { AgentCheckpoint, PartitionCheckpoint } from '../../analytics/fold.js';
+import type { HostRecord } from '../../analytics/hosts.js';
 import { summarize, type AgentSummary, type AnalyticsBatchWrite, type AnalyticsStore, type AnomalyQuery, type MetricsQuery } from '../../analytics/port.js';
 import type { WindowAggregate } from '../../analytics/window.js';
+import { Limiter, forEachLimited } from '../../util/limit.js';
 import { call } from './errors.js';
 import type { MongoConnection } from './connection.js';
 
 type AnomalyDoc = AnomalyRecord & { _id: string };
+
+/** Replaces in flight per store (each holds at most two of FerretDB's PostgreSQL connections, see below). @default 8 */
+const WRITES_IN_FLIGHT = 8;
 
 /**
  * The analytics store on MongoDB (or FerretDB): `state_metrics` (one document
@@ -15,12 +20,29 @@ type AnomalyDoc = AnomalyRecord & { _id: string };
  * `analytics_partitions`. Every write is a replace by `_id` with upsert, so
  * a batch written twice leaves the same documents (DESIGN.md Invariant 4).
  * The connection belongs to the caller unless `closeConnection` is set.
+ *
+ * Every replace is its own `update` command with one statement, at most
+ * {@link WRITES_IN_FLIGHT} at a time, never a multi-statement bulkWrite:
+ * FerretDB 1.24 on PostgreSQL keeps the query of each statement of an
+ * `update` command open (one pooled PostgreSQL connection each) until the
+ * whole command returns, so one bulkWrite replacing ~50 existing documents
+ * took every connection of its pool (50) and waited for one more, forever;
+ * from then on every command, `createIndexes` and `ping` included, hung
+ * until FerretDB was restarted. (Its update handler `defer`s each
+ * statement's iterator close inside the loop over statements.) A single
+ * statement holds at most two connections (its query and its write), so
+ * this store holds at most 2 x WRITES_IN_FLIGHT.
+ * `test/int/analytics/analytics.int.test.ts` and `test/contract/analytics-store`
+ * replace more than 50 existing documents in one batch on the servers profile.
  */
 export class MongoAnalyticsStore implements AnalyticsStore {
   private readonly metricsC: Collection<WindowAggregate>;
   private readonly anomaliesC: Collection<AnomalyDoc>;
   private readonly agentsC: Collection<AgentCheckpoint>;
   private readonly partitionsC: Collection<PartitionCheckpoint>;
+  private readonly hostsC: Collection<HostRecord>;
+  /** Shared by every batch (partitions write concurrently), so the bound is per store. */
+  private readonly writes = new Limiter(WRITES_IN_FLIGHT);
 
   constructor(
     private readonly connection: MongoConnection,
@@ -31,6 +53,7 @@ export class MongoAnalyticsStore implements AnalyticsStore {
     this.anomaliesC = db.collection<AnomalyDoc>('state_anomalies');
     this.agentsC = db.collection<AgentCheckpoint>('analytics_agents');
     this.partitionsC = db.collection<PartitionCheckpoint>('analytics_partitions');
+    this.hostsC = db.collection<HostRecord>('analytics_hosts');
   }
 
   async setup(): Promise<void> {
@@ -55,15 +78,19 @@ export class MongoAnalyticsStore implements AnalyticsStore {
 
   async writeBatch(b: AnalyticsBatchWrite): Promise<void> {
     await call('analytics batch write', async () => {
-      const replace = <T extends Document & { _id: string }>(docs: T[]): AnyBulkWriteOperation<T>[] =>
-        docs.map((d) => ({ replaceOne: { filter: { _id: d._id } as Filter<T>, replacement: d, upsert: true } }));
+      // Windows and anomalies, then the agents' checkpoints, then the partition's:
+      // a crash in between leaves checkpoints behind the outputs, so the restart
+      // folds those records again and rewrites the same documents.
       const anomalies = b.anomalies.map((a) => ({ ...a, _id: a.anomalyId }));
-      await Promise.all([
-        b.windows.length ? this.metricsC.bulkWrite(replace(b.windows), { ordered: false }) : undefined,
-        anomalies.length ? this.anomaliesC.bulkWrite(replace(anomalies), { ordered: false }) : undefined,
-      ]);
-      if (b.agents.length) await this.agentsC.bulkWrite(replace(b.agents), { ordered: false });
-      await this.partitionsC.replaceOne({ _id: b.partition._id }, b.partition, { upsert: true });
+      await Promise.all([this.replaceAll(this.metricsC, b.windows), this.replaceAll(this.anomaliesC, anomalies)]);
+      await this.replaceAll(this.agentsC, b.agents);
+      await this.writes.run(() => this.partitionsC.replaceOne({ _id: b.partition._id }, b.partition, { upsert: true }));
+    });
+  }
+
+  private replaceAll<T extends Document & { _id: string }>(coll: Collection<T>, docs: T[]): Promise<void> {
+    return forEachLimited(docs, this.writes, async (d) => {
+      await coll.replaceOne({ _id: d._id } as Filter<T>, d, { upsert: true });
     });
   }
 
@@ -90,6 +117,14 @@ export class MongoAnalyticsStore implements AnalyticsStore {
     return docs.map(summarize);
   }
 
+  async writeHosts(hosts: HostRecord[]): Promise<void> {
+    await call('analytics_hosts write', () => this.replaceAll(this.hostsC, hosts));
+  }
+
+  async hosts(): Promise<HostRecord[]> {
+    return call('analytics_hosts query', () => this.hostsC.find({}).sort({ _id: 1 }).toArray());
+  }
+
   async deleteWindowsBefore(window: string, before: number): Promise<number> {
     const r = await call('state_metrics retention', () => this.metricsC.deleteMany({ window, windowEnd: { $lt: before } }));
     return r.deletedCount;
@@ -97,7 +132,7 @@ export class MongoAnalyticsStore implements AnalyticsStore {
 
   async clear(): Promise<void> {
     await call('analytics clear', async () => {
-      await Promise.all([this.metricsC.deleteMany({}), this.anomaliesC.deleteMany({}), this.agentsC.deleteMany({}), this.partitionsC.deleteMany({})]);
+      await Promise.all([this.metricsC.deleteMany({}), this.anomaliesC.deleteMany({}), this.agentsC.deleteMany({}), this.partitionsC.deleteMany({}), this.hostsC.deleteMany({})]);
     });
   }
 

@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 import type { AnomalyRecord } from '../../analytics/anomaly.js';
 import type { AgentCheckpoint, PartitionCheckpoint } from '../../analytics/fold.js';
+import type { HostRecord } from '../../analytics/hosts.js';
 import { summarize, type AgentSummary, type AnalyticsBatchWrite, type AnalyticsStore, type AnomalyQuery, type MetricsQuery } from '../../analytics/port.js';
 import type { WindowAggregate } from '../../analytics/window.js';
 import { run } from './errors.js';
@@ -34,6 +35,7 @@ CREATE INDEX IF NOT EXISTS state_anomalies_last ON state_anomalies (last_seen);
 CREATE TABLE IF NOT EXISTS analytics_agents (id TEXT PRIMARY KEY, partition INTEGER NOT NULL, doc TEXT NOT NULL) STRICT, WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS analytics_agents_partition ON analytics_agents (partition);
 CREATE TABLE IF NOT EXISTS analytics_partitions (partition INTEGER PRIMARY KEY, doc TEXT NOT NULL) STRICT;
+CREATE TABLE IF NOT EXISTS analytics_hosts (id TEXT PRIMARY KEY, doc TEXT NOT NULL) STRICT, WITHOUT ROWID;
 `;
 
 export class SqliteAnalyticsStore implements AnalyticsStore {
@@ -57,6 +59,7 @@ export class SqliteAnalyticsStore implements AnalyticsStore {
       anomaly: db.prepare('INSERT OR REPLACE INTO state_anomalies (id, instance_id, type, status, first_seen, last_seen, doc) VALUES (?, ?, ?, ?, ?, ?, ?)'),
       agent: db.prepare('INSERT OR REPLACE INTO analytics_agents (id, partition, doc) VALUES (?, ?, ?)'),
       partition: db.prepare('INSERT OR REPLACE INTO analytics_partitions (partition, doc) VALUES (?, ?)'),
+      host: db.prepare('INSERT OR REPLACE INTO analytics_hosts (id, doc) VALUES (?, ?)'),
       loadAgents: db.prepare<[number], { doc: string }>('SELECT doc FROM analytics_agents WHERE partition = ?'),
       loadPartition: db.prepare<[number], { doc: string }>('SELECT doc FROM analytics_partitions WHERE partition = ?'),
     };
@@ -119,12 +122,22 @@ export class SqliteAnalyticsStore implements AnalyticsStore {
     return rows.map((r) => summarize(JSON.parse(r.doc) as AgentCheckpoint));
   }
 
+  async writeHosts(hosts: HostRecord[]): Promise<void> {
+    const s = this.s;
+    run('analytics_hosts write', () => this.db.transaction(() => hosts.forEach((h) => s.host.run(h._id, JSON.stringify(h))))());
+  }
+
+  async hosts(): Promise<HostRecord[]> {
+    const rows = run('analytics_hosts query', () => this.db.prepare<[], { doc: string }>('SELECT doc FROM analytics_hosts ORDER BY id').all());
+    return rows.map((r) => JSON.parse(r.doc) as HostRecord);
+  }
+
   async deleteWindowsBefore(window: string, before: number): Promise<number> {
     return run('state_metrics retention', () => this.db.prepare('DELETE FROM state_metrics WHERE window = ? AND window_end < ?').run(window, before).changes);
   }
 
   async clear(): Promise<void> {
-    run('analytics clear', () => this.db.exec('DELETE FROM state_metrics; DELETE FROM state_anomalies; DELETE FROM analytics_agents; DELETE FROM analytics_partitions;'));
+    run('analytics clear', () => this.db.exec('DELETE FROM state_metrics; DELETE FROM state_anomalies; DELETE FROM analytics_agents; DELETE FROM analytics_partitions; DELETE FROM analytics_hosts;'));
   }
 
   async close(): Promise<void> {

@@ -13,6 +13,9 @@ import type { EventLog } from '../../../src/log/port.js';
 import { SqliteEventLog } from '../../../src/log/sqlite/index.js';
 import { topicNames, topicSpecs } from '../../../src/log/topics.js';
 import { openAnalytics } from '../../../src/sdk/analytics.js';
+import { hostRecord } from '../../../src/analytics/hosts.js';
+import { heartbeatKey, type NodeHeartbeat } from '../../../src/runtime/types.js';
+import { AvroRuntimeWire, JsonRuntimeWire, type RuntimeWire } from '../../../src/runtime/wire.js';
 import { SqliteAnalyticsStore } from '../../../src/store/sqlite/analytics.js';
 import { BRUTE_FIELDS, bruteForceWindows } from '../../support/analytics-brute.js';
 import { CountingMetrics, appendEvents, badRecords } from '../../support/analytics-scenario.js';
@@ -30,6 +33,8 @@ interface Profile {
   store: AnalyticsStore;
   read: BodyReader;
   publisher: AnomalyPublisher;
+  /** The runtime hosts' heartbeat wire (what a runtime host writes with). */
+  wire: RuntimeWire;
   decodeAnomaly(v: Buffer): Promise<{ anomalyId: string; status: string; kind: string }>;
   close(): Promise<void>;
 }
@@ -45,6 +50,7 @@ async function embedded(prefix: string): Promise<Profile> {
     store,
     read: bodyReader(),
     publisher: new AnomalyPublisher(log, topicNames(prefix).anomalies, jsonAnomaly),
+    wire: new JsonRuntimeWire(),
     decodeAnomaly: async (v) => JSON.parse(v.toString()) as { anomalyId: string; status: string; kind: string },
     close: async () => {
       await store.close();
@@ -66,6 +72,7 @@ async function servers(prefix: string): Promise<Profile> {
     store: opened.store,
     read: opened.read,
     publisher: opened.publisher,
+    wire: new AvroRuntimeWire(new RegistryCodec({ url: env.schemaRegistryUrl }), topicNames(prefix)),
     decodeAnomaly: (v) => registry.decode(v),
     close: async () => {
       await opened.close();
@@ -80,13 +87,7 @@ async function everything(store: AnalyticsStore): Promise<{ windows: WindowAggre
   return { windows, anomalies };
 }
 
-// The servers profile (Kafka + registry, MongoDB) is not run here: against FerretDB 1.24 on
-// PostgreSQL its setup deadlocked FerretDB itself (every later command, even ping, hung: a
-// createIndexes held FerretDB's metadata lock while waiting for a PostgreSQL connection), and
-// a hung FerretDB takes every other MongoDB test down with it. `servers` stays for the fix
-// (docs/analytics.md, "Known gaps").
-void servers;
-describe.each([['embedded (SQLite log and store)', embedded]] as const)('analytics consumer on %s', (_name, open) => {
+describe.each([['embedded (SQLite log and store)', embedded], ['servers (Kafka + registry, MongoDB)', servers]] as const)('analytics consumer on %s', (_name, open) => {
   it('flags the injected faults, matches a brute-force recomputation, skips bad input with reasons, and a reset to earliest rebuilds the same outputs', async () => {
     const prefix = `${uniqueName('an')}.`;
     const p = await open(prefix);
@@ -96,15 +97,28 @@ describe.each([['embedded (SQLite log and store)', embedded]] as const)('analyti
       await appendEvents(p.log, topics.events, p.codec, scenario.events);
       const bad = badRecords(scenario.events[0]!);
       await p.log.append(topics.events, bad.map((b) => b.record));
+      // Runtime hosts' heartbeats: node-a twice (the later one wins), node-b once, and one that does not decode.
+      const [a1, a2] = scenario.labels.map((l) => l.instanceId);
+      const beat = (nodeId: string, sequence: number, agents: string[]): NodeHeartbeat => ({
+        nodeId, host: 'box', dataCenter: null, region: null, timestamp: 1_767_225_600_000 + sequence, sequence, status: 'running', intervalMs: 1000, load: agents.length, heapUsedBytes: 1 << 20,
+        agents: agents.map((instanceId) => ({ instanceId, version: 1, writerEpoch: 1, state: 'running' })),
+      });
+      const beats = [beat('node-a', 1, [a1!]), beat('node-b', 1, []), beat('node-a', 2, [a1!, a2!])];
+      for (const h of beats) await p.log.append(topics.heartbeats, [{ key: heartbeatKey(h.nodeId), value: await p.wire.encodeHeartbeat(h) }]);
+      await p.log.append(topics.heartbeats, [{ key: heartbeatKey('node-garbled'), value: Buffer.from('{"nodeId": 7}') }]);
 
       const metrics = new CountingMetrics();
       const group = `${prefix}analytics`;
       const consumer = (): AnalyticsConsumer =>
-        new AnalyticsConsumer({ log: p.log, store: p.store, read: p.read, publisher: p.publisher, topicPrefix: prefix, group, windows: WINDOWS, metrics, sessionTimeoutMs: 6000, restartDelayMs: 200 });
+        new AnalyticsConsumer({ log: p.log, store: p.store, read: p.read, heartbeats: p.wire, publisher: p.publisher, topicPrefix: prefix, group, windows: WINDOWS, metrics, sessionTimeoutMs: 6000, restartDelayMs: 200 });
       await consumer().runUntilCaughtUp();
 
       // Bad input: counted by reason, never a crash.
       for (const b of bad) expect(metrics.get('agentstate_analytics_skipped_total', { reason: b.reason }), b.reason).toBe(1);
+      // Hosts: each one's latest heartbeat; the garbled one counted and skipped (at least once:
+      // on Kafka a heartbeat batch redelivered after a rebalance is counted again, and harmlessly rewritten).
+      expect(await p.store.hosts()).toEqual([hostRecord(beats[2]!), hostRecord(beats[1]!)]);
+      expect(metrics.get('agentstate_analytics_skipped_total', { reason: 'malformed_heartbeat' })).toBeGreaterThanOrEqual(1);
 
       // Every window equals the brute-force recomputation from the log.
       const first = await everything(p.store);
