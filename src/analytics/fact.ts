@@ -96,13 +96,14 @@ export async function readFact(record: StoredRecord, read: BodyReader): Promise<
     const hash = createHash('sha1');
     for (const c of changes) {
       if (typeof c !== 'object' || c === null) return { kind: 'skip', reason: 'bad_field', detail: 'changeset item is not a record' };
-      const { path, op, oldValue, newValue } = c as Record<string, unknown>;
+      const { path, op, oldValue, oldBytes, newValue } = c as Record<string, unknown>;
       if (typeof path !== 'string' || typeof op !== 'string') return { kind: 'skip', reason: 'missing_field', detail: 'changeset path/op' };
       const oldText = avro ? (oldValue as string | null) : enc(oldValue);
       const newText = avro ? (newValue as string | null) : enc(newValue);
-      const oldLen = oldText === null ? 0 : Buffer.byteLength(oldText);
+      // A writer leaves a large old value out and records its size instead (oldBytes, docs/domain.md).
+      const oldLen = oldText !== null && oldText !== undefined ? Buffer.byteLength(oldText) : typeof oldBytes === 'number' ? oldBytes : typeof oldBytes === 'bigint' ? Number(oldBytes) : 0;
       const newLen = newText === null ? 0 : Buffer.byteLength(newText);
-      changesetBytes += Buffer.byteLength(path) + oldLen + newLen;
+      changesetBytes += Buffer.byteLength(path) + (oldText !== null && oldText !== undefined ? oldLen : 0) + newLen;
       sizeDelta += sizeChange(path, op, oldLen, newLen);
       if (path === '/status' && newText !== null) status = unquote(newText);
       else if (path === '/agentType' && newText !== null) agentType = unquote(newText);
