@@ -91,3 +91,52 @@ export async function tuneFerretdbTables(postgresUrl: string, database: string):
     await client.end().catch(() => undefined);
   }
 }
+
+/** The row counts `MongoStore.counts()` reports, read from PostgreSQL. */
+export interface FerretdbCounts {
+  agents: number;
+  events: number;
+  snapshots: number;
+  maxVersion: number;
+}
+
+/**
+ * Exact counts of the store's collections, read from FerretDB's tables in
+ * PostgreSQL. FerretDB 1.24 answers `countDocuments` by fetching and
+ * converting every document (seconds at 100,000 events, issue 11);
+ * PostgreSQL's `count(*)` reads only the table's row headers (documents
+ * this large live in its TOAST table), and the highest version is one read
+ * of FerretDB's own `version` index. A collection that does not exist counts 0.
+ * @throws AgentStateError AS_UNAVAILABLE when PostgreSQL cannot be reached or refuses
+ */
+export async function ferretdbCounts(pool: pg.Pool, database: string): Promise<FerretdbCounts> {
+  try {
+    const schema = pg.escapeIdentifier(database);
+    const tables = await pool.query<{ coll: string; table: string }>(
+      `SELECT _jsonb->>'_id' AS coll, _jsonb->>'table' AS table FROM ${schema}._ferretdb_database_metadata
+        WHERE _jsonb->>'_id' IN ('agent_states', 'state_events', 'state_snapshots')`,
+    ).catch((err: unknown) => {
+      // 42P01 undefined_table: the database has no collection yet.
+      if ((err as { code?: unknown }).code === '42P01') return { rows: [] };
+      throw err;
+    });
+    const tableOf = new Map(tables.rows.map((r) => [r.coll, `${schema}.${pg.escapeIdentifier(r.table)}`]));
+    const count = async (coll: string): Promise<number> => {
+      const t = tableOf.get(coll);
+      if (t === undefined) return 0;
+      return Number((await pool.query<{ n: string }>(`SELECT count(*) AS n FROM ${t}`)).rows[0]?.n ?? 0);
+    };
+    const top = async (): Promise<number> => {
+      const t = tableOf.get('agent_states');
+      if (t === undefined) return 0;
+      // The same expression as FerretDB's `version` index, so PostgreSQL reads its last entry.
+      const r = await pool.query<{ v: unknown }>(`SELECT _jsonb -> 'version' AS v FROM ${t} WHERE _jsonb -> 'version' IS NOT NULL ORDER BY _jsonb -> 'version' DESC LIMIT 1`);
+      const v = r.rows[0]?.v;
+      return typeof v === 'number' ? v : 0;
+    };
+    const [agents, events, snapshots, maxVersion] = await Promise.all([count('agent_states'), count('state_events'), count('state_snapshots'), top()]);
+    return { agents, events, snapshots, maxVersion };
+  } catch (err) {
+    throw new UnavailableError(`PostgreSQL under FerretDB (counts: ${(err as Error).message})`, { cause: err });
+  }
+}

@@ -14,7 +14,8 @@ import type {
   StoredState,
   WriteResult,
 } from '../port.js';
-import { tuneFerretdbTables } from './ferretdb-postgres.js';
+import pg from 'pg';
+import { ferretdbCounts, tuneFerretdbTables } from './ferretdb-postgres.js';
 import { MongoConnection, type MongoConnectionOptions } from './connection.js';
 import { Limiter, forEachLimited } from '../../util/limit.js';
 import {
@@ -89,6 +90,8 @@ export class MongoStore implements StateStore {
   }
 
   private ferretdbPostgresUrl: string | undefined;
+  /** PostgreSQL under FerretDB, opened on the first `counts()`. */
+  private postgres: pg.Pool | undefined;
 
   /**
    * Opens (or adopts) a connection. Call `setup()` once to create the indexes.
@@ -328,7 +331,16 @@ export class MongoStore implements StateStore {
     return r.deletedCount;
   }
 
+  /**
+   * Exact row counts and the highest version. On FerretDB/PostgreSQL (with
+   * `ferretdbPostgresUrl`) read from PostgreSQL: FerretDB's `countDocuments`
+   * fetches every document (ferretdb-postgres.ts).
+   */
   async counts(): Promise<StoreCounts> {
+    if (this.ferretdbPostgresUrl !== undefined) {
+      this.postgres ??= new pg.Pool({ connectionString: this.ferretdbPostgresUrl, max: 4, connectionTimeoutMillis: 10_000 });
+      return ferretdbCounts(this.postgres, this.connection.db.databaseName);
+    }
     const [agents, events, snapshots, top] = await call('count', () =>
       Promise.all([
         this.states.countDocuments(),
@@ -344,6 +356,7 @@ export class MongoStore implements StateStore {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.postgres?.end().catch(() => undefined);
     if (this.ownsConnection) await this.connection.close();
   }
 }

@@ -14,3 +14,20 @@ storeContract('MongoStore', async () => {
     },
   };
 });
+
+// FerretDB on PostgreSQL, as the services run it: tuned tables, counts read from PostgreSQL.
+const postgres = stackEnv().ferretdbPostgresUrl;
+if (postgres !== undefined) {
+  storeContract('MongoStore on FerretDB/PostgreSQL with ferretdbPostgresUrl', async () => {
+    const database = uniqueName('store_pg').replace(/-/g, '_');
+    const store = await MongoStore.connect({ uri: stackEnv().mongodbUri, database, ferretdbPostgresUrl: postgres });
+    return {
+      store,
+      cleanup: async () => {
+        const admin = await MongoStore.connect({ uri: stackEnv().mongodbUri, database });
+        await admin.connection.db.dropDatabase().catch(() => undefined);
+        await admin.close();
+      },
+    };
+  });
+}
