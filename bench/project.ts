@@ -22,6 +22,7 @@ import { RedisCache } from '../src/cache/redis.js';
 import { canonicalJson, step, type Projection } from '../src/domain/index.js';
 import { MetricsRegistry, Projector, resetProjectorGroup } from '../src/projector/index.js';
 import { MongoConnection, MongoStore } from '../src/store/mongo/index.js';
+import { tuneFerretdbTables } from '../src/store/mongo/ferretdb-postgres.js';
 import type { StackEnv } from '../test/support/env.js';
 import { projectorServiceEnv } from '../test/support/service-env.js';
 import { chatWindowEvents } from './lib/chat-log.js';
@@ -63,6 +64,7 @@ async function main(): Promise<void> {
   const databases: string[] = [];
   const rows: Row[] = [];
   const stages: Record<string, Record<string, number>> = {};
+  const postgres = env.ferretdbPostgresUrl === undefined ? {} : { ferretdbPostgresUrl: env.ferretdbPostgresUrl };
 
   process.stderr.write(`generating ${AGENTS} x ${PER_AGENT} events...\n`);
   const histories = WORKLOAD === 'chat' ? chatWindowEvents(AGENTS, PER_AGENT) : corpusEvents(AGENTS, PER_AGENT);
@@ -74,7 +76,8 @@ async function main(): Promise<void> {
   };
 
   const project = async (scenario: string): Promise<void> => {
-    const store = await MongoStore.connect({ uri: env.mongodbUri, database: newDatabase() });
+    // As the projector service: with FerretDB's PostgreSQL, setup() tunes its tables (indexes, lz4).
+    const store = await MongoStore.connect({ uri: env.mongodbUri, database: newDatabase(), ...postgres });
     await store.setup();
     const metrics = new MetricsRegistry();
     const projector = new Projector({ log, codec, store, blobs, cache, topicPrefix: prefix, group: `${prefix}projector`, sweepIntervalMs: 0, metrics });
@@ -102,6 +105,11 @@ async function main(): Promise<void> {
   const naiveDb = newDatabase();
   const conn = await MongoConnection.connect({ uri: env.mongodbUri, database: naiveDb });
   const coll = conn.db.collection<{ _id: string; version: number; checksum: string; state: string }>('agent_states');
+  // The same PostgreSQL tuning as the projector's tables (lz4 compression of documents), so the ratio compares designs, not server settings.
+  if (env.ferretdbPostgresUrl !== undefined) {
+    await conn.db.createCollection('agent_states');
+    await tuneFerretdbTables(env.ferretdbPostgresUrl, naiveDb);
+  }
   const heads = new Map<string, Projection>();
   let applied = 0;
   const t0 = performance.now();

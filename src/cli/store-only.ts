@@ -32,5 +32,7 @@ export async function openStoreOnly(
   }
   if (!config.mongo) throw new UsageError(`the servers backend needs MONGODB_URI to ${command} (e.g. eval "$(scripts/stack env)")`);
   await probeServers({ mongo: config.mongo }, ENV_SETTING_NAMES, config.connectTimeoutMs);
-  return MongoStore.connect({ uri: config.mongo.uri, database: config.mongo.database, clientOptions: { serverSelectionTimeoutMS: config.connectTimeoutMs } });
+  // With FerretDB's PostgreSQL, `status` reads its counts there (countDocuments fetches every document on FerretDB).
+  const postgres = config.mongo.ferretdbPostgresUrl === undefined ? {} : { ferretdbPostgresUrl: config.mongo.ferretdbPostgresUrl };
+  return MongoStore.connect({ uri: config.mongo.uri, database: config.mongo.database, clientOptions: { serverSelectionTimeoutMS: config.connectTimeoutMs }, ...postgres });
 }

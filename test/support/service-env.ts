@@ -11,6 +11,7 @@ export function projectorServiceEnv(env: StackEnv, prefix: string, database: str
     SCHEMA_REGISTRY_URL: env.schemaRegistryUrl,
     MONGODB_URI: env.mongodbUri,
     AGENTSTATE_MONGO_DATABASE: database,
+    ...(env.ferretdbPostgresUrl === undefined ? {} : { AGENTSTATE_FERRETDB_POSTGRES_URL: env.ferretdbPostgresUrl }),
     S3_ENDPOINT: env.s3.endpoint,
     S3_BUCKET: env.s3.bucket,
     S3_ACCESS_KEY: env.s3.accessKeyId,

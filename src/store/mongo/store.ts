@@ -1,4 +1,4 @@
-import { MongoBulkWriteError, type AnyBulkWriteOperation, type Collection, type Filter, type IndexDescription } from 'mongodb';
+import type { Collection, Document, Filter, IndexDescription } from 'mongodb';
 import { ClosedError, ConfigError, UnavailableError } from '../../errors.js';
 import { call, unavailable } from './errors.js';
 import { checkFilter, checkLimit, encodeCursor } from '../query.js';
@@ -15,7 +15,8 @@ import type {
   StoredState,
   WriteResult,
 } from '../port.js';
-import { ensureContainmentIndexes } from './ferretdb-postgres.js';
+import pg from 'pg';
+import { ferretdbCounts, tuneFerretdbTables } from './ferretdb-postgres.js';
 import { MongoConnection, type MongoConnectionOptions } from './connection.js';
 import { Limiter, forEachLimited } from '../../util/limit.js';
 import {
@@ -90,6 +91,8 @@ export class MongoStore implements StateStore {
   }
 
   private ferretdbPostgresUrl: string | undefined;
+  /** PostgreSQL under FerretDB, opened on the first `counts()`. */
+  private postgres: pg.Pool | undefined;
 
   /**
    * Opens (or adopts) a connection. Call `setup()` once to create the indexes.
@@ -135,7 +138,7 @@ export class MongoStore implements StateStore {
     // One index per createIndexes call: FerretDB 1.24 drops the connection
     // when a multi-index createIndexes names indexes that already exist.
     for (const [coll, spec] of specs) await this.call(`create index ${spec.name ?? ''}`, () => coll.createIndexes([spec]));
-    if (this.ferretdbPostgresUrl !== undefined) await ensureContainmentIndexes(this.ferretdbPostgresUrl, this.connection.db.databaseName);
+    if (this.ferretdbPostgresUrl !== undefined) await tuneFerretdbTables(this.ferretdbPostgresUrl, this.connection.db.databaseName);
   }
 
   /**
@@ -152,13 +155,11 @@ export class MongoStore implements StateStore {
     this.assertOpen();
     const result: WriteResult = { statesWritten: 0, statesSkipped: 0, eventsInserted: 0, eventsExisting: 0 };
     if (batch.events.length > 0) {
-      const chunks: AnyBulkWriteOperation<EventDoc>[][] = [];
-      for (let i = 0; i < batch.events.length; i += EVENT_CHUNK) {
-        chunks.push(batch.events.slice(i, i + EVENT_CHUNK).map((e) => ({ insertOne: { document: toEventDoc(e) } })));
-      }
+      const chunks: EventDoc[][] = [];
+      for (let i = 0; i < batch.events.length; i += EVENT_CHUNK) chunks.push(batch.events.slice(i, i + EVENT_CHUNK).map(toEventDoc));
       // Chunks in flight together: FerretDB converts each document on its own, so one large command is the slowest shape.
-      await forEachLimited(chunks, this.writes, async (ops) => {
-        const { ok, duplicates } = await bulk(this.events, ops, 'write state_events');
+      await forEachLimited(chunks, this.writes, async (docs) => {
+        const { ok, duplicates } = await insertAbsent(this.events, docs, 'write state_events');
         result.eventsInserted += ok;
         result.eventsExisting += duplicates;
       });
@@ -335,7 +336,17 @@ export class MongoStore implements StateStore {
     return r.deletedCount;
   }
 
+  /**
+   * Exact row counts and the highest version. On FerretDB/PostgreSQL (with
+   * `ferretdbPostgresUrl`) read from PostgreSQL: FerretDB's `countDocuments`
+   * fetches every document (ferretdb-postgres.ts).
+   */
   async counts(): Promise<StoreCounts> {
+    if (this.ferretdbPostgresUrl !== undefined) {
+      this.assertOpen();
+      this.postgres ??= new pg.Pool({ connectionString: this.ferretdbPostgresUrl, max: 4, connectionTimeoutMillis: 10_000 });
+      return ferretdbCounts(this.postgres, this.connection.db.databaseName);
+    }
     const [agents, events, snapshots, top] = await this.call('count', () =>
       Promise.all([
         this.states.countDocuments(),
@@ -390,6 +401,7 @@ export class MongoStore implements StateStore {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.postgres?.end().catch(() => undefined);
     if (this.ownsConnection) await this.connection.close();
   }
 
@@ -409,39 +421,40 @@ export class MongoStore implements StateStore {
 }
 
 /**
- * Runs an unordered bulkWrite; duplicate-key failures are the idempotency
- * guard firing, not errors. FerretDB 1.24 stops an unordered bulk at its first
- * error, so the operations after the last reported error are run again; every
- * operation here is idempotent, so running one twice is harmless.
+ * Inserts `docs` with one unordered `insert` command; duplicate-key failures
+ * are the idempotency guard firing, not errors. FerretDB 1.24 stops an
+ * unordered insert at its first error, so the documents after the last
+ * reported error are sent again; every insert here is insert-if-absent, so
+ * sending one twice is harmless.
+ *
+ * A raw command rather than `insertMany`/`bulkWrite`: the driver's bulk API
+ * serialises each document once to size its batches and again to send them,
+ * and the event mirror is most of the projector's BSON (issue 11 profile).
+ * A chunk here is far below the 16 MB limit on a command (EVENT_CHUNK events).
  */
-async function bulk<T extends { _id: string }>(
-  coll: Collection<T>,
-  ops: AnyBulkWriteOperation<T>[],
-  what: string,
-): Promise<{ ok: number; duplicates: number }> {
+async function insertAbsent<T extends Document>(coll: Collection<T>, docs: T[], what: string): Promise<{ ok: number; duplicates: number }> {
   let ok = 0;
   let duplicates = 0;
-  let rest = ops;
+  let rest = docs;
   while (rest.length > 0) {
-    try {
-      const r = await coll.bulkWrite(rest, { ordered: false });
-      return { ok: ok + r.insertedCount + r.upsertedCount + r.matchedCount, duplicates };
-    } catch (err) {
-      if (!(err instanceof MongoBulkWriteError)) throw unavailable(what, err);
-      const errors = Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors];
-      // No write errors: the bulk failed as a whole (the server went away mid-request).
-      // Retrying here would spin forever on a dead server; the caller's retry has a window.
-      if (errors.length === 0) throw unavailable(what, err);
-      const other = errors.find((e) => e.code !== DUPLICATE_KEY);
-      if (other) throw new UnavailableError(`MongoDB (${what}: ${other.errmsg ?? err.message})`, { cause: err });
-      const done = err.result.insertedCount + err.result.upsertedCount + err.result.matchedCount;
-      ok += done;
-      duplicates += errors.length;
-      if (done + errors.length >= rest.length) return { ok, duplicates };
-      rest = rest.slice(Math.max(...errors.map((e) => e.index)) + 1);
-    }
+    const sent = rest;
+    const r = (await call(what, () => coll.db.command({ insert: coll.collectionName, documents: sent, ordered: false }))) as InsertReply;
+    const errors = r.writeErrors ?? [];
+    ok += r.n ?? 0;
+    if (errors.length === 0) return { ok, duplicates };
+    const other = errors.find((e) => e.code !== DUPLICATE_KEY);
+    if (other) throw new UnavailableError(`MongoDB (${what}: ${other.errmsg ?? `code ${other.code}`})`);
+    duplicates += errors.length;
+    if ((r.n ?? 0) + errors.length >= sent.length) return { ok, duplicates };
+    rest = sent.slice(Math.max(...errors.map((e) => e.index)) + 1);
   }
   return { ok, duplicates };
+}
+
+/** The reply of an `insert` command (MongoDB's write command protocol). */
+interface InsertReply {
+  n?: number;
+  writeErrors?: Array<{ index: number; code: number; errmsg?: string }>;
 }
 
 function isDuplicateKey(err: unknown): boolean {

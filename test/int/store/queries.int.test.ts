@@ -140,7 +140,7 @@ describe('agent_states is queryable with the plain mongodb driver', () => {
     });
     expect(ev?.timestamp).toBeInstanceOf(Date);
     const changes = (ev?.eventData as { changeset: Array<{ field: string; changeType: string; newValue?: unknown }> }).changeset;
-    expect(changes).toContainEqual({ field: '/configuration/$odd.key', changeType: 'create', newValue: 'escaped' });
+    expect(changes).toContainEqual({ field: '/configuration/$odd.key', changeType: 'create', newValue: '"escaped"' });
     const snap = await db.collection('state_snapshots').findOne({ instanceId: 'q-a' });
     expect(snap).toMatchObject({
       snapshotId: expect.any(String), snapshotType: expect.stringMatching(/^(full|incremental)$/), trigger: 'scheduled',

@@ -11,7 +11,7 @@ import { stackEnv, uniqueName } from '../../support/env.js';
  * PostgreSQL that takes the containment indexes `setup()` adds; on MongoDB
  * its own indexes.
  */
-describe('MongoStore: reads by agent use an index', () => {
+describe('MongoStore: reads by agent use an index; FerretDB/PostgreSQL tables compress with lz4', () => {
   const env = stackEnv();
   const database = uniqueName('read_idx').replace(/[^A-Za-z0-9_]/g, '_');
   let store: MongoStore;
@@ -60,6 +60,17 @@ describe('MongoStore: reads by agent use an index', () => {
       expect(await plan('agent_states', '_id', 'agent-a')).toMatch(/_id_contains/);
       expect(await plan('state_events', 'instanceId', 'agent-a')).toMatch(/instanceId_contains/);
       expect(await plan('state_snapshots', 'instanceId', 'agent-a')).toMatch(/instanceId_contains/);
+      // Documents are compressed with lz4, not pglz (half of PostgreSQL's CPU on the event mirror, issue 11).
+      const compression = await client.query<{ coll: string; c: string }>(
+        `SELECT m._jsonb->>'_id' AS coll, a.attcompression AS c FROM ${schema}._ferretdb_database_metadata m
+           JOIN pg_attribute a ON a.attrelid = (quote_ident(${pg.escapeLiteral(database)}) || '.' || quote_ident(m._jsonb->>'table'))::regclass AND a.attname = '_jsonb'
+          WHERE m._jsonb->>'_id' IN ('agent_states', 'state_events', 'state_snapshots') ORDER BY 1`,
+      );
+      expect(compression.rows).toEqual([
+        { coll: 'agent_states', c: 'l' },
+        { coll: 'state_events', c: 'l' },
+        { coll: 'state_snapshots', c: 'l' },
+      ]);
     } finally {
       await client.end();
     }
