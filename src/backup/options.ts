@@ -1,3 +1,4 @@
+import { DEFAULT_TOPIC_PREFIX } from '../log/topics.js';
 import type { Logger } from 'pino';
 import type { BlobStore } from '../blob/port.js';
 import type { EventCodec } from '../codec/event-codec.js';
@@ -10,7 +11,7 @@ import type { EventLog } from '../log/port.js';
 import type { Metrics } from '../telemetry/metrics.js';
 
 /** The backup consumer group on the events topic, by default: `<prefix>backup`. */
-export function backupGroup(prefix = 'agentstate.'): string {
+export function backupGroup(prefix = DEFAULT_TOPIC_PREFIX): string {
   return `${prefix}backup`;
 }
 
@@ -74,7 +75,7 @@ function positiveInt(value: number, field: string): number {
 
 /** Fills defaults and validates once (STYLE.md habit 5). @throws ConfigError naming the field */
 export function resolveArchiverOptions(o: ArchiverOptions): ResolvedArchiverOptions {
-  const topicPrefix = o.topicPrefix ?? 'agentstate.';
+  const topicPrefix = o.topicPrefix ?? DEFAULT_TOPIC_PREFIX;
   const compression = o.compression ?? 'lz4';
   if (!(COMPRESSION_ALGORITHMS as readonly string[]).includes(compression)) throw new ConfigError('compression', `"${compression}" is not one of ${COMPRESSION_ALGORITHMS.join(', ')}`);
   return {

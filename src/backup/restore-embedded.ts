@@ -1,3 +1,4 @@
+import { DEFAULT_TOPIC_PREFIX } from '../log/topics.js';
 import { join, resolve } from 'node:path';
 import type { Logger } from 'pino';
 import type { BlobStore } from '../blob/port.js';
@@ -53,7 +54,7 @@ export async function restoreEmbedded(options: EmbeddedRestoreOptions): Promise<
   const log = new SqliteEventLog({ path: join(dir, 'log.sqlite') });
   const store = new SqliteStateStore({ path: join(dir, 'store.sqlite') });
   const blobs = new FsBlobStore({ dir: join(dir, 'blobs') });
-  const topicPrefix = options.topicPrefix ?? 'agentstate.';
+  const topicPrefix = options.topicPrefix ?? DEFAULT_TOPIC_PREFIX;
   const dataKeys = options.masterKeys ? new SqliteDataKeyStore({ path: join(dir, 'keys.sqlite') }) : undefined;
   try {
     await store.setup();

@@ -1,3 +1,4 @@
+import { DEFAULT_TOPIC_PREFIX } from '../log/topics.js';
 import type { Logger } from 'pino';
 import type { BlobStore } from '../blob/port.js';
 import type { Cache } from '../cache/port.js';
@@ -93,7 +94,7 @@ export async function backupTotals(blobs: BlobStore, to?: number): Promise<{ rec
  */
 export async function restoreInto(options: RestoreOptions): Promise<RestoreReport> {
   const { target } = options;
-  const topicPrefix = target.topicPrefix ?? 'agentstate.';
+  const topicPrefix = target.topicPrefix ?? DEFAULT_TOPIC_PREFIX;
   let t = performance.now();
   const keys = target.dataKeys ? await restoreKeys(options.blobs, target.dataKeys) : undefined;
   // The restored keys decrypt the backup when it holds them; else the caller's (the source's surviving key store).

@@ -6,7 +6,7 @@ import { readEventRecord } from '../domain/record.js';
 import { step, type Projection } from '../domain/reducer.js';
 import { AgentStateError, ConflictError } from '../errors.js';
 import type { EventLog, LogRecord } from '../log/port.js';
-import { topicNames, topicSpecs } from '../log/topics.js';
+import { topicNames, topicSpecs, DEFAULT_TOPIC_PREFIX } from '../log/topics.js';
 import type { StateStore } from '../store/port.js';
 import { walkPartition, type BackupProblem } from './chain.js';
 import { listBackupPartitions, listManifestVersions, openManifest } from './manifest.js';
@@ -109,7 +109,7 @@ const sameRecord = (a: SegmentRecord, b: { key: string; value: Buffer | null; ti
  */
 export async function republish(options: RepublishOptions): Promise<RepublishResult> {
   const { blobs, target, codec } = options;
-  const prefix = options.topicPrefix ?? 'agentstate.';
+  const prefix = options.topicPrefix ?? DEFAULT_TOPIC_PREFIX;
   const topic = topicNames(prefix).events;
   const chunk = options.chunkRecords ?? 500;
   const found = await listBackupPartitions(blobs);

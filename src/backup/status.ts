@@ -1,6 +1,6 @@
 import type { BlobStore } from '../blob/port.js';
 import type { EventLog } from '../log/port.js';
-import { topicNames } from '../log/topics.js';
+import { topicNames, DEFAULT_TOPIC_PREFIX } from '../log/topics.js';
 import { readHead } from './manifest.js';
 
 /** One partition in `agentstate backup status`. */
@@ -21,7 +21,7 @@ export interface PartitionStatus {
 
 /** Manifest heads against the log's end offsets, per partition. */
 export async function backupStatus(options: { blobs: BlobStore; log: EventLog; topicPrefix?: string; now?: number }): Promise<PartitionStatus[]> {
-  const topic = topicNames(options.topicPrefix ?? 'agentstate.').events;
+  const topic = topicNames(options.topicPrefix ?? DEFAULT_TOPIC_PREFIX).events;
   const now = options.now ?? Date.now();
   const [ends, starts] = await Promise.all([options.log.endOffsets(topic), options.log.startOffsets(topic)]);
   const out: PartitionStatus[] = [];

@@ -5,7 +5,7 @@ import type { Keyring } from '../codec/keyring.js';
 import type { EventCodec } from '../codec/event-codec.js';
 import { ConfigError } from '../errors.js';
 import type { EventLog } from '../log/port.js';
-import { projectorGroup } from '../log/topics.js';
+import { projectorGroup, DEFAULT_TOPIC_PREFIX } from '../log/topics.js';
 import type { StateStore } from '../store/port.js';
 import { DEFAULT_BODY_OPTIONS, type BodyOptions } from '../codec/state-body.js';
 import type { Metrics } from '../telemetry/metrics.js';
@@ -75,7 +75,7 @@ export function resolveProjectorOptions(o: ProjectorOptions): ResolvedProjectorO
   for (const f of ['log', 'codec', 'store', 'blobs'] as const) if (!o[f]) throw new ConfigError(f, 'is required');
   const r: ResolvedProjectorOptions = {
     ...o,
-    topicPrefix: o.topicPrefix ?? 'agentstate.',
+    topicPrefix: o.topicPrefix ?? DEFAULT_TOPIC_PREFIX,
     group: o.group ?? projectorGroup(o.topicPrefix),
     body: { ...DEFAULT_BODY_OPTIONS, ...o.body },
     claimCheckBytes: o.claimCheckBytes ?? 512 * 1024,
