@@ -7,7 +7,7 @@ import { diff, type JsonValue } from '../domain/index.js';
 import type { EventLog } from '../log/port.js';
 import { sendCommand } from '../runtime/control.js';
 import type { RuntimeWire } from '../runtime/wire.js';
-import type { FailureDetection, RecoveryPolicy, RecoveryRecord, RecoveryRecordStore, RecoveryStep } from '../store/recovery-records.js';
+import type { FailureDetection, RecoveryPolicy, RecoveryRecord, RecoveryRecordStore, RecoveryStep, RecoveryStrategy } from '../store/recovery-records.js';
 import { NO_METRICS, type Metrics } from '../telemetry/metrics.js';
 import { backoffDelay, resolvePolicy } from './policy.js';
 import { failureBound, findRestorePoint } from './restore.js';
@@ -159,6 +159,9 @@ export class RecoveryEngine {
     const head = this.o.client.getState(failure.instanceId);
     const { scope, policy } = await resolvePolicy(this.o.store, failure.instanceId, head?.state.agentType);
     if (!policy.enabled) return finish('skipped', { reason: `auto-recovery is disabled (policy ${scope})` });
+    // An anomaly is acted on with the approach its policy action names (see RecoveryPolicy.anomalyActions).
+    const approach = failure.type === 'anomaly' && (failure.evidence.approach === 'restart' || failure.evidence.approach === 'restore') ? failure.evidence.approach : policy.strategy.approach;
+    const strategy = { ...policy.strategy, approach };
     const loop = await this.crashLoop(failure.instanceId, policy, recoveryId);
     if (loop) {
       const t = Date.now();
@@ -171,11 +174,11 @@ export class RecoveryEngine {
     // writes its state operation, both under one new epoch held by this
     // instance: the start then takes the agent from that epoch.
     let expectedEpoch = failure.failedEpoch;
-    if (policy.strategy.approach === 'restore' || failure.type === 'error_burst' || failure.type === 'agent_stuck') {
+    if (strategy.approach === 'restore' || failure.type === 'error_burst' || failure.type === 'agent_stuck' || failure.type === 'anomaly') {
       if (this.servingAfter(failure)) {
         // Already served at a newer epoch (an instance we took over from got through): nothing to fence or restore.
       } else {
-        const op = await this.stateOperation(record, failure, policy);
+        const op = await this.stateOperation(record, failure, strategy);
         if (op === undefined) return finish('failed', { reason: `agent ${failure.instanceId} is not in the log` });
         expectedEpoch = op;
         await save();
@@ -184,7 +187,7 @@ export class RecoveryEngine {
 
     const tried = new Set<string>(failure.nodeId ? [failure.nodeId] : []);
     const region = failure.nodeId ? (this.o.view.nodes.get(failure.nodeId)?.last.region ?? null) : null;
-    const maxAttempts = policy.strategy.autoRetry.enabled ? policy.strategy.autoRetry.maxRetries + 1 : 1;
+    const maxAttempts = strategy.autoRetry.enabled ? strategy.autoRetry.maxRetries + 1 : 1;
     for (let attempt = (record.plan?.attempts ?? 0) + 1; attempt <= maxAttempts && !this.o.signal?.aborted; attempt++) {
       // Already serving at a newer epoch (an earlier attempt, or the instance we took over from, got through).
       const served = this.servingAfter(failure);
@@ -196,7 +199,7 @@ export class RecoveryEngine {
       }
       const planAt = Date.now();
       const target = this.o.view.chooseTarget(region, tried, planAt) ?? this.o.view.chooseTarget(region, new Set(failure.nodeId ? [failure.nodeId] : []), planAt);
-      record.plan = { strategy: policy.strategy, targetNode: target ?? null, targetVersion: record.plan?.targetVersion ?? null, attempts: attempt };
+      record.plan = { strategy, targetNode: target ?? null, targetVersion: record.plan?.targetVersion ?? null, attempts: attempt };
       record.steps.push({ name: 'plan', at: planAt, ms: 0, detail: target ? `attempt ${attempt}: start on ${target}` : `attempt ${attempt}: no live runtime host` });
       if (target) {
         const node = this.o.view.nodes.get(target);
@@ -208,11 +211,11 @@ export class RecoveryEngine {
           targetNode: target,
           sourceNode: failure.nodeId,
           issuedBy: `recovery:${this.o.instance}`,
-          recoveryStrategy: policy.strategy.approach,
+          recoveryStrategy: strategy.approach,
           attempt,
           deadline: sentAt + (this.o.servingTimeoutMs ?? 10_000),
           correlationId: recoveryId,
-          ...(record.plan.targetVersion !== null ? { recoveryTarget: seedTarget(policy.strategy.targetState), targetVersion: record.plan.targetVersion } : {}),
+          ...(record.plan.targetVersion !== null ? { recoveryTarget: seedTarget(strategy.targetState), targetVersion: record.plan.targetVersion } : {}),
           parameters: { expectedEpoch: String(expectedEpoch) },
         });
         record.steps.push({ name: 'command', at: sentAt, ms: Date.now() - sentAt, detail: `start ${failure.instanceId} on ${target} (expected epoch ${expectedEpoch})` });
@@ -224,7 +227,7 @@ export class RecoveryEngine {
       } else {
         await save();
       }
-      if (attempt < maxAttempts) await sleep(backoffDelay(policy.strategy.autoRetry, attempt), this.o.signal);
+      if (attempt < maxAttempts) await sleep(backoffDelay(strategy.autoRetry, attempt), this.o.signal);
     }
     if (this.o.signal?.aborted) return record; // stopping: the lease lapses and another instance continues
     return finish('failed', { reason: `not serving after ${maxAttempts} attempt(s)` });
@@ -301,7 +304,7 @@ export class RecoveryEngine {
    * as it is, and the step says why. Returns the epoch the start must expect,
    * undefined when the agent is not in the log.
    */
-  private async stateOperation(record: RecoveryRecord, failure: FailureDetection, policy: RecoveryPolicy): Promise<number | undefined> {
+  private async stateOperation(record: RecoveryRecord, failure: FailureDetection, strategy: RecoveryStrategy): Promise<number | undefined> {
     const c = this.o.client;
     const t = Date.now();
     let acquired;
@@ -313,11 +316,11 @@ export class RecoveryEngine {
     }
     let detail = `fenced the owner at epoch ${acquired.epoch - 1}: ${failure.instanceId} is now at epoch ${acquired.epoch}`;
     try {
-      if (policy.strategy.approach === 'restore') {
+      if (strategy.approach === 'restore') {
         const bound = failureBound(failure);
-        const point = await findRestorePoint(this.o.log, this.o.codec, this.o.eventsTopic, failure.instanceId, policy.strategy.targetState, bound);
+        const point = await findRestorePoint(this.o.log, this.o.codec, this.o.eventsTopic, failure.instanceId, strategy.targetState, bound);
         if (!point) {
-          detail += `; no ${policy.strategy.targetState} version below ${bound === Number.MAX_SAFE_INTEGER ? 'the head' : `version ${bound}`}: restarting it as it is`;
+          detail += `; no ${strategy.targetState} version below ${bound === Number.MAX_SAFE_INTEGER ? 'the head' : `version ${bound}`}: restarting it as it is`;
         } else {
           const head = c.getState(failure.instanceId)!;
           const changes = diff(head.state as unknown as JsonValue, point.state);
@@ -328,7 +331,7 @@ export class RecoveryEngine {
             metadata: { rolledBackTo: String(point.version), reason: `recovery ${record.recoveryId}: ${failure.type}`, recoveryId: record.recoveryId },
           });
           if (record.plan) record.plan.targetVersion = point.version;
-          else record.plan = { strategy: policy.strategy, targetNode: null, targetVersion: point.version, attempts: 0 };
+          else record.plan = { strategy, targetNode: null, targetVersion: point.version, attempts: 0 };
           detail += `; restored version ${point.version} (${point.why}) as version ${r.newVersion}, checksum ${r.checksum}`;
         }
       }

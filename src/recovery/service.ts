@@ -16,6 +16,9 @@ import { DEFAULT_POLICY, policyScopes, withDefaults } from './policy.js';
 import { FleetView } from './view.js';
 import { EventWatch } from './watch.js';
 
+/** Severity ranks of anomalies (schemas/Anomaly.avsc `Severity`). */
+const SEVERITY = { info: 1, warning: 2, critical: 3 } as const;
+
 /** The recovery service's consumer group, by default `<prefix>recovery`. */
 export function recoveryGroup(prefix = 'agentstate.'): string {
   return `${prefix}recovery`;
@@ -154,7 +157,8 @@ export class RecoveryService {
         await this.o.log.consume({
           group: this.o.group ?? recoveryGroup(this.o.topicPrefix),
           // Events too: error bursts, stuck tasks and fenced writes (EventWatch), judged once per partition across instances.
-          topics: [this.topics.heartbeats, this.topics.control, this.topics.events],
+          // And anomalies: the analytics consumer's findings, acted on per policy (anomalyActions).
+          topics: [this.topics.heartbeats, this.topics.control, this.topics.events, this.topics.anomalies],
           fromBeginning: false,
           sessionTimeoutMs: this.o.sessionTimeoutMs ?? 10_000,
           handler: (batch) => this.onAuditBatch(batch),
@@ -230,11 +234,43 @@ export class RecoveryService {
     }
   }
 
+  /**
+   * An anomaly record (src/analytics/publish.ts): read from its headers
+   * (anomalyType, anomalyStatus, severity, anomalyId) and key, so the
+   * profile's encoding does not matter. Acted on when it is active and the
+   * agent's policy names an action for its kind at or below its severity.
+   */
+  private onAnomaly(r: StoredRecord): FailureDetection | undefined {
+    const kind = r.headers.anomalyType;
+    const severity = r.headers.severity;
+    if (!kind || r.headers.anomalyStatus !== 'active' || !severity || !(severity in SEVERITY)) return undefined;
+    const action = this.policyOf(r.key).anomalyActions[kind];
+    if (!action || SEVERITY[severity as keyof typeof SEVERITY] < SEVERITY[action.minSeverity]) return undefined;
+    const owner = this.view.owners.get(r.key);
+    const epoch = owner?.epoch ?? this.o.client.getState(r.key)?.epoch;
+    if (epoch === undefined) return undefined;
+    return {
+      type: 'anomaly',
+      instanceId: r.key,
+      nodeId: owner?.nodeId ?? null,
+      failedEpoch: epoch,
+      detectedAt: Date.now(),
+      failedAt: r.timestamp,
+      confidence: SEVERITY[severity as keyof typeof SEVERITY] / SEVERITY.critical,
+      evidence: { anomalyId: r.headers.anomalyId ?? '', kind, severity, approach: action.approach },
+    };
+  }
+
   private async onAuditBatch(batch: ConsumedBatch): Promise<void> {
     const bad: Refused[] = [];
     for (const r of batch.records) {
       if (r.topic === this.topics.events) {
         for (const d of this.watch.onRecord(r)) this.detected(d);
+        continue;
+      }
+      if (r.topic === this.topics.anomalies) {
+        const d = this.onAnomaly(r);
+        if (d) this.detected(d);
         continue;
       }
       if (r.topic === this.topics.heartbeats) {

@@ -172,7 +172,7 @@ describe('recovery engine: runtime hosts and the recovery service as processes',
     const r2 = startRecovery('rec-2', profile.env);
     procs.push(r1, r2);
     // Both instances see every host alive before the failure.
-    await waitFor('recovery instances started', () => [r1, r2].every((r) => r.output().includes('recovery started')), 120_000);
+    await waitFor('recovery instances started', () => [r1, r2].every((r) => r.lines.some((l) => l.includes('recovery started'))), 120_000);
     await new Promise((r) => setTimeout(r, 3000));
     const records = await profile.records();
     try {

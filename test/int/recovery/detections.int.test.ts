@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { AgentStateClient, JsonEventCodec } from '../../../src/client/index.js';
+import type { AnomalyRecord } from '../../../src/analytics/anomaly.js';
+import { AnomalyPublisher, jsonAnomaly } from '../../../src/analytics/publish.js';
 import { buildEvent, eventRecord } from '../../../src/client/event-record.js';
 import { counterAgentFactory } from '../../../src/demo/hosted.js';
 import { readEventRecord } from '../../../src/domain/index.js';
@@ -158,6 +160,37 @@ describe('recovery: detections from the events topic and the plans they lead to'
     expect(now.state.memory.notes).toBe('kept');
     expect(now.state.executionState.currentTask?.taskId).toBe('t1');
     expect(f.servedOn('s1')).toEqual(['node-b']);
+  });
+
+  it('an anomaly the policy acts on (a loop) restores the agent to its last known good version; one it does not name changes nothing', async () => {
+    const f = await fleet('anomaly', ['node-a', 'node-b'], { 'type:idle': { anomalyActions: { loop: { minSeverity: 'warning', approach: 'restore' } } } });
+    const a = f.hosts.get('node-a')!;
+    await a.client.createAgent('l1', { agentType: 'idle' });
+    expect((await a.host.startAgent('l1')).ok).toBe(true);
+    await a.client.taskAssigned('l1', { taskId: 't1', type: 'plan' });
+    await a.client.memoryUpdated('l1', { step: 1 });
+    const good = await a.client.taskCompleted('l1', 'ok');
+    for (let i = 0; i < 3; i++) await a.client.memoryUpdated('l1', { step: 2 + (i % 2) });
+    await until('l1 seen on node-a', () => f.svc.view.owners.get('l1')?.nodeId === 'node-a', 5000);
+    const publisher = new AnomalyPublisher(f.log, f.topics.anomalies, jsonAnomaly);
+    const anomaly = (type: AnomalyRecord['type'], severity: AnomalyRecord['severity']): AnomalyRecord => ({
+      anomalyId: `${type}-l1`, instanceId: 'l1', agentType: 'idle', type, severity, status: 'active', firstSeenAt: Date.now(), lastSeenAt: Date.now(), resolvedAt: null,
+      fromVersion: good.newVersion + 1, toVersion: good.newVersion + 3, observed: null, expected: null, score: null, description: 'test', evidence: {},
+    });
+    // Not named by the policy, or below its severity: no action.
+    await publisher.publish([anomaly('velocity_spike', 'critical'), anomaly('loop', 'info')]);
+    await sleep(500);
+    expect(f.detections).toEqual([]);
+    await publisher.publish([anomaly('loop', 'critical')]);
+
+    await until('a record finished', async () => (await f.store.list()).some((r) => r.status !== 'in_progress'), 15_000);
+    const [record] = await f.store.list();
+    expect(record!.status, JSON.stringify(record)).toBe('succeeded');
+    expect(record!.failure).toMatchObject({ type: 'anomaly', instanceId: 'l1', nodeId: 'node-a', failedEpoch: 2, confidence: 1, evidence: { anomalyId: 'loop-l1', kind: 'loop', severity: 'critical', approach: 'restore' } });
+    expect(record!.plan).toMatchObject({ strategy: { approach: 'restore' }, targetVersion: good.newVersion, targetNode: 'node-b' });
+    const now = f.hosts.get('node-b')!.client.getState('l1')!;
+    expect(now.state.memory.step).toBe(1);
+    expect(f.servedOn('l1')).toEqual(['node-b']);
   });
 
   it('writes of a fenced owner are detected as fenced_writes, and the record names who serves the agent', async () => {
