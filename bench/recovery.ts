@@ -65,7 +65,7 @@ const ids = Array.from({ length: AGENTS }, (_, i) => `agent-${i}`);
 await Promise.all(ids.map((id) => clients[0]!.createAgent(id, { agentType: 'counter' })));
 for (const [i, id] of ids.entries()) await hosts[i % 3]!.startAgent(id);
 const detections = new Map<string, number>();
-const svc = new RecoveryService({ log, wire, store, client: await connect(), topicPrefix: prefix, onDetection: (d) => (d.nodeId && !detections.has(d.nodeId) ? detections.set(d.nodeId, Date.now()) : undefined) });
+const svc = new RecoveryService({ log, codec, wire, store, client: await connect(), topicPrefix: prefix, onDetection: (d) => (d.nodeId && !detections.has(d.nodeId) ? detections.set(d.nodeId, Date.now()) : undefined) });
 const stop = new AbortController();
 const running = svc.run(stop.signal);
 await until(() => ids.every((id) => svc.view.owners.has(id)), 30_000);

@@ -14,7 +14,7 @@ import { runService } from '../lib/service.js';
 import { loadConfig } from './config.js';
 
 const HELP = {
-  agentstate_recovery_detections_total: 'Failures detected, by type (node_silent, crash_loop, ...).',
+  agentstate_recovery_detections_total: 'Failures detected, by type (node_silent, error_burst, agent_stuck, fenced_writes, crash_loop).',
   agentstate_recoveries_total: 'Recoveries finished, by result (succeeded, failed, skipped, gave_up).',
   agentstate_recovery_time_to_detect_seconds: 'From the last heartbeat of a failed host to its detection.',
   agentstate_recovery_time_to_serving_seconds: 'From the last heartbeat of a failed host to its agent serving on another.',
@@ -35,6 +35,7 @@ runService('recovery', HELP, loadConfig, async (config, logger, metrics) => {
   const client = await AgentStateClient.connect({ log: opened.log, codec: opened.codec, topicPrefix: config.topicPrefix, source: 'agentstate-recovery', logger, scope: 'fleet' }); // watches and validates agents it does not own
   const service = new RecoveryService({
     log: opened.log,
+    codec: opened.codec,
     wire: openRuntimeWire(config.kafka?.schemaRegistryUrl, opened.topics),
     store,
     client,

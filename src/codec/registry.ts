@@ -216,8 +216,16 @@ export class RegistryCodec {
   }
 
   private async putConfig(subject: string, compatibility: Compatibility): Promise<void> {
-    const res = await this.http('PUT', `/config/${encodeURIComponent(subject)}`, { compatibility });
-    if (!res.ok) throw await this.httpError(res, subject, `set compatibility ${compatibility}`);
+    for (let attempt = 1; ; attempt++) {
+      const res = await this.http('PUT', `/config/${encodeURIComponent(subject)}`, { compatibility });
+      if (res.ok) return;
+      // Processes starting together on a new subject race here: Apicurio creates
+      // the subject's rule on the first PUT and answers 409 ("rule already
+      // exists") to the others. The level is what matters, not who set it.
+      if (res.status !== 409 || attempt >= 3) throw await this.httpError(res, subject, `set compatibility ${compatibility}`);
+      await res.text().catch(() => '');
+      if ((await this.getConfig(subject)) === compatibility) return;
+    }
   }
 
   /** Compatibility config is not exposed by the client library, so these two calls use fetch. */

@@ -1,12 +1,16 @@
 import type { Logger } from 'pino';
 import type { AgentStateClient } from '../client/client.js';
+import type { EventCodec } from '../codec/event-codec.js';
 import { checksumFromScratch } from '../domain/checksum.js';
+import { NotFoundError } from '../errors.js';
+import { diff, type JsonValue } from '../domain/index.js';
 import type { EventLog } from '../log/port.js';
 import { sendCommand } from '../runtime/control.js';
 import type { RuntimeWire } from '../runtime/wire.js';
-import type { FailureDetection, RecoveryPolicy, RecoveryRecord, RecoveryRecordStore, RecoveryStep } from '../store/recovery-records.js';
+import type { FailureDetection, RecoveryPolicy, RecoveryRecord, RecoveryRecordStore, RecoveryStep, RecoveryStrategy } from '../store/recovery-records.js';
 import { NO_METRICS, type Metrics } from '../telemetry/metrics.js';
 import { backoffDelay, resolvePolicy } from './policy.js';
+import { failureBound, findRestorePoint } from './restore.js';
 import type { FleetView } from './view.js';
 
 export interface RecoveryEngineOptions {
@@ -17,6 +21,9 @@ export interface RecoveryEngineOptions {
   log: EventLog;
   wire: RuntimeWire;
   controlTopic: string;
+  /** The events topic and its codec: a restore folds the agent's history from it to find the version to restore. */
+  eventsTopic: string;
+  codec: EventCodec;
   /** A view of the log (reads heads for validation) and the writer that marks a crash-looping agent `error`. */
   client: AgentStateClient;
   /** How long a start may take to show in a heartbeat before the next attempt. @default 10000 */
@@ -139,9 +146,22 @@ export class RecoveryEngine {
       return record;
     };
 
+    if (failure.type === 'fenced_writes') {
+      // A writer that lost the agent still writes; its writes are rejected
+      // (Invariant 3) and it stops at its first FencedError. Nothing to start:
+      // the record says who serves the agent now, or that no runtime host does
+      // (the new owner may be a writer outside any host).
+      const sentAt = Date.now();
+      const served = await this.waitServing(failure, sentAt, record, save);
+      if (served) return this.validated(record, failure, served, finish);
+      return finish('skipped', { reason: `writes at epoch ${failure.failedEpoch} were fenced, and no runtime host lists the agent at a newer epoch` });
+    }
     const head = this.o.client.getState(failure.instanceId);
     const { scope, policy } = await resolvePolicy(this.o.store, failure.instanceId, head?.state.agentType);
     if (!policy.enabled) return finish('skipped', { reason: `auto-recovery is disabled (policy ${scope})` });
+    // An anomaly is acted on with the approach its policy action names (see RecoveryPolicy.anomalyActions).
+    const approach = failure.type === 'anomaly' && (failure.evidence.approach === 'restart' || failure.evidence.approach === 'restore') ? failure.evidence.approach : policy.strategy.approach;
+    const strategy = { ...policy.strategy, approach };
     const loop = await this.crashLoop(failure.instanceId, policy, recoveryId);
     if (loop) {
       const t = Date.now();
@@ -150,16 +170,36 @@ export class RecoveryEngine {
       return finish('gave_up', { reason: loop });
     }
 
+    // A live owner (error burst, stuck task) is fenced first, and a restore
+    // writes its state operation, both under one new epoch held by this
+    // instance: the start then takes the agent from that epoch.
+    let expectedEpoch = failure.failedEpoch;
+    if (strategy.approach === 'restore' || failure.type === 'error_burst' || failure.type === 'agent_stuck' || failure.type === 'anomaly') {
+      if (this.servingAfter(failure)) {
+        // Already served at a newer epoch (an instance we took over from got through): nothing to fence or restore.
+      } else {
+        const op = await this.stateOperation(record, failure, strategy);
+        if (op === undefined) return finish('failed', { reason: `agent ${failure.instanceId} is not in the log` });
+        expectedEpoch = op;
+        await save();
+      }
+    }
+
     const tried = new Set<string>(failure.nodeId ? [failure.nodeId] : []);
     const region = failure.nodeId ? (this.o.view.nodes.get(failure.nodeId)?.last.region ?? null) : null;
-    const maxAttempts = policy.strategy.autoRetry.enabled ? policy.strategy.autoRetry.maxRetries + 1 : 1;
+    const maxAttempts = strategy.autoRetry.enabled ? strategy.autoRetry.maxRetries + 1 : 1;
     for (let attempt = (record.plan?.attempts ?? 0) + 1; attempt <= maxAttempts && !this.o.signal?.aborted; attempt++) {
       // Already serving at a newer epoch (an earlier attempt, or the instance we took over from, got through).
       const served = this.servingAfter(failure);
-      if (served) return this.validated(record, failure, served, finish);
+      if (served) {
+        // An earlier attempt got through after its wait ended (a slow host), or the instance we took over from did.
+        const since = record.steps.find((st) => st.name === 'command')?.at ?? failure.detectedAt;
+        record.steps.push({ name: 'serving', at: Date.now(), ms: Date.now() - since, detail: `${failure.instanceId} serving on ${served.nodeId} at epoch ${served.epoch}` });
+        return this.validated(record, failure, served, finish);
+      }
       const planAt = Date.now();
       const target = this.o.view.chooseTarget(region, tried, planAt) ?? this.o.view.chooseTarget(region, new Set(failure.nodeId ? [failure.nodeId] : []), planAt);
-      record.plan = { strategy: policy.strategy, targetNode: target ?? null, targetVersion: null, attempts: attempt };
+      record.plan = { strategy, targetNode: target ?? null, targetVersion: record.plan?.targetVersion ?? null, attempts: attempt };
       record.steps.push({ name: 'plan', at: planAt, ms: 0, detail: target ? `attempt ${attempt}: start on ${target}` : `attempt ${attempt}: no live runtime host` });
       if (target) {
         const node = this.o.view.nodes.get(target);
@@ -171,13 +211,14 @@ export class RecoveryEngine {
           targetNode: target,
           sourceNode: failure.nodeId,
           issuedBy: `recovery:${this.o.instance}`,
-          recoveryStrategy: policy.strategy.approach,
+          recoveryStrategy: strategy.approach,
           attempt,
           deadline: sentAt + (this.o.servingTimeoutMs ?? 10_000),
           correlationId: recoveryId,
-          parameters: { expectedEpoch: String(failure.failedEpoch) },
+          ...(record.plan.targetVersion !== null ? { recoveryTarget: seedTarget(strategy.targetState), targetVersion: record.plan.targetVersion } : {}),
+          parameters: { expectedEpoch: String(expectedEpoch) },
         });
-        record.steps.push({ name: 'command', at: sentAt, ms: Date.now() - sentAt, detail: `start ${failure.instanceId} on ${target} (expected epoch ${failure.failedEpoch})` });
+        record.steps.push({ name: 'command', at: sentAt, ms: Date.now() - sentAt, detail: `start ${failure.instanceId} on ${target} (expected epoch ${expectedEpoch})` });
         await save();
         const servedNow = await this.waitServing(failure, sentAt, record, save);
         if (servedNow) return this.validated(record, failure, servedNow, finish);
@@ -186,7 +227,7 @@ export class RecoveryEngine {
       } else {
         await save();
       }
-      if (attempt < maxAttempts) await sleep(backoffDelay(policy.strategy.autoRetry, attempt), this.o.signal);
+      if (attempt < maxAttempts) await sleep(backoffDelay(strategy.autoRetry, attempt), this.o.signal);
     }
     if (this.o.signal?.aborted) return record; // stopping: the lease lapses and another instance continues
     return finish('failed', { reason: `not serving after ${maxAttempts} attempt(s)` });
@@ -255,6 +296,52 @@ export class RecoveryEngine {
     };
   }
 
+  /**
+   * Fences the failing owner (acquire: epoch + 1) and, for a `restore` plan,
+   * appends the state operation (`state_rolled_back` to the restore point,
+   * docs/recovery.md "Last known good") before anyone is started; then
+   * releases. A plan whose restore point cannot be found restarts the agent
+   * as it is, and the step says why. Returns the epoch the start must expect,
+   * undefined when the agent is not in the log.
+   */
+  private async stateOperation(record: RecoveryRecord, failure: FailureDetection, strategy: RecoveryStrategy): Promise<number | undefined> {
+    const c = this.o.client;
+    const t = Date.now();
+    let acquired;
+    try {
+      acquired = await c.acquire(failure.instanceId);
+    } catch (e) {
+      if (e instanceof NotFoundError) return undefined;
+      throw e;
+    }
+    let detail = `fenced the owner at epoch ${acquired.epoch - 1}: ${failure.instanceId} is now at epoch ${acquired.epoch}`;
+    try {
+      if (strategy.approach === 'restore') {
+        const bound = failureBound(failure);
+        const point = await findRestorePoint(this.o.log, this.o.codec, this.o.eventsTopic, failure.instanceId, strategy.targetState, bound);
+        if (!point) {
+          detail += `; no ${strategy.targetState} version below ${bound === Number.MAX_SAFE_INTEGER ? 'the head' : `version ${bound}`}: restarting it as it is`;
+        } else {
+          const head = c.getState(failure.instanceId)!;
+          const changes = diff(head.state as unknown as JsonValue, point.state);
+          const r = await c.updateState(failure.instanceId, changes, {
+            eventType: 'state_rolled_back',
+            expectedVersion: head.version,
+            correlationId: record.recoveryId,
+            metadata: { rolledBackTo: String(point.version), reason: `recovery ${record.recoveryId}: ${failure.type}`, recoveryId: record.recoveryId },
+          });
+          if (record.plan) record.plan.targetVersion = point.version;
+          else record.plan = { strategy, targetNode: null, targetVersion: point.version, attempts: 0 };
+          detail += `; restored version ${point.version} (${point.why}) as version ${r.newVersion}, checksum ${r.checksum}`;
+        }
+      }
+    } finally {
+      await c.release(failure.instanceId);
+    }
+    record.steps.push({ name: 'state_operation', at: t, ms: Date.now() - t, detail });
+    return acquired.epoch;
+  }
+
   /** A reason when the agent was recovered more than the policy allows within its window (a crash loop). */
   private async crashLoop(instanceId: string, policy: RecoveryPolicy, current: string): Promise<string | undefined> {
     const since = Date.now() - policy.crashLoop.windowMs;
@@ -274,4 +361,9 @@ export class RecoveryEngine {
       await c.release(instanceId);
     }
   }
+}
+
+/** The control command's recoveryTarget for a strategy's targetState. */
+function seedTarget(t: RecoveryPolicy['strategy']['targetState']): 'last_known_good' | 'previous' | 'clean' {
+  return t === 'previous_version' ? 'previous' : t === 'clean_state' ? 'clean' : 'last_known_good';
 }

@@ -13,6 +13,7 @@ export const DEFAULT_POLICY: RecoveryPolicy = {
   crashLoop: { maxRecoveries: 3, windowMs: 5 * 60_000 },
   errorBurst: { errors: 5, windowMs: 60_000 },
   stuckTaskMs: 0,
+  anomalyActions: {},
 };
 
 /** Scopes, most specific first: `agent:<id>`, `type:<agentType>`, `default`. */
@@ -37,6 +38,7 @@ export function withDefaults(p: Partial<RecoveryPolicy>): RecoveryPolicy {
     strategy: { ...DEFAULT_POLICY.strategy, ...p.strategy, autoRetry: { ...DEFAULT_POLICY.strategy.autoRetry, ...p.strategy?.autoRetry } },
     crashLoop: { ...DEFAULT_POLICY.crashLoop, ...p.crashLoop },
     errorBurst: { ...DEFAULT_POLICY.errorBurst, ...p.errorBurst },
+    anomalyActions: { ...p.anomalyActions },
   };
 }
 

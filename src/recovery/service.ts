@@ -2,16 +2,22 @@ import { randomUUID } from 'node:crypto';
 import { setMaxListeners } from 'node:events';
 import type { Logger } from 'pino';
 import type { AgentStateClient } from '../client/client.js';
+import type { EventCodec } from '../codec/event-codec.js';
 import { ConflictError } from '../errors.js';
 import type { ConsumedBatch, Consumer, EventLog, StoredRecord } from '../log/port.js';
 import { topicNames } from '../log/topics.js';
-import { DLQ_HEADER } from '../projector/wire.js';
+import { sendToDlq, type Refused } from '../runtime/dlq.js';
 import type { RuntimeWire } from '../runtime/wire.js';
-import type { FailureDetection, RecoveryRecordStore } from '../store/recovery-records.js';
+import type { FailureDetection, RecoveryPolicy, RecoveryRecordStore } from '../store/recovery-records.js';
 import { NO_METRICS, type Metrics } from '../telemetry/metrics.js';
 import { RecoveryEngine } from './engine.js';
 import type { PhiOptions } from './phi.js';
+import { DEFAULT_POLICY, policyScopes, withDefaults } from './policy.js';
 import { FleetView } from './view.js';
+import { EventWatch } from './watch.js';
+
+/** Severity ranks of anomalies (schemas/Anomaly.avsc `Severity`). */
+const SEVERITY = { info: 1, warning: 2, critical: 3 } as const;
 
 /** The recovery service's consumer group, by default `<prefix>recovery`. */
 export function recoveryGroup(prefix = 'agentstate.'): string {
@@ -20,6 +26,8 @@ export function recoveryGroup(prefix = 'agentstate.'): string {
 
 export interface RecoveryServiceOptions {
   log: EventLog;
+  /** The events topic's codec: a restore folds an agent's history to find its restore point. */
+  codec: EventCodec;
   wire: RuntimeWire;
   store: RecoveryRecordStore;
   /** The log view and writer (see RecoveryEngineOptions.client); the caller owns it. */
@@ -67,6 +75,9 @@ export class RecoveryService {
   private readonly consumers: Consumer[] = [];
   private caughtUpAt: number | undefined;
   private readonly startedAt = Date.now();
+  private readonly watch: EventWatch;
+  /** Stored policies by scope, refreshed every few seconds: the event watch judges every record with them. */
+  private policies = new Map<string, RecoveryPolicy>();
 
   constructor(options: RecoveryServiceOptions) {
     this.o = options;
@@ -83,6 +94,8 @@ export class RecoveryService {
       log: options.log,
       wire: options.wire,
       controlTopic: this.topics.control,
+      eventsTopic: this.topics.events,
+      codec: options.codec,
       client: options.client,
       metrics: this.metrics,
       signal: this.stop.signal,
@@ -90,10 +103,36 @@ export class RecoveryService {
       ...(options.leaseMs ? { leaseMs: options.leaseMs } : {}),
       ...(options.logger ? { logger: options.logger } : {}),
     });
+    this.watch = new EventWatch(
+      (id) => this.policyOf(id),
+      (id) => this.view.owners.get(id)?.nodeId ?? null,
+    );
+  }
+
+  /** The policy in force for an agent, from the cached stored policies (src/recovery/policy.ts resolves the same way). */
+  private policyOf(instanceId: string): RecoveryPolicy {
+    const agentType = this.o.client.getState(instanceId)?.state.agentType;
+    for (const scope of policyScopes(instanceId, agentType)) {
+      const p = this.policies.get(scope);
+      if (p) return p;
+    }
+    return DEFAULT_POLICY;
+  }
+
+  private async refreshPolicies(): Promise<void> {
+    this.policies = new Map((await this.o.store.listPolicies()).map(({ scope, policy }) => [scope, withDefaults(policy)]));
+  }
+
+  /** One detection, whatever found it: counted, told, and handed to the engine (whose records dedupe it). */
+  private detected(d: FailureDetection): void {
+    this.o.logger?.warn({ type: d.type, instanceId: d.instanceId, nodeId: d.nodeId, epoch: d.failedEpoch, evidence: d.evidence }, 'failure detected');
+    this.o.onDetection?.(d);
+    void this.engine.recover(d).catch((e: unknown) => this.o.logger?.error({ err: e, instanceId: d.instanceId }, 'recovery failed'));
   }
 
   /** Runs until `signal` aborts: the recoveries in hand stop where they are, and their leases lapse to another instance. */
   async run(signal: AbortSignal): Promise<void> {
+    await this.refreshPolicies();
     const end = await this.o.log.endOffsets(this.topics.heartbeats);
     const pending = new Map(Object.entries(end).filter(([, off]) => off !== '0'));
     if (pending.size === 0) this.caughtUpAt = Date.now();
@@ -117,7 +156,9 @@ export class RecoveryService {
       this.consumers.push(
         await this.o.log.consume({
           group: this.o.group ?? recoveryGroup(this.o.topicPrefix),
-          topics: [this.topics.heartbeats, this.topics.control],
+          // Events too: error bursts, stuck tasks and fenced writes (EventWatch), judged once per partition across instances.
+          // And anomalies: the analytics consumer's findings, acted on per policy (anomalyActions).
+          topics: [this.topics.heartbeats, this.topics.control, this.topics.events, this.topics.anomalies],
           fromBeginning: false,
           sessionTimeoutMs: this.o.sessionTimeoutMs ?? 10_000,
           handler: (batch) => this.onAuditBatch(batch),
@@ -140,6 +181,7 @@ export class RecoveryService {
         this.tick(Date.now());
         if (this.caughtUpAt !== undefined && Date.now() >= adoptAt) {
           adoptAt = Date.now() + 2000;
+          await this.refreshPolicies().catch((e: unknown) => this.o.logger?.warn({ err: e }, 'reading recovery policies failed'));
           await this.engine.adoptAbandoned().catch((e: unknown) => this.o.logger?.warn({ err: e }, 'checking for abandoned recoveries failed'));
         }
       }
@@ -175,10 +217,10 @@ export class RecoveryService {
           confidence: Number.isFinite(phi) ? 1 - 10 ** -phi : 1,
           evidence: { silentMs: now - lastAt, phi: Number.isFinite(phi) ? Math.round(phi * 100) / 100 : 'inf', lastSequence: node.last.sequence, lastVersion: owner.version },
         };
-        this.o.onDetection?.(d);
-        void this.engine.recover(d).catch((e: unknown) => this.o.logger?.error({ err: e, instanceId }, 'recovery failed'));
+        this.detected(d);
       }
     }
+    for (const d of this.watch.tick(now)) this.detected(d);
   }
 
   private async onViewBatch(batch: ConsumedBatch): Promise<void> {
@@ -192,9 +234,45 @@ export class RecoveryService {
     }
   }
 
+  /**
+   * An anomaly record (src/analytics/publish.ts): read from its headers
+   * (anomalyType, anomalyStatus, severity, anomalyId) and key, so the
+   * profile's encoding does not matter. Acted on when it is active and the
+   * agent's policy names an action for its kind at or below its severity.
+   */
+  private onAnomaly(r: StoredRecord): FailureDetection | undefined {
+    const kind = r.headers.anomalyType;
+    const severity = r.headers.severity;
+    if (!kind || r.headers.anomalyStatus !== 'active' || !severity || !(severity in SEVERITY)) return undefined;
+    const action = this.policyOf(r.key).anomalyActions[kind];
+    if (!action || SEVERITY[severity as keyof typeof SEVERITY] < SEVERITY[action.minSeverity]) return undefined;
+    const owner = this.view.owners.get(r.key);
+    const epoch = owner?.epoch ?? this.o.client.getState(r.key)?.epoch;
+    if (epoch === undefined) return undefined;
+    return {
+      type: 'anomaly',
+      instanceId: r.key,
+      nodeId: owner?.nodeId ?? null,
+      failedEpoch: epoch,
+      detectedAt: Date.now(),
+      failedAt: r.timestamp,
+      confidence: SEVERITY[severity as keyof typeof SEVERITY] / SEVERITY.critical,
+      evidence: { anomalyId: r.headers.anomalyId ?? '', kind, severity, approach: action.approach },
+    };
+  }
+
   private async onAuditBatch(batch: ConsumedBatch): Promise<void> {
-    const bad: { record: StoredRecord; reason: string; detail: string }[] = [];
+    const bad: Refused[] = [];
     for (const r of batch.records) {
+      if (r.topic === this.topics.events) {
+        for (const d of this.watch.onRecord(r)) this.detected(d);
+        continue;
+      }
+      if (r.topic === this.topics.anomalies) {
+        const d = this.onAnomaly(r);
+        if (d) this.detected(d);
+        continue;
+      }
       if (r.topic === this.topics.heartbeats) {
         await this.o.wire.decodeHeartbeat(r.value).catch((e: unknown) => bad.push({ record: r, reason: 'malformed_heartbeat', detail: (e as Error).message }));
         continue;
@@ -210,21 +288,6 @@ export class RecoveryService {
     }
     if (bad.length === 0) return;
     this.metrics.inc('agentstate_recovery_dlq_total', {}, bad.length);
-    await this.o.log.append(
-      this.topics.dlq,
-      bad.map(({ record, reason, detail }) => ({
-        key: record.key,
-        value: record.value,
-        headers: {
-          ...record.headers,
-          [DLQ_HEADER.reason]: reason,
-          [DLQ_HEADER.detail]: detail.slice(0, 1000),
-          [DLQ_HEADER.topic]: record.topic,
-          [DLQ_HEADER.partition]: String(record.partition),
-          [DLQ_HEADER.offset]: record.offset,
-          [DLQ_HEADER.rejectedAt]: String(Date.now()),
-        },
-      })),
-    );
+    await sendToDlq(this.o.log, this.topics.dlq, bad);
   }
 }

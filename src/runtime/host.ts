@@ -5,7 +5,7 @@ import type { AgentState } from '../domain/state.js';
 import { AgentStateError, ConfigError, NotFoundError } from '../errors.js';
 import type { ConsumedBatch, Consumer, EventLog, StoredRecord } from '../log/port.js';
 import { topicNames } from '../log/topics.js';
-import { DLQ_HEADER } from '../projector/wire.js';
+import { sendToDlq } from './dlq.js';
 import { heartbeatKey, type ControlCommand, type HostedAgent, type NodeHeartbeat } from './types.js';
 import type { RuntimeWire } from './wire.js';
 
@@ -57,6 +57,8 @@ interface Running {
   loop: Promise<void>;
 }
 
+export type StartResult = { ok: true; epoch: number } | { ok: false; reason: RejectReason; detail: string };
+
 /** Why a control command was refused; goes to the DLQ as the `reason` header. */
 export type RejectReason = 'unknown_agent' | 'not_hosted' | 'superseded' | 'no_factory' | 'unsupported';
 
@@ -76,6 +78,7 @@ export class RuntimeHost {
   private readonly o: RuntimeHostOptions;
   private readonly topics: ReturnType<typeof topicNames>;
   private readonly running = new Map<string, Running>();
+  private readonly starting = new Map<string, Promise<StartResult>>();
   private readonly intervalMs: number;
   private readonly startedAt = Date.now();
   private sequence = 0;
@@ -112,10 +115,17 @@ export class RuntimeHost {
 
   /** The agents this host runs now. */
   hosted(): HostedAgent[] {
-    return [...this.running.entries()].map(([id, r]) => {
+    const out: HostedAgent[] = [];
+    for (const [id, r] of this.running) {
+      // Only what this host still owns. A host whose view has folded a newer
+      // claim (a resumed zombie, before its next write fails) would otherwise
+      // list the agent at the new owner's epoch under its own name, and a
+      // detector could take it for the serving owner.
+      if (!this.o.client.owns(id)) continue;
       const head = this.o.client.getState(id);
-      return { instanceId: id, version: head?.version ?? 0, writerEpoch: head?.epoch ?? 0, state: r.state };
-    });
+      out.push({ instanceId: id, version: head?.version ?? 0, writerEpoch: head?.epoch ?? 0, state: r.state });
+    }
+    return out;
   }
 
   /**
@@ -124,8 +134,28 @@ export class RuntimeHost {
    * and runs it. A no-op when it already runs here.
    * @param expectedEpoch refuse (`superseded`) when the agent's epoch moved past it: someone else already took it over
    */
-  async startAgent(instanceId: string, expectedEpoch?: number): Promise<{ ok: true; epoch: number } | { ok: false; reason: RejectReason; detail: string }> {
-    if (this.running.has(instanceId)) return { ok: true, epoch: this.o.client.getState(instanceId)?.epoch ?? 0 };
+  startAgent(instanceId: string, expectedEpoch?: number): Promise<StartResult> {
+    // Two starts of one agent at once (a retried command, two recovery
+    // instances) share one acquire: two would run two loops on one agent here.
+    let start = this.starting.get(instanceId);
+    if (!start) {
+      start = this.doStart(instanceId, expectedEpoch).finally(() => this.starting.delete(instanceId));
+      this.starting.set(instanceId, start);
+    }
+    return start;
+  }
+
+  private async doStart(instanceId: string, expectedEpoch?: number): Promise<StartResult> {
+    const here = this.running.get(instanceId);
+    if (here && this.o.client.owns(instanceId)) return { ok: true, epoch: this.o.client.getState(instanceId)?.epoch ?? 0 };
+    if (here) {
+      // Fenced here while its step never returned (a stuck agent whose owner
+      // the recovery fenced): that loop is dropped and the agent taken anew.
+      here.abort.abort();
+      this.running.delete(instanceId);
+      await this.o.client.release(instanceId);
+      this.o.onAgentStopped?.(instanceId, 'fenced');
+    }
     const before = this.o.client.getState(instanceId);
     if (expectedEpoch !== undefined && before && before.epoch > expectedEpoch) {
       return { ok: false, reason: 'superseded', detail: `epoch is ${before.epoch}, the command expected ${expectedEpoch}` };
@@ -185,6 +215,8 @@ export class RuntimeHost {
       } catch (e) {
         if (e instanceof AgentStateError && e.code === 'AS_FENCED') {
           // Another host took the agent over (we were presumed dead): stop for good.
+          // Unless this loop was already replaced by a new start here (see doStart).
+          if (this.running.get(id) !== r) return;
           this.o.logger?.warn({ instanceId: id }, 'fenced: another host owns this agent now; stopping it here');
           this.running.delete(id);
           await this.o.client.release(id);
@@ -249,23 +281,8 @@ export class RuntimeHost {
     }
   }
 
-  private async dlq(record: StoredRecord, reason: string, detail: string): Promise<void> {
-    await this.o.log.append(this.topics.dlq, [
-      {
-        key: record.key,
-        value: record.value,
-        headers: {
-          ...record.headers,
-          [DLQ_HEADER.reason]: reason,
-          [DLQ_HEADER.detail]: detail.slice(0, 1000),
-          [DLQ_HEADER.topic]: record.topic,
-          [DLQ_HEADER.partition]: String(record.partition),
-          [DLQ_HEADER.offset]: record.offset,
-          [DLQ_HEADER.rejectedAt]: String(Date.now()),
-          rejectedBy: this.nodeId,
-        },
-      },
-    ]);
+  private dlq(record: StoredRecord, reason: string, detail: string): Promise<void> {
+    return sendToDlq(this.o.log, this.topics.dlq, [{ record, reason, detail, headers: { rejectedBy: this.nodeId } }]);
   }
 
   private heartbeat(): Promise<void> {

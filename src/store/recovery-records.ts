@@ -3,7 +3,8 @@
 
 /** What the detector found (the seed's FailureDetection). */
 export interface FailureDetection {
-  type: 'node_silent' | 'agent_stuck' | 'error_burst' | 'crash_loop' | 'fenced_writes';
+  /** `anomaly`: an anomaly from the analytics consumer (`<prefix>anomalies`) that the policy acts on. */
+  type: 'node_silent' | 'agent_stuck' | 'error_burst' | 'crash_loop' | 'fenced_writes' | 'anomaly';
   instanceId: string;
   /** The node that hosted the agent when it failed. */
   nodeId: string | null;
@@ -44,6 +45,18 @@ export interface RecoveryPolicy {
   errorBurst: { errors: number; windowMs: number };
   /** A task assigned and no event of the agent for this long: stuck. 0 = off. */
   stuckTaskMs: number;
+  /**
+   * What to do about an anomaly the analytics consumer publishes, by its kind
+   * (loop, runaway_growth, error_burst, status_flapping, velocity_spike,
+   * velocity_stall, fencing_storm, stuck_task): from `minSeverity` up, recover
+   * the agent with `approach`. Kinds not listed are left alone. @default {}
+   */
+  anomalyActions: Record<string, AnomalyAction>;
+}
+
+export interface AnomalyAction {
+  minSeverity: 'info' | 'warning' | 'critical';
+  approach: 'restart' | 'restore';
 }
 
 export interface RecoveryStep {

@@ -33,6 +33,13 @@ describe('RegistryCodec against the real registry', () => {
     expect(await codec().decode(framed)).toEqual({ id: 'agent-1', count: 42 });
   });
 
+  it('processes starting together on a new subject all register it (the compatibility PUT race answers 409 to the losers)', async () => {
+    const subject = uniqueName('probe-value');
+    // Separate codecs: separate processes, no shared cache.
+    const ids = await Promise.all(Array.from({ length: 12 }, () => codec().register(subject, v1, { compatibility: 'BACKWARD' })));
+    expect(new Set(ids).size).toBe(1);
+  });
+
   it('refuses records that do not match the schema, naming the field', async () => {
     const c = codec();
     const id = await c.register(uniqueName('probe-value'), v1);

@@ -53,7 +53,7 @@ describe('recovery service with in-process runtime hosts (embedded log)', () => 
       expect((await hosts[1]!.startAgent('y0')).ok).toBe(false);
       const rc = await connect();
       const detections: string[] = [];
-      const svc = new RecoveryService({ log, wire, store, client: rc, topicPrefix: prefix, tickMs: 20, onDetection: (d) => detections.push(`${d.type}:${d.instanceId}`) });
+      const svc = new RecoveryService({ log, codec, wire, store, client: rc, topicPrefix: prefix, tickMs: 20, onDetection: (d) => detections.push(`${d.type}:${d.instanceId}`) });
       service = svc.run(stop.signal);
       await until('view sees the agents', () => ids.every((id) => svc.view.owners.get(id)?.nodeId === 'node-a'), 10_000);
       // node-a goes silent without stopping its agents: what a crash looks like from outside.
