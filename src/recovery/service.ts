@@ -5,7 +5,7 @@ import type { AgentStateClient } from '../client/client.js';
 import type { EventCodec } from '../codec/event-codec.js';
 import { ConflictError } from '../errors.js';
 import type { ConsumedBatch, Consumer, EventLog, StoredRecord } from '../log/port.js';
-import { topicNames } from '../log/topics.js';
+import { DEFAULT_TOPIC_PREFIX, topicNames } from '../log/topics.js';
 import { sendToDlq, type Refused } from '../runtime/dlq.js';
 import type { RuntimeWire } from '../runtime/wire.js';
 import type { FailureDetection, RecoveryPolicy, RecoveryRecordStore } from '../store/recovery-records.js';
@@ -20,7 +20,7 @@ import { EventWatch } from './watch.js';
 const SEVERITY = { info: 1, warning: 2, critical: 3 } as const;
 
 /** The recovery service's consumer group, by default `<prefix>recovery`. */
-export function recoveryGroup(prefix = 'agentstate.'): string {
+export function recoveryGroup(prefix = DEFAULT_TOPIC_PREFIX): string {
   return `${prefix}recovery`;
 }
 
