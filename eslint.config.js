@@ -35,12 +35,23 @@ export default tseslint.config(
   },
   {
     files: ['src/**/*.ts'],
-    ignores: ['src/domain/**', 'src/cli/**', 'src/sdk/**', 'src/index.ts', 'src/embedded.ts', 'src/servers.ts', 'src/backup/restore-embedded.ts' /* builds the restore target's data dir: a composition root */, 'src/log/kafka/**', 'src/log/sqlite/**', 'src/store/mongo/**', 'src/store/sqlite/**', 'src/blob/**', 'src/cache/**'],
+    ignores: [
+      'src/domain/**',
+      'src/cli/**',
+      'src/sdk/**',
+      'src/index.ts',
+      'src/embedded.ts',
+      'src/servers.ts',
+      'src/backup/restore-embedded.ts' /* builds the restore target's data dir: a composition root */,
+      'src/log/kafka/**',
+      'src/log/sqlite/**',
+      'src/store/mongo/**',
+      'src/store/sqlite/**',
+      'src/blob/**',
+      'src/cache/**',
+    ],
     rules: {
-      'no-restricted-imports': [
-        'error',
-        { patterns: [{ group: ADAPTERS, message: 'adapters are imported only by composition roots (services, CLI, SDK entry): depend on the port' }] },
-      ],
+      'no-restricted-imports': ['error', { patterns: [{ group: ADAPTERS, message: 'adapters are imported only by composition roots (services, CLI, SDK entry): depend on the port' }] }],
     },
   },
 );

@@ -112,7 +112,24 @@ class NaiveDetector {
     const id = `${f.instanceId}/${type}`;
     if (this.flagged.has(id)) return;
     this.flagged.add(id);
-    this.out.push({ anomalyId: id, instanceId: f.instanceId, agentType: null, type, severity: 'warning', status: 'active', firstSeenAt: at, lastSeenAt: at, resolvedAt: null, fromVersion: f.version, toVersion: f.version, observed: null, expected: null, score: null, description: '', evidence: {} });
+    this.out.push({
+      anomalyId: id,
+      instanceId: f.instanceId,
+      agentType: null,
+      type,
+      severity: 'warning',
+      status: 'active',
+      firstSeenAt: at,
+      lastSeenAt: at,
+      resolvedAt: null,
+      fromVersion: f.version,
+      toVersion: f.version,
+      observed: null,
+      expected: null,
+      score: null,
+      description: '',
+      evidence: {},
+    });
   }
 
   flags(): AnomalyRecord[] {

@@ -91,7 +91,16 @@ async function main(): Promise<void> {
     await client.close();
     totalBytes += r.changeBytes * r.events;
     totalEvents += r.events;
-    rows.push({ scenario: 'updateState, small growing chat states, scope owned', agents: many, events: r.events, seconds: r.seconds, eventsPerSec: r.events / r.seconds, avgEventBytes: r.changeBytes, p50Ms: r.p50Ms, p99Ms: r.p99Ms });
+    rows.push({
+      scenario: 'updateState, small growing chat states, scope owned',
+      agents: many,
+      events: r.events,
+      seconds: r.seconds,
+      eventsPerSec: r.events / r.seconds,
+      avgEventBytes: r.changeBytes,
+      p50Ms: r.p50Ms,
+      p99Ms: r.p99Ms,
+    });
     process.stderr.write(`[bench] ${many} agents: ${Math.round(r.events / r.seconds)} events/s\n`);
   }
 
@@ -105,13 +114,27 @@ async function main(): Promise<void> {
     const r = await chatLoad(client, [id], quick ? 10 : 30, 13);
     await client.close();
     if (size === sizes[0]) p50At10k = r.p50Ms;
-    rows.push({ scenario: `updateState, 1 KB change, state ${mb(size)}, scope owned`, agents: 1, events: r.events, seconds: r.seconds, eventsPerSec: r.events / r.seconds, avgEventBytes: r.changeBytes, p50Ms: r.p50Ms, p99Ms: r.p99Ms, note: `p50 ${(r.p50Ms / p50At10k).toFixed(2)}x the 10 KB figure` });
+    rows.push({
+      scenario: `updateState, 1 KB change, state ${mb(size)}, scope owned`,
+      agents: 1,
+      events: r.events,
+      seconds: r.seconds,
+      eventsPerSec: r.events / r.seconds,
+      avgEventBytes: r.changeBytes,
+      p50Ms: r.p50Ms,
+      p99Ms: r.p99Ms,
+      note: `p50 ${(r.p50Ms / p50At10k).toFixed(2)}x the 10 KB figure`,
+    });
     process.stderr.write(`[bench] state ${mb(size)}: p50 ${r.p50Ms.toFixed(1)} ms\n`);
   }
 
   const perProc = intArg('--procs-agents', quick ? 200 : 2500);
   const worker = async (index: number): Promise<Record<string, number>> => {
-    const { stdout } = await run(process.execPath, ['--import', 'tsx', '--expose-gc', join(import.meta.dirname, 'lib', 'append-worker.ts'), env.kafkaBrokers.join(','), env.schemaRegistryUrl, prefix, String(index), String(perProc), '2', 'owned'], { maxBuffer: 16 * 1024 * 1024, cwd: root });
+    const { stdout } = await run(
+      process.execPath,
+      ['--import', 'tsx', '--expose-gc', join(import.meta.dirname, 'lib', 'append-worker.ts'), env.kafkaBrokers.join(','), env.schemaRegistryUrl, prefix, String(index), String(perProc), '2', 'owned'],
+      { maxBuffer: 16 * 1024 * 1024, cwd: root },
+    );
     return JSON.parse(stdout.trim().split('\n').at(-1)!) as Record<string, number>;
   };
   const alone = await worker(0);
@@ -140,7 +163,10 @@ async function main(): Promise<void> {
   const t1 = performance.now();
   for (let i = 0; i < rawCount; i += 500) {
     const s = performance.now();
-    await log.append(rawTopic, Array.from({ length: Math.min(500, rawCount - i) }, (_, j) => ({ key: `k${(i + j) % 1000}`, value: payload })));
+    await log.append(
+      rawTopic,
+      Array.from({ length: Math.min(500, rawCount - i) }, (_, j) => ({ key: `k${(i + j) % 1000}`, value: payload })),
+    );
     rawLat.push(performance.now() - s);
   }
   const rawSec = (performance.now() - t1) / 1000;
@@ -164,11 +190,21 @@ async function main(): Promise<void> {
     [
       join(root, 'scripts', 'kafka'),
       'producer-perf-test',
-      '--topic', perfTopic,
-      '--num-records', String(rawCount),
-      '--record-size', String(recordSize),
-      '--throughput', '-1',
-      '--producer-props', `bootstrap.servers=${env.kafkaBrokers.join(',')}`, 'acks=all', 'compression.type=lz4', 'enable.idempotence=true', 'linger.ms=5', 'batch.size=1048576',
+      '--topic',
+      perfTopic,
+      '--num-records',
+      String(rawCount),
+      '--record-size',
+      String(recordSize),
+      '--throughput',
+      '-1',
+      '--producer-props',
+      `bootstrap.servers=${env.kafkaBrokers.join(',')}`,
+      'acks=all',
+      'compression.type=lz4',
+      'enable.idempotence=true',
+      'linger.ms=5',
+      'batch.size=1048576',
     ],
     { maxBuffer: 16 * 1024 * 1024 },
   );
@@ -177,7 +213,7 @@ async function main(): Promise<void> {
   if (!m) throw new Error(`could not parse producer-perf-test output: ${last}`);
   const perfRate = Number(m[1]);
   rows.push({
-    scenario: "Kafka producer-perf-test (Java, acks=all, lz4, idempotent)",
+    scenario: 'Kafka producer-perf-test (Java, acks=all, lz4, idempotent)',
     agents: 0,
     events: rawCount,
     seconds: rawCount / perfRate,

@@ -102,7 +102,14 @@ async function main(): Promise<void> {
     // Let it catch up with the writer-alone phase's records first.
     while ((await steadyArchiver.lag()).some((l) => l.seconds > (SEGMENT_AGE_MS / 1000) * 2 + 5)) await sleep(500);
     const rpo: number[] = [];
-    const sampler = setInterval(() => void steadyArchiver.lag().then((l) => rpo.push(Math.max(0, ...l.map((x) => x.seconds))), () => undefined), 1000);
+    const sampler = setInterval(
+      () =>
+        void steadyArchiver.lag().then(
+          (l) => rpo.push(Math.max(0, ...l.map((x) => x.seconds))),
+          () => undefined,
+        ),
+      1000,
+    );
     cpu = process.cpuUsage();
     const steadyN = await writeAtRate(append, byRound.slice(aloneN, aloneN + RATE * SECONDS), RATE, SECONDS);
     const bothCores = cpuSeconds(process.cpuUsage(cpu)) / SECONDS;
@@ -118,7 +125,9 @@ async function main(): Promise<void> {
 
     const table = throughputTable(rows, true);
     process.stdout.write(`\nbackup: ${AGENTS} agents x ${PER_AGENT} corpus events (Avro), 6 partitions, S3 = versitygw\n\n${table}\n\n`);
-    process.stdout.write(`steady RPO at ${RATE} events/s, segment age ${SEGMENT_AGE_MS / 1000} s: p50 ${num(p50, 1)} s, max ${num(max, 1)} s (${num(max / (SEGMENT_AGE_MS / 1000), 2)} x the segment age); archiver CPU ${num(bothCores - writerCores, 2)} cores (steady) = writer+archiver ${num(bothCores, 2)} - writer alone ${num(writerCores, 2)}\n`);
+    process.stdout.write(
+      `steady RPO at ${RATE} events/s, segment age ${SEGMENT_AGE_MS / 1000} s: p50 ${num(p50, 1)} s, max ${num(max, 1)} s (${num(max / (SEGMENT_AGE_MS / 1000), 2)} x the segment age); archiver CPU ${num(bothCores - writerCores, 2)} cores (steady) = writer+archiver ${num(bothCores, 2)} - writer alone ${num(writerCores, 2)}\n`,
+    );
     const file = writeResults(quick ? 'backup-quick' : 'backup', { stamp, agents: AGENTS, eventsPerAgent: PER_AGENT, rate: RATE, seconds: SECONDS, segmentAgeMs: SEGMENT_AGE_MS, rows, rpo: { p50, max, samples: rpo } });
     process.stdout.write(`results: ${file}\n`);
   } finally {

@@ -70,7 +70,10 @@ async function changesetBytes(): Promise<BytesRow[]> {
     const n = JSON.stringify(changes).length;
     rows.push({ path, style, changes: changes.length, changesetBytes: n, vsNewTurn: n / newTurn, vsHandWritten: n / handWritten });
   };
-  for (const [style, make] of [['slice(-19) + push + assign', windowUpdate], ['push + shift', pushShift]] as const) {
+  for (const [style, make] of [
+    ['slice(-19) + push + assign', windowUpdate],
+    ['push + shift', pushShift],
+  ] as const) {
     add('before: structuredClone + index diff', style, draftBefore(base, make(t) as never).changes);
     add('after: produceWithChanges', style, produceWithChanges(base, make(t) as never).changes);
     add(`after: in the event (old values > ${OLD_VALUE_MAX_BYTES} B left out)`, style, elideOldValues(produceWithChanges(base, make(t) as never).changes, OLD_VALUE_MAX_BYTES));
@@ -82,7 +85,10 @@ async function changesetBytes(): Promise<BytesRow[]> {
       enableArrayMethods?: () => void;
     };
     immer.enablePatches();
-    for (const [style, make] of [['slice(-19) + push + assign', windowUpdate], ['push + shift', pushShift]] as const) {
+    for (const [style, make] of [
+      ['slice(-19) + push + assign', windowUpdate],
+      ['push + shift', pushShift],
+    ] as const) {
       add('Immer produceWithPatches', style, immer.produceWithPatches(base, make(t) as never)[1]);
     }
     if (immer.enableArrayMethods) {
@@ -112,14 +118,7 @@ function pct(sorted: number[], p: number): number {
 }
 
 /** Chained updates (each on the previous result), timing the writer's and the projector's work separately. */
-function timeUpdates(
-  path: string,
-  sizeClass: string,
-  start: JsonValue,
-  runs: number,
-  draft: (s: JsonValue, t: JsonObject) => { next: JsonValue; changes: Change[] },
-  sum: (s: JsonValue) => string,
-): TimeRow {
+function timeUpdates(path: string, sizeClass: string, start: JsonValue, runs: number, draft: (s: JsonValue, t: JsonObject) => { next: JsonValue; changes: Change[] }, sum: (s: JsonValue) => string): TimeRow {
   let writerState = start;
   let projectorState = start;
   sum(start); // both sides hold a checksummed head before the first update
@@ -163,8 +162,15 @@ const appendDropBefore = (s: JsonValue, t: JsonObject) => draftBefore(s, (d) => 
 async function main(): Promise<void> {
   const bytesRows = await changesetBytes();
   const sizes: Array<[string, number, number, number]> = quick
-    ? [['10KB', 10 * 1024, 200, 50], ['1MB', 1024 * 1024, 100, 10]]
-    : [['10KB', 10 * 1024, 2000, 200], ['1MB', 1024 * 1024, 500, 30], ['10MB', 10 * 1024 * 1024, 200, 6]];
+    ? [
+        ['10KB', 10 * 1024, 200, 50],
+        ['1MB', 1024 * 1024, 100, 10],
+      ]
+    : [
+        ['10KB', 10 * 1024, 2000, 200],
+        ['1MB', 1024 * 1024, 500, 30],
+        ['10MB', 10 * 1024 * 1024, 200, 6],
+      ];
   const timeRows: TimeRow[] = [];
   for (const [name, target, runsAfter, runsBefore] of sizes) {
     const state = stateAsJson(generateState({ seed: 11, targetBytes: target }));

@@ -28,9 +28,7 @@ const MB = 1024 * 1024;
 const argv = process.argv.slice(3);
 const quick = argv.includes('--quick');
 const sizesArg = argv[argv.indexOf('--sizes') + 1];
-const classes = (argv.includes('--sizes') && sizesArg ? sizesArg.split(',') : Object.keys(SIZE_CLASSES)).filter(
-  (c): c is SizeClass => c in SIZE_CLASSES && (!quick || SIZE_CLASSES[c as SizeClass] <= MB),
-);
+const classes = (argv.includes('--sizes') && sizesArg ? sizesArg.split(',') : Object.keys(SIZE_CLASSES)).filter((c): c is SizeClass => c in SIZE_CLASSES && (!quick || SIZE_CLASSES[c as SizeClass] <= MB));
 
 /** Runs `fn` repeatedly for at least `minMs` (at least once); returns ms per run. */
 async function perRun(minMs: number, fn: () => unknown): Promise<number> {
@@ -125,12 +123,15 @@ async function main(): Promise<void> {
   );
   console.log('\nAvro StateEvent (avsc, guard + wire mapping included; no registry round trip)\n');
   console.log(
-    markdownTable([avroRow], [
-      { header: 'events', value: (r) => r.events },
-      { header: 'avg event bytes', value: (r) => r.avgEventBytes },
-      { header: 'encode events/s', value: (r) => num(r.encodeEventsPerSec, 0) },
-      { header: 'decode events/s', value: (r) => num(r.decodeEventsPerSec, 0) },
-    ]),
+    markdownTable(
+      [avroRow],
+      [
+        { header: 'events', value: (r) => r.events },
+        { header: 'avg event bytes', value: (r) => r.avgEventBytes },
+        { header: 'encode events/s', value: (r) => num(r.encodeEventsPerSec, 0) },
+        { header: 'decode events/s', value: (r) => num(r.decodeEventsPerSec, 0) },
+      ],
+    ),
   );
   const file = writeResults(quick ? 'codec-quick' : 'codec', { quick, classes, defaults: { gzipLevel: 6, brotliQuality: 5, lz4HighCompression: false }, high: HIGH, compression, perSize, avro: avroRow });
   console.log(`\nwritten ${file}`);

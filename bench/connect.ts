@@ -164,7 +164,10 @@ async function main(): Promise<void> {
     const scopedRow = { connectSeconds: scopedConnectSeconds, bytesReadAtConnect: readAtConnect, acquireSeconds: scopedAcquireSeconds, acquired: tailIds.length, ...scopedStats };
 
     const median = (mode: Mode): number => {
-      const s = rows.filter((r) => r.mode === mode).map((r) => r.seconds).sort((a, b) => a - b);
+      const s = rows
+        .filter((r) => r.mode === mode)
+        .map((r) => r.seconds)
+        .sort((a, b) => a - b);
       return s[Math.floor(s.length / 2)]!;
     };
     const summary = { bootstrapMedianSeconds: median('bootstrap'), fullFoldMedianSeconds: median('full fold'), scoped: scopedRow };
@@ -209,7 +212,12 @@ async function main(): Promise<void> {
     await log.close();
   }
   if (failures.length > 0) {
-    process.stderr.write(`\nCONNECT MISMATCH (${failures.length}):\n${failures.slice(0, 20).map((f) => `  ${f}`).join('\n')}\n`);
+    process.stderr.write(
+      `\nCONNECT MISMATCH (${failures.length}):\n${failures
+        .slice(0, 20)
+        .map((f) => `  ${f}`)
+        .join('\n')}\n`,
+    );
     process.exitCode = 1;
   }
 }

@@ -107,8 +107,7 @@ function makeDocs(n: number): Doc[] {
 }
 
 /** The guarded update the store issues: only a newer version moves a document. */
-const guarded = (id: string, version: number) =>
-  ({ filter: { _id: id, version: { $lt: version } }, update: { $set: { version, updatedAt: Date.now() } } }) as const;
+const guarded = (id: string, version: number) => ({ filter: { _id: id, version: { $lt: version } }, update: { $set: { version, updatedAt: Date.now() } } }) as const;
 
 async function expectVersion(coll: Collection<Doc>, ids: string[], version: number, what: string): Promise<void> {
   const n = await coll.countDocuments({ _id: { $in: ids }, version });
@@ -204,7 +203,10 @@ async function measure(uri: string, docs: Doc[]): Promise<Figures> {
     f[`unordered bulkWrite of ${CONCURRENT_UPDATES} guarded updates, ms`] = await bulk(uri, database, conc);
   } finally {
     // The server may be wedged by the bulk: bound the clean-up too.
-    const dropped = await within(20_000, db.dropDatabase().then(() => 'ok' as const)).catch(() => 'error' as const);
+    const dropped = await within(
+      20_000,
+      db.dropDatabase().then(() => 'ok' as const),
+    ).catch(() => 'error' as const);
     f['dropDatabase afterwards'] = dropped;
     await client.close();
   }
@@ -241,10 +243,7 @@ async function main(): Promise<void> {
   const metrics = Object.keys(results[list[0]!.name]!);
   const rows = metrics.map((m) => ({ m, values: list.map((t) => results[t.name]![m]) }));
   const show = (v: number | string | undefined) => (typeof v === 'number' ? num(v, v < 10 ? 2 : 0) : (v ?? '-'));
-  const table = markdownTable(rows, [
-    { header: 'operation', value: (r) => r.m, align: 'left' },
-    ...list.map((t, i) => ({ header: t.name, value: (r: (typeof rows)[number]) => show(r.values[i]) })),
-  ]);
+  const table = markdownTable(rows, [{ header: 'operation', value: (r) => r.m, align: 'left' }, ...list.map((t, i) => ({ header: t.name, value: (r: (typeof rows)[number]) => show(r.values[i]) }))]);
   process.stdout.write(`\nMongoDB-wire operations: ${DOCS} documents of ~${avgBytes} B\n\n${table}\n\n`);
   process.stdout.write(`results: ${writeResults('ferretdb', { docs: DOCS, avgDocBytes: avgBytes, bulkTimeoutS: BULK_TIMEOUT_S, targets: list, results })}\n`);
 }

@@ -228,10 +228,17 @@ async function main(): Promise<void> {
     { header: 'check', value: (c) => c.check, align: 'left' },
   ]);
   const durability = [...new Map(cells.map((c) => [c.system, c.durability])).entries()].map(([s, d]) => `- ${s}: ${d}`).join('\n');
-  process.stdout.write(`\npeers: ~22 KB chat-window states, ${SECONDS} s of sequential updates per agent, then ${READ_SECONDS} s of reads of random agents\n\n${table}\n\ndurability when a write returns:\n${durability}\n\n`);
+  process.stdout.write(
+    `\npeers: ~22 KB chat-window states, ${SECONDS} s of sequential updates per agent, then ${READ_SECONDS} s of reads of random agents\n\n${table}\n\ndurability when a write returns:\n${durability}\n\n`,
+  );
   process.stdout.write(`results: ${writeResults('peers', { seconds: SECONDS, readSeconds: READ_SECONDS, agentCounts: AGENT_COUNTS, cells, ratios, failures, matched: failures.length === 0 })}\n`);
   if (failures.length > 0) {
-    process.stderr.write(`\nPEERS MISMATCH (${failures.length}):\n${failures.slice(0, 20).map((f) => `  ${f}`).join('\n')}\n`);
+    process.stderr.write(
+      `\nPEERS MISMATCH (${failures.length}):\n${failures
+        .slice(0, 20)
+        .map((f) => `  ${f}`)
+        .join('\n')}\n`,
+    );
     process.exitCode = 1;
   }
 }

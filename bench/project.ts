@@ -122,11 +122,7 @@ async function main(): Promise<void> {
       const r = step(heads.get(record.key), event);
       if (!r.accept) continue;
       heads.set(record.key, r.projection);
-      await coll.updateOne(
-        { _id: record.key },
-        { $set: { version: r.projection.version, checksum: r.projection.checksum, state: canonicalJson(r.projection.state) } },
-        { upsert: true },
-      );
+      await coll.updateOne({ _id: record.key }, { $set: { version: r.projection.version, checksum: r.projection.checksum, state: canonicalJson(r.projection.state) } }, { upsert: true });
       applied++;
     }
   }
@@ -178,9 +174,7 @@ async function processes(env: StackEnv, prefix: string, group: string, database:
       },
       stdio: ['ignore', 'ignore', 'inherit'],
     });
-    return new Promise<void>((resolve, reject) =>
-      child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`projector process exited with ${code}`)))),
-    );
+    return new Promise<void>((resolve, reject) => child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`projector process exited with ${code}`)))));
   });
   await Promise.all(exits);
   return (performance.now() - t0) / 1000;

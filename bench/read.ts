@@ -105,9 +105,7 @@ async function main(): Promise<void> {
     const warm = new StateManager({ store, blobs, cache });
     await warm.warmCache(ids);
     await measure('getCurrentState, Redis warmed (zipf s=1.1)', pick, (id) => warm.getCurrentState(id), rawState);
-    const rawEvents = await measure('raw find({instanceId}).sort({version}) on state_events (baseline)', uniform, (id) =>
-      db.collection('state_events').find({ instanceId: id }).sort({ version: 1 }).toArray(),
-    );
+    const rawEvents = await measure('raw find({instanceId}).sort({version}) on state_events (baseline)', uniform, (id) => db.collection('state_events').find({ instanceId: id }).sort({ version: 1 }).toArray());
     const manager = new StateManager({ store, blobs });
     await measure('getVersionHistory(id), one agent', uniform, (id) => manager.getVersionHistory(id), rawEvents, 30);
     await measure('getEventHistory(id), one agent', uniform, (id) => manager.getEventHistory(id), rawEvents, 30);
@@ -155,7 +153,9 @@ async function main(): Promise<void> {
     ]);
     process.stdout.write(`\nreads: ${AGENTS} agents x ${EVENTS} mirrored events, ~2 KB states, ${CONCURRENCY} concurrent readers, ${READS} reads per row\n\n${table}\n\n`);
     process.stdout.write(`cold-cache row: ${misses} cache misses of ${READS} reads\nexplain: ${JSON.stringify(plans)}\n`);
-    process.stdout.write(`results: ${writeResults(quick ? 'read-quick' : 'read', { agents: AGENTS, eventsPerAgent: EVENTS, concurrency: CONCURRENCY, coldMisses: misses, containmentIndexes: !!pgUrl, rows, explain: plans })}\n`);
+    process.stdout.write(
+      `results: ${writeResults(quick ? 'read-quick' : 'read', { agents: AGENTS, eventsPerAgent: EVENTS, concurrency: CONCURRENCY, coldMisses: misses, containmentIndexes: !!pgUrl, rows, explain: plans })}\n`,
+    );
   } finally {
     await store.connection.db.dropDatabase().catch(() => undefined);
     await store.close();

@@ -121,8 +121,38 @@ const pct = (xs: number[], p: number): number => {
 const baseline = pct(planned, 50);
 const summary = [
   { what: 'planned hand-over (baseline)', p50: pct(planned, 50), p99: pct(planned, 99), ratio: 1 },
-  { what: 'kill → detection', p50: pct(rows.map((r) => r.detectMs), 50), p99: pct(rows.map((r) => r.detectMs), 99), ratio: pct(rows.map((r) => r.detectMs), 50) / baseline },
-  { what: 'kill → serving (last agent)', p50: pct(rows.map((r) => r.servingMs), 50), p99: pct(rows.map((r) => r.servingMs), 99), ratio: pct(rows.map((r) => r.servingMs), 50) / baseline },
+  {
+    what: 'kill → detection',
+    p50: pct(
+      rows.map((r) => r.detectMs),
+      50,
+    ),
+    p99: pct(
+      rows.map((r) => r.detectMs),
+      99,
+    ),
+    ratio:
+      pct(
+        rows.map((r) => r.detectMs),
+        50,
+      ) / baseline,
+  },
+  {
+    what: 'kill → serving (last agent)',
+    p50: pct(
+      rows.map((r) => r.servingMs),
+      50,
+    ),
+    p99: pct(
+      rows.map((r) => r.servingMs),
+      99,
+    ),
+    ratio:
+      pct(
+        rows.map((r) => r.servingMs),
+        50,
+      ) / baseline,
+  },
 ];
 process.stdout.write(
   markdownTable(summary, [
@@ -134,5 +164,18 @@ process.stdout.write(
 );
 const succeeded = records.filter((r) => r.status === 'succeeded').length;
 process.stdout.write(`${KILLS} kills, ${rows.reduce((a, r) => a + r.agents, 0)} agents recovered; records: ${succeeded} succeeded of ${records.length}\n`);
-process.stdout.write(`goal (issue 15): detection <= 3000 ms and serving <= 5000 ms at p99: ${pct(rows.map((r) => r.detectMs), 99) <= 3000 && pct(rows.map((r) => r.servingMs), 99) <= 5000 ? 'met' : 'NOT met'}\n`);
+process.stdout.write(
+  `goal (issue 15): detection <= 3000 ms and serving <= 5000 ms at p99: ${
+    pct(
+      rows.map((r) => r.detectMs),
+      99,
+    ) <= 3000 &&
+    pct(
+      rows.map((r) => r.servingMs),
+      99,
+    ) <= 5000
+      ? 'met'
+      : 'NOT met'
+  }\n`,
+);
 process.stdout.write(`results: ${writeResults('recovery', { kills: KILLS, agents: AGENTS, planned, rows, summary, records: records.length, succeeded })}\n`);

@@ -167,7 +167,12 @@ async function main(): Promise<void> {
     await log.close();
   }
   if (failures.length > 0) {
-    process.stderr.write(`\nREPLAY MISMATCH (${failures.length}):\n${failures.slice(0, 20).map((f) => `  ${f}`).join('\n')}\n`);
+    process.stderr.write(
+      `\nREPLAY MISMATCH (${failures.length}):\n${failures
+        .slice(0, 20)
+        .map((f) => `  ${f}`)
+        .join('\n')}\n`,
+    );
     process.exitCode = 1;
   }
 }

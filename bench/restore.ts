@@ -77,13 +77,16 @@ async function main(): Promise<void> {
     const report = await restoreInto({ blobs, target: { log, codec: targetCodec, store, blobs: targetBlobs, topicPrefix: targetPrefix }, mapValue: remapper.map });
     const allS = (performance.now() - t0) / 1000;
     await Promise.race([watcher, sleep(5000)]);
-    if (!report.ok || report.agents !== AGENTS || report.published !== total) throw new Error(`restore not verified: ok=${report.ok} agents=${report.agents} published=${report.published} mismatched=${report.mismatched.length}`);
+    if (!report.ok || report.agents !== AGENTS || report.published !== total)
+      throw new Error(`restore not verified: ok=${report.ok} agents=${report.agents} published=${report.published} mismatched=${report.mismatched.length}`);
     rows.push(throughputRow('restore: republish', total, mb, report.seconds.republish, num(produceS / report.seconds.republish, 2)));
     rows.push(throughputRow('restore: whole (republish + project + verify)', total, mb, allS, num(produceS / allS, 2)));
 
     const table = throughputTable(rows, false);
     process.stdout.write(`\nrestore: ${AGENTS} agents x ${PER_AGENT} corpus events (Avro), ${num(mb, 1)} MB of values (not the issue's 1 GB), 6 partitions, Kafka + MongoDB (FerretDB) + S3 (versitygw)\n\n${table}\n\n`);
-    process.stdout.write(`first agent served after ${num(firstServedS, 2)} s; all ${report.agents} agents verified after ${num(allS, 2)} s (republish ${num(report.seconds.republish, 2)} s, project ${num(report.seconds.project, 2)} s, verify ${num(report.seconds.verify, 2)} s)\n`);
+    process.stdout.write(
+      `first agent served after ${num(firstServedS, 2)} s; all ${report.agents} agents verified after ${num(allS, 2)} s (republish ${num(report.seconds.republish, 2)} s, project ${num(report.seconds.project, 2)} s, verify ${num(report.seconds.verify, 2)} s)\n`,
+    );
     const file = writeResults(quick ? 'restore-quick' : 'restore', { stamp, agents: AGENTS, eventsPerAgent: PER_AGENT, mb, rows, firstServedS, allVerifiedS: allS, seconds: report.seconds });
     process.stdout.write(`results: ${file}\n`);
   } finally {

@@ -135,7 +135,7 @@ export class DecodeError extends AgentStateError {
 export class TooLargeError extends AgentStateError {
   /** @param limit undefined when the limit is a server's (a broker's `message.max.bytes`) and not known here */
   constructor(what: string, size: number, limit: number | undefined, options: AgentStateErrorOptions = {}) {
-    const over = limit === undefined ? 'exceeds the server\'s limit' : `exceeds the limit of ${limit} bytes`;
+    const over = limit === undefined ? "exceeds the server's limit" : `exceeds the limit of ${limit} bytes`;
     super('AS_TOO_LARGE', `${what}: ${size} bytes ${over}`, { ...options, retryable: false, details: { size, limit, ...options.details } });
   }
 }

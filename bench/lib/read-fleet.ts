@@ -26,18 +26,45 @@ export async function writeReadFleet(store: StateStore, agents: number, eventsPe
       const { fields, residual } = splitState(state);
       const body = await encodeState(residual);
       states.push({
-        instanceId: id, version: eventsPerAgent, epoch: 1, checksum: checksum(state), agentType: 'worker', status: 'running', fields, modifiedBy: 'bench',
-        encoding: body.encoding, body: body.bytes, blobKey: null, position: { partition: 0, offset: '0' },
-        lastEventId: `e-${id}-${eventsPerAgent}`, lastEventType: 'state_updated', updatedAt: T0, createdAt: T0,
+        instanceId: id,
+        version: eventsPerAgent,
+        epoch: 1,
+        checksum: checksum(state),
+        agentType: 'worker',
+        status: 'running',
+        fields,
+        modifiedBy: 'bench',
+        encoding: body.encoding,
+        body: body.bytes,
+        blobKey: null,
+        position: { partition: 0, offset: '0' },
+        lastEventId: `e-${id}-${eventsPerAgent}`,
+        lastEventType: 'state_updated',
+        updatedAt: T0,
+        createdAt: T0,
       });
       for (let v = 1; v <= eventsPerAgent; v++) {
         const event = {
-          eventId: `e-${id}-${v}`, instanceId: id, version: v, writerEpoch: 1, eventType: 'state_updated', source: 'bench', timestamp: T0 + v * 1000,
-          changes: [{ op: 'update', path: '/memory/notes', value: proseSpan(text, rnd, 4, 600) }], stateChecksum: `sha256:${v}`,
+          eventId: `e-${id}-${v}`,
+          instanceId: id,
+          version: v,
+          writerEpoch: 1,
+          eventType: 'state_updated',
+          source: 'bench',
+          timestamp: T0 + v * 1000,
+          changes: [{ op: 'update', path: '/memory/notes', value: proseSpan(text, rnd, 4, 600) }],
+          stateChecksum: `sha256:${v}`,
         };
         events.push({
-          instanceId: id, version: v, epoch: 1, eventId: event.eventId, eventType: event.eventType, timestamp: event.timestamp,
-          stateChecksum: event.stateChecksum, position: { partition: 0, offset: String(v) }, body: Buffer.from(canonicalJson(event), 'utf8'),
+          instanceId: id,
+          version: v,
+          epoch: 1,
+          eventId: event.eventId,
+          eventType: event.eventType,
+          timestamp: event.timestamp,
+          stateChecksum: event.stateChecksum,
+          position: { partition: 0, offset: String(v) },
+          body: Buffer.from(canonicalJson(event), 'utf8'),
         });
       }
     }

@@ -48,7 +48,10 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: string[]): AnalyticsSer
 /** `1m,1h` → { '1m': 60000, '1h': 3600000 }. */
 export function parseWindows(text: string): Record<string, number> {
   const out: Record<string, number> = {};
-  for (const label of text.split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const label of text
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const ms = durationMs(label);
     if (ms === undefined) throw new ConfigError('ANALYTICS_WINDOWS', `"${label}" is not a duration like 1m or 1h`);
     out[label] = ms;

@@ -83,7 +83,12 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: string[]): BackupServic
   if (servers && int(env, 'BACKUP_DRILL_INTERVAL_MS', 0) > 0 && !env.MONGODB_URI) throw new ConfigError('BACKUP_DRILL_INTERVAL_MS', 'drills on servers need MONGODB_URI (the scratch database, and backup_drills)');
   return {
     profile: servers ? 'servers' : 'embedded',
-    kafkaBrokers: servers ? env.KAFKA_BROKERS!.split(',').map((s) => s.trim()).filter(Boolean) : [],
+    kafkaBrokers: servers
+      ? env
+          .KAFKA_BROKERS!.split(',')
+          .map((s) => s.trim())
+          .filter(Boolean)
+      : [],
     schemaRegistryUrl: env.SCHEMA_REGISTRY_URL || undefined,
     s3: servers
       ? {

@@ -126,13 +126,12 @@ runService('backup', HELP, loadConfig, async (config, logger, metrics) => {
  * restoration testing"): the first one interval after start, each recorded in
  * backup_drills; a failure is logged and counted, never fatal to the backup.
  */
-async function scheduleDrills(
-  config: ReturnType<typeof loadConfig>,
-  deps: { log: EventLog; blobs: BlobStore; codec: EventCodec; logger: Logger; metrics: MetricsRegistry },
-  stop: AbortSignal,
-): Promise<void> {
+async function scheduleDrills(config: ReturnType<typeof loadConfig>, deps: { log: EventLog; blobs: BlobStore; codec: EventCodec; logger: Logger; metrics: MetricsRegistry }, stop: AbortSignal): Promise<void> {
   const masterKeys = await MasterKeySet.fromEnv(process.env);
-  const recorder = config.profile === 'servers' ? new MongoDrillRecorder(await MongoConnection.connect({ uri: process.env.MONGODB_URI!, database: process.env.AGENTSTATE_MONGO_DATABASE ?? 'agentstate' })) : new SqliteDrillRecorder(config.dataDir);
+  const recorder =
+    config.profile === 'servers'
+      ? new MongoDrillRecorder(await MongoConnection.connect({ uri: process.env.MONGODB_URI!, database: process.env.AGENTSTATE_MONGO_DATABASE ?? 'agentstate' }))
+      : new SqliteDrillRecorder(config.dataDir);
   const target =
     config.profile === 'servers'
       ? serversDrillTarget(process.env, config.topicPrefix, deps.blobs)

@@ -22,11 +22,7 @@ export interface HealthReport {
  * The HTTP face every service has: `/metrics` (Prometheus text) and `/health`
  * (JSON; a failing check is a 503 naming the error). Port 0 turns it off.
  */
-export async function serveMetricsAndHealth(
-  port: number,
-  metrics: { render(): string },
-  health: () => Promise<HealthReport> = async () => ({ ok: true, body: { status: 'ok' } }),
-): Promise<Server | undefined> {
+export async function serveMetricsAndHealth(port: number, metrics: { render(): string }, health: () => Promise<HealthReport> = async () => ({ ok: true, body: { status: 'ok' } })): Promise<Server | undefined> {
   if (port === 0) return undefined;
   const server = createServer((req, res) => {
     if (req.url === '/metrics') {

@@ -60,4 +60,3 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: string[]): ProjectorSer
     masterKeys: shared.masterKeys,
   };
 }
-

@@ -30,9 +30,7 @@ const HELP = {
 runService('projector', HELP, loadConfig, async (config, logger, metrics) => {
   const log = new KafkaEventLog({ brokers: config.kafkaBrokers, logger });
   await log.setup(topicSpecs({ prefix: config.topicPrefix }));
-  const codec: EventCodec = config.schemaRegistryUrl
-    ? await RegistryEventCodec.create(new RegistryCodec({ url: config.schemaRegistryUrl }), topicNames(config.topicPrefix).events)
-    : new JsonEventCodec();
+  const codec: EventCodec = config.schemaRegistryUrl ? await RegistryEventCodec.create(new RegistryCodec({ url: config.schemaRegistryUrl }), topicNames(config.topicPrefix).events) : new JsonEventCodec();
   const store = await MongoStore.connect({ uri: config.mongodbUri, database: config.mongoDatabase });
   await store.setup();
   const blobs = new S3BlobStore(config.s3);

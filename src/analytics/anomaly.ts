@@ -53,13 +53,7 @@ export interface AnomalyChange {
 }
 
 /** Opens or extends the agent's anomaly of `type`. */
-export function raise(
-  active: Partial<Record<AnomalyType, AnomalyRecord>>,
-  ctx: { instanceId: string; agentType: string | null; at: number; version: number },
-  type: AnomalyType,
-  f: Finding,
-  out: AnomalyChange[],
-): void {
+export function raise(active: Partial<Record<AnomalyType, AnomalyRecord>>, ctx: { instanceId: string; agentType: string | null; at: number; version: number }, type: AnomalyType, f: Finding, out: AnomalyChange[]): void {
   const open = active[type];
   if (open) {
     const rose = RANK[f.severity] > RANK[open.severity];

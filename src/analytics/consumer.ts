@@ -146,8 +146,7 @@ export class AnalyticsConsumer {
     if (!first || !last) return;
     const started = performance.now();
     const p = batch.partition;
-    const retry = <T>(what: string, fn: () => Promise<T>): Promise<T> =>
-      retrying(fn, { windowMs: this.o.retryWindowMs ?? 60_000, signal, what, ...(this.o.logger ? { logger: this.o.logger } : {}) });
+    const retry = <T>(what: string, fn: () => Promise<T>): Promise<T> => retrying(fn, { windowMs: this.o.retryWindowMs ?? 60_000, signal, what, ...(this.o.logger ? { logger: this.o.logger } : {}) });
     if (batch.topic === this.topics.heartbeats) return this.handleHeartbeats(batch, retry);
 
     let fold = this.folds.get(p);
@@ -161,9 +160,7 @@ export class AnalyticsConsumer {
     // write would skip the records and never publish them.
     const toPublish = out.anomalies.filter((c) => c.publish).map((c) => c.record);
     if (this.o.publisher && toPublish.length > 0) await retry('anomalies append', () => this.o.publisher!.publish(toPublish));
-    await retry('analytics write', () =>
-      this.o.store.writeBatch({ windows: out.windows, anomalies: out.anomalies.map((c) => c.record), agents: out.agents, partition: out.partition }),
-    );
+    await retry('analytics write', () => this.o.store.writeBatch({ windows: out.windows, anomalies: out.anomalies.map((c) => c.record), agents: out.agents, partition: out.partition }));
 
     const m = this.metrics;
     m.inc('agentstate_analytics_events_total', { result: 'applied' }, out.applied);

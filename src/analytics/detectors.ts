@@ -113,15 +113,21 @@ export function onEvent(s: DetectorState, f: EventFact, at: number, t: DetectorT
     const base = s.gapMedian;
     const now = median(s.lastGaps);
     if (now * t.spikeRatio < base) {
-      raise(s.active, c, 'velocity_spike', {
-        severity: 'warning',
-        description: `events arrive every ${now.toFixed(0)} ms, ${(base / Math.max(now, 1)).toFixed(1)}x faster than this agent's median of ${base.toFixed(0)} ms`,
-        observed: now,
-        expected: base,
-        score: robustZ(now, s.gaps),
-        fromVersion: f.version - 8,
-        evidence: { medianGapMs: now.toFixed(0), baselineGapMs: base.toFixed(0) },
-      }, out);
+      raise(
+        s.active,
+        c,
+        'velocity_spike',
+        {
+          severity: 'warning',
+          description: `events arrive every ${now.toFixed(0)} ms, ${(base / Math.max(now, 1)).toFixed(1)}x faster than this agent's median of ${base.toFixed(0)} ms`,
+          observed: now,
+          expected: base,
+          score: robustZ(now, s.gaps),
+          fromVersion: f.version - 8,
+          evidence: { medianGapMs: now.toFixed(0), baselineGapMs: base.toFixed(0) },
+        },
+        out,
+      );
     }
   } else if (s.active.velocity_spike) {
     const base = s.gapMedian;
@@ -144,13 +150,19 @@ export function onEvent(s: DetectorState, f: EventFact, at: number, t: DetectorT
   const period = s.cycleRun.findIndex((run, i) => run >= (i + 1) * t.loopCycles) + 1;
   if (s.keyRun >= t.loopRepeats || period > 0) {
     const byKey = s.keyRun >= t.loopRepeats;
-    raise(s.active, c, 'loop', {
-      severity: 'critical',
-      description: byKey ? `the same changeset ${s.keyRun} times in a row` : `the state cycles with period ${period} (checksum ${f.checksum.slice(0, 12)} recurs)`,
-      observed: byKey ? s.keyRun : period,
-      fromVersion: byKey ? s.keyRunFrom : f.version - period * t.loopCycles,
-      evidence: byKey ? { repeats: String(s.keyRun), sinceVersion: String(s.keyRunFrom) } : { period: String(period), checksum: f.checksum },
-    }, out);
+    raise(
+      s.active,
+      c,
+      'loop',
+      {
+        severity: 'critical',
+        description: byKey ? `the same changeset ${s.keyRun} times in a row` : `the state cycles with period ${period} (checksum ${f.checksum.slice(0, 12)} recurs)`,
+        observed: byKey ? s.keyRun : period,
+        fromVersion: byKey ? s.keyRunFrom : f.version - period * t.loopCycles,
+        evidence: byKey ? { repeats: String(s.keyRun), sinceVersion: String(s.keyRunFrom) } : { period: String(period), checksum: f.checksum },
+      },
+      out,
+    );
   } else resolve(s.active, 'loop', at, out);
 
   // Runaway growth: recent mean growth per event against the agent's own baseline.
@@ -172,15 +184,21 @@ export function onEvent(s: DetectorState, f: EventFact, at: number, t: DetectorT
     const overCap = ctx.size > t.sizeHardCapBytes;
     if ((grew && z >= t.growthZ) || overCap) {
       if (!s.active.runaway_growth) s.growthFrom = f.version - s.recent.length + 1;
-      raise(s.active, c, 'runaway_growth', {
-        severity: overCap ? 'critical' : 'warning',
-        description: overCap ? `state is ~${ctx.size} bytes, above the cap of ${t.sizeHardCapBytes}` : `state grew ${net} bytes over the last ${s.recent.length} events (robust z ${fmt(z)})`,
-        observed: net,
-        expected: s.base.length > 0 ? median(s.base) * s.recent.length : 0,
-        score: Number.isFinite(z) ? z : 0,
-        fromVersion: s.growthFrom,
-        evidence: { netBytes: String(net), stateBytes: String(ctx.size), events: String(s.recent.length) },
-      }, out);
+      raise(
+        s.active,
+        c,
+        'runaway_growth',
+        {
+          severity: overCap ? 'critical' : 'warning',
+          description: overCap ? `state is ~${ctx.size} bytes, above the cap of ${t.sizeHardCapBytes}` : `state grew ${net} bytes over the last ${s.recent.length} events (robust z ${fmt(z)})`,
+          observed: net,
+          expected: s.base.length > 0 ? median(s.base) * s.recent.length : 0,
+          score: Number.isFinite(z) ? z : 0,
+          fromVersion: s.growthFrom,
+          evidence: { netBytes: String(net), stateBytes: String(ctx.size), events: String(s.recent.length) },
+        },
+        out,
+      );
     } else if (net < t.growthMinBytes / 2 && !overCap) resolve(s.active, 'runaway_growth', at, out);
   }
 
@@ -218,27 +236,39 @@ export function onTick(s: DetectorState, watermark: number, t: DetectorThreshold
   const stallAt = stallThreshold(s, t);
   if (s.lastAt !== null && stallAt !== undefined && !QUIET_STATUSES.has(s.status ?? '') && watermark - s.lastAt > stallAt) {
     const silent = watermark - s.lastAt;
-    raise(s.active, c, 'velocity_stall', {
-      severity: silent > stallAt * 5 ? 'critical' : 'warning',
-      description: `no event for ${silent} ms; this agent's median gap is ${s.gapMedian.toFixed(0)} ms`,
-      observed: silent,
-      expected: s.gapMedian,
-      fromVersion: s.lastVersion,
-      evidence: { silentMs: String(silent), lastVersion: String(s.lastVersion) },
-    }, out);
+    raise(
+      s.active,
+      c,
+      'velocity_stall',
+      {
+        severity: silent > stallAt * 5 ? 'critical' : 'warning',
+        description: `no event for ${silent} ms; this agent's median gap is ${s.gapMedian.toFixed(0)} ms`,
+        observed: silent,
+        expected: s.gapMedian,
+        fromVersion: s.lastVersion,
+        evidence: { silentMs: String(silent), lastVersion: String(s.lastVersion) },
+      },
+      out,
+    );
   }
   // A stuck task is reported only when nothing else explains it: a looping,
   // leaking or fenced agent's task is stuck too, and the cause is the anomaly.
   const explained = Object.keys(s.active).some((k) => k !== 'stuck_task' && k !== 'velocity_spike');
   if (s.taskAt !== null && !explained && watermark - s.taskAt > t.stuckTaskMs && s.lastAt !== null && watermark - s.lastAt <= (stallAt ?? t.stuckTaskMs)) {
-    raise(s.active, c, 'stuck_task', {
-      severity: 'warning',
-      description: `task assigned at version ${s.taskVersion} still open after ${watermark - s.taskAt} ms`,
-      observed: watermark - s.taskAt,
-      expected: t.stuckTaskMs,
-      fromVersion: s.taskVersion,
-      evidence: { assignedVersion: String(s.taskVersion), openMs: String(watermark - s.taskAt) },
-    }, out);
+    raise(
+      s.active,
+      c,
+      'stuck_task',
+      {
+        severity: 'warning',
+        description: `task assigned at version ${s.taskVersion} still open after ${watermark - s.taskAt} ms`,
+        observed: watermark - s.taskAt,
+        expected: t.stuckTaskMs,
+        fromVersion: s.taskVersion,
+        evidence: { assignedVersion: String(s.taskVersion), openMs: String(watermark - s.taskAt) },
+      },
+      out,
+    );
   }
   if (s.active.error_burst || s.active.status_flapping || s.active.fencing_storm || s.eventTs.length > 0) judgeWindows(s, watermark, s.lastVersion, t, ctx, out, false);
 }
@@ -253,39 +283,57 @@ function judgeWindows(s: DetectorState, at: number, version: number, t: Detector
   const errors = s.errorTs.length;
   const share = s.eventTs.length === 0 ? 0 : errors / s.eventTs.length;
   if (canRaise && errors >= t.errorBurstCount && share >= t.errorBurstShare) {
-    raise(s.active, c, 'error_burst', {
-      severity: share >= 0.8 ? 'critical' : 'warning',
-      description: `${errors} errors in ${t.errorBurstWindowMs} ms (${(share * 100).toFixed(0)}% of its events)`,
-      observed: errors,
-      expected: t.errorBurstCount,
-      score: share,
-      fromVersion: version,
-      evidence: { errors: String(errors), share: share.toFixed(2) },
-    }, out);
+    raise(
+      s.active,
+      c,
+      'error_burst',
+      {
+        severity: share >= 0.8 ? 'critical' : 'warning',
+        description: `${errors} errors in ${t.errorBurstWindowMs} ms (${(share * 100).toFixed(0)}% of its events)`,
+        observed: errors,
+        expected: t.errorBurstCount,
+        score: share,
+        fromVersion: version,
+        evidence: { errors: String(errors), share: share.toFixed(2) },
+      },
+      out,
+    );
   } else if (errors < t.errorBurstCount / 2 || share < t.errorBurstShare / 2) resolve(s.active, 'error_burst', at, out);
 
   const alternations = alternating(s.flaps);
   if (canRaise && alternations >= t.flapCount) {
     const [a, b] = [s.flaps.at(-1)!.status, s.flaps.at(-2)!.status];
-    raise(s.active, c, 'status_flapping', {
-      severity: 'warning',
-      description: `status flipped ${alternations} times between ${a} and ${b} in ${t.flapWindowMs} ms`,
-      observed: alternations,
-      expected: t.flapCount,
-      fromVersion: version,
-      evidence: { flips: String(alternations), statuses: `${a},${b}` },
-    }, out);
+    raise(
+      s.active,
+      c,
+      'status_flapping',
+      {
+        severity: 'warning',
+        description: `status flipped ${alternations} times between ${a} and ${b} in ${t.flapWindowMs} ms`,
+        observed: alternations,
+        expected: t.flapCount,
+        fromVersion: version,
+        evidence: { flips: String(alternations), statuses: `${a},${b}` },
+      },
+      out,
+    );
   } else if (alternations < t.flapCount / 2) resolve(s.active, 'status_flapping', at, out);
 
   if (canRaise && s.fenceTs.length >= t.fencingCount) {
-    raise(s.active, c, 'fencing_storm', {
-      severity: 'critical',
-      description: `${s.fenceTs.length} ownership changes and fenced writes in ${t.fencingWindowMs} ms: two runtimes fight over this agent`,
-      observed: s.fenceTs.length,
-      expected: t.fencingCount,
-      fromVersion: version,
-      evidence: { fencingEvents: String(s.fenceTs.length) },
-    }, out);
+    raise(
+      s.active,
+      c,
+      'fencing_storm',
+      {
+        severity: 'critical',
+        description: `${s.fenceTs.length} ownership changes and fenced writes in ${t.fencingWindowMs} ms: two runtimes fight over this agent`,
+        observed: s.fenceTs.length,
+        expected: t.fencingCount,
+        fromVersion: version,
+        evidence: { fencingEvents: String(s.fenceTs.length) },
+      },
+      out,
+    );
   } else if (s.fenceTs.length < t.fencingCount / 2) resolve(s.active, 'fencing_storm', at, out);
 }
 

@@ -107,7 +107,13 @@ export async function readFact(record: StoredRecord, read: BodyReader): Promise<
       sizeDelta += sizeChange(path, op, oldLen, newLen);
       if (path === '/status' && newText !== null) status = unquote(newText);
       else if (path === '/agentType' && newText !== null) agentType = unquote(newText);
-      hash.update(path.replace(/\/\d+(?=\/|$)/g, '/#')).update('\0').update(op).update('\0').update(newText ?? '').update('\u0001');
+      hash
+        .update(path.replace(/\/\d+(?=\/|$)/g, '/#'))
+        .update('\0')
+        .update(op)
+        .update('\0')
+        .update(newText ?? '')
+        .update('\u0001');
     }
     changeKey = hash.digest('base64');
   }

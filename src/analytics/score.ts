@@ -41,7 +41,10 @@ export function scoreAnomalies(labels: readonly Label[], anomalies: readonly Ano
       else flagged.set(a.instanceId, Math.min(flagged.get(a.instanceId) ?? Infinity, a.firstSeenAt));
     }
     const injected = labels.filter((l) => l.fault === type);
-    const latencies = injected.filter((l) => flagged.has(l.instanceId)).map((l) => flagged.get(l.instanceId)! - l.startsAt!).sort((a, b) => a - b);
+    const latencies = injected
+      .filter((l) => flagged.has(l.instanceId))
+      .map((l) => flagged.get(l.instanceId)! - l.startsAt!)
+      .sort((a, b) => a - b);
     const tp = latencies.length;
     return {
       type,

@@ -156,9 +156,7 @@ export class StateAnalyticsService {
         issues,
       });
     }
-    const ranking = [...agents]
-      .sort((a, b) => (b.taskCompletionRate ?? -1) - (a.taskCompletionRate ?? -1) || a.errorRate - b.errorRate || a.instanceId.localeCompare(b.instanceId))
-      .map((a) => a.instanceId);
+    const ranking = [...agents].sort((a, b) => (b.taskCompletionRate ?? -1) - (a.taskCompletionRate ?? -1) || a.errorRate - b.errorRate || a.instanceId.localeCompare(b.instanceId)).map((a) => a.instanceId);
     return { agents, ranking };
   }
 
@@ -180,7 +178,10 @@ export class StateAnalyticsService {
       const k = a.agentType ?? 'unknown';
       byAgentType[k] = { agents: (byAgentType[k]?.agents ?? 0) + 1, events: (byAgentType[k]?.events ?? 0) + a.events };
     }
-    const busiest = [...perAgent].map(([instanceId, a]) => ({ instanceId, events: a.events })).sort((a, b) => b.events - a.events || a.instanceId.localeCompare(b.instanceId)).slice(0, 10);
+    const busiest = [...perAgent]
+      .map(([instanceId, a]) => ({ instanceId, events: a.events }))
+      .sort((a, b) => b.events - a.events || a.instanceId.localeCompare(b.instanceId))
+      .slice(0, 10);
     return { timeRange: range, agents: perAgent.size, events, eventTypes, byAgentType, busiest };
   }
 
@@ -252,7 +253,18 @@ export function metricsOf(instanceId: string, range: { start: number; end: numbe
   const first = ws[0];
   const last = ws.at(-1);
   const span = first && last ? { windowStart: first.windowStart, windowEnd: last.windowEnd } : { windowStart: range.start, windowEnd: range.end };
-  const f = figures({ ...span, events: t.events, sizeStart: first?.sizeStart ?? 0, sizeEnd: last?.sizeEnd ?? 0, errors: t.errors, tasksCompleted: t.completed, tasksFailed: t.failed, executionMsTotal: t.execMs, executionCount: t.execN, changesetBytes: t.changesetBytes });
+  const f = figures({
+    ...span,
+    events: t.events,
+    sizeStart: first?.sizeStart ?? 0,
+    sizeEnd: last?.sizeEnd ?? 0,
+    errors: t.errors,
+    tasksCompleted: t.completed,
+    tasksFailed: t.failed,
+    executionMsTotal: t.execMs,
+    executionCount: t.execN,
+    changesetBytes: t.changesetBytes,
+  });
   return {
     instanceId,
     timeRange: range,
@@ -295,5 +307,8 @@ function slope(points: Array<[number, number]>): number {
 }
 
 function largest(agents: readonly AgentSummary[], n: number): Array<{ instanceId: string; stateBytes: number }> {
-  return [...agents].sort((a, b) => b.size - a.size || a.instanceId.localeCompare(b.instanceId)).slice(0, n).map((a) => ({ instanceId: a.instanceId, stateBytes: a.size }));
+  return [...agents]
+    .sort((a, b) => b.size - a.size || a.instanceId.localeCompare(b.instanceId))
+    .slice(0, n)
+    .map((a) => ({ instanceId: a.instanceId, stateBytes: a.size }));
 }

@@ -90,7 +90,9 @@ export interface WindowFigures {
   averageChangesetBytes: number;
 }
 
-export function figures(w: Pick<WindowAggregate, 'windowStart' | 'windowEnd' | 'events' | 'sizeStart' | 'sizeEnd' | 'errors' | 'tasksCompleted' | 'tasksFailed' | 'executionMsTotal' | 'executionCount' | 'changesetBytes'>): WindowFigures {
+export function figures(
+  w: Pick<WindowAggregate, 'windowStart' | 'windowEnd' | 'events' | 'sizeStart' | 'sizeEnd' | 'errors' | 'tasksCompleted' | 'tasksFailed' | 'executionMsTotal' | 'executionCount' | 'changesetBytes'>,
+): WindowFigures {
   const hours = (w.windowEnd - w.windowStart) / 3_600_000;
   const finished = w.tasksCompleted + w.tasksFailed;
   return {

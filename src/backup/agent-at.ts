@@ -29,8 +29,7 @@ export async function agentStateFromBackup(blobs: BlobStore, codec: EventCodec, 
       const m = await openManifest(bytes, v.key);
       const seg = m.segment;
       if (!seg.agents[instanceId] || seg.minTimestamp > to) continue;
-      const damaged = (kind: 'segment_missing' | 'segment_checksum', detail: string) =>
-        new BackupDamagedError({ kind, partition, key: seg.key, firstOffset: seg.firstOffset, lastOffset: seg.lastOffset, detail });
+      const damaged = (kind: 'segment_missing' | 'segment_checksum', detail: string) => new BackupDamagedError({ kind, partition, key: seg.key, firstOffset: seg.firstOffset, lastOffset: seg.lastOffset, detail });
       const stored = await blobs.get(seg.key);
       if (!stored) throw damaged('segment_missing', `segment of offsets ${seg.firstOffset}-${seg.lastOffset} is missing`);
       if (sha256Hex(stored) !== seg.sha256) throw damaged('segment_checksum', `segment of offsets ${seg.firstOffset}-${seg.lastOffset} does not match its manifest`);
@@ -41,7 +40,14 @@ export async function agentStateFromBackup(blobs: BlobStore, codec: EventCodec, 
         const reading = await readEventRecord(r, decode);
         if (reading.kind !== 'event') continue;
         if (reading.event.version > (projection?.version ?? 0) + 1) {
-          throw new BackupDamagedError({ kind: 'offset_gap', partition, key: seg.key, firstOffset: r.offset, lastOffset: r.offset, detail: `agent ${instanceId} jumps from version ${projection?.version ?? 0} to ${reading.event.version}` });
+          throw new BackupDamagedError({
+            kind: 'offset_gap',
+            partition,
+            key: seg.key,
+            firstOffset: r.offset,
+            lastOffset: r.offset,
+            detail: `agent ${instanceId} jumps from version ${projection?.version ?? 0} to ${reading.event.version}`,
+          });
         }
         const out = step(projection, reading.event);
         if (out.accept) projection = out.projection;

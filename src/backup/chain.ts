@@ -4,16 +4,7 @@ import { openSegment, sha256Hex, type Segment } from './segment.js';
 
 /** A defect of the backup, named with the offsets it affects (issue 14: "named with its offsets"). */
 export interface BackupProblem {
-  kind:
-    | 'manifest_missing'
-    | 'manifest_corrupt'
-    | 'manifest_chain'
-    | 'offset_gap'
-    | 'offset_overlap'
-    | 'segment_missing'
-    | 'segment_checksum'
-    | 'segment_corrupt'
-    | 'segment_mismatch';
+  kind: 'manifest_missing' | 'manifest_corrupt' | 'manifest_chain' | 'offset_gap' | 'offset_overlap' | 'segment_missing' | 'segment_checksum' | 'segment_corrupt' | 'segment_mismatch';
   partition: number;
   /** Inclusive offsets affected, when known. */
   firstOffset?: string;
@@ -24,9 +15,7 @@ export interface BackupProblem {
 }
 
 /** One step of walking a partition's backup in offset order. */
-export type ChainStep =
-  | { kind: 'segment'; manifest: ManifestVersion; segment: Segment }
-  | { kind: 'problem'; problem: BackupProblem };
+export type ChainStep = { kind: 'segment'; manifest: ManifestVersion; segment: Segment } | { kind: 'problem'; problem: BackupProblem };
 
 const minus1 = (o: string): string => (BigInt(o) - 1n).toString();
 
@@ -72,12 +61,25 @@ export async function* walkPartition(blobs: BlobStore, partition: number): Async
       if (version > 1 && pendingGapFrom === null) {
         yield problem({ kind: 'offset_gap', partition, lastOffset: minus1(seg.firstOffset), detail: `offsets up to ${minus1(seg.firstOffset)} are in no readable manifest version` });
       } else if (version > 1 && pendingGapFrom !== null && BigInt(seg.firstOffset) > BigInt(pendingGapFrom)) {
-        yield problem({ kind: 'offset_gap', partition, firstOffset: pendingGapFrom, lastOffset: minus1(seg.firstOffset), detail: `offsets ${pendingGapFrom}-${minus1(seg.firstOffset)} are in no readable manifest version` });
+        yield problem({
+          kind: 'offset_gap',
+          partition,
+          firstOffset: pendingGapFrom,
+          lastOffset: minus1(seg.firstOffset),
+          detail: `offsets ${pendingGapFrom}-${minus1(seg.firstOffset)} are in no readable manifest version`,
+        });
       }
       pendingGapFrom = null;
     } else {
       if (m.previous !== prevSha) {
-        yield problem({ kind: 'manifest_chain', partition, key, firstOffset: seg.firstOffset, lastOffset: seg.lastOffset, detail: `version ${version} names previous ${m.previous}, but version ${version - 1} hashes to ${prevSha}` });
+        yield problem({
+          kind: 'manifest_chain',
+          partition,
+          key,
+          firstOffset: seg.firstOffset,
+          lastOffset: seg.lastOffset,
+          detail: `version ${version} names previous ${m.previous}, but version ${version - 1} hashes to ${prevSha}`,
+        });
       }
       if (BigInt(seg.firstOffset) > BigInt(next)) {
         yield problem({ kind: 'offset_gap', partition, firstOffset: next, lastOffset: minus1(seg.firstOffset), detail: `offsets ${next}-${minus1(seg.firstOffset)} are in no segment` });
@@ -98,7 +100,11 @@ async function* checkSegment(blobs: BlobStore, partition: number, m: ManifestVer
   if (!bytes) return yield problem({ ...range, kind: 'segment_missing', detail: `segment of offsets ${seg.firstOffset}-${seg.lastOffset} is missing` });
   const sha = sha256Hex(bytes);
   if (sha !== seg.sha256) {
-    yield problem({ ...range, kind: 'segment_checksum', detail: `segment of offsets ${seg.firstOffset}-${seg.lastOffset}: stored bytes hash to ${sha}, manifest says ${seg.sha256} (${bytes.length} bytes, manifest says ${seg.storedBytes})` });
+    yield problem({
+      ...range,
+      kind: 'segment_checksum',
+      detail: `segment of offsets ${seg.firstOffset}-${seg.lastOffset}: stored bytes hash to ${sha}, manifest says ${seg.sha256} (${bytes.length} bytes, manifest says ${seg.storedBytes})`,
+    });
     return;
   }
   let segment: Segment & { bodySha256: string };
@@ -108,7 +114,11 @@ async function* checkSegment(blobs: BlobStore, partition: number, m: ManifestVer
     return yield problem({ ...range, kind: 'segment_corrupt', detail: `segment of offsets ${seg.firstOffset}-${seg.lastOffset} does not open: ${(err as Error).message}` });
   }
   if (segment.firstOffset !== seg.firstOffset || segment.lastOffset !== seg.lastOffset || segment.count !== seg.records || segment.partition !== partition || segment.bodySha256 !== seg.bodySha256) {
-    return yield problem({ ...range, kind: 'segment_mismatch', detail: `segment holds partition ${segment.partition} offsets ${segment.firstOffset}-${segment.lastOffset} (${segment.count} records), manifest says ${seg.firstOffset}-${seg.lastOffset} (${seg.records})` });
+    return yield problem({
+      ...range,
+      kind: 'segment_mismatch',
+      detail: `segment holds partition ${segment.partition} offsets ${segment.firstOffset}-${segment.lastOffset} (${segment.count} records), manifest says ${seg.firstOffset}-${seg.lastOffset} (${seg.records})`,
+    });
   }
   yield { kind: 'segment', manifest: m, segment };
 }

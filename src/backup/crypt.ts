@@ -51,7 +51,8 @@ export async function readableRecords(segment: Segment, keyring: Keyring | undef
     if (encoding === 0) records.push(r);
     else if (encoding === 2) shredded.push(r.offset);
     else {
-      if (!keyring) throw new KeyError(`segment ${segment.firstOffset}-${segment.lastOffset} of partition ${segment.partition} holds encrypted values: the master keys (AGENTSTATE_MASTER_KEYS[_FILE]) and data keys are needed`);
+      if (!keyring)
+        throw new KeyError(`segment ${segment.firstOffset}-${segment.lastOffset} of partition ${segment.partition} holds encrypted values: the master keys (AGENTSTATE_MASTER_KEYS[_FILE]) and data keys are needed`);
       try {
         const { encoding: _e, ...plain } = r;
         records.push({ ...plain, value: await keyring.decrypt(r.value!, valueAad(segment.topic, segment.partition, r.offset)) });
@@ -72,6 +73,12 @@ export function sameRecords(existing: ReadableRecords, ours: readonly SegmentRec
   if (a.length !== b.length) return false;
   return a.every((r, i) => {
     const o = b[i]!;
-    return r.offset === o.offset && r.key === o.key && r.timestamp === o.timestamp && JSON.stringify(r.headers) === JSON.stringify(o.headers) && (r.value === null ? o.value === null : o.value !== null && r.value.equals(o.value));
+    return (
+      r.offset === o.offset &&
+      r.key === o.key &&
+      r.timestamp === o.timestamp &&
+      JSON.stringify(r.headers) === JSON.stringify(o.headers) &&
+      (r.value === null ? o.value === null : o.value !== null && r.value.equals(o.value))
+    );
   });
 }

@@ -93,7 +93,21 @@ export async function runDrill(options: DrillOptions): Promise<DrillRecord> {
   }
   const latest = await latestArchivedAt(options.blobs);
   const target = await options.target(drillId);
-  const record: DrillRecord = { drillId, startedAt, finishedAt: 0, ok: false, target: target.where, rpoSeconds, latestArchivedAt: latest, restoreSeconds: 0, records: 0, agents: 0, mismatched: 0, error: null, cleanedUp: false };
+  const record: DrillRecord = {
+    drillId,
+    startedAt,
+    finishedAt: 0,
+    ok: false,
+    target: target.where,
+    rpoSeconds,
+    latestArchivedAt: latest,
+    restoreSeconds: 0,
+    records: 0,
+    agents: 0,
+    mismatched: 0,
+    error: null,
+    cleanedUp: false,
+  };
   const t = performance.now();
   try {
     const report = await target.restore();

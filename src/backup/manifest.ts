@@ -159,11 +159,7 @@ async function headFromKey(blobs: BlobStore, partition: number, key: string, ver
  * `undefined` when another process created that version first (the caller
  * re-reads the head and drops what the winner archived).
  */
-export async function appendManifest(
-  blobs: BlobStore,
-  head: ManifestHead,
-  fields: { topic: string; partitions: number; segment: SegmentEntry; now: number },
-): Promise<ManifestHead | undefined> {
+export async function appendManifest(blobs: BlobStore, head: ManifestHead, fields: { topic: string; partitions: number; segment: SegmentEntry; now: number }): Promise<ManifestHead | undefined> {
   const version = head.version + 1;
   const m: ManifestVersion = {
     format: 'agentstate.backup.manifest/1',

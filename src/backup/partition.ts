@@ -119,7 +119,7 @@ export class PartitionArchive {
   /** Reads [from, until) back from the log: records the group committed but no segment holds. */
   private async fill(from: bigint, until: bigint): Promise<void> {
     const { log, maxBatchRecords } = this.ctx.options;
-    for (let at = from; at < until; ) {
+    for (let at = from; at < until;) {
       const stop = at + BigInt(maxBatchRecords) < until ? at + BigInt(maxBatchRecords) : until;
       const records = await log.read(this.ctx.topic, this.partition, at.toString(), stop.toString());
       const first = records[0];
@@ -214,7 +214,11 @@ export class PartitionArchive {
       await blobs.put(key, sealed.bytes, { ifNoneMatch: true, contentType: 'application/octet-stream' });
     } catch (err) {
       if (!(err instanceof AlreadyExistsError)) throw err;
-      stored = await this.reuse(key, records, encoded.filter((r) => r.encoding === 2).map((r) => r.offset));
+      stored = await this.reuse(
+        key,
+        records,
+        encoded.filter((r) => r.encoding === 2).map((r) => r.offset),
+      );
     }
     const segment: SegmentEntry = {
       key,

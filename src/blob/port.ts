@@ -9,12 +9,7 @@ import { InvalidInputError } from '../domain/errors.js';
  * @throws InvalidInputError naming the key
  */
 export function assertBlobKey(key: string): void {
-  const ok =
-    typeof key === 'string' &&
-    key !== '' &&
-    !key.includes('\0') &&
-    !key.includes('\\') &&
-    key.split('/').every((s) => s !== '' && s !== '.' && s !== '..' && Buffer.byteLength(s) <= 255);
+  const ok = typeof key === 'string' && key !== '' && !key.includes('\0') && !key.includes('\\') && key.split('/').every((s) => s !== '' && s !== '.' && s !== '..' && Buffer.byteLength(s) <= 255);
   if (!ok) throw new InvalidInputError('blob key', `${JSON.stringify(key)} has an empty, "." or ".." segment, a backslash or NUL, or a segment past 255 bytes`);
 }
 

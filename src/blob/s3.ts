@@ -67,9 +67,7 @@ export class S3BlobStore implements BlobStore {
         ...(options.endpoint ? { endpoint: options.endpoint } : {}),
         region: options.region ?? 'us-east-1',
         forcePathStyle: options.forcePathStyle ?? true,
-        ...(options.accessKeyId && options.secretAccessKey
-          ? { credentials: { accessKeyId: options.accessKeyId, secretAccessKey: options.secretAccessKey } }
-          : {}),
+        ...(options.accessKeyId && options.secretAccessKey ? { credentials: { accessKeyId: options.accessKeyId, secretAccessKey: options.secretAccessKey } } : {}),
       });
       this.ownsClient = true;
     }
@@ -139,9 +137,7 @@ export class S3BlobStore implements BlobStore {
         if (!ended && buf.length <= this.partSize) ({ buf, ended } = await readUpTo(head.source!, this.partSize + 1, buf));
         const chunk = buf.subarray(0, this.partSize);
         buf = buf.subarray(chunk.length);
-        const out = await this.client.send(
-          new UploadPartCommand({ ...common, UploadId, PartNumber: partNumber, Body: chunk, ContentLength: chunk.length }),
-        );
+        const out = await this.client.send(new UploadPartCommand({ ...common, UploadId, PartNumber: partNumber, Body: chunk, ContentLength: chunk.length }));
         parts.push({ PartNumber: partNumber, ETag: out.ETag! });
         size += chunk.length;
         if (ended && buf.length === 0) break;
@@ -200,11 +196,9 @@ export class S3BlobStore implements BlobStore {
     if (this.closed) throw new ClosedError('the S3 blob store');
     let ContinuationToken: string | undefined;
     do {
-      const out = await this.client
-        .send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.prefix + prefix, ContinuationToken }))
-        .catch((err: unknown) => {
-          throw wrap(err, `S3 list ${prefix}`);
-        });
+      const out = await this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.prefix + prefix, ContinuationToken })).catch((err: unknown) => {
+        throw wrap(err, `S3 list ${prefix}`);
+      });
       for (const o of out.Contents ?? []) {
         yield {
           key: o.Key!.slice(this.prefix.length),

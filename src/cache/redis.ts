@@ -75,10 +75,7 @@ export class RedisCache implements Cache {
 
   async get(key: string): Promise<Buffer | undefined> {
     this.assertOpen();
-    const value = await this.call(
-      () => this.client.hgetBuffer(this.prefix + key, FIELD_DATA).catch((err: Error) => (/WRONGTYPE/.test(err.message) ? null : Promise.reject(err))),
-      `get ${key}`,
-    );
+    const value = await this.call(() => this.client.hgetBuffer(this.prefix + key, FIELD_DATA).catch((err: Error) => (/WRONGTYPE/.test(err.message) ? null : Promise.reject(err))), `get ${key}`);
     if (value === null) {
       this.counters.misses++;
       return undefined;

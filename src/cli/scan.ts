@@ -10,10 +10,7 @@ export interface LogScan {
 }
 
 /** Folds every event of the log; with `keep`, only that agent's partition, and its events are kept in `history`. */
-export async function scanLog(
-  backend: Backend,
-  options: { keep?: string; until?: (e: StateEvent) => boolean } = {},
-): Promise<LogScan & { history: StateEvent[] }> {
+export async function scanLog(backend: Backend, options: { keep?: string; until?: (e: StateEvent) => boolean } = {}): Promise<LogScan & { history: StateEvent[] }> {
   const { log, topics, codec } = backend;
   const start = await log.startOffsets(topics.events);
   const end = await log.endOffsets(topics.events);

@@ -15,12 +15,7 @@ import { SqliteStateStore } from '../store/sqlite/index.js';
  * @throws UsageError when the servers are asked for without MONGODB_URI
  * @throws AgentStateError AS_UNAVAILABLE when MongoDB does not answer within AGENTSTATE_CONNECT_TIMEOUT_MS
  */
-export async function openStoreOnly(
-  kind: 'auto' | 'embedded' | 'servers',
-  dataDir: string,
-  env: NodeJS.ProcessEnv,
-  command = 'read the state store',
-): Promise<StateStore | undefined> {
+export async function openStoreOnly(kind: 'auto' | 'embedded' | 'servers', dataDir: string, env: NodeJS.ProcessEnv, command = 'read the state store'): Promise<StateStore | undefined> {
   const config = readEnv(env);
   const servers = kind === 'servers' || (kind === 'auto' && config.kafka !== undefined);
   if (!servers) {

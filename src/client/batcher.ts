@@ -54,7 +54,10 @@ export class AppendBatcher {
       while (this.pending.length > 0) {
         const batch = this.take();
         try {
-          const results = await this.log.append(this.topic, batch.map((p) => p.record));
+          const results = await this.log.append(
+            this.topic,
+            batch.map((p) => p.record),
+          );
           batch.forEach((p, i) => p.resolve(results[i]!));
         } catch (err) {
           for (const p of batch) p.reject(err);

@@ -354,15 +354,7 @@ export class AgentStateClient {
     await this.view.stop();
   }
 
-  private write(
-    instanceId: string,
-    head: Projection | undefined,
-    next: JsonValue,
-    epoch: number,
-    eventType: StateEventType,
-    options: UpdateOptions,
-    changes?: Change[],
-  ): Promise<Submitted> {
+  private write(instanceId: string, head: Projection | undefined, next: JsonValue, epoch: number, eventType: StateEventType, options: UpdateOptions, changes?: Change[]): Promise<Submitted> {
     const { causationId, correlationId, metadata, replayable } = options;
     return this.submitter.submit({ instanceId, head, next, epoch, eventType, source: this.source, causationId, correlationId, metadata, replayable, changes });
   }

@@ -59,13 +59,7 @@ export function eventRecord(event: StateEvent, value: Buffer): LogRecord {
 }
 
 /** The seed's StateUpdateResult for an accepted event. */
-export function updateResult(
-  head: Projection | undefined,
-  projection: Projection,
-  changes: Change[],
-  event: StateEvent,
-  started: number,
-): StateUpdateResult {
+export function updateResult(head: Projection | undefined, projection: Projection, changes: Change[], event: StateEvent, started: number): StateUpdateResult {
   return {
     success: true,
     newVersion: projection.version,

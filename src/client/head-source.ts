@@ -21,13 +21,7 @@ export interface BaseHead {
  * holding these agents. Without commits (or without a usable value), the fold
  * starts at the partition's first offset.
  */
-export async function baseHeads(
-  log: EventLog,
-  eventsTopic: string,
-  ids: string[],
-  bootstrap: TailBootstrap | undefined,
-  logger?: Logger,
-): Promise<{ bases: Map<string, BaseHead>; bytesRead: number }> {
+export async function baseHeads(log: EventLog, eventsTopic: string, ids: string[], bootstrap: TailBootstrap | undefined, logger?: Logger): Promise<{ bases: Map<string, BaseHead>; bytesRead: number }> {
   const bases = new Map<string, BaseHead>();
   let bytesRead = 0;
   const start = await log.startOffsets(eventsTopic);

@@ -297,7 +297,7 @@ export class TailReader {
   }
 
   private unavailable(): UnavailableError {
-    return new UnavailableError('the writer client\'s view of the event log', { cause: this.failure });
+    return new UnavailableError("the writer client's view of the event log", { cause: this.failure });
   }
 
   private fail(err: unknown): void {

@@ -1,13 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { canonicalJson, type JsonValue } from '../domain/json.js';
-import {
-  COMPRESSED_HEADER_SIZE,
-  COMPRESSION_ALGORITHMS,
-  compressSync,
-  decompressSync,
-  type CompressionAlgorithm,
-  type CompressionOptions,
-} from './compression.js';
+import { COMPRESSED_HEADER_SIZE, COMPRESSION_ALGORITHMS, compressSync, decompressSync, type CompressionAlgorithm, type CompressionOptions } from './compression.js';
 
 /** How to trade size against speed when choosing an algorithm per state (DESIGN.md Snapshots). */
 export type CompressionPolicy = 'fastest' | 'balanced' | 'smallest';
@@ -105,11 +98,7 @@ export function benchmark(inputs: readonly (JsonValue | Uint8Array | string)[], 
  * Inputs under `minBytes`, or that no algorithm shrinks, get `'none'`.
  * Timing-based policies depend on the machine; `smallest` depends only on the data.
  */
-export function selectOptimal(
-  sample: JsonValue | Uint8Array | string,
-  policy: CompressionPolicy = 'balanced',
-  options: SelectOptions = {},
-): CompressionAlgorithm {
+export function selectOptimal(sample: JsonValue | Uint8Array | string, policy: CompressionPolicy = 'balanced', options: SelectOptions = {}): CompressionAlgorithm {
   const data = asBytes(sample);
   if (data.length < (options.minBytes ?? 256)) return 'none';
   const rows = benchmark([data], options).filter((r) => r.compressedBytes < data.length + COMPRESSED_HEADER_SIZE && r.compressedBytes < data.length);

@@ -3,17 +3,7 @@ export type { Compatibility, DecodeOptions, RegistryCodecOptions } from './regis
 export { guardAvroBody, DEFAULT_AVRO_GUARD_LIMITS } from './avro-guard.js';
 export type { AvroGuardLimits } from './avro-guard.js';
 export { AuthenticationFailedError, DecodeError, KeyDestroyedError, KeyError, SchemaError } from './errors.js';
-export {
-  COMPRESSED_HEADER_SIZE,
-  COMPRESSION_ALGORITHMS,
-  compress,
-  compressState,
-  compressSync,
-  decompress,
-  decompressState,
-  decompressSync,
-  readCompressedHeader,
-} from './compression.js';
+export { COMPRESSED_HEADER_SIZE, COMPRESSION_ALGORITHMS, compress, compressState, compressSync, decompress, decompressState, decompressSync, readCompressedHeader } from './compression.js';
 export type { CompressedFrameHeader, CompressionAlgorithm, CompressionOptions, DecompressionLimits } from './compression.js';
 export { benchmark, selectOptimal } from './compression-select.js';
 export type { CompressionMeasurement, CompressionPolicy, SelectOptions } from './compression-select.js';

@@ -215,4 +215,3 @@ export function keyIdFor(instanceId: string, version: number): string {
 function wrapContext(keyId: string, masterKeyId: string): string {
   return `agentstate-dk|${keyId}|${masterKeyId}`;
 }
-

@@ -100,10 +100,7 @@ export class RegistryCodec {
     // subject's, so pass the subject's own level (or none for a new subject).
     const level = compatibility ?? (await this.getConfig(subject));
     try {
-      const { id } = await this.registry.register(
-        { type: SchemaType.AVRO, schema: JSON.stringify(schema) },
-        { subject, ...(level ? { compatibility: level as never } : {}) },
-      );
+      const { id } = await this.registry.register({ type: SchemaType.AVRO, schema: JSON.stringify(schema) }, { subject, ...(level ? { compatibility: level as never } : {}) });
       return id;
     } catch (error) {
       throw this.mapError(error, subject);

@@ -57,11 +57,7 @@ export function valueSubject(topic: string): string {
  * Wire format) and returns the schema ids by topic suffix.
  * @param prefix topic prefix, e.g. `agentstate.` @default 'agentstate.'
  */
-export async function registerAll(
-  codec: RegistryCodec,
-  prefix = DEFAULT_TOPIC_PREFIX,
-  compatibility: Compatibility = 'BACKWARD',
-): Promise<Record<string, number>> {
+export async function registerAll(codec: RegistryCodec, prefix = DEFAULT_TOPIC_PREFIX, compatibility: Compatibility = 'BACKWARD'): Promise<Record<string, number>> {
   const ids: Record<string, number> = {};
   for (const [suffix, name] of Object.entries(TOPIC_SCHEMAS)) {
     ids[suffix] = await codec.register(valueSubject(prefix + suffix), loadSchema(name), { compatibility });

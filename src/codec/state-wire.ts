@@ -67,8 +67,7 @@ export function stateToWire(state: JsonObject, head: StateHead, claimCheck: Clai
     createdAt = rest.createdAt as number;
     delete rest.createdAt;
   }
-  const section = (key: (typeof STATE_SECTIONS)[number]): string | null =>
-    claimCheck !== null || state[key] === undefined ? null : canonicalJson(state[key]);
+  const section = (key: (typeof STATE_SECTIONS)[number]): string | null => (claimCheck !== null || state[key] === undefined ? null : canonicalJson(state[key]));
   return {
     ...head,
     status: claimCheck ? null : status,

@@ -168,10 +168,7 @@ export function readEnv(env: Env): EnvConfig {
     topicPrefix,
     kafka: brokers === undefined ? undefined : { brokers: parseBrokers(brokers), schemaRegistryUrl },
     mongo: mongodbUri === undefined ? undefined : { uri: mongodbUri, database: get(env, ENV.mongoDatabase) ?? DEFAULTS.mongoDatabase, ...ferretdbPostgres(env) },
-    s3:
-      endpoint === undefined || bucket === undefined
-        ? undefined
-        : { endpoint, bucket, ...(accessKeyId && secretAccessKey ? { accessKeyId, secretAccessKey } : {}) },
+    s3: endpoint === undefined || bucket === undefined ? undefined : { endpoint, bucket, ...(accessKeyId && secretAccessKey ? { accessKeyId, secretAccessKey } : {}) },
     redisUrl: url(env, ENV.redisUrl, ['redis:', 'rediss:']),
     masterKeys: file ? { file } : inline ? { inline } : undefined,
     connectTimeoutMs: timeout === undefined ? DEFAULTS.connectTimeoutMs : Number(timeout),

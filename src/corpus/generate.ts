@@ -123,7 +123,13 @@ export function generateState(options: CorpusOptions): AgentState {
   const model = rnd.pick(MODELS);
   const state = initialState(id, 'assistant', BASE_TIME, {
     status: 'running',
-    configuration: { model, temperature: Number((rnd.next() * 1.2).toFixed(2)), maxTokens: rnd.pick([1024, 4096, 8192]), systemPrompt: proseSpan(text, rnd, options.targetBytes < 4096 ? 1 : 3, maxChars), ...(options.targetBytes < 4096 ? {} : { tools: [...TOOLS] }) },
+    configuration: {
+      model,
+      temperature: Number((rnd.next() * 1.2).toFixed(2)),
+      maxTokens: rnd.pick([1024, 4096, 8192]),
+      systemPrompt: proseSpan(text, rnd, options.targetBytes < 4096 ? 1 : 3, maxChars),
+      ...(options.targetBytes < 4096 ? {} : { tools: [...TOOLS] }),
+    },
     capabilities: ['chat', 'tool_use', ...(rnd.chance(0.5) ? ['code_execution'] : []), 'retrieval'],
     resourceAllocation: { cpuCores: rnd.pick([0.5, 1, 2]), memoryMb: rnd.pick([512, 1024, 2048]), gpuCount: 0 },
   });

@@ -144,7 +144,8 @@ function agentEvents(label: FaultLabel, rnd: Random, text: TextSources, o: Requi
     if (at >= end) break;
     step++;
     if (!faulty) healthyStep(w, at, rnd, text);
-    else if (label.fault === 'velocity_stall') break; // silent from here on
+    else if (label.fault === 'velocity_stall')
+      break; // silent from here on
     else faultStep(label.fault!, w, at, step, rnd, text);
   }
   return w.out;
@@ -157,17 +158,29 @@ function healthyStep(w: Writer, at: number, rnd: Random, text: TextSources): voi
   if (!task) {
     return write(w, at, 'task_assigned', (d) => {
       d.status = 'running';
-      d.executionState.currentTask = { taskId: `t-${at.toString(36)}-${rnd.int(0, 1e6)}`, type: rnd.pick(['answer', 'research', 'plan', 'code']), status: 'running', startedAt: at, input: { prompt: proseSpan(text, rnd, 1).slice(0, 160) } };
+      d.executionState.currentTask = {
+        taskId: `t-${at.toString(36)}-${rnd.int(0, 1e6)}`,
+        type: rnd.pick(['answer', 'research', 'plan', 'code']),
+        status: 'running',
+        startedAt: at,
+        input: { prompt: proseSpan(text, rnd, 1).slice(0, 160) },
+      };
     });
   }
   // Healthy tasks finish within 4 s (a deadline), so only a stuck one stays open past SCENARIO_THRESHOLDS.stuckTaskMs.
   const roll = at - (task.startedAt as number) > 4000 ? 0.2 : rnd.next();
   if (roll < 0.05) {
-    write(w, at, 'error_occurred', (d) => {
-      d.status = 'error';
-      d.executionState.currentTask = null;
-      d.performance.failures = ((d.performance.failures as number | undefined) ?? 0) + 1;
-    }, { error: 'tool timeout' });
+    write(
+      w,
+      at,
+      'error_occurred',
+      (d) => {
+        d.status = 'error';
+        d.executionState.currentTask = null;
+        d.performance.failures = ((d.performance.failures as number | undefined) ?? 0) + 1;
+      },
+      { error: 'tool timeout' },
+    );
   } else if (roll < 0.25) {
     write(w, at, 'task_completed', (d) => {
       d.status = 'idle';
@@ -210,16 +223,28 @@ function faultStep(fault: InjectedFault, w: Writer, at: number, step: number, rn
       });
     case 'error_burst':
       if ((w.state as { status: string }).status === 'error') return write(w, at, 'status_changed', (d) => void (d.status = 'idle'), { reason: 'recovered' });
-      return write(w, at, 'error_occurred', (d) => {
-        d.status = 'error';
-        d.executionState.currentTask = null;
-        d.performance.failures = ((d.performance.failures as number | undefined) ?? 0) + 1;
-      }, { error: 'rate limited' });
+      return write(
+        w,
+        at,
+        'error_occurred',
+        (d) => {
+          d.status = 'error';
+          d.executionState.currentTask = null;
+          d.performance.failures = ((d.performance.failures as number | undefined) ?? 0) + 1;
+        },
+        { error: 'rate limited' },
+      );
     case 'status_flapping':
-      return write(w, at, 'status_changed', (d) => {
-        d.status = d.status === 'paused' ? 'running' : 'paused';
-        d.executionState.processState.statusSince = at;
-      }, { reason: 'health check' });
+      return write(
+        w,
+        at,
+        'status_changed',
+        (d) => {
+          d.status = d.status === 'paused' ? 'running' : 'paused';
+          d.executionState.processState.statusSince = at;
+        },
+        { reason: 'health check' },
+      );
     case 'velocity_spike':
       return healthyStep(w, at, rnd, text);
     case 'stuck_task':
@@ -227,10 +252,17 @@ function faultStep(fault: InjectedFault, w: Writer, at: number, step: number, rn
       return write(w, at, 'memory_updated', (d) => void (d.memory.waiting = `still waiting on the tool (${step})`));
     case 'fencing_storm':
       // Two runtimes take the agent from each other in turn.
-      return write(w, at, 'ownership_acquired', (d) => {
-        d.executionState.processState.owner = `host-${w.epoch % 2}`;
-        d.executionState.processState.acquiredAt = at;
-      }, {}, w.epoch + 1);
+      return write(
+        w,
+        at,
+        'ownership_acquired',
+        (d) => {
+          d.executionState.processState.owner = `host-${w.epoch % 2}`;
+          d.executionState.processState.acquiredAt = at;
+        },
+        {},
+        w.epoch + 1,
+      );
     case 'velocity_stall':
       return;
   }

@@ -145,17 +145,25 @@ export async function act(id: string, rnd: Random, text: TextSources, client: Ag
     counters.tasksCompleted++;
   } else if (roll < 0.5) {
     const tool = rnd.pick(TOOLS);
-    await client.updateState(id, (d) => {
-      const calls = ((d.memory.toolCalls as JsonValue[] | undefined) ?? []).slice(-30);
-      calls.push({ tool, arguments: { query: proseSpan(text, rnd, 1).slice(0, 80) }, result: technicalSpan(text, rnd, 1).slice(0, 600), at: now });
-      d.memory.toolCalls = calls;
-    }, { eventType: 'memory_updated' });
+    await client.updateState(
+      id,
+      (d) => {
+        const calls = ((d.memory.toolCalls as JsonValue[] | undefined) ?? []).slice(-30);
+        calls.push({ tool, arguments: { query: proseSpan(text, rnd, 1).slice(0, 80) }, result: technicalSpan(text, rnd, 1).slice(0, 600), at: now });
+        d.memory.toolCalls = calls;
+      },
+      { eventType: 'memory_updated' },
+    );
   } else {
-    await client.updateState(id, (d) => {
-      const convo = ((d.memory.conversation as JsonValue[] | undefined) ?? []).slice(-40);
-      convo.push({ role: rnd.chance(0.5) ? 'user' : 'assistant', content: proseSpan(text, rnd, rnd.int(1, 5)), at: now });
-      d.memory.conversation = convo;
-    }, { eventType: 'memory_updated' });
+    await client.updateState(
+      id,
+      (d) => {
+        const convo = ((d.memory.conversation as JsonValue[] | undefined) ?? []).slice(-40);
+        convo.push({ role: rnd.chance(0.5) ? 'user' : 'assistant', content: proseSpan(text, rnd, rnd.int(1, 5)), at: now });
+        d.memory.conversation = convo;
+      },
+      { eventType: 'memory_updated' },
+    );
   }
 }
 

@@ -36,10 +36,14 @@ export function counterAgentFactory(options: { intervalMs?: number; onAck?: (ins
       await sleep(options.intervalMs ?? 100, ctx.signal);
       if (ctx.signal.aborted) return;
       let count = 0;
-      const res = await ctx.client.updateState(ctx.instanceId, (d) => {
-        count = ((d.memory.count as JsonValue as number | undefined) ?? 0) + 1;
-        d.memory.count = count;
-      }, { eventType: 'memory_updated' });
+      const res = await ctx.client.updateState(
+        ctx.instanceId,
+        (d) => {
+          count = ((d.memory.count as JsonValue as number | undefined) ?? 0) + 1;
+          d.memory.count = count;
+        },
+        { eventType: 'memory_updated' },
+      );
       options.onAck?.(ctx.instanceId, count, res.newVersion);
     },
   });

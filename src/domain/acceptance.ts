@@ -19,14 +19,7 @@ export interface Head {
  * - `invalid_changeset`: its changeset does not apply (bad path, wrong op);
  * - `unknown_type`: its event type is not one this code knows.
  */
-export type RejectReason =
-  | 'gap'
-  | 'duplicate'
-  | 'stale_epoch'
-  | 'epoch_not_acquired'
-  | 'checksum_mismatch'
-  | 'invalid_changeset'
-  | 'unknown_type';
+export type RejectReason = 'gap' | 'duplicate' | 'stale_epoch' | 'epoch_not_acquired' | 'checksum_mismatch' | 'invalid_changeset' | 'unknown_type';
 
 /** Outcome of {@link decide}: a discriminated union callers branch on (STYLE.md habit 4). */
 export type Decision = { accept: true } | { accept: false; reason: RejectReason };

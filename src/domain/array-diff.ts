@@ -7,11 +7,7 @@
  * replacement of every later item. Deletes and inserts left side by side in
  * one gap are paired, so an item edited in place is diffed inside.
  */
-export type ArrayEdit =
-  | { op: 'keep'; a: number; b: number }
-  | { op: 'pair'; a: number; b: number }
-  | { op: 'delete'; a: number }
-  | { op: 'insert'; b: number };
+export type ArrayEdit = { op: 'keep'; a: number; b: number } | { op: 'pair'; a: number; b: number } | { op: 'delete'; a: number } | { op: 'insert'; b: number };
 
 /**
  * Most edits Myers searches for before giving up on the middle (then items

@@ -61,7 +61,6 @@ export function elideOldValues(changes: Change[], maxBytes: number): Change[] {
   return out ?? changes;
 }
 
-
 /** Arrays at least this long whose changes outnumber half of their items are replaced whole. */
 const ARRAY_REPLACE_MIN = 8;
 

@@ -308,8 +308,7 @@ function plainCopy(value: object, depth: number, at: string): JsonValue {
   const d = drafts.get(value);
   if (d) return finalize(d, at);
   if (depth >= MAX_JSON_DEPTH) throw new InvalidInputError('JSON value', `nesting deeper than ${MAX_JSON_DEPTH} at ${at}`);
-  const child = (v: unknown, key: string): JsonValue | undefined =>
-    typeof v === 'object' && v !== null ? plainCopy(v, depth + 1, `${at}/${key}`) : scalar(v, `${at}/${key}`);
+  const child = (v: unknown, key: string): JsonValue | undefined => (typeof v === 'object' && v !== null ? plainCopy(v, depth + 1, `${at}/${key}`) : scalar(v, `${at}/${key}`));
   if (Array.isArray(value)) {
     const out: JsonValue[] = new Array(value.length);
     for (let i = 0; i < value.length; i++) {

@@ -20,16 +20,7 @@ export const SEED_EVENT_TYPES = [
 ] as const;
 
 /** Types the design adds after the seed's (DESIGN.md State, events, versions). */
-export const DESIGN_EVENT_TYPES = [
-  'task_failed',
-  'memory_updated',
-  'performance_updated',
-  'state_patched',
-  'state_rolled_back',
-  'ownership_acquired',
-  'heartbeat',
-  'state_erased',
-] as const;
+export const DESIGN_EVENT_TYPES = ['task_failed', 'memory_updated', 'performance_updated', 'state_patched', 'state_rolled_back', 'ownership_acquired', 'heartbeat', 'state_erased'] as const;
 
 /**
  * Every event type, in Avro enum order (`schemas/StateEvent.avsc`): the

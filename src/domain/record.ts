@@ -10,10 +10,7 @@ export interface EventRecordLike {
 export type RecordRejectReason = 'undecodable' | 'wrong_key';
 
 /** What one record of the events topic is, to every reader. */
-export type RecordReading =
-  | { kind: 'tombstone' }
-  | { kind: 'rejected'; reason: RecordRejectReason; detail: string; event?: StateEvent }
-  | { kind: 'event'; event: StateEvent };
+export type RecordReading = { kind: 'tombstone' } | { kind: 'rejected'; reason: RecordRejectReason; detail: string; event?: StateEvent } | { kind: 'event'; event: StateEvent };
 
 /**
  * Reads one events-topic record the same way everywhere: the projector, the

@@ -17,9 +17,7 @@ export interface Projection {
 }
 
 /** Outcome of {@link step}. */
-export type StepResult =
-  | { accept: true; projection: Projection }
-  | { accept: false; reason: RejectReason; detail?: string };
+export type StepResult = { accept: true; projection: Projection } | { accept: false; reason: RejectReason; detail?: string };
 
 /**
  * The reducer: the state after `event`, which is the event's changeset

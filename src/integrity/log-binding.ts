@@ -5,9 +5,7 @@ import type { EventLog } from '../log/port.js';
 import type { LogBinding, StateStore } from '../store/port.js';
 
 /** One way a store and a log disagree (issue 12 §3). */
-export type LogProblem =
-  | { kind: 'other_log'; detail: string }
-  | { kind: 'log_behind'; partition: number; storeOffset: string; logEnd: string | undefined };
+export type LogProblem = { kind: 'other_log'; detail: string } | { kind: 'log_behind'; partition: number; storeOffset: string; logEnd: string | undefined };
 
 /** What {@link inspectLogBinding} found. */
 export interface LogBindingReport {

@@ -49,8 +49,7 @@ export interface StateManagerOptions {
  */
 export class StateManager {
   readonly snapshotter: Snapshotter;
-  private readonly o: Required<Pick<StateManagerOptions, 'minVersionTimeoutMs' | 'pollMs' | 'cacheMaxBytes' | 'acquireForRollback' | 'maxTrackedAgents'>> &
-    StateManagerOptions;
+  private readonly o: Required<Pick<StateManagerOptions, 'minVersionTimeoutMs' | 'pollMs' | 'cacheMaxBytes' | 'acquireForRollback' | 'maxTrackedAgents'>> & StateManagerOptions;
   private readonly floor: ReadFloor;
 
   constructor(options: StateManagerOptions) {

@@ -23,12 +23,7 @@ export function eventOf(row: StoredEvent): StateEvent {
  * step's checksum is verified: DESIGN.md Invariants 2, 6).
  * @throws NotFoundError when the agent never reached `version` or history is missing
  */
-export async function projectAt(
-  store: StateStore,
-  snapshotter: Snapshotter,
-  instanceId: string,
-  version: number,
-): Promise<{ projection: Projection; fromSnapshot: string | null; errors: ReplayError[] }> {
+export async function projectAt(store: StateStore, snapshotter: Snapshotter, instanceId: string, version: number): Promise<{ projection: Projection; fromSnapshot: string | null; errors: ReplayError[] }> {
   const snap = await store.findSnapshot(instanceId, { atOrBeforeVersion: version });
   let projection: Projection | undefined;
   if (snap) projection = { version: snap.version, epoch: snap.epoch, state: await snapshotter.load(snap), checksum: snap.stateChecksum };

@@ -29,12 +29,7 @@ export interface BatchPlan {
  * the checksum: DESIGN.md Invariants 1-3). Pure except for decoding: nothing
  * is written here, so a failure before the sinks hold changes nothing.
  */
-export async function foldBatch(
-  records: StoredRecord[],
-  headOf: (id: string) => Head | undefined,
-  codec: EventCodec,
-  snapshotter: Snapshotter | undefined,
-): Promise<BatchPlan> {
+export async function foldBatch(records: StoredRecord[], headOf: (id: string) => Head | undefined, codec: EventCodec, snapshotter: Snapshotter | undefined): Promise<BatchPlan> {
   const plan: BatchPlan = { accepted: [], rejected: [], skipped: 0, heads: new Map(), snapshots: [] };
   for (const record of records) {
     if (record.value === null) continue;

@@ -150,11 +150,7 @@ export class Projector {
   /** Lag per partition: end offset minus committed offset. */
   async lag(): Promise<Record<number, bigint>> {
     const { log, group } = this.options;
-    const [end, start, committed] = await Promise.all([
-      log.endOffsets(this.topics.events),
-      log.startOffsets(this.topics.events),
-      log.committedOffsets(group, this.topics.events),
-    ]);
+    const [end, start, committed] = await Promise.all([log.endOffsets(this.topics.events), log.startOffsets(this.topics.events), log.committedOffsets(group, this.topics.events)]);
     const out: Record<number, bigint> = {};
     for (const [p, e] of Object.entries(end)) out[Number(p)] = BigInt(e) - BigInt(committed[Number(p)] ?? start[Number(p)] ?? '0');
     return out;
@@ -167,8 +163,7 @@ export class Projector {
     const started = performance.now();
     const p = batch.partition;
     this.heads.begin(p, first.offset);
-    const retry = <T>(what: string, fn: () => Promise<T>): Promise<T> =>
-      retrying(fn, { windowMs: this.options.retryWindowMs, signal, what, ...(this.logger ? { logger: this.logger } : {}) });
+    const retry = <T>(what: string, fn: () => Promise<T>): Promise<T> => retrying(fn, { windowMs: this.options.retryWindowMs, signal, what, ...(this.logger ? { logger: this.logger } : {}) });
     // Wall time per stage (the sinks of a stage overlap, so their times add up to more than the batch's).
     const timed = async <T>(stage: string, work: Promise<T>): Promise<T> => {
       const t0 = performance.now();
@@ -181,8 +176,17 @@ export class Projector {
 
     const ids = [...new Set(batch.records.filter((r) => r.value !== null).map((r) => r.key))];
     const missing = ids.filter((id) => this.heads.get(p, id) === undefined);
-    const loaded = missing.length > 0 ? await timed('heads', retry('load heads from the store', () => this.loadHeads(missing))) : new Map<string, Head>();
-    const plan = await timed('fold', foldBatch(batch.records, (id) => this.heads.get(p, id) ?? loaded.get(id), this.options.codec, this.snapshotter));
+    const loaded =
+      missing.length > 0
+        ? await timed(
+            'heads',
+            retry('load heads from the store', () => this.loadHeads(missing)),
+          )
+        : new Map<string, Head>();
+    const plan = await timed(
+      'fold',
+      foldBatch(batch.records, (id) => this.heads.get(p, id) ?? loaded.get(id), this.options.codec, this.snapshotter),
+    );
 
     // Sinks in stages that keep every crash point safe. The consumer commits
     // only after the last stage holds (Invariant 4); within a stage the writes
@@ -217,21 +221,37 @@ export class Projector {
     // write): its records are skipped as already stored, so the heads the store
     // holds for them are written to the cache and the state topic again
     // (idempotent; the cache guard keeps any newer entry).
-    const rederive = new Map(
-      [...loaded].filter(([id, h]) => !plan.heads.has(id) && h.position.partition === p && BigInt(h.position.offset) >= BigInt(first.offset)),
-    );
+    const rederive = new Map([...loaded].filter(([id, h]) => !plan.heads.has(id) && h.position.partition === p && BigInt(h.position.offset) >= BigInt(first.offset)));
     const [encoded, rederived] = await settleAll([
-      timed('encode', retry('state encoding / claim check', () => this.sinks.encode(plan.heads))),
+      timed(
+        'encode',
+        retry('state encoding / claim check', () => this.sinks.encode(plan.heads)),
+      ),
       rederive.size === 0 ? Promise.resolve(new Map<string, EncodedHead>()) : retry('state encoding', () => this.sinks.encode(rederive)),
-      timed('dlq', retry('DLQ append', () => this.sinks.dlq(plan))),
+      timed(
+        'dlq',
+        retry('DLQ append', () => this.sinks.dlq(plan)),
+      ),
       timed('snapshots', this.takeSnapshots(plan.snapshots, retry)),
-      timed('mirror', retry('event mirror write', () => this.sinks.storeEvents(plan))),
+      timed(
+        'mirror',
+        retry('event mirror write', () => this.sinks.storeEvents(plan)),
+      ),
     ] as const);
     const derived = rederived.size === 0 ? encoded : new Map([...rederived, ...encoded]);
-    await timed('cache', retry('cache write', () => this.sinks.cache(derived)));
+    await timed(
+      'cache',
+      retry('cache write', () => this.sinks.cache(derived)),
+    );
     await settleAll([
-      timed('states', retry('state rows write', () => this.sinks.storeStates(plan, encoded))),
-      timed('state-topic', retry('state topic append', () => this.sinks.stateTopic(derived))),
+      timed(
+        'states',
+        retry('state rows write', () => this.sinks.storeStates(plan, encoded)),
+      ),
+      timed(
+        'state-topic',
+        retry('state topic append', () => this.sinks.stateTopic(derived)),
+      ),
     ]);
 
     this.heads.commit(p, new Map([...loaded, ...plan.heads]), BigInt(last.offset) + 1n);
@@ -294,13 +314,16 @@ export class Projector {
 
   private startSweeper(signal: AbortSignal): ReturnType<typeof setInterval> {
     const every = this.options.sweepIntervalMs;
-    const timer = setInterval(() => {
-      if (signal.aborted) return;
-      this.snapshotter.sweep().then(
-        (n) => n > 0 && this.logger?.info({ deleted: n }, 'expired snapshots deleted'),
-        (err: unknown) => this.logger?.warn({ err }, 'snapshot retention sweep failed'),
-      );
-    }, every === 0 ? 2 ** 31 - 1 : every);
+    const timer = setInterval(
+      () => {
+        if (signal.aborted) return;
+        this.snapshotter.sweep().then(
+          (n) => n > 0 && this.logger?.info({ deleted: n }, 'expired snapshots deleted'),
+          (err: unknown) => this.logger?.warn({ err }, 'snapshot retention sweep failed'),
+        );
+      },
+      every === 0 ? 2 ** 31 - 1 : every,
+    );
     timer.unref();
     return timer;
   }

@@ -179,8 +179,7 @@ export class Sinks {
         updatedAt: head.updatedAt,
         position: head.position,
       };
-      const value: StateTopicValue =
-        blobKey === null ? { ...base, state: head.projection.state } : { ...base, claimCheck: { blobKey, encoding: body.encoding } };
+      const value: StateTopicValue = blobKey === null ? { ...base, state: head.projection.state } : { ...base, claimCheck: { blobKey, encoding: body.encoding } };
       return {
         key: id,
         value: Buffer.from(JSON.stringify(value), 'utf8'),

@@ -39,14 +39,7 @@ export function failureBound(failure: FailureDetection): number {
  *
  * Undefined when there is no such version (e.g. no task ever completed).
  */
-export async function findRestorePoint(
-  log: EventLog,
-  codec: EventCodec,
-  eventsTopic: string,
-  instanceId: string,
-  target: RecoveryStrategy['targetState'],
-  bound: number,
-): Promise<RestorePoint | undefined> {
+export async function findRestorePoint(log: EventLog, codec: EventCodec, eventsTopic: string, instanceId: string, target: RecoveryStrategy['targetState'], bound: number): Promise<RestorePoint | undefined> {
   const partition = await log.partitionFor(eventsTopic, instanceId);
   const [start, end] = await Promise.all([log.startOffsets(eventsTopic), log.endOffsets(eventsTopic)]);
   const until = BigInt(end[partition] ?? '0');

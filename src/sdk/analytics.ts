@@ -23,9 +23,7 @@ export interface OpenedAnalytics {
   close(): Promise<void>;
 }
 
-export type AnalyticsSettingsFor =
-  | { kind: 'embedded'; dataDir: string }
-  | { kind: 'servers'; mongo: MongoSettings; schemaRegistryUrl: string | undefined };
+export type AnalyticsSettingsFor = { kind: 'embedded'; dataDir: string } | { kind: 'servers'; mongo: MongoSettings; schemaRegistryUrl: string | undefined };
 
 /**
  * Opens the analytics store (SQLite `<data dir>/analytics.sqlite` embedded,

@@ -54,9 +54,7 @@ export interface OpenAgentStateOptions {
 }
 
 /** Options after defaults, environment and validation. */
-export type ResolvedOptions =
-  | (Common & { profile: 'embedded'; dataDir: string })
-  | (Common & { profile: 'servers'; servers: ServerSettings; names: SettingNames });
+export type ResolvedOptions = (Common & { profile: 'embedded'; dataDir: string }) | (Common & { profile: 'servers'; servers: ServerSettings; names: SettingNames });
 
 interface Common {
   topicPrefix: string;
@@ -105,12 +103,9 @@ export async function resolveOptions(options: OpenAgentStateOptions): Promise<Re
 }
 
 function checkServerOptions(o: ServerOptions): ServerSettings {
-  const missing = [
-    !o.kafka?.brokers?.length && 'servers.kafka.brokers',
-    !o.mongo?.uri && 'servers.mongo.uri',
-    !o.s3?.endpoint && 'servers.s3.endpoint',
-    !o.s3?.bucket && 'servers.s3.bucket',
-  ].filter((x): x is string => typeof x === 'string');
+  const missing = [!o.kafka?.brokers?.length && 'servers.kafka.brokers', !o.mongo?.uri && 'servers.mongo.uri', !o.s3?.endpoint && 'servers.s3.endpoint', !o.s3?.bucket && 'servers.s3.bucket'].filter(
+    (x): x is string => typeof x === 'string',
+  );
   if (missing.length > 0) throw new ConfigError(missing.join(', '), 'missing: explicit servers need Kafka brokers, a MongoDB uri and an S3 endpoint and bucket');
   // The same format checks as the environment's, under the option's name.
   const fromEnv = readEnvLike(o);

@@ -60,7 +60,14 @@ export async function probeServers(targets: ProbeTargets, names: SettingNames, t
   const registry = kafka?.schemaRegistryUrl;
   if (registry) checks.push({ what: `the schema registry at ${redactUrl(registry)}`, setting: names.schemaRegistryUrl, run: (t) => probeHttp(`${registry.replace(/\/+$/, '')}/subjects`, t, true) });
   if (targets.redisUrl) checks.push({ what: `Redis at ${redactUrl(targets.redisUrl)}`, setting: names.redisUrl, run: (t) => probeRedis(targets.redisUrl!, t) });
-  const results = await Promise.all(checks.map((c) => withDeadline(c.run(timeoutMs), timeoutMs + 1000, timeoutMs).then(() => undefined, (e: unknown) => ({ check: c, error: e }))));
+  const results = await Promise.all(
+    checks.map((c) =>
+      withDeadline(c.run(timeoutMs), timeoutMs + 1000, timeoutMs).then(
+        () => undefined,
+        (e: unknown) => ({ check: c, error: e }),
+      ),
+    ),
+  );
   const failed = results.filter((r) => r !== undefined);
   if (failed.length === 0) return;
   const line = failed.map(({ check, error }) => `cannot reach ${check.what} (check ${check.setting}): ${reason(error)}`).join('; ');

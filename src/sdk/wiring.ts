@@ -175,10 +175,7 @@ export async function openSinks(settings: SinkSettings): Promise<OpenedSinks> {
     let keyring: Keyring | undefined;
     if (settings.masterKeys) {
       // Data keys beside the state they protect: keys.sqlite in the data dir, or `data_keys` in MongoDB.
-      keys =
-        store instanceof MongoStore
-          ? new MongoDataKeyStore(store.connection)
-          : new SqliteDataKeyStore({ path: join(resolve((settings as { dataDir: string }).dataDir), 'keys.sqlite') });
+      keys = store instanceof MongoStore ? new MongoDataKeyStore(store.connection) : new SqliteDataKeyStore({ path: join(resolve((settings as { dataDir: string }).dataDir), 'keys.sqlite') });
       await keys.setup();
       keyring = new Keyring({ masterKeys: settings.masterKeys, store: keys });
     }

@@ -119,10 +119,7 @@ export class Snapshotter {
       // This process takes an agent's snapshots in version order, so the one it
       // took last is the newest below this version; else ask the store.
       const cached = this.recent.get(input.instanceId);
-      const base =
-        cached !== undefined && cached.version < input.version
-          ? cached
-          : await this.store.findSnapshot(input.instanceId, { atOrBeforeVersion: input.version - 1 });
+      const base = cached !== undefined && cached.version < input.version ? cached : await this.store.findSnapshot(input.instanceId, { atOrBeforeVersion: input.version - 1 });
       if (base) {
         const baseState = 'state' in base ? base.state : await this.load(base);
         baseSnapshotId = base.snapshotId;

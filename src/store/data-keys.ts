@@ -71,7 +71,10 @@ export class InMemoryDataKeyStore implements DataKeyStore {
   }
 
   async listForInstance(instanceId: string): Promise<WrappedDataKey[]> {
-    return [...this.keys.values()].filter((k) => k.instanceId === instanceId).sort((a, b) => a.version - b.version).map((k) => ({ ...k }));
+    return [...this.keys.values()]
+      .filter((k) => k.instanceId === instanceId)
+      .sort((a, b) => a.version - b.version)
+      .map((k) => ({ ...k }));
   }
 
   async listAll(): Promise<WrappedDataKey[]> {

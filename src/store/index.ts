@@ -1,21 +1,6 @@
 // The port only: importing it loads no driver. Adapters are their own entry
 // points (`./mongo/index.js`, `./sqlite/index.js`), imported by composition roots.
-export type {
-  AgentSummary,
-  BodyEncoding,
-  QueryPage,
-  StateFilter,
-  EventQuery,
-  LogPosition,
-  SnapshotQuery,
-  SnapshotRecord,
-  SnapshotType,
-  StateStore,
-  StoreCounts,
-  StoredEvent,
-  StoredState,
-  WriteResult,
-} from './port.js';
+export type { AgentSummary, BodyEncoding, QueryPage, StateFilter, EventQuery, LogPosition, SnapshotQuery, SnapshotRecord, SnapshotType, StateStore, StoreCounts, StoredEvent, StoredState, WriteResult } from './port.js';
 export { InMemoryDataKeyStore, type DataKeyStore, type WrappedDataKey } from './data-keys.js';
 export { seedTrigger } from './port.js';
 export { DEFAULT_QUERY_LIMIT, MAX_QUERY_LIMIT } from './query.js';

@@ -110,7 +110,9 @@ describe('backup service survives kill -9 under a write load (Kafka + S3)', () =
       let health: { status: string; partitions: { records: string }[] } | undefined;
       for (let i = 0; ; i++) {
         await sleep(200);
-        health = await fetch(`http://127.0.0.1:${port}/health`, { signal: AbortSignal.timeout(5000) }).then((r) => r.json() as Promise<typeof health>).catch(() => undefined);
+        health = await fetch(`http://127.0.0.1:${port}/health`, { signal: AbortSignal.timeout(5000) })
+          .then((r) => r.json() as Promise<typeof health>)
+          .catch(() => undefined);
         if (health && health.partitions.length === 6 && health.partitions.every((p) => p.records === '0')) break;
         expect(i, `never caught up: ${JSON.stringify(health)}\n${s.stderr().slice(-6000)}`).toBeLessThan(400);
       }

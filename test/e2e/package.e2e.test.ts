@@ -15,7 +15,19 @@ import { stackEnv, uniqueName } from '../support/env.js';
  */
 const run = promisify(execFile);
 const root = join(import.meta.dirname, '..', '..');
-const SERVER_VARS = ['KAFKA_BROKERS', 'SCHEMA_REGISTRY_URL', 'MONGODB_URI', 'S3_ENDPOINT', 'S3_BUCKET', 'S3_ACCESS_KEY', 'S3_SECRET_KEY', 'REDIS_URL', 'AGENTSTATE_MONGO_DATABASE', 'AGENTSTATE_TOPIC_PREFIX', 'AGENTSTATE_PROJECTOR'];
+const SERVER_VARS = [
+  'KAFKA_BROKERS',
+  'SCHEMA_REGISTRY_URL',
+  'MONGODB_URI',
+  'S3_ENDPOINT',
+  'S3_BUCKET',
+  'S3_ACCESS_KEY',
+  'S3_SECRET_KEY',
+  'REDIS_URL',
+  'AGENTSTATE_MONGO_DATABASE',
+  'AGENTSTATE_TOPIC_PREFIX',
+  'AGENTSTATE_PROJECTOR',
+];
 
 /** The js block that follows the example marker in README.md. */
 function readmeExample(): string {
@@ -182,7 +194,15 @@ describe('the packed package, installed into a fresh project', () => {
     it('a black-holed registry address (no answer at all)', async () => {
       const s = stackEnv();
       // 10.255.255.1 is not routed: connections neither succeed nor get refused.
-      const env = { ...baseEnv(), KAFKA_BROKERS: s.kafkaBrokers.join(','), SCHEMA_REGISTRY_URL: 'http://10.255.255.1:8081', MONGODB_URI: s.mongodbUri, S3_ENDPOINT: s.s3.endpoint, S3_BUCKET: s.s3.bucket, NODE_NO_WARNINGS: '1' };
+      const env = {
+        ...baseEnv(),
+        KAFKA_BROKERS: s.kafkaBrokers.join(','),
+        SCHEMA_REGISTRY_URL: 'http://10.255.255.1:8081',
+        MONGODB_URI: s.mongodbUri,
+        S3_ENDPOINT: s.s3.endpoint,
+        S3_BUCKET: s.s3.bucket,
+        NODE_NO_WARNINGS: '1',
+      };
       const r = await node(['--input-type=module', '-e', open], project, env, 15_000);
       expect(r.ms).toBeLessThan(15_000);
       expect(r.code).toBe(1);

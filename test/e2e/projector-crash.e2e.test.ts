@@ -70,8 +70,7 @@ describe('projector crash safety (SIGKILL under load)', () => {
       }
     })();
 
-    const committedTotal = async (): Promise<bigint> =>
-      Object.values(await log.committedOffsets(`${prefix}projector`, topics.events)).reduce((n, o) => n + BigInt(o), 0n);
+    const committedTotal = async (): Promise<bigint> => Object.values(await log.committedOffsets(`${prefix}projector`, topics.events)).reduce((n, o) => n + BigInt(o), 0n);
     for (let k = 0; k < KILLS; k++) {
       const p = projector();
       // Kill it while it works: after it has committed a batch, at a random moment.

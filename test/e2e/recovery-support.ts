@@ -22,8 +22,14 @@ function track(name: string, child: ChildProcess): Proc {
   rl.on('line', (l) => lines.push(l));
   const closed = new Promise<void>((res) => rl.once('close', res));
   const dbg = process.env.E2E_DEBUG_DIR ? createWriteStream(`${process.env.E2E_DEBUG_DIR}/${name}.${child.pid}.log`) : undefined;
-  child.stdout!.on('data', (d: Buffer) => { all += d.toString(); dbg?.write(d); });
-  child.stderr!.on('data', (d: Buffer) => { all += d.toString(); dbg?.write(d); });
+  child.stdout!.on('data', (d: Buffer) => {
+    all += d.toString();
+    dbg?.write(d);
+  });
+  child.stderr!.on('data', (d: Buffer) => {
+    all += d.toString();
+    dbg?.write(d);
+  });
   const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) => child.on('exit', (code, signal) => res({ code, signal })));
   const exited = exit.then(async (r) => (await Promise.race([closed, sleep(2000)]), r));
   return { name, child, lines, output: () => all.slice(-4000), exited };

@@ -128,7 +128,12 @@ async function serversKillAndZombie(): Promise<void> {
     await a.exited;
     // 60 s, not 30: at load average ~27 on the shared 2-core machine, 20 agents took 19 to 37 s to serve
     // on the survivors (the hosts themselves then managed a write every few seconds per agent).
-    await waitFor('node-a agents serving on survivors', () => ids('node-a').every((id) => servedBy(b, id) || servedBy(c, id)), 60_000, () => recovery.output());
+    await waitFor(
+      'node-a agents serving on survivors',
+      () => ids('node-a').every((id) => servedBy(b, id) || servedBy(c, id)),
+      60_000,
+      () => recovery.output(),
+    );
     for (const id of ids('node-a')) {
       const last = Math.max(...(acks(a).get(id) ?? [0]));
       const next = [...(acks(b).get(id) ?? []), ...(acks(c).get(id) ?? [])];
@@ -138,7 +143,12 @@ async function serversKillAndZombie(): Promise<void> {
 
     // The zombie: node-b stops (SIGSTOP), is presumed dead, its agents move to node-c; resumed, its next write is fenced and it stops them.
     b.child.kill('SIGSTOP');
-    await waitFor('node-b agents serving on node-c', () => ids('node-b').every((id) => servedBy(c, id)), 60_000, () => recovery.output());
+    await waitFor(
+      'node-b agents serving on node-c',
+      () => ids('node-b').every((id) => servedBy(c, id)),
+      60_000,
+      () => recovery.output(),
+    );
     b.child.kill('SIGCONT');
     await waitFor('node-b fenced on each agent', () => ids('node-b').every((id) => b.lines.includes(`fenced ${id}`)), 30_000, b.output);
 
@@ -146,7 +156,12 @@ async function serversKillAndZombie(): Promise<void> {
     try {
       // A host acknowledges writes before its next heartbeat tells the recovery service it serves:
       // the records are judged once the service has finished them, not while it is still waiting.
-      await waitFor('every recovery finished', async () => (await records.list()).every((r) => r.status !== 'in_progress'), 30_000, () => recovery.output());
+      await waitFor(
+        'every recovery finished',
+        async () => (await records.list()).every((r) => r.status !== 'in_progress'),
+        30_000,
+        () => recovery.output(),
+      );
       await Promise.all([stop(b), stop(c)]);
       await stop(recovery);
       await expectNoAcknowledgedWriteLost(profile, [...ids('node-a'), ...ids('node-b'), ...ids('node-c')], [a, b, c]);
@@ -167,7 +182,10 @@ async function serversKillAndZombie(): Promise<void> {
 }
 
 describe('recovery engine: runtime hosts and the recovery service as processes', () => {
-  it('servers: kill -9 of one of three runtime processes hosting 60 agents under write load moves its agents to survivors with no acknowledged write lost; a SIGSTOPped host is recovered and, resumed, is fenced and stops', serversKillAndZombie);
+  it(
+    'servers: kill -9 of one of three runtime processes hosting 60 agents under write load moves its agents to survivors with no acknowledged write lost; a SIGSTOPped host is recovered and, resumed, is fenced and stops',
+    serversKillAndZombie,
+  );
 
   it('embedded: kill -9 of the recovery instance working on a recovery neither loses nor doubles it', async () => {
     perHost = 6;
@@ -184,20 +202,41 @@ describe('recovery engine: runtime hosts and the recovery service as processes',
       a.child.kill('SIGKILL');
       // Kill the instance that owns the first recovery record, while it is in progress.
       let victim: string | undefined;
-      await waitFor('a recovery in progress', async () => {
-        victim = (await records.list()).find((r) => r.status === 'in_progress')?.owner;
-        return victim !== undefined;
-      }, 30_000, () => r1.output() + r2.output());
+      await waitFor(
+        'a recovery in progress',
+        async () => {
+          victim = (await records.list()).find((r) => r.status === 'in_progress')?.owner;
+          return victim !== undefined;
+        },
+        30_000,
+        () => r1.output() + r2.output(),
+      );
       const [killed, survivor] = victim === 'rec-1' ? [r1, r2] : [r2, r1];
       killed.child.kill('SIGKILL');
-      await waitFor('node-a agents serving on survivors', () => ids('node-a').every((id) => servedBy(b, id) || servedBy(c, id)), 40_000, () => survivor.output());
-      await waitFor('every record finished', async () => (await records.list()).filter((r) => r.status === 'in_progress').length === 0, 30_000, () => survivor.output());
+      await waitFor(
+        'node-a agents serving on survivors',
+        () => ids('node-a').every((id) => servedBy(b, id) || servedBy(c, id)),
+        40_000,
+        () => survivor.output(),
+      );
+      await waitFor(
+        'every record finished',
+        async () => (await records.list()).filter((r) => r.status === 'in_progress').length === 0,
+        30_000,
+        () => survivor.output(),
+      );
       const all = await records.list();
       for (const id of ids('node-a')) {
         // One failure, one record, succeeded; the agent runs on exactly one host.
-        expect(all.filter((r) => r.instanceId === id).map((r) => r.status), id).toEqual(['succeeded']);
+        expect(
+          all.filter((r) => r.instanceId === id).map((r) => r.status),
+          id,
+        ).toEqual(['succeeded']);
       }
-      expect(all.some((r) => r.generation > 1), 'the surviving instance took over a lapsed lease').toBe(true);
+      expect(
+        all.some((r) => r.generation > 1),
+        'the surviving instance took over a lapsed lease',
+      ).toBe(true);
     } finally {
       await records.close();
     }

@@ -49,7 +49,11 @@ function restoreCli(args: string[], killWhen?: (stderr: string, ms: number) => b
 
 afterAll(async () => {
   const client = new MongoClient(stackEnv().mongodbUri);
-  for (const d of databases) await client.db(d).dropDatabase().catch(() => undefined);
+  for (const d of databases)
+    await client
+      .db(d)
+      .dropDatabase()
+      .catch(() => undefined);
   await client.close();
 });
 

@@ -104,9 +104,7 @@ describe('SqliteEventLog group membership across processes', () => {
           child.on('exit', () => rej(new Error('consumer child exited early')));
         });
         await expect(log.resetGroup('g', 't', { to: 'earliest' })).rejects.toMatchObject({ code: 'AS_CONFLICT' });
-        await expect(
-          log.consume({ group: 'g', topics: ['t'], handler: async () => undefined }),
-        ).rejects.toMatchObject({ code: 'AS_CONFLICT' });
+        await expect(log.consume({ group: 'g', topics: ['t'], handler: async () => undefined })).rejects.toMatchObject({ code: 'AS_CONFLICT' });
       } finally {
         child.kill('SIGKILL');
         await exited;

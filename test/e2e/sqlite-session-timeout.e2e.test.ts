@@ -28,7 +28,7 @@ setInterval(() => {}, 1000);
  * not after the reader's 10 s default. Time is the behaviour under test here,
  * so the margin is wide: the bound is 8 s against a 1 s session.
  */
-describe('SqliteEventLog: a consumer\'s own session timeout', () => {
+describe("SqliteEventLog: a consumer's own session timeout", () => {
   it('a silent member is dead after the session timeout it joined with', async () => {
     const path = join(dir, 'session.sqlite');
     const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', CHILD], {

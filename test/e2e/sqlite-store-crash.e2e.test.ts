@@ -72,7 +72,10 @@ describe('SqliteStateStore survives SIGKILL', () => {
         // Nothing acknowledged was lost (a batch written but killed before its ack may be there too).
         expect(state?.version ?? 0, id).toBeGreaterThanOrEqual(highest.get(id) ?? 0);
         // Every version exactly once, contiguous from 1: restarts resumed from the stored head.
-        expect(events.map((e) => e.version), id).toEqual(Array.from({ length: state?.version ?? 0 }, (_, i) => i + 1));
+        expect(
+          events.map((e) => e.version),
+          id,
+        ).toEqual(Array.from({ length: state?.version ?? 0 }, (_, i) => i + 1));
         if (state === undefined) continue;
         // One transaction per batch: the state and its event were written together.
         expect(state.position.offset).toBe(String(OFFSET_BASE + BigInt(state.version)));

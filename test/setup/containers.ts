@@ -37,10 +37,7 @@ export async function startContainers(): Promise<{ vars: StackVars; stop: () => 
       })
       .withWaitStrategy(Wait.forLogMessage(/Kafka Server started/))
       .start(),
-    new GenericContainer(IMAGES.registry)
-      .withExposedPorts({ container: 8080, host: 18081 })
-      .withWaitStrategy(Wait.forHttp('/apis/ccompat/v7/subjects', 8080))
-      .start(),
+    new GenericContainer(IMAGES.registry).withExposedPorts({ container: 8080, host: 18081 }).withWaitStrategy(Wait.forHttp('/apis/ccompat/v7/subjects', 8080)).start(),
     new GenericContainer(IMAGES.mongo).withExposedPorts({ container: 27017, host: 27117 }).start(),
     new GenericContainer(IMAGES.s3)
       .withExposedPorts({ container: 7070, host: 17070 })

@@ -1,16 +1,7 @@
 import type { StackEnv } from '../support/env.js';
 
 /** Env var names shared by scripts/stack, docker-compose.yml, services and tests. */
-export const STACK_VARS = [
-  'KAFKA_BROKERS',
-  'SCHEMA_REGISTRY_URL',
-  'MONGODB_URI',
-  'S3_ENDPOINT',
-  'S3_ACCESS_KEY',
-  'S3_SECRET_KEY',
-  'S3_BUCKET',
-  'REDIS_URL',
-] as const;
+export const STACK_VARS = ['KAFKA_BROKERS', 'SCHEMA_REGISTRY_URL', 'MONGODB_URI', 'S3_ENDPOINT', 'S3_ACCESS_KEY', 'S3_SECRET_KEY', 'S3_BUCKET', 'REDIS_URL'] as const;
 
 /** Printed by scripts/stack when FerretDB runs on PostgreSQL; absent elsewhere (real MongoDB). */
 export const FERRETDB_POSTGRES_VAR = 'AGENTSTATE_FERRETDB_POSTGRES_URL';
@@ -42,7 +33,9 @@ export function parseExports(text: string): Record<string, string> {
 
 export function toStackEnv(vars: StackVars, source: StackEnv['source']): StackEnv {
   return {
-    kafkaBrokers: vars.KAFKA_BROKERS.split(',').map((s) => s.trim()).filter(Boolean),
+    kafkaBrokers: vars.KAFKA_BROKERS.split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
     schemaRegistryUrl: vars.SCHEMA_REGISTRY_URL,
     mongodbUri: vars.MONGODB_URI,
     s3: {

@@ -23,7 +23,24 @@ export interface BruteWindow {
   writesRejected: number;
 }
 
-export const BRUTE_FIELDS = ['events', 'eventTypes', 'firstVersion', 'lastVersion', 'sizeStart', 'sizeEnd', 'sizeMax', 'changesetBytes', 'tasksAssigned', 'tasksCompleted', 'tasksFailed', 'errors', 'executionMsTotal', 'executionCount', 'statusChanges', 'writesRejected'] as const;
+export const BRUTE_FIELDS = [
+  'events',
+  'eventTypes',
+  'firstVersion',
+  'lastVersion',
+  'sizeStart',
+  'sizeEnd',
+  'sizeMax',
+  'changesetBytes',
+  'tasksAssigned',
+  'tasksCompleted',
+  'tasksFailed',
+  'errors',
+  'executionMsTotal',
+  'executionCount',
+  'statusChanges',
+  'writesRejected',
+] as const;
 
 const bytes = (v: JsonValue | undefined): number => (v === undefined ? 0 : Buffer.byteLength(canonicalJson(v)));
 
@@ -59,7 +76,25 @@ export async function bruteForceWindows(log: EventLog, topic: string, codec: Eve
         const id = `${e.instanceId}|${label}|${ws}`;
         let w = out.get(id);
         if (!w) {
-          w = { id, events: 0, eventTypes: {}, firstVersion: 0, lastVersion: 0, sizeStart: a.size, sizeEnd: a.size, sizeMax: a.size, changesetBytes: 0, tasksAssigned: 0, tasksCompleted: 0, tasksFailed: 0, errors: 0, executionMsTotal: 0, executionCount: 0, statusChanges: 0, writesRejected: 0 };
+          w = {
+            id,
+            events: 0,
+            eventTypes: {},
+            firstVersion: 0,
+            lastVersion: 0,
+            sizeStart: a.size,
+            sizeEnd: a.size,
+            sizeMax: a.size,
+            changesetBytes: 0,
+            tasksAssigned: 0,
+            tasksCompleted: 0,
+            tasksFailed: 0,
+            errors: 0,
+            executionMsTotal: 0,
+            executionCount: 0,
+            statusChanges: 0,
+            writesRejected: 0,
+          };
           out.set(id, w);
         }
         touched.push(w);
@@ -96,7 +131,7 @@ export async function bruteForceWindows(log: EventLog, topic: string, codec: Eve
         if (e.eventType === 'task_assigned') w.tasksAssigned++;
         if (e.eventType === 'task_completed') {
           w.tasksCompleted++;
-          if (a.taskAt !== null) (w.executionMsTotal += at - a.taskAt), w.executionCount++;
+          if (a.taskAt !== null) ((w.executionMsTotal += at - a.taskAt), w.executionCount++);
         }
         if (e.eventType === 'task_failed' || e.eventType === 'error_occurred') {
           w.errors++;

@@ -87,8 +87,7 @@ export async function readRace(o: ReadRaceOptions): Promise<ReadRaceResult> {
       const mode = r % 3; // 0 plain, 1 minVersion, 2 store-checked plain: one kind per reader, so waits of one kind do not slow the others
       const floor = returned.get(id) ?? 0;
       const storeFloor = mode === 2 ? ((await o.store.getState(id))?.version ?? 0) : 0;
-      const view =
-        mode === 1 ? await o.manager.getCurrentState(id, { minVersion: acked.get(id) ?? 1 }) : await o.manager.getCurrentState(id);
+      const view = mode === 1 ? await o.manager.getCurrentState(id, { minVersion: acked.get(id) ?? 1 }) : await o.manager.getCurrentState(id);
       const v = view?.version ?? 0;
       result.reads++;
       if (mode === 1) result.minVersionReads++;

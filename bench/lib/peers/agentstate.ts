@@ -68,7 +68,12 @@ export function agentstateServers(env: StackEnv, stamp: string, kafkaLogDir: str
     const as = await openAgentState({
       profile: 'servers',
       env: false,
-      servers: { kafka: { brokers: env.kafkaBrokers, schemaRegistryUrl: env.schemaRegistryUrl }, mongo: { uri: env.mongodbUri, database, ...(ferretdbPostgresUrl ? { ferretdbPostgresUrl } : {}) }, s3: { ...env.s3 }, redisUrl: env.redisUrl },
+      servers: {
+        kafka: { brokers: env.kafkaBrokers, schemaRegistryUrl: env.schemaRegistryUrl },
+        mongo: { uri: env.mongodbUri, database, ...(ferretdbPostgresUrl ? { ferretdbPostgresUrl } : {}) },
+        s3: { ...env.s3 },
+        redisUrl: env.redisUrl,
+      },
       topicPrefix: prefix,
       projector: 'in-process',
     });

@@ -101,7 +101,7 @@ export function serverCpuSeconds(dir = stackDir()): number {
     }
   }
   const inTree = new Set(roots.filter((p) => stats.has(p)));
-  for (let grew = true; grew; ) {
+  for (let grew = true; grew;) {
     grew = false;
     for (const [pid, s] of stats) if (!inTree.has(pid) && inTree.has(s.ppid)) (inTree.add(pid), (grew = true));
   }

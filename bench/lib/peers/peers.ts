@@ -72,10 +72,19 @@ export function langgraphMongo(env: StackEnv, stamp: string, sizes: PgSizes): Pe
     await client.connect();
     const saver = new MongoDBSaver({ client: client as never, dbName });
     await saver.setup();
-    return checkpointer('LangGraph MongoDBSaver (FerretDB)', 'FerretDB/PostgreSQL commit (fsync)', saver, () => sizes.schema(dbName), async () => {
-      await client.db(dbName).dropDatabase().catch(() => undefined);
-      await client.close();
-    });
+    return checkpointer(
+      'LangGraph MongoDBSaver (FerretDB)',
+      'FerretDB/PostgreSQL commit (fsync)',
+      saver,
+      () => sizes.schema(dbName),
+      async () => {
+        await client
+          .db(dbName)
+          .dropDatabase()
+          .catch(() => undefined);
+        await client.close();
+      },
+    );
   };
 }
 
@@ -88,13 +97,19 @@ export function langgraphSqlite(): PeerFactory {
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = FULL');
     const saver = new SqliteSaver(db);
-    return checkpointer('LangGraph SqliteSaver', 'SQLite WAL, synchronous=FULL (set for the benchmark)', saver, async () => {
-      if (db.pragma('synchronous', { simple: true }) !== 2) throw new Error('SqliteSaver is not at synchronous=FULL');
-      return dirBytes(dir);
-    }, async () => {
-      db.close();
-      rmSync(dir, { recursive: true, force: true });
-    });
+    return checkpointer(
+      'LangGraph SqliteSaver',
+      'SQLite WAL, synchronous=FULL (set for the benchmark)',
+      saver,
+      async () => {
+        if (db.pragma('synchronous', { simple: true }) !== 2) throw new Error('SqliteSaver is not at synchronous=FULL');
+        return dirBytes(dir);
+      },
+      async () => {
+        db.close();
+        rmSync(dir, { recursive: true, force: true });
+      },
+    );
   };
 }
 
@@ -104,17 +119,21 @@ export function langgraphPostgres(pgUrl: (db: string) => string, stamp: string, 
     await sizes.exec(`CREATE DATABASE ${db}`);
     const saver = PostgresSaver.fromConnString(pgUrl(db));
     await saver.setup();
-    return checkpointer('LangGraph PostgresSaver', 'PostgreSQL 15 commit (fsync, synchronous_commit=on)', saver, () => sizes.database(db), async () => {
-      await saver.end();
-      await sizes.exec(`DROP DATABASE IF EXISTS ${db}`);
-    });
+    return checkpointer(
+      'LangGraph PostgresSaver',
+      'PostgreSQL 15 commit (fsync, synchronous_commit=on)',
+      saver,
+      () => sizes.database(db),
+      async () => {
+        await saver.end();
+        await sizes.exec(`DROP DATABASE IF EXISTS ${db}`);
+      },
+    );
   };
 }
 
 // Emmett's events carry plain records; the workload's types are closed interfaces.
-type ChatEvent =
-  | { type: 'ChatStarted'; data: { state: ChatState } & Record<string, unknown> }
-  | { type: 'MessageAppended'; data: ChatUpdate & Record<string, unknown> };
+type ChatEvent = { type: 'ChatStarted'; data: { state: ChatState } & Record<string, unknown> } | { type: 'MessageAppended'; data: ChatUpdate & Record<string, unknown> };
 
 /**
  * Emmett: a stream per agent, `appendToStream` with the expected version
@@ -179,7 +198,10 @@ export function naiveMongo(env: StackEnv, stamp: string, sizes: PgSizes): PeerFa
       },
       storedBytes: () => sizes.schema(dbName),
       async close() {
-        await client.db(dbName).dropDatabase().catch(() => undefined);
+        await client
+          .db(dbName)
+          .dropDatabase()
+          .catch(() => undefined);
         await client.close();
       },
     };

@@ -32,7 +32,7 @@ ${GLOBAL_HELP}`;
 
 export async function rollback(argv: string[], out: (s: string) => void): Promise<number> {
   const { values, positionals } = parse(argv, {});
-  if (values.help) return out(rollbackHelp), 0;
+  if (values.help) return (out(rollbackHelp), 0);
   const [id, v] = positionalArgs(positionals, ['instanceId', 'version'], 'agentstate rollback <instanceId> <version>') as [string, string];
   const target = parsePositiveInt(v, '<version>');
   const backend = await openBackend({ dataDir: values['data-dir'], backend: backendKind(values.backend), env: process.env });
@@ -64,7 +64,7 @@ export async function rollback(argv: string[], out: (s: string) => void): Promis
 
 export async function replay(argv: string[], out: (s: string) => void): Promise<number> {
   const { values, positionals } = parse(argv, { group: { type: 'string' }, to: { type: 'string' } });
-  if (values.help) return out(replayHelp), 0;
+  if (values.help) return (out(replayHelp), 0);
   positionalArgs(positionals, [], 'agentstate replay --group <group> --to <earliest|latest|timestamp|offset>');
   const group = asString(values.group);
   const to = asString(values.to);
@@ -84,7 +84,13 @@ export async function replay(argv: string[], out: (s: string) => void): Promise<
       if (Number.isNaN(t)) throw new UsageError(`--to: "${to}" is not earliest, latest, an ISO 8601 time or an offset`);
       offsets = await backend.log.resetGroup(group, topic, { to: 'timestamp', timestamp: t });
     }
-    out(values.json ? JSON.stringify({ group: group, topic, offsets }, null, 2) : `group ${group} on ${topic} reset to ${Object.entries(offsets).map(([p, o]) => `${p}:${o}`).join(' ')}`);
+    out(
+      values.json
+        ? JSON.stringify({ group: group, topic, offsets }, null, 2)
+        : `group ${group} on ${topic} reset to ${Object.entries(offsets)
+            .map(([p, o]) => `${p}:${o}`)
+            .join(' ')}`,
+    );
     return 0;
   } finally {
     await backend.close();
@@ -93,7 +99,7 @@ export async function replay(argv: string[], out: (s: string) => void): Promise<
 
 export async function topics(argv: string[], out: (s: string) => void): Promise<number> {
   const { values, positionals } = parse(argv, {});
-  if (values.help) return out(topicsHelp), 0;
+  if (values.help) return (out(topicsHelp), 0);
   positionalArgs(positionals, [], 'agentstate topics');
   const backend = await openBackend({ dataDir: values['data-dir'], backend: backendKind(values.backend), env: process.env });
   try {

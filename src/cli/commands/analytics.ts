@@ -85,12 +85,12 @@ function windowLabel(text: string | undefined, fallback: string): string {
 
 export async function analytics(argv: string[], out: (s: string) => void): Promise<number> {
   const { values, positionals } = parse(argv, { window: { type: 'string' }, last: { type: 'string' } });
-  if (values.help) return out(analyticsHelp), 0;
+  if (values.help) return (out(analyticsHelp), 0);
   const [id] = positionalArgs(positionals, ['id'], 'agentstate analytics <id> [--window 1h]');
   const window = windowLabel(asString(values.window), '1h');
   const last = parsePositiveInt(asString(values.last) ?? '24', '--last');
   const store = await openStore(backendKind(values.backend), values['data-dir'], process.env);
-  if (!store) return out(values.json ? JSON.stringify({ instanceId: id, windows: [], anomalies: [] }) : NO_DATA), 0;
+  if (!store) return (out(values.json ? JSON.stringify({ instanceId: id, windows: [], anomalies: [] }) : NO_DATA), 0);
   try {
     const windows = (await store.metrics({ instanceIds: [id!], window })).slice(-last);
     const anomalies = await new StateAnalyticsService(store, { window }).detectStateAnomalies(id!);
@@ -102,7 +102,17 @@ export async function analytics(argv: string[], out: (s: string) => void): Promi
     else {
       const rows = windows.map((w) => {
         const f = figures(w);
-        return [new Date(w.windowStart).toISOString(), String(w.events), String(w.sizeEnd), signed(w.sizeEnd - w.sizeStart), String(w.changesetBytes), String(w.errors), f.taskCompletionRate === null ? '-' : `${(f.taskCompletionRate * 100).toFixed(0)}%`, f.averageExecutionTime === null ? '-' : `${f.averageExecutionTime.toFixed(0)}ms`, String(w.writesRejected)];
+        return [
+          new Date(w.windowStart).toISOString(),
+          String(w.events),
+          String(w.sizeEnd),
+          signed(w.sizeEnd - w.sizeStart),
+          String(w.changesetBytes),
+          String(w.errors),
+          f.taskCompletionRate === null ? '-' : `${(f.taskCompletionRate * 100).toFixed(0)}%`,
+          f.averageExecutionTime === null ? '-' : `${f.averageExecutionTime.toFixed(0)}ms`,
+          String(w.writesRejected),
+        ];
       });
       table(['WINDOW', 'EVENTS', 'BYTES', 'GROWTH', 'CHANGESET', 'ERRORS', 'COMPLETED', 'EXEC', 'REJECTED'], rows, out);
     }
@@ -115,7 +125,7 @@ export async function analytics(argv: string[], out: (s: string) => void): Promi
 
 export async function anomalies(argv: string[], out: (s: string) => void): Promise<number> {
   const { values, positionals } = parse(argv, { since: { type: 'string' }, type: { type: 'string' }, status: { type: 'string' }, agent: { type: 'string' } });
-  if (values.help) return out(anomaliesHelp), 0;
+  if (values.help) return (out(anomaliesHelp), 0);
   positionalArgs(positionals, [], 'agentstate anomalies [--since 10m] [--type loop]');
   const since = parseDuration(asString(values.since) ?? '1h', '--since');
   const type = asString(values.type);
@@ -123,7 +133,7 @@ export async function anomalies(argv: string[], out: (s: string) => void): Promi
   const status = asString(values.status);
   if (status !== undefined && status !== 'active' && status !== 'resolved') throw new UsageError('--status: active or resolved');
   const store = await openStore(backendKind(values.backend), values['data-dir'], process.env);
-  if (!store) return out(values.json ? '[]' : NO_DATA), 0;
+  if (!store) return (out(values.json ? '[]' : NO_DATA), 0);
   try {
     const agent = asString(values.agent);
     const list = await store.anomalies({
@@ -142,14 +152,14 @@ export async function anomalies(argv: string[], out: (s: string) => void): Promi
 
 export async function top(argv: string[], out: (s: string) => void): Promise<number> {
   const { values, positionals } = parse(argv, { window: { type: 'string' }, rows: { type: 'string' }, interval: { type: 'string' }, count: { type: 'string' } });
-  if (values.help) return out(topHelp), 0;
+  if (values.help) return (out(topHelp), 0);
   positionalArgs(positionals, [], 'agentstate top');
   const window = windowLabel(asString(values.window), '1m');
   const rows = parsePositiveInt(asString(values.rows) ?? '20', '--rows');
   const interval = parseDuration(asString(values.interval) ?? '2s', '--interval');
   const count = asString(values.count) === undefined ? Infinity : parsePositiveInt(asString(values.count)!, '--count');
   const store = await openStore(backendKind(values.backend), values['data-dir'], process.env);
-  if (!store) return out(NO_DATA), 0;
+  if (!store) return (out(NO_DATA), 0);
   const tty = process.stdout.isTTY === true && !values.json;
   let stop = false;
   const onSignal = (): void => void (stop = true);
@@ -161,10 +171,18 @@ export async function top(argv: string[], out: (s: string) => void): Promise<num
       else {
         if (tty) out('\x1b[2J\x1b[H');
         out(`agentstate top — ${frame.agents} agents, ${frame.activeAnomalies} active anomalies, window ${window} — ${new Date().toISOString()}`);
-        table(['AGENT', 'TYPE', 'VERSION', 'EVENTS/MIN', 'BYTES', 'ERRORS', 'ANOMALIES'], frame.rows.map((r) => [r.instanceId, r.agentType ?? '-', String(r.version), r.eventsPerMinute.toFixed(0), String(r.size), String(r.errors), r.anomalies.join(',') || '-']), out);
+        table(
+          ['AGENT', 'TYPE', 'VERSION', 'EVENTS/MIN', 'BYTES', 'ERRORS', 'ANOMALIES'],
+          frame.rows.map((r) => [r.instanceId, r.agentType ?? '-', String(r.version), r.eventsPerMinute.toFixed(0), String(r.size), String(r.errors), r.anomalies.join(',') || '-']),
+          out,
+        );
         if (frame.nodes.length > 0) {
           out('');
-          table(['NODE', 'STATE', 'SILENT', 'AGENTS', 'HEAP MB'], frame.nodes.map((h) => [h.nodeId, h.state, `${Math.round(h.silentMs / 1000)}s`, String(h.load), h.heapUsedBytes === null ? '-' : (h.heapUsedBytes / 2 ** 20).toFixed(0)]), out);
+          table(
+            ['NODE', 'STATE', 'SILENT', 'AGENTS', 'HEAP MB'],
+            frame.nodes.map((h) => [h.nodeId, h.state, `${Math.round(h.silentMs / 1000)}s`, String(h.load), h.heapUsedBytes === null ? '-' : (h.heapUsedBytes / 2 ** 20).toFixed(0)]),
+            out,
+          );
         }
       }
       if (n + 1 < count && !stop) await new Promise((r) => setTimeout(r, interval));
@@ -226,7 +244,17 @@ function printAnomalies(list: AnomalyRecord[], hosts: HostRecord[], out: (s: str
   const now = Date.now();
   table(
     ['TYPE', 'SEVERITY', 'STATUS', 'AGENT', 'FIRST SEEN', 'LAST SEEN', 'VERSIONS', 'HOST', 'WHAT'],
-    list.map((a) => [a.type, a.severity, a.status, a.instanceId, new Date(a.firstSeenAt).toISOString(), new Date(a.lastSeenAt).toISOString(), `${a.fromVersion}-${a.toVersion}`, hostVerdict(a, hosts, now), a.description]),
+    list.map((a) => [
+      a.type,
+      a.severity,
+      a.status,
+      a.instanceId,
+      new Date(a.firstSeenAt).toISOString(),
+      new Date(a.lastSeenAt).toISOString(),
+      `${a.fromVersion}-${a.toVersion}`,
+      hostVerdict(a, hosts, now),
+      a.description,
+    ]),
     out,
   );
 }

@@ -79,10 +79,20 @@ export class MongoDrillRecorder implements DrillRecorder {
     await this.drills.replaceOne({ drillId: r.drillId }, r, { upsert: true });
   }
   async recent(limit: number): Promise<DrillRecord[]> {
-    return (await this.drills.find({}, { projection: { _id: 0 } }).sort({ startedAt: -1 }).limit(limit).toArray()) as DrillRecord[];
+    return (await this.drills
+      .find({}, { projection: { _id: 0 } })
+      .sort({ startedAt: -1 })
+      .limit(limit)
+      .toArray()) as DrillRecord[];
   }
   async lastSuccessful(): Promise<DrillRecord | undefined> {
-    return ((await this.drills.find({ ok: true }, { projection: { _id: 0 } }).sort({ startedAt: -1 }).limit(1).toArray()) as DrillRecord[])[0];
+    return (
+      (await this.drills
+        .find({ ok: true }, { projection: { _id: 0 } })
+        .sort({ startedAt: -1 })
+        .limit(1)
+        .toArray()) as DrillRecord[]
+    )[0];
   }
   async close(): Promise<void> {
     await this.connection.close();
@@ -114,4 +124,3 @@ export class SqliteDrillRecorder implements DrillRecorder {
     this.db.close();
   }
 }
-

@@ -76,7 +76,8 @@ export async function openBackupBlobs(backend: Backend, dataDir: string, env: No
 }
 
 function printVerify(report: VerifyReport, out: (s: string) => void): void {
-  for (const p of report.partitions) out(`partition ${p.partition}: ${p.segments} segments, ${p.records} records, offsets ${p.firstOffset ?? '-'}..${p.nextOffset === null ? '-' : BigInt(p.nextOffset) - 1n}, ${p.bytes} bytes`);
+  for (const p of report.partitions)
+    out(`partition ${p.partition}: ${p.segments} segments, ${p.records} records, offsets ${p.firstOffset ?? '-'}..${p.nextOffset === null ? '-' : BigInt(p.nextOffset) - 1n}, ${p.bytes} bytes`);
   for (const p of report.problems) out(`DAMAGED partition ${p.partition} offsets ${p.firstOffset ?? '?'}-${p.lastOffset ?? '?'}: ${p.kind}: ${p.detail}`);
   for (const g of report.versionGaps.slice(0, 20)) out(`version gap: ${g.instanceId} jumps from ${g.from} to ${g.to} at partition ${g.partition} offset ${g.offset}`);
   if (report.shredded) out(`${report.shredded} record(s) of crypto-shredded agents (unreadable on purpose)`);
@@ -84,7 +85,9 @@ function printVerify(report: VerifyReport, out: (s: string) => void): void {
   if (report.unreferenced.length) out(`${report.unreferenced.length} segment object(s) named by no manifest (a crash between segment and manifest; harmless)`);
   if (report.deep) {
     const d = report.deep;
-    const rejected = Object.entries(d.rejected).map(([k, v]) => `${k} ${v}`).join(', ');
+    const rejected = Object.entries(d.rejected)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ');
     out(`deep: ${d.folded} agents folded, ${d.matched} match the store, ${d.ahead} ahead in the store (not archived yet), ${d.mismatched.length} differ${rejected ? `; rejected events: ${rejected}` : ''}`);
     for (const m of d.mismatched) out(`MISMATCH ${m.instanceId}: backup v${m.backup.version} ${m.backup.checksum}, store v${m.expected.version} ${m.expected.checksum}`);
     if (d.snapshots) {
@@ -93,12 +96,16 @@ function printVerify(report: VerifyReport, out: (s: string) => void): void {
       for (const m of s.mismatched) out(`SNAPSHOT MISMATCH ${m.instanceId} snapshot ${m.snapshotId} (version ${m.version}): snapshot checksum ${m.snapshot}, backup fold ${m.backup ?? 'never reaches this version'}`);
     }
   }
-  out(report.ok ? `backup ok: ${report.segments} segments, ${report.records} records, ${report.agents} agents` : `backup DAMAGED: ${report.problems.length} problem(s)${report.deep?.mismatched.length ? `, ${report.deep.mismatched.length} mismatched agent(s)` : ''}${report.deep?.snapshots?.mismatched.length ? `, ${report.deep.snapshots.mismatched.length} mismatched snapshot(s)` : ''}`);
+  out(
+    report.ok
+      ? `backup ok: ${report.segments} segments, ${report.records} records, ${report.agents} agents`
+      : `backup DAMAGED: ${report.problems.length} problem(s)${report.deep?.mismatched.length ? `, ${report.deep.mismatched.length} mismatched agent(s)` : ''}${report.deep?.snapshots?.mismatched.length ? `, ${report.deep.snapshots.mismatched.length} mismatched snapshot(s)` : ''}`,
+  );
 }
 
 export async function backup(argv: string[], out: (s: string) => void): Promise<number> {
   const { values, positionals } = parse(argv, { deep: { type: 'boolean' } as never });
-  if (values.help) return out(backupHelp), 0;
+  if (values.help) return (out(backupHelp), 0);
   const [sub] = positionalArgs(positionals, ['status|verify|drill'], 'agentstate backup status|verify [--deep]|drill');
   if (sub !== 'status' && sub !== 'verify' && sub !== 'drill') throw new UsageError(`unknown subcommand "${sub}" (status, verify or drill)`);
   if (sub !== 'verify' && values.deep) throw new UsageError('--deep is an option of verify');
@@ -132,7 +139,9 @@ export async function backup(argv: string[], out: (s: string) => void): Promise<
       else {
         out('partition  segments  archived-next  end-offset  lag-records  lag-seconds  last-segment');
         for (const r of rows) {
-          out(`${String(r.partition).padStart(9)}  ${String(r.segments).padStart(8)}  ${String(r.archivedNext ?? '-').padStart(13)}  ${r.endOffset.padStart(10)}  ${r.lagRecords.padStart(11)}  ${r.lagSeconds.toFixed(1).padStart(11)}  ${r.lastSegmentAt ? new Date(r.lastSegmentAt).toISOString() : '-'}`);
+          out(
+            `${String(r.partition).padStart(9)}  ${String(r.segments).padStart(8)}  ${String(r.archivedNext ?? '-').padStart(13)}  ${r.endOffset.padStart(10)}  ${r.lagRecords.padStart(11)}  ${r.lagSeconds.toFixed(1).padStart(11)}  ${r.lastSegmentAt ? new Date(r.lastSegmentAt).toISOString() : '-'}`,
+          );
         }
         out(lastOk ? `last successful drill: ${describeDrill(lastOk)}` : 'last successful drill: none (run agentstate backup drill)');
         if (last && !last.ok) out(`last drill: ${describeDrill(last)}`);
@@ -157,14 +166,27 @@ export async function backup(argv: string[], out: (s: string) => void): Promise<
         for (let i = 0; i < ids.length; i += 16) {
           const page = ids.slice(i, i + 16);
           const lists = await Promise.all(page.map((id) => sinks.store.listSnapshots(id)));
-          page.forEach((id, j) => out.set(id, lists[j]!.map((r) => ({ snapshotId: r.snapshotId, version: r.version, stateChecksum: r.stateChecksum }))));
+          page.forEach((id, j) =>
+            out.set(
+              id,
+              lists[j]!.map((r) => ({ snapshotId: r.snapshotId, version: r.version, stateChecksum: r.stateChecksum })),
+            ),
+          );
         }
         return out;
       };
     }
     try {
       const partitions = Object.keys(await backend.log.endOffsets(backend.topics.events)).length;
-      const report = await verifyBackup({ blobs, codec: backend.codec, deep: !!values.deep, ...(expected ? { expected } : {}), ...(snapshots ? { snapshots } : {}), ...(keys?.keyring ? { keyring: keys.keyring } : {}), partitions });
+      const report = await verifyBackup({
+        blobs,
+        codec: backend.codec,
+        deep: !!values.deep,
+        ...(expected ? { expected } : {}),
+        ...(snapshots ? { snapshots } : {}),
+        ...(keys?.keyring ? { keyring: keys.keyring } : {}),
+        partitions,
+      });
       if (values.json) out(JSON.stringify(report, null, 2));
       else printVerify(report, out);
       return report.ok ? 0 : 1;

@@ -32,7 +32,7 @@ export interface DoctorCheck {
 
 export async function doctor(argv: string[], out: (s: string) => void): Promise<number> {
   const { values, positionals } = parse(argv, {});
-  if (values.help) return out(help), 0;
+  if (values.help) return (out(help), 0);
   positionalArgs(positionals, [], 'agentstate doctor');
   const checks: DoctorCheck[] = [];
   const kind = backendKind(values.backend);

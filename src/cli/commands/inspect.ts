@@ -28,7 +28,7 @@ function idOf(positionals: string[], usage: string): string {
 
 export async function inspect(argv: string[], out: (s: string) => void): Promise<number> {
   const { values, positionals } = parse(argv, {});
-  if (values.help) return out(inspectHelp), 0;
+  if (values.help) return (out(inspectHelp), 0);
   const id = idOf(positionals, 'agentstate inspect <instanceId>');
   const backend = await openBackend({ dataDir: values['data-dir'], backend: backendKind(values.backend), env: process.env, readOnly: true });
   try {
@@ -45,7 +45,7 @@ export async function inspect(argv: string[], out: (s: string) => void): Promise
 
 export async function history(argv: string[], out: (s: string) => void): Promise<number> {
   const { values, positionals } = parse(argv, { limit: { type: 'string' } });
-  if (values.help) return out(historyHelp), 0;
+  if (values.help) return (out(historyHelp), 0);
   const id = idOf(positionals, 'agentstate history <instanceId>');
   const limit = asString(values.limit) === undefined ? Infinity : parsePositiveInt(asString(values.limit) ?? '', '--limit');
   const backend = await openBackend({ dataDir: values['data-dir'], backend: backendKind(values.backend), env: process.env, readOnly: true });
@@ -70,7 +70,7 @@ export async function history(argv: string[], out: (s: string) => void): Promise
 
 export async function stateAt(argv: string[], out: (s: string) => void): Promise<number> {
   const { values, positionals } = parse(argv, { at: { type: 'string' } });
-  if (values.help) return out(stateHelp), 0;
+  if (values.help) return (out(stateHelp), 0);
   const id = idOf(positionals, 'agentstate state <instanceId> --at <version|time>');
   const at = asString(values.at);
   if (!at) throw new UsageError('missing --at <version|time>');

@@ -30,10 +30,14 @@ const OPTIONS = {
 
 export async function list(argv: string[], out: (s: string) => void): Promise<number> {
   const { values, positionals } = parse(argv, OPTIONS);
-  if (values.help) return out(help), 0;
+  if (values.help) return (out(help), 0);
   if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}" (filters are --status, --capability, --agent-type)`);
   const filter: StateFilter = {};
-  for (const [flag, field] of [['status', 'status'], ['capability', 'capability'], ['agent-type', 'agentType']] as const) {
+  for (const [flag, field] of [
+    ['status', 'status'],
+    ['capability', 'capability'],
+    ['agent-type', 'agentType'],
+  ] as const) {
     const v = asString(values[flag]);
     if (v === undefined) continue;
     if (v.trim() === '') throw new UsageError(`--${flag}: must not be empty`);
@@ -66,14 +70,7 @@ export async function list(argv: string[], out: (s: string) => void): Promise<nu
 
 function printTable(agents: AgentSummary[], more: boolean, out: (s: string) => void): void {
   if (agents.length === 0) return out('no agents match');
-  const rows = agents.map((a) => [
-    a.instanceId,
-    a.agentType ?? '-',
-    a.status ?? '-',
-    String(a.version),
-    new Date(a.updatedAt).toISOString(),
-    a.capabilities.join(',') || '-',
-  ]);
+  const rows = agents.map((a) => [a.instanceId, a.agentType ?? '-', a.status ?? '-', String(a.version), new Date(a.updatedAt).toISOString(), a.capabilities.join(',') || '-']);
   const head = ['INSTANCE', 'TYPE', 'STATUS', 'VERSION', 'UPDATED', 'CAPABILITIES'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   for (const r of [head, ...rows]) out(r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  '));

@@ -43,7 +43,7 @@ export async function projector(argv: string[], out: (s: string) => void, err: (
     'snapshot-every': { type: 'string' },
     rebuild: { type: 'boolean' } as never,
   });
-  if (values.help) return out(projectorHelp), 0;
+  if (values.help) return (out(projectorHelp), 0);
   if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"`);
   const port = asString(values['metrics-port']);
   const metricsPort = port === undefined ? undefined : parsePositiveInt(port, '--metrics-port');
@@ -102,7 +102,7 @@ export async function projector(argv: string[], out: (s: string) => void, err: (
 
 export async function snapshot(argv: string[], out: (s: string) => void): Promise<number> {
   const { values, positionals } = parse(argv, { type: { type: 'string' }, permanent: { type: 'boolean' } as never });
-  if (values.help) return out(snapshotHelp), 0;
+  if (values.help) return (out(snapshotHelp), 0);
   const [id] = positionalArgs(positionals, ['instanceId'], 'agentstate snapshot <instanceId>') as [string];
   const type = asString(values.type) ?? 'checkpoint';
   if (type !== 'full' && type !== 'checkpoint') throw new UsageError(`--type: "${type}" is not full or checkpoint`);

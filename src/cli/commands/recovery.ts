@@ -69,7 +69,7 @@ export async function recovery(argv: string[], out: (s: string) => void): Promis
     window: { type: 'string' },
   });
   const [sub, arg, ...rest] = positionals;
-  if (values.help || !sub) return out(help), values.help ? 0 : 2;
+  if (values.help || !sub) return (out(help), values.help ? 0 : 2);
   if (rest.length > 0) throw new UsageError(`unexpected arguments: ${rest.join(' ')}`);
   if (!['list', 'show', 'policy'].includes(sub)) throw new UsageError(`unknown subcommand "${sub}" (list, show, policy)`);
   if (sub !== 'list' && !arg) throw new UsageError(`recovery ${sub} needs ${sub === 'show' ? 'a recoveryId' : 'an agent id, agent:ID, type:TYPE or default'}`);

@@ -73,7 +73,7 @@ function progressPrinter(total: { records: number; bytes: number }, err: (s: str
     let published = 0;
     let present = 0;
     let bytes = 0;
-    for (const q of byPartition.values()) (published += q.published), (present += q.present), (bytes += q.bytes);
+    for (const q of byPartition.values()) ((published += q.published), (present += q.present), (bytes += q.bytes));
     const done = published + present;
     const rate = published / Math.max(0.001, (now - started) / 1000);
     const eta = rate > 0 && total.records > done ? `${Math.ceil((total.records - done) / rate)} s` : '-';
@@ -85,9 +85,13 @@ function progressPrinter(total: { records: number; bytes: number }, err: (s: str
 function printReport(report: RestoreReport, where: string, out: (s: string) => void): void {
   out(`restored into ${where}: ${report.published} records republished (${report.present} were already there), ${report.agents} agents`);
   out(`times: republish ${report.seconds.republish.toFixed(2)} s, project ${report.seconds.project.toFixed(2)} s, verify ${report.seconds.verify.toFixed(2)} s`);
-  for (const m of report.mismatched.slice(0, 20)) out(`MISMATCH ${m.instanceId}: backup v${m.expected.version} ${m.expected.checksum}, restored ${m.restored ? `v${m.restored.version} ${m.restored.checksum}` : 'missing'}`);
+  for (const m of report.mismatched.slice(0, 20))
+    out(`MISMATCH ${m.instanceId}: backup v${m.expected.version} ${m.expected.checksum}, restored ${m.restored ? `v${m.restored.version} ${m.restored.checksum}` : 'missing'}`);
   if (report.extra.length) out(`${report.extra.length} agent(s) in the target that the backup does not have: ${report.extra.slice(0, 10).join(', ')}`);
-  if (report.keys) out(`data keys: ${report.keys.restored} restored, ${report.keys.shreddedAgents} shredded agent(s) restored as tombstones${report.keys.withheld ? ` (${report.keys.withheld} wrapped key(s) of shredded agents left out)` : ''}`);
+  if (report.keys)
+    out(
+      `data keys: ${report.keys.restored} restored, ${report.keys.shreddedAgents} shredded agent(s) restored as tombstones${report.keys.withheld ? ` (${report.keys.withheld} wrapped key(s) of shredded agents left out)` : ''}`,
+    );
   if (report.shredded) out(`${report.shredded} record(s) of crypto-shredded agents left out`);
   for (const p of report.problems) out(`CROSSED DAMAGE partition ${p.partition} offsets ${p.firstOffset ?? '?'}-${p.lastOffset ?? '?'}: ${p.kind}: ${p.detail}`);
   for (const g of report.gapAgents) out(`STOPPED ${g.instanceId} at version ${g.version} (the backup's next is ${g.nextInBackup}, past the damage)`);
@@ -104,19 +108,29 @@ export async function restore(argv: string[], out: (s: string) => void, err: (s:
     agent: { type: 'string' },
     'allow-gap': { type: 'boolean' } as never,
   });
-  if (values.help) return out(restoreHelp), 0;
+  if (values.help) return (out(restoreHelp), 0);
   positionalArgs(positionals, [], 'agentstate restore --to latest|<time> [--target-prefix P] [--target-database D] [--target-data-dir DIR]');
   const to = parseTo(asString(values.to));
   const agentsText = asString(values.agents);
-  const agents = agentsText === undefined ? undefined : new Set(agentsText.split(',').map((s) => s.trim()).filter(Boolean));
+  const agents =
+    agentsText === undefined
+      ? undefined
+      : new Set(
+          agentsText
+            .split(',')
+            .map((s) => s.trim())
+            .filter(Boolean),
+        );
   if (agents && agents.size === 0) throw new UsageError('--agents: no agent id given');
   const agent = asString(values.agent);
   const targetDir = asString(values['target-data-dir']);
   const targetPrefix = asString(values['target-prefix']);
   const targetDatabase = asString(values['target-database']);
-  if (targetDir !== undefined && (targetPrefix !== undefined || targetDatabase !== undefined)) throw new UsageError('--target-data-dir restores into an embedded data dir; --target-prefix and --target-database are for servers');
+  if (targetDir !== undefined && (targetPrefix !== undefined || targetDatabase !== undefined))
+    throw new UsageError('--target-data-dir restores into an embedded data dir; --target-prefix and --target-database are for servers');
   if (targetPrefix !== undefined && !/^[A-Za-z0-9._-]*$/.test(targetPrefix)) throw new UsageError(`--target-prefix: "${targetPrefix}" may only hold letters, digits, '.', '_' and '-'`);
-  if (agent !== undefined && (agents || targetDir !== undefined || targetPrefix !== undefined || targetDatabase !== undefined)) throw new UsageError('--agent restores one agent in place; it takes no --agents or --target-* option');
+  if (agent !== undefined && (agents || targetDir !== undefined || targetPrefix !== undefined || targetDatabase !== undefined))
+    throw new UsageError('--agent restores one agent in place; it takes no --agents or --target-* option');
   const dataDir = values['data-dir'];
   if (targetDir !== undefined && resolve(targetDir) === resolve(dataDir)) throw new UsageError('--target-data-dir must not be the source --data-dir');
   // Only the in-place restore (--agent) writes to the source; the others must not create anything there.
@@ -186,7 +200,11 @@ async function restoreAgentInPlace(
     const restoredTo = to === undefined ? 'latest' : new Date(to).toISOString();
     const r = await client.updateState(id, changes, { eventType: 'state_rolled_back', metadata: { restoredTo, restoredVersion: String(target.version), from: 'backup' } });
     const report = { instanceId: id, restoredTo, backupVersion: target.version, backupChecksum: target.checksum, newVersion: r.newVersion, checksum: r.checksum, sameAsBackup: r.checksum === target.checksum };
-    out(json ? JSON.stringify(report, null, 2) : `restored ${id} in place to its state at ${restoredTo} (version ${target.version} in the backup): new version ${r.newVersion}, checksum ${r.checksum}${report.sameAsBackup ? '' : ' DIFFERS from the backup'}`);
+    out(
+      json
+        ? JSON.stringify(report, null, 2)
+        : `restored ${id} in place to its state at ${restoredTo} (version ${target.version} in the backup): new version ${r.newVersion}, checksum ${r.checksum}${report.sameAsBackup ? '' : ' DIFFERS from the backup'}`,
+    );
     return report.sameAsBackup ? 0 : 1;
   } finally {
     await client.close();

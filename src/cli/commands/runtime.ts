@@ -40,11 +40,14 @@ export async function runtime(argv: string[], out: (s: string) => void, err: (s:
     'step-ms': { type: 'string', default: '100' },
     'print-acks': { type: 'boolean' },
   });
-  if (values.help) return out(help), 0;
+  if (values.help) return (out(help), 0);
   positionalArgs(positionals, [], 'agentstate runtime --node-id N [options]');
   const nodeId = asString(values['node-id']);
   if (!nodeId) throw new UsageError('--node-id is required');
-  const agents = (asString(values.agents) ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  const agents = (asString(values.agents) ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   const createType = asString(values.create);
   const heartbeatMs = parsePositiveInt(asString(values['heartbeat-ms']) ?? '1000', '--heartbeat-ms');
   const stepMs = parsePositiveInt(asString(values['step-ms']) ?? '100', '--step-ms');

@@ -80,7 +80,7 @@ const MAX_AGENTS = 100_000;
 
 export async function start(argv: string[], out: (s: string) => void, err: (s: string) => void): Promise<number> {
   const o = parseStart(argv);
-  if (!o) return out(help), 0;
+  if (!o) return (out(help), 0);
   const backend = await openBackend({ dataDir: o.dataDir, backend: o.backend, env: process.env });
   const abort = new AbortController();
   const onSignal = (): void => abort.abort();
@@ -153,28 +153,27 @@ export async function start(argv: string[], out: (s: string) => void, err: (s: s
   }
 }
 
-function startProgress(
-  everyMs: number | undefined,
-  counters: FleetCounters,
-  started: number,
-  store: { counts(): Promise<{ snapshots: number }> },
-  err: (s: string) => void,
-  backup?: DemoBackup,
-): NodeJS.Timeout {
+function startProgress(everyMs: number | undefined, counters: FleetCounters, started: number, store: { counts(): Promise<{ snapshots: number }> }, err: (s: string) => void, backup?: DemoBackup): NodeJS.Timeout {
   const tty = process.stderr.isTTY === true;
   let lastEvents = 0;
   let lastAt = Date.now();
   let snapshots = 0;
-  return setInterval(() => {
-    const now = Date.now();
-    const rate = ((counters.events - lastEvents) * 1000) / Math.max(1, now - lastAt);
-    lastEvents = counters.events;
-    lastAt = now;
-    const line = `agents ${counters.agents} (new ${counters.created}, resumed ${counters.resumed})  events ${counters.events}  ${rate.toFixed(0)} events/s  tasks done ${counters.tasksCompleted}  failures ${counters.failures}  write errors ${counters.writeErrors}  snapshots ${snapshots}  ${backup ? `${backup.lagText()}  ` : ''}${((now - started) / 1000).toFixed(0)}s`;
-    void store.counts().then((c) => (snapshots = c.snapshots), () => undefined);
-    if (tty) process.stderr.write(`\r\x1b[2K${line}`);
-    else err(line);
-  }, everyMs ?? (tty ? 500 : 5000));
+  return setInterval(
+    () => {
+      const now = Date.now();
+      const rate = ((counters.events - lastEvents) * 1000) / Math.max(1, now - lastAt);
+      lastEvents = counters.events;
+      lastAt = now;
+      const line = `agents ${counters.agents} (new ${counters.created}, resumed ${counters.resumed})  events ${counters.events}  ${rate.toFixed(0)} events/s  tasks done ${counters.tasksCompleted}  failures ${counters.failures}  write errors ${counters.writeErrors}  snapshots ${snapshots}  ${backup ? `${backup.lagText()}  ` : ''}${((now - started) / 1000).toFixed(0)}s`;
+      void store.counts().then(
+        (c) => (snapshots = c.snapshots),
+        () => undefined,
+      );
+      if (tty) process.stderr.write(`\r\x1b[2K${line}`);
+      else err(line);
+    },
+    everyMs ?? (tty ? 500 : 5000),
+  );
 }
 
 async function report(
@@ -196,7 +195,16 @@ async function report(
     rejected: scan.rejected,
     snapshots: counts.snapshots,
     projectedAgents: counts.agents,
-    thisRun: { events: counters.events, seconds: Math.round(seconds * 10) / 10, eventsPerSec: Math.round(counters.events / seconds), created: counters.created, resumed: counters.resumed, tasksCompleted: counters.tasksCompleted, failures: counters.failures, writeErrors: counters.writeErrors },
+    thisRun: {
+      events: counters.events,
+      seconds: Math.round(seconds * 10) / 10,
+      eventsPerSec: Math.round(counters.events / seconds),
+      created: counters.created,
+      resumed: counters.resumed,
+      tasksCompleted: counters.tasksCompleted,
+      failures: counters.failures,
+      writeErrors: counters.writeErrors,
+    },
   };
   if (o.json) out(JSON.stringify(summary, null, 2));
   else {
@@ -206,7 +214,9 @@ async function report(
     out(`  events     ${summary.events}`);
     out(`  rejected   ${summary.rejected}`);
     out(`  snapshots  ${summary.snapshots}`);
-    out(`  this run   ${counters.events} events in ${summary.thisRun.seconds}s (${summary.thisRun.eventsPerSec}/s), ${counters.tasksCompleted} tasks done, ${counters.failures} failures, ${counters.writeErrors} write errors${counters.lastError ? ` (last: ${counters.lastError})` : ''}`);
+    out(
+      `  this run   ${counters.events} events in ${summary.thisRun.seconds}s (${summary.thisRun.eventsPerSec}/s), ${counters.tasksCompleted} tasks done, ${counters.failures} failures, ${counters.writeErrors} write errors${counters.lastError ? ` (last: ${counters.lastError})` : ''}`,
+    );
   }
   return counters.writeErrors > 0 && counters.events === 0 ? 1 : 0;
 }

@@ -87,7 +87,7 @@ export async function statusReport(source: StatusSource, store: StateStore | und
 
 export async function status(argv: string[], out: (s: string) => void): Promise<number> {
   const { values, positionals } = parse(argv, {});
-  if (values.help) return out(help), 0;
+  if (values.help) return (out(help), 0);
   positionalArgs(positionals, [], 'agentstate status');
   const backend = await openBackend({ dataDir: values['data-dir'], backend: backendKind(values.backend), env: process.env, readOnly: true });
   let store: StateStore | undefined;

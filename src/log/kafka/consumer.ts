@@ -72,9 +72,7 @@ export async function runConsumer(kafka: Kafka, options: ConsumeOptions, logger?
         }
         const last = chunk[chunk.length - 1]!;
         resolveOffset(last.offset);
-        await consumer.commitOffsets([
-          { topic: batch.topic, partition: batch.partition, offset: (BigInt(last.offset) + 1n).toString() },
-        ]);
+        await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: (BigInt(last.offset) + 1n).toString() }]);
         await heartbeat();
       }
       await commitOffsetsIfNecessary();

@@ -1,11 +1,4 @@
-import {
-  AgentStateError,
-  ClosedError,
-  FencedError,
-  NotFoundError,
-  TooLargeError,
-  UnavailableError,
-} from '../../errors.js';
+import { AgentStateError, ClosedError, FencedError, NotFoundError, TooLargeError, UnavailableError } from '../../errors.js';
 
 /** What kafkajs errors carry that we classify on (KafkaJSProtocolError has `type`; every KafkaJSError has `retriable`). */
 interface KafkajsErrorLike {

@@ -1,26 +1,9 @@
-import {
-  CompressionTypes,
-  Partitioners,
-  type Admin,
-  type Kafka,
-  type Producer,
-  type PartitionMetadata,
-} from 'kafkajs';
+import { CompressionTypes, Partitioners, type Admin, type Kafka, type Producer, type PartitionMetadata } from 'kafkajs';
 import type { Logger } from 'pino';
 import { ClosedError, ConflictError, NotFoundError } from '../../errors.js';
 import { kafkaCall } from './errors.js';
 import { checkConsumeOptions } from '../consume-options.js';
-import type {
-  AppendResult,
-  ConsumeOptions,
-  Consumer,
-  EventLog,
-  LogRecord,
-  ResetTarget,
-  StoredRecord,
-  TopicCheck,
-  TopicSpec,
-} from '../port.js';
+import type { AppendResult, ConsumeOptions, Consumer, EventLog, LogRecord, ResetTarget, StoredRecord, TopicCheck, TopicSpec } from '../port.js';
 import { createKafka, type KafkaConnectionOptions } from './connection.js';
 import { PartitionReader } from './partition-reader.js';
 import { checkTopic, createSpec } from './topics.js';
@@ -118,18 +101,23 @@ export class KafkaEventLog implements EventLog {
     await this.connect();
     const partitions = await Promise.all(records.map((r) => this.partitionFor(topic, r.key)));
     const bytes = records.reduce((n, r) => n + (r.value?.length ?? 0) + r.key.length, 0);
-    const metadata = await kafkaCall(`append to ${topic}`, () => this.producer!.send({
-      topic,
-      acks: -1,
-      compression: this.compression,
-      messages: records.map((r, i) => ({
-        key: r.key,
-        value: r.value,
-        partition: partitions[i]!,
-        ...(r.headers ? { headers: r.headers } : {}),
-        ...(r.timestamp !== undefined ? { timestamp: String(r.timestamp) } : {}),
-      })),
-    }), bytes);
+    const metadata = await kafkaCall(
+      `append to ${topic}`,
+      () =>
+        this.producer!.send({
+          topic,
+          acks: -1,
+          compression: this.compression,
+          messages: records.map((r, i) => ({
+            key: r.key,
+            value: r.value,
+            partition: partitions[i]!,
+            ...(r.headers ? { headers: r.headers } : {}),
+            ...(r.timestamp !== undefined ? { timestamp: String(r.timestamp) } : {}),
+          })),
+        }),
+      bytes,
+    );
     // One send = one batch per partition, so offsets within a partition are
     // baseOffset, baseOffset+1, ... in input order.
     const next = new Map<number, bigint>();
@@ -245,9 +233,7 @@ export class KafkaEventLog implements EventLog {
     const { groups } = await admin.describeGroups([group]);
     const g = groups[0];
     if (g && g.members.length > 0) {
-      throw new ConflictError(
-        `consumer group ${group} has ${g.members.length} active member(s) (state ${g.state}); stop them before resetting offsets`,
-      );
+      throw new ConflictError(`consumer group ${group} has ${g.members.length} active member(s) (state ${g.state}); stop them before resetting offsets`);
     }
     let partitions: Array<{ partition: number; offset: string }>;
     const offsets = await admin.fetchTopicOffsets(topic);

@@ -39,9 +39,7 @@ export function compactTopic(db: Database.Database, topic: TopicRow, now: number
       .run(topic.id, topic.id);
     result.superseded = superseded.changes;
     // Every record left is now the latest of its key.
-    const tombstones = db
-      .prepare('DELETE FROM records WHERE topic_id = ? AND value IS NULL AND appended_at <= ?')
-      .run(topic.id, now - tombstoneRetentionMs);
+    const tombstones = db.prepare('DELETE FROM records WHERE topic_id = ? AND value IS NULL AND appended_at <= ?').run(topic.id, now - tombstoneRetentionMs);
     result.tombstones = tombstones.changes;
   }).immediate();
   return result;
@@ -59,14 +57,8 @@ export function applyRetention(db: Database.Database, topic: TopicRow, now: numb
   let removed = 0;
   db.transaction(() => {
     for (let part = 0; part < topic.partitions; part++) {
-      const row = db
-        .prepare<[number, number, number], { off: bigint | null }>(
-          'SELECT min(off) AS off FROM records WHERE topic_id = ? AND part = ? AND timestamp >= ?',
-        )
-        .get(topic.id, part, cutoff);
-      const end = db
-        .prepare<[number, number], { next_offset: bigint }>('SELECT next_offset FROM partitions WHERE topic_id = ? AND part = ?')
-        .get(topic.id, part)!.next_offset;
+      const row = db.prepare<[number, number, number], { off: bigint | null }>('SELECT min(off) AS off FROM records WHERE topic_id = ? AND part = ? AND timestamp >= ?').get(topic.id, part, cutoff);
+      const end = db.prepare<[number, number], { next_offset: bigint }>('SELECT next_offset FROM partitions WHERE topic_id = ? AND part = ?').get(topic.id, part)!.next_offset;
       const newStart = row?.off ?? end;
       removed += db.prepare('DELETE FROM records WHERE topic_id = ? AND part = ? AND off < ?').run(topic.id, part, newStart).changes;
       db.prepare('UPDATE partitions SET start_offset = max(start_offset, ?) WHERE topic_id = ? AND part = ?').run(newStart, topic.id, part);

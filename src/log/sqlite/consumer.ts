@@ -73,9 +73,7 @@ export class SqliteConsumer implements Consumer {
     const { group, handler } = this.options;
     const maxRecords = this.options.maxBatchRecords ?? 500;
     const signal = this.stopper.signal;
-    const assignments: Assignment[] = this.topics.flatMap((topic) =>
-      Array.from({ length: topic.partitions }, (_, partition) => ({ topic, partition })),
-    );
+    const assignments: Assignment[] = this.topics.flatMap((topic) => Array.from({ length: topic.partitions }, (_, partition) => ({ topic, partition })));
     const positions = this.initialPositions();
     let next = 0;
     while (!signal.aborted) {

@@ -2,17 +2,7 @@ import type Database from 'better-sqlite3';
 import { checkConsumeOptions } from '../consume-options.js';
 import { ClosedError, ConfigError, ConflictError, InvalidInputError, NotFoundError, UnavailableError } from '../../errors.js';
 import { kafkaPartition } from '../partitioner.js';
-import type {
-  AppendResult,
-  ConsumeOptions,
-  Consumer,
-  EventLog,
-  LogRecord,
-  ResetTarget,
-  StoredRecord,
-  TopicCheck,
-  TopicSpec,
-} from '../port.js';
+import type { AppendResult, ConsumeOptions, Consumer, EventLog, LogRecord, ResetTarget, StoredRecord, TopicCheck, TopicSpec } from '../port.js';
 import { applyRetention, compactTopic, type CompactionResult } from './compaction.js';
 import { SqliteConsumer } from './consumer.js';
 import { GroupMembership } from './members.js';

@@ -47,9 +47,7 @@ export class GroupMembership {
     private readonly sessionTimeoutMs: number,
   ) {
     this.select = db.prepare('SELECT member_id, pid, host, heartbeat_at, session_timeout_ms FROM group_members WHERE group_name = ?');
-    this.insert = db.prepare(
-      'INSERT INTO group_members (group_name, member_id, pid, host, topics, heartbeat_at, session_timeout_ms) VALUES (?, ?, ?, ?, ?, ?, ?)',
-    );
+    this.insert = db.prepare('INSERT INTO group_members (group_name, member_id, pid, host, topics, heartbeat_at, session_timeout_ms) VALUES (?, ?, ?, ?, ?, ?, ?)');
     this.touch = db.prepare('UPDATE group_members SET heartbeat_at = ? WHERE group_name = ? AND member_id = ?');
     this.remove = db.prepare('DELETE FROM group_members WHERE group_name = ? AND member_id = ?');
   }
@@ -64,9 +62,7 @@ export class GroupMembership {
       .transaction(() => {
         const live = this.liveMembers(group);
         if (live.length > 0) {
-          throw new ConflictError(
-            `consumer group ${group} already has an active consumer (${live.join(', ')}); the embedded log runs one consumer per group`,
-          );
+          throw new ConflictError(`consumer group ${group} already has an active consumer (${live.join(', ')}); the embedded log runs one consumer per group`);
         }
         // Rows of dead members are dropped so the table does not grow.
         this.db.prepare('DELETE FROM group_members WHERE group_name = ?').run(group);

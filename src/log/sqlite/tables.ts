@@ -42,31 +42,17 @@ export class LogTables {
     this.stmts = {
       topic: db.prepare<[string], RawTopic>('SELECT id, name, partitions, compacted, retention_ms FROM topics WHERE name = ?'),
       topics: db.prepare<[], RawTopic>('SELECT id, name, partitions, compacted, retention_ms FROM topics ORDER BY name'),
-      insertTopic: db.prepare<[string, number, number, number, number]>(
-        'INSERT INTO topics (name, partitions, compacted, retention_ms, created_at) VALUES (?, ?, ?, ?, ?)',
-      ),
-      insertPartition: db.prepare<[bigint, number]>(
-        'INSERT INTO partitions (topic_id, part, start_offset, next_offset) VALUES (?, ?, 0, 0)',
-      ),
-      partitions: db.prepare<[number], { part: bigint; start_offset: bigint; next_offset: bigint }>(
-        'SELECT part, start_offset, next_offset FROM partitions WHERE topic_id = ? ORDER BY part',
-      ),
-      nextOffset: db.prepare<[number, number], { next_offset: bigint }>(
-        'SELECT next_offset FROM partitions WHERE topic_id = ? AND part = ?',
-      ),
+      insertTopic: db.prepare<[string, number, number, number, number]>('INSERT INTO topics (name, partitions, compacted, retention_ms, created_at) VALUES (?, ?, ?, ?, ?)'),
+      insertPartition: db.prepare<[bigint, number]>('INSERT INTO partitions (topic_id, part, start_offset, next_offset) VALUES (?, ?, 0, 0)'),
+      partitions: db.prepare<[number], { part: bigint; start_offset: bigint; next_offset: bigint }>('SELECT part, start_offset, next_offset FROM partitions WHERE topic_id = ? ORDER BY part'),
+      nextOffset: db.prepare<[number, number], { next_offset: bigint }>('SELECT next_offset FROM partitions WHERE topic_id = ? AND part = ?'),
       setNextOffset: db.prepare<[bigint, number, number]>('UPDATE partitions SET next_offset = ? WHERE topic_id = ? AND part = ?'),
       insertRecord: db.prepare<[number, number, bigint, string, Buffer | null, string | null, number, number]>(
         'INSERT INTO records (topic_id, part, off, key, value, headers, timestamp, appended_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
       ),
-      range: db.prepare<[number, number, bigint, bigint, number], RawRecord>(
-        'SELECT part, off, key, value, headers, timestamp FROM records WHERE topic_id = ? AND part = ? AND off >= ? AND off < ? ORDER BY off LIMIT ?',
-      ),
-      firstAtTime: db.prepare<[number, number, number], { off: bigint | null }>(
-        'SELECT min(off) AS off FROM records WHERE topic_id = ? AND part = ? AND timestamp >= ?',
-      ),
-      committed: db.prepare<[string, number], { part: bigint; next_offset: bigint }>(
-        'SELECT part, next_offset FROM group_offsets WHERE group_name = ? AND topic_id = ? ORDER BY part',
-      ),
+      range: db.prepare<[number, number, bigint, bigint, number], RawRecord>('SELECT part, off, key, value, headers, timestamp FROM records WHERE topic_id = ? AND part = ? AND off >= ? AND off < ? ORDER BY off LIMIT ?'),
+      firstAtTime: db.prepare<[number, number, number], { off: bigint | null }>('SELECT min(off) AS off FROM records WHERE topic_id = ? AND part = ? AND timestamp >= ?'),
+      committed: db.prepare<[string, number], { part: bigint; next_offset: bigint }>('SELECT part, next_offset FROM group_offsets WHERE group_name = ? AND topic_id = ? ORDER BY part'),
       commit: db.prepare<[string, number, number, bigint, number]>(
         `INSERT INTO group_offsets (group_name, topic_id, part, next_offset, committed_at) VALUES (?, ?, ?, ?, ?)
          ON CONFLICT (group_name, topic_id, part) DO UPDATE SET next_offset = excluded.next_offset, committed_at = excluded.committed_at`,
@@ -95,13 +81,7 @@ export class LogTables {
             }
             return { name: spec.name, status: problems.length ? 'mismatch' : 'ok', problems };
           }
-          const { lastInsertRowid } = this.stmts.insertTopic.run(
-            spec.name,
-            spec.partitions,
-            spec.compacted ? 1 : 0,
-            retentionMs,
-            Date.now(),
-          );
+          const { lastInsertRowid } = this.stmts.insertTopic.run(spec.name, spec.partitions, spec.compacted ? 1 : 0, retentionMs, Date.now());
           for (let p = 0; p < spec.partitions; p++) this.stmts.insertPartition.run(BigInt(lastInsertRowid), p);
           return { name: spec.name, status: 'created', problems: [] };
         }),
@@ -194,9 +174,11 @@ export class LogTables {
 
   commit(group: string, topic: TopicRow, offsets: Map<number, bigint>): void {
     const now = Date.now();
-    this.db.transaction(() => {
-      for (const [part, off] of offsets) this.stmts.commit.run(group, topic.id, part, off, now);
-    }).immediate();
+    this.db
+      .transaction(() => {
+        for (const [part, off] of offsets) this.stmts.commit.run(group, topic.id, part, off, now);
+      })
+      .immediate();
   }
 }
 

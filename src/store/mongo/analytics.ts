@@ -108,7 +108,13 @@ export class MongoAnalyticsStore implements AnalyticsStore {
     if (q.status) filter.status = q.status;
     if (q.since !== undefined) filter.lastSeenAt = { $gte: q.since };
     if (q.until !== undefined) filter.firstSeenAt = { $lt: q.until };
-    const docs = await call('state_anomalies query', () => this.anomaliesC.find(filter).sort({ lastSeenAt: -1 }).limit(q.limit ?? 1000).toArray());
+    const docs = await call('state_anomalies query', () =>
+      this.anomaliesC
+        .find(filter)
+        .sort({ lastSeenAt: -1 })
+        .limit(q.limit ?? 1000)
+        .toArray(),
+    );
     return docs.map(({ _id, ...a }) => a);
   }
 

@@ -62,9 +62,7 @@ export class MongoDataKeyStore implements DataKeyStore {
     this.connection.assertOpen('the MongoDB data-key store');
     // One index per createIndexes call (see MongoStore.setup: FerretDB 1.24
     // drops the connection on a multi-index call naming existing indexes).
-    await call('create index data_keys.instance_version', () =>
-      this.keys.createIndexes([{ key: { instanceId: 1, version: 1 }, name: 'instance_version' }]),
-    );
+    await call('create index data_keys.instance_version', () => this.keys.createIndexes([{ key: { instanceId: 1, version: 1 }, name: 'instance_version' }]));
     await call('create index data_key_shreds.instanceId', () => this.shreds.createIndexes([{ key: { instanceId: 1 }, name: 'instanceId' }]));
   }
 
@@ -76,9 +74,7 @@ export class MongoDataKeyStore implements DataKeyStore {
 
   async listForInstance(instanceId: string): Promise<WrappedDataKey[]> {
     this.connection.assertOpen('the MongoDB data-key store');
-    const [docs, shreds] = await call('list data_keys', () =>
-      Promise.all([this.keys.find({ instanceId }).sort({ version: 1 }).toArray(), this.shreds.find({ instanceId }).toArray()]),
-    );
+    const [docs, shreds] = await call('list data_keys', () => Promise.all([this.keys.find({ instanceId }).sort({ version: 1 }).toArray(), this.shreds.find({ instanceId }).toArray()]));
     return merge(docs, shreds);
   }
 
@@ -114,12 +110,7 @@ export class MongoDataKeyStore implements DataKeyStore {
   async rewrap(keyId: string, fromMasterKeyId: string, toMasterKeyId: string, wrapped: Buffer): Promise<boolean> {
     this.connection.assertOpen('the MongoDB data-key store');
     if (await this.scrubIfShredded(keyId)) return false;
-    const r = await call('rewrap data_keys', () =>
-      this.keys.updateOne(
-        { _id: keyId, masterKeyId: fromMasterKeyId, wrapped: { $ne: null } },
-        { $set: { masterKeyId: toMasterKeyId, wrapped: new Binary(wrapped) } },
-      ),
-    );
+    const r = await call('rewrap data_keys', () => this.keys.updateOne({ _id: keyId, masterKeyId: fromMasterKeyId, wrapped: { $ne: null } }, { $set: { masterKeyId: toMasterKeyId, wrapped: new Binary(wrapped) } }));
     return r.matchedCount === 1 && !(await this.scrubIfShredded(keyId));
   }
 

@@ -42,7 +42,16 @@ const SECTIONS = ['status', 'agentType', 'configuration', 'capabilities', 'resou
 
 /** What `query` reads of a state document (never the body or the big sections). */
 export const SUMMARY_PROJECTION = {
-  _id: 1, version: 1, epoch: 1, checksum: 1, agentType: 1, status: 1, capabilities: 1, lastEventType: 1, lastModified: 1, createdAt: 1,
+  _id: 1,
+  version: 1,
+  epoch: 1,
+  checksum: 1,
+  agentType: 1,
+  status: 1,
+  capabilities: 1,
+  lastEventType: 1,
+  lastModified: 1,
+  createdAt: 1,
 } as const;
 
 function bytes(value: Binary | Buffer | null | undefined): Buffer | null {

@@ -68,10 +68,7 @@ export async function tuneFerretdbTables(postgresUrl: string, database: string):
       const table = await tableOf(collection);
       if (table === undefined) continue;
       // Checked first: ALTER TABLE takes an exclusive lock, which projectors starting together would queue on.
-      const current = await client.query<{ c: string }>(
-        `SELECT attcompression AS c FROM pg_attribute WHERE attrelid = $1::regclass AND attname = '_jsonb'`,
-        [`${schema}.${pg.escapeIdentifier(table)}`],
-      );
+      const current = await client.query<{ c: string }>(`SELECT attcompression AS c FROM pg_attribute WHERE attrelid = $1::regclass AND attname = '_jsonb'`, [`${schema}.${pg.escapeIdentifier(table)}`]);
       if (current.rows[0]?.c !== 'l') {
         try {
           await client.query(`ALTER TABLE ${schema}.${pg.escapeIdentifier(table)} ALTER COLUMN _jsonb SET COMPRESSION lz4`);
@@ -112,14 +109,16 @@ export interface FerretdbCounts {
 export async function ferretdbCounts(pool: pg.Pool, database: string): Promise<FerretdbCounts> {
   try {
     const schema = pg.escapeIdentifier(database);
-    const tables = await pool.query<{ coll: string; table: string }>(
-      `SELECT _jsonb->>'_id' AS coll, _jsonb->>'table' AS table FROM ${schema}._ferretdb_database_metadata
+    const tables = await pool
+      .query<{ coll: string; table: string }>(
+        `SELECT _jsonb->>'_id' AS coll, _jsonb->>'table' AS table FROM ${schema}._ferretdb_database_metadata
         WHERE _jsonb->>'_id' IN ('agent_states', 'state_events', 'state_snapshots')`,
-    ).catch((err: unknown) => {
-      // 42P01 undefined_table: the database has no collection yet.
-      if ((err as { code?: unknown }).code === '42P01') return { rows: [] };
-      throw err;
-    });
+      )
+      .catch((err: unknown) => {
+        // 42P01 undefined_table: the database has no collection yet.
+        if ((err as { code?: unknown }).code === '42P01') return { rows: [] };
+        throw err;
+      });
     const tableOf = new Map(tables.rows.map((r) => [r.coll, `${schema}.${pg.escapeIdentifier(r.table)}`]));
     const count = async (coll: string): Promise<number> => {
       const t = tableOf.get(coll);

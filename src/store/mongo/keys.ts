@@ -60,9 +60,7 @@ export function escapeKey(key: string): string {
 export function unescapeKey(key: string): string {
   if (key === '%') return '';
   if (!key.includes('%')) return key;
-  return key.replace(/%(u[0-9A-F]{4}|[0-9A-F]{2})/g, (_, hex: string) =>
-    String.fromCharCode(parseInt(hex.startsWith('u') ? hex.slice(1) : hex, 16)),
-  );
+  return key.replace(/%(u[0-9A-F]{4}|[0-9A-F]{2})/g, (_, hex: string) => String.fromCharCode(parseInt(hex.startsWith('u') ? hex.slice(1) : hex, 16)));
 }
 
 const ARRAY_WRAPPER = '%arr';

@@ -73,7 +73,13 @@ export class MongoRecoveryRecordStore implements RecoveryRecordStore {
     if (filter.instanceId !== undefined) query.instanceId = filter.instanceId;
     if (filter.status !== undefined) query.status = filter.status;
     if (filter.since !== undefined) query.createdAt = { $gte: filter.since };
-    const docs = await call('read recovery_records', () => this.records.find(query).sort({ createdAt: -1 }).limit(filter.limit ?? 100).toArray());
+    const docs = await call('read recovery_records', () =>
+      this.records
+        .find(query)
+        .sort({ createdAt: -1 })
+        .limit(filter.limit ?? 100)
+        .toArray(),
+    );
     return applyFilter(docs.map(strip), filter);
   }
 

@@ -2,36 +2,12 @@ import type { Collection, Document, Filter, IndexDescription } from 'mongodb';
 import { ClosedError, ConfigError, UnavailableError } from '../../errors.js';
 import { call, unavailable } from './errors.js';
 import { checkFilter, checkLimit, encodeCursor } from '../query.js';
-import type {
-  EventQuery,
-  QueryPage,
-  StateFilter,
-  SnapshotQuery,
-  SnapshotRecord,
-  StateStore,
-  StoreCounts,
-  LogBinding,
-  StoredEvent,
-  StoredState,
-  WriteResult,
-} from '../port.js';
+import type { EventQuery, QueryPage, StateFilter, SnapshotQuery, SnapshotRecord, StateStore, StoreCounts, LogBinding, StoredEvent, StoredState, WriteResult } from '../port.js';
 import pg from 'pg';
 import { ferretdbCounts, tuneFerretdbTables } from './ferretdb-postgres.js';
 import { MongoConnection, type MongoConnectionOptions } from './connection.js';
 import { Limiter, forEachLimited } from '../../util/limit.js';
-import {
-  fromEventDoc,
-  fromSnapshotDoc,
-  fromStateDoc,
-  summaryOf,
-  SUMMARY_PROJECTION,
-  toEventDoc,
-  toSnapshotDoc,
-  toStateDoc,
-  type EventDoc,
-  type SnapshotDoc,
-  type StateDoc,
-} from './documents.js';
+import { fromEventDoc, fromSnapshotDoc, fromStateDoc, summaryOf, SUMMARY_PROJECTION, toEventDoc, toSnapshotDoc, toStateDoc, type EventDoc, type SnapshotDoc, type StateDoc } from './documents.js';
 
 export interface MongoStoreOptions extends MongoConnectionOptions {
   /** An open connection the caller owns (never closed here). Else one is opened from the other fields. */
@@ -353,7 +329,11 @@ export class MongoStore implements StateStore {
         this.events.countDocuments(),
         this.snapshots.countDocuments(),
         // The `version` index: one entry read, not a scan.
-        this.states.find({}, { projection: { _id: 0, version: 1 } }).sort({ version: -1 }).limit(1).next(),
+        this.states
+          .find({}, { projection: { _id: 0, version: 1 } })
+          .sort({ version: -1 })
+          .limit(1)
+          .next(),
       ]),
     );
     return { agents, events, snapshots, maxVersion: top?.version ?? 0 };

@@ -96,8 +96,8 @@ export class SqliteAnalyticsStore implements AnalyticsStore {
       where.push(`instance_id IN (${q.instanceIds.map(() => '?').join(',') || 'NULL'})`);
       args.push(...q.instanceIds);
     }
-    if (q.from !== undefined) where.push('window_start >= ?'), args.push(q.from);
-    if (q.to !== undefined) where.push('window_start < ?'), args.push(q.to);
+    if (q.from !== undefined) (where.push('window_start >= ?'), args.push(q.from));
+    if (q.to !== undefined) (where.push('window_start < ?'), args.push(q.to));
     const rows = run('state_metrics query', () => this.db.prepare<unknown[], { doc: string }>(`SELECT doc FROM state_metrics WHERE ${where.join(' AND ')} ORDER BY instance_id, window_start`).all(...args));
     return rows.map((r) => JSON.parse(r.doc) as WindowAggregate);
   }
@@ -105,15 +105,13 @@ export class SqliteAnalyticsStore implements AnalyticsStore {
   async anomalies(q: AnomalyQuery): Promise<AnomalyRecord[]> {
     const where = ['1 = 1'];
     const args: Array<string | number> = [];
-    if (q.instanceId) where.push('instance_id = ?'), args.push(q.instanceId);
-    if (q.type) where.push('type = ?'), args.push(q.type);
-    if (q.status) where.push('status = ?'), args.push(q.status);
-    if (q.since !== undefined) where.push('last_seen >= ?'), args.push(q.since);
-    if (q.until !== undefined) where.push('first_seen < ?'), args.push(q.until);
+    if (q.instanceId) (where.push('instance_id = ?'), args.push(q.instanceId));
+    if (q.type) (where.push('type = ?'), args.push(q.type));
+    if (q.status) (where.push('status = ?'), args.push(q.status));
+    if (q.since !== undefined) (where.push('last_seen >= ?'), args.push(q.since));
+    if (q.until !== undefined) (where.push('first_seen < ?'), args.push(q.until));
     args.push(q.limit ?? 1000);
-    const rows = run('state_anomalies query', () =>
-      this.db.prepare<unknown[], { doc: string }>(`SELECT doc FROM state_anomalies WHERE ${where.join(' AND ')} ORDER BY last_seen DESC LIMIT ?`).all(...args),
-    );
+    const rows = run('state_anomalies query', () => this.db.prepare<unknown[], { doc: string }>(`SELECT doc FROM state_anomalies WHERE ${where.join(' AND ')} ORDER BY last_seen DESC LIMIT ?`).all(...args));
     return rows.map((r) => JSON.parse(r.doc) as AnomalyRecord);
   }
 

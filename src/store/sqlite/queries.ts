@@ -14,8 +14,7 @@ import { EVENT_COLUMNS, SNAPSHOT_COLUMNS, STATE_COLUMNS } from './rows.js';
  * how many values the IN list holds.
  */
 
-const insert = (table: string, columns: readonly string[]): string =>
-  `INSERT INTO ${table} (${columns.join(', ')}) VALUES (${columns.map((c) => `@${c}`).join(', ')})`;
+const insert = (table: string, columns: readonly string[]): string => `INSERT INTO ${table} (${columns.join(', ')}) VALUES (${columns.map((c) => `@${c}`).join(', ')})`;
 
 const updates = (columns: readonly string[], key: string): string =>
   columns
@@ -33,9 +32,7 @@ export const INSERT_EVENT = `${insert('state_events', EVENT_COLUMNS)} ON CONFLIC
  * and the write, and an older or equal version never replaces a newer one
  * (DESIGN.md Invariant 4). `changes` is 0 when the guard held the row.
  */
-export const UPSERT_STATE =
-  `${insert('agent_states', STATE_COLUMNS)} ON CONFLICT (instance_id) DO UPDATE SET ${updates(STATE_COLUMNS, 'instance_id')} ` +
-  `WHERE excluded.version > agent_states.version`;
+export const UPSERT_STATE = `${insert('agent_states', STATE_COLUMNS)} ON CONFLICT (instance_id) DO UPDATE SET ${updates(STATE_COLUMNS, 'instance_id')} ` + `WHERE excluded.version > agent_states.version`;
 
 /** Insert or replace by snapshot_id: a retried snapshot is the same record. */
 export const PUT_SNAPSHOT = `${insert('state_snapshots', SNAPSHOT_COLUMNS)} ON CONFLICT (snapshot_id) DO UPDATE SET ${updates(SNAPSHOT_COLUMNS, 'snapshot_id')}`;
@@ -112,9 +109,7 @@ export function findSnapshotSql(instanceId: string, q: SnapshotQuery): Sql {
 }
 
 /** Retention candidates, in the partial expiry index's order. */
-export const EXPIRED_SNAPSHOTS =
-  'SELECT * FROM state_snapshots WHERE expires_at IS NOT NULL AND permanent = 0 AND critical = 0 AND expires_at <= ? ' +
-  'ORDER BY expires_at, snapshot_id LIMIT ?';
+export const EXPIRED_SNAPSHOTS = 'SELECT * FROM state_snapshots WHERE expires_at IS NOT NULL AND permanent = 0 AND critical = 0 AND expires_at <= ? ' + 'ORDER BY expires_at, snapshot_id LIMIT ?';
 
 export function listAgentsSql(options: { afterId?: string; limit?: number }): Sql {
   const params: unknown[] = [];

@@ -95,7 +95,10 @@ export class SqliteRecoveryRecordStore implements RecoveryRecordStore {
         ? (this.db.prepare('SELECT doc FROM recovery_records').all() as { doc: string }[])
         : (this.db.prepare('SELECT doc FROM recovery_records WHERE instance_id = ?').all(filter.instanceId) as { doc: string }[]),
     );
-    return applyFilter(rows.map((r) => JSON.parse(r.doc) as RecoveryRecord), filter);
+    return applyFilter(
+      rows.map((r) => JSON.parse(r.doc) as RecoveryRecord),
+      filter,
+    );
   }
 
   async getPolicy(scope: string): Promise<RecoveryPolicy | undefined> {

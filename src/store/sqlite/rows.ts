@@ -260,13 +260,46 @@ export function fromSnapshotRow(r: SnapshotRow): SnapshotRecord {
 
 /** Column lists for INSERTs, in the order of the `*Params` objects above. */
 export const STATE_COLUMNS = [
-  'instance_id', 'version', 'epoch', 'checksum', 'agent_type', 'status', 'fields', 'modified_by', 'algorithm', 'original_size', 'stored_size',
-  'body', 'blob_key', 'part', 'off', 'last_event_id', 'last_event_type', 'updated_at', 'created_at',
+  'instance_id',
+  'version',
+  'epoch',
+  'checksum',
+  'agent_type',
+  'status',
+  'fields',
+  'modified_by',
+  'algorithm',
+  'original_size',
+  'stored_size',
+  'body',
+  'blob_key',
+  'part',
+  'off',
+  'last_event_id',
+  'last_event_type',
+  'updated_at',
+  'created_at',
 ] as const;
-export const EVENT_COLUMNS = [
-  'instance_id', 'version', 'epoch', 'event_id', 'event_type', 'timestamp', 'state_checksum', 'part', 'off', 'body',
-] as const;
+export const EVENT_COLUMNS = ['instance_id', 'version', 'epoch', 'event_id', 'event_type', 'timestamp', 'state_checksum', 'part', 'off', 'body'] as const;
 export const SNAPSHOT_COLUMNS = [
-  'snapshot_id', 'instance_id', 'version', 'epoch', 'type', 'base_snapshot_id', 'state_checksum', 'body_checksum', 'blob_key',
-  'algorithm', 'original_size', 'stored_size', 'trigger_reason', 'creation_ms', 'created_by', 'state_timestamp', 'created_at', 'expires_at', 'permanent', 'critical',
+  'snapshot_id',
+  'instance_id',
+  'version',
+  'epoch',
+  'type',
+  'base_snapshot_id',
+  'state_checksum',
+  'body_checksum',
+  'blob_key',
+  'algorithm',
+  'original_size',
+  'stored_size',
+  'trigger_reason',
+  'creation_ms',
+  'created_by',
+  'state_timestamp',
+  'created_at',
+  'expires_at',
+  'permanent',
+  'critical',
 ] as const;

@@ -171,10 +171,7 @@ export interface StoreDatabase {
  * (or adopts) its database, with `pragmas` on a file it opens.
  * @throws ConfigError naming the bad option
  */
-export function openOrAdopt(
-  options: { path?: string; database?: Database.Database; busyTimeoutMs?: number },
-  open: (path: string, busyTimeoutMs: number) => Database.Database,
-): StoreDatabase & { busyTimeoutMs: number } {
+export function openOrAdopt(options: { path?: string; database?: Database.Database; busyTimeoutMs?: number }, open: (path: string, busyTimeoutMs: number) => Database.Database): StoreDatabase & { busyTimeoutMs: number } {
   if (options === null || typeof options !== 'object') throw new ConfigError('options', 'an object with path or database is required');
   const busy = options.busyTimeoutMs ?? 5000;
   if (!Number.isSafeInteger(busy) || busy < 0) throw new ConfigError('busyTimeoutMs', 'must be an integer >= 0 (milliseconds)');

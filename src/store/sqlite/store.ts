@@ -1,46 +1,10 @@
 import type Database from 'better-sqlite3';
 import { ClosedError } from '../../errors.js';
-import type {
-  EventQuery,
-  QueryPage,
-  StateFilter,
-  SnapshotQuery,
-  SnapshotRecord,
-  StateStore,
-  StoreCounts,
-  LogBinding,
-  StoredEvent,
-  StoredState,
-  WriteResult,
-} from '../port.js';
+import type { EventQuery, QueryPage, StateFilter, SnapshotQuery, SnapshotRecord, StateStore, StoreCounts, LogBinding, StoredEvent, StoredState, WriteResult } from '../port.js';
 import { run } from './errors.js';
 import { StatementCache } from './statements.js';
-import {
-  EXPIRED_SNAPSHOTS,
-  INSERT_EVENT,
-  JSON_LIST,
-  PUT_SNAPSHOT,
-  UPSERT_STATE,
-  checkLimit,
-  eventQuerySql,
-  findSnapshotSql,
-  listAgentsSql,
-  stateQuerySql,
-  type Sql,
-} from './queries.js';
-import {
-  eventParams,
-  fromEventRow,
-  fromSnapshotRow,
-  fromStateRow,
-  fromSummaryRow,
-  snapshotParams,
-  stateParams,
-  type EventRow,
-  type SnapshotRow,
-  type StateRow,
-  type SummaryRow,
-} from './rows.js';
+import { EXPIRED_SNAPSHOTS, INSERT_EVENT, JSON_LIST, PUT_SNAPSHOT, UPSERT_STATE, checkLimit, eventQuerySql, findSnapshotSql, listAgentsSql, stateQuerySql, type Sql } from './queries.js';
+import { eventParams, fromEventRow, fromSnapshotRow, fromStateRow, fromSummaryRow, snapshotParams, stateParams, type EventRow, type SnapshotRow, type StateRow, type SummaryRow } from './rows.js';
 import { checkFilter, encodeCursor } from '../query.js';
 import { createStoreSchema, openOrAdopt, openStoreDatabase } from './schema.js';
 

@@ -16,7 +16,15 @@ const T0 = 1_767_225_600_000;
 /** A closed 1m window of agent `i`, with figures that differ per agent and per `round`. */
 export function windowOf(i: number, round: number): WindowAggregate {
   const w = emptyWindow(`agent-${i}`, 'planner', '1m', 60_000, T0 + (i % 7) * 60_000, i % 3, 100 + i);
-  return { ...w, lastOffset: String(i * 10 + round), events: 5 + round, eventTypes: { state_updated: 4 + round, task_assigned: 1 }, lastVersion: 9 + round, sizeEnd: 120 + i + round, rejectReasons: { stale_epoch: round } };
+  return {
+    ...w,
+    lastOffset: String(i * 10 + round),
+    events: 5 + round,
+    eventTypes: { state_updated: 4 + round, task_assigned: 1 },
+    lastVersion: 9 + round,
+    sizeEnd: 120 + i + round,
+    rejectReasons: { stale_epoch: round },
+  };
 }
 
 /** A checkpoint with every kind of detector memory filled in, the flap history included. */
@@ -24,17 +32,45 @@ export function checkpointOf(i: number, round: number): AgentCheckpoint {
   const det = emptyDetectorState();
   det.sums = ['a1', 'b2'];
   det.eventTs = [T0 + 1, T0 + 2 + round];
-  det.flaps = [{ at: T0 + 3, status: 'idle' }, { at: T0 + 4, status: 'busy' }, { at: T0 + 5 + round, status: 'idle' }];
+  det.flaps = [
+    { at: T0 + 3, status: 'idle' },
+    { at: T0 + 4, status: 'busy' },
+    { at: T0 + 5 + round, status: 'idle' },
+  ];
   det.status = 'idle';
   det.active = { status_flapping: anomalyOf(i, round) };
-  return { _id: `agent-${i}`, instanceId: `agent-${i}`, partition: i % 3, lastOffset: String(i * 10 + round), head: { version: 9 + round, epoch: 1 }, agentType: 'planner', size: 120 + i, clock: T0 + 5 + round, windows: { '1m': windowOf(i, round) }, det };
+  return {
+    _id: `agent-${i}`,
+    instanceId: `agent-${i}`,
+    partition: i % 3,
+    lastOffset: String(i * 10 + round),
+    head: { version: 9 + round, epoch: 1 },
+    agentType: 'planner',
+    size: 120 + i,
+    clock: T0 + 5 + round,
+    windows: { '1m': windowOf(i, round) },
+    det,
+  };
 }
 
 export function anomalyOf(i: number, round: number): AnomalyRecord {
   return {
-    anomalyId: `an-${i}`, instanceId: `agent-${i}`, agentType: 'planner', type: 'status_flapping', severity: 'warning', status: 'active',
-    firstSeenAt: T0 + 3, lastSeenAt: T0 + 5 + round, resolvedAt: null, fromVersion: 3, toVersion: 9 + round, observed: 3, expected: 6, score: null,
-    description: 'status flipped', evidence: { flips: String(3 + round), statuses: 'idle,busy' },
+    anomalyId: `an-${i}`,
+    instanceId: `agent-${i}`,
+    agentType: 'planner',
+    type: 'status_flapping',
+    severity: 'warning',
+    status: 'active',
+    firstSeenAt: T0 + 3,
+    lastSeenAt: T0 + 5 + round,
+    resolvedAt: null,
+    fromVersion: 3,
+    toVersion: 9 + round,
+    observed: 3,
+    expected: 6,
+    score: null,
+    description: 'status flipped',
+    evidence: { flips: String(3 + round), statuses: 'idle,busy' },
   };
 }
 
@@ -77,7 +113,7 @@ export function analyticsStoreContract(name: string, open: () => Promise<Analyti
       const loaded = await s.store.loadPartition(0);
       expect(loaded.partition).toEqual(p0);
       expect(byId(loaded.agents)).toEqual(byId(b.agents.filter((a) => a.partition === 0)));
-      expect((await s.store.anomalies({ instanceId: 'agent-2' }))).toEqual([anomalyOf(2, 0)]);
+      expect(await s.store.anomalies({ instanceId: 'agent-2' })).toEqual([anomalyOf(2, 0)]);
       expect((await s.store.agents()).find((a) => a.instanceId === 'agent-2')).toEqual({ instanceId: 'agent-2', agentType: 'planner', size: 122, version: 9, lastEventAt: T0 + 5, activeAnomalies: ['status_flapping'] });
 
       const again = batch(0, 9, 1, { ...p0, nextOffset: '50' });
@@ -102,7 +138,19 @@ export function analyticsStoreContract(name: string, open: () => Promise<Analyti
 
     it('keeps the latest heartbeat per host, replaced by nodeId', async () => {
       await s.store.clear();
-      const host = (nodeId: string, sequence: number, agents: string[]) => ({ _id: nodeId, nodeId, host: 'h1', region: null, timestamp: T0 + sequence * 1000, sequence, intervalMs: 1000, status: 'running' as const, load: agents.length, heapUsedBytes: 5_000_000, agents });
+      const host = (nodeId: string, sequence: number, agents: string[]) => ({
+        _id: nodeId,
+        nodeId,
+        host: 'h1',
+        region: null,
+        timestamp: T0 + sequence * 1000,
+        sequence,
+        intervalMs: 1000,
+        status: 'running' as const,
+        load: agents.length,
+        heapUsedBytes: 5_000_000,
+        agents,
+      });
       await s.store.writeHosts([host('node-a', 1, ['agent-1']), host('node-b', 1, [])]);
       await s.store.writeHosts([host('node-a', 2, ['agent-1', 'agent-2'])]);
       expect(await s.store.hosts()).toEqual([host('node-a', 2, ['agent-1', 'agent-2']), host('node-b', 1, [])]);

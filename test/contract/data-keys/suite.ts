@@ -111,9 +111,7 @@ export function dataKeyContract(name: string, make: () => Promise<DataKeyStorage
       await store.destroy(keys[2]!.keyId, 1_800_000_000_000);
       const mine = (await store.listAll()).filter((k) => k.instanceId === a || k.instanceId === b);
       const byId = (x: WrappedDataKey, y: WrappedDataKey): number => (x.keyId < y.keyId ? -1 : x.keyId > y.keyId ? 1 : 0);
-      expect(mine.sort(byId)).toEqual(
-        [keys[0], keys[1], { ...keys[2]!, wrapped: null, destroyedAt: 1_800_000_000_000 }].sort((x, y) => byId(x!, y!)),
-      );
+      expect(mine.sort(byId)).toEqual([keys[0], keys[1], { ...keys[2]!, wrapped: null, destroyedAt: 1_800_000_000_000 }].sort((x, y) => byId(x!, y!)));
     });
 
     it('rewrap succeeds only from the current master key (compare-and-set)', async () => {
@@ -171,26 +169,20 @@ export function dataKeyContract(name: string, make: () => Promise<DataKeyStorage
 
     it('refuses a malformed key record with AS_INVALID_INPUT, storing nothing', async () => {
       const a = id('malformed');
-      const bad: WrappedDataKey[] = [
-        dataKey(a, 0),
-        dataKey(a, 1.5),
-        { ...dataKey(a, 1), keyId: '' },
-        { ...dataKey(a, 2), instanceId: '' },
-        { ...dataKey(a, 3), masterKeyId: '' },
-        { ...dataKey(a, 4), wrapped: null },
-      ];
+      const bad: WrappedDataKey[] = [dataKey(a, 0), dataKey(a, 1.5), { ...dataKey(a, 1), keyId: '' }, { ...dataKey(a, 2), instanceId: '' }, { ...dataKey(a, 3), masterKeyId: '' }, { ...dataKey(a, 4), wrapped: null }];
       for (const key of bad) await expect(store.create(key), JSON.stringify({ ...key, wrapped: key.wrapped ? 'bytes' : null })).rejects.toMatchObject({ code: 'AS_INVALID_INPUT' });
       expect(await store.listForInstance(a)).toEqual([]);
     });
 
     // A store with nothing to close (in memory) has no "after close".
-    if (options.durable) it('use after close is AS_CLOSED, not retryable', async () => {
-      const opened = await storage.open();
-      await opened.store.setup?.();
-      await opened.close!();
-      await expect(opened.store.get('any/dk/1')).rejects.toMatchObject({ code: 'AS_CLOSED', retryable: false });
-      await expect(opened.store.create(dataKey(id('closed'), 1))).rejects.toMatchObject({ code: 'AS_CLOSED', retryable: false });
-    });
+    if (options.durable)
+      it('use after close is AS_CLOSED, not retryable', async () => {
+        const opened = await storage.open();
+        await opened.store.setup?.();
+        await opened.close!();
+        await expect(opened.store.get('any/dk/1')).rejects.toMatchObject({ code: 'AS_CLOSED', retryable: false });
+        await expect(opened.store.create(dataKey(id('closed'), 1))).rejects.toMatchObject({ code: 'AS_CLOSED', retryable: false });
+      });
 
     it('destroy racing itself: exactly one caller destroys', async () => {
       const key = dataKey(id('destroy-race'), 1);
@@ -205,10 +197,7 @@ export function dataKeyContract(name: string, make: () => Promise<DataKeyStorage
       for (let i = 0; i < 20; i++) {
         const key = dataKey(`${a}-${i}`, 1);
         await store.create(key);
-        const [, destroyed] = await Promise.all([
-          store.rewrap(key.keyId, 'mk-1', 'mk-2', randomBytes(60)),
-          store.destroy(key.keyId, 1_800_000_000_000),
-        ]);
+        const [, destroyed] = await Promise.all([store.rewrap(key.keyId, 'mk-1', 'mk-2', randomBytes(60)), store.destroy(key.keyId, 1_800_000_000_000)]);
         expect(destroyed).toBe(true);
         expect(await store.get(key.keyId)).toMatchObject({ wrapped: null, destroyedAt: 1_800_000_000_000 });
         expect(await store.listForInstance(key.instanceId)).toMatchObject([{ wrapped: null, destroyedAt: 1_800_000_000_000 }]);

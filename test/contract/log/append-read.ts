@@ -8,7 +8,10 @@ export function appendAndReadContract(ctx: LogContext): void {
   it('puts each key in the partition Kafka’s default partitioner picks', async () => {
     const topic = await ctx.topic({ partitions: 6 });
     const keys = Array.from({ length: 40 }, (_, i) => `agent-${i}-${randomBytes(3).toString('hex')}`);
-    const results = await ctx.log().append(topic, keys.map((k) => rec(k, k)));
+    const results = await ctx.log().append(
+      topic,
+      keys.map((k) => rec(k, k)),
+    );
     expect(results).toHaveLength(keys.length);
     for (const [i, key] of keys.entries()) {
       expect(results[i]!.topic).toBe(topic);
@@ -56,7 +59,10 @@ export function appendAndReadContract(ctx: LogContext): void {
 
   it('reads exactly the half-open range [from, until)', async () => {
     const topic = await ctx.topic({ partitions: 1 });
-    await ctx.log().append(topic, Array.from({ length: 10 }, (_, i) => rec('k', `v${i}`)));
+    await ctx.log().append(
+      topic,
+      Array.from({ length: 10 }, (_, i) => rec('k', `v${i}`)),
+    );
     const middle = await ctx.log().read(topic, 0, '3', '7');
     expect(middle.map((r) => r.offset)).toEqual(['3', '4', '5', '6']);
     expect(middle.map((r) => r.value!.toString())).toEqual(['v3', 'v4', 'v5', 'v6']);
@@ -78,11 +84,7 @@ export function appendAndReadContract(ctx: LogContext): void {
     const topic = await ctx.topic({ partitions: 1, compacted: true });
     const before = Date.now();
     const t = before - 30_000;
-    await ctx.log().append(topic, [
-      rec('h', 'with headers', { headers: { 'content-type': 'application/avro', reason: 'ünïcödé ✓', empty: '' }, timestamp: t }),
-      rec('h', Buffer.alloc(0)),
-      rec('h', null),
-    ]);
+    await ctx.log().append(topic, [rec('h', 'with headers', { headers: { 'content-type': 'application/avro', reason: 'ünïcödé ✓', empty: '' }, timestamp: t }), rec('h', Buffer.alloc(0)), rec('h', null)]);
     const after = Date.now();
     const [withHeaders, empty, tombstone] = await ctx.log().read(topic, 0, '0', '3');
     expect(withHeaders!.headers).toEqual({ 'content-type': 'application/avro', reason: 'ünïcödé ✓', empty: '' });

@@ -12,11 +12,7 @@ export function consumeContract(ctx: LogContext): void {
       topic,
       Array.from({ length: 240 }, (_, i) => rec(keys[i % keys.length]!, `v${i}`)),
     );
-    const { batches, records } = await consumeUntil(
-      ctx.log(),
-      { group, topics: [topic], fromBeginning: true, maxBatchRecords: 25 },
-      (rs) => rs.length >= appended.length,
-    );
+    const { batches, records } = await consumeUntil(ctx.log(), { group, topics: [topic], fromBeginning: true, maxBatchRecords: 25 }, (rs) => rs.length >= appended.length);
     expect(records).toHaveLength(appended.length);
     for (const b of batches) {
       expect(b.topic).toBe(topic);
@@ -54,7 +50,10 @@ export function consumeContract(ctx: LogContext): void {
   it('commits a batch only after its handler resolves', async () => {
     const topic = await ctx.topic({ partitions: 1 });
     const group = ctx.group();
-    await ctx.log().append(topic, Array.from({ length: 5 }, (_, i) => rec('k', `v${i}`)));
+    await ctx.log().append(
+      topic,
+      Array.from({ length: 5 }, (_, i) => rec('k', `v${i}`)),
+    );
     // First member: its handler is held, then fails. Waiting on `done` (not on a
     // guessed delay) means every commit the consumer issued has completed: a lax
     // adapter that commits on delivery (auto-commit) would show one now.
@@ -84,7 +83,10 @@ export function consumeContract(ctx: LogContext): void {
   it('stops on a throwing handler without committing, and the group gets the same batch again', async () => {
     const topic = await ctx.topic({ partitions: 1 });
     const group = ctx.group();
-    await ctx.log().append(topic, Array.from({ length: 30 }, (_, i) => rec('k', `v${i}`)));
+    await ctx.log().append(
+      topic,
+      Array.from({ length: 30 }, (_, i) => rec('k', `v${i}`)),
+    );
     // First run: handle the first batch, throw on the second.
     const seen: string[][] = [];
     const failing = await ctx.log().consume({
@@ -106,9 +108,7 @@ export function consumeContract(ctx: LogContext): void {
     expect(committed[0]).toBe(failedFirst);
 
     // Second run of the same group: the failed batch comes again, then the rest.
-    const { records } = await consumeUntil(ctx.log(), { group, topics: [topic], fromBeginning: true, maxBatchRecords: 10 }, (rs) =>
-      rs.some((r) => r.offset === '29'),
-    );
+    const { records } = await consumeUntil(ctx.log(), { group, topics: [topic], fromBeginning: true, maxBatchRecords: 10 }, (rs) => rs.some((r) => r.offset === '29'));
     expect(records[0]!.offset).toBe(failedFirst);
     expect(records.map((r) => r.offset)).toEqual(Array.from({ length: 30 - Number(failedFirst) }, (_, i) => String(Number(failedFirst) + i)));
     await eventually(async () => (await ctx.log().committedOffsets(group, topic))[0] === '30', 'commit of the end');

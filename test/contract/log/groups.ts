@@ -8,7 +8,10 @@ export function groupResetContract(ctx: LogContext): void {
   async function consumedTopic(): Promise<{ topic: string; group: string; ends: Record<number, string> }> {
     const topic = await ctx.topic({ partitions: 2 });
     const group = ctx.group();
-    await ctx.log().append(topic, Array.from({ length: 20 }, (_, i) => rec(`key-${i % 5}`, `v${i}`)));
+    await ctx.log().append(
+      topic,
+      Array.from({ length: 20 }, (_, i) => rec(`key-${i % 5}`, `v${i}`)),
+    );
     await consumeUntil(ctx.log(), { group, topics: [topic], fromBeginning: true }, (rs) => rs.length >= 20);
     return { topic, group, ends: await ctx.log().endOffsets(topic) };
   }
@@ -25,7 +28,10 @@ export function groupResetContract(ctx: LogContext): void {
   it('resets to latest, and the group receives only what is appended afterwards', async () => {
     const topic = await ctx.topic({ partitions: 2 });
     const group = ctx.group();
-    await ctx.log().append(topic, Array.from({ length: 10 }, (_, i) => rec(`key-${i}`, `old${i}`)));
+    await ctx.log().append(
+      topic,
+      Array.from({ length: 10 }, (_, i) => rec(`key-${i}`, `old${i}`)),
+    );
     const offsets = await ctx.log().resetGroup(group, topic, { to: 'latest' });
     expect(offsets).toEqual(await ctx.log().endOffsets(topic));
     await ctx.log().append(topic, [rec('key-1', 'new1'), rec('key-2', 'new2')]);
@@ -38,7 +44,10 @@ export function groupResetContract(ctx: LogContext): void {
     const group = ctx.group();
     const t0 = Date.now() - 60_000;
     // Increasing timestamps one second apart, two keys that land in different partitions or not.
-    await ctx.log().append(topic, Array.from({ length: 12 }, (_, i) => rec(`key-${i % 3}`, `v${i}`, { timestamp: t0 + i * 1000 })));
+    await ctx.log().append(
+      topic,
+      Array.from({ length: 12 }, (_, i) => rec(`key-${i % 3}`, `v${i}`, { timestamp: t0 + i * 1000 })),
+    );
     const cut = t0 + 6 * 1000 - 500;
     const offsets = await ctx.log().resetGroup(group, topic, { to: 'timestamp', timestamp: cut });
     const ends = await ctx.log().endOffsets(topic);
@@ -61,7 +70,10 @@ export function groupResetContract(ctx: LogContext): void {
   it('resets to explicit offsets, and consumption resumes exactly there', async () => {
     const topic = await ctx.topic({ partitions: 1 });
     const group = ctx.group();
-    await ctx.log().append(topic, Array.from({ length: 10 }, (_, i) => rec('k', `v${i}`)));
+    await ctx.log().append(
+      topic,
+      Array.from({ length: 10 }, (_, i) => rec('k', `v${i}`)),
+    );
     const offsets = await ctx.log().resetGroup(group, topic, { to: 'offsets', offsets: { 0: '7' } });
     expect(offsets).toEqual({ 0: '7' });
     expect(await ctx.log().committedOffsets(group, topic)).toEqual({ 0: '7' });
@@ -75,10 +87,13 @@ export function groupResetContract(ctx: LogContext): void {
     await ctx.log().append(topic, [rec('k', 'a'), rec('k', 'b')]);
     const held = await heldConsumer(ctx.log(), { group, topics: [topic], fromBeginning: true });
     try {
-      const refused = await ctx.log().resetGroup(group, topic, { to: 'earliest' }).then(
-        () => undefined,
-        (err: unknown) => err as AgentStateError,
-      );
+      const refused = await ctx
+        .log()
+        .resetGroup(group, topic, { to: 'earliest' })
+        .then(
+          () => undefined,
+          (err: unknown) => err as AgentStateError,
+        );
       expect(refused?.code).toBe('AS_CONFLICT');
     } finally {
       held.release();

@@ -41,12 +41,7 @@ export interface Collected {
  * commits the batch in hand) and returns what was delivered. Rejects after
  * `timeoutMs` with what arrived, so a missing record fails loudly.
  */
-export async function consumeUntil(
-  log: EventLog,
-  options: Omit<ConsumeOptions, 'handler'>,
-  enough: (records: StoredRecord[]) => boolean,
-  timeoutMs = 60_000,
-): Promise<Collected> {
+export async function consumeUntil(log: EventLog, options: Omit<ConsumeOptions, 'handler'>, enough: (records: StoredRecord[]) => boolean, timeoutMs = 60_000): Promise<Collected> {
   const collected: Collected = { batches: [], records: [] };
   let satisfied!: () => void;
   const reached = new Promise<void>((resolve) => (satisfied = resolve));
@@ -100,7 +95,10 @@ export function deferred(): { promise: Promise<void>; resolve: () => void } {
 }
 
 /** Starts a consumer whose handler is held by the test; returns it once the first batch is in the handler. */
-export async function heldConsumer(log: EventLog, options: Omit<ConsumeOptions, 'handler'>): Promise<{
+export async function heldConsumer(
+  log: EventLog,
+  options: Omit<ConsumeOptions, 'handler'>,
+): Promise<{
   consumer: Consumer;
   first: ConsumedBatch;
   release: () => void;

@@ -11,10 +11,7 @@ import { unique, type LogContext } from './helpers.js';
  * so the embedded log and Kafka cannot drift. `make` returns a log and a
  * topic prefix; each test creates its own topics and groups under it.
  */
-export function eventLogContract(
-  name: string,
-  make: () => Promise<{ log: EventLog; topicPrefix: string }>,
-): void {
+export function eventLogContract(name: string, make: () => Promise<{ log: EventLog; topicPrefix: string }>): void {
   describe(`EventLog contract: ${name}`, () => {
     let log: EventLog | undefined;
     let prefix = '';

@@ -178,9 +178,7 @@ export function storeContract(
 
     it('keeps every field key and value exactly: $, dots, empty, __proto__, NUL and lone surrogates in keys', async () => {
       const a = id('keys');
-      const weird: Record<string, unknown> = JSON.parse(
-        '{"$set":1,"a.b":{"c.d":[{"$x":"y"}]},"":"empty","%":"pct","%25":"pct25","__proto__":{"p":1},"k\\u0000z":true,"\\ud800":"lone","\\udc00x":"low","😀":"pair"}',
-      );
+      const weird: Record<string, unknown> = JSON.parse('{"$set":1,"a.b":{"c.d":[{"$x":"y"}]},"":"empty","%":"pct","%25":"pct25","__proto__":{"p":1},"k\\u0000z":true,"\\ud800":"lone","\\udc00x":"low","😀":"pair"}');
       const fields = {
         status: 'error',
         agentType: 'worker',
@@ -218,15 +216,26 @@ export function storeContract(
       const first = await store.query({ agentType: type, limit: 3 });
       expect(first.agents.map((x) => x.instanceId)).toEqual([`${type}-1`, `${type}-2`, `${type}-3`]);
       expect(first.agents[1]).toEqual({
-        instanceId: `${type}-2`, version: 1, epoch: 1, checksum: 'sum-1', agentType: type, status: 'running',
-        capabilities: ['web-search', 'code'], lastEventType: 'state_patched', updatedAt: 1_700_000_002_000, createdAt: 1_700_000_000_000,
+        instanceId: `${type}-2`,
+        version: 1,
+        epoch: 1,
+        checksum: 'sum-1',
+        agentType: type,
+        status: 'running',
+        capabilities: ['web-search', 'code'],
+        lastEventType: 'state_patched',
+        updatedAt: 1_700_000_002_000,
+        createdAt: 1_700_000_000_000,
       });
       expect(first.nextCursor).toEqual(expect.any(String));
       const second = await store.query({ agentType: type, limit: 3, cursor: first.nextCursor! });
       expect(second.agents.map((x) => x.instanceId)).toEqual([`${type}-4`]);
       expect(second.nextCursor).toBeNull();
       for (const bad of [{ limit: 0 }, { limit: 1001 }, { limit: 1.5 }, { cursor: 'not a cursor!' }, { status: '' }]) {
-        const err = await store.query(bad).then(() => undefined, (e: unknown) => e);
+        const err = await store.query(bad).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
         expect(err).toBeInstanceOf(AgentStateError);
         expect((err as AgentStateError).code).toBe('AS_INVALID_INPUT');
       }
@@ -308,7 +317,12 @@ export function storeContract(
     if (badOptions.length > 0) {
       it('refuses bad options with AS_CONFIG naming the field', async () => {
         for (const { field, open } of badOptions) {
-          const err = await Promise.resolve().then(open).then(() => undefined, (e: unknown) => e);
+          const err = await Promise.resolve()
+            .then(open)
+            .then(
+              () => undefined,
+              (e: unknown) => e,
+            );
           expect(err, field).toMatchObject({ code: 'AS_CONFIG' });
           expect((err as Error).message, field).toContain(field);
         }

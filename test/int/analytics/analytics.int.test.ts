@@ -87,7 +87,10 @@ async function everything(store: AnalyticsStore): Promise<{ windows: WindowAggre
   return { windows, anomalies };
 }
 
-describe.each([['embedded (SQLite log and store)', embedded], ['servers (Kafka + registry, MongoDB)', servers]] as const)('analytics consumer on %s', (_name, open) => {
+describe.each([
+  ['embedded (SQLite log and store)', embedded],
+  ['servers (Kafka + registry, MongoDB)', servers],
+] as const)('analytics consumer on %s', (_name, open) => {
   it('flags the injected faults, matches a brute-force recomputation, skips bad input with reasons, and a reset to earliest rebuilds the same outputs', async () => {
     const prefix = `${uniqueName('an')}.`;
     const p = await open(prefix);
@@ -96,11 +99,23 @@ describe.each([['embedded (SQLite log and store)', embedded], ['servers (Kafka +
       const scenario = buildFaultScenario({ seed: 5, healthy: 8, perFault: 1, durationMs: 70_000, faultFromMs: 35_000, faultToMs: 50_000 });
       await appendEvents(p.log, topics.events, p.codec, scenario.events);
       const bad = badRecords(scenario.events[0]!);
-      await p.log.append(topics.events, bad.map((b) => b.record));
+      await p.log.append(
+        topics.events,
+        bad.map((b) => b.record),
+      );
       // Runtime hosts' heartbeats: node-a twice (the later one wins), node-b once, and one that does not decode.
       const [a1, a2] = scenario.labels.map((l) => l.instanceId);
       const beat = (nodeId: string, sequence: number, agents: string[]): NodeHeartbeat => ({
-        nodeId, host: 'box', dataCenter: null, region: null, timestamp: 1_767_225_600_000 + sequence, sequence, status: 'running', intervalMs: 1000, load: agents.length, heapUsedBytes: 1 << 20,
+        nodeId,
+        host: 'box',
+        dataCenter: null,
+        region: null,
+        timestamp: 1_767_225_600_000 + sequence,
+        sequence,
+        status: 'running',
+        intervalMs: 1000,
+        load: agents.length,
+        heapUsedBytes: 1 << 20,
         agents: agents.map((instanceId) => ({ instanceId, version: 1, writerEpoch: 1, state: 'running' })),
       });
       const beats = [beat('node-a', 1, [a1!]), beat('node-b', 1, []), beat('node-a', 2, [a1!, a2!])];

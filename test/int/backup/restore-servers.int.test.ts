@@ -129,7 +129,11 @@ describe('restore onto servers (Kafka + registry + MongoDB + S3)', () => {
       const topics = await admin.listTopics().finally(() => admin.disconnect());
       expect(topics.filter((t) => t.startsWith(scratch.prefix))).toEqual([]);
       const conn = await MongoConnection.connect({ uri: stackEnv().mongodbUri, database });
-      const dbs = await conn.client.db('admin').admin().listDatabases().finally(() => conn.close());
+      const dbs = await conn.client
+        .db('admin')
+        .admin()
+        .listDatabases()
+        .finally(() => conn.close());
       expect(dbs.databases.map((d) => d.name)).not.toContain(scratch.database);
       const left = s3(scratch.prefix);
       const keys: string[] = [];

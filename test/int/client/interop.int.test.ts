@@ -104,7 +104,10 @@ describe('events on the wire are standard Confluent-framed Avro', () => {
       '--timeout-ms',
       '20000',
     ]);
-    const keys = stdout.trim().split('\n').map((l) => l.split('\t')[0]);
+    const keys = stdout
+      .trim()
+      .split('\n')
+      .map((l) => l.split('\t')[0]);
     expect(keys).toEqual(['interop-1', 'interop-1', 'interop-1']);
   });
 });
@@ -117,14 +120,23 @@ function specHash(v: unknown): string {
   if (typeof v !== 'object' || v === null) return sha(JSON.stringify(v));
   if (Array.isArray(v)) return sha('[' + v.map(inline).join(',') + ']');
   const o = v as Record<string, unknown>;
-  return sha('{' + sorted(o).map((k) => JSON.stringify(k) + ':' + inline(o[k])).join(',') + '}');
+  return sha(
+    '{' +
+      sorted(o)
+        .map((k) => JSON.stringify(k) + ':' + inline(o[k]))
+        .join(',') +
+      '}',
+  );
 }
 
 /** Applies a wire changeset (JSON Pointer paths, canonical JSON values) to a deep copy, the way a stock JSON Patch reader would. */
 function applyPlain(doc: unknown, changes: Array<{ path: string; op: string; newValue: string | null }>): unknown {
   const root = { v: structuredClone(doc) as unknown };
   for (const c of changes) {
-    const segs = c.path.split('/').slice(1).map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+    const segs = c.path
+      .split('/')
+      .slice(1)
+      .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
     let parent: any = root;
     let key: string | number = 'v';
     for (const s of segs) {

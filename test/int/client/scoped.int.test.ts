@@ -93,7 +93,12 @@ describe('AgentStateClient with scope: owned', () => {
         const folded = fold(list);
         const claim = list.findIndex((e) => e.eventType === 'ownership_acquired');
         // Nothing of A's after the claim is applied.
-        expect(list.slice(claim + 1).filter((e) => e.source === 'A').every((e) => folded.rejected.some((r) => r.event.eventId === e.eventId))).toBe(true);
+        expect(
+          list
+            .slice(claim + 1)
+            .filter((e) => e.source === 'A')
+            .every((e) => folded.rejected.some((r) => r.event.eventId === e.eventId)),
+        ).toBe(true);
       }
       expect((fold(events.get('z-1')!).projection?.state as { memory: Record<string, unknown> }).memory).toEqual({ owner: 'B' });
     } finally {

@@ -39,8 +39,16 @@ describe('typed helpers and heartbeats', () => {
     await track(client.performanceUpdated('t-1', { tokensPerSecond: 31.5 }));
     await track(client.capabilityRemoved('t-1', 'search'));
     expect(types).toEqual([
-      'capability_added', 'configuration_updated', 'resource_allocated', 'task_assigned', 'memory_updated',
-      'task_completed', 'error_occurred', 'status_changed', 'performance_updated', 'capability_removed',
+      'capability_added',
+      'configuration_updated',
+      'resource_allocated',
+      'task_assigned',
+      'memory_updated',
+      'task_completed',
+      'error_occurred',
+      'status_changed',
+      'performance_updated',
+      'capability_removed',
     ]);
     const s = client.getState('t-1')!;
     expect(s.version).toBe(11);
@@ -87,8 +95,14 @@ describe('typed helpers and heartbeats', () => {
     const decoded = (await Promise.all(records.map((r) => registry.decode(r.value!)))) as Array<{ instanceId: string; version: number; eventType: string; replayable: boolean }>;
     const mine = decoded.filter((d) => d.instanceId === 't-3');
     expect(mine.map((d) => d.eventType)).toEqual([
-      'instance_created', 'resource_allocated', 'resource_deallocated', 'resource_deallocated',
-      'snapshot_created', 'migration_started', 'migration_completed', 'state_patched',
+      'instance_created',
+      'resource_allocated',
+      'resource_deallocated',
+      'resource_deallocated',
+      'snapshot_created',
+      'migration_started',
+      'migration_completed',
+      'state_patched',
     ]);
     expect(mine.map((d) => d.replayable)).toEqual([true, true, true, true, true, true, true, false]);
     expect(Number(mine.at(-1)!.version)).toBe(once.newVersion);

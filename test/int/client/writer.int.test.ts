@@ -93,7 +93,12 @@ describe('AgentStateClient on Kafka', () => {
       // rejected by the log (stale epoch, or a duplicate of the claim's
       // version): either way nothing of A's after the claim applies.
       const claim = list.findIndex((e) => e.eventType === 'ownership_acquired');
-      expect(list.slice(claim + 1).filter((e) => e.source === 'A').every((e) => folded.rejected.some((r) => r.event.eventId === e.eventId && ['stale_epoch', 'duplicate'].includes(r.reason)))).toBe(true);
+      expect(
+        list
+          .slice(claim + 1)
+          .filter((e) => e.source === 'A')
+          .every((e) => folded.rejected.some((r) => r.event.eventId === e.eventId && ['stale_epoch', 'duplicate'].includes(r.reason))),
+      ).toBe(true);
       expect(folded.applied).toBe(4);
       expect(folded.rejected.find((r) => r.event.eventId === 'zombie-raw')?.reason).toBe('stale_epoch');
     } finally {

@@ -84,9 +84,7 @@ describe('StateEvent schema evolution under BACKWARD (real registry)', () => {
 
   it('StateChange.oldBytes (issue 10) is a compatible change: records of the schema before it still decode, and an elided old value round-trips', async () => {
     type Field = { name: string; type: unknown };
-    const withoutOldBytes = JSON.parse(JSON.stringify(v1), (key, value: unknown) =>
-      key === 'fields' && Array.isArray(value) ? (value as Field[]).filter((f) => f.name !== 'oldBytes') : value,
-    ) as AvroRecord;
+    const withoutOldBytes = JSON.parse(JSON.stringify(v1), (key, value: unknown) => (key === 'fields' && Array.isArray(value) ? (value as Field[]).filter((f) => f.name !== 'oldBytes') : value)) as AvroRecord;
     expect(JSON.stringify(withoutOldBytes)).not.toContain('oldBytes');
     const subject = uniqueName('evolve-value');
     const c = codec();

@@ -64,7 +64,9 @@ describe('projector rebuild by offset reset', () => {
     }
     expect(await rebuilt.counts()).toEqual(await first.counts());
     const events = AGENTS * (UPDATES + 1);
-    console.info(`[rebuild] projected ${events} events in ${projectMs.toFixed(0)} ms (${((events / projectMs) * 1000).toFixed(0)} ev/s); rebuild ${rebuildMs.toFixed(0)} ms (${((events / rebuildMs) * 1000).toFixed(0)} ev/s)`);
+    console.info(
+      `[rebuild] projected ${events} events in ${projectMs.toFixed(0)} ms (${((events / projectMs) * 1000).toFixed(0)} ev/s); rebuild ${rebuildMs.toFixed(0)} ms (${((events / rebuildMs) * 1000).toFixed(0)} ev/s)`,
+    );
   });
 });
 

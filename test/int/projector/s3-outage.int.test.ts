@@ -68,7 +68,10 @@ describe('projector with S3 down past its retry window', () => {
     }
     for (const id of ids) {
       expect((await store.getState(id))?.version, id).toBe(5);
-      expect((await store.listSnapshots(id)).map((s) => s.version), id).toEqual([4, 2]);
+      expect(
+        (await store.listSnapshots(id)).map((s) => s.version),
+        id,
+      ).toEqual([4, 2]);
     }
     await blobs.close();
     await store.close();

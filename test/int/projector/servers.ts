@@ -44,10 +44,7 @@ export class OwnedServer {
   static async ferret(): Promise<OwnedServer> {
     const { stdout } = await run('bash', [join(repoRoot, 'scripts', 'stack'), 'ferretdb-bin']);
     const bin = stdout.trim();
-    const s = new OwnedServer(await freePort(), (port, dir) => [
-      bin,
-      ['-listen', `127.0.0.1:${port}`, '-sqlite-dir', dir],
-    ]);
+    const s = new OwnedServer(await freePort(), (port, dir) => [bin, ['-listen', `127.0.0.1:${port}`, '-sqlite-dir', dir]]);
     await s.start();
     return s;
   }
@@ -56,10 +53,7 @@ export class OwnedServer {
   static async s3(): Promise<OwnedServer> {
     const stackDir = process.env.AGENTSTATE_STACK_DIR ?? join(homedir(), '.cache', 'agentstate', 'stack');
     const bin = join(stackDir, 'bin', 'versitygw-v1.8.0');
-    const s = new OwnedServer(await freePort(), (port, dir) => [
-      bin,
-      ['--port', `127.0.0.1:${port}`, '--access', 'agentstate', '--secret', 'agentstate-secret', '--quiet', 'posix', dir],
-    ]);
+    const s = new OwnedServer(await freePort(), (port, dir) => [bin, ['--port', `127.0.0.1:${port}`, '--access', 'agentstate', '--secret', 'agentstate-secret', '--quiet', 'posix', dir]]);
     await s.start();
     return s;
   }
@@ -91,13 +85,16 @@ export class OwnedServer {
 
 function reachable(port: number): Promise<boolean> {
   return new Promise((resolve) => {
-    import('node:net').then(({ connect }) => {
-      const sock = connect(port, '127.0.0.1');
-      sock.once('connect', () => {
-        sock.destroy();
-        resolve(true);
-      });
-      sock.once('error', () => resolve(false));
-    }, () => resolve(false));
+    import('node:net').then(
+      ({ connect }) => {
+        const sock = connect(port, '127.0.0.1');
+        sock.once('connect', () => {
+          sock.destroy();
+          resolve(true);
+        });
+        sock.once('error', () => resolve(false));
+      },
+      () => resolve(false),
+    );
   });
 }

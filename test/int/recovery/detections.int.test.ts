@@ -126,7 +126,11 @@ describe('recovery: detections from the events topic and the plans they lead to'
     // The log: created at epoch 1, node-a's epoch 2; the owner fenced (epoch 3), the state moved back to the last known good one, then node-b's claim (epoch 4).
     const events = await f.events('w1');
     const tail = events.slice(-3).map((e) => [e.eventType, e.writerEpoch]);
-    expect(tail).toEqual([['ownership_acquired', 3], ['state_rolled_back', 3], ['ownership_acquired', 4]]);
+    expect(tail).toEqual([
+      ['ownership_acquired', 3],
+      ['state_rolled_back', 3],
+      ['ownership_acquired', 4],
+    ]);
     expect(events.at(-2)!.metadata).toMatchObject({ rolledBackTo: String(good.newVersion), recoveryId: record!.recoveryId });
     const restored = f.hosts.get('node-b')!.client.getState('w1')!;
     expect(restored.state.memory.notes).toBe('good');
@@ -174,8 +178,22 @@ describe('recovery: detections from the events topic and the plans they lead to'
     await until('l1 seen on node-a', () => f.svc.view.owners.get('l1')?.nodeId === 'node-a', 5000);
     const publisher = new AnomalyPublisher(f.log, f.topics.anomalies, jsonAnomaly);
     const anomaly = (type: AnomalyRecord['type'], severity: AnomalyRecord['severity']): AnomalyRecord => ({
-      anomalyId: `${type}-l1`, instanceId: 'l1', agentType: 'idle', type, severity, status: 'active', firstSeenAt: Date.now(), lastSeenAt: Date.now(), resolvedAt: null,
-      fromVersion: good.newVersion + 1, toVersion: good.newVersion + 3, observed: null, expected: null, score: null, description: 'test', evidence: {},
+      anomalyId: `${type}-l1`,
+      instanceId: 'l1',
+      agentType: 'idle',
+      type,
+      severity,
+      status: 'active',
+      firstSeenAt: Date.now(),
+      lastSeenAt: Date.now(),
+      resolvedAt: null,
+      fromVersion: good.newVersion + 1,
+      toVersion: good.newVersion + 3,
+      observed: null,
+      expected: null,
+      score: null,
+      description: 'test',
+      evidence: {},
     });
     // Not named by the policy, or below its severity: no action.
     await publisher.publish([anomaly('velocity_spike', 'critical'), anomaly('loop', 'info')]);
@@ -186,7 +204,14 @@ describe('recovery: detections from the events topic and the plans they lead to'
     await until('a record finished', async () => (await f.store.list()).some((r) => r.status !== 'in_progress'), 15_000);
     const [record] = await f.store.list();
     expect(record!.status, JSON.stringify(record)).toBe('succeeded');
-    expect(record!.failure).toMatchObject({ type: 'anomaly', instanceId: 'l1', nodeId: 'node-a', failedEpoch: 2, confidence: 1, evidence: { anomalyId: 'loop-l1', kind: 'loop', severity: 'critical', approach: 'restore' } });
+    expect(record!.failure).toMatchObject({
+      type: 'anomaly',
+      instanceId: 'l1',
+      nodeId: 'node-a',
+      failedEpoch: 2,
+      confidence: 1,
+      evidence: { anomalyId: 'loop-l1', kind: 'loop', severity: 'critical', approach: 'restore' },
+    });
     expect(record!.plan).toMatchObject({ strategy: { approach: 'restore' }, targetVersion: good.newVersion, targetNode: 'node-b' });
     const now = f.hosts.get('node-b')!.client.getState('l1')!;
     expect(now.state.memory.step).toBe(1);
@@ -201,7 +226,14 @@ describe('recovery: detections from the events topic and the plans they lead to'
     const b = f.hosts.get('node-b')!;
     expect((await b.host.startAgent('z1')).ok).toBe(true);
     // A zombie's write: built on the head it last knew, at its old epoch, appended after the new owner's claim.
-    const { event } = buildEvent({ instanceId: 'z1', head: { version: head.version + 1, epoch: 1, state: head.state as never, checksum: head.checksum }, next: { ...(head.state as object), memory: { notes: 'zombie' } } as never, epoch: 1, eventType: 'memory_updated', source: 'zombie' });
+    const { event } = buildEvent({
+      instanceId: 'z1',
+      head: { version: head.version + 1, epoch: 1, state: head.state as never, checksum: head.checksum },
+      next: { ...(head.state as object), memory: { notes: 'zombie' } } as never,
+      epoch: 1,
+      eventType: 'memory_updated',
+      source: 'zombie',
+    });
     await f.log.append(f.topics.events, [eventRecord(event, await f.codec.encode(event))]);
     await until('a record finished', async () => (await f.store.list()).some((r) => r.status !== 'in_progress'), 15_000);
     const [record] = await f.store.list();

@@ -33,7 +33,7 @@ describe('recovery service with in-process runtime hosts (embedded log)', () => 
     await store.setup();
     const clients: AgentStateClient[] = [];
     const connect = async () => {
-      const c = await AgentStateClient.connect({ log, codec, topicPrefix: prefix, bootstrap: false, scope: 'fleet' }) // as agentstate runtime and services/recovery wire it;
+      const c = await AgentStateClient.connect({ log, codec, topicPrefix: prefix, bootstrap: false, scope: 'fleet' }); // as agentstate runtime and services/recovery wire it;
       clients.push(c);
       return c;
     };

@@ -9,7 +9,7 @@ import { stackEnv, uniqueName } from '../../support/env.js';
 const run = promisify(execFile);
 const script = join(import.meta.dirname, '..', '..', '..', 'scripts', 'kafka');
 
-describe('scripts/kafka runs Kafka\'s own CLI against the stack', () => {
+describe("scripts/kafka runs Kafka's own CLI against the stack", () => {
   let admin: Admin;
   beforeAll(async () => {
     admin = createKafka({ brokers: stackEnv().kafkaBrokers }).admin();

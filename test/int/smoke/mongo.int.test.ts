@@ -86,8 +86,7 @@ describe('MongoDB-wire database', () => {
     const ids = Array.from({ length: AGENTS }, (_, i) => `agent-${i}`);
     await within(DEADLINE_MS, 'insertMany', states.insertMany(ids.map((_id) => ({ _id, version: 1, status: 'idle' }))));
     let next = 0;
-    const update = (id: string, version: number) =>
-      states.updateOne({ _id: id, version: { $lt: version } }, { $set: { version, status: 'running' } });
+    const update = (id: string, version: number) => states.updateOne({ _id: id, version: { $lt: version } }, { $set: { version, status: 'running' } });
     await within(
       DEADLINE_MS,
       `${AGENTS} guarded updateOne, 16 at a time`,
@@ -109,11 +108,7 @@ describe('MongoDB-wire database', () => {
     try {
       await within(DEADLINE_MS, 'store setup', store.setup());
       const ids = Array.from({ length: AGENTS }, (_, i) => `batch-${i}`);
-      const first = await within(
-        DEADLINE_MS,
-        `writeBatch of ${AGENTS} states and events`,
-        store.writeBatch({ states: ids.map((id) => stateRow(id, 1)), events: ids.map((id) => eventRow(id, 1)) }),
-      );
+      const first = await within(DEADLINE_MS, `writeBatch of ${AGENTS} states and events`, store.writeBatch({ states: ids.map((id) => stateRow(id, 1)), events: ids.map((id) => eventRow(id, 1)) }));
       expect(first).toEqual({ statesWritten: AGENTS, statesSkipped: 0, eventsInserted: AGENTS, eventsExisting: 0 });
       // The next batch moves every agent on (insert, then delete of the older
       // rows) and carries a redelivered copy of the first batch's events.

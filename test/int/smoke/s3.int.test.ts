@@ -72,18 +72,14 @@ describe('S3 blob store against a real S3 server', () => {
 
   it('refuses to overwrite with If-None-Match, keeping the first bytes', async () => {
     await store.put('once.bin', Buffer.from('first'), { ifNoneMatch: true });
-    await expect(store.put('once.bin', Buffer.from('second'), { ifNoneMatch: true })).rejects.toBeInstanceOf(
-      AlreadyExistsError,
-    );
+    await expect(store.put('once.bin', Buffer.from('second'), { ifNoneMatch: true })).rejects.toBeInstanceOf(AlreadyExistsError);
     expect((await store.get('once.bin'))!.toString()).toBe('first');
   });
 
   it('refuses a conditional multipart completion over an existing key', async () => {
     await store.put('once-big.bin', Buffer.from('first'));
     const big = randomBytes(6 * 1024 * 1024);
-    await expect(store.put('once-big.bin', Readable.from([big]), { ifNoneMatch: true })).rejects.toBeInstanceOf(
-      AlreadyExistsError,
-    );
+    await expect(store.put('once-big.bin', Readable.from([big]), { ifNoneMatch: true })).rejects.toBeInstanceOf(AlreadyExistsError);
     expect((await store.get('once-big.bin'))!.toString()).toBe('first');
   });
 

@@ -8,7 +8,14 @@ import { stackEnv } from '../../support/env.js';
 import { codec, foldLog, world, type World } from '../projector/harness.js';
 
 const task = (taskId: string): TaskRecord => ({
-  taskId, type: 'search', status: 'running', startedAt: 1, completedAt: null, input: { q: taskId }, result: null, error: null,
+  taskId,
+  type: 'search',
+  status: 'running',
+  startedAt: 1,
+  completedAt: null,
+  input: { q: taskId },
+  result: null,
+  error: null,
 });
 
 /**
@@ -68,22 +75,30 @@ describe('agent_states is queryable with the plain mongodb driver', () => {
 
   it('answers the issue-9 queries with the seed field names', async () => {
     const states = mongo.db(store.connection.db.databaseName).collection('agent_states');
-    const ids = async (filter: Record<string, unknown>): Promise<string[]> =>
-      (await states.find(filter, { projection: { _id: 1 } }).toArray()).map((d) => String(d._id)).sort();
+    const ids = async (filter: Record<string, unknown>): Promise<string[]> => (await states.find(filter, { projection: { _id: 1 } }).toArray()).map((d) => String(d._id)).sort();
     expect(await ids({ status: 'error' })).toEqual(['q-a', 'q-c']);
     expect(await ids({ 'performance.errorRate': { $gt: 0.1 } })).toEqual(['q-a', 'q-c']);
     expect(await ids({ capabilities: 'web-search' })).toEqual(['q-a', 'q-b']);
     expect(await ids({ 'executionState.currentTask.taskId': 'T-9' })).toEqual(['q-a']);
     expect(await ids({ 'resourceAllocation.gpuCount': { $gte: 1 } })).toEqual(['q-a', 'q-c']);
     // q-a was changed last.
-    const byTime = await states.find({}, { projection: { _id: 1, lastModified: 1 } }).sort({ lastModified: -1 }).toArray();
+    const byTime = await states
+      .find({}, { projection: { _id: 1, lastModified: 1 } })
+      .sort({ lastModified: -1 })
+      .toArray();
     expect(byTime[0]?._id).toBe('q-a');
     expect(byTime.every((d) => d.lastModified instanceof Date)).toBe(true);
 
     const a = await states.findOne({ _id: 'q-a' as never });
     expect(a).toMatchObject({
-      instanceId: 'q-a', version: 3, status: 'error', agentType: 'researcher', capabilities: ['web-search'],
-      resourceAllocation: { gpuCount: 2 }, modifiedBy: expect.any(String), checksum: expect.stringMatching(/^[0-9a-f]{64}$/),
+      instanceId: 'q-a',
+      version: 3,
+      status: 'error',
+      agentType: 'researcher',
+      capabilities: ['web-search'],
+      resourceAllocation: { gpuCount: 2 },
+      modifiedBy: expect.any(String),
+      checksum: expect.stringMatching(/^[0-9a-f]{64}$/),
       compression: { algorithm: expect.any(String), originalSize: expect.any(Number), compressedSize: expect.any(Number) },
     });
     expect(a?.timestamp).toBeInstanceOf(Date);
@@ -91,9 +106,7 @@ describe('agent_states is queryable with the plain mongodb driver', () => {
     const b = await states.findOne({ _id: 'q-b' as never });
     expect(b?.configuration).toEqual({ '%24odd%2Ekey': 'escaped' });
     const c = await states.findOne({ _id: 'q-c' as never });
-    expect((c?.executionState as { taskHistory: Array<{ taskId: string }> }).taskHistory.map((t) => t.taskId)).toEqual(
-      Array.from({ length: 20 }, (_, i) => `H-${i + 5}`),
-    );
+    expect((c?.executionState as { taskHistory: Array<{ taskId: string }> }).taskHistory.map((t) => t.taskId)).toEqual(Array.from({ length: 20 }, (_, i) => `H-${i + 5}`));
   });
 
   it('reassembles every agent to the fold of its log (checksum verified), and query() / StateManager.query agree', async () => {
@@ -121,30 +134,46 @@ describe('agent_states is queryable with the plain mongodb driver', () => {
       code = await main(['list', '--backend', 'servers', '--status', 'error', '--json']);
     } finally {
       process.stdout.write = write;
-      for (const [k, v] of [['AGENTSTATE_MONGO_DATABASE', saved.db], ['MONGODB_URI', saved.uri]] as const) {
+      for (const [k, v] of [
+        ['AGENTSTATE_MONGO_DATABASE', saved.db],
+        ['MONGODB_URI', saved.uri],
+      ] as const) {
         if (v === undefined) delete process.env[k];
         else process.env[k] = v;
       }
     }
     expect(code).toBe(0);
     const page = JSON.parse(lines.join('')) as { agents: Array<{ instanceId: string; status: string }> };
-    expect(page.agents.map((a) => [a.instanceId, a.status])).toEqual([['q-a', 'error'], ['q-c', 'error']]);
+    expect(page.agents.map((a) => [a.instanceId, a.status])).toEqual([
+      ['q-a', 'error'],
+      ['q-c', 'error'],
+    ]);
   });
 
   it('mirrors events and snapshots with the seed field names', async () => {
     const db = mongo.db(store.connection.db.databaseName);
     const ev = await db.collection('state_events').findOne({ instanceId: 'q-b', sequenceNumber: 2 });
     expect(ev).toMatchObject({
-      eventId: expect.any(String), eventType: 'state_patched', version: 2, replayable: true, replayAttempts: 0, lastReplayed: null,
-      source: expect.any(String), eventData: { metadata: expect.any(Object) },
+      eventId: expect.any(String),
+      eventType: 'state_patched',
+      version: 2,
+      replayable: true,
+      replayAttempts: 0,
+      lastReplayed: null,
+      source: expect.any(String),
+      eventData: { metadata: expect.any(Object) },
     });
     expect(ev?.timestamp).toBeInstanceOf(Date);
     const changes = (ev?.eventData as { changeset: Array<{ field: string; changeType: string; newValue?: unknown }> }).changeset;
     expect(changes).toContainEqual({ field: '/configuration/$odd.key', changeType: 'create', newValue: '"escaped"' });
     const snap = await db.collection('state_snapshots').findOne({ instanceId: 'q-a' });
     expect(snap).toMatchObject({
-      snapshotId: expect.any(String), snapshotType: expect.stringMatching(/^(full|incremental)$/), trigger: 'scheduled',
-      triggerDetail: expect.stringMatching(/^policy/), created_by: 'agentstate-projector', creationTime: expect.any(Number),
+      snapshotId: expect.any(String),
+      snapshotType: expect.stringMatching(/^(full|incremental)$/),
+      trigger: 'scheduled',
+      triggerDetail: expect.stringMatching(/^policy/),
+      created_by: 'agentstate-projector',
+      creationTime: expect.any(Number),
       size: { uncompressed: expect.any(Number), compressed: expect.any(Number), compressionRatio: expect.any(Number) },
       retentionPolicy: { permanent: false, critical: false },
     });

@@ -37,8 +37,7 @@ describe('MongoStore: reads by agent use an index; FerretDB/PostgreSQL tables co
     const url = env.ferretdbPostgresUrl;
     if (url === undefined) {
       // Real MongoDB: its query planner's winning plans.
-      const plan = async (coll: string, filter: object): Promise<string> =>
-        JSON.stringify(await store.connection.db.command({ explain: { find: coll, filter }, verbosity: 'queryPlanner' }));
+      const plan = async (coll: string, filter: object): Promise<string> => JSON.stringify(await store.connection.db.command({ explain: { find: coll, filter }, verbosity: 'queryPlanner' }));
       expect(await plan('agent_states', { _id: 'agent-a' })).toMatch(/IDHACK|EXPRESS|IXSCAN/);
       expect(await plan('state_events', { instanceId: 'agent-a' })).toMatch(/IXSCAN/);
       return;

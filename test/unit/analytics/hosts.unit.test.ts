@@ -6,7 +6,16 @@ const T = 1_767_225_600_000;
 
 function beat(nodeId: string, timestamp: number, agents: string[], status: 'running' | 'stopping' = 'running'): HostRecord {
   const h: NodeHeartbeat = {
-    nodeId, host: 'box', dataCenter: null, region: 'eu', timestamp, sequence: 7, status, intervalMs: 1000, load: agents.length, heapUsedBytes: null,
+    nodeId,
+    host: 'box',
+    dataCenter: null,
+    region: 'eu',
+    timestamp,
+    sequence: 7,
+    status,
+    intervalMs: 1000,
+    load: agents.length,
+    heapUsedBytes: null,
     agents: agents.map((instanceId) => ({ instanceId, version: 3, writerEpoch: 1, state: 'running' })),
   };
   return hostRecord(h);

@@ -56,7 +56,12 @@ describe('restore across a deleted segment', () => {
       }
       // Named: every agent of the lost segment that has events after it.
       const named = r.gapAgents.map((g) => g.instanceId).sort();
-      expect(named).toEqual(Object.entries(hit).filter(([id, a]) => a.lastVersion < heads.get(id)!.version).map(([id]) => id).sort());
+      expect(named).toEqual(
+        Object.entries(hit)
+          .filter(([id, a]) => a.lastVersion < heads.get(id)!.version)
+          .map(([id]) => id)
+          .sort(),
+      );
       for (const g of r.gapAgents) expect(g).toMatchObject({ partition: 0, version: hit[g.instanceId]!.firstVersion - 1, nextInBackup: hit[g.instanceId]!.lastVersion + 1 });
     } finally {
       await Promise.allSettled([log.close(), blobs.close(), store.close()]);

@@ -56,7 +56,10 @@ describe('backup archiver (embedded profile)', () => {
   it('archives every offset exactly once, byte for byte, and verify --deep matches the projected heads', async () => {
     const s = await source();
     try {
-      await s.log.append(topicNames(s.prefix).events, [{ key: 'not-an-event', value: Buffer.from([0, 1, 2, 255]), headers: { reason: 'raw bytes', 'x-b': 'é' } }, { key: 'tomb', value: null }]);
+      await s.log.append(topicNames(s.prefix).events, [
+        { key: 'not-an-event', value: Buffer.from([0, 1, 2, 255]), headers: { reason: 'raw bytes', 'x-b': 'é' } },
+        { key: 'tomb', value: null },
+      ]);
       await archiveUntilCaughtUp({ log: s.log, blobs: s.blobs, codec, topicPrefix: s.prefix, segmentMaxBytes: 4000 });
       const segments = await expectExactCoverage(s.log, s.blobs, s.prefix);
       expect(segments).toBeGreaterThan(3); // size-closed segments, not one per partition
@@ -104,7 +107,16 @@ describe('backup archiver (embedded profile)', () => {
         // With the rewind, new writes arrive too; without it, none: the ticker must read the committed-past gap back by itself.
         if (rewind) await writeAgents(s.log, s.prefix, s.ids.slice(0, 4), 2, 'late', false);
         // Second archiver: the group says "all done" for the first records; the manifest says otherwise.
-        const log = rewind ? s.log : new Proxy(s.log, { get: (t, p, r) => (p === 'resetGroup' ? () => Promise.reject(new Error('members active (test)')) : (Reflect.get(t, p, r) as unknown as { bind?: unknown }) && typeof Reflect.get(t, p, r) === 'function' ? (Reflect.get(t, p, r) as (...a: unknown[]) => unknown).bind(t) : Reflect.get(t, p, r)) });
+        const log = rewind
+          ? s.log
+          : new Proxy(s.log, {
+              get: (t, p, r) =>
+                p === 'resetGroup'
+                  ? () => Promise.reject(new Error('members active (test)'))
+                  : (Reflect.get(t, p, r) as unknown as { bind?: unknown }) && typeof Reflect.get(t, p, r) === 'function'
+                    ? (Reflect.get(t, p, r) as (...a: unknown[]) => unknown).bind(t)
+                    : Reflect.get(t, p, r),
+            });
         await archiveUntilCaughtUp({ log, blobs: s.blobs, codec, topicPrefix: s.prefix, segmentMaxBytes: 3000 });
         await expectExactCoverage(s.log, s.blobs, s.prefix);
         expect((await verifyBackup({ blobs: s.blobs, codec })).ok).toBe(true);

@@ -55,15 +55,25 @@ export async function expectExactCoverage(log: EventLog, blobs: BlobStore, prefi
       const m = await openManifest((await blobs.get(v.key))!, v.key);
       if (BigInt(m.segment.firstOffset) !== next) {
         const chain = [];
-        for (const w of await listManifestVersions(blobs, Number(p))) { const x = await openManifest((await blobs.get(w.key))!, w.key); chain.push(`v${x.version} ${x.segment.firstOffset}-${x.segment.lastOffset} prev=${String(x.previous).slice(0, 8)}`); }
-        throw new Error(`partition ${p} version ${v.version} starts at ${m.segment.firstOffset}, expected ${next}: ${chain.join(", ")}`);
+        for (const w of await listManifestVersions(blobs, Number(p))) {
+          const x = await openManifest((await blobs.get(w.key))!, w.key);
+          chain.push(`v${x.version} ${x.segment.firstOffset}-${x.segment.lastOffset} prev=${String(x.previous).slice(0, 8)}`);
+        }
+        throw new Error(`partition ${p} version ${v.version} starts at ${m.segment.firstOffset}, expected ${next}: ${chain.join(', ')}`);
       }
       const seg = await openSegment((await blobs.get(m.segment.key))!);
       const logRecords = await log.read(topic, Number(p), seg.firstOffset, (BigInt(seg.lastOffset) + 1n).toString());
       if (logRecords.length !== seg.records.length) throw new Error(`segment ${m.segment.key} has ${seg.records.length} records, the log ${logRecords.length}`);
       logRecords.forEach((r, i) => {
         const s = seg.records[i]!;
-        if (s.offset !== r.offset || s.key !== r.key || s.timestamp !== r.timestamp || JSON.stringify(s.headers) !== JSON.stringify(r.headers) || !(s.value ?? Buffer.alloc(0)).equals(r.value ?? Buffer.alloc(0)) || (s.value === null) !== (r.value === null)) {
+        if (
+          s.offset !== r.offset ||
+          s.key !== r.key ||
+          s.timestamp !== r.timestamp ||
+          JSON.stringify(s.headers) !== JSON.stringify(r.headers) ||
+          !(s.value ?? Buffer.alloc(0)).equals(r.value ?? Buffer.alloc(0)) ||
+          (s.value === null) !== (r.value === null)
+        ) {
           throw new Error(`segment ${m.segment.key} record ${s.offset} differs from the log's`);
         }
       });

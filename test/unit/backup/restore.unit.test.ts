@@ -66,7 +66,16 @@ describe('restore from the backup (embedded profile)', () => {
       mkdirSync(target, { recursive: true });
       const partial = new SqliteEventLog({ path: join(target, 'log.sqlite') });
       await expect(
-        republish({ blobs, target: partial, codec, topicPrefix: prefix, chunkRecords: 7, onProgress: () => { throw new Error('killed (test)'); } }),
+        republish({
+          blobs,
+          target: partial,
+          codec,
+          topicPrefix: prefix,
+          chunkRecords: 7,
+          onProgress: () => {
+            throw new Error('killed (test)');
+          },
+        }),
       ).rejects.toThrow(/killed/);
       const partialCount = Object.values(await partial.endOffsets(topicNames(prefix).events)).reduce((n, e) => n + Number(e), 0);
       await partial.close();

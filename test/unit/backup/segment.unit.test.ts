@@ -3,7 +3,7 @@ import { decodeSegment, encodeSegment, openSegment, sealSegment, type SegmentRec
 import { AgentStateError } from '../../../src/errors.js';
 
 const records: SegmentRecord[] = [
-  { offset: '9007199254740993', timestamp: 1_796_000_000_000, key: 'agent-é', headers: { a: '1', 'ü': 'ß' }, value: Buffer.from([0, 1, 2, 3, 255]) },
+  { offset: '9007199254740993', timestamp: 1_796_000_000_000, key: 'agent-é', headers: { a: '1', ü: 'ß' }, value: Buffer.from([0, 1, 2, 3, 255]) },
   { offset: '9007199254740994', timestamp: 1_796_000_000_001, key: 'tomb', headers: {}, value: null },
   { offset: '9007199254740995', timestamp: -5, key: '', headers: {}, value: Buffer.alloc(0) },
 ];
@@ -13,7 +13,13 @@ describe('backup segment format', () => {
     for (const algorithm of ['none', 'lz4', 'gzip', 'snappy', 'brotli'] as const) {
       const sealed = await sealSegment('t.events', 7, records, algorithm);
       const seg = await openSegment(sealed.bytes);
-      expect({ topic: seg.topic, partition: seg.partition, first: seg.firstOffset, last: seg.lastOffset, count: seg.count }).toEqual({ topic: 't.events', partition: 7, first: '9007199254740993', last: '9007199254740995', count: 3 });
+      expect({ topic: seg.topic, partition: seg.partition, first: seg.firstOffset, last: seg.lastOffset, count: seg.count }).toEqual({
+        topic: 't.events',
+        partition: 7,
+        first: '9007199254740993',
+        last: '9007199254740995',
+        count: 3,
+      });
       expect(seg.records).toEqual(records);
       expect(seg.bodySha256).toBe(sealed.bodySha256);
     }
@@ -21,7 +27,12 @@ describe('backup segment format', () => {
 
   it('is deterministic: the same records give the same bytes', async () => {
     const a = await sealSegment('t.events', 0, records, 'lz4');
-    const b = await sealSegment('t.events', 0, records.map((r) => ({ ...r })), 'lz4');
+    const b = await sealSegment(
+      't.events',
+      0,
+      records.map((r) => ({ ...r })),
+      'lz4',
+    );
     expect(a.bytes.equals(b.bytes)).toBe(true);
   });
 

@@ -44,7 +44,10 @@ describe('backup verify --deep against snapshots', () => {
     await store.close();
     lines.length = 0;
     expect(await run('verify', '--deep', '--json')).toBe(1);
-    const report = JSON.parse(lines.join('\n')) as { ok: boolean; deep: { snapshots: { matched: number; mismatched: { instanceId: string; snapshotId: string; version: number; snapshot: string; backup: string | null }[] } } };
+    const report = JSON.parse(lines.join('\n')) as {
+      ok: boolean;
+      deep: { snapshots: { matched: number; mismatched: { instanceId: string; snapshotId: string; version: number; snapshot: string; backup: string | null }[] } };
+    };
     expect(report.ok).toBe(false);
     expect(report.deep.snapshots.matched).toBe(snapshots - 1);
     expect(report.deep.snapshots.mismatched).toEqual([{ instanceId: 'd-2', snapshotId: bad!.snapshotId, version: bad!.version, snapshot: 'f'.repeat(64), backup: expect.stringMatching(/^[0-9a-f]{64}$/) }]);

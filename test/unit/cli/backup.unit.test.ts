@@ -18,8 +18,7 @@ describe('agentstate backup / restore (embedded)', () => {
   let dir: string;
   const lines: string[] = [];
   const out = (s: string): void => void lines.push(s);
-  const run = (cmd: (argv: string[], out: (s: string) => void, err: (s: string) => void) => Promise<number>, ...argv: string[]) =>
-    cmd([...argv, '--data-dir', dir, '--backend', 'embedded'], out, () => undefined);
+  const run = (cmd: (argv: string[], out: (s: string) => void, err: (s: string) => void) => Promise<number>, ...argv: string[]) => cmd([...argv, '--data-dir', dir, '--backend', 'embedded'], out, () => undefined);
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'agentstate-cli-backup-'));

@@ -14,8 +14,7 @@ describe('CLI commands (embedded)', () => {
   let dir: string;
   const lines: string[] = [];
   const out = (s: string): void => void lines.push(s);
-  const run = (cmd: (argv: string[], out: (s: string) => void) => Promise<number>, ...argv: string[]) =>
-    cmd([...argv, '--data-dir', dir, '--backend', 'embedded', '--json'], out);
+  const run = (cmd: (argv: string[], out: (s: string) => void) => Promise<number>, ...argv: string[]) => cmd([...argv, '--data-dir', dir, '--backend', 'embedded', '--json'], out);
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'agentstate-cli-'));

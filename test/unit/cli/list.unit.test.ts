@@ -31,8 +31,7 @@ describe('agentstate list (embedded profile)', () => {
     dir = mkdtempSync(join(tmpdir(), 'as-list-'));
     const store = new SqliteStateStore({ path: join(dir, 'store.sqlite') });
     await store.setup();
-    const mk = (id: string, status: string, caps: string[], agentType = 'worker') =>
-      stateRow(id, 2, { status, agentType, fields: { status, agentType, capabilities: caps } });
+    const mk = (id: string, status: string, caps: string[], agentType = 'worker') => stateRow(id, 2, { status, agentType, fields: { status, agentType, capabilities: caps } });
     await store.writeBatch({
       states: [mk('agent-1', 'error', ['web-search']), mk('agent-2', 'running', ['code']), mk('agent-3', 'error', ['code'], 'planner')],
       events: [],

@@ -90,12 +90,16 @@ describe('the store and its log (embedded)', () => {
     expect((await doctorReport(dir)).code).toBe(0);
   });
 
-  it('another data dir\'s log copied in is refused even when it is not behind', async () => {
+  it("another data dir's log copied in is refused even when it is not behind", async () => {
     const mine = join(root, 'mine');
     const other = join(root, 'other');
     await populate(mine, ['m-1'], 2);
     // Every partition of the other log is longer than this one's: only the identity tells them apart.
-    await populate(other, Array.from({ length: 16 }, (_, i) => `o-${i}`), 4);
+    await populate(
+      other,
+      Array.from({ length: 16 }, (_, i) => `o-${i}`),
+      4,
+    );
     copyFileSync(join(other, 'log.sqlite'), join(mine, 'log.sqlite'));
     await expect(projector(at(mine, '--until-caught-up'), quiet, quiet)).rejects.toMatchObject({ code: 'AS_LOG_MISMATCH' });
     const { code, report } = await doctorReport(mine);
@@ -105,7 +109,11 @@ describe('the store and its log (embedded)', () => {
 
   it('doctor finds a corrupt page in the store, without opening it for writing', async () => {
     const dir = join(root, 'corrupt');
-    await populate(dir, Array.from({ length: 60 }, (_, i) => `c-${i}`), 3);
+    await populate(
+      dir,
+      Array.from({ length: 60 }, (_, i) => `c-${i}`),
+      3,
+    );
     const file = join(dir, 'store.sqlite');
     const size = statSync(file).size;
     expect(size).toBeGreaterThan(8 * 4096);

@@ -44,7 +44,11 @@ describe('agentstate restore --agent <id> --to <time> (in place, from the backup
     await log.close();
 
     const lines: string[] = [];
-    const code = await restore(['--agent', 'ra-1', '--to', new Date(middle).toISOString(), '--json', '--data-dir', dir, '--backend', 'embedded'], (s) => void lines.push(s), () => undefined);
+    const code = await restore(
+      ['--agent', 'ra-1', '--to', new Date(middle).toISOString(), '--json', '--data-dir', dir, '--backend', 'embedded'],
+      (s) => void lines.push(s),
+      () => undefined,
+    );
     expect(code).toBe(0);
     const report = JSON.parse(lines.join('\n')) as { backupVersion: number; newVersion: number; checksum: string; sameAsBackup: boolean };
     expect(report).toMatchObject({ backupVersion: 4, sameAsBackup: true, checksum: atMiddle.checksum });
@@ -61,6 +65,12 @@ describe('agentstate restore --agent <id> --to <time> (in place, from the backup
     } finally {
       await reopened.close();
     }
-    await expect(restore(['--agent', 'ra-1', '--agents', 'x', '--to', 'latest', '--data-dir', dir], () => undefined, () => undefined)).rejects.toThrow(/takes no --agents/);
+    await expect(
+      restore(
+        ['--agent', 'ra-1', '--agents', 'x', '--to', 'latest', '--data-dir', dir],
+        () => undefined,
+        () => undefined,
+      ),
+    ).rejects.toThrow(/takes no --agents/);
   });
 });

@@ -19,10 +19,7 @@ describe('event size limit', () => {
     try {
       await client.createAgent('big', { agentType: 'x' });
       await client.createAgent('small', { agentType: 'x' });
-      const [big, small] = await Promise.allSettled([
-        client.memoryUpdated('big', { blob: randomBytes(2 * 1024 * 1024).toString('base64') }),
-        client.memoryUpdated('small', { n: 1 }),
-      ]);
+      const [big, small] = await Promise.allSettled([client.memoryUpdated('big', { blob: randomBytes(2 * 1024 * 1024).toString('base64') }), client.memoryUpdated('small', { n: 1 })]);
       expect(big.status).toBe('rejected');
       const err = (big as PromiseRejectedResult).reason as { code: string; retryable: boolean; message: string };
       expect(err).toMatchObject({ code: 'AS_TOO_LARGE', retryable: false });

@@ -70,13 +70,11 @@ describe('guardAvroBody', () => {
       fc.property(
         fc.oneof(
           fc.uint8Array({ maxLength: 400 }).map((b) => Buffer.from(b)),
-          fc
-            .tuple(fc.nat(bodies.length - 1), fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 8 }))
-            .map(([which, edits]) => {
-              const b = Buffer.from(bodies[which]!);
-              for (const [at, v] of edits) b[at % b.length] = v;
-              return b;
-            }),
+          fc.tuple(fc.nat(bodies.length - 1), fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 8 })).map(([which, edits]) => {
+            const b = Buffer.from(bodies[which]!);
+            for (const [at, v] of edits) b[at % b.length] = v;
+            return b;
+          }),
         ),
         (input) => {
           try {

@@ -1,16 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import {
-  COMPRESSED_HEADER_SIZE,
-  COMPRESSION_ALGORITHMS,
-  compress,
-  compressState,
-  compressSync,
-  decompress,
-  decompressState,
-  decompressSync,
-  readCompressedHeader,
-} from '../../../src/codec/compression.js';
+import { COMPRESSED_HEADER_SIZE, COMPRESSION_ALGORITHMS, compress, compressState, compressSync, decompress, decompressState, decompressSync, readCompressedHeader } from '../../../src/codec/compression.js';
 import { benchmark, selectOptimal } from '../../../src/codec/compression-select.js';
 import { DecodeError } from '../../../src/codec/errors.js';
 import { generateState } from '../../../src/corpus/generate.js';
@@ -128,21 +118,17 @@ describe('fuzzing decompress (no crash, no hang, typed errors only)', () => {
 
   it('mutated valid frames', () => {
     fc.assert(
-      fc.property(
-        fc.nat(seeds.length - 1),
-        fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 6 }),
-        (which, edits) => {
-          const frame = Buffer.from(seeds[which]!);
-          for (const [at, value] of edits) frame[at % frame.length] = value;
-          try {
-            const out = decompressSync(frame);
-            // Survived mutation (e.g. a byte set to its own value): must be the original.
-            return out.equals(bytes.subarray(0, 3000));
-          } catch (error) {
-            return typed(error);
-          }
-        },
-      ),
+      fc.property(fc.nat(seeds.length - 1), fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 6 }), (which, edits) => {
+        const frame = Buffer.from(seeds[which]!);
+        for (const [at, value] of edits) frame[at % frame.length] = value;
+        try {
+          const out = decompressSync(frame);
+          // Survived mutation (e.g. a byte set to its own value): must be the original.
+          return out.equals(bytes.subarray(0, 3000));
+        } catch (error) {
+          return typed(error);
+        }
+      }),
       { numRuns: 600 },
     );
   });

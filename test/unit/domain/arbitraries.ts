@@ -2,10 +2,7 @@ import fc from 'fast-check';
 import type { JsonValue } from '../../../src/domain/json.js';
 
 /** Keys that stress path escaping and prototype handling. */
-const key = fc.oneof(
-  fc.string({ maxLength: 6 }),
-  fc.constantFrom('a', 'b', '~', '/', '~1', '~0/', '', '__proto__', 'constructor', '0', '-', 'ключ', '🔑'),
-);
+const key = fc.oneof(fc.string({ maxLength: 6 }), fc.constantFrom('a', 'b', '~', '/', '~1', '~0/', '', '__proto__', 'constructor', '0', '-', 'ключ', '🔑'));
 
 /** Arbitrary JSON: nested objects and arrays, unicode, large and tiny numbers. */
 export const json: fc.Arbitrary<JsonValue> = fc.letrec<{ value: JsonValue }>((tie) => ({

@@ -39,9 +39,7 @@ describe('canonicalJson', () => {
   });
 
   it('writes numbers in one stable form (RFC 8785 style)', () => {
-    expect(canonicalJson([1.0, -0, 1e21, 1e-7, 0.1 + 0.2, 2 ** 64, 100])).toBe(
-      '[1,0,1e+21,1e-7,0.30000000000000004,18446744073709552000,100]',
-    );
+    expect(canonicalJson([1.0, -0, 1e21, 1e-7, 0.1 + 0.2, 2 ** 64, 100])).toBe('[1,0,1e+21,1e-7,0.30000000000000004,18446744073709552000,100]');
   });
 
   it('orders keys by UTF-16 code units (as RFC 8785 does)', () => {
@@ -49,9 +47,7 @@ describe('canonicalJson', () => {
   });
 
   it('orders integer-like keys by code units too, not numerically as JavaScript does', () => {
-    expect(canonicalJson({ a: 4, 9: 2, 10: 1, '-': 3, nested: [{ 2: 'x', 10: 'y', b: 0 }] })).toBe(
-      '{"-":3,"10":1,"9":2,"a":4,"nested":[{"10":"y","2":"x","b":0}]}',
-    );
+    expect(canonicalJson({ a: 4, 9: 2, 10: 1, '-': 3, nested: [{ 2: 'x', 10: 'y', b: 0 }] })).toBe('{"-":3,"10":1,"9":2,"a":4,"nested":[{"10":"y","2":"x","b":0}]}');
   });
 
   it('matches a straightforward token-by-token reference for arbitrary JSON', () => {
@@ -59,7 +55,11 @@ describe('canonicalJson', () => {
       if (v === null || typeof v !== 'object') return JSON.stringify(v);
       if (Array.isArray(v)) return `[${v.map(reference).join(',')}]`;
       const o = v as Record<string, unknown>;
-      return `{${Object.keys(o).sort().filter((k) => o[k] !== undefined).map((k) => `${JSON.stringify(k)}:${reference(o[k])}`).join(',')}}`;
+      return `{${Object.keys(o)
+        .sort()
+        .filter((k) => o[k] !== undefined)
+        .map((k) => `${JSON.stringify(k)}:${reference(o[k])}`)
+        .join(',')}}`;
     };
     fc.assert(
       fc.property(json, (v) => {

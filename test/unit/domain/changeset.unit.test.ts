@@ -135,7 +135,10 @@ describe('applyChanges refuses malformed changesets with typed errors', () => {
   });
 
   it('fuzz: arbitrary paths and ops only ever fail with typed errors', () => {
-    const pathArb = fc.oneof(fc.string({ maxLength: 20 }), fc.array(fc.constantFrom('a', 'b', '0', '3', '-', '~', '~1', '01', ''), { maxLength: 5 }).map((s) => '/' + s.join('/')));
+    const pathArb = fc.oneof(
+      fc.string({ maxLength: 20 }),
+      fc.array(fc.constantFrom('a', 'b', '0', '3', '-', '~', '~1', '01', ''), { maxLength: 5 }).map((s) => '/' + s.join('/')),
+    );
     fc.assert(
       fc.property(pathArb, fc.constantFrom('create', 'update', 'delete', 'move'), fc.option(fc.jsonValue(), { nil: undefined }), (path, op, newValue) => {
         try {
@@ -150,9 +153,11 @@ describe('applyChanges refuses malformed changesets with typed errors', () => {
   });
 
   it('supports "-" to append and inserts at an index', () => {
-    expect(applyChanges({ l: [1, 3] }, [
-      { path: '/l/-', op: 'create', newValue: 4 },
-      { path: '/l/1', op: 'create', newValue: 2 },
-    ])).toEqual({ l: [1, 2, 3, 4] });
+    expect(
+      applyChanges({ l: [1, 3] }, [
+        { path: '/l/-', op: 'create', newValue: 4 },
+        { path: '/l/1', op: 'create', newValue: 2 },
+      ]),
+    ).toEqual({ l: [1, 2, 3, 4] });
   });
 });

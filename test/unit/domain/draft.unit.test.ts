@@ -178,8 +178,12 @@ describe('diff: arrays get a real diff', () => {
   it('an insert in the middle is one create; an item edited in place is diffed inside', () => {
     const a = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i'];
     expect(diff({ a }, { a: [...a.slice(0, 4), 'X', ...a.slice(4)] })).toEqual([{ path: '/a/4', op: 'create', newValue: 'X' }]);
-    const o = [{ id: 1, t: 'x' }, { id: 2, t: 'y' }, { id: 3, t: 'z' }];
-    expect(diff({ o }, { o: [o[0]!, { id: 2, t: "Y" }, o[2]!] })).toEqual([{ path: '/o/1/t', op: 'update', oldValue: 'y', newValue: 'Y' }]);
+    const o = [
+      { id: 1, t: 'x' },
+      { id: 2, t: 'y' },
+      { id: 3, t: 'z' },
+    ];
+    expect(diff({ o }, { o: [o[0]!, { id: 2, t: 'Y' }, o[2]!] })).toEqual([{ path: '/o/1/t', op: 'update', oldValue: 'y', newValue: 'Y' }]);
   });
 
   it('round-trips arrays with random insertions, deletions and moves', () => {

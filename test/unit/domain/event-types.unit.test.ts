@@ -4,9 +4,19 @@ import { DESIGN_EVENT_TYPES, SEED_EVENT_TYPES, STATE_EVENT_TYPES } from '../../.
 
 /** The seed's `enum StateEventType`, in its order (../shared/seed, "State Events Collection"). */
 const SEED = [
-  'instance_created', 'status_changed', 'configuration_updated', 'capability_added', 'capability_removed',
-  'task_assigned', 'task_completed', 'error_occurred', 'resource_allocated', 'resource_deallocated',
-  'snapshot_created', 'migration_started', 'migration_completed',
+  'instance_created',
+  'status_changed',
+  'configuration_updated',
+  'capability_added',
+  'capability_removed',
+  'task_assigned',
+  'task_completed',
+  'error_occurred',
+  'resource_allocated',
+  'resource_deallocated',
+  'snapshot_created',
+  'migration_started',
+  'migration_completed',
 ];
 
 describe('event types', () => {

@@ -6,13 +6,7 @@ import { epoch, instanceId, version } from '../../../src/domain/ids.js';
 import type { JsonValue } from '../../../src/domain/json.js';
 
 /** Builds a well-formed event moving `before` to `after`, as a writer would. */
-export function eventBetween(
-  before: JsonValue,
-  after: JsonValue,
-  v: number,
-  e = 1,
-  eventType: StateEventType = 'state_patched',
-): StateEvent {
+export function eventBetween(before: JsonValue, after: JsonValue, v: number, e = 1, eventType: StateEventType = 'state_patched'): StateEvent {
   return {
     eventId: `evt-${v}-${e}`,
     instanceId: instanceId('agent-1'),

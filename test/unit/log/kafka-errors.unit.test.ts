@@ -5,8 +5,7 @@ import { kafkaError } from '../../../src/log/kafka/errors.js';
 
 // kafkajs's typings declare these constructors narrower than the runtime takes (a broker error object, a cause).
 const protocol = (type: string, retriable: boolean): Error => new KafkaJSProtocolError({ type, code: 0, retriable, message: `${type} from the broker` } as never);
-const retriesExceeded = (cause: Error): Error =>
-  new (KafkaJSNumberOfRetriesExceeded as unknown as new (e: Error, o: { retryCount: number; retryTime: number }) => Error)(cause, { retryCount: 5, retryTime: 100 });
+const retriesExceeded = (cause: Error): Error => new (KafkaJSNumberOfRetriesExceeded as unknown as new (e: Error, o: { retryCount: number; retryTime: number }) => Error)(cause, { retryCount: 5, retryTime: 100 });
 const SaslError = KafkaJSSASLAuthenticationError as unknown as new (message: string) => Error;
 
 /** kafkajs errors (its own classes) map to our codes and retryable flags in one place. */

@@ -7,7 +7,12 @@ import { decodeKafkaLz4 } from '../../../src/log/kafka/lz4.js';
 const require = createRequire(import.meta.url);
 const lz4 = require('lz4') as { encode(input: Buffer, options?: object): Buffer; decode(input: Buffer): Buffer };
 
-const text = (n: number): Buffer => Buffer.from(Array.from({ length: n }, (_, i) => `record ${i % 97} of a batch; `).join('').slice(0, n));
+const text = (n: number): Buffer =>
+  Buffer.from(
+    Array.from({ length: n }, (_, i) => `record ${i % 97} of a batch; `)
+      .join('')
+      .slice(0, n),
+  );
 
 describe('Kafka LZ4 batches (decodeKafkaLz4)', () => {
   const inputs: Array<[string, Buffer]> = [

@@ -49,9 +49,7 @@ describe('kafkaPartition', () => {
     for (let i = 0; i < 5000; i++) {
       const key = randomKey();
       const partitions = randomInt(1, 130);
-      expect(kafkaPartition(key, partitions), `${JSON.stringify(key)} over ${partitions}`).toBe(
-        kafkajsPartition(key, partitions),
-      );
+      expect(kafkaPartition(key, partitions), `${JSON.stringify(key)} over ${partitions}`).toBe(kafkajsPartition(key, partitions));
     }
   });
 

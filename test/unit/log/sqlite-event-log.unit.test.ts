@@ -27,7 +27,10 @@ describe('SqliteEventLog specifics', () => {
     const path = file();
     const a = new SqliteEventLog({ path });
     await a.setup([{ name: 'events', partitions: 4, compacted: false }]);
-    const first = await a.append('events', Array.from({ length: 50 }, (_, i) => ({ ...rec(`agent-${i % 7}`, `v${i}`), headers: { i: String(i) } })));
+    const first = await a.append(
+      'events',
+      Array.from({ length: 50 }, (_, i) => ({ ...rec(`agent-${i % 7}`, `v${i}`), headers: { i: String(i) } })),
+    );
     await a.resetGroup('projector', 'events', { to: 'offsets', offsets: { 1: '3' } });
     const ends = await a.endOffsets('events');
     await a.close();

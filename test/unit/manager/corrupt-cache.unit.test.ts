@@ -60,11 +60,14 @@ const corruptions: Array<[string, (e: { header: string; body: Buffer; whole: Buf
   ['no header line', (e) => Buffer.from(e.header)],
   ['a header missing its version', (e) => Buffer.concat([Buffer.from(`${JSON.stringify({ ...JSON.parse(e.header), version: undefined })}\n`), e.body])],
   ['a truncated body', (e) => e.whole.subarray(0, e.whole.length - 7)],
-  ['a body with a flipped byte (wrong checksum)', (e) => {
-    const b = Buffer.from(e.whole);
-    b[b.length - 20] = b[b.length - 20]! ^ 0x01;
-    return b;
-  }],
+  [
+    'a body with a flipped byte (wrong checksum)',
+    (e) => {
+      const b = Buffer.from(e.whole);
+      b[b.length - 20] = b[b.length - 20]! ^ 0x01;
+      return b;
+    },
+  ],
   ['a header whose checksum is wrong', (e) => Buffer.concat([Buffer.from(`${JSON.stringify({ ...JSON.parse(e.header), checksum: '0'.repeat(64) })}\n`), e.body])],
 ];
 

@@ -39,7 +39,10 @@ describe('agents whose ids are not safe file names', () => {
     await projector.runUntilCaughtUp(undefined, 50);
     for (const id of ODD) {
       const snaps = await store.listSnapshots(id);
-      expect(snaps.map((s) => s.version), id).toEqual([4, 2]);
+      expect(
+        snaps.map((s) => s.version),
+        id,
+      ).toEqual([4, 2]);
       for (const s of snaps) {
         expect(s.blobKey.startsWith('snapshots/'), s.blobKey).toBe(true);
         expect(s.blobKey.split('/')).toHaveLength(3);

@@ -102,8 +102,7 @@ describe('one reading of the log', () => {
     // The backup: verify --deep folds every agent from the archived records, and restore rebuilds a data dir from them.
     const backupBlobs = new FsBlobStore({ dir: join(dir, 'backup') });
     await archiveUntilCaughtUp({ log, blobs: backupBlobs, codec, topicPrefix: prefix });
-    const heads = async (ids: string[]): Promise<Map<string, { version: number; checksum: string }>> =>
-      new Map([...(await store.getStates(ids))].map(([k, v]) => [k, { version: v.version, checksum: v.checksum }]));
+    const heads = async (ids: string[]): Promise<Map<string, { version: number; checksum: string }>> => new Map([...(await store.getStates(ids))].map(([k, v]) => [k, { version: v.version, checksum: v.checksum }]));
     const verified = await verifyBackup({ blobs: backupBlobs, codec, deep: true, expected: heads, partitions: 4 });
     expect(verified.deep).toMatchObject({ folded: 2, matched: 2, mismatched: [] });
     // Its reasons are the fold's (the record-level ones, undecodable and wrong_key, are skipped before it).

@@ -60,7 +60,19 @@ describe('fleet view', () => {
   it('targets: same region first, then least loaded, never the failed node', () => {
     const v = new FleetView();
     v.onHeartbeat(hb('a', 1, 1000, [], { region: 'eu' }), 1000);
-    v.onHeartbeat(hb('b', 1, 1000, [['y', 1], ['z', 1]], { region: 'eu' }), 1000);
+    v.onHeartbeat(
+      hb(
+        'b',
+        1,
+        1000,
+        [
+          ['y', 1],
+          ['z', 1],
+        ],
+        { region: 'eu' },
+      ),
+      1000,
+    );
     v.onHeartbeat(hb('c', 1, 1000, [], { region: 'us' }), 1000);
     v.onHeartbeat(hb('d', 1, 1000, [['w', 1]], { region: 'eu' }), 1000);
     expect(v.chooseTarget('eu', new Set(['a']), 1200)).toBe('d');

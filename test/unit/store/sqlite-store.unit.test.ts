@@ -163,7 +163,11 @@ describe('SqliteStateStore on a file', () => {
     await log.append('shared.events', [{ key: 'cohabit', value: Buffer.from('x') }]);
     const again = new SqliteEventLog({ path });
     opened.push(again);
-    expect(Object.values(await again.endOffsets('shared.events')).map(Number).reduce((x, y) => x + y, 0)).toBe(1);
+    expect(
+      Object.values(await again.endOffsets('shared.events'))
+        .map(Number)
+        .reduce((x, y) => x + y, 0),
+    ).toBe(1);
     expect((await store.getState('cohabit'))?.version).toBe(1);
   });
 });

@@ -24,9 +24,7 @@ describe('splitState / joinState', () => {
     expect(fields.status).toBe('running');
     expect(fields.capabilities).toEqual(['web-search']);
     expect(fields.executionState?.currentTask).toEqual({ taskId: 'T-9', type: 'search', input: { q: 'x' } });
-    expect((fields.executionState?.taskHistory as JsonValue[]).map((t) => (t as JsonObject).taskId)).toEqual(
-      Array.from({ length: 20 }, (_, i) => `T-${i + 10}`),
-    );
+    expect((fields.executionState?.taskHistory as JsonValue[]).map((t) => (t as JsonObject).taskId)).toEqual(Array.from({ length: 20 }, (_, i) => `T-${i + 10}`));
     const r = residual as JsonObject;
     expect(Object.keys(r).sort()).toEqual(['createdAt', 'executionState', 'instanceId', 'memory']);
     expect(Object.keys(r.executionState as JsonObject)).toEqual(['taskHistory']);
