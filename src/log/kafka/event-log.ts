@@ -1,6 +1,6 @@
 import { CompressionTypes, Partitioners, type Admin, type Kafka, type Producer, type PartitionMetadata } from 'kafkajs';
 import type { Logger } from 'pino';
-import { ClosedError, ConflictError, NotFoundError } from '../../errors.js';
+import { ClosedError, ConflictError, NotFoundError, UnavailableError } from '../../errors.js';
 import { kafkaCall } from './errors.js';
 import { checkConsumeOptions } from '../consume-options.js';
 import type { AppendResult, ConsumeOptions, Consumer, EventLog, LogRecord, ResetTarget, StoredRecord, TopicCheck, TopicSpec } from '../port.js';
@@ -125,7 +125,8 @@ export class KafkaEventLog implements EventLog {
     return records.map((_, i) => {
       const partition = partitions[i]!;
       const offset = next.get(partition);
-      if (offset === undefined) throw new Error(`Kafka returned no offset for ${topic}/${partition}`);
+      // The batch may be written: a blind retry could double it, so not retryable.
+      if (offset === undefined) throw new UnavailableError(`Kafka (its produce answer named no offset for ${topic}/${partition})`, { retryable: false });
       next.set(partition, offset + 1n);
       return { topic, partition, offset: offset.toString() };
     });

@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import kafkajs from 'kafkajs';
+import { DecodeError } from '../../errors.js';
 import { lz4Encode } from '../../codec/lz4.js';
 
 // `lz4` is a CommonJS native addon without types: load it through require.
@@ -45,17 +46,17 @@ export function decodeKafkaLz4(input: Buffer): Buffer {
   let sum: unknown = null;
   let pos = 7;
   for (;;) {
-    if (pos + 4 > input.length) throw new Error('lz4: truncated frame (no end mark)');
+    if (pos + 4 > input.length) throw new DecodeError('an lz4 record batch', 'truncated frame (no end mark)');
     const word = input.readUInt32LE(pos);
     pos += 4;
     if (word === 0) break;
     const size = word & 0x7fffffff;
-    if (size > blockMax || pos + size > input.length) throw new Error(`lz4: bad block of ${size} bytes at ${pos - 4}`);
+    if (size > blockMax || pos + size > input.length) throw new DecodeError('an lz4 record batch', `bad block of ${size} bytes at ${pos - 4}`);
     let out: Buffer;
     if ((word & 0x80000000) !== 0) out = Buffer.from(input.subarray(pos, pos + size));
     else {
       const n = lz4.decodeBlock(input.subarray(pos, pos + size), block);
-      if (n < 0) throw new Error(`lz4: corrupt block at ${pos}`);
+      if (n < 0) throw new DecodeError('an lz4 record batch', `corrupt block at ${pos}`);
       out = Buffer.from(block.subarray(0, n));
     }
     if (contentChecksum) sum = lz4Utils.streamChecksum(out, sum);
@@ -63,7 +64,7 @@ export function decodeKafkaLz4(input: Buffer): Buffer {
     pos += size + (blockChecksums ? 4 : 0);
   }
   if (contentChecksum) {
-    if (pos + 4 > input.length || input.readUInt32LE(pos) !== lz4Utils.streamChecksum(null, sum)) throw new Error('lz4: content checksum mismatch');
+    if (pos + 4 > input.length || input.readUInt32LE(pos) !== lz4Utils.streamChecksum(null, sum)) throw new DecodeError('an lz4 record batch', 'content checksum mismatch');
   }
   return parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts);
 }
