@@ -41,7 +41,7 @@ await store.setup();
 await store.putPolicy('default', withDefaults({ crashLoop: { maxRecoveries: 10_000, windowMs: 60_000 } }));
 const clients: AgentStateClient[] = [];
 const connect = async (): Promise<AgentStateClient> => {
-  const c = await AgentStateClient.connect({ log, codec, topicPrefix: prefix, bootstrap: false });
+  const c = await AgentStateClient.connect({ log, codec, topicPrefix: prefix, bootstrap: false, scope: 'fleet' }); // as agentstate runtime and services/recovery wire it
   clients.push(c);
   return c;
 };

@@ -61,6 +61,8 @@ export class AgentStateClient {
   private readonly source: string;
   private readonly tail: TailReader | undefined;
   private readonly view: WriterView;
+  /** Which heads this client keeps: only the agents it creates or acquires (`owned`), or every agent's (`fleet`). */
+  readonly scope: 'owned' | 'fleet';
   private readonly batcher: AppendBatcher;
   private readonly submitter: Submitter;
   private readonly owned = new Map<string, Owned>();
@@ -90,7 +92,8 @@ export class AgentStateClient {
       ...(options.logger ? { logger: options.logger } : {}),
       ...(options.bootstrap === false ? {} : { bootstrap: tailBootstrap(options.topicPrefix, options.bootstrap) }),
     };
-    if ((options.scope ?? 'owned') === 'owned') {
+    this.scope = options.scope ?? 'owned';
+    if (this.scope === 'owned') {
       const fence = (id: string, epoch: number) => this.fence(id, epoch);
       this.view = new OwnedView({ ...common, claimsTopic: topics.claims, nodeId: this.nodeId, onFenced: fence });
     } else {

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { AgentStateClient } from '../client/client.js';
 import type { EventCodec } from '../codec/event-codec.js';
 import { checksumFromScratch } from '../domain/checksum.js';
-import { NotFoundError } from '../errors.js';
+import { ConfigError, NotFoundError } from '../errors.js';
 import { diff, type JsonValue } from '../domain/index.js';
 import type { EventLog } from '../log/port.js';
 import { sendCommand } from '../runtime/control.js';
@@ -73,6 +73,8 @@ export class RecoveryEngine {
   readonly active = new Map<string, Promise<RecoveryRecord | undefined>>();
 
   constructor(options: RecoveryEngineOptions) {
+    // It validates and restores agents it does not own: a scoped client would answer "not in the log" for every one.
+    if (options.client.scope !== 'fleet') throw new ConfigError('client', "the recovery engine needs a client connected with scope: 'fleet' (it reads agents it does not own)");
     this.o = options;
     this.metrics = options.metrics ?? NO_METRICS;
   }

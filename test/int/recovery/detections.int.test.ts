@@ -51,7 +51,7 @@ async function fleet(name: string, nodes: string[], policies: Record<string, Par
   for (const [scope, p] of Object.entries(policies)) await store.putPolicy(scope, withDefaults({ ...DEFAULT_POLICY, ...p }));
   const clients: AgentStateClient[] = [];
   const connect = async (): Promise<AgentStateClient> => {
-    const c = await AgentStateClient.connect({ log, codec, topicPrefix: prefix, bootstrap: false });
+    const c = await AgentStateClient.connect({ log, codec, topicPrefix: prefix, bootstrap: false, scope: 'fleet' }); // as agentstate runtime and services/recovery wire it
     clients.push(c);
     return c;
   };
@@ -272,6 +272,18 @@ describe('recovery: the crash-loop cap and bad input', () => {
     expect(marked.metadata.reason).toBe(last!.result!.reason);
     const reader = await f.connect();
     expect(reader.getState('c1')!.state.status).toBe('error');
+  });
+
+  it('refuses a scoped client with AS_CONFIG: it validates and restores agents it does not own', async () => {
+    const f = await fleet('scoped', ['node-a']);
+    const scoped = await AgentStateClient.connect({ log: f.log, codec: f.codec, topicPrefix: f.prefix, bootstrap: false });
+    try {
+      expect(() => new RecoveryService({ log: f.log, codec: f.codec, wire: f.wire, store: f.store, client: scoped, topicPrefix: f.prefix })).toThrow(
+        expect.objectContaining({ code: 'AS_CONFIG', message: expect.stringContaining("scope: 'fleet'") }),
+      );
+    } finally {
+      await scoped.close();
+    }
   });
 
   it('a malformed heartbeat or control record goes to the DLQ with a reason and changes nothing; commands for an unknown node or agent are refused with a reason', async () => {
