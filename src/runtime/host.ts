@@ -84,6 +84,7 @@ export class RuntimeHost {
   private sequence = 0;
   private timer: NodeJS.Timeout | undefined;
   private beating: Promise<void> | undefined;
+  private nextBeat: Promise<void> | undefined;
   private consumer: Consumer | undefined;
   private status: NodeHeartbeat['status'] = 'running';
   private closed = false;
@@ -177,7 +178,10 @@ export class RuntimeHost {
     const ctx: AgentContext = { instanceId, client, signal: abort.signal, state: () => client.getState(instanceId)!.state };
     const entry: Running = { ctx, abort, state: 'running', loop: Promise.resolve() };
     this.running.set(instanceId, entry);
-    entry.loop = this.runLoop(entry, factory(ctx));
+    // Its first step waits for a heartbeat that lists it: a host killed
+    // between acquire and its next periodic heartbeat would otherwise leave
+    // the agent owned by a dead node the recovery service never knew hosted it.
+    entry.loop = this.announce().then(() => this.runLoop(entry, factory(ctx)));
     this.o.logger?.info({ instanceId, epoch: acquired.epoch, version: acquired.version }, 'agent started');
     return { ok: true, epoch: acquired.epoch };
   }
@@ -283,6 +287,15 @@ export class RuntimeHost {
 
   private dlq(record: StoredRecord, reason: string, detail: string): Promise<void> {
     return sendToDlq(this.o.log, this.topics.dlq, [{ record, reason, detail, headers: { rejectedBy: this.nodeId } }]);
+  }
+
+  /** Resolves once a heartbeat started after this call is appended (it lists every agent running now); concurrent calls share one. */
+  private announce(): Promise<void> {
+    this.nextBeat ??= (this.beating ?? Promise.resolve()).then(() => {
+      this.nextBeat = undefined;
+      return this.heartbeat();
+    });
+    return this.nextBeat;
   }
 
   private heartbeat(): Promise<void> {

@@ -183,7 +183,7 @@ async function serversKillAndZombie(): Promise<void> {
 
 describe('recovery engine: runtime hosts and the recovery service as processes', () => {
   it(
-    'servers: kill -9 of one of three runtime processes hosting 60 agents under write load moves its agents to survivors with no acknowledged write lost; a SIGSTOPped host is recovered and, resumed, is fenced and stops',
+    'servers: kill -9 of one of three runtime processes hosting 18 agents (60 with RECOVERY_E2E_AGENTS_PER_HOST=20) under write load moves its agents to survivors with no acknowledged write lost; a SIGSTOPped host is recovered and, resumed, is fenced and stops',
     serversKillAndZombie,
   );
 
