@@ -180,8 +180,14 @@ export class KafkaEventLog implements EventLog {
 
   async endOffsets(topic: string): Promise<Record<number, string>> {
     if (this.closed) throw new ClosedError('the Kafka event log');
+    // A missing topic fails at once (checked once per topic, as topicOffsets does): the reader's
+    // cluster would retry an unknown topic for seconds and keep a closing process alive.
+    if (!this.topicsSeen.has(topic)) {
+      await this.connect();
+      await this.knownTopic(topic);
+    }
     // One round trip (latest only), not the admin's two: on every scoped write's decision path (issue 10).
-    return kafkaCall(`offsets of ${topic}`, () => whenRetriable(() => this.reader.latestOffsets(topic), 40, isKafkajsOffsetsBug));
+    return this.tracked(kafkaCall(`offsets of ${topic}`, () => whenRetriable(() => this.reader.latestOffsets(topic), 40, isKafkajsOffsetsBug)));
   }
 
   async startOffsets(topic: string): Promise<Record<number, string>> {
