@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { backup } from '../../../src/cli/commands/backup.js';
+import { SqliteDrillRecorder } from '../../../src/cli/commands/backup-drill.js';
 import { history, inspect, stateAt } from '../../../src/cli/commands/inspect.js';
 import { status } from '../../../src/cli/commands/status.js';
 import { MasterKeySet } from '../../../src/codec/master-keys.js';
@@ -77,7 +78,7 @@ function tree(dir: string): string[] {
  * user owns and may not write; as any other user they run as that user.
  */
 describe('embedded data dir that is read-only to the user', () => {
-  it('status, inspect, history, list and doctor work on it and write nothing into it', async () => {
+  it('status, inspect, history, list, doctor and backup status work on it and write nothing into it', async () => {
     const base = mkdtempSync(join(tmpdir(), 'agentstate-rodir-'));
     try {
       chmodSync(base, 0o755);
@@ -92,6 +93,24 @@ describe('embedded data dir that is read-only to the user', () => {
       } finally {
         await as.close();
       }
+      const drills = new SqliteDrillRecorder(dir);
+      const at = Date.now();
+      await drills.record({
+        drillId: 'drill-ro',
+        startedAt: at,
+        finishedAt: at + 1000,
+        ok: true,
+        target: join(dir, '.drills', 'drill-ro'),
+        rpoSeconds: 0,
+        latestArchivedAt: at,
+        restoreSeconds: 1,
+        records: 4,
+        agents: 2,
+        mismatched: 0,
+        error: null,
+        cleanedUp: true,
+      });
+      await drills.close();
       const asRoot = process.getuid?.() === 0;
       if (asRoot) execFileSync('chown', ['-R', '65534:65534', dir]);
       execFileSync('chmod', ['-R', 'a-w', dir]);
@@ -102,7 +121,7 @@ describe('embedded data dir that is read-only to the user', () => {
         script,
         `import { main } from ${JSON.stringify(join(process.cwd(), 'src/cli/main.ts'))};
 const dir = ${JSON.stringify(dir)};
-const runs = { status: ['status', '--json'], inspect: ['inspect', 'ro-1'], history: ['history', 'ro-2'], list: ['list', '--json'], doctor: ['doctor'] };
+const runs = { status: ['status', '--json'], inspect: ['inspect', 'ro-1'], history: ['history', 'ro-2'], list: ['list', '--json'], doctor: ['doctor'], backupStatus: ['backup', 'status'] };
 const results = {};
 const write = process.stdout.write.bind(process.stdout);
 for (const [name, args] of Object.entries(runs)) {
@@ -126,6 +145,7 @@ process.stdout.write(JSON.stringify(results));
       expect(results.inspect!.out).toContain('ro-1');
       expect(results.inspect!.out).toContain('running');
       expect(results.history!.out).toMatch(/\b2\b/);
+      expect(results.backupStatus!.out).toContain('last successful drill: ok drill drill-ro');
       expect((JSON.parse(results.list!.out) as { agents: Array<{ instanceId: string }> }).agents.map((a) => a.instanceId)).toEqual(['ro-1', 'ro-2']);
       // Nothing created, changed or re-moded in the data dir; the private copies are gone from the temp dir.
       expect(tree(dir)).toEqual(before);
