@@ -78,7 +78,7 @@ function tree(dir: string): string[] {
  * user owns and may not write; as any other user they run as that user.
  */
 describe('embedded data dir that is read-only to the user', () => {
-  it('status, inspect, history, list, doctor and backup status work on it and write nothing into it', async () => {
+  it('status, inspect, history, state, list, doctor and backup status work on it and write nothing into it', async () => {
     const base = mkdtempSync(join(tmpdir(), 'agentstate-rodir-'));
     try {
       chmodSync(base, 0o755);
@@ -111,6 +111,10 @@ describe('embedded data dir that is read-only to the user', () => {
         cleanedUp: true,
       });
       await drills.close();
+      // A writer still has the log open: its last commit is only in log.sqlite-wal, which the readers must see.
+      const writer = await openEmbedded({ dataDir: dir, projector: 'none' });
+      await writer.client.createAgent('ro-3', { agentType: 'worker' });
+      expect(existsSync(join(dir, 'log.sqlite-wal'))).toBe(true);
       const asRoot = process.getuid?.() === 0;
       if (asRoot) execFileSync('chown', ['-R', '65534:65534', dir]);
       execFileSync('chmod', ['-R', 'a-w', dir]);
@@ -121,7 +125,7 @@ describe('embedded data dir that is read-only to the user', () => {
         script,
         `import { main } from ${JSON.stringify(join(process.cwd(), 'src/cli/main.ts'))};
 const dir = ${JSON.stringify(dir)};
-const runs = { status: ['status', '--json'], inspect: ['inspect', 'ro-1'], history: ['history', 'ro-2'], list: ['list', '--json'], doctor: ['doctor'], backupStatus: ['backup', 'status'] };
+const runs = { status: ['status', '--json'], inspect: ['inspect', 'ro-1'], history: ['history', 'ro-3'], state: ['state', 'ro-1', '--at', '1'], list: ['list', '--json'], doctor: ['doctor'], backupStatus: ['backup', 'status'] };
 const results = {};
 const write = process.stdout.write.bind(process.stdout);
 for (const [name, args] of Object.entries(runs)) {
@@ -137,18 +141,24 @@ process.stdout.write(JSON.stringify(results));
       chmodSync(script, 0o644);
       const tsx = join(process.cwd(), 'node_modules', '.bin', 'tsx');
       const [cmd, ...args] = asRoot ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', tsx, script] : [tsx, script];
-      const stdout = execFileSync(cmd!, args, { cwd: base, encoding: 'utf8', env: { PATH: process.env.PATH, HOME: base, TMPDIR: tmpdir() } });
+      let stdout: string;
+      try {
+        stdout = execFileSync(cmd!, args, { cwd: base, encoding: 'utf8', env: { PATH: process.env.PATH, HOME: base, TMPDIR: tmpdir() } });
+        expect(tree(dir)).toEqual(before);
+      } finally {
+        await writer.close();
+      }
       const results = JSON.parse(stdout) as Record<string, { code: number | string; out: string }>;
 
       for (const [name, r] of Object.entries(results)) expect(`${name}: ${r.code}`, r.out).toBe(`${name}: 0`);
-      expect(JSON.parse(results.status!.out)).toMatchObject({ agents: 2, projectedAgents: 2, events: 4 });
+      expect(JSON.parse(results.status!.out)).toMatchObject({ agents: 2, projectedAgents: 2, events: 4, logRecords: 5 });
       expect(results.inspect!.out).toContain('ro-1');
       expect(results.inspect!.out).toContain('running');
-      expect(results.history!.out).toMatch(/\b2\b/);
+      expect(results.history!.out).toMatch(/^\s+1 .* instance_created /);
+      expect(results.state!.out).toContain('ro-1');
       expect(results.backupStatus!.out).toContain('last successful drill: ok drill drill-ro');
       expect((JSON.parse(results.list!.out) as { agents: Array<{ instanceId: string }> }).agents.map((a) => a.instanceId)).toEqual(['ro-1', 'ro-2']);
-      // Nothing created, changed or re-moded in the data dir; the private copies are gone from the temp dir.
-      expect(tree(dir)).toEqual(before);
+      // Nothing created, changed or re-moded in the data dir (checked above, before the writer closed); the private copies are gone.
       expect(readdirSync(tmpdir()).filter((n) => n.startsWith('agentstate-ro-'))).toEqual([]);
     } finally {
       execFileSync('chmod', ['-R', 'u+w', base]);
