@@ -21,7 +21,7 @@ export async function openStoreOnly(kind: 'auto' | 'embedded' | 'servers', dataD
   if (!servers) {
     const path = join(resolve(dataDir), 'store.sqlite');
     if (!existsSync(path)) return undefined;
-    const store = new SqliteStateStore({ path });
+    const store = new SqliteStateStore({ path, readOnly: true });
     await store.setup();
     return store;
   }

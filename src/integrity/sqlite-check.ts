@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { cleanMessage } from '../domain/record.js';
+import { openSqliteFile } from '../util/sqlite-open.js';
 
 /** The outcome of SQLite's `PRAGMA integrity_check` on one file. */
 export interface SqliteCheck {
@@ -20,13 +21,14 @@ const MAX_PROBLEMS = 10;
  * read-only connection leaves empty -wal/-shm files behind, which a normal
  * connection removes on close, as the last one out. A page SQLite cannot
  * parse makes the pragma throw (SQLITE_CORRUPT) rather than list it: that is
- * a failed check too.
+ * a failed check too. In a data dir this user may not write, the check runs
+ * on a private copy of the file and its -wal (issue 12 §7, openSqliteFile).
  */
 export function sqliteIntegrityCheck(path: string): SqliteCheck {
   if (!existsSync(path)) return { path, ok: false, detail: 'missing' };
   let db: Database.Database | undefined;
   try {
-    db = new Database(path, { fileMustExist: true });
+    db = openSqliteFile(path, { readOnly: true });
     const rows = db.pragma(`integrity_check(${MAX_PROBLEMS})`, { simple: false }) as { integrity_check: string }[];
     const lines = rows.map((r) => r.integrity_check);
     const ok = lines.length === 1 && lines[0] === 'ok';

@@ -101,8 +101,9 @@ export async function openLog(settings: LogSettings): Promise<OpenedLog> {
     if (settings.create === false && !existsSync(file)) {
       throw new NotFoundError(`agentstate data in ${dir} (no log.sqlite there; check --data-dir)`);
     }
-    makePrivateDir(dir);
-    log = new SqliteEventLog({ path: file });
+    // A read-only command never creates the dir (the log exists, checked above), nor writes into it.
+    if (settings.create !== false) makePrivateDir(dir);
+    log = new SqliteEventLog({ path: file, readOnly: settings.create === false });
     codec = new JsonEventCodec();
     description = `embedded (sqlite ${file})`;
   }

@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import type { Collection } from 'mongodb';
 import type { DrillRecord, DrillRecorder, DrillTarget } from '../../backup/index.js';
 import type { BlobStore } from '../../blob/port.js';
@@ -9,6 +9,7 @@ import { valueSubject } from '../../codec/schemas.js';
 import { readEnv, requireServers } from '../../config/env.js';
 import { createKafka } from '../../log/kafka/connection.js';
 import { MongoConnection } from '../../store/mongo/connection.js';
+import { openSqliteFile } from '../../util/sqlite-open.js';
 import { restoreOntoServers } from './restore.js';
 
 /** The scratch names of a drill on servers: a topic (and S3 key) prefix and a MongoDB database. */
@@ -102,9 +103,14 @@ export class MongoDrillRecorder implements DrillRecorder {
 /** `backup_drills` in `<data-dir>/backup.sqlite` (embedded). */
 export class SqliteDrillRecorder implements DrillRecorder {
   private readonly db: Database.Database;
-  constructor(dataDir: string) {
-    mkdirSync(resolve(dataDir), { recursive: true });
-    this.db = new Database(join(resolve(dataDir), 'backup.sqlite'));
+  /**
+   * @param readOnly the caller only reads (`backup status`): the file must
+   * exist, and in a data dir this user may not write it is read from a
+   * private copy (issue 12 §7, openSqliteFile)
+   */
+  constructor(dataDir: string, readOnly = false) {
+    if (!readOnly) mkdirSync(resolve(dataDir), { recursive: true });
+    this.db = openSqliteFile(join(resolve(dataDir), 'backup.sqlite'), { readOnly });
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('busy_timeout = 5000');
     this.db.exec('CREATE TABLE IF NOT EXISTS backup_drills (drill_id TEXT PRIMARY KEY, started_at INTEGER NOT NULL, ok INTEGER NOT NULL, doc TEXT NOT NULL) STRICT');

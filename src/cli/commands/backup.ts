@@ -13,8 +13,12 @@ import { readEnv } from '../../config/env.js';
 import { MongoDrillRecorder, serversDrillTarget, SqliteDrillRecorder } from './backup-drill.js';
 
 /** Where drills are recorded: `backup_drills` in the source's MongoDB database, or in <data-dir>/backup.sqlite. */
-export async function openDrillRecorder(backend: Backend, dataDir: string, env: NodeJS.ProcessEnv): Promise<DrillRecorder | undefined> {
-  if (backend.kind === 'embedded') return new SqliteDrillRecorder(dataDir);
+export async function openDrillRecorder(backend: Backend, dataDir: string, env: NodeJS.ProcessEnv, readOnly = false): Promise<DrillRecorder | undefined> {
+  if (backend.kind === 'embedded') {
+    // Only reading (backup status): no drill was ever recorded, and none is created.
+    if (readOnly && !existsSync(join(resolve(dataDir), 'backup.sqlite'))) return undefined;
+    return new SqliteDrillRecorder(dataDir, readOnly);
+  }
   const mongo = readEnv(env).mongo;
   return mongo ? new MongoDrillRecorder(await MongoConnection.connect({ uri: mongo.uri, database: mongo.database })) : undefined;
 }
@@ -133,7 +137,7 @@ export async function backup(argv: string[], out: (s: string) => void): Promise<
     }
     if (sub === 'status') {
       const rows = await backupStatus({ blobs, log: backend.log, topicPrefix: backend.prefix });
-      const recorder = await openDrillRecorder(backend, dataDir, process.env).catch(() => undefined);
+      const recorder = await openDrillRecorder(backend, dataDir, process.env, true).catch(() => undefined);
       const [lastOk, [last]] = recorder ? await Promise.all([recorder.lastSuccessful(), recorder.recent(1)]).finally(() => recorder.close()) : [undefined, []];
       if (values.json) out(JSON.stringify(rows, null, 2));
       else {

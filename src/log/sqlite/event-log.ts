@@ -23,6 +23,13 @@ export interface SqliteEventLogOptions {
   tombstoneRetentionMs?: number;
   /** How long a write waits for another process's write lock (SQLite busy_timeout). @default 5000 */
   busyTimeoutMs?: number;
+  /**
+   * The caller only reads (the CLI's read-only commands): a file in a
+   * directory this process may not write is read from a private copy
+   * instead of failing (issue 12 §7).
+   * @default false
+   */
+  readOnly?: boolean;
 }
 
 const DEFAULTS = {
@@ -31,7 +38,7 @@ const DEFAULTS = {
   sessionTimeoutMs: 10_000,
   tombstoneRetentionMs: 24 * 60 * 60 * 1000,
   busyTimeoutMs: 5000,
-} satisfies Omit<Required<SqliteEventLogOptions>, 'path'>;
+} satisfies Omit<Required<SqliteEventLogOptions>, 'path' | 'readOnly'>;
 
 /**
  * The EventLog port on one SQLite file (embedded profile, DESIGN.md Storage):
@@ -65,7 +72,7 @@ export class SqliteEventLog implements EventLog {
       settings[field] = value;
     }
     this.settings = settings;
-    this.db = openLogDatabase({ path: options.path, busyTimeoutMs: settings.busyTimeoutMs });
+    this.db = openLogDatabase({ path: options.path, busyTimeoutMs: settings.busyTimeoutMs, readOnly: options.readOnly === true });
     this.tables = new LogTables(this.db);
     this.members = new GroupMembership(this.db, settings.sessionTimeoutMs);
   }

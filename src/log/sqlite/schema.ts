@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { ConfigError } from '../../errors.js';
-import { createPrivateFile } from '../../util/private-files.js';
+import { openSqliteFile } from '../../util/sqlite-open.js';
 
 /** Bumped when the tables below change; a file written by a newer version is refused. */
 export const SCHEMA_VERSION = 1;
@@ -75,6 +75,8 @@ CREATE TABLE IF NOT EXISTS group_members (
 export interface OpenOptions {
   path: string;
   busyTimeoutMs: number;
+  /** Only reads: a file in a data dir this process may not write is read from a private copy (see openSqliteFile). */
+  readOnly?: boolean;
 }
 
 /**
@@ -86,8 +88,7 @@ export interface OpenOptions {
  * reported written is lost). NORMAL would only survive a process crash.
  */
 export function openLogDatabase(options: OpenOptions): Database.Database {
-  createPrivateFile(options.path);
-  const db = new Database(options.path);
+  const db = openSqliteFile(options.path, { readOnly: options.readOnly === true });
   try {
     if (options.path !== ':memory:') db.pragma('journal_mode = WAL');
     db.pragma('synchronous = FULL');

@@ -1,6 +1,6 @@
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { ConfigError } from '../../errors.js';
-import { createPrivateFile } from '../../util/private-files.js';
+import { openSqliteFile } from '../../util/sqlite-open.js';
 
 /** Bumped when the tables below change; a file written by a newer version is refused. */
 export const STORE_SCHEMA_VERSION = 2;
@@ -115,9 +115,8 @@ CREATE INDEX IF NOT EXISTS state_snapshots_expiry ON state_snapshots (expires_at
  * `writeBatch` that resolved survives a power loss, not only a process crash
  * (DESIGN.md Invariant 4: offsets are committed only after the sinks hold).
  */
-export function openStoreDatabase(path: string, busyTimeoutMs: number, pragmas: string[] = []): Database.Database {
-  createPrivateFile(path);
-  const db = new Database(path);
+export function openStoreDatabase(path: string, busyTimeoutMs: number, pragmas: string[] = [], readOnly = false): Database.Database {
+  const db = openSqliteFile(path, { readOnly });
   try {
     for (const p of pragmas) db.pragma(p);
     // ':memory:' has no WAL (the pragma answers 'memory'); nothing to keep anyway.
@@ -171,7 +170,10 @@ export interface StoreDatabase {
  * (or adopts) its database, with `pragmas` on a file it opens.
  * @throws ConfigError naming the bad option
  */
-export function openOrAdopt(options: { path?: string; database?: Database.Database; busyTimeoutMs?: number }, open: (path: string, busyTimeoutMs: number) => Database.Database): StoreDatabase & { busyTimeoutMs: number } {
+export function openOrAdopt(
+  options: { path?: string; database?: Database.Database; busyTimeoutMs?: number; readOnly?: boolean },
+  open: (path: string, busyTimeoutMs: number, readOnly: boolean) => Database.Database,
+): StoreDatabase & { busyTimeoutMs: number } {
   if (options === null || typeof options !== 'object') throw new ConfigError('options', 'an object with path or database is required');
   const busy = options.busyTimeoutMs ?? 5000;
   if (!Number.isSafeInteger(busy) || busy < 0) throw new ConfigError('busyTimeoutMs', 'must be an integer >= 0 (milliseconds)');
@@ -181,5 +183,5 @@ export function openOrAdopt(options: { path?: string; database?: Database.Databa
     return { db: options.database, owns: false, where: options.database.name, busyTimeoutMs: busy };
   }
   if (typeof options.path !== 'string' || options.path === '') throw new ConfigError('path', 'a file path or ":memory:" is required');
-  return { db: open(options.path, busy), owns: true, where: options.path, busyTimeoutMs: busy };
+  return { db: open(options.path, busy, options.readOnly === true), owns: true, where: options.path, busyTimeoutMs: busy };
 }

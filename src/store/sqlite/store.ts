@@ -24,6 +24,13 @@ export interface SqliteStateStoreOptions {
   database?: Database.Database;
   /** How long a write waits for another process's write lock (SQLite busy_timeout). Only with `path`. @default 5000 */
   busyTimeoutMs?: number;
+  /**
+   * The caller only reads (the CLI's `list`, `status`, `doctor`): with `path`
+   * in a directory this process may not write, the file is read from a
+   * private copy instead of failing (issue 12 §7). Only with `path`.
+   * @default false
+   */
+  readOnly?: boolean;
 }
 
 const DEFAULT_EXPIRED_LIMIT = 1000;
@@ -51,7 +58,7 @@ export class SqliteStateStore implements StateStore {
 
   /** Opens (or adopts) the database. Call `setup()` once to create the tables. */
   constructor(options: SqliteStateStoreOptions) {
-    const opened = openOrAdopt(options, (path, busy) => run('open', () => openStoreDatabase(path, busy)));
+    const opened = openOrAdopt(options, (path, busy, readOnly) => run('open', () => openStoreDatabase(path, busy, [], readOnly)));
     this.db = opened.db;
     this.ownsDatabase = opened.owns;
     this.where = opened.where;

@@ -1,11 +1,14 @@
-import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { backup } from '../../../src/cli/commands/backup.js';
+import { SqliteDrillRecorder } from '../../../src/cli/commands/backup-drill.js';
 import { history, inspect, stateAt } from '../../../src/cli/commands/inspect.js';
 import { status } from '../../../src/cli/commands/status.js';
 import { MasterKeySet } from '../../../src/codec/master-keys.js';
+import { openEmbedded } from '../../../src/embedded.js';
 import { openLog, openSinks } from '../../../src/sdk/wiring.js';
 
 const root = mkdtempSync(join(tmpdir(), 'agentstate-readonly-'));
@@ -54,6 +57,112 @@ describe('embedded data dir: read-only commands and file modes', () => {
     } finally {
       await sinks.close();
       await log.close();
+    }
+  });
+});
+
+/** Every entry under `dir` with its size and mtime: what a command that writes nothing leaves unchanged. */
+function tree(dir: string): string[] {
+  return readdirSync(dir, { recursive: true, encoding: 'utf8' })
+    .map((name) => {
+      const s = statSync(join(dir, name));
+      return `${name} ${s.size} ${s.mtimeMs} ${(s.mode & 0o777).toString(8)}`;
+    })
+    .sort();
+}
+
+/**
+ * Issue 12 §7: a data dir this user may not write (`chmod -R a-w`, or a
+ * read-only mount) still answers the read-only commands. Root ignores file
+ * modes, so as root the commands run as uid 65534 (setpriv) on a dir that
+ * user owns and may not write; as any other user they run as that user.
+ */
+describe('embedded data dir that is read-only to the user', () => {
+  it('status, inspect, history, state, list, doctor and backup status work on it and write nothing into it', async () => {
+    const base = mkdtempSync(join(tmpdir(), 'agentstate-rodir-'));
+    try {
+      chmodSync(base, 0o755);
+      const dir = join(base, 'data');
+      const as = await openEmbedded({ dataDir: dir });
+      try {
+        for (const id of ['ro-1', 'ro-2']) {
+          await as.client.createAgent(id, { agentType: 'worker' });
+          await as.client.updateState(id, [{ op: 'update', path: '/status', newValue: 'running' }]);
+          await as.manager.getCurrentState(id, { minVersion: 2 });
+        }
+      } finally {
+        await as.close();
+      }
+      const drills = new SqliteDrillRecorder(dir);
+      const at = Date.now();
+      await drills.record({
+        drillId: 'drill-ro',
+        startedAt: at,
+        finishedAt: at + 1000,
+        ok: true,
+        target: join(dir, '.drills', 'drill-ro'),
+        rpoSeconds: 0,
+        latestArchivedAt: at,
+        restoreSeconds: 1,
+        records: 4,
+        agents: 2,
+        mismatched: 0,
+        error: null,
+        cleanedUp: true,
+      });
+      await drills.close();
+      // A writer still has the log open: its last commit is only in log.sqlite-wal, which the readers must see.
+      const writer = await openEmbedded({ dataDir: dir, projector: 'none' });
+      await writer.client.createAgent('ro-3', { agentType: 'worker' });
+      expect(existsSync(join(dir, 'log.sqlite-wal'))).toBe(true);
+      const asRoot = process.getuid?.() === 0;
+      if (asRoot) execFileSync('chown', ['-R', '65534:65534', dir]);
+      execFileSync('chmod', ['-R', 'a-w', dir]);
+      const before = tree(dir);
+
+      const script = join(base, 'run.mts');
+      writeFileSync(
+        script,
+        `import { main } from ${JSON.stringify(join(process.cwd(), 'src/cli/main.ts'))};
+const dir = ${JSON.stringify(dir)};
+const runs = { status: ['status', '--json'], inspect: ['inspect', 'ro-1'], history: ['history', 'ro-3'], state: ['state', 'ro-1', '--at', '1'], list: ['list', '--json'], doctor: ['doctor'], backupStatus: ['backup', 'status'] };
+const results = {};
+const write = process.stdout.write.bind(process.stdout);
+for (const [name, args] of Object.entries(runs)) {
+  const out = [];
+  process.stdout.write = (s) => (out.push(String(s)), true);
+  process.stderr.write = (s) => (out.push(String(s)), true);
+  results[name] = { code: await main([...args, '--backend', 'embedded', '--data-dir', dir]).catch((e) => String(e)), out: out.join('') };
+}
+process.stdout.write = write;
+process.stdout.write(JSON.stringify(results));
+`,
+      );
+      chmodSync(script, 0o644);
+      const tsx = join(process.cwd(), 'node_modules', '.bin', 'tsx');
+      const [cmd, ...args] = asRoot ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', tsx, script] : [tsx, script];
+      let stdout: string;
+      try {
+        stdout = execFileSync(cmd!, args, { cwd: base, encoding: 'utf8', env: { PATH: process.env.PATH, HOME: base, TMPDIR: tmpdir() } });
+        expect(tree(dir)).toEqual(before);
+      } finally {
+        await writer.close();
+      }
+      const results = JSON.parse(stdout) as Record<string, { code: number | string; out: string }>;
+
+      for (const [name, r] of Object.entries(results)) expect(`${name}: ${r.code}`, r.out).toBe(`${name}: 0`);
+      expect(JSON.parse(results.status!.out)).toMatchObject({ agents: 2, projectedAgents: 2, events: 4, logRecords: 5 });
+      expect(results.inspect!.out).toContain('ro-1');
+      expect(results.inspect!.out).toContain('running');
+      expect(results.history!.out).toMatch(/^\s+1 .* instance_created /);
+      expect(results.state!.out).toContain('ro-1');
+      expect(results.backupStatus!.out).toContain('last successful drill: ok drill drill-ro');
+      expect((JSON.parse(results.list!.out) as { agents: Array<{ instanceId: string }> }).agents.map((a) => a.instanceId)).toEqual(['ro-1', 'ro-2']);
+      // Nothing created, changed or re-moded in the data dir (checked above, before the writer closed); the private copies are gone.
+      expect(readdirSync(tmpdir()).filter((n) => n.startsWith('agentstate-ro-'))).toEqual([]);
+    } finally {
+      execFileSync('chmod', ['-R', 'u+w', base]);
+      rmSync(base, { recursive: true, force: true });
     }
   });
 });
