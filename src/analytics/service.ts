@@ -1,6 +1,9 @@
 import { InvalidInputError } from '../domain/index.js';
 import { ANOMALY_TYPES, type AnomalyRecord, type AnomalyType } from './anomaly.js';
+import type { BlobStore } from '../blob/port.js';
+import type { StateStore } from '../store/port.js';
 import type { AgentSummary, AnalyticsStore } from './port.js';
+import { agentStorage, type AgentStorage } from './storage.js';
 import { figures, type WindowAggregate } from './window.js';
 
 /** The seed's TimeRange: epoch ms or Dates, end exclusive. */
@@ -77,6 +80,20 @@ export interface StorageAnalysis {
   logChangesetBytes: number;
   largest: Array<{ instanceId: string; stateBytes: number }>;
   byAgentType: Record<string, { agents: number; stateBytes: number }>;
+  /**
+   * The agents asked for, one by one, when the service was given the state
+   * store (and blob store): their bytes in the log windows, the store, the
+   * snapshot blobs and the backup ({@link AgentStorage}). Empty otherwise.
+   */
+  perAgent: AgentStorageAnalysis[];
+}
+
+/** One agent's bytes, everywhere agentstate keeps them (docs/analytics.md, Storage). */
+export interface AgentStorageAnalysis extends AgentStorage {
+  /** Estimated canonical JSON bytes of the current state, as analytics folds it. Null when analytics has not seen the agent. */
+  stateBytesEstimated: number | null;
+  /** Changeset bytes (paths and values) of the agent's events in the retained windows: the log's payload, not its record or on-disk bytes. */
+  logChangesetBytes: number;
 }
 
 export interface AnomalyTrend {
@@ -100,7 +117,12 @@ const HOUR = 3_600_000;
 export class StateAnalyticsService {
   constructor(
     private readonly store: AnalyticsStore,
-    private readonly options: { window?: string; now?: () => number } = {},
+    private readonly options: {
+      window?: string;
+      now?: () => number;
+      /** Where the per-agent storage figures are read (the state store, and the blob store of snapshots and backups). */
+      storage?: { store: StateStore; blobs?: BlobStore };
+    } = {},
   ) {}
 
   private get window(): string {
@@ -185,9 +207,22 @@ export class StateAnalyticsService {
     return { timeRange: range, agents: perAgent.size, events, eventTypes, byAgentType, busiest };
   }
 
-  async analyzeStorageUtilization(): Promise<StorageAnalysis> {
+  /** The fleet from analytics' own figures; with `instanceIds` and the storage sources, those agents' bytes in each store too. */
+  async analyzeStorageUtilization(instanceIds: readonly string[] = []): Promise<StorageAnalysis> {
     const agents = await this.store.agents();
     const ws = await this.store.metrics({ window: this.window });
+    const perAgent: AgentStorageAnalysis[] = [];
+    const storage = this.options.storage;
+    if (storage) {
+      const sizes = new Map(agents.map((a) => [a.instanceId, a.size]));
+      for (const id of instanceIds) {
+        perAgent.push({
+          ...(await agentStorage(id, storage)),
+          stateBytesEstimated: sizes.get(id) ?? null,
+          logChangesetBytes: ws.filter((w) => w.instanceId === id).reduce((t, w) => t + w.changesetBytes, 0),
+        });
+      }
+    }
     const byAgentType: StorageAnalysis['byAgentType'] = {};
     for (const a of agents) {
       const k = a.agentType ?? 'unknown';
@@ -199,6 +234,7 @@ export class StateAnalyticsService {
       logChangesetBytes: ws.reduce((t, w) => t + w.changesetBytes, 0),
       largest: largest(agents, 10),
       byAgentType,
+      perAgent,
     };
   }
 

@@ -2,7 +2,24 @@ import { existsSync } from 'node:fs';
 import { readEnv } from '../../config/env.js';
 import { ENV_SETTING_NAMES, probeServers } from '../../sdk/probe.js';
 import { join, resolve } from 'node:path';
-import { ANOMALY_TYPES, StateAnalyticsService, durationMs, figures, hostState, hostVerdict, type AnalyticsStore, type AnomalyRecord, type AnomalyType, type HostRecord } from '../../analytics/index.js';
+import {
+  ANOMALY_TYPES,
+  StateAnalyticsService,
+  durationMs,
+  figures,
+  hostState,
+  hostVerdict,
+  type AgentStorageAnalysis,
+  type AnalyticsStore,
+  type AnomalyRecord,
+  type AnomalyType,
+  type HostRecord,
+} from '../../analytics/index.js';
+import { FsBlobStore } from '../../blob/fs.js';
+import type { BlobStore } from '../../blob/port.js';
+import { S3BlobStore } from '../../blob/s3.js';
+import type { StateStore } from '../../store/port.js';
+import { openStoreOnly } from '../store-only.js';
 import { MongoAnalyticsStore } from '../../store/mongo/analytics.js';
 import { MongoConnection } from '../../store/mongo/connection.js';
 import { SqliteAnalyticsStore } from '../../store/sqlite/analytics.js';
@@ -16,7 +33,10 @@ export const analyticsHelp = `agentstate analytics <id> [--window 1h] [--last N]
 
 An agent's windowed metrics (docs/analytics.md): events, state size and
 growth, changeset bytes, errors, task completion, execution time, rejected
-writes, per window, newest last; then its anomalies.
+writes, per window, newest last; then its anomalies; then its bytes in
+each store: changeset bytes in the log windows, its store records (BSON
+size, an estimate), its snapshot and claim-check blobs, and its share of the
+backup segments (apportioned by record count, an estimate).
 
   --window W   the window size the service keeps: 1m or 1h by default (default 1h)
   --last N     the last N windows (default 24)
@@ -94,8 +114,16 @@ export async function analytics(argv: string[], out: (s: string) => void): Promi
   try {
     const windows = (await store.metrics({ instanceIds: [id!], window })).slice(-last);
     const anomalies = await new StateAnalyticsService(store, { window }).detectStateAnomalies(id!);
+    // The storage figures read the state store and the blob store too: one of them down costs those lines, not the command.
+    let storage: AgentStorageAnalysis | undefined;
+    let storageError: string | undefined;
+    try {
+      storage = await agentStorageOf(store, window, id!, backendKind(values.backend), values['data-dir'], process.env);
+    } catch (err) {
+      storageError = (err as Error).message;
+    }
     if (values.json) {
-      out(JSON.stringify({ instanceId: id, window, windows: windows.map((w) => ({ ...w, ...figures(w) })), anomalies }, null, 2));
+      out(JSON.stringify({ instanceId: id, window, windows: windows.map((w) => ({ ...w, ...figures(w) })), anomalies, storage: storage ?? null, ...(storageError ? { storageError } : {}) }, null, 2));
       return 0;
     }
     if (windows.length === 0) out(`no ${window} windows for ${id}`);
@@ -117,10 +145,58 @@ export async function analytics(argv: string[], out: (s: string) => void): Promi
       table(['WINDOW', 'EVENTS', 'BYTES', 'GROWTH', 'CHANGESET', 'ERRORS', 'COMPLETED', 'EXEC', 'REJECTED'], rows, out);
     }
     printAnomalies(anomalies, await store.hosts(), out);
+    if (storage) printStorage(storage, out);
+    if (storageError) out(`\nstorage figures unavailable: ${storageError}`);
     return 0;
   } finally {
     await store.close();
   }
+}
+
+/**
+ * The agent's bytes in each store (docs/analytics.md, Storage): the state
+ * store and the blob store are opened for it alone. Undefined on the embedded
+ * profile before any store exists. On servers, without S3_ENDPOINT/S3_BUCKET
+ * the blob figures are left at 0 (the store figures stand).
+ */
+async function agentStorageOf(analytics: AnalyticsStore, window: string, id: string, kind: 'auto' | 'embedded' | 'servers', dataDir: string, env: NodeJS.ProcessEnv): Promise<AgentStorageAnalysis | undefined> {
+  const state: StateStore | undefined = await openStoreOnly(kind, dataDir, env, "size the agent's store records");
+  if (!state) return undefined;
+  let blobs: BlobStore | undefined;
+  try {
+    const config = readEnv(env);
+    const servers = kind === 'servers' || (kind === 'auto' && config.kafka !== undefined);
+    if (!servers) blobs = new FsBlobStore({ dir: join(resolve(dataDir), 'blobs') });
+    else if (config.s3) {
+      await probeServers({ s3: config.s3 }, ENV_SETTING_NAMES, config.connectTimeoutMs);
+      blobs = new S3BlobStore({ ...config.s3, prefix: config.topicPrefix, createBucket: false });
+    }
+    const service = new StateAnalyticsService(analytics, { window, storage: { store: state, ...(blobs ? { blobs } : {}) } });
+    return (await service.analyzeStorageUtilization([id])).perAgent[0];
+  } finally {
+    await blobs?.close();
+    await state.close();
+  }
+}
+
+function printStorage(s: AgentStorageAnalysis, out: (s: string) => void): void {
+  out('');
+  table(
+    ['STORAGE', 'BYTES', 'WHAT'],
+    [
+      ['log', String(s.logChangesetBytes), 'changeset bytes of its events in the retained windows'],
+      ['store (est.)', String(s.storeBytesEstimated), `BSON size of ${s.storeRecords.states} state, ${s.storeRecords.events} event, ${s.storeRecords.snapshots} snapshot record(s)`],
+      ['snapshots', String(s.snapshotBlobBytes), `${s.snapshots} snapshot blob(s)${s.snapshotBlobsMissing ? `, ${s.snapshotBlobsMissing} MISSING` : ''}`],
+      ['state blob', String(s.stateBlobBytes), 'claim-check blob of the current state (0: inline)'],
+      [
+        'backup (est.)',
+        String(s.backupBytesApportioned),
+        `its share of ${s.backupSegments} segment(s) of ${s.backupSegmentBytes} bytes${s.backupManifestsUnreadable ? `, ${s.backupManifestsUnreadable} manifest(s) unreadable` : ''}`,
+      ],
+    ],
+    out,
+  );
+  if (!s.blobsMeasured) out('(no blob store: S3_ENDPOINT/S3_BUCKET unset, so snapshot, state blob and backup bytes were not measured)');
 }
 
 export async function anomalies(argv: string[], out: (s: string) => void): Promise<number> {
