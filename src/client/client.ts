@@ -194,9 +194,6 @@ export class AgentStateClient {
     this.assertOpen();
     const started = performance.now();
     if (owned.fenced) throw new FencedError(`agent ${instanceId} is owned by a newer writer (epoch > ${owned.epoch})`);
-    // After an append whose outcome is unknown, the next event is built on what the log holds:
-    // built on the head before it, it would take the version the landed record already has.
-    await this.view.settle?.(instanceId);
     const head = this.view.head(instanceId);
     if (!head) throw new NotFoundError(`agent ${instanceId}`);
     if (options.expectedVersion !== undefined && options.expectedVersion !== head.version) {

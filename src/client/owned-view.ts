@@ -95,17 +95,6 @@ export class OwnedView implements WriterView {
     });
   }
 
-  async settle(instanceId: string): Promise<void> {
-    const e = this.entries.get(instanceId);
-    if (!e?.uncertain) return;
-    await this.locked(e, async () => {
-      if (!e.uncertain) return;
-      const end = await this.endOffsets();
-      await this.fold(instanceId, e, BigInt(end[e.partition] ?? '0'));
-      e.uncertain = false;
-    });
-  }
-
   claiming(instanceId: string, epoch: number): Promise<void> {
     return this.feed.announce(instanceId, epoch, this.o.nodeId);
   }

@@ -20,12 +20,6 @@ export interface WriterView {
   head(instanceId: string): Projection | undefined;
   /** Makes the agent's head exact at the log's current end (before a create or a claim). */
   ready(instanceId: string): Promise<void>;
-  /**
-   * Before building the next event of an owned agent: when an earlier append's
-   * outcome was unknown (an error after which the record may still have
-   * landed), folds the log so the next event is built on what it holds.
-   */
-  settle?(instanceId: string): Promise<void>;
   /** Called before appending a claim with this epoch. */
   claiming(instanceId: string, epoch: number): Promise<void>;
   /** The client stopped writing the agent. */
