@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -139,8 +139,13 @@ process.stdout.write(JSON.stringify(results));
 `,
       );
       chmodSync(script, 0o644);
-      const tsx = join(process.cwd(), 'node_modules', '.bin', 'tsx');
-      const [cmd, ...args] = asRoot ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', tsx, script] : [tsx, script];
+      // This very Node (20 or 24, whichever runs the suite) with tsx's CLI: never a `node` found on PATH, whose ABI may not match the addons.
+      const run = [process.execPath, join(process.cwd(), 'node_modules', 'tsx', 'dist', 'cli.mjs'), script];
+      const [cmd, ...args] = asRoot ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', ...run] : run;
+      if (asRoot) {
+        const reach = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '-e', `require('fs').accessSync(${JSON.stringify(run[1])})`], { encoding: 'utf8' });
+        expect(reach.status, `uid 65534 must reach ${process.execPath} and ${run[1]} (every directory above them needs o+x): ${reach.stderr}`).toBe(0);
+      }
       let stdout: string;
       try {
         stdout = execFileSync(cmd!, args, { cwd: base, encoding: 'utf8', env: { PATH: process.env.PATH, HOME: base, TMPDIR: tmpdir() } });
