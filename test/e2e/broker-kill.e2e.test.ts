@@ -75,15 +75,16 @@ describe('Kafka broker killed with SIGKILL mid-stream', () => {
     await sleep(2000);
     await run('bash', [stack, 'up', '--only', 'kafka'], { env, timeout: 300_000 });
     note('broker restarted');
-    // Keep writing until the writers have clearly recovered.
+    // Keep writing until the writers have clearly recovered: 200 more acknowledged updates, however
+    // long a loaded machine takes (up to 4 minutes; once 80 in 60 s here at a load average above 20).
     const resumeFrom = acked.length;
-    for (let i = 0; i < 120 && acked.length < resumeFrom + 200; i++) await sleep(500);
+    for (let i = 0; i < 480 && acked.length < resumeFrom + 200; i++) await sleep(500);
     stop = true;
     note(`stopping writers at ${acked.length} acknowledged updates (${acked.length - resumeFrom} after the restart)`);
     await Promise.all(writers);
     await client.close();
     expect(before).toBeGreaterThanOrEqual(50);
-    expect(acked.length).toBeGreaterThan(resumeFrom + 100);
+    expect(acked.length - resumeFrom, 'acknowledged updates after the broker restart, within 4 minutes').toBeGreaterThanOrEqual(200);
 
     const events: StateEvent[] = [];
     const start = await log.startOffsets(topicNames(prefix).events);
