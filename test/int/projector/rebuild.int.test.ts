@@ -35,7 +35,7 @@ describe('projector rebuild by offset reset', () => {
     await w.close();
   });
 
-  it('projects every agent to the fold of its log, and a rebuild into a fresh database equals it checksum for checksum', { timeout: 240_000 }, async () => {
+  it('projects every agent to the fold of its log, and a rebuild into a fresh database equals it checksum for checksum', { timeout: 480_000 }, async () => {
     const expected = await foldLog(w.log, w.prefix);
     expect(expected.size).toBe(AGENTS);
     const first = await w.newStore();
