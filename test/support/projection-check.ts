@@ -24,6 +24,30 @@ export async function eventsByAgent(log: EventLog, codec: EventCodec, topic: str
 }
 
 /**
+ * What a writer was told is in the log: every acknowledged event is in it and
+ * the fold of its agent's records accepts it exactly once. A record may be in
+ * the log more than once: an idempotent producer's dedup lives in one producer
+ * session and does not cover every leader change (kafkajs re-sent a batch the
+ * killed leader had already replicated, seen once in 3-broker failover; the
+ * same holds for librdkafka). Every copy must then be the same event, and the
+ * fold rejects each later copy as a `duplicate` (DESIGN.md Invariants 1 and 4),
+ * so nothing is applied twice. Returns the events the log holds more than once.
+ */
+export function expectAckedAppliedOnce(perAgent: Map<string, StateEvent[]>, acked: StateEvent[]): StateEvent[][] {
+  const copies = new Map<string, StateEvent[]>();
+  for (const list of perAgent.values()) for (const e of list) copies.set(e.eventId, [...(copies.get(e.eventId) ?? []), e]);
+  const doubled = [...copies.values()].filter((c) => c.length > 1);
+  for (const c of doubled) for (const copy of c.slice(1)) expect(copy, `a copy of ${c[0]!.eventId} that differs from it`).toEqual(c[0]);
+  const rejections = new Map<string, string[]>();
+  for (const list of perAgent.values()) for (const r of fold(list).rejected) rejections.set(r.event.eventId, [...(rejections.get(r.event.eventId) ?? []), r.reason]);
+  const wrong = acked
+    .map((e) => ({ eventId: e.eventId, copies: copies.get(e.eventId)?.length ?? 0, rejected: rejections.get(e.eventId) ?? [] }))
+    .filter((a) => a.copies === 0 || a.rejected.length !== a.copies - 1 || a.rejected.some((r) => r !== 'duplicate'));
+  expect(wrong, 'acknowledged events missing from the log or not applied exactly once').toEqual([]);
+  return doubled;
+}
+
+/**
  * The store holds, for every agent of `perAgent`, exactly the fold of its log
  * (version, checksum, state), and the event mirror holds each version once:
  * nothing lost, nothing applied twice (DESIGN.md Invariants 2 and 4).
