@@ -136,7 +136,7 @@ export async function republish(options: RepublishOptions): Promise<RepublishRes
   const mapValue = options.mapValue;
   /** After damage: an agent whose next event is not its version + 1 lost events in it; it stops where it is. */
   const jumpsPastGap = async (r: SegmentRecord, partition: number): Promise<boolean> => {
-    const reading = await readEventRecord(r, (v) => codec.decode(v)).catch(() => undefined);
+    const reading = await readEventRecord(r, codec).catch(() => undefined);
     if (reading?.kind !== 'event') return false;
     const have = folded.get(r.key)?.version ?? 0;
     if (reading.event.version <= have + 1) return false;

@@ -10,6 +10,7 @@ import { RedisCache } from '../cache/redis.js';
 // Through the client's index: the codec modules move to src/codec on main; the index re-exports them either way.
 import { JsonEventCodec, RegistryEventCodec, type EventCodec } from '../client/index.js';
 import { Keyring } from '../codec/keyring.js';
+import { withChangesets } from '../codec/changeset-blob.js';
 import type { MasterKeySet } from '../codec/master-keys.js';
 import { RegistryCodec } from '../codec/registry.js';
 import type { KafkaSettings, MongoSettings, S3Settings } from '../config/env.js';
@@ -17,7 +18,7 @@ import type { EventLog } from '../log/port.js';
 import { KafkaEventLog } from '../log/kafka/event-log.js';
 import { SqliteEventLog } from '../log/sqlite/event-log.js';
 import { topicNames, topicSpecs, type TopicNames } from '../log/topics.js';
-import { NotFoundError } from '../errors.js';
+import { ConfigError, NotFoundError } from '../errors.js';
 import { makePrivateDir } from '../util/private-files.js';
 import { redactUrl } from '../util/redact.js';
 import type { StateStore } from '../store/port.js';
@@ -68,6 +69,12 @@ export type LogSettings =
       /** Per connection attempt. @default kafkajs adapter default (10000) */
       connectionTimeoutMs?: number;
       logger?: Logger;
+      /**
+       * The deployment's S3, opened only when a claim-checked changeset is read
+       * (docs/writer.md, Large changesets). Without it such a record is an
+       * `AS_CONFIG` error naming S3_ENDPOINT. @default none
+       */
+      s3?: S3Settings;
     };
 
 /** Embedded topics have 4 partitions (one process), Kafka's 6 (DESIGN.md The shape). */
@@ -107,6 +114,16 @@ export async function openLog(settings: LogSettings): Promise<OpenedLog> {
     codec = new JsonEventCodec();
     description = `embedded (sqlite ${file})`;
   }
+  // Claim-checked changesets are fetched from the profile's blob store, opened on first need
+  // (a read-only command reading only small events opens nothing more).
+  let blobs: BlobStore | undefined;
+  const openBlobs = async (): Promise<BlobStore> => {
+    if (settings.kind === 'embedded') blobs ??= new FsBlobStore({ dir: join(resolve(settings.dataDir), 'blobs') });
+    else if (settings.s3) blobs ??= new S3BlobStore({ ...settings.s3, prefix, createBucket: false });
+    else throw new ConfigError('S3_ENDPOINT', 'a claim-checked changeset is in the log and S3 (S3_ENDPOINT, S3_BUCKET) is not configured to fetch it');
+    return blobs;
+  };
+  codec = withChangesets(codec, openBlobs);
   const partitions = PARTITIONS[settings.kind];
   return {
     kind: settings.kind,
@@ -119,7 +136,10 @@ export async function openLog(settings: LogSettings): Promise<OpenedLog> {
       const checks = await log.setup(topicSpecs({ prefix, partitions }));
       return checks.filter((c) => c.status === 'mismatch').flatMap((c) => c.problems.map((p) => `${c.name}: ${p}`));
     },
-    close: () => log.close(),
+    close: async () => {
+      await Promise.allSettled([blobs?.close()]);
+      await log.close();
+    },
   };
 }
 

@@ -1,0 +1,79 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { history, inspect, stateAt } from '../../../src/cli/commands/inspect.js';
+import { DEFAULT_CHANGESET_LIMITS } from '../../../src/codec/index.js';
+import { openAgentState } from '../../../src/index.js';
+import { SqliteEventLog } from '../../../src/log/sqlite/index.js';
+import { topicNames } from '../../../src/log/topics.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'agentstate-large-changeset-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** ~`bytes` of JSON string that does not compress (random base64). */
+const payload = (bytes: number): string => randomBytes(Math.ceil((bytes * 3) / 4)).toString('base64');
+
+/**
+ * Issue 12 §6 on the embedded profile: a 5 MB update is claim-checked (the
+ * blob in <data-dir>/blobs, the event on the log a reference) and reads back
+ * equal everywhere; past the hard cap it is AS_TOO_LARGE naming the limit.
+ */
+describe('large changesets, embedded', () => {
+  it('a 5 MB update succeeds and reads back equal through the manager, time travel and the CLI; past maxChangesetBytes it is AS_TOO_LARGE', async () => {
+    const as = await openAgentState({ env: false, dataDir: dir });
+    const big = payload(5 * 1000 * 1000);
+    try {
+      await as.client.createAgent('big-1', { agentType: 't' });
+      const result = await as.client.memoryUpdated('big-1', { big });
+      expect(result.newVersion).toBe(2);
+      await as.client.memoryUpdated('big-1', { small: 1 });
+
+      const current = await as.manager.getCurrentState('big-1', { minVersion: 3 });
+      expect(current?.state.memory).toEqual({ big, small: 1 });
+      const events = await as.manager.getEventHistory('big-1', { fromVersion: 2, toVersion: 2 });
+      expect(events[0]!.changeset).toEqual([{ path: '/memory/big', op: 'create', newValue: big }]);
+      const at2 = await as.manager.projectState('big-1', 2);
+      expect(at2.state.memory).toEqual({ big });
+      const replay = await as.manager.replayEvents('big-1', 1, 3);
+      expect([replay.verified, replay.errors]).toEqual([true, []]);
+
+      // The hard cap: refused before anything is written, the agent goes on.
+      const over = payload(DEFAULT_CHANGESET_LIMITS.maxChangesetBytes + 1024);
+      const err = await as.client.memoryUpdated('big-1', { over }).then(
+        () => undefined,
+        (e: unknown) => e as { code: string; retryable: boolean; message: string },
+      );
+      expect(err).toMatchObject({ code: 'AS_TOO_LARGE', retryable: false });
+      expect(err?.message).toMatch(new RegExp(`maxChangesetBytes.*exceeds the limit of ${DEFAULT_CHANGESET_LIMITS.maxChangesetBytes} bytes`));
+      expect(as.client.getState('big-1')?.version).toBe(3);
+    } finally {
+      await as.close();
+    }
+
+    // On disk: one changeset blob, and log records far below the broker-sized limit.
+    expect(readdirSync(join(dir, 'blobs', 'changesets', 'big-1'))).toHaveLength(1);
+    const log = new SqliteEventLog({ path: join(dir, 'log.sqlite'), readOnly: true });
+    const events = topicNames('agentstate.').events;
+    let largest = 0;
+    for (const [p, end] of Object.entries(await log.endOffsets(events))) for (const r of await log.read(events, Number(p), '0', end)) largest = Math.max(largest, r.value?.length ?? 0);
+    await log.close();
+    expect(largest).toBeLessThan(10_000);
+
+    // The CLI reads the log and resolves the blob the same way.
+    const lines: string[] = [];
+    const out = (s: string): void => void lines.push(s);
+    const where = ['--data-dir', dir, '--backend', 'embedded', '--json'];
+    expect(await inspect(['big-1', ...where], out)).toBe(0);
+    expect((JSON.parse(lines.at(-1)!) as { version: number; state: { memory: unknown } }).state.memory).toEqual({ big, small: 1 });
+    expect(await stateAt(['big-1', '--at', '2', ...where], out)).toBe(0);
+    expect((JSON.parse(lines.at(-1)!) as { state: { memory: unknown } }).state.memory).toEqual({ big });
+    expect(await history(['big-1', ...where], out)).toBe(0);
+    expect((JSON.parse(lines.at(-1)!) as Array<{ version: number; changes: number }>).map((r) => [r.version, r.changes])).toEqual([
+      [1, expect.any(Number) as unknown],
+      [2, 1],
+      [3, 1],
+    ]);
+  });
+});
