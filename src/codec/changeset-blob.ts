@@ -6,6 +6,7 @@ import type { Heartbeat } from '../domain/heartbeat.js';
 import { openBlob, sealBlob } from './blob-frame.js';
 import type { CompressionAlgorithm } from './compression.js';
 import type { EventCodec } from './event-codec.js';
+import type { Keyring } from './keyring.js';
 import { changesetFromJson, changesetToJson } from './event-wire.js';
 
 /** Limits of claim-checked changesets (issue 12 §6; docs/writer.md, Large changesets). */
@@ -53,6 +54,8 @@ export class ChangesetClaimCheck implements EventCodec, EventReader {
     readonly inner: EventCodec,
     readonly blobs: BlobSource,
     limits: Partial<ChangesetLimits> = {},
+    /** Opens bodies encrypted under their agent's data key (a backup's copies, when the backup encrypts values). */
+    private readonly keyring?: Keyring,
   ) {
     this.limits = { ...DEFAULT_CHANGESET_LIMITS, ...limits };
   }
@@ -111,7 +114,7 @@ export class ChangesetClaimCheck implements EventCodec, EventReader {
     if (ref.blobKey !== expected) throw new InvalidInputError('changeset reference', `blob key ${ref.blobKey} is not ${expected} (agent and SHA-256 of the event)`);
     const blob = await (await this.store()).get(ref.blobKey);
     if (blob === undefined) throw new NotFoundError(`claim-checked changeset ${ref.blobKey} of event ${event.eventId}`);
-    const json = await openBlob(blob);
+    const json = await openBlob(blob, { ...(this.keyring ? { keyring: this.keyring } : {}), aad: Buffer.from(ref.blobKey) });
     const actual = createHash('sha256').update(json).digest('hex');
     if (actual !== ref.sha256) throw new ChecksumMismatchError(`claim-checked changeset ${ref.blobKey}`, ref.sha256, actual);
     return changesetFromJson(json.toString('utf8'));
@@ -119,6 +122,6 @@ export class ChangesetClaimCheck implements EventCodec, EventReader {
 }
 
 /** `codec` claim-checking and resolving changesets through `blobs` (a codec that already does is re-wired to `blobs`). */
-export function withChangesets(codec: EventCodec, blobs: BlobSource, limits: Partial<ChangesetLimits> = {}): ChangesetClaimCheck {
-  return new ChangesetClaimCheck(codec instanceof ChangesetClaimCheck ? codec.inner : codec, blobs, limits);
+export function withChangesets(codec: EventCodec, blobs: BlobSource, limits: Partial<ChangesetLimits> = {}, keyring?: Keyring): ChangesetClaimCheck {
+  return new ChangesetClaimCheck(codec instanceof ChangesetClaimCheck ? codec.inner : codec, blobs, limits, keyring);
 }
