@@ -18,7 +18,7 @@ import type { EventLog } from '../log/port.js';
 import { KafkaEventLog } from '../log/kafka/event-log.js';
 import { SqliteEventLog } from '../log/sqlite/event-log.js';
 import { topicNames, topicSpecs, type TopicNames } from '../log/topics.js';
-import { ConfigError, NotFoundError } from '../errors.js';
+import { NotFoundError } from '../errors.js';
 import { makePrivateDir } from '../util/private-files.js';
 import { redactUrl } from '../util/redact.js';
 import type { StateStore } from '../store/port.js';
@@ -70,9 +70,10 @@ export type LogSettings =
       connectionTimeoutMs?: number;
       logger?: Logger;
       /**
-       * The deployment's S3, opened only when a claim-checked changeset is read
-       * (docs/writer.md, Large changesets). Without it such a record is an
-       * `AS_CONFIG` error naming S3_ENDPOINT. @default none
+       * The deployment's S3, opened only when a claim-checked changeset is
+       * written or read (docs/writer.md, Large changesets). Without it a large
+       * changeset is refused (`AS_TOO_LARGE`, maxEventBytes) and reading one is
+       * an `AS_CONFIG` error. @default none
        */
       s3?: S3Settings;
     };
@@ -116,14 +117,14 @@ export async function openLog(settings: LogSettings): Promise<OpenedLog> {
   }
   // Claim-checked changesets are fetched from the profile's blob store, opened on first need
   // (a read-only command reading only small events opens nothing more).
+  // Without S3 on the servers the codec stays as it is: a writer then refuses a large changeset
+  // with AS_TOO_LARGE (maxEventBytes), and a reader meeting one says it has no blob store.
   let blobs: BlobStore | undefined;
-  const openBlobs = async (): Promise<BlobStore> => {
-    if (settings.kind === 'embedded') blobs ??= new FsBlobStore({ dir: join(resolve(settings.dataDir), 'blobs') });
-    else if (settings.s3) blobs ??= new S3BlobStore({ ...settings.s3, prefix, createBucket: false });
-    else throw new ConfigError('S3_ENDPOINT', 'a claim-checked changeset is in the log and S3 (S3_ENDPOINT, S3_BUCKET) is not configured to fetch it');
-    return blobs;
-  };
-  codec = withChangesets(codec, openBlobs);
+  const s3 = settings.kind === 'servers' ? settings.s3 : undefined;
+  if (settings.kind === 'embedded' || s3) {
+    const dataDir = settings.kind === 'embedded' ? settings.dataDir : undefined;
+    codec = withChangesets(codec, async () => (blobs ??= dataDir !== undefined ? new FsBlobStore({ dir: join(resolve(dataDir), 'blobs') }) : new S3BlobStore({ ...s3!, prefix, createBucket: false })));
+  }
   const partitions = PARTITIONS[settings.kind];
   return {
     kind: settings.kind,
