@@ -189,7 +189,8 @@ export class Projector {
         : new Map<string, Head>();
     const plan = await timed(
       'fold',
-      foldBatch(batch.records, (id) => this.heads.get(p, id) ?? loaded.get(id), this.codec, this.snapshotter),
+      // Pure but for decoding, which fetches claim-checked changesets: a blob store that does not answer is retried like a sink.
+      retry('fold (claim-checked changesets from the blob store)', () => foldBatch(batch.records, (id) => this.heads.get(p, id) ?? loaded.get(id), this.codec, this.snapshotter)),
     );
 
     // Sinks in stages that keep every crash point safe. The consumer commits
