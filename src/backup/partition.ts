@@ -207,7 +207,8 @@ export class PartitionArchive {
     await this.ctx.options.schemas?.ensure(records.map((r) => r.value));
     // And the claim-checked changesets its events name, copied into the backup (docs/backup.md, Large changesets).
     const changesets = await copyChangesets(records, this.ctx.options.codec, this.ctx.options.changesets, prefixedBlobs(blobs, BACKUP_CHANGESETS_PREFIX), sealForBackup(keyring));
-    if (changesets.missing > 0) logger?.warn({ partition: this.partition, missing: changesets.missing }, 'claim-checked changesets named by the log are missing from the blob store; readers report those events as changeset_missing');
+    if (changesets.missing > 0)
+      logger?.warn({ partition: this.partition, missing: changesets.missing }, 'claim-checked changesets named by the log are missing from the blob store; readers report those events as changeset_missing');
     const encoded = keyring ? await encryptRecords(this.ctx.topic, this.partition, records, keyring) : records;
     // Then the data keys the values use (wrapped): a segment never depends on a key the backup lacks.
     await this.ctx.keys?.ensure(encoded.map((r) => [r.key, r.encoding === 1 && r.value && keyring ? keyring.keyIdOf(r.value) : undefined] as const));

@@ -56,7 +56,10 @@ export async function readEventRecord(record: EventRecordLike, reader: EventRead
   const ref = event.changesetRef;
   if (ref === undefined || ref === null) return { kind: 'event', event };
   if (r.resolveChangeset === undefined) {
-    throw new ConfigError('blobs', `event ${event.eventId} of agent ${event.instanceId} has a claim-checked changeset (${ref.blobKey}) and this reader has no blob store to fetch it (the data dir's blobs/ embedded; S3_ENDPOINT and S3_BUCKET on servers)`);
+    throw new ConfigError(
+      'blobs',
+      `event ${event.eventId} of agent ${event.instanceId} has a claim-checked changeset (${ref.blobKey}) and this reader has no blob store to fetch it (the data dir's blobs/ embedded; S3_ENDPOINT and S3_BUCKET on servers)`,
+    );
   }
   try {
     return { kind: 'event', event: { ...event, changeset: await r.resolveChangeset.call(r, event, ref) } };

@@ -85,4 +85,3 @@ describe('ChangesetClaimCheck', () => {
     await down.close();
   });
 });
-
