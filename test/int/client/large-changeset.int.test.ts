@@ -1,16 +1,13 @@
-import { randomBytes } from 'node:crypto';
 import { isDeepStrictEqual } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { S3BlobStore } from '../../../src/blob/s3.js';
 import { history, inspect, stateAt } from '../../../src/cli/commands/inspect.js';
-import { DEFAULT_CHANGESET_LIMITS, eventToWire, loadSchema, RegistryCodec, valueSubject } from '../../../src/codec/index.js';
+import { eventToWire, loadSchema, RegistryCodec, valueSubject } from '../../../src/codec/index.js';
 import { RegistryEventCodec } from '../../../src/client/index.js';
 import { topicNames } from '../../../src/log/topics.js';
 import { openAgentState } from '../../../src/index.js';
 import { stackEnv, uniqueName } from '../../support/env.js';
-
-/** ~`bytes` of JSON string that does not compress (random base64). Compared with isDeepStrictEqual so a failure does not print it. */
-const payload = (bytes: number): string => randomBytes(Math.ceil((bytes * 3) / 4)).toString('base64');
+import { expectHardCapRefused, payload } from '../../support/large-changeset.js';
 
 /**
  * Issue 12 §6 on the servers: a 5 MB update (five times the broker's 1 MB
@@ -48,14 +45,7 @@ describe('large changesets on the servers (Kafka + registry + MongoDB + S3)', ()
       expect(isDeepStrictEqual(event?.changeset, [{ path: '/memory/big', op: 'create', newValue: big }])).toBe(true);
       expect(isDeepStrictEqual((await as.manager.projectState('big-1', 2)).state.memory, { big })).toBe(true);
 
-      const over = payload(DEFAULT_CHANGESET_LIMITS.maxChangesetBytes + 1024);
-      const err = await as.client.memoryUpdated('big-1', { over }).then(
-        () => undefined,
-        (e: unknown) => e as { code: string; retryable: boolean; message: string },
-      );
-      expect(err).toMatchObject({ code: 'AS_TOO_LARGE', retryable: false });
-      expect(err?.message).toMatch(new RegExp(`maxChangesetBytes.*exceeds the limit of ${DEFAULT_CHANGESET_LIMITS.maxChangesetBytes} bytes`));
-      expect(as.client.getState('big-1')?.version).toBe(3);
+      await expectHardCapRefused(as.client, 'big-1', 3);
     } finally {
       await as.close();
     }

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,8 +9,8 @@ import { JsonEventCodec } from '../../../src/client/index.js';
 import { StateManager } from '../../../src/manager/index.js';
 import { SqliteStateStore } from '../../../src/store/sqlite/index.js';
 import { archiveUntilCaughtUp } from '../backup/helpers.js';
+import { expectHardCapRefused, payload } from '../../support/large-changeset.js';
 import { history, inspect, stateAt } from '../../../src/cli/commands/inspect.js';
-import { DEFAULT_CHANGESET_LIMITS } from '../../../src/codec/index.js';
 import { openAgentState } from '../../../src/index.js';
 import { SqliteEventLog } from '../../../src/log/sqlite/index.js';
 import { topicNames } from '../../../src/log/topics.js';
@@ -19,11 +18,6 @@ import { topicNames } from '../../../src/log/topics.js';
 const root = mkdtempSync(join(tmpdir(), 'agentstate-large-changeset-'));
 const dir = join(root, 'data');
 afterAll(() => rmSync(root, { recursive: true, force: true }));
-
-// Equality of 5 MB values is checked with isDeepStrictEqual, so a failure does not print them.
-
-/** ~`bytes` of JSON string that does not compress (random base64). */
-const payload = (bytes: number): string => randomBytes(Math.ceil((bytes * 3) / 4)).toString('base64');
 
 /**
  * Issue 12 §6 on the embedded profile: a 5 MB update is claim-checked (the
@@ -50,14 +44,7 @@ describe('large changesets, embedded', () => {
       expect([replay.verified, replay.errors]).toEqual([true, []]);
 
       // The hard cap: refused before anything is written, the agent goes on.
-      const over = payload(DEFAULT_CHANGESET_LIMITS.maxChangesetBytes + 1024);
-      const err = await as.client.memoryUpdated('big-1', { over }).then(
-        () => undefined,
-        (e: unknown) => e as { code: string; retryable: boolean; message: string },
-      );
-      expect(err).toMatchObject({ code: 'AS_TOO_LARGE', retryable: false });
-      expect(err?.message).toMatch(new RegExp(`maxChangesetBytes.*exceeds the limit of ${DEFAULT_CHANGESET_LIMITS.maxChangesetBytes} bytes`));
-      expect(as.client.getState('big-1')?.version).toBe(3);
+      await expectHardCapRefused(as.client, 'big-1', 3);
     } finally {
       await as.close();
     }
