@@ -1,6 +1,9 @@
 import { isDeepStrictEqual } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { S3BlobStore } from '../../../src/blob/s3.js';
+import { agentStateFromBackup, verifyBackup } from '../../../src/backup/index.js';
+import { KafkaEventLog } from '../../../src/log/kafka/index.js';
+import { archiveUntilCaughtUp } from '../../unit/backup/helpers.js';
 import { history, inspect, stateAt } from '../../../src/cli/commands/inspect.js';
 import { eventToWire, loadSchema, RegistryCodec, valueSubject } from '../../../src/codec/index.js';
 import { RegistryEventCodec } from '../../../src/client/index.js';
@@ -50,12 +53,30 @@ describe('large changesets on the servers (Kafka + registry + MongoDB + S3)', ()
       await as.close();
     }
 
-    // The blob is in the deployment's S3 prefix, content-addressed.
+    // The blob is in the deployment's S3 prefix, content-addressed; the backup (on the same S3 prefix, as the CLI keeps it)
+    // copies it before it names the segment, and verify --deep folds the 5 MB event from that copy.
     const blobs = new S3BlobStore({ ...s.s3, prefix, createBucket: false });
-    const keys: string[] = [];
-    for await (const b of blobs.list('changesets/')) keys.push(b.key);
-    await blobs.close();
+    const keysUnder = async (p: string): Promise<string[]> => {
+      const keys: string[] = [];
+      for await (const b of blobs.list(p)) keys.push(b.key);
+      return keys;
+    };
+    const keys = await keysUnder('changesets/');
     expect(keys).toEqual([expect.stringMatching(/^changesets\/big-1\/[0-9a-f]{64}$/) as unknown]);
+    const log = new KafkaEventLog({ brokers: s.kafkaBrokers });
+    try {
+      const codec = await RegistryEventCodec.create(new RegistryCodec({ url: s.schemaRegistryUrl }), topicNames(prefix).events);
+      await archiveUntilCaughtUp({ log, blobs, codec, topicPrefix: prefix });
+      expect(await keysUnder('backup/changesets/')).toEqual([`backup/${keys[0]!}`]);
+      const verified = await verifyBackup({ blobs, codec, deep: true });
+      expect([verified.ok, verified.deep?.folded, verified.deep?.rejected]).toEqual([true, 1, {}]);
+      const fromBackup = await agentStateFromBackup(blobs, codec, 'big-1', Number.MAX_SAFE_INTEGER);
+      expect(fromBackup.version).toBe(3);
+      expect(isDeepStrictEqual((fromBackup.state as { memory: unknown }).memory, { big, small: 1 })).toBe(true);
+    } finally {
+      await log.close();
+      await blobs.close();
+    }
 
     // The CLI reads Kafka and fetches the changeset from S3 the same way.
     const saved = { ...process.env };
