@@ -18,11 +18,11 @@ export interface EventFact {
   timestamp: number;
   eventType: string;
   checksum: string;
-  /** Changes in the changeset (0 when sealed). */
+  /** Changes in the changeset (0 when sealed; the reference's count when claim-checked). */
   changes: number;
-  /** UTF-8 bytes of the changeset's paths and values (or of the sealed changeset). */
+  /** UTF-8 bytes of the changeset's paths and values (or of the sealed changeset; of its canonical JSON when claim-checked). */
   changesetBytes: number;
-  /** Estimated change of the state's canonical JSON size (docs/analytics.md, State size). 0 when sealed. */
+  /** Estimated change of the state's canonical JSON size (docs/analytics.md, State size). 0 when sealed or claim-checked. */
   sizeDelta: number;
   /** Hash of the changeset with array indexes blanked: equal for the same step repeated. Undefined when sealed or empty. */
   changeKey: string | undefined;
@@ -90,7 +90,14 @@ export async function readFact(record: StoredRecord, read: BodyReader): Promise<
   let agentType: string | undefined;
   let changeKey: string | undefined;
   const changes = w.changeset as unknown[];
-  if (sealed) {
+  // A claim-checked changeset (docs/writer.md, Large changesets): its size and count travel in the
+  // reference, so analytics never fetches the body; its effect on the state size is not estimated (0).
+  const ref = w.changesetRef;
+  const claimChecked = typeof ref === 'object' && ref !== null;
+  if (claimChecked) {
+    const r = ref as Record<string, unknown>;
+    changesetBytes = Number(r.bytes ?? 0);
+  } else if (sealed) {
     changesetBytes = Buffer.isBuffer(sealedBytes) ? sealedBytes.length : Buffer.byteLength(sealedBytes as string);
   } else if (changes.length > 0) {
     const hash = createHash('sha1');
@@ -128,7 +135,7 @@ export async function readFact(record: StoredRecord, read: BodyReader): Promise<
       timestamp: w.timestamp as number,
       eventType: w.eventType as string,
       checksum: w.stateChecksum as string,
-      changes: sealed ? 0 : changes.length,
+      changes: claimChecked ? Number((ref as Record<string, unknown>).changes ?? 0) : sealed ? 0 : changes.length,
       changesetBytes,
       sizeDelta,
       changeKey,

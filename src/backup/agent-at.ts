@@ -2,6 +2,7 @@ import type { BlobStore } from '../blob/port.js';
 import type { EventCodec } from '../codec/event-codec.js';
 import type { Keyring } from '../codec/keyring.js';
 import { readEventRecord } from '../domain/record.js';
+import { backupReader } from './changesets.js';
 import { step, type Projection } from '../domain/reducer.js';
 import { NotFoundError } from '../errors.js';
 import { readableRecords } from './crypt.js';
@@ -21,7 +22,7 @@ import { BackupDamagedError } from './restore.js';
  */
 export async function agentStateFromBackup(blobs: BlobStore, codec: EventCodec, instanceId: string, to: number, keyring?: Keyring): Promise<Projection> {
   let projection: Projection | undefined;
-  const decode = (v: Buffer) => codec.decode(v);
+  const decode = backupReader(codec, blobs, keyring);
   for (const partition of await listBackupPartitions(blobs)) {
     for (const v of await listManifestVersions(blobs, partition)) {
       const bytes = await blobs.get(v.key);

@@ -21,6 +21,12 @@ export interface ArchiverOptions {
   blobs: BlobStore;
   /** Decodes event records, only to list the agents and versions a segment touches. */
   codec: EventCodec;
+  /**
+   * The deployment's blob store, where the writers put claim-checked
+   * changesets (`changesets/...`); the archiver copies those its segments
+   * name into the backup. @default `blobs` (the CLI's backup lives in the deployment's blob store)
+   */
+  changesets?: BlobStore;
   /** @default 'agentstate.' */
   topicPrefix?: string;
   /** @default `<topicPrefix>backup` */
@@ -81,6 +87,7 @@ export function resolveArchiverOptions(o: ArchiverOptions): ResolvedArchiverOpti
   return {
     ...o,
     topicPrefix,
+    changesets: o.changesets ?? o.blobs,
     group: o.group ?? backupGroup(topicPrefix),
     segmentMaxBytes: positiveInt(o.segmentMaxBytes ?? 8 * 1024 * 1024, 'segmentMaxBytes'),
     segmentMaxAgeMs: positiveInt(o.segmentMaxAgeMs ?? 30_000, 'segmentMaxAgeMs'),

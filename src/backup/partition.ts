@@ -1,5 +1,6 @@
 import { AlreadyExistsError, ConflictError, InvalidInputError, NotFoundError } from '../errors.js';
 import { readEventRecord } from '../domain/record.js';
+import { BACKUP_CHANGESETS_PREFIX, backupReader, copyChangesets, prefixedBlobs, sealForBackup } from './changesets.js';
 import type { StoredRecord } from '../log/port.js';
 import { appendManifest, readHead, segmentKey, type AgentRange, type ManifestHead, type SegmentEntry } from './manifest.js';
 import type { ResolvedArchiverOptions } from './options.js';
@@ -204,6 +205,10 @@ export class PartitionArchive {
     const keyring = this.ctx.options.keyring;
     // The schemas first: a segment in the backup never uses a schema id the backup cannot resolve.
     await this.ctx.options.schemas?.ensure(records.map((r) => r.value));
+    // And the claim-checked changesets its events name, copied into the backup (docs/backup.md, Large changesets).
+    const changesets = await copyChangesets(records, this.ctx.options.codec, this.ctx.options.changesets, prefixedBlobs(blobs, BACKUP_CHANGESETS_PREFIX), sealForBackup(keyring));
+    if (changesets.missing > 0)
+      logger?.warn({ partition: this.partition, missing: changesets.missing }, 'claim-checked changesets named by the log are missing from the blob store; readers report those events as changeset_missing');
     const encoded = keyring ? await encryptRecords(this.ctx.topic, this.partition, records, keyring) : records;
     // Then the data keys the values use (wrapped): a segment never depends on a key the backup lacks.
     await this.ctx.keys?.ensure(encoded.map((r) => [r.key, r.encoding === 1 && r.value && keyring ? keyring.keyIdOf(r.value) : undefined] as const));
@@ -283,9 +288,9 @@ export class PartitionArchive {
   private async summarize(records: readonly SegmentRecord[]): Promise<{ agents: Record<string, AgentRange>; otherRecords: number }> {
     const agents: Record<string, AgentRange> = {};
     let otherRecords = 0;
-    const decode = (v: Buffer) => this.ctx.options.codec.decode(v);
+    const reader = backupReader(this.ctx.options.codec, this.ctx.options.blobs, this.ctx.options.keyring);
     for (const r of records) {
-      const reading = await readEventRecord(r, decode);
+      const reading = await readEventRecord(r, reader);
       if (reading.kind !== 'event') {
         otherRecords++;
         continue;

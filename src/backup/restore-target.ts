@@ -102,6 +102,7 @@ export async function restoreInto(options: RestoreOptions): Promise<RestoreRepor
   const r = await republish({
     blobs: options.blobs,
     target: target.log,
+    targetBlobs: target.blobs,
     codec: target.codec,
     topicPrefix,
     ...(options.to !== undefined ? { to: options.to } : {}),

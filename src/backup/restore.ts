@@ -3,6 +3,7 @@ import type { EventCodec } from '../codec/event-codec.js';
 import type { Keyring } from '../codec/keyring.js';
 import { readableRecords } from './crypt.js';
 import { readEventRecord } from '../domain/record.js';
+import { BACKUP_CHANGESETS_PREFIX, backupReader, copyChangesets, openFromBackup, prefixedBlobs } from './changesets.js';
 import { step, type Projection } from '../domain/reducer.js';
 import { AgentStateError, ConflictError } from '../errors.js';
 import type { EventLog, LogRecord } from '../log/port.js';
@@ -27,6 +28,8 @@ export interface RepublishOptions {
   blobs: BlobStore;
   /** The target log: empty, or holding what an interrupted restore appended. */
   target: EventLog;
+  /** The target's blob store: claim-checked changesets are copied there (`changesets/...`) before the events naming them are appended. */
+  targetBlobs: BlobStore;
   /** Decodes the restored values (after `mapValue`), for the fold the restore is verified against. */
   codec: EventCodec;
   /** @default 'agentstate.' */
@@ -122,7 +125,9 @@ export async function republish(options: RepublishOptions): Promise<RepublishRes
   }
   const result: RepublishResult = { partitions, published: 0, present: 0, bytes: 0, shredded: 0, projections: new Map(), problems: [], gapAgents: [] };
   const folded = new Map<string, Projection | undefined>();
-  const decode = (v: Buffer) => codec.decode(v);
+  const decode = backupReader(codec, blobs, options.keyring);
+  const backupChangesets = prefixedBlobs(blobs, BACKUP_CHANGESETS_PREFIX);
+  const plain = openFromBackup(options.keyring);
   const partitionOf = new Map<string, number>();
   // Keys whose history is cut at `to`: their later records stay out even when stamped earlier (a per-agent prefix).
   const cut = new Set<string>();
@@ -136,7 +141,7 @@ export async function republish(options: RepublishOptions): Promise<RepublishRes
   const mapValue = options.mapValue;
   /** After damage: an agent whose next event is not its version + 1 lost events in it; it stops where it is. */
   const jumpsPastGap = async (r: SegmentRecord, partition: number): Promise<boolean> => {
-    const reading = await readEventRecord(r, (v) => codec.decode(v)).catch(() => undefined);
+    const reading = await readEventRecord(r, decode).catch(() => undefined);
     if (reading?.kind !== 'event') return false;
     const have = folded.get(r.key)?.version ?? 0;
     if (reading.event.version <= have + 1) return false;
@@ -152,6 +157,8 @@ export async function republish(options: RepublishOptions): Promise<RepublishRes
     const flush = async (): Promise<void> => {
       if (pending.length === 0) return;
       const records: LogRecord[] = pending.map((r) => ({ key: r.key, value: r.value, headers: r.headers, timestamp: r.timestamp }));
+      // Blobs first, then the records naming them (the target's readers never meet a dangling reference).
+      await copyChangesets(pending, codec, backupChangesets, options.targetBlobs, plain);
       await target.append(topic, records);
       progress.published += records.length;
       progress.bytes += pending.reduce((n, r) => n + (r.value?.length ?? 0), 0);

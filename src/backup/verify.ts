@@ -4,6 +4,7 @@ import type { Keyring } from '../codec/keyring.js';
 import { AgentStateError } from '../errors.js';
 import { readableRecords, type ReadableRecords } from './crypt.js';
 import { readEventRecord } from '../domain/record.js';
+import { backupReader } from './changesets.js';
 import { step, type Projection } from '../domain/reducer.js';
 import { walkPartition, type BackupProblem } from './chain.js';
 import { BACKUP_ROOT, listBackupPartitions, listManifestVersions, openManifest } from './manifest.js';
@@ -111,7 +112,8 @@ export async function verifyBackup(options: VerifyOptions): Promise<VerifyReport
   const heads = new Map<string, number>();
   const projections = new Map<string, Projection | undefined>();
   const rejected: Record<string, number> = {};
-  const decode = (v: Buffer) => codec.decode(v);
+  // Claim-checked changesets from the backup's copies (backup/changesets/...), through the one reading of the log.
+  const decode = backupReader(codec, blobs, options.keyring);
   const referenced = new Set<string>();
   // --deep with snapshots: each agent's snapshot versions, compared as the fold passes them.
   const wanted = options.deep && options.snapshots ? await options.snapshots(await agentsInManifests(blobs, partitions)) : undefined;

@@ -34,5 +34,5 @@ export async function openBackend(options: BackendOptions): Promise<Backend> {
   if (!useServers) return openLog({ kind: 'embedded', dataDir: options.dataDir, topicPrefix: config.topicPrefix, create: options.readOnly !== true });
   if (!config.kafka) throw new ConfigError('KAFKA_BROKERS', '--backend servers needs it (e.g. eval "$(scripts/stack env)")');
   await probeServers({ kafka: config.kafka }, ENV_SETTING_NAMES, config.connectTimeoutMs);
-  return openLog({ kind: 'servers', kafka: config.kafka, topicPrefix: config.topicPrefix, clientId: 'agentstate-cli', connectionTimeoutMs: config.connectTimeoutMs });
+  return openLog({ kind: 'servers', kafka: config.kafka, topicPrefix: config.topicPrefix, clientId: 'agentstate-cli', connectionTimeoutMs: config.connectTimeoutMs, ...(config.s3 ? { s3: config.s3 } : {}) });
 }

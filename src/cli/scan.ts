@@ -36,7 +36,7 @@ export async function scanLog(backend: Backend, options: { keep?: string; until?
       for (const r of records) {
         if (options.keep !== undefined && r.key !== options.keep) continue;
         // The projector's reading: an undecodable or misfiled record is counted and skipped, never thrown.
-        const reading = await readEventRecord(r, (v) => codec.decode(v));
+        const reading = await readEventRecord(r, codec);
         if (reading.kind === 'tombstone') continue;
         if (reading.kind === 'rejected') {
           if (!(reading.event && options.until?.(reading.event))) reject(reading.reason);

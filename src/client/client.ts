@@ -27,6 +27,7 @@ import type { EventLog } from '../log/port.js';
 import { topicNames } from '../log/topics.js';
 import { AppendBatcher } from './batcher.js';
 import type { EventCodec } from '../codec/event-codec.js';
+import { ChangesetClaimCheck, DEFAULT_CHANGESET_LIMITS, withChangesets } from '../codec/changeset-blob.js';
 import { TailReader, type TailStats } from './tail.js';
 import { FleetView, type WriterView } from './view.js';
 import { OwnedView } from './owned-view.js';
@@ -73,7 +74,14 @@ export class AgentStateClient {
     if (!options.log) throw new ConfigError('log', 'an EventLog is required');
     if (!options.codec) throw new ConfigError('codec', 'an EventCodec is required');
     this.log = options.log;
-    this.codec = options.codec;
+    const changesets = { ...DEFAULT_CHANGESET_LIMITS, ...options.changesets };
+    for (const k of ['claimCheckBytes', 'maxChangesetBytes'] as const) {
+      if (!Number.isSafeInteger(changesets[k]) || changesets[k] < 1) throw new ConfigError(`changesets.${k}`, 'must be a whole number of bytes, at least 1');
+    }
+    if (changesets.claimCheckBytes > changesets.maxChangesetBytes) throw new ConfigError('changesets.claimCheckBytes', `must not be above maxChangesetBytes (${changesets.maxChangesetBytes})`);
+    // With a blob store, large changesets are claim-checked on write and resolved on read (docs/writer.md, Large changesets).
+    const blobs = options.blobs ?? (options.codec instanceof ChangesetClaimCheck ? options.codec.blobs : undefined);
+    this.codec = blobs ? withChangesets(options.codec, blobs, changesets) : options.codec;
     const topics = topicNames(options.topicPrefix);
     this.heartbeatsTopic = topics.heartbeats;
     this.nodeId = options.nodeId ?? `${hostname()}:${process.pid}`;

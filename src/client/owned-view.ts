@@ -255,7 +255,7 @@ export class OwnedView implements WriterView {
       own.outcome = decision.accept ? { accept: true, projection: own.expected } : decision;
       return;
     }
-    const reading = await readEventRecord(record, (v) => this.o.codec.decode(v));
+    const reading = await readEventRecord(record, this.o.codec);
     if (reading.kind !== 'event') return;
     const result = step(e.head, reading.event);
     if (!result.accept) return;

@@ -27,11 +27,14 @@ export class Submitter {
 
   async submit(draft: EventDraft): Promise<Submitted> {
     const { event, expected } = buildEvent(draft);
+    // A large changeset is claim-checked here (blob written before the append below),
+    // or refused past the hard cap, when the codec has a blob store (ChangesetClaimCheck).
     const value = await this.o.codec.encode(event);
     // Checked before the batcher: an oversized record would fail the whole
     // produce request, and with it other agents' events in the same batch.
     if (value.length > this.o.maxEventBytes) {
-      throw new TooLargeError(`${event.eventType} event for ${event.instanceId} (maxEventBytes; large changesets are not yet claim-checked)`, value.length, this.o.maxEventBytes);
+      const hint = 'resolveChangeset' in this.o.codec ? 'its metadata or small changes are too large' : 'no blob store was given to claim-check its changeset';
+      throw new TooLargeError(`${event.eventType} event for ${event.instanceId} (maxEventBytes; ${hint})`, value.length, this.o.maxEventBytes, { details: { limitName: 'maxEventBytes' } });
     }
     const pending = this.o.view.expect(event, expected);
     let appended;

@@ -271,7 +271,7 @@ export class TailReader {
       }
       return;
     }
-    const reading = await readEventRecord(record, (v) => this.options.codec.decode(v));
+    const reading = await readEventRecord(record, this.options.codec);
     if (reading.kind === 'tombstone') return;
     if (reading.kind === 'rejected') {
       this.options.logger?.warn({ reason: reading.reason, detail: reading.detail, partition: record.partition, offset: record.offset }, 'event record skipped');

@@ -3,6 +3,7 @@ import type { AgentState, Change, StateEvent, StateEventType } from '../domain/i
 import type { EventLog } from '../log/port.js';
 import { projectorGroup, topicNames } from '../log/topics.js';
 import type { EventCodec } from '../codec/event-codec.js';
+import type { BlobSource, ChangesetLimits } from '../codec/changeset-blob.js';
 import type { TailBootstrap } from './tail.js';
 
 /** The writer SDK's public types (AgentStateClient is in client.ts). */
@@ -29,6 +30,20 @@ export interface AgentStateClientOptions {
    * no limit of its own). @default 1000000
    */
   maxEventBytes?: number;
+  /**
+   * Where large changesets go (the deployment's blob store: files in the data
+   * dir embedded, S3 on servers). With it, a changeset above
+   * `changesets.claimCheckBytes` is written there before its event is
+   * appended, and the event carries its key and SHA-256; the client's view
+   * resolves such events too. Without it, an event past `maxEventBytes` fails
+   * with `AS_TOO_LARGE`. @default none (the SDK's `open` passes the profile's)
+   */
+  blobs?: BlobSource;
+  /**
+   * Claim-check threshold and hard cap of changesets (docs/writer.md, Large changesets).
+   * @default { claimCheckBytes: 524288, maxChangesetBytes: 16777216, algorithm: 'lz4' } (DEFAULT_CHANGESET_LIMITS)
+   */
+  changesets?: Partial<ChangesetLimits>;
   /**
    * Largest `oldValue` (canonical JSON bytes) a change keeps in the event. A
    * larger one (e.g. the turn a chat window drops) is left out and its size

@@ -1,6 +1,6 @@
 import type { Change } from '../domain/changeset.js';
 import { canonicalJson, parseJson, type JsonValue } from '../domain/json.js';
-import type { StateEvent } from '../domain/event.js';
+import type { ChangesetRef, StateEvent } from '../domain/event.js';
 import type { StateEventType } from '../domain/event-types.js';
 import { epoch, instanceId, version } from '../domain/ids.js';
 import { AgentStateError } from '../errors.js';
@@ -33,6 +33,8 @@ export interface WireStateEvent {
   stateChecksum: string;
   replay: { isReplay: boolean; originalEventId: string | null; replayedAt: number | null } | null;
   replayable: boolean;
+  /** Absent in records written before the field existed. */
+  changesetRef?: ChangesetRef | null;
 }
 
 /** Changeset values travel as canonical JSON strings, so any language reads them without an Avro JSON type. */
@@ -70,12 +72,13 @@ export function eventToWire(event: StateEvent, encryptedChangeset: Buffer | null
     source: event.source,
     causationId: event.causationId,
     correlationId: event.correlationId,
-    changeset: encryptedChangeset === null ? event.changeset.map(changeToWire) : [],
+    changeset: encryptedChangeset === null && event.changesetRef === undefined ? event.changeset.map(changeToWire) : [],
     encryptedChangeset,
     metadata: event.metadata,
     stateChecksum: event.stateChecksum,
     replay: event.replay,
     replayable: event.replayable,
+    changesetRef: event.changesetRef ?? null,
   };
 }
 
@@ -96,7 +99,7 @@ export function eventFromWire(wire: WireStateEvent, openChangeset?: (sealed: Buf
       if (openChangeset === undefined) throw new DecodeError('event', `event ${wire.eventId} has an encrypted changeset and no key was given`);
       changeset = openChangeset(wire.encryptedChangeset);
     } else changeset = wire.changeset.map(changeFromWire);
-    return {
+    const event: StateEvent = {
       eventId: wire.eventId,
       instanceId: instanceId(wire.instanceId),
       version: version(wire.version),
@@ -112,6 +115,9 @@ export function eventFromWire(wire: WireStateEvent, openChangeset?: (sealed: Buf
       replay: wire.replay,
       replayable: wire.replayable,
     };
+    const ref = wire.changesetRef;
+    if (ref !== null && ref !== undefined) event.changesetRef = { blobKey: ref.blobKey, sha256: ref.sha256, bytes: Number(ref.bytes), changes: Number(ref.changes) };
+    return event;
   } catch (error) {
     if (error instanceof DecodeError || !(error instanceof AgentStateError) || error.code === 'AS_KEY' || error.code === 'AS_KEY_DESTROYED') throw error;
     throw new DecodeError(`event ${wire.eventId}`, error.message, { cause: error });

@@ -21,3 +21,5 @@ export { STATE_SECTIONS, stateFromWire, stateToWire } from './state-wire.js';
 export type { ClaimCheck, StateHead, WireAgentState } from './state-wire.js';
 export { describeBlob, openBlob, openState, sealBlob, sealState } from './blob-frame.js';
 export type { BlobInfo, SealOptions } from './blob-frame.js';
+export { ChangesetClaimCheck, DEFAULT_CHANGESET_LIMITS, changesetBlobKey, withChangesets } from './changeset-blob.js';
+export type { BlobSource, ChangesetLimits } from './changeset-blob.js';

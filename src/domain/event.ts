@@ -10,6 +10,23 @@ export interface ReplayInfo {
 }
 
 /**
+ * Where a claim-checked changeset lives (issue 12 §6): a changeset too large
+ * for a log record is written to the blob store first, then the event is
+ * appended with this reference instead of its changes (docs/writer.md, Large
+ * changesets). Readers resolve it through `readEventRecord`, never on their own.
+ */
+export interface ChangesetRef {
+  /** `changesets/<agent key segment>/<sha256>`: content-addressed, so a retry cannot put two bodies under one key. */
+  blobKey: string;
+  /** SHA-256 (hex) of the changeset's canonical JSON. */
+  sha256: string;
+  /** UTF-8 bytes of the changeset's canonical JSON (what analytics counts without fetching it). */
+  bytes: number;
+  /** Number of changes in it. */
+  changes: number;
+}
+
+/**
  * One state event (DESIGN.md State, events, versions). Its `changeset` moves
  * the state at `version - 1` to the state at `version`, whose canonical-JSON
  * SHA-256 is `stateChecksum` (Invariant 2).
@@ -36,4 +53,10 @@ export interface StateEvent {
    * never skips one (Invariant 2). Set by the writer (`UpdateOptions.replayable`).
    */
   replayable: boolean;
+  /**
+   * Set when the changeset was claim-checked: on the wire `changeset` is then
+   * empty and the blob named here holds it; once read through
+   * `readEventRecord`, `changeset` holds the resolved changes and this stays set.
+   */
+  changesetRef?: ChangesetRef;
 }

@@ -12,7 +12,9 @@ import { decodeCached, encodeCached, stateCacheKey } from '../cache/state-entry.
 import { seedTrigger, type EventQuery, type QueryPage, type SnapshotRecord, type StateFilter, type StateStore, type StoredState } from '../store/port.js';
 import { stateOfRow } from '../store/state-fields.js';
 import { ReadFloor } from './read-floor.js';
-import { bodyBytes, eventOf, projectAt, versionAtTime } from './time-travel.js';
+import { bodyBytes, projectAt, readMirrorRow, versionAtTime } from './time-travel.js';
+import { JsonEventCodec } from '../codec/event-codec.js';
+import { withChangesets, type ChangesetClaimCheck } from '../codec/changeset-blob.js';
 import type { CompactionStrategy, CreateSnapshotOptions, EventReplayResult, RetentionPolicy, StateView, VersionInfo } from './types.js';
 
 export interface StateManagerOptions {
@@ -49,6 +51,8 @@ export interface StateManagerOptions {
  */
 export class StateManager {
   readonly snapshotter: Snapshotter;
+  /** Reads mirror rows (canonical JSON events), resolving claim-checked changesets from the blob store. */
+  private readonly mirror: ChangesetClaimCheck;
   private readonly o: Required<Pick<StateManagerOptions, 'minVersionTimeoutMs' | 'pollMs' | 'cacheMaxBytes' | 'acquireForRollback' | 'maxTrackedAgents'>> & StateManagerOptions;
   private readonly floor: ReadFloor;
 
@@ -60,6 +64,7 @@ export class StateManager {
       if (!Number.isSafeInteger(this.o[f]) || this.o[f] <= 0) throw new ConfigError(f, 'must be a positive integer');
     }
     this.floor = new ReadFloor(this.o.maxTrackedAgents);
+    this.mirror = withChangesets(new JsonEventCodec(), options.blobs);
     this.snapshotter = new Snapshotter(options.store, options.blobs, {
       ...(options.snapshots ? { policy: options.snapshots } : {}),
       ...(options.keyring ? { keyring: options.keyring } : {}),
@@ -176,14 +181,24 @@ export class StateManager {
     return rows.map((r) => ({ version: r.version, epoch: r.epoch, eventId: r.eventId, eventType: r.eventType, timestamp: r.timestamp, stateChecksum: r.stateChecksum }));
   }
 
-  /** Accepted events by version range, time range and type. */
+  /**
+   * Accepted events by version range, time range and type, claim-checked
+   * changesets resolved. An event whose changeset blob is gone or altered is
+   * left out (the same decision as every reader of the log: `readEventRecord`);
+   * `replayEvents` reports it in its `errors`.
+   */
   async getEventHistory(instanceId: string, query: Omit<EventQuery, 'instanceId'> = {}): Promise<StateEvent[]> {
-    return (await this.o.store.queryEvents({ instanceId, ...query })).map(eventOf);
+    const events: StateEvent[] = [];
+    for (const row of await this.o.store.queryEvents({ instanceId, ...query })) {
+      const reading = await readMirrorRow(row, this.mirror);
+      if (reading.kind === 'event') events.push(reading.event);
+    }
+    return events;
   }
 
   /** The state at `version`: nearest snapshot at or before it, plus events, every checksum verified. */
   async projectState(instanceId: string, version: number): Promise<{ version: number; checksum: string; state: AgentState }> {
-    const { projection } = await projectAt(this.o.store, this.snapshotter, instanceId, version);
+    const { projection } = await projectAt(this.o.store, this.snapshotter, this.mirror, instanceId, version);
     return { version: projection.version, checksum: projection.checksum, state: projection.state as unknown as AgentState };
   }
 
@@ -263,7 +278,7 @@ export class StateManager {
     if (!Number.isSafeInteger(from) || !Number.isSafeInteger(to) || from < 1 || to < from) {
       throw new InvalidInputError('replay range', `${from}..${to}`);
     }
-    const { projection, errors } = await projectAt(this.o.store, this.snapshotter, instanceId, to);
+    const { projection, errors } = await projectAt(this.o.store, this.snapshotter, this.mirror, instanceId, to);
     const [recorded] = await this.o.store.queryEvents({ instanceId, fromVersion: to, toVersion: to });
     return {
       instanceId,

@@ -1,5 +1,5 @@
 import type { BlobStore } from '../blob/port.js';
-import { step, type JsonValue, type Projection, type StateEvent, parseJson } from '../domain/index.js';
+import { readEventRecord, step, type EventReader, type JsonValue, type Projection, type RecordReading } from '../domain/index.js';
 import { NotFoundError } from '../errors.js';
 import type { Snapshotter } from '../snapshots/snapshotter.js';
 import type { StateStore, StoredEvent } from '../store/port.js';
@@ -12,9 +12,14 @@ export interface ReplayError {
   detail?: string;
 }
 
-/** Parses a mirror row back into the event. */
-export function eventOf(row: StoredEvent): StateEvent {
-  return parseJson(row.body.toString('utf8'), 'stored event') as unknown as StateEvent;
+/**
+ * Reads a mirror row back into its event through the one reading of the log
+ * (`readEventRecord`): the row's body is the event's canonical JSON as the
+ * projector accepted it, a claim-checked changeset still a reference, which
+ * `reader` resolves (a JSON event codec over the deployment's blob store).
+ */
+export function readMirrorRow(row: StoredEvent, reader: EventReader): Promise<RecordReading> {
+  return readEventRecord({ key: row.instanceId, value: row.body }, reader);
 }
 
 /**
@@ -23,14 +28,26 @@ export function eventOf(row: StoredEvent): StateEvent {
  * step's checksum is verified: DESIGN.md Invariants 2, 6).
  * @throws NotFoundError when the agent never reached `version` or history is missing
  */
-export async function projectAt(store: StateStore, snapshotter: Snapshotter, instanceId: string, version: number): Promise<{ projection: Projection; fromSnapshot: string | null; errors: ReplayError[] }> {
+export async function projectAt(
+  store: StateStore,
+  snapshotter: Snapshotter,
+  reader: EventReader,
+  instanceId: string,
+  version: number,
+): Promise<{ projection: Projection; fromSnapshot: string | null; errors: ReplayError[] }> {
   const snap = await store.findSnapshot(instanceId, { atOrBeforeVersion: version });
   let projection: Projection | undefined;
   if (snap) projection = { version: snap.version, epoch: snap.epoch, state: await snapshotter.load(snap), checksum: snap.stateChecksum };
   const rows = await store.queryEvents({ instanceId, fromVersion: (projection?.version ?? 0) + 1, toVersion: version });
   const errors: ReplayError[] = [];
   for (const row of rows) {
-    const event = eventOf(row);
+    const reading = await readMirrorRow(row, reader);
+    if (reading.kind === 'tombstone') continue;
+    if (reading.kind === 'rejected') {
+      errors.push({ version: row.version, eventId: row.eventId, reason: reading.reason, detail: reading.detail });
+      continue;
+    }
+    const event = reading.event;
     const r = step(projection, event);
     if (r.accept) projection = r.projection;
     else errors.push({ version: event.version, eventId: event.eventId, reason: r.reason, ...(r.detail === undefined ? {} : { detail: r.detail }) });

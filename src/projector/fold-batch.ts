@@ -16,6 +16,7 @@ export interface Rejected {
 export interface BatchPlan {
   /** With each event's canonical JSON, made once here for the event mirror (and the byte policy). */
   accepted: Array<{ event: StateEvent; record: StoredRecord; body: Buffer }>;
+  // (`body` of a claim-checked event holds its reference, not the resolved changes.)
   rejected: Rejected[];
   /** Redelivered records already reflected in the store (offset at or before the head's). */
   skipped: number;
@@ -41,7 +42,7 @@ export async function foldBatch(records: StoredRecord[], headOf: (id: string) =>
       plan.skipped++;
       continue;
     }
-    const reading = await readEventRecord(record, (v) => codec.decode(v));
+    const reading = await readEventRecord(record, codec);
     if (reading.kind === 'tombstone') continue;
     if (reading.kind === 'rejected') {
       plan.rejected.push({ record, reason: reading.reason, detail: reading.detail, ...(reading.event ? { event: reading.event } : {}) });
@@ -53,7 +54,9 @@ export async function foldBatch(records: StoredRecord[], headOf: (id: string) =>
       plan.rejected.push({ record, reason: result.reason, ...(result.detail === undefined ? {} : { detail: result.detail }), event });
       continue;
     }
-    const body = Buffer.from(canonicalJson(event), 'utf8');
+    // The mirror keeps a claim-checked event as it is on the log (the reference, not the
+    // resolved changes): its readers resolve it through readEventRecord like every reader.
+    const body = Buffer.from(canonicalJson(event.changesetRef ? { ...event, changeset: [] } : event), 'utf8');
     const next: Head = {
       projection: result.projection,
       position: { partition: record.partition, offset: record.offset },
@@ -62,7 +65,7 @@ export async function foldBatch(records: StoredRecord[], headOf: (id: string) =>
       lastEventId: event.eventId,
       lastEventType: event.eventType,
       // Event bytes (canonical JSON), of which the changeset is nearly all: one serialisation per event, shared with the mirror.
-      bytesSinceSnapshot: (head?.bytesSinceSnapshot ?? 0) + body.length,
+      bytesSinceSnapshot: (head?.bytesSinceSnapshot ?? 0) + body.length + (event.changesetRef?.bytes ?? 0),
     };
     plan.heads.set(id, next);
     plan.accepted.push({ event, record, body });

@@ -8,6 +8,7 @@ import { topicNames, type TopicNames } from '../log/topics.js';
 import type { StoredState } from '../store/port.js';
 import { stateOfRow } from '../store/state-fields.js';
 import { decodeState } from '../codec/state-body.js';
+import { withChangesets, type ChangesetClaimCheck } from '../codec/changeset-blob.js';
 import { foldBatch } from './fold-batch.js';
 import { HeadCache, type Head } from './heads.js';
 import { NO_METRICS, type Metrics } from '../telemetry/metrics.js';
@@ -30,6 +31,8 @@ export class Projector {
   readonly topics: TopicNames;
   readonly snapshotter: Snapshotter;
   private readonly sinks: Sinks;
+  /** The options' codec, resolving claim-checked changesets from the projector's blob store. */
+  private readonly codec: ChangesetClaimCheck;
   private readonly heads: HeadCache;
   private readonly metrics: Metrics;
   private readonly logger: Logger | undefined;
@@ -41,6 +44,7 @@ export class Projector {
     this.metrics = o.metrics ?? NO_METRICS;
     this.logger = o.logger;
     this.heads = new HeadCache(o.maxHeads);
+    this.codec = withChangesets(o.codec, o.blobs);
     this.snapshotter = new Snapshotter(o.store, o.blobs, {
       ...(o.snapshots ? { policy: o.snapshots } : {}),
       metrics: this.metrics,
@@ -185,7 +189,8 @@ export class Projector {
         : new Map<string, Head>();
     const plan = await timed(
       'fold',
-      foldBatch(batch.records, (id) => this.heads.get(p, id) ?? loaded.get(id), this.options.codec, this.snapshotter),
+      // Pure but for decoding, which fetches claim-checked changesets: a blob store that does not answer is retried like a sink.
+      retry('fold (claim-checked changesets from the blob store)', () => foldBatch(batch.records, (id) => this.heads.get(p, id) ?? loaded.get(id), this.codec, this.snapshotter)),
     );
 
     // Sinks in stages that keep every crash point safe. The consumer commits

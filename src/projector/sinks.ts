@@ -96,7 +96,7 @@ export class Sinks {
       stateChecksum: event.stateChecksum,
       position: { partition: record.partition, offset: record.offset },
       body,
-      parsed: event as unknown as JsonObject,
+      parsed: (event.changesetRef ? { ...event, changeset: [] } : event) as unknown as JsonObject,
     }));
     await this.o.store.writeBatch({ states: [], events });
   }

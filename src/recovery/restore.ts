@@ -50,7 +50,7 @@ export async function findRestorePoint(log: EventLog, codec: EventCodec, eventsT
     const to = from + CHUNK < until ? from + CHUNK : until;
     for (const record of await log.read(eventsTopic, partition, from.toString(), to.toString())) {
       if (record.key !== instanceId) continue;
-      const reading = await readEventRecord(record, (v) => codec.decode(v));
+      const reading = await readEventRecord(record, codec);
       if (reading.kind !== 'event') continue;
       const r = step(head, reading.event);
       if (!r.accept) continue;

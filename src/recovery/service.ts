@@ -3,6 +3,7 @@ import { setMaxListeners } from 'node:events';
 import type { Logger } from 'pino';
 import type { AgentStateClient } from '../client/client.js';
 import type { EventCodec } from '../codec/event-codec.js';
+import { withChangesets, type BlobSource } from '../codec/changeset-blob.js';
 import { ConflictError } from '../errors.js';
 import type { ConsumedBatch, Consumer, EventLog, StoredRecord } from '../log/port.js';
 import { DEFAULT_TOPIC_PREFIX, topicNames } from '../log/topics.js';
@@ -28,6 +29,12 @@ export interface RecoveryServiceOptions {
   log: EventLog;
   /** The events topic's codec: a restore folds an agent's history to find its restore point. */
   codec: EventCodec;
+  /**
+   * The deployment's blob store, to read claim-checked changesets in that
+   * history (docs/writer.md, Large changesets). Without it, a restore meeting
+   * one fails with AS_CONFIG naming `blobs`. @default none
+   */
+  blobs?: BlobSource;
   wire: RuntimeWire;
   store: RecoveryRecordStore;
   /** The log view and writer (see RecoveryEngineOptions.client); the caller owns it. */
@@ -95,7 +102,7 @@ export class RecoveryService {
       wire: options.wire,
       controlTopic: this.topics.control,
       eventsTopic: this.topics.events,
-      codec: options.codec,
+      codec: options.blobs ? withChangesets(options.codec, options.blobs) : options.codec,
       client: options.client,
       metrics: this.metrics,
       signal: this.stop.signal,

@@ -87,6 +87,8 @@ export async function openAgentState(options: OpenAgentStateOptions = {}): Promi
       codec,
       topicPrefix: o.topicPrefix,
       source: 'agentstate-sdk',
+      // Large changesets go to the profile's blob store (files embedded, S3 on servers).
+      blobs,
       ...options.client,
       ...(options.logger ? { logger: options.logger } : {}),
       bootstrap: {

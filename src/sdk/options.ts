@@ -49,7 +49,7 @@ export interface OpenAgentStateOptions {
   /** Bound on each reachability check of the servers (Kafka, registry, MongoDB, S3, Redis) at open. @default 10000 */
   connectTimeoutMs?: number;
   /** Writer options (source, nodeId, lingerMs, decisionTimeoutMs). */
-  client?: Pick<AgentStateClientOptions, 'source' | 'nodeId' | 'lingerMs' | 'decisionTimeoutMs' | 'tailGroup'>;
+  client?: Pick<AgentStateClientOptions, 'source' | 'nodeId' | 'lingerMs' | 'decisionTimeoutMs' | 'tailGroup' | 'maxEventBytes' | 'changesets'>;
   logger?: Logger;
 }
 

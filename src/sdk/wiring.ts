@@ -10,6 +10,7 @@ import { RedisCache } from '../cache/redis.js';
 // Through the client's index: the codec modules move to src/codec on main; the index re-exports them either way.
 import { JsonEventCodec, RegistryEventCodec, type EventCodec } from '../client/index.js';
 import { Keyring } from '../codec/keyring.js';
+import { withChangesets } from '../codec/changeset-blob.js';
 import type { MasterKeySet } from '../codec/master-keys.js';
 import { RegistryCodec } from '../codec/registry.js';
 import type { KafkaSettings, MongoSettings, S3Settings } from '../config/env.js';
@@ -68,6 +69,13 @@ export type LogSettings =
       /** Per connection attempt. @default kafkajs adapter default (10000) */
       connectionTimeoutMs?: number;
       logger?: Logger;
+      /**
+       * The deployment's S3, opened only when a claim-checked changeset is
+       * written or read (docs/writer.md, Large changesets). Without it a large
+       * changeset is refused (`AS_TOO_LARGE`, maxEventBytes) and reading one is
+       * an `AS_CONFIG` error. @default none
+       */
+      s3?: S3Settings;
     };
 
 /** Embedded topics have 4 partitions (one process), Kafka's 6 (DESIGN.md The shape). */
@@ -107,6 +115,16 @@ export async function openLog(settings: LogSettings): Promise<OpenedLog> {
     codec = new JsonEventCodec();
     description = `embedded (sqlite ${file})`;
   }
+  // Claim-checked changesets are fetched from the profile's blob store, opened on first need
+  // (a read-only command reading only small events opens nothing more).
+  // Without S3 on the servers the codec stays as it is: a writer then refuses a large changeset
+  // with AS_TOO_LARGE (maxEventBytes), and a reader meeting one says it has no blob store.
+  let blobs: BlobStore | undefined;
+  const s3 = settings.kind === 'servers' ? settings.s3 : undefined;
+  if (settings.kind === 'embedded' || s3) {
+    const dataDir = settings.kind === 'embedded' ? settings.dataDir : undefined;
+    codec = withChangesets(codec, async () => (blobs ??= dataDir !== undefined ? new FsBlobStore({ dir: join(resolve(dataDir), 'blobs') }) : new S3BlobStore({ ...s3!, prefix, createBucket: false })));
+  }
   const partitions = PARTITIONS[settings.kind];
   return {
     kind: settings.kind,
@@ -119,7 +137,10 @@ export async function openLog(settings: LogSettings): Promise<OpenedLog> {
       const checks = await log.setup(topicSpecs({ prefix, partitions }));
       return checks.filter((c) => c.status === 'mismatch').flatMap((c) => c.problems.map((p) => `${c.name}: ${p}`));
     },
-    close: () => log.close(),
+    close: async () => {
+      await Promise.allSettled([blobs?.close()]);
+      await log.close();
+    },
   };
 }
 

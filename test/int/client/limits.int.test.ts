@@ -5,10 +5,13 @@ import { openLog } from '../../../src/sdk/wiring.js';
 import { stackEnv, uniqueName } from '../../support/env.js';
 
 /**
- * Issue 12 §6 on the servers profile (Kafka, Avro through the registry): a 5 MB
- * update, which the broker's 1 MB limit can never take, is AS_TOO_LARGE naming
- * the limit and not retryable (it was a retryable AS_UNAVAILABLE), exactly as
- * on the embedded profile (test/unit/client/limits.unit.test.ts).
+ * Issue 12 §6 on the servers profile (Kafka, Avro through the registry), for a
+ * writer with no blob store (no S3 configured, so nothing to claim-check the
+ * changeset into): a 5 MB update, which the broker's 1 MB limit can never
+ * take, is AS_TOO_LARGE naming maxEventBytes and not retryable (it was a
+ * retryable AS_UNAVAILABLE), exactly as on the embedded profile
+ * (test/unit/client/limits.unit.test.ts). With S3 the same update succeeds:
+ * test/int/client/large-changeset.int.test.ts.
  */
 describe('event size limit on Kafka', () => {
   it('refuses a 5 MB update with AS_TOO_LARGE naming the limit; the agent and its neighbours go on', async () => {

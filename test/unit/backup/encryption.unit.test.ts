@@ -5,7 +5,9 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openSegment, restoreEmbedded, verifyBackup } from '../../../src/backup/index.js';
 import { FsBlobStore } from '../../../src/blob/fs.js';
-import { Keyring, MasterKeySet } from '../../../src/codec/index.js';
+import { describeBlob, Keyring, MasterKeySet } from '../../../src/codec/index.js';
+import { AgentStateClient } from '../../../src/client/index.js';
+import { StateManager } from '../../../src/manager/index.js';
 import { InMemoryDataKeyStore } from '../../../src/store/data-keys.js';
 import { SqliteEventLog } from '../../../src/log/sqlite/index.js';
 import { topicNames, topicSpecs } from '../../../src/log/topics.js';
@@ -60,6 +62,44 @@ describe('encrypted backup (values under each agent data key)', () => {
       await store.close();
       // Without the keys, a restore refuses (it cannot read the values), naming what it needs.
       await expect(restoreEmbedded({ blobs, targetDataDir: join(root, 'nokeys'), codec, topicPrefix: prefix })).rejects.toThrow(/master keys/);
+    } finally {
+      await Promise.allSettled([log.close(), blobs.close()]);
+    }
+  });
+
+  it('a claim-checked changeset: its backup copy is encrypted under the agent data key, verify and restore read it, the target gets it in the clear like its records', async () => {
+    const prefix = 'encbig.';
+    const dir = join(root, 'big');
+    mkdirSync(dir, { recursive: true });
+    const log = new SqliteEventLog({ path: join(dir, 'log.sqlite'), pollIntervalMs: 10 });
+    await log.setup(topicSpecs({ prefix, partitions: 2 }));
+    const blobs = new FsBlobStore({ dir: join(dir, 'blobs'), fsync: false });
+    const keyring = new Keyring({ masterKeys: new MasterKeySet({ k1: randomBytes(32) }), store: new InMemoryDataKeyStore() });
+    const marker = `secret-marker-${randomBytes(2048).toString('hex')}`;
+    try {
+      const writer = await AgentStateClient.connect({ log, codec, blobs, topicPrefix: prefix, bootstrap: false, changesets: { claimCheckBytes: 1024 } });
+      await writer.createAgent('big-e', { agentType: 'worker' });
+      await writer.memoryUpdated('big-e', { marker });
+      await writer.close();
+      const [source] = files(join(dir, 'blobs', 'changesets'));
+      await archiveUntilCaughtUp({ log, blobs, codec, topicPrefix: prefix, keyring, compression: 'none' });
+      const copies = files(join(dir, 'blobs', 'backup', 'changesets'));
+      expect(copies.map((f) => f.split('/').slice(-2).join('/'))).toEqual([source!.split('/').slice(-2).join('/')]);
+      const copy = readFileSync(copies[0]!);
+      expect(describeBlob(copy).encrypted).toBe(true);
+      expect(copy.includes(Buffer.from('secret-marker-'))).toBe(false);
+      expect((await verifyBackup({ blobs, codec, keyring, deep: true })).deep).toMatchObject({ folded: 1, rejected: {} });
+
+      const restored = await restoreEmbedded({ blobs, targetDataDir: join(root, 'big-restored'), codec, topicPrefix: prefix, keyring });
+      expect([restored.ok, restored.agents]).toEqual([true, 1]);
+      const [target] = files(join(root, 'big-restored', 'blobs', 'changesets'));
+      expect(describeBlob(readFileSync(target!)).encrypted).toBe(false);
+      const store = new SqliteStateStore({ path: join(root, 'big-restored', 'store.sqlite') });
+      const targetBlobs = new FsBlobStore({ dir: join(root, 'big-restored', 'blobs') });
+      const manager = new StateManager({ store, blobs: targetBlobs });
+      expect((await manager.getCurrentState('big-e'))?.state.memory).toEqual({ marker });
+      expect((await manager.getEventHistory('big-e', { fromVersion: 2 }))[0]?.changesetRef).toBeDefined();
+      await Promise.allSettled([store.close(), targetBlobs.close()]);
     } finally {
       await Promise.allSettled([log.close(), blobs.close()]);
     }

@@ -69,6 +69,7 @@ describe('restore from the backup (embedded profile)', () => {
         republish({
           blobs,
           target: partial,
+          targetBlobs: new FsBlobStore({ dir: join(target, 'blobs') }),
           codec,
           topicPrefix: prefix,
           chunkRecords: 7,

@@ -2,7 +2,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { createHash } from 'node:crypto';
 import { FsBlobStore } from '../../../src/blob/fs.js';
+import { changesetBlobKey, sealBlob } from '../../../src/codec/index.js';
 import { status } from '../../../src/cli/commands/status.js';
 import { inspect } from '../../../src/cli/commands/inspect.js';
 import { AgentStateClient, JsonEventCodec } from '../../../src/client/index.js';
@@ -31,6 +33,8 @@ describe('one reading of the log', () => {
     const log = new SqliteEventLog({ path: join(dir, 'log.sqlite') });
     await log.setup(topicSpecs({ prefix, partitions: 4 }));
     const codec = new JsonEventCodec();
+    // The deployment's blob store: claim-checked changesets (issue 12 §6), snapshots, large states.
+    const blobs = new FsBlobStore({ dir: join(dir, 'blobs') });
     const writer = await AgentStateClient.connect({ log, codec, bootstrap: false });
     const id = 'r-1';
     await writer.createAgent(id, { agentType: 'worker' });
@@ -50,6 +54,8 @@ describe('one reading of the log', () => {
       unknown_type: 1,
       stale_epoch: 1,
       invalid_changeset: 1,
+      changeset_missing: 1,
+      changeset_mismatch: 1,
     };
     await raw(Buffer.from([0, 0, 0, 0, 7, 1, 2, 3])); // garbage
     await raw(canonicalJson({ instanceId: id, nodeId: 'n', sequence: 1, timestamp: 1 })); // a heartbeat in the wrong topic
@@ -61,13 +67,19 @@ describe('one reading of the log', () => {
     await crafted({ version: 4 as StateEvent['version'], eventType: 'bogus' as never, changeset: [] });
     await crafted({ version: 4 as StateEvent['version'], writerEpoch: 0 as StateEvent['writerEpoch'], changeset: [] }); // a fenced writer
     await crafted({ version: 4 as StateEvent['version'], changeset: [{ path: '/memory/n/deeper', op: 'update', oldValue: 1, newValue: 2 }] }); // n is a number
+    // Claim-checked changesets: one whose blob was never written, one whose blob is not the body its SHA-256 names.
+    const claimed = canonicalJson([{ path: '/memory/n', op: 'update', oldValue: 3, newValue: 4 }]);
+    const sha = createHash('sha256').update(claimed).digest('hex');
+    const ref = (sha256: string) => ({ blobKey: changesetBlobKey(id, sha256), sha256, bytes: claimed.length, changes: 1 });
+    await crafted({ version: 4 as StateEvent['version'], changeset: [], changesetRef: ref('0'.repeat(64)) });
+    await blobs.put(changesetBlobKey(id, sha), await sealBlob(canonicalJson([{ path: '/memory/n', op: 'update', oldValue: 3, newValue: 666 }]), { algorithm: 'lz4' }));
+    await crafted({ version: 4 as StateEvent['version'], changeset: [], changesetRef: ref(sha) });
     const v4 = await writer.memoryUpdated(id, { n: 4 });
     await writer.close();
 
     // The projector.
     const store = new SqliteStateStore({ path: join(dir, 'store.sqlite') });
     await store.setup();
-    const blobs = new FsBlobStore({ dir: join(dir, 'blobs') });
     await new Projector({ log, codec, store, blobs, topicPrefix: prefix, sweepIntervalMs: 0 }).runUntilCaughtUp(undefined, 50);
     const row = await store.getState(id);
     expect([row?.version, row?.checksum]).toEqual([4, v4.checksum]);
@@ -83,7 +95,7 @@ describe('one reading of the log', () => {
     expect(reasons).toEqual(expected);
 
     // A writer that folds the log from the start.
-    const reader = await AgentStateClient.connect({ log, codec, bootstrap: false, scope: 'fleet' });
+    const reader = await AgentStateClient.connect({ log, codec, blobs, bootstrap: false, scope: 'fleet' });
     expect([reader.getState(id)?.version, reader.getState(id)?.checksum]).toEqual([4, v4.checksum]);
     await reader.close();
 
@@ -101,12 +113,12 @@ describe('one reading of the log', () => {
 
     // The backup: verify --deep folds every agent from the archived records, and restore rebuilds a data dir from them.
     const backupBlobs = new FsBlobStore({ dir: join(dir, 'backup') });
-    await archiveUntilCaughtUp({ log, blobs: backupBlobs, codec, topicPrefix: prefix });
+    await archiveUntilCaughtUp({ log, blobs: backupBlobs, changesets: blobs, codec, topicPrefix: prefix });
     const heads = async (ids: string[]): Promise<Map<string, { version: number; checksum: string }>> => new Map([...(await store.getStates(ids))].map(([k, v]) => [k, { version: v.version, checksum: v.checksum }]));
     const verified = await verifyBackup({ blobs: backupBlobs, codec, deep: true, expected: heads, partitions: 4 });
     expect(verified.deep).toMatchObject({ folded: 2, matched: 2, mismatched: [] });
-    // Its reasons are the fold's (the record-level ones, undecodable and wrong_key, are skipped before it).
-    const { undecodable: _u, wrong_key: _w, ...stepReasons } = expected;
+    // Its reasons are the fold's (the record-level ones, undecodable, wrong_key and the changeset blob's, are skipped before it).
+    const { undecodable: _u, wrong_key: _w, changeset_missing: _m, changeset_mismatch: _x, ...stepReasons } = expected;
     expect(verified.deep?.rejected).toEqual(stepReasons);
     await restoreEmbedded({ blobs: backupBlobs, targetDataDir: join(dir, 'restored'), codec, topicPrefix: prefix });
     const restoredStore = new SqliteStateStore({ path: join(dir, 'restored', 'store.sqlite') });
@@ -130,6 +142,8 @@ describe('one reading of the log', () => {
     }
     expect(Object.fromEntries(analyticsHeads)).toEqual({ [id]: 4, 'r-2': 2 });
     // The heartbeat misfiled in the events topic has none of an event's fields: analytics calls it missing_field.
+    // Analytics reads sizes only and never fetches changeset blobs (docs/analytics.md): the two claim-checked
+    // records are facts to it, like the other rejected version-4 events, and its heads agree all the same.
     expect(skipped).toEqual({ undecodable: 1, missing_field: 1, wrong_key: 1 });
     await backupBlobs.close();
 
@@ -141,8 +155,8 @@ describe('one reading of the log', () => {
     const lines: string[] = [];
     const out = (s: string): void => void lines.push(s);
     expect(await status(['--data-dir', dir, '--backend', 'embedded', '--json'], out)).toBe(0);
-    // 10 rejected, twice: the replay's projector sent the same 10 to the DLQ again (the DLQ is at least once).
-    expect(JSON.parse(lines.at(-1)!)).toMatchObject({ agents: 2, rejected: 20 });
+    // 12 rejected, twice: the replay's projector sent the same 12 to the DLQ again (the DLQ is at least once).
+    expect(JSON.parse(lines.at(-1)!)).toMatchObject({ agents: 2, rejected: 24 });
     expect(await inspect([id, '--data-dir', dir, '--backend', 'embedded', '--json'], out)).toBe(0);
     expect(JSON.parse(lines.at(-1)!)).toMatchObject({ version: 4, checksum: v4.checksum });
   });
