@@ -4,6 +4,9 @@ import type { ConsumedBatch } from '../log/port.js';
 import { resolveArchiverOptions, type ArchiverOptions, type ResolvedArchiverOptions } from './options.js';
 import { PartitionArchive } from './partition.js';
 import { KeyArchive } from './keys.js';
+import { TopicArchive } from './topics.js';
+import { SubjectArchive } from './schemas.js';
+import { SnapshotCatalogArchive } from './catalog.js';
 
 /** Lag of one partition behind the blob store. */
 export interface PartitionLag {
@@ -31,11 +34,45 @@ export class BackupArchiver {
   private partitionCount = 0;
   private readonly keys: KeyArchive | undefined;
   private keysSyncedAt = Number.NEGATIVE_INFINITY;
+  private readonly topics: TopicArchive;
+  private readonly subjects: SubjectArchive | undefined;
+  private readonly catalog: SnapshotCatalogArchive | undefined;
+  private metadataSyncedAt = Number.NEGATIVE_INFINITY;
 
   constructor(options: ArchiverOptions) {
     this.options = resolveArchiverOptions(options);
     this.topic = topicNames(this.options.topicPrefix).events;
     this.keys = this.options.dataKeys ? new KeyArchive(this.options.blobs, this.options.dataKeys) : undefined;
+    const { blobs, log, topicPrefix, registry, catalog } = this.options;
+    this.topics = new TopicArchive(blobs, log, topicPrefix);
+    this.subjects = registry ? new SubjectArchive(blobs, registry, topicPrefix) : undefined;
+    this.catalog = catalog ? new SnapshotCatalogArchive(blobs, catalog) : undefined;
+  }
+
+  /**
+   * Compares the topic configurations, the registry subjects and the
+   * snapshot catalog with the backup's copies now, writing what changed
+   * (docs/backup.md "What a restore needs besides events"). Runs at start,
+   * every `metadataSyncMs` on the tick, and at stop.
+   */
+  async syncMetadata(): Promise<{ topics: number; subjects: number; snapshots: number }> {
+    // Stamped first: a failing sync is retried one interval later, not on every tick.
+    this.metadataSyncedAt = this.options.now();
+    const topics = await this.topics.sync();
+    const subjects = (await this.subjects?.sync()) ?? 0;
+    const snapshots = (await this.catalog?.sync())?.snapshots ?? 0;
+    this.options.metrics?.set('agentstate_backup_registry_subjects', subjects);
+    this.options.metrics?.set('agentstate_backup_cataloged_snapshots', snapshots);
+    return { topics, subjects, snapshots };
+  }
+
+  /** {@link syncMetadata}, a failure logged (retried on a later tick), never fatal to archiving. */
+  private async trySyncMetadata(): Promise<void> {
+    try {
+      await this.syncMetadata();
+    } catch (err) {
+      this.options.logger?.warn({ err }, 'backup of topic configs, registry subjects or snapshot catalog failed; retrying later');
+    }
   }
 
   /**
@@ -73,6 +110,7 @@ export class BackupArchiver {
     const { log, group, logger } = this.options;
     this.partitionCount = Object.keys(await log.endOffsets(this.topic)).length;
     await this.rewindGroup();
+    await this.trySyncMetadata();
     const ticker = this.startTicker(signal);
     try {
       while (!signal.aborted) {
@@ -101,6 +139,7 @@ export class BackupArchiver {
     }
     await this.flushAll();
     await this.syncKeys();
+    await this.trySyncMetadata();
   }
 
   /** Closes every open segment now. */
@@ -159,6 +198,7 @@ export class BackupArchiver {
           }
           await Promise.all([...this.partitions.values()].map((p) => p.flushIfAged(now())));
           if (this.keys && now() - this.keysSyncedAt >= this.options.keysSyncMs) await this.syncKeys();
+          if (now() - this.metadataSyncedAt >= this.options.metadataSyncMs) await this.trySyncMetadata();
           for (const l of await this.lag()) {
             const labels = { partition: String(l.partition) };
             metrics?.set('agentstate_backup_lag_records', Number(l.records), labels);
