@@ -7,6 +7,7 @@ import { KeyArchive } from './keys.js';
 import { TopicArchive } from './topics.js';
 import { SubjectArchive } from './schemas.js';
 import { SnapshotCatalogArchive } from './catalog.js';
+import { pruneBackup, type PruneReport } from './retention.js';
 
 /** Lag of one partition behind the blob store. */
 export interface PartitionLag {
@@ -38,6 +39,7 @@ export class BackupArchiver {
   private readonly subjects: SubjectArchive | undefined;
   private readonly catalog: SnapshotCatalogArchive | undefined;
   private metadataSyncedAt = Number.NEGATIVE_INFINITY;
+  private prunedAt: number | undefined;
 
   constructor(options: ArchiverOptions) {
     this.options = resolveArchiverOptions(options);
@@ -64,6 +66,19 @@ export class BackupArchiver {
     this.options.metrics?.set('agentstate_backup_registry_subjects', subjects);
     this.options.metrics?.set('agentstate_backup_cataloged_snapshots', snapshots);
     return { topics, subjects, snapshots };
+  }
+
+  /**
+   * The backup's retention now ({@link pruneBackup}): unreferenced segment
+   * objects older than `orphanGraceMs` go; nothing a manifest names does.
+   * Runs on the tick every `pruneIntervalMs` (the first one interval after start).
+   */
+  async prune(): Promise<PruneReport> {
+    this.prunedAt = this.options.now();
+    const r = await pruneBackup(this.options.blobs, { now: this.options.now(), graceMs: this.options.orphanGraceMs });
+    this.options.metrics?.inc('agentstate_backup_pruned_segments_total', {}, r.deleted.length);
+    if (r.deleted.length) this.options.logger?.info({ deleted: r.deleted.length, kept: r.kept.length }, 'backup retention deleted unreferenced segment objects');
+    return r;
   }
 
   /** {@link syncMetadata}, a failure logged (retried on a later tick), never fatal to archiving. */
@@ -108,6 +123,8 @@ export class BackupArchiver {
    */
   async run(signal: AbortSignal): Promise<void> {
     const { log, group, logger } = this.options;
+    // The first retention run is one interval after start.
+    this.prunedAt = this.options.now();
     this.partitionCount = Object.keys(await log.endOffsets(this.topic)).length;
     await this.rewindGroup();
     await this.trySyncMetadata();
@@ -207,6 +224,10 @@ export class BackupArchiver {
         } catch (err) {
           // The open segment stays in memory and is retried on the next tick.
           logger?.warn({ err }, 'backup tick failed');
+        }
+        // Apart: a failing archive tick must not stop the retention, nor the reverse.
+        if (this.options.pruneIntervalMs > 0 && now() - (this.prunedAt ?? now()) >= this.options.pruneIntervalMs) {
+          await this.prune().catch((err: unknown) => logger?.warn({ err }, 'backup retention failed; retrying next interval'));
         }
       }
     })();

@@ -32,3 +32,5 @@ export { KeyArchive, KEYS_LIVE_PREFIX, KEYS_SHREDDED_PREFIX, liveKeyKey, readShr
 export type { KeysRestoreReport, ShredEntry } from './keys.js';
 export { describeDrill, embeddedDrillTarget, latestArchivedAt, runDrill } from './drill.js';
 export type { DrillOptions, DrillRecord, DrillRecorder, DrillTarget } from './drill.js';
+export { pruneBackup } from './retention.js';
+export type { PruneReport } from './retention.js';

@@ -80,6 +80,15 @@ export interface ArchiverOptions {
    * when they changed); also once at start and once at stop. @default 60000
    */
   metadataSyncMs?: number;
+  /**
+   * How often the backup's retention runs (docs/backup.md "Retention"):
+   * segment objects no manifest version names, older than `orphanGraceMs`,
+   * are deleted; a segment a manifest names is never deleted. 0 = never.
+   * @default 3600000
+   */
+  pruneIntervalMs?: number;
+  /** An unreferenced segment object younger than this is kept (an archiver may be between its segment and manifest writes). @default 86400000 */
+  orphanGraceMs?: number;
   metrics?: Metrics;
   logger?: Logger;
   /** Clock (tests). @default Date.now */
@@ -91,6 +100,11 @@ export type ResolvedArchiverOptions = Required<Omit<ArchiverOptions, 'metrics' |
 
 function positiveInt(value: number, field: string): number {
   if (!Number.isSafeInteger(value) || value < 1) throw new ConfigError(field, `${value} is not a positive integer`);
+  return value;
+}
+
+function nonNegativeInt(value: number, field: string): number {
+  if (!Number.isSafeInteger(value) || value < 0) throw new ConfigError(field, `${value} is not an integer >= 0`);
   return value;
 }
 
@@ -112,6 +126,8 @@ export function resolveArchiverOptions(o: ArchiverOptions): ResolvedArchiverOpti
     maxBatchRecords: positiveInt(o.maxBatchRecords ?? 500, 'maxBatchRecords'),
     keysSyncMs: positiveInt(o.keysSyncMs ?? 60_000, 'keysSyncMs'),
     metadataSyncMs: positiveInt(o.metadataSyncMs ?? 60_000, 'metadataSyncMs'),
+    pruneIntervalMs: nonNegativeInt(o.pruneIntervalMs ?? 3_600_000, 'pruneIntervalMs'),
+    orphanGraceMs: nonNegativeInt(o.orphanGraceMs ?? 86_400_000, 'orphanGraceMs'),
     now: o.now ?? Date.now,
   };
 }
