@@ -44,7 +44,7 @@ const HELP = {
   agentstate_backup_drill_last_success_timestamp_seconds: 'When the last successful scheduled drill finished (Unix s).',
   agentstate_backup_drill_restore_seconds: 'Restore time of the last scheduled drill.',
   agentstate_backup_registry_subjects: 'Registry subjects of the topic prefix held by the backup.',
-  agentstate_backup_cataloged_snapshots: 'Snapshots named by the backup\'s snapshot catalog (bodies referenced, not copied).',
+  agentstate_backup_cataloged_snapshots: "Snapshots named by the backup's snapshot catalog (bodies referenced, not copied).",
   agentstate_backup_pruned_segments_total: 'Unreferenced segment objects deleted by the backup retention.',
   agentstate_backup_shredded_agents: 'Agents on the backup shred list (their keys are not in the backup).',
 };

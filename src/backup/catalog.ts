@@ -50,7 +50,7 @@ export class SnapshotCatalogArchive {
     }
     let snapshots = 0;
     let written = 0;
-    for (let after: string | undefined; ; ) {
+    for (let after: string | undefined; ;) {
       const page = await this.store.listAgents({ ...(after !== undefined ? { afterId: after } : {}), limit: 1000 });
       for (const instanceId of page) {
         const list = await this.store.listSnapshots(instanceId);

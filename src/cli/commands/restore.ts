@@ -270,7 +270,10 @@ export async function restoreOntoServers(
       ...(mapValue ? { mapValue } : {}),
       ...common,
     });
-    return { report: { ...report, ...(registryReport ? { registry: registryReport } : {}) }, where: `${target.description}, topics ${prefix}*, MongoDB database ${mongo.database}${prefix === sourcePrefix ? '' : ` (backup of ${sourcePrefix}*)`}` };
+    return {
+      report: { ...report, ...(registryReport ? { registry: registryReport } : {}) },
+      where: `${target.description}, topics ${prefix}*, MongoDB database ${mongo.database}${prefix === sourcePrefix ? '' : ` (backup of ${sourcePrefix}*)`}`,
+    };
   } finally {
     await Promise.allSettled([sinks.close(), target.close()]);
   }

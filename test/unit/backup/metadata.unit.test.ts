@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -10,7 +10,7 @@ import { topicNames, topicSpecs } from '../../../src/log/topics.js';
 import { Projector } from '../../../src/projector/index.js';
 import { Snapshotter } from '../../../src/snapshots/snapshotter.js';
 import { SqliteStateStore } from '../../../src/store/sqlite/index.js';
-import { archiveUntilCaughtUp, codec, writeAgents } from './helpers.js';
+import { archiveUntilCaughtUp, codec, openSourceDir, writeAgents } from './helpers.js';
 
 const root = mkdtempSync(join(tmpdir(), 'agentstate-backup-meta-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -26,15 +26,11 @@ describe('backup of topic configurations and the snapshot catalog (embedded)', (
   it('a restore into a new data dir recreates the topics as configured and brings every snapshot back, up to the restore point', async () => {
     const prefix = 'meta.';
     const dir = join(root, 'source');
-    mkdirSync(dir, { recursive: true });
-    const log = new SqliteEventLog({ path: join(dir, 'log.sqlite'), pollIntervalMs: 10 });
     const names = topicNames(prefix);
     // Not the default layout: a restore must not fall back to it.
     const specs = topicSpecs({ prefix, partitions: 3 }).map((s) => (s.name === names.heartbeats ? { ...s, retentionMs: 3_600_000 } : s.name === names.anomalies ? { ...s, partitions: 2 } : s));
-    await log.setup(specs);
     // One blob store for snapshot bodies and the backup, as in a data dir.
-    const blobs = new FsBlobStore({ dir: join(dir, 'blobs'), fsync: false });
-    await blobs.setup();
+    const { log, blobs } = await openSourceDir(dir, specs);
     const store = new SqliteStateStore({ path: join(dir, 'store.sqlite') });
     await store.setup();
     const ids = Array.from({ length: 8 }, (_, i) => `m-${i}`);

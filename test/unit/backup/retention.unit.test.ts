@@ -1,12 +1,10 @@
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { FsBlobStore } from '../../../src/blob/fs.js';
 import { BackupArchiver, listManifestVersions, manifestKey, openManifest, restoreEmbedded, segmentKey, verifyBackup } from '../../../src/backup/index.js';
-import { SqliteEventLog } from '../../../src/log/sqlite/index.js';
 import { topicSpecs } from '../../../src/log/topics.js';
-import { archiveUntilCaughtUp, codec, writeAgents } from './helpers.js';
+import { archiveUntilCaughtUp, codec, openSourceDir, writeAgents } from './helpers.js';
 
 const root = mkdtempSync(join(tmpdir(), 'agentstate-backup-retention-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -24,12 +22,7 @@ const DAY = 86_400_000;
 describe('backup retention (embedded, injected clock)', () => {
   it('deletes only unreferenced segment objects past the grace period, on the archiver schedule; verify and restore still pass', async () => {
     const prefix = 'ret.';
-    const dir = join(root, 'source');
-    mkdirSync(dir, { recursive: true });
-    const log = new SqliteEventLog({ path: join(dir, 'log.sqlite'), pollIntervalMs: 10 });
-    await log.setup(topicSpecs({ prefix, partitions: 2 }));
-    const blobs = new FsBlobStore({ dir: join(dir, 'blobs'), fsync: false });
-    await blobs.setup();
+    const { log, blobs } = await openSourceDir(join(root, 'source'), topicSpecs({ prefix, partitions: 2 }));
     const ids = Array.from({ length: 6 }, (_, i) => `ret-${i}`);
     try {
       await writeAgents(log, prefix, ids, 4);
