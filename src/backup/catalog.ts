@@ -121,12 +121,13 @@ export async function restoreSnapshotCatalog(options: {
 }): Promise<CatalogRestoreReport> {
   const report: CatalogRestoreReport = { restored: 0, referenced: 0, copied: 0, present: 0, missing: [], shredded: 0 };
   for await (const agent of readSnapshotCatalog(options.backup)) {
-    const head = options.projections.get(agent.instanceId);
-    if (!head) continue;
+    // Checked first: a shredded agent has no restored head (its events are left out), and is counted here.
     if (options.shredded.has(agent.instanceId)) {
       report.shredded += agent.snapshots.length;
       continue;
     }
+    const head = options.projections.get(agent.instanceId);
+    if (!head) continue;
     // Oldest first: an incremental snapshot's base is restored before it.
     for (const s of [...agent.snapshots].sort((a, b) => a.version - b.version)) {
       if (s.version > head.version) continue;
