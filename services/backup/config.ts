@@ -34,6 +34,14 @@ export interface BackupServiceConfig {
   drillIntervalMs: number;
   /** How often the whole key store is compared with the backup's copy (ms). */
   keysSyncMs: number;
+  /** How often topic configs, registry subjects and the snapshot catalog are compared with the backup's copies (ms). */
+  metadataSyncMs: number;
+  /** How often unreferenced segment objects are pruned (ms; 0 = never). */
+  pruneIntervalMs: number;
+  /** Unreferenced segment objects younger than this are kept (ms). */
+  orphanGraceMs: number;
+  /** Where the snapshot catalog is read on the servers profile (MONGODB_URI set); undefined = no catalog in the backup. */
+  catalogMongo: { uri: string; database: string } | undefined;
   /** Where the data keys are on the servers profile (only with `backupKeys`). */
   mongo: { uri: string; database: string } | undefined;
   logLevel: string;
@@ -68,6 +76,12 @@ function required(env: NodeJS.ProcessEnv, name: string): string {
  * BACKUP_DRILL_INTERVAL_MS (0 = off, the default; e.g. 86400000 = daily):
  * runs `agentstate backup drill` on that schedule and records it in
  * backup_drills (on servers the drill needs MONGODB_URI).
+ * BACKUP_METADATA_SYNC_MS (60000): how often the topic configurations, the
+ * registry subjects (<prefix>...) and the snapshot catalog (MongoDB
+ * state_snapshots when MONGODB_URI is set; store.sqlite embedded) are
+ * carried over. BACKUP_PRUNE_INTERVAL_MS (3600000; 0 = never) and
+ * BACKUP_ORPHAN_GRACE_MS (86400000): the retention deletes segment objects no
+ * manifest names once older than the grace (never a segment a manifest names).
  */
 export function loadConfig(env: NodeJS.ProcessEnv, argv: string[]): BackupServiceConfig {
   if (argv.length > 0) throw new ConfigError('arguments', `unknown: ${argv.join(' ')} (the backup service takes none)`);
@@ -111,6 +125,10 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: string[]): BackupServic
     encrypt,
     backupKeys,
     keysSyncMs: int(env, 'BACKUP_KEYS_SYNC_MS', 60_000, 1),
+    metadataSyncMs: int(env, 'BACKUP_METADATA_SYNC_MS', 60_000, 1),
+    pruneIntervalMs: int(env, 'BACKUP_PRUNE_INTERVAL_MS', 3_600_000),
+    orphanGraceMs: int(env, 'BACKUP_ORPHAN_GRACE_MS', 86_400_000),
+    catalogMongo: servers && env.MONGODB_URI ? { uri: env.MONGODB_URI, database: env.AGENTSTATE_MONGO_DATABASE ?? 'agentstate' } : undefined,
     drillIntervalMs: int(env, 'BACKUP_DRILL_INTERVAL_MS', 0),
     mongo: backupKeys && servers ? { uri: required(env, 'MONGODB_URI'), database: env.AGENTSTATE_MONGO_DATABASE ?? 'agentstate' } : undefined,
     logLevel: env.LOG_LEVEL ?? 'info',

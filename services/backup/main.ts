@@ -18,7 +18,9 @@ import { JsonEventCodec, RegistryEventCodec, type EventCodec } from '../../src/c
 import { Keyring, MasterKeySet, RegistryCodec } from '../../src/codec/index.js';
 import { MongoConnection } from '../../src/store/mongo/connection.js';
 import { MongoDataKeyStore } from '../../src/store/mongo/data-keys.js';
-import { SqliteDataKeyStore } from '../../src/store/sqlite/index.js';
+import { SqliteDataKeyStore, SqliteStateStore } from '../../src/store/sqlite/index.js';
+import { MongoStore } from '../../src/store/mongo/store.js';
+import type { StateStore } from '../../src/store/port.js';
 import type { DataKeyStore } from '../../src/store/data-keys.js';
 import { KafkaEventLog } from '../../src/log/kafka/index.js';
 import type { EventLog } from '../../src/log/port.js';
@@ -41,6 +43,9 @@ const HELP = {
   agentstate_backup_drill_ok: '1 when the last scheduled drill restored and verified the backup, else 0.',
   agentstate_backup_drill_last_success_timestamp_seconds: 'When the last successful scheduled drill finished (Unix s).',
   agentstate_backup_drill_restore_seconds: 'Restore time of the last scheduled drill.',
+  agentstate_backup_registry_subjects: 'Registry subjects of the topic prefix held by the backup.',
+  agentstate_backup_cataloged_snapshots: "Snapshots named by the backup's snapshot catalog (bodies referenced, not copied).",
+  agentstate_backup_pruned_segments_total: 'Unreferenced segment objects deleted by the backup retention.',
   agentstate_backup_shredded_agents: 'Agents on the backup shred list (their keys are not in the backup).',
 };
 
@@ -49,18 +54,31 @@ runService('backup', HELP, loadConfig, async (config, logger, metrics) => {
   let blobs: BlobStore;
   let codec: EventCodec;
   let schemas: SchemaArchive | undefined;
+  let registry: RegistryCodec | undefined;
+  /** The state store whose snapshot catalog is backed up (MongoDB state_snapshots, or store.sqlite). */
+  let catalog: Pick<StateStore, 'listAgents' | 'listSnapshots'> | undefined;
+  let closeCatalog: (() => Promise<void>) | undefined;
   if (config.profile === 'servers') {
     log = new KafkaEventLog({ brokers: config.kafkaBrokers, logger, clientId: 'agentstate-backup' });
     blobs = new S3BlobStore({ ...config.s3!, prefix: config.topicPrefix });
-    const registry = config.schemaRegistryUrl ? new RegistryCodec({ url: config.schemaRegistryUrl }) : undefined;
+    registry = config.schemaRegistryUrl ? new RegistryCodec({ url: config.schemaRegistryUrl }) : undefined;
     codec = registry ? await RegistryEventCodec.create(registry, topicNames(config.topicPrefix).events) : new JsonEventCodec();
     // The schema text of every id a segment uses goes into the backup too: a restore onto an empty registry needs it.
     if (registry) schemas = new SchemaArchive(blobs, registry);
+    if (config.catalogMongo) {
+      const store = await MongoStore.connect(config.catalogMongo);
+      catalog = store;
+      closeCatalog = () => store.close();
+    } else logger.warn('MONGODB_URI is not set: the snapshot catalog is not backed up (a restore rebuilds snapshots only as the projector takes them)');
   } else {
     mkdirSync(config.dataDir, { recursive: true });
     log = new SqliteEventLog({ path: join(config.dataDir, 'log.sqlite') });
     blobs = new FsBlobStore({ dir: join(config.dataDir, 'blobs') });
     codec = new JsonEventCodec();
+    const store = new SqliteStateStore({ path: join(config.dataDir, 'store.sqlite') });
+    await store.setup();
+    catalog = store;
+    closeCatalog = () => store.close();
   }
   // Same topic layout as the CLI's backends (6 partitions on Kafka, 4 embedded).
   const checks = await log.setup(topicSpecs({ prefix: config.topicPrefix, partitions: config.profile === 'servers' ? 6 : 4 }));
@@ -90,6 +108,11 @@ runService('backup', HELP, loadConfig, async (config, logger, metrics) => {
     ...(keyring ? { keyring } : {}),
     ...(schemas ? { schemas } : {}),
     ...(dataKeys ? { dataKeys, keysSyncMs: config.keysSyncMs } : {}),
+    ...(registry ? { registry } : {}),
+    ...(catalog ? { catalog } : {}),
+    metadataSyncMs: config.metadataSyncMs,
+    pruneIntervalMs: config.pruneIntervalMs,
+    orphanGraceMs: config.orphanGraceMs,
     log,
     blobs,
     codec,
@@ -117,7 +140,7 @@ runService('backup', HELP, loadConfig, async (config, logger, metrics) => {
     },
     onStop: 'closing open segments',
     started: { profile: config.profile, group: config.group, prefix: config.topicPrefix, segmentMaxBytes: config.segmentMaxBytes, segmentMaxAgeMs: config.segmentMaxAgeMs, encrypt: config.encrypt },
-    close: async () => void (await Promise.allSettled([log.close(), blobs.close(), closeKeys?.()])),
+    close: async () => void (await Promise.allSettled([log.close(), blobs.close(), closeKeys?.(), closeCatalog?.()])),
   };
 });
 

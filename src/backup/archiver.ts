@@ -4,6 +4,10 @@ import type { ConsumedBatch } from '../log/port.js';
 import { resolveArchiverOptions, type ArchiverOptions, type ResolvedArchiverOptions } from './options.js';
 import { PartitionArchive } from './partition.js';
 import { KeyArchive } from './keys.js';
+import { TopicArchive } from './topics.js';
+import { SubjectArchive } from './schemas.js';
+import { SnapshotCatalogArchive } from './catalog.js';
+import { pruneBackup, type PruneReport } from './retention.js';
 
 /** Lag of one partition behind the blob store. */
 export interface PartitionLag {
@@ -31,11 +35,59 @@ export class BackupArchiver {
   private partitionCount = 0;
   private readonly keys: KeyArchive | undefined;
   private keysSyncedAt = Number.NEGATIVE_INFINITY;
+  private readonly topics: TopicArchive;
+  private readonly subjects: SubjectArchive | undefined;
+  private readonly catalog: SnapshotCatalogArchive | undefined;
+  private metadataSyncedAt = Number.NEGATIVE_INFINITY;
+  private prunedAt: number | undefined;
 
   constructor(options: ArchiverOptions) {
     this.options = resolveArchiverOptions(options);
     this.topic = topicNames(this.options.topicPrefix).events;
     this.keys = this.options.dataKeys ? new KeyArchive(this.options.blobs, this.options.dataKeys) : undefined;
+    const { blobs, log, topicPrefix, registry, catalog } = this.options;
+    this.topics = new TopicArchive(blobs, log, topicPrefix);
+    this.subjects = registry ? new SubjectArchive(blobs, registry, topicPrefix) : undefined;
+    this.catalog = catalog ? new SnapshotCatalogArchive(blobs, catalog) : undefined;
+  }
+
+  /**
+   * Compares the topic configurations, the registry subjects and the
+   * snapshot catalog with the backup's copies now, writing what changed
+   * (docs/backup.md "What a restore needs besides events"). Runs at start,
+   * every `metadataSyncMs` on the tick, and at stop.
+   */
+  async syncMetadata(): Promise<{ topics: number; subjects: number; snapshots: number }> {
+    // Stamped first: a failing sync is retried one interval later, not on every tick.
+    this.metadataSyncedAt = this.options.now();
+    const topics = await this.topics.sync();
+    const subjects = (await this.subjects?.sync()) ?? 0;
+    const snapshots = (await this.catalog?.sync())?.snapshots ?? 0;
+    this.options.metrics?.set('agentstate_backup_registry_subjects', subjects);
+    this.options.metrics?.set('agentstate_backup_cataloged_snapshots', snapshots);
+    return { topics, subjects, snapshots };
+  }
+
+  /**
+   * The backup's retention now ({@link pruneBackup}): unreferenced segment
+   * objects older than `orphanGraceMs` go; nothing a manifest names does.
+   * Runs on the tick every `pruneIntervalMs` (the first one interval after start).
+   */
+  async prune(): Promise<PruneReport> {
+    this.prunedAt = this.options.now();
+    const r = await pruneBackup(this.options.blobs, { now: this.options.now(), graceMs: this.options.orphanGraceMs });
+    this.options.metrics?.inc('agentstate_backup_pruned_segments_total', {}, r.deleted.length);
+    if (r.deleted.length) this.options.logger?.info({ deleted: r.deleted.length, kept: r.kept.length }, 'backup retention deleted unreferenced segment objects');
+    return r;
+  }
+
+  /** {@link syncMetadata}, a failure logged (retried on a later tick), never fatal to archiving. */
+  private async trySyncMetadata(): Promise<void> {
+    try {
+      await this.syncMetadata();
+    } catch (err) {
+      this.options.logger?.warn({ err }, 'backup of topic configs, registry subjects or snapshot catalog failed; retrying later');
+    }
   }
 
   /**
@@ -71,8 +123,11 @@ export class BackupArchiver {
    */
   async run(signal: AbortSignal): Promise<void> {
     const { log, group, logger } = this.options;
+    // The first retention run is one interval after start.
+    this.prunedAt = this.options.now();
     this.partitionCount = Object.keys(await log.endOffsets(this.topic)).length;
     await this.rewindGroup();
+    await this.trySyncMetadata();
     const ticker = this.startTicker(signal);
     try {
       while (!signal.aborted) {
@@ -101,6 +156,7 @@ export class BackupArchiver {
     }
     await this.flushAll();
     await this.syncKeys();
+    await this.trySyncMetadata();
   }
 
   /** Closes every open segment now. */
@@ -159,6 +215,7 @@ export class BackupArchiver {
           }
           await Promise.all([...this.partitions.values()].map((p) => p.flushIfAged(now())));
           if (this.keys && now() - this.keysSyncedAt >= this.options.keysSyncMs) await this.syncKeys();
+          if (now() - this.metadataSyncedAt >= this.options.metadataSyncMs) await this.trySyncMetadata();
           for (const l of await this.lag()) {
             const labels = { partition: String(l.partition) };
             metrics?.set('agentstate_backup_lag_records', Number(l.records), labels);
@@ -167,6 +224,10 @@ export class BackupArchiver {
         } catch (err) {
           // The open segment stays in memory and is retried on the next tick.
           logger?.warn({ err }, 'backup tick failed');
+        }
+        // Apart: a failing archive tick must not stop the retention, nor the reverse.
+        if (this.options.pruneIntervalMs > 0 && now() - (this.prunedAt ?? now()) >= this.options.pruneIntervalMs) {
+          await this.prune().catch((err: unknown) => logger?.warn({ err }, 'backup retention failed; retrying next interval'));
         }
       }
     })();

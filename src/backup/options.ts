@@ -5,6 +5,8 @@ import type { EventCodec } from '../codec/event-codec.js';
 import type { Keyring } from '../codec/keyring.js';
 import type { SchemaArchive } from './schemas.js';
 import type { DataKeyStore } from '../store/data-keys.js';
+import type { RegistryCodec } from '../codec/registry.js';
+import type { StateStore } from '../store/port.js';
 import { COMPRESSION_ALGORITHMS, type CompressionAlgorithm } from '../codec/compression.js';
 import { ConfigError } from '../errors.js';
 import type { EventLog } from '../log/port.js';
@@ -66,16 +68,49 @@ export interface ArchiverOptions {
   dataKeys?: DataKeyStore;
   /** How often the whole key store is compared with the backup's copy (shreds, rotations). @default 60000 */
   keysSyncMs?: number;
+  /**
+   * The registry whose subjects `<topicPrefix>...` (every version, id, text
+   * and compatibility level) go into the backup (docs/backup.md "Registry
+   * subjects"); omitted = no registry (embedded, JSON events).
+   */
+  registry?: Pick<RegistryCodec, 'listSubjects' | 'subjectVersions' | 'compatibilityOf'>;
+  /**
+   * The state store whose snapshot catalog (`state_snapshots`: metadata
+   * only, the bodies are referenced where they are) goes into the backup
+   * (docs/backup.md "Snapshot catalog"); omitted = no catalog in the backup.
+   */
+  catalog?: Pick<StateStore, 'listAgents' | 'listSnapshots'>;
+  /**
+   * How often the topic configurations, the registry subjects and the
+   * snapshot catalog are compared with the backup's copies (and written
+   * when they changed); also once at start and once at stop. @default 60000
+   */
+  metadataSyncMs?: number;
+  /**
+   * How often the backup's retention runs (docs/backup.md "Retention"):
+   * segment objects no manifest version names, older than `orphanGraceMs`,
+   * are deleted; a segment a manifest names is never deleted. 0 = never.
+   * @default 3600000
+   */
+  pruneIntervalMs?: number;
+  /** An unreferenced segment object younger than this is kept (an archiver may be between its segment and manifest writes). @default 86400000 */
+  orphanGraceMs?: number;
   metrics?: Metrics;
   logger?: Logger;
   /** Clock (tests). @default Date.now */
   now?: () => number;
 }
 
-export type ResolvedArchiverOptions = Required<Omit<ArchiverOptions, 'metrics' | 'logger' | 'keyring' | 'schemas' | 'dataKeys'>> & Pick<ArchiverOptions, 'metrics' | 'logger' | 'keyring' | 'schemas' | 'dataKeys'>;
+export type ResolvedArchiverOptions = Required<Omit<ArchiverOptions, 'metrics' | 'logger' | 'keyring' | 'schemas' | 'dataKeys' | 'registry' | 'catalog'>> &
+  Pick<ArchiverOptions, 'metrics' | 'logger' | 'keyring' | 'schemas' | 'dataKeys' | 'registry' | 'catalog'>;
 
 function positiveInt(value: number, field: string): number {
   if (!Number.isSafeInteger(value) || value < 1) throw new ConfigError(field, `${value} is not a positive integer`);
+  return value;
+}
+
+function nonNegativeInt(value: number, field: string): number {
+  if (!Number.isSafeInteger(value) || value < 0) throw new ConfigError(field, `${value} is not an integer >= 0`);
   return value;
 }
 
@@ -97,6 +132,9 @@ export function resolveArchiverOptions(o: ArchiverOptions): ResolvedArchiverOpti
     sessionTimeoutMs: positiveInt(o.sessionTimeoutMs ?? 30_000, 'sessionTimeoutMs'),
     maxBatchRecords: positiveInt(o.maxBatchRecords ?? 500, 'maxBatchRecords'),
     keysSyncMs: positiveInt(o.keysSyncMs ?? 60_000, 'keysSyncMs'),
+    metadataSyncMs: positiveInt(o.metadataSyncMs ?? 60_000, 'metadataSyncMs'),
+    pruneIntervalMs: nonNegativeInt(o.pruneIntervalMs ?? 3_600_000, 'pruneIntervalMs'),
+    orphanGraceMs: nonNegativeInt(o.orphanGraceMs ?? 86_400_000, 'orphanGraceMs'),
     now: o.now ?? Date.now,
   };
 }

@@ -7,7 +7,9 @@ import type { Keyring } from '../codec/keyring.js';
 import type { EventLog } from '../log/port.js';
 import { Projector } from '../projector/index.js';
 import type { DataKeyStore } from '../store/data-keys.js';
-import { restoreKeys, type KeysRestoreReport } from './keys.js';
+import { readShredList, restoreKeys, type KeysRestoreReport } from './keys.js';
+import { restoreSnapshotCatalog, type CatalogRestoreReport } from './catalog.js';
+import type { RegistryRestoreReport } from './schemas.js';
 import type { StateStore } from '../store/port.js';
 import { listBackupPartitions, listManifestVersions, openManifest } from './manifest.js';
 import { republish, verifyRestored, type RepublishResult, type RestoreMismatch, type RestoreProgress } from './restore.js';
@@ -60,6 +62,10 @@ export interface RestoreReport extends Omit<RepublishResult, 'projections'> {
   mismatched: RestoreMismatch[];
   /** Agents in the restored store that the backup does not have (up to the restore point). */
   extra: string[];
+  /** The snapshot catalog written back (records pointing at the bodies; `missing` names bodies gone or altered). */
+  snapshots: CatalogRestoreReport;
+  /** Registry subjects recreated (onto servers with a registry). */
+  registry?: RegistryRestoreReport;
   ok: boolean;
   seconds: { republish: number; project: number; verify: number };
 }
@@ -132,6 +138,8 @@ export async function restoreInto(options: RestoreOptions): Promise<RestoreRepor
     });
     await projector.runUntilCaughtUp(options.signal);
   }
+  // The snapshot catalog after the projector: records it took itself for the same snapshot are kept.
+  const snapshots = await restoreSnapshotCatalog({ backup: options.blobs, target: target.store, targetBlobs: target.blobs, projections: r.projections, shredded: new Set((await readShredList(options.blobs)).keys()) });
   const projectS = (performance.now() - t) / 1000;
   t = performance.now();
   const v = await verifyRestored(target.store, r.projections);
@@ -141,6 +149,7 @@ export async function restoreInto(options: RestoreOptions): Promise<RestoreRepor
     agents: projections.size,
     ...(keys ? { keys } : {}),
     ...v,
+    snapshots,
     ok: v.mismatched.length === 0 && v.extra.length === 0,
     seconds: { republish: republishS, project: projectS, verify: (performance.now() - t) / 1000 },
   };

@@ -7,7 +7,9 @@ import { BACKUP_CHANGESETS_PREFIX, backupReader, copyChangesets, openFromBackup,
 import { step, type Projection } from '../domain/reducer.js';
 import { AgentStateError, ConflictError } from '../errors.js';
 import type { EventLog, LogRecord } from '../log/port.js';
-import { topicNames, topicSpecs, DEFAULT_TOPIC_PREFIX } from '../log/topics.js';
+import { topicNames, DEFAULT_TOPIC_PREFIX } from '../log/topics.js';
+import type { TopicCheck } from '../log/port.js';
+import { readArchivedTopics, restoredTopicSpecs } from './topics.js';
 import type { StateStore } from '../store/port.js';
 import { walkPartition, type BackupProblem } from './chain.js';
 import { listBackupPartitions, listManifestVersions, openManifest } from './manifest.js';
@@ -78,6 +80,8 @@ export interface RepublishResult {
   problems: BackupProblem[];
   /** With `allowGap`: agents stopped at their last contiguous version, and the version the backup has next. */
   gapAgents: { instanceId: string; partition: number; version: number; nextInBackup: number }[];
+  /** The target's topics, created with the backup's recorded configurations (or the default layout when it has none). */
+  topics: TopicCheck[];
 }
 
 /** A restore that meets a damaged backup stops there (issue 14: "refuses to cross it"). */
@@ -117,13 +121,14 @@ export async function republish(options: RepublishOptions): Promise<RepublishRes
   const chunk = options.chunkRecords ?? 500;
   const found = await listBackupPartitions(blobs);
   const partitions = await partitionCount(blobs, found);
-  if (partitions > 0) await target.setup(topicSpecs({ prefix, partitions }));
+  // The topics as the source had them (partitions, cleanup policy, retention, max message bytes, ...).
+  const topics = partitions > 0 ? await target.setup(restoredTopicSpecs(await readArchivedTopics(blobs), prefix, partitions)) : [];
   const ends = partitions > 0 ? await target.endOffsets(topic) : {};
   const starts = partitions > 0 ? await target.startOffsets(topic) : {};
   if (partitions > 0 && Object.keys(ends).length !== partitions) {
     throw new ConflictError(`target ${topic} has ${Object.keys(ends).length} partitions, the backup ${partitions}: records would land in other partitions`);
   }
-  const result: RepublishResult = { partitions, published: 0, present: 0, bytes: 0, shredded: 0, projections: new Map(), problems: [], gapAgents: [] };
+  const result: RepublishResult = { partitions, published: 0, present: 0, bytes: 0, shredded: 0, projections: new Map(), problems: [], gapAgents: [], topics };
   const folded = new Map<string, Projection | undefined>();
   const decode = backupReader(codec, blobs, options.keyring);
   const backupChangesets = prefixedBlobs(blobs, BACKUP_CHANGESETS_PREFIX);

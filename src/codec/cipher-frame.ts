@@ -16,7 +16,9 @@ import { AuthenticationFailedError, DecodeError } from './errors.js';
  * Everything before the ciphertext is authenticated as associated data, so a
  * swapped key id or length fails authentication instead of misleading a reader.
  */
-const MAGIC = Buffer.from('ASEF', 'latin1');
+/** The first 4 bytes of every encrypted frame. */
+export const CIPHER_FRAME_MAGIC = Buffer.from('ASEF', 'latin1');
+const MAGIC = CIPHER_FRAME_MAGIC;
 const VERSION = 1;
 const AES_256_GCM = 1;
 const IV_BYTES = 12;

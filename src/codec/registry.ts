@@ -204,6 +204,48 @@ export class RegistryCodec {
     return { schemaType: body.schemaType ?? 'AVRO', schema: body.schema };
   }
 
+  /**
+   * Every subject the registry lists (a backup records those of its topic prefix).
+   * @throws UnavailableError when the registry cannot be reached
+   */
+  async listSubjects(): Promise<string[]> {
+    const res = await this.http('GET', '/subjects');
+    if (!res.ok) throw await this.httpError(res, '*', 'list subjects');
+    return (await res.json()) as string[];
+  }
+
+  /**
+   * Every version of `subject`, oldest first, with its schema id and text;
+   * `[]` when the subject does not exist.
+   * @throws UnavailableError when the registry cannot be reached
+   */
+  async subjectVersions(subject: string): Promise<{ version: number; id: number; schemaType: string; schema: string }[]> {
+    const path = `/subjects/${encodeURIComponent(subject)}/versions`;
+    const res = await this.http('GET', path);
+    if (res.status === 404) return [];
+    if (!res.ok) throw await this.httpError(res, subject, 'list versions');
+    const versions = ((await res.json()) as number[]).sort((a, b) => a - b);
+    const out: { version: number; id: number; schemaType: string; schema: string }[] = [];
+    for (const version of versions) {
+      const r = await this.http('GET', `${path}/${version}`);
+      if (r.status === 404) continue; // deleted between the two calls
+      if (!r.ok) throw await this.httpError(r, subject, `read version ${version}`);
+      const body = (await r.json()) as { id: number; version: number; schema: string; schemaType?: string };
+      out.push({ version: body.version, id: body.id, schemaType: body.schemaType ?? 'AVRO', schema: body.schema });
+    }
+    return out;
+  }
+
+  /** The subject's own compatibility level, or undefined when it has none (the global one applies). */
+  compatibilityOf(subject: string): Promise<string | undefined> {
+    return this.getConfig(subject);
+  }
+
+  /** Sets the subject's compatibility level. @throws SchemaError when the registry refuses it */
+  setCompatibility(subject: string, compatibility: Compatibility): Promise<void> {
+    return this.putConfig(subject, compatibility);
+  }
+
   private async getConfig(subject: string): Promise<string | undefined> {
     const res = await this.http('GET', `/config/${encodeURIComponent(subject)}`);
     if (res.status === 404) return undefined;

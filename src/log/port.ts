@@ -44,6 +44,19 @@ export interface TopicSpec {
   compacted: boolean;
   /** Retention in ms; -1 keeps everything. @default -1 */
   retentionMs?: number;
+  /**
+   * Further topic configs applied when the topic is created (e.g.
+   * `max.message.bytes`, `retention.bytes`); Kafka only, never altered on an
+   * existing topic. A restore recreates topics with what the backup recorded.
+   * @default {}
+   */
+  configs?: Record<string, string>;
+}
+
+/** An existing topic as the log describes it (what a backup records of it). */
+export interface TopicDescription extends TopicSpec {
+  /** Every config the adapter reports for the topic, `cleanup.policy` and `retention.ms` included. */
+  configs: Record<string, string>;
 }
 
 /** What `setup` found for one topic. */
@@ -110,6 +123,8 @@ export interface Consumer {
 export interface EventLog {
   /** Creates missing topics; reports existing ones whose settings differ. Idempotent. */
   setup(topics: TopicSpec[]): Promise<TopicCheck[]>;
+  /** Describes the named topics that exist (partitions, replication, cleanup policy, retention, other configs); missing names are left out. */
+  describeTopics?(names: string[]): Promise<TopicDescription[]>;
   /**
    * Appends records durably (Kafka: idempotent producer, acks=all) and returns
    * their positions in input order. Records with the same key keep their

@@ -7,7 +7,9 @@ import { promisify } from 'node:util';
 import { MongoClient } from 'mongodb';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { listBackupPartitions, listManifestVersions, openManifest } from '../../src/backup/index.js';
+import { listBackupPartitions, listManifestVersions, openManifest, readSnapshotCatalog } from '../../src/backup/index.js';
+import type { SnapshotRecord } from '../../src/store/port.js';
+import { Snapshotter } from '../../src/snapshots/snapshotter.js';
 import { S3BlobStore } from '../../src/blob/s3.js';
 import { AgentStateClient, RegistryEventCodec } from '../../src/client/index.js';
 import { RegistryCodec } from '../../src/codec/index.js';
@@ -73,6 +75,9 @@ describe('disaster: Kafka data and MongoDB database lost, restored from S3 alone
       BACKUP_TICK_MS: '200',
       BACKUP_SESSION_TIMEOUT_MS: '6000',
       PROJECTOR_SESSION_TIMEOUT_MS: '6000',
+      // Snapshots every few events, and the catalog, topic configs and registry subjects carried over often.
+      SNAPSHOT_EVERY_EVENTS: '10',
+      BACKUP_METADATA_SYNC_MS: '500',
     };
     // The outer stack's PostgreSQL is not the one under this private FerretDB: no containment indexes here.
     delete env.AGENTSTATE_FERRETDB_POSTGRES_URL;
@@ -85,7 +90,12 @@ describe('disaster: Kafka data and MongoDB database lost, restored from S3 alone
   it('every agent comes back at its last archived version and checksum; the writes lost are within the RPO window', async () => {
     const brokers = [`127.0.0.1:${port}`];
     const log = new KafkaEventLog({ brokers });
-    await log.setup(topicSpecs({ prefix, partitions: 6 }));
+    // Not the default layout: the restore must recreate these configs from the backup, not from its defaults.
+    const names = topicNames(prefix);
+    const specs = topicSpecs({ prefix, partitions: 6 }).map((t) =>
+      t.name === names.events ? { ...t, configs: { 'max.message.bytes': '2097152' } } : t.name === names.control ? { ...t, retentionMs: 86_400_000, configs: { 'max.message.bytes': '524288' } } : t,
+    );
+    await log.setup(specs);
     const codec = await RegistryEventCodec.create(new RegistryCodec({ url: stackEnv().schemaRegistryUrl }), topicNames(prefix).events);
     note('writer connected');
     const backup = service('backup', env);
@@ -159,8 +169,19 @@ describe('disaster: Kafka data and MongoDB database lost, restored from S3 alone
     const mongo = new MongoClient(mongodbUri);
     await mongo.db(database).dropDatabase();
     await mongo.close();
+    // The registry loses the system's subjects too (every version, hard-deleted: their schema ids are gone).
+    const registryUrl = stackEnv().schemaRegistryUrl.replace(/\/$/, '');
+    const subjectsBefore = await registrySubjects(registryUrl, prefix);
+    expect(Object.keys(subjectsBefore)).toContain(`${names.events}-value`);
+    for (const subject of Object.keys(subjectsBefore)) {
+      for (const permanent of ['', '?permanent=true']) {
+        const res = await fetch(`${registryUrl}/subjects/${encodeURIComponent(subject)}${permanent}`, { method: 'DELETE' });
+        expect(res.ok, `DELETE ${subject}${permanent}: HTTP ${res.status}`).toBe(true);
+      }
+    }
+    expect(await registrySubjects(registryUrl, prefix)).toEqual({});
     await run('bash', [stack, 'up', '--only', 'kafka'], { env: stackEnvVars, timeout: 600_000 });
-    note('fresh, empty Kafka up; MongoDB database dropped; restoring from S3');
+    note(`fresh, empty Kafka up; MongoDB database dropped; registry subjects ${Object.keys(subjectsBefore).join(', ')} deleted; restoring from S3`);
 
     // What the backup holds, from the manifests: each agent's last archived version.
     const lastArchived = new Map<string, number>();
@@ -170,15 +191,74 @@ describe('disaster: Kafka data and MongoDB database lost, restored from S3 alone
         for (const [id, range] of Object.entries(m.segment.agents)) lastArchived.set(id, Math.max(lastArchived.get(id) ?? 0, range.lastVersion));
       }
     }
+    // The snapshot catalog the backup holds.
+    const catalog = new Map<string, SnapshotRecord[]>();
+    for await (const a of readSnapshotCatalog(blobs)) catalog.set(a.instanceId, a.snapshots);
     await blobs.close();
 
     const restore = await run(process.execPath, [join(repoRoot, 'bin/agentstate.js'), 'restore', '--to', 'latest', '--json'], { cwd: repoRoot, env, maxBuffer: 16 * 1024 * 1024, timeout: 300_000 });
-    const report = JSON.parse(restore.stdout) as { ok: boolean; agents: number; published: number; mismatched: unknown[] };
+    const report = JSON.parse(restore.stdout) as {
+      ok: boolean;
+      agents: number;
+      published: number;
+      mismatched: unknown[];
+      registry: { subjects: number; versions: number; idsKept: number; idsMapped: number };
+      snapshots: { restored: number; referenced: number; copied: number; present: number; missing: string[] };
+      topics: { name: string; status: string }[];
+    };
     expect({ ok: report.ok, agents: report.agents, mismatched: report.mismatched }).toEqual({ ok: true, agents: ids.length, mismatched: [] });
-    note(`restored ${report.published} records`);
+    note(`restored ${report.published} records; registry ${JSON.stringify(report.registry)}; snapshots ${JSON.stringify({ ...report.snapshots, missing: report.snapshots.missing.length })}`);
+
+    // The registry: every subject back, with the same versions of the same schemas (the events decoded: the verify above folded them).
+    const subjectsAfter = await registrySubjects(registryUrl, prefix);
+    expect(Object.keys(subjectsAfter).sort()).toEqual(Object.keys(subjectsBefore).sort());
+    for (const [subject, versions] of Object.entries(subjectsBefore)) {
+      expect({ subject, schemas: subjectsAfter[subject]!.map((v) => JSON.parse(v.schema) as unknown) }).toEqual({ subject, schemas: versions.map((v) => JSON.parse(v.schema) as unknown) });
+    }
+    expect(report.registry.versions).toBeGreaterThanOrEqual(Object.values(subjectsBefore).reduce((n, v) => n + v.length, 0));
+
+    // The topics: created with the source's configurations.
+    expect(report.topics.filter((t) => t.status !== 'created')).toEqual([]);
+    const fresh = new KafkaEventLog({ brokers });
+    try {
+      const described = await fresh.describeTopics(specs.map((t) => t.name));
+      for (const spec of specs) {
+        const d = described.find((x) => x.name === spec.name);
+        expect({ name: spec.name, partitions: d?.partitions, policy: d?.configs['cleanup.policy'], retention: d?.configs['retention.ms'], maxBytes: d?.configs['max.message.bytes'] }).toEqual({
+          name: spec.name,
+          partitions: spec.partitions,
+          policy: spec.compacted ? 'compact' : 'delete',
+          retention: String(spec.retentionMs),
+          maxBytes: spec.configs?.['max.message.bytes'] ?? d?.configs['max.message.bytes'],
+        });
+      }
+    } finally {
+      await fresh.close();
+    }
+
+    // The snapshot catalog: every snapshot the backup names up to each agent's restored version is back, its body read in place and checked.
+    expect(report.snapshots.missing).toEqual([]);
+    expect(report.snapshots.copied).toBe(0);
+    expect(report.snapshots.referenced).toBeGreaterThan(0);
 
     // Every agent: version = its last archived version; checksum = what the writer was acknowledged for that version.
     const store = await MongoStore.connect({ uri: mongodbUri, database });
+    const bodies = s3();
+    try {
+      const heads = await store.getStates(ids);
+      const snapshotter = new Snapshotter(store, bodies);
+      let checked = 0;
+      for (const id of ids) {
+        const want = (catalog.get(id) ?? []).filter((r) => r.version <= (heads.get(id)?.version ?? 0));
+        const got = await store.listSnapshots(id);
+        expect({ id, snapshots: got.map((r) => r.snapshotId).sort() }).toEqual({ id, snapshots: want.map((r) => r.snapshotId).sort() });
+        for (const r of got) (await snapshotter.load(r), checked++);
+      }
+      expect(checked).toBe(report.snapshots.restored + report.snapshots.present);
+      note(`${checked} snapshots restored from the catalog, every body read from S3 and its state checksum verified`);
+    } finally {
+      await bodies.close();
+    }
     let lost = 0;
     let oldestLost = Infinity;
     try {
@@ -206,3 +286,16 @@ describe('disaster: Kafka data and MongoDB database lost, restored from S3 alone
     expect(windowMs).toBeLessThanOrEqual(RPO_WINDOW_MS);
   }, 600_000);
 });
+
+/** The registry's subjects named `<prefix>...`, each with its versions (schema text), oldest first. */
+async function registrySubjects(url: string, prefix: string): Promise<Record<string, { version: number; schema: string }[]>> {
+  const out: Record<string, { version: number; schema: string }[]> = {};
+  const subjects = (await (await fetch(`${url}/subjects`)).json()) as string[];
+  for (const subject of subjects.filter((s) => s.startsWith(prefix))) {
+    const base = `${url}/subjects/${encodeURIComponent(subject)}/versions`;
+    const versions = ((await (await fetch(base)).json()) as number[]).sort((a, b) => a - b);
+    out[subject] = [];
+    for (const v of versions) out[subject].push((await (await fetch(`${base}/${v}`)).json()) as { version: number; schema: string });
+  }
+  return out;
+}

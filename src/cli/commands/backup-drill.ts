@@ -56,13 +56,19 @@ export function serversDrillTarget(env: NodeJS.ProcessEnv, sourcePrefix: string,
         } finally {
           await s3.close();
         }
-        const registry = servers.kafka.schemaRegistryUrl;
+        const registry = servers.kafka.schemaRegistryUrl?.replace(/\/$/, '');
         if (registry) {
-          const subject = `${registry.replace(/\/$/, '')}/subjects/${encodeURIComponent(valueSubject(`${scratch.prefix}events`))}`;
-          // Soft delete, then hard delete (the registry requires both); a subject never created answers 404.
-          for (const url of [subject, `${subject}?permanent=true`]) {
-            const res = await fetch(url, { method: 'DELETE' });
-            if (!res.ok && res.status !== 404) throw new Error(`registry DELETE ${url}: HTTP ${res.status}`);
+          // Every subject the restore recreated under the scratch prefix (the backup's subjects, renamed).
+          const listed = await fetch(`${registry}/subjects`);
+          if (!listed.ok) throw new Error(`registry GET ${registry}/subjects: HTTP ${listed.status}`);
+          const scratchSubjects = ((await listed.json()) as string[]).filter((s) => s.startsWith(scratch.prefix));
+          for (const name of new Set([...scratchSubjects, valueSubject(`${scratch.prefix}events`)])) {
+            const subject = `${registry}/subjects/${encodeURIComponent(name)}`;
+            // Soft delete, then hard delete (the registry requires both); a subject never created answers 404.
+            for (const url of [subject, `${subject}?permanent=true`]) {
+              const res = await fetch(url, { method: 'DELETE' });
+              if (!res.ok && res.status !== 404) throw new Error(`registry DELETE ${url}: HTTP ${res.status}`);
+            }
           }
         }
       },

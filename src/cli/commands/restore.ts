@@ -3,7 +3,7 @@ import { ENV_SETTING_NAMES, probeServers } from '../../sdk/probe.js';
 import { AgentStateClient } from '../../client/index.js';
 import type { Keyring } from '../../codec/keyring.js';
 import { diff, type JsonValue } from '../../domain/index.js';
-import { agentStateFromBackup, backupTotals, restoreEmbedded, restoreInto, SchemaRemapper, type RestoreProgress, type RestoreReport } from '../../backup/index.js';
+import { agentStateFromBackup, backupTotals, restoreEmbedded, restoreInto, SchemaRemapper, type RegistryRestoreReport, type RestoreProgress, type RestoreReport } from '../../backup/index.js';
 import { RegistryCodec } from '../../codec/registry.js';
 import { valueSubject } from '../../codec/schemas.js';
 import { loadMasterKeys } from '../../config/keys.js';
@@ -93,6 +93,16 @@ function printReport(report: RestoreReport, where: string, out: (s: string) => v
       `data keys: ${report.keys.restored} restored, ${report.keys.shreddedAgents} shredded agent(s) restored as tombstones${report.keys.withheld ? ` (${report.keys.withheld} wrapped key(s) of shredded agents left out)` : ''}`,
     );
   if (report.shredded) out(`${report.shredded} record(s) of crypto-shredded agents left out`);
+  const created = report.topics.filter((t) => t.status === 'created').length;
+  out(`topics: ${created} created with the backup's configurations${report.topics.length > created ? `, ${report.topics.length - created} already there` : ''}`);
+  for (const t of report.topics) if (t.status === 'mismatch') out(`TOPIC ${t.name} differs from the backup's: ${t.problems.join('; ')}`);
+  if (report.registry)
+    out(
+      `registry: ${report.registry.subjects} subject(s), ${report.registry.versions} version(s) recreated; schema ids ${report.registry.idsKept} kept, ${report.registry.idsMapped} renumbered by the target registry (values rewritten)`,
+    );
+  const sn = report.snapshots;
+  out(`snapshot catalog: ${sn.restored} restored (${sn.referenced} bodies referenced in place, ${sn.copied} copied), ${sn.present} already there${sn.shredded ? `, ${sn.shredded} of shredded agents left out` : ''}`);
+  for (const m of sn.missing.slice(0, 20)) out(`SNAPSHOT LEFT OUT ${m}`);
   for (const p of report.problems) out(`CROSSED DAMAGE partition ${p.partition} offsets ${p.firstOffset ?? '?'}-${p.lastOffset ?? '?'}: ${p.kind}: ${p.detail}`);
   for (const g of report.gapAgents) out(`STOPPED ${g.instanceId} at version ${g.version} (the backup's next is ${g.nextInBackup}, past the damage)`);
   out(report.ok ? `verified: ${report.checked} agents, version and checksum equal the backup` : 'VERIFY FAILED');
@@ -230,13 +240,14 @@ export async function restoreOntoServers(
   // Every target server within AGENTSTATE_CONNECT_TIMEOUT_MS, or one line naming it (issue 12 §1).
   await probeServers({ kafka: servers.kafka, mongo, s3: servers.s3, redisUrl: servers.redisUrl }, ENV_SETTING_NAMES, config.connectTimeoutMs);
   let mapValue: ((v: Buffer) => Promise<Buffer>) | undefined;
+  let registryReport: RegistryRestoreReport | undefined;
   const registryUrl = servers.kafka.schemaRegistryUrl;
   if (registryUrl) {
     const registry = new RegistryCodec({ url: registryUrl });
     // Ids the backup does not hold (a backup older than the schema archive) are looked up in the
     // registry of the environment: right when it survived the disaster (docs/backup.md).
-    const remapper = new SchemaRemapper({ blobs, target: registry, subject: valueSubject(`${prefix}events`), fallback: registry });
-    await remapper.prepare();
+    const remapper = new SchemaRemapper({ blobs, target: registry, subject: valueSubject(`${prefix}events`), targetPrefix: prefix, fallback: registry });
+    registryReport = await remapper.prepare();
     mapValue = remapper.map;
   }
   const target = await openLog({ kind: 'servers', kafka: servers.kafka, topicPrefix: prefix, clientId: 'agentstate-restore' });
@@ -259,7 +270,10 @@ export async function restoreOntoServers(
       ...(mapValue ? { mapValue } : {}),
       ...common,
     });
-    return { report, where: `${target.description}, topics ${prefix}*, MongoDB database ${mongo.database}${prefix === sourcePrefix ? '' : ` (backup of ${sourcePrefix}*)`}` };
+    return {
+      report: { ...report, ...(registryReport ? { registry: registryReport } : {}) },
+      where: `${target.description}, topics ${prefix}*, MongoDB database ${mongo.database}${prefix === sourcePrefix ? '' : ` (backup of ${sourcePrefix}*)`}`,
+    };
   } finally {
     await Promise.allSettled([sinks.close(), target.close()]);
   }

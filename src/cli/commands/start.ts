@@ -125,7 +125,7 @@ export async function start(argv: string[], out: (s: string) => void, err: (s: s
     // The backup service runs here too (issue 14), so the progress line shows the backup lag.
     backupBlobs = await openBackupBlobs(backend, o.dataDir, process.env);
     await backupBlobs.setup();
-    backup = startDemoBackup({ log: backend.log, blobs: backupBlobs, codec: backend.codec, topicPrefix: backend.prefix });
+    backup = startDemoBackup({ log: backend.log, blobs: backupBlobs, codec: backend.codec, topicPrefix: backend.prefix, catalog: opened.store });
     // Analytics too (issue 16), on both profiles: windows and anomalies for agentstate analytics / anomalies / top.
     analytics = await startAnalytics(backend, o.dataDir, process.env);
     client = await AgentStateClient.connect({ log: backend.log, codec: backend.codec, topicPrefix: backend.prefix, source: 'agentstate-demo', scope: 'fleet' }); // resumes the agents it finds: needs every head

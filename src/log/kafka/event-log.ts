@@ -3,10 +3,10 @@ import type { Logger } from 'pino';
 import { ClosedError, ConflictError, NotFoundError, UnavailableError } from '../../errors.js';
 import { kafkaCall } from './errors.js';
 import { checkConsumeOptions } from '../consume-options.js';
-import type { AppendResult, ConsumeOptions, Consumer, EventLog, LogRecord, ResetTarget, StoredRecord, TopicCheck, TopicSpec } from '../port.js';
+import type { AppendResult, ConsumeOptions, Consumer, EventLog, LogRecord, ResetTarget, StoredRecord, TopicCheck, TopicDescription, TopicSpec } from '../port.js';
 import { createKafka, type KafkaConnectionOptions } from './connection.js';
 import { PartitionReader } from './partition-reader.js';
-import { checkTopic, createSpec } from './topics.js';
+import { checkTopic, createSpec, describeTopics } from './topics.js';
 import { runConsumer } from './consumer.js';
 
 export interface KafkaEventLogOptions extends Partial<KafkaConnectionOptions> {
@@ -94,6 +94,11 @@ export class KafkaEventLog implements EventLog {
       else out.push(await checkTopic(admin, spec));
     }
     return out;
+  }
+
+  async describeTopics(names: string[]): Promise<TopicDescription[]> {
+    await this.connect();
+    return describeTopics(this.admin!, names);
   }
 
   async append(topic: string, records: LogRecord[]): Promise<AppendResult[]> {

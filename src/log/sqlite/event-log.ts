@@ -2,7 +2,7 @@ import type Database from 'better-sqlite3';
 import { checkConsumeOptions } from '../consume-options.js';
 import { ClosedError, ConfigError, ConflictError, InvalidInputError, NotFoundError, UnavailableError } from '../../errors.js';
 import { kafkaPartition } from '../partitioner.js';
-import type { AppendResult, ConsumeOptions, Consumer, EventLog, LogRecord, ResetTarget, StoredRecord, TopicCheck, TopicSpec } from '../port.js';
+import type { AppendResult, ConsumeOptions, Consumer, EventLog, LogRecord, ResetTarget, StoredRecord, TopicCheck, TopicDescription, TopicSpec } from '../port.js';
 import { applyRetention, compactTopic, type CompactionResult } from './compaction.js';
 import { SqliteConsumer } from './consumer.js';
 import { GroupMembership } from './members.js';
@@ -80,6 +80,16 @@ export class SqliteEventLog implements EventLog {
   async setup(topics: TopicSpec[]): Promise<TopicCheck[]> {
     this.open();
     return this.tables.setup(topics);
+  }
+
+  async describeTopics(names: string[]): Promise<TopicDescription[]> {
+    this.open();
+    return names.flatMap((name) => {
+      const t = this.tables.findTopic(name);
+      if (!t) return [];
+      const configs = { 'cleanup.policy': t.compacted ? 'compact' : 'delete', 'retention.ms': String(t.retentionMs) };
+      return [{ name, partitions: t.partitions, replicationFactor: 1, compacted: t.compacted, retentionMs: t.retentionMs, configs }];
+    });
   }
 
   async append(topic: string, records: LogRecord[]): Promise<AppendResult[]> {

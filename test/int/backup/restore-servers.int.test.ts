@@ -68,7 +68,7 @@ describe('restore onto servers (Kafka + registry + MongoDB + S3)', () => {
     await new Projector({ log, codec, store: source, blobs: snapshots, topicPrefix: prefix, sweepIntervalMs: 0 }).runUntilCaughtUp(undefined, 50);
     // Where the CLI keeps the backup: the bucket under the topic prefix.
     backup = s3(prefix);
-    await archiveUntilCaughtUp({ log, blobs: backup, codec, topicPrefix: prefix, schemas: new SchemaArchive(backup, registry), segmentMaxBytes: 3000, sessionTimeoutMs: 10_000 }, 60_000);
+    await archiveUntilCaughtUp({ log, blobs: backup, codec, topicPrefix: prefix, schemas: new SchemaArchive(backup, registry), registry, catalog: source, segmentMaxBytes: 3000, sessionTimeoutMs: 10_000 }, 60_000);
   }, 120_000);
   afterAll(async () => {
     for (const s of stores) await s.connection.db.dropDatabase().catch(() => undefined);
@@ -140,6 +140,9 @@ describe('restore onto servers (Kafka + registry + MongoDB + S3)', () => {
       for await (const b of left.list('')) keys.push(b.key);
       await left.close();
       expect(keys).toEqual([]);
+      // Nor the registry subjects the restore recreated under the scratch prefix.
+      const subjects = (await (await fetch(`${stackEnv().schemaRegistryUrl.replace(/\/$/, '')}/subjects`)).json()) as string[];
+      expect(subjects.filter((s) => s.startsWith(scratch.prefix))).toEqual([]);
     } finally {
       await recorder.connection.db.dropDatabase().catch(() => undefined);
       await recorder.close();

@@ -1,4 +1,9 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { FsBlobStore } from '../../../src/blob/fs.js';
+import { SqliteEventLog } from '../../../src/log/sqlite/index.js';
+import type { TopicSpec } from '../../../src/log/port.js';
 import { AgentStateClient, JsonEventCodec, type EventCodec } from '../../../src/client/index.js';
 import { BackupArchiver, type ArchiverOptions } from '../../../src/backup/index.js';
 import type { BlobStore } from '../../../src/blob/port.js';
@@ -7,6 +12,16 @@ import { topicNames } from '../../../src/log/topics.js';
 import { listManifestVersions, openManifest, openSegment } from '../../../src/backup/index.js';
 
 export const codec = new JsonEventCodec();
+
+/** A source data dir in `dir`: its SQLite log with `specs` set up, and its blob store (snapshot bodies and the backup) ready. */
+export async function openSourceDir(dir: string, specs: TopicSpec[]): Promise<{ log: SqliteEventLog; blobs: FsBlobStore }> {
+  mkdirSync(dir, { recursive: true });
+  const log = new SqliteEventLog({ path: join(dir, 'log.sqlite'), pollIntervalMs: 10 });
+  await log.setup(specs);
+  const blobs = new FsBlobStore({ dir: join(dir, 'blobs'), fsync: false });
+  await blobs.setup();
+  return { log, blobs };
+}
 
 /** Writes `rounds` updates to each of `ids` (after creating them); returns nothing, the log holds it. */
 export async function writeAgents(log: EventLog, prefix: string, ids: string[], rounds: number, tag = 'r', create = true, eventCodec: EventCodec = codec): Promise<void> {
