@@ -22,6 +22,8 @@ export interface EventFact {
   changes: number;
   /** UTF-8 bytes of the changeset's paths and values (or of the sealed changeset). */
   changesetBytes: number;
+  /** The record's size on the log: key + header keys and values + value bytes (docs/analytics.md, Storage). */
+  recordBytes: number;
   /** Estimated change of the state's canonical JSON size (docs/analytics.md, State size). 0 when sealed. */
   sizeDelta: number;
   /** Hash of the changeset with array indexes blanked: equal for the same step repeated. Undefined when sealed or empty. */
@@ -130,6 +132,7 @@ export async function readFact(record: StoredRecord, read: BodyReader): Promise<
       checksum: w.stateChecksum as string,
       changes: sealed ? 0 : changes.length,
       changesetBytes,
+      recordBytes: recordBytes(record),
       sizeDelta,
       changeKey,
       status,
@@ -137,6 +140,17 @@ export async function readFact(record: StoredRecord, read: BodyReader): Promise<
       sealed,
     },
   };
+}
+
+/**
+ * What a record occupies on the log, as the consumer sees it: the UTF-8 key,
+ * each header's key and value, and the value (Avro framing included). Kafka's
+ * per-record and per-batch framing (varints, attributes, CRC) is not counted.
+ */
+export function recordBytes(record: Pick<StoredRecord, 'key' | 'headers' | 'value'>): number {
+  let n = Buffer.byteLength(record.key) + (record.value?.length ?? 0);
+  for (const k in record.headers) n += Buffer.byteLength(k) + Buffer.byteLength(record.headers[k]!);
+  return n;
 }
 
 const REQUIRED: ReadonlyArray<[string, 'string' | 'number']> = [

@@ -107,6 +107,7 @@ export class PartitionFold {
       this.counts.rejected++;
       for (const w of this.windowsAt(a, at)) {
         w.writesRejected++;
+        w.logBytes += f.recordBytes;
         w.rejectReasons[decision.reason] = (w.rejectReasons[decision.reason] ?? 0) + 1;
         w.lastOffset = offset;
       }
@@ -127,6 +128,7 @@ export class PartitionFold {
         w.sizeEnd = a.size;
         if (a.size > w.sizeMax) w.sizeMax = a.size;
         w.changesetBytes += f.changesetBytes;
+        w.logBytes += f.recordBytes;
         if (f.sealed) w.sealedEvents++;
         if (f.status !== undefined) w.statusChanges++;
         if (f.eventType === 'task_assigned') w.tasksAssigned++;

@@ -78,6 +78,8 @@ export interface StorageAnalysis {
   stateBytes: number;
   /** Changeset bytes written to the log in the retained hourly windows. */
   logChangesetBytes: number;
+  /** Bytes of the events records on the log (key + headers + value) in the retained windows. */
+  logBytes: number;
   largest: Array<{ instanceId: string; stateBytes: number }>;
   byAgentType: Record<string, { agents: number; stateBytes: number }>;
   /**
@@ -92,8 +94,15 @@ export interface StorageAnalysis {
 export interface AgentStorageAnalysis extends AgentStorage {
   /** Estimated canonical JSON bytes of the current state, as analytics folds it. Null when analytics has not seen the agent. */
   stateBytesEstimated: number | null;
-  /** Changeset bytes (paths and values) of the agent's events in the retained windows: the log's payload, not its record or on-disk bytes. */
+  /** Changeset bytes (paths and values) of the agent's events in the retained windows: the payload part of its records. */
   logChangesetBytes: number;
+  /**
+   * The agent's bytes in Kafka: its events records' key + headers + value, as
+   * the consumer read them, refused records included, in the retained windows
+   * (windows written before this figure existed count 0). Kafka's own record
+   * and batch framing and replication are not counted.
+   */
+  logBytes: number;
 }
 
 export interface AnomalyTrend {
@@ -216,10 +225,12 @@ export class StateAnalyticsService {
     if (storage) {
       const sizes = new Map(agents.map((a) => [a.instanceId, a.size]));
       for (const id of instanceIds) {
+        const mine = ws.filter((w) => w.instanceId === id);
         perAgent.push({
           ...(await agentStorage(id, storage)),
           stateBytesEstimated: sizes.get(id) ?? null,
-          logChangesetBytes: ws.filter((w) => w.instanceId === id).reduce((t, w) => t + w.changesetBytes, 0),
+          logChangesetBytes: mine.reduce((t, w) => t + w.changesetBytes, 0),
+          logBytes: mine.reduce((t, w) => t + (w.logBytes ?? 0), 0),
         });
       }
     }
@@ -232,6 +243,7 @@ export class StateAnalyticsService {
       agents: agents.length,
       stateBytes: agents.reduce((t, a) => t + a.size, 0),
       logChangesetBytes: ws.reduce((t, w) => t + w.changesetBytes, 0),
+      logBytes: ws.reduce((t, w) => t + (w.logBytes ?? 0), 0),
       largest: largest(agents, 10),
       byAgentType,
       perAgent,

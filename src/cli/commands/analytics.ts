@@ -184,7 +184,8 @@ function printStorage(s: AgentStorageAnalysis, out: (s: string) => void): void {
   table(
     ['STORAGE', 'BYTES', 'WHAT'],
     [
-      ['log', String(s.logChangesetBytes), 'changeset bytes of its events in the retained windows'],
+      ['log', String(s.logBytes), 'its events records on the log (key + headers + value) in the retained windows'],
+      ['log payload', String(s.logChangesetBytes), 'changeset bytes of those events'],
       ['store (est.)', String(s.storeBytesEstimated), `BSON size of ${s.storeRecords.states} state, ${s.storeRecords.events} event, ${s.storeRecords.snapshots} snapshot record(s)`],
       ['snapshots', String(s.snapshotBlobBytes), `${s.snapshots} snapshot blob(s)${s.snapshotBlobsMissing ? `, ${s.snapshotBlobsMissing} MISSING` : ''}`],
       ['state blob', String(s.stateBlobBytes), 'claim-check blob of the current state (0: inline)'],

@@ -108,7 +108,8 @@ describe('analyzeStorageUtilization per agent (embedded: SQLite store, file-syst
     await blobs.put(manifestKey(1, 2), Buffer.from('not a manifest'));
 
     // Analytics windows: a has changeset bytes in two hourly windows, b in one.
-    const w = (id: string, at: number, bytes: number): ReturnType<typeof emptyWindow> => ({ ...emptyWindow(id, 'worker', '1h', HOUR, at, 0, 0), changesetBytes: bytes, events: 1 });
+    // Their records on the log (logBytes) are the changesets plus keys, headers and the rest of the record.
+    const w = (id: string, at: number, bytes: number): ReturnType<typeof emptyWindow> => ({ ...emptyWindow(id, 'worker', '1h', HOUR, at, 0, 0), changesetBytes: bytes, logBytes: bytes * 3 + 1, events: 1 });
     await analyticsStore.writeBatch({
       windows: [w('a', 0, 111), w('a', HOUR, 222), w('b', 0, 50)],
       anomalies: [],
@@ -124,6 +125,7 @@ describe('analyzeStorageUtilization per agent (embedded: SQLite store, file-syst
       instanceId: 'a',
       blobsMeasured: true,
       logChangesetBytes: 333,
+      logBytes: 333 * 3 + 2,
       storeRecords: { states: 1, events: 1001, snapshots: 2 },
       storeBytesEstimated: bsonBytes(stateA) + eventsA.reduce((t, e) => t + bsonBytes(e), 0) + snapsA.reduce((t, s) => t + bsonBytes(s), 0),
       snapshots: 2,
@@ -137,6 +139,7 @@ describe('analyzeStorageUtilization per agent (embedded: SQLite store, file-syst
     });
     expect(b).toMatchObject({
       logChangesetBytes: 50,
+      logBytes: 151,
       storeRecords: { states: 1, events: 3, snapshots: 1 },
       storeBytesEstimated: bsonBytes(stateB) + eventsB.reduce((t, e) => t + bsonBytes(e), 0) + bsonBytes(snapsB[0]!),
       snapshotBlobBytes: 777,
@@ -145,7 +148,7 @@ describe('analyzeStorageUtilization per agent (embedded: SQLite store, file-syst
       backupSegmentBytes: 3001 + 500,
       backupBytesApportioned: Math.round((3001 * 7) / 30 + (500 * 3) / 4), // the 4th record of that segment is not an event of b
     });
-    expect(c).toMatchObject({ storeBytesEstimated: 0, storeRecords: { states: 0, events: 0, snapshots: 0 }, snapshotBlobBytes: 0, backupBytesApportioned: 0, logChangesetBytes: 0, stateBytesEstimated: null });
+    expect(c).toMatchObject({ storeBytesEstimated: 0, storeRecords: { states: 0, events: 0, snapshots: 0 }, snapshotBlobBytes: 0, backupBytesApportioned: 0, logChangesetBytes: 0, logBytes: 0, stateBytesEstimated: null });
 
     // A snapshot whose blob is gone is named, not counted.
     await blobs.delete('snapshots/a/20');
@@ -158,9 +161,10 @@ describe('analyzeStorageUtilization per agent (embedded: SQLite store, file-syst
     const lines: string[] = [];
     expect(await analytics(['b', '--backend', 'embedded', '--data-dir', dir, '--json'], (s) => lines.push(s))).toBe(0);
     const json = JSON.parse(lines.join('\n')) as { storage: Record<string, unknown> };
-    expect(json.storage).toMatchObject({ instanceId: 'b', stateBlobBytes: 5000, snapshotBlobBytes: 777, backupSegmentBytes: 3501, logChangesetBytes: 50 });
+    expect(json.storage).toMatchObject({ instanceId: 'b', stateBlobBytes: 5000, snapshotBlobBytes: 777, backupSegmentBytes: 3501, logChangesetBytes: 50, logBytes: 151 });
     const text: string[] = [];
     expect(await analytics(['b', '--backend', 'embedded', '--data-dir', dir], (s) => text.push(s))).toBe(0);
+    expect(text.join('\n')).toMatch(/log\s+151\s+its events records on the log/);
     expect(text.join('\n')).toMatch(/backup \(est\.\)\s+\d+\s+its share of 2 segment\(s\) of 3501 bytes/);
   });
 });
