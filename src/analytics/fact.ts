@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { StoredRecord } from '../log/port.js';
 import { cleanMessage } from '../domain/index.js';
 
@@ -95,7 +95,8 @@ export async function readFact(record: StoredRecord, read: BodyReader): Promise<
   if (sealed) {
     changesetBytes = Buffer.isBuffer(sealedBytes) ? sealedBytes.length : Buffer.byteLength(sealedBytes as string);
   } else if (changes.length > 0) {
-    const hash = createHash('sha1');
+    // One string hashed once: the same digest as feeding the parts one by one, at a fraction of the cost.
+    let keyText = '';
     for (const c of changes) {
       if (typeof c !== 'object' || c === null) return { kind: 'skip', reason: 'bad_field', detail: 'changeset item is not a record' };
       const { path, op, oldValue, oldBytes, newValue } = c as Record<string, unknown>;
@@ -109,15 +110,9 @@ export async function readFact(record: StoredRecord, read: BodyReader): Promise<
       sizeDelta += sizeChange(path, op, oldLen, newLen);
       if (path === '/status' && newText !== null) status = unquote(newText);
       else if (path === '/agentType' && newText !== null) agentType = unquote(newText);
-      hash
-        .update(path.replace(/\/\d+(?=\/|$)/g, '/#'))
-        .update('\0')
-        .update(op)
-        .update('\0')
-        .update(newText ?? '')
-        .update('\u0001');
+      keyText += `${path.replace(/\/\d+(?=\/|$)/g, '/#')}\0${op}\0${newText ?? ''}\u0001`;
     }
-    changeKey = hash.digest('base64');
+    changeKey = hash('sha1', keyText, 'base64');
   }
   return {
     kind: 'fact',
