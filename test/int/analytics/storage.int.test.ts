@@ -28,7 +28,10 @@ describe('analyzeStorageUtilization per agent (servers: FerretDB store, S3 blobs
     await analyticsStore.setup();
     const blobs = new S3BlobStore({ ...env.s3, prefix });
     await blobs.setup();
-    cleanups.push(() => blobs.close(), () => store.close());
+    cleanups.push(
+      () => blobs.close(),
+      () => store.close(),
+    );
 
     await agentStorageScenario({ store, blobs, analyticsStore }, async (args) => {
       const vars: Record<string, string> = {
