@@ -1,5 +1,5 @@
 import type { NodeHeartbeat } from '../runtime/types.js';
-import type { AgentAccess } from '../telemetry/access.js';
+import { addAccessCounts, noAccess, type AgentAccess } from '../telemetry/access.js';
 
 /**
  * One agent's access figures in one tumbling window (docs/analytics.md,
@@ -8,19 +8,12 @@ import type { AgentAccess } from '../telemetry/access.js';
  * label `access:<label>` (`_id` `<instanceId>|access:<label>|<windowStart>`),
  * so the event fold and the heartbeat fold never write the same document.
  */
-export interface AccessWindow {
+export interface AccessWindow extends AgentAccess {
   _id: string;
-  instanceId: string;
   /** `access:<label>`, e.g. `access:1h`. */
   window: string;
   windowStart: number;
   windowEnd: number;
-  reads: number;
-  readMsTotal: number;
-  cacheHits: number;
-  cacheMisses: number;
-  writes: number;
-  writeMsTotal: number;
   /** Per host, the latest heartbeat folded in: an earlier or equal one (a redelivery) is not counted again. */
   hosts: Array<{ nodeId: string; timestamp: number; sequence: number }>;
 }
@@ -37,20 +30,7 @@ export function accessWindowId(instanceId: string, label: string, start: number)
 /** The window of `label` (length `ms`) that holds `at`, empty. */
 export function emptyAccessWindow(instanceId: string, label: string, ms: number, at: number): AccessWindow {
   const windowStart = Math.floor(at / ms) * ms;
-  return {
-    _id: accessWindowId(instanceId, label, windowStart),
-    instanceId,
-    window: accessLabel(label),
-    windowStart,
-    windowEnd: windowStart + ms,
-    reads: 0,
-    readMsTotal: 0,
-    cacheHits: 0,
-    cacheMisses: 0,
-    writes: 0,
-    writeMsTotal: 0,
-    hosts: [],
-  };
+  return { _id: accessWindowId(instanceId, label, windowStart), ...noAccess(instanceId), window: accessLabel(label), windowStart, windowEnd: windowStart + ms, hosts: [] };
 }
 
 /**
@@ -65,17 +45,12 @@ export function addAccess(w: AccessWindow, h: Pick<NodeHeartbeat, 'nodeId' | 'ti
     seen.timestamp = h.timestamp;
     seen.sequence = h.sequence;
   } else w.hosts.push({ nodeId: h.nodeId, timestamp: h.timestamp, sequence: h.sequence });
-  w.reads += a.reads;
-  w.readMsTotal += a.readMsTotal;
-  w.cacheHits += a.cacheHits;
-  w.cacheMisses += a.cacheMisses;
-  w.writes += a.writes;
-  w.writeMsTotal += a.writeMsTotal;
+  addAccessCounts(w, a);
   return true;
 }
 
 /** The seed's read-side figures over access windows: null where nothing was measured. */
-export function accessFigures(ws: readonly Pick<AccessWindow, 'reads' | 'readMsTotal' | 'cacheHits' | 'cacheMisses' | 'writes' | 'writeMsTotal'>[]): {
+export function accessFigures(ws: readonly Omit<AgentAccess, 'instanceId'>[]): {
   averageReadTime: number | null;
   averageWriteTime: number | null;
   cacheHitRate: number | null;
@@ -84,22 +59,15 @@ export function accessFigures(ws: readonly Pick<AccessWindow, 'reads' | 'readMsT
   cacheMisses: number;
   writes: number;
 } {
-  const t = { reads: 0, readMs: 0, hits: 0, misses: 0, writes: 0, writeMs: 0 };
-  for (const w of ws) {
-    t.reads += w.reads;
-    t.readMs += w.readMsTotal;
-    t.hits += w.cacheHits;
-    t.misses += w.cacheMisses;
-    t.writes += w.writes;
-    t.writeMs += w.writeMsTotal;
-  }
+  const t = noAccess('');
+  for (const w of ws) addAccessCounts(t, w);
   return {
-    averageReadTime: t.reads === 0 ? null : t.readMs / t.reads,
-    averageWriteTime: t.writes === 0 ? null : t.writeMs / t.writes,
-    cacheHitRate: t.hits + t.misses === 0 ? null : t.hits / (t.hits + t.misses),
+    averageReadTime: t.reads === 0 ? null : t.readMsTotal / t.reads,
+    averageWriteTime: t.writes === 0 ? null : t.writeMsTotal / t.writes,
+    cacheHitRate: t.cacheHits + t.cacheMisses === 0 ? null : t.cacheHits / (t.cacheHits + t.cacheMisses),
     reads: t.reads,
-    cacheHits: t.hits,
-    cacheMisses: t.misses,
+    cacheHits: t.cacheHits,
+    cacheMisses: t.cacheMisses,
     writes: t.writes,
   };
 }

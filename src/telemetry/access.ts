@@ -19,6 +19,16 @@ export interface AgentAccess {
   writeMsTotal: number;
 }
 
+/** Adds `from`'s counts to `into`. */
+export function addAccessCounts(into: Omit<AgentAccess, 'instanceId'>, from: Omit<AgentAccess, 'instanceId'>): void {
+  into.reads += from.reads;
+  into.readMsTotal += from.readMsTotal;
+  into.cacheHits += from.cacheHits;
+  into.cacheMisses += from.cacheMisses;
+  into.writes += from.writes;
+  into.writeMsTotal += from.writeMsTotal;
+}
+
 /** An interval with no access: the figures start here. */
 export function noAccess(instanceId: string): AgentAccess {
   return { instanceId, reads: 0, readMsTotal: 0, cacheHits: 0, cacheMisses: 0, writes: 0, writeMsTotal: 0 };
@@ -64,14 +74,6 @@ export class AccessRecorder {
 
   /** Puts drained figures back (their heartbeat was not appended), so the next one carries them. */
   restore(drained: readonly AgentAccess[]): void {
-    for (const d of drained) {
-      const a = this.of(d.instanceId);
-      a.reads += d.reads;
-      a.readMsTotal += d.readMsTotal;
-      a.cacheHits += d.cacheHits;
-      a.cacheMisses += d.cacheMisses;
-      a.writes += d.writes;
-      a.writeMsTotal += d.writeMsTotal;
-    }
+    for (const d of drained) addAccessCounts(this.of(d.instanceId), d);
   }
 }
