@@ -4,6 +4,8 @@ import { topicNames, type TopicNames, DEFAULT_TOPIC_PREFIX } from '../log/topics
 import { NO_METRICS, type Metrics } from '../telemetry/metrics.js';
 import { retrying, sleep } from '../util/retry.js';
 import type { RuntimeWire } from '../runtime/wire.js';
+import type { NodeHeartbeat } from '../runtime/types.js';
+import { accessLabel, accessWindowId, addAccess, emptyAccessWindow, type AccessWindow } from './access.js';
 import { readFact, type BodyReader } from './fact.js';
 import { PartitionFold } from './fold.js';
 import { hostRecord, newer, type HostRecord } from './hosts.js';
@@ -73,6 +75,8 @@ export class AnalyticsConsumer {
   private retentionAt = 0;
   /** Latest heartbeat per host this instance has seen (loaded from the store once per run). */
   private hosts: Map<string, HostRecord> | undefined;
+  /** Open access windows by `_id` (loaded from the store on first use, dropped once past). */
+  private accessWindows = new Map<string, AccessWindow>();
   private watermark = 0;
 
   constructor(private readonly o: AnalyticsConsumerOptions) {
@@ -92,6 +96,7 @@ export class AnalyticsConsumer {
     while (!signal.aborted) {
       this.folds.clear();
       this.hosts = undefined;
+      this.accessWindows.clear();
       try {
         const consumer = await this.o.log.consume({
           group: this.group,
@@ -183,6 +188,7 @@ export class AnalyticsConsumer {
   private async handleHeartbeats(batch: ConsumedBatch, retry: <T>(what: string, fn: () => Promise<T>) => Promise<T>): Promise<void> {
     this.hosts ??= new Map((await retry('analytics_hosts load', () => this.o.store.hosts())).map((h) => [h.nodeId, h]));
     const changed = new Map<string, HostRecord>();
+    const beats: NodeHeartbeat[] = [];
     for (const r of batch.records) {
       let h;
       try {
@@ -193,13 +199,47 @@ export class AnalyticsConsumer {
         continue;
       }
       if (!h) continue;
+      if (h.access && h.access.length > 0) beats.push(h);
       const rec = hostRecord(h);
       if (!newer(rec, this.hosts.get(rec.nodeId))) continue;
       this.hosts.set(rec.nodeId, rec);
       changed.set(rec.nodeId, rec);
     }
+    // Access windows first: each remembers the latest heartbeat per host it
+    // counted, so a batch delivered again after a crash counts nothing twice.
+    const dirty = beats.length > 0 ? await retry('access windows load', () => this.foldAccess(beats)) : [];
+    if (dirty.length > 0) await retry('access windows write', () => this.o.store.writeAccess(dirty));
     if (changed.size > 0) await retry('analytics_hosts write', () => this.o.store.writeHosts([...changed.values()]));
     this.metrics.inc('agentstate_analytics_heartbeats_total', {}, batch.records.length);
+  }
+
+  /** Adds the heartbeats' access figures to each agent's window of every label; returns the windows that changed. */
+  private async foldAccess(beats: readonly NodeHeartbeat[]): Promise<AccessWindow[]> {
+    const windows = Object.entries(this.settings.windows);
+    // Load, one query per label, the windows this batch touches that are not in memory.
+    for (const [label, ms] of windows) {
+      const missing = new Map<string, number>();
+      for (const h of beats) for (const a of h.access!) if (!this.accessWindows.has(accessWindowId(a.instanceId, label, Math.floor(h.timestamp / ms) * ms))) missing.set(a.instanceId, h.timestamp);
+      if (missing.size === 0) continue;
+      const starts = beats.map((h) => Math.floor(h.timestamp / ms) * ms);
+      for (const w of await this.o.store.access({ instanceIds: [...missing.keys()], window: label, from: Math.min(...starts), to: Math.max(...starts) + 1 })) this.accessWindows.set(w._id, w);
+    }
+    const dirty = new Map<string, AccessWindow>();
+    let latest = 0;
+    for (const h of beats) {
+      latest = Math.max(latest, h.timestamp);
+      for (const a of h.access!) {
+        for (const [label, ms] of windows) {
+          const id = accessWindowId(a.instanceId, label, Math.floor(h.timestamp / ms) * ms);
+          let w = this.accessWindows.get(id);
+          if (!w) this.accessWindows.set(id, (w = emptyAccessWindow(a.instanceId, label, ms, h.timestamp)));
+          if (addAccess(w, h, a)) dirty.set(id, w);
+        }
+      }
+    }
+    // Windows a full length in the past stay in the store only.
+    for (const [id, w] of this.accessWindows) if (w.windowEnd + (w.windowEnd - w.windowStart) < latest) this.accessWindows.delete(id);
+    return [...dirty.values()];
   }
 
   /** The partition's fold: from nothing at the first retained offset (a rebuild), else from its checkpoints. */
@@ -217,6 +257,9 @@ export class AnalyticsConsumer {
     for (const [label, ms] of Object.entries(this.settings.retentionMs)) {
       const n = await retry('state_metrics retention', () => this.o.store.deleteWindowsBefore(label, this.watermark - ms));
       if (n > 0) this.metrics.inc('agentstate_analytics_windows_expired_total', { window: label }, n);
+      // Access windows are judged by the same log time (heartbeats and events share the wall clock).
+      const a = await retry('state_metrics retention', () => this.o.store.deleteWindowsBefore(accessLabel(label), this.watermark - ms));
+      if (a > 0) this.metrics.inc('agentstate_analytics_windows_expired_total', { window: accessLabel(label) }, a);
     }
   }
 }

@@ -360,11 +360,26 @@ function prune(ts: number[], before: number): void {
   if (i > 0) ts.splice(0, i);
 }
 
+/** Reused by {@link median}: the fold calls it per event, and a sorted copy per call was a hot spot. */
+let scratch = new Float64Array(128);
+
 export function median(xs: readonly number[]): number {
-  if (xs.length === 0) return 0;
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+  const n = xs.length;
+  if (n === 0) return 0;
+  if (scratch.length < n) scratch = new Float64Array(n * 2);
+  const s = scratch;
+  // Insertion sort into the scratch array: ascending, as a numeric sort (n is at most a few dozen here).
+  for (let i = 0; i < n; i++) {
+    const x = xs[i]!;
+    let j = i - 1;
+    while (j >= 0 && s[j]! > x) {
+      s[j + 1] = s[j]!;
+      j--;
+    }
+    s[j + 1] = x;
+  }
+  const m = n >> 1;
+  return n % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
 /** (x - median) / (1.4826 MAD), the MAD floored so a perfectly regular baseline does not divide by zero. */

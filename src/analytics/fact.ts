@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { StoredRecord } from '../log/port.js';
 import { cleanMessage } from '../domain/index.js';
 
@@ -22,6 +22,8 @@ export interface EventFact {
   changes: number;
   /** UTF-8 bytes of the changeset's paths and values (or of the sealed changeset; of its canonical JSON when claim-checked). */
   changesetBytes: number;
+  /** The record's size on the log: key + header keys and values + value bytes (docs/analytics.md, Storage). */
+  recordBytes: number;
   /** Estimated change of the state's canonical JSON size (docs/analytics.md, State size). 0 when sealed or claim-checked. */
   sizeDelta: number;
   /** Hash of the changeset with array indexes blanked: equal for the same step repeated. Undefined when sealed or empty. */
@@ -100,7 +102,8 @@ export async function readFact(record: StoredRecord, read: BodyReader): Promise<
   } else if (sealed) {
     changesetBytes = Buffer.isBuffer(sealedBytes) ? sealedBytes.length : Buffer.byteLength(sealedBytes as string);
   } else if (changes.length > 0) {
-    const hash = createHash('sha1');
+    // One string hashed once: the same digest as feeding the parts one by one, at a fraction of the cost.
+    let keyText = '';
     for (const c of changes) {
       if (typeof c !== 'object' || c === null) return { kind: 'skip', reason: 'bad_field', detail: 'changeset item is not a record' };
       const { path, op, oldValue, oldBytes, newValue } = c as Record<string, unknown>;
@@ -114,15 +117,9 @@ export async function readFact(record: StoredRecord, read: BodyReader): Promise<
       sizeDelta += sizeChange(path, op, oldLen, newLen);
       if (path === '/status' && newText !== null) status = unquote(newText);
       else if (path === '/agentType' && newText !== null) agentType = unquote(newText);
-      hash
-        .update(path.replace(/\/\d+(?=\/|$)/g, '/#'))
-        .update('\0')
-        .update(op)
-        .update('\0')
-        .update(newText ?? '')
-        .update('\u0001');
+      keyText += `${path.replace(/\/\d+(?=\/|$)/g, '/#')}\0${op}\0${newText ?? ''}\u0001`;
     }
-    changeKey = hash.digest('base64');
+    changeKey = hash('sha1', keyText, 'base64');
   }
   return {
     kind: 'fact',
@@ -137,6 +134,7 @@ export async function readFact(record: StoredRecord, read: BodyReader): Promise<
       checksum: w.stateChecksum as string,
       changes: claimChecked ? Number((ref as Record<string, unknown>).changes ?? 0) : sealed ? 0 : changes.length,
       changesetBytes,
+      recordBytes: recordBytes(record),
       sizeDelta,
       changeKey,
       status,
@@ -144,6 +142,17 @@ export async function readFact(record: StoredRecord, read: BodyReader): Promise<
       sealed,
     },
   };
+}
+
+/**
+ * What a record occupies on the log, as the consumer sees it: the UTF-8 key,
+ * each header's key and value, and the value (Avro framing included). Kafka's
+ * per-record and per-batch framing (varints, attributes, CRC) is not counted.
+ */
+export function recordBytes(record: Pick<StoredRecord, 'key' | 'headers' | 'value'>): number {
+  let n = Buffer.byteLength(record.key) + (record.value?.length ?? 0);
+  for (const k in record.headers) n += Buffer.byteLength(k) + Buffer.byteLength(record.headers[k]!);
+  return n;
 }
 
 const REQUIRED: ReadonlyArray<[string, 'string' | 'number']> = [

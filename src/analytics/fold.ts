@@ -69,6 +69,8 @@ export class PartitionFold {
   private dirtyWindows = new Map<string, WindowAggregate>();
   private dirtyAgents = new Set<AgentCheckpoint>();
   private changes: AnomalyChange[] = [];
+  /** The window labels and lengths, listed once (the fold visits them per event). */
+  private readonly windowList: ReadonlyArray<[string, number]>;
   private counts = { applied: 0, rejected: 0, skipped: {} as SkipCounts, details: {} as Record<string, string> };
 
   constructor(
@@ -76,6 +78,7 @@ export class PartitionFold {
     private readonly settings: AnalyticsSettings,
     restored?: { partition: PartitionCheckpoint | undefined; agents: AgentCheckpoint[] },
   ) {
+    this.windowList = Object.entries(settings.windows);
     this.p = restored?.partition ?? { _id: `p${partition}`, partition, nextOffset: '0', watermark: 0, tick: 0 };
     for (const a of restored?.agents ?? []) this.agents.set(a.instanceId, a);
   }
@@ -86,12 +89,12 @@ export class PartitionFold {
 
   /** Folds one record's reading. `key` and `offset` are the record's. */
   add(key: string, offset: string, reading: FactReading): void {
-    const next = BigInt(offset) + 1n;
-    if (next > BigInt(this.p.nextOffset)) this.p.nextOffset = next.toString();
+    const at64 = BigInt(offset);
+    if (at64 >= BigInt(this.p.nextOffset)) this.p.nextOffset = (at64 + 1n).toString();
     if (reading.kind === 'skip') return this.skip(reading.reason, reading.detail);
     const f = reading.fact;
     let a = this.agents.get(key);
-    if (a && BigInt(offset) <= BigInt(a.lastOffset)) return this.skip('redelivered', `offset ${offset}`);
+    if (a && at64 <= BigInt(a.lastOffset)) return this.skip('redelivered', `offset ${offset}`);
     if (!a) {
       a = { _id: key, instanceId: key, partition: this.partition, lastOffset: '-1', head: null, agentType: null, size: 0, clock: null, windows: {}, det: emptyDetectorState() };
       this.agents.set(key, a);
@@ -107,6 +110,7 @@ export class PartitionFold {
       this.counts.rejected++;
       for (const w of this.windowsAt(a, at)) {
         w.writesRejected++;
+        w.logBytes += f.recordBytes;
         w.rejectReasons[decision.reason] = (w.rejectReasons[decision.reason] ?? 0) + 1;
         w.lastOffset = offset;
       }
@@ -127,6 +131,7 @@ export class PartitionFold {
         w.sizeEnd = a.size;
         if (a.size > w.sizeMax) w.sizeMax = a.size;
         w.changesetBytes += f.changesetBytes;
+        w.logBytes += f.recordBytes;
         if (f.sealed) w.sealedEvents++;
         if (f.status !== undefined) w.statusChanges++;
         if (f.eventType === 'task_assigned') w.tasksAssigned++;
@@ -186,7 +191,7 @@ export class PartitionFold {
   /** The agent's window of each label holding `at`, opening a new one when `at` passed the open one. */
   private windowsAt(a: AgentCheckpoint, at: number): WindowAggregate[] {
     const out: WindowAggregate[] = [];
-    for (const [label, ms] of Object.entries(this.settings.windows)) {
+    for (const [label, ms] of this.windowList) {
       let w = a.windows[label];
       if (!w || at >= w.windowEnd) {
         w = emptyWindow(a.instanceId, a.agentType, label, ms, at, this.partition, a.size);

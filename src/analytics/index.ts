@@ -1,3 +1,5 @@
+export { accessFigures, accessLabel, accessWindowId, addAccess, emptyAccessWindow } from './access.js';
+export type { AccessWindow } from './access.js';
 export { ANOMALY_TYPES } from './anomaly.js';
 export type { AnomalyRecord, AnomalyType, Severity } from './anomaly.js';
 export { AnalyticsConsumer, analyticsGroup } from './consumer.js';

@@ -1,3 +1,4 @@
+import type { AccessWindow } from './access.js';
 import type { AnomalyRecord, AnomalyType } from './anomaly.js';
 import type { AgentCheckpoint, PartitionCheckpoint } from './fold.js';
 import type { HostRecord } from './hosts.js';
@@ -59,6 +60,10 @@ export interface AnalyticsStore {
   metrics(query: MetricsQuery): Promise<WindowAggregate[]>;
   anomalies(query: AnomalyQuery): Promise<AnomalyRecord[]>;
   agents(): Promise<AgentSummary[]>;
+  /** Replaces access windows (by `_id`), in `state_metrics` under their `access:<label>` label. */
+  writeAccess(windows: AccessWindow[]): Promise<void>;
+  /** Access windows of `query.window` (the plain label, e.g. `1h`), by agent then start. */
+  access(query: MetricsQuery): Promise<AccessWindow[]>;
   /** Replaces the hosts' latest heartbeats (`analytics_hosts`, by nodeId). */
   writeHosts(hosts: HostRecord[]): Promise<void>;
   /** Every runtime host analytics has heard from, with its latest heartbeat. */

@@ -1,4 +1,6 @@
 import { InvalidInputError } from '../domain/index.js';
+import type { BodyEncoding } from '../codec/state-body.js';
+import { accessFigures, type AccessWindow } from './access.js';
 import { ANOMALY_TYPES, type AnomalyRecord, type AnomalyType } from './anomaly.js';
 import type { BlobStore } from '../blob/port.js';
 import type { StateStore } from '../store/port.js';
@@ -12,7 +14,7 @@ export interface TimeRange {
   end: number | Date;
 }
 
-/** The seed's StateMetrics, from the windows inside the range. Figures analytics cannot see from the log are null (docs/analytics.md). */
+/** The seed's StateMetrics, from the windows inside the range (docs/analytics.md). A figure nothing measured in the range is null. */
 export interface StateMetrics {
   instanceId: string;
   timeRange: { start: number; end: number };
@@ -20,11 +22,26 @@ export interface StateMetrics {
   updateFrequency: number;
   /** Bytes per hour (estimated canonical JSON size). */
   sizeGrowthRate: number;
-  /** Not derivable from events (the projector's compression is per snapshot): null. */
+  /**
+   * The codec's compression of the agent's snapshots taken in the range (by
+   * the time of their state): raw bytes (the canonical JSON the frame holds)
+   * over stored bytes, summed over them; > 1 means the codec saved space.
+   * Null without the state store (`storage` option) or when no snapshot falls
+   * in the range.
+   */
   compressionRatio: number | null;
+  /** The snapshot encodings `compressionRatio` sums: how many, their raw and stored bytes. */
+  compression: { encodings: number; originalBytes: number; storedBytes: number };
   /** Event-type mix: how the state is written. */
   accessPatterns: Array<{ eventType: string; count: number; share: number }>;
+  /**
+   * Read and write times (ms) and the cache hit rate from the access figures
+   * the runtime hosts' heartbeats carry (docs/analytics.md, Access figures);
+   * each null when nothing was measured in the range.
+   */
   performanceMetrics: { averageReadTime: number | null; averageWriteTime: number | null; cacheHitRate: number | null; errorRate: number };
+  /** How many reads, cache hits and misses, and acknowledged writes the access figures hold. */
+  access: { reads: number; cacheHits: number; cacheMisses: number; writes: number };
   events: number;
   stateBytes: number;
   changesetBytes: number;
@@ -52,6 +69,10 @@ export interface PerformanceAnalysis {
   errorRate: number;
   updateFrequency: number;
   writesRejected: number;
+  /** From the access figures (ms, share); null when nothing was measured. */
+  averageReadTime: number | null;
+  averageWriteTime: number | null;
+  cacheHitRate: number | null;
   activeAnomalies: AnomalyType[];
   /** Plain findings, e.g. "error rate 42% (fleet median 3%)". */
   issues: string[];
@@ -78,6 +99,8 @@ export interface StorageAnalysis {
   stateBytes: number;
   /** Changeset bytes written to the log in the retained hourly windows. */
   logChangesetBytes: number;
+  /** Bytes of the events records on the log (key + headers + value) in the retained windows. */
+  logBytes: number;
   largest: Array<{ instanceId: string; stateBytes: number }>;
   byAgentType: Record<string, { agents: number; stateBytes: number }>;
   /**
@@ -92,8 +115,15 @@ export interface StorageAnalysis {
 export interface AgentStorageAnalysis extends AgentStorage {
   /** Estimated canonical JSON bytes of the current state, as analytics folds it. Null when analytics has not seen the agent. */
   stateBytesEstimated: number | null;
-  /** Changeset bytes (paths and values) of the agent's events in the retained windows: the log's payload, not its record or on-disk bytes. */
+  /** Changeset bytes (paths and values) of the agent's events in the retained windows: the payload part of its records. */
   logChangesetBytes: number;
+  /**
+   * The agent's bytes in Kafka: its events records' key + headers + value, as
+   * the consumer read them, refused records included, in the retained windows
+   * (windows written before this figure existed count 0). Kafka's own record
+   * and batch framing and replication are not counted.
+   */
+  logBytes: number;
 }
 
 export interface AnomalyTrend {
@@ -131,8 +161,16 @@ export class StateAnalyticsService {
 
   async getStateMetrics(instanceId: string, timeRange: TimeRange, window = this.window): Promise<StateMetrics> {
     const range = toRange(timeRange);
-    const ws = await this.store.metrics({ instanceIds: [instanceId], window, from: range.start, to: range.end });
-    return metricsOf(instanceId, range, ws);
+    const q = { instanceIds: [instanceId], window, from: range.start, to: range.end };
+    const [ws, access, encodings] = await Promise.all([this.store.metrics(q), this.store.access(q), this.encodings(instanceId, range)]);
+    return metricsOf(instanceId, range, ws, access, encodings);
+  }
+
+  /** The encodings of the agent's snapshots in the range (`state_snapshots`, from the state store); none without it. */
+  private async encodings(instanceId: string, range: { start: number; end: number }): Promise<BodyEncoding[]> {
+    const store = this.options.storage?.store;
+    if (!store) return [];
+    return (await store.listSnapshots(instanceId)).filter((s) => s.stateTimestamp >= range.start && s.stateTimestamp < range.end).map((s) => s.encoding);
   }
 
   async getStateTrends(instanceIds: string[], timeRange: TimeRange, window = this.window): Promise<StateTrend[]> {
@@ -159,7 +197,8 @@ export class StateAnalyticsService {
     const agents: PerformanceAnalysis[] = [];
     for (const id of instanceIds) {
       const end = (summaries.get(id)?.lastEventAt ?? this.now()) + 1;
-      const m = metricsOf(id, { start: end - 24 * HOUR, end }, await this.store.metrics({ instanceIds: [id], window: this.window, from: end - 25 * HOUR, to: end }));
+      const q = { instanceIds: [id], window: this.window, from: end - 25 * HOUR, to: end };
+      const m = metricsOf(id, { start: end - 24 * HOUR, end }, await this.store.metrics(q), await this.store.access(q));
       const issues: string[] = [];
       if (m.performanceMetrics.errorRate > 0.2) issues.push(`error rate ${(m.performanceMetrics.errorRate * 100).toFixed(0)}%`);
       if (m.taskCompletionRate !== null && m.taskCompletionRate < 0.5) issues.push(`task completion rate ${(m.taskCompletionRate * 100).toFixed(0)}%`);
@@ -174,6 +213,9 @@ export class StateAnalyticsService {
         errorRate: m.performanceMetrics.errorRate,
         updateFrequency: m.updateFrequency,
         writesRejected: m.writesRejected,
+        averageReadTime: m.performanceMetrics.averageReadTime,
+        averageWriteTime: m.performanceMetrics.averageWriteTime,
+        cacheHitRate: m.performanceMetrics.cacheHitRate,
         activeAnomalies: active,
         issues,
       });
@@ -216,10 +258,12 @@ export class StateAnalyticsService {
     if (storage) {
       const sizes = new Map(agents.map((a) => [a.instanceId, a.size]));
       for (const id of instanceIds) {
+        const mine = ws.filter((w) => w.instanceId === id);
         perAgent.push({
           ...(await agentStorage(id, storage)),
           stateBytesEstimated: sizes.get(id) ?? null,
-          logChangesetBytes: ws.filter((w) => w.instanceId === id).reduce((t, w) => t + w.changesetBytes, 0),
+          logChangesetBytes: mine.reduce((t, w) => t + w.changesetBytes, 0),
+          logBytes: mine.reduce((t, w) => t + (w.logBytes ?? 0), 0),
         });
       }
     }
@@ -232,6 +276,7 @@ export class StateAnalyticsService {
       agents: agents.length,
       stateBytes: agents.reduce((t, a) => t + a.size, 0),
       logChangesetBytes: ws.reduce((t, w) => t + w.changesetBytes, 0),
+      logBytes: ws.reduce((t, w) => t + (w.logBytes ?? 0), 0),
       largest: largest(agents, 10),
       byAgentType,
       perAgent,
@@ -271,8 +316,8 @@ export class StateAnalyticsService {
   }
 }
 
-/** The seed's StateMetrics over a set of windows of one agent. */
-export function metricsOf(instanceId: string, range: { start: number; end: number }, ws: readonly WindowAggregate[]): StateMetrics {
+/** The seed's StateMetrics over a set of windows of one agent (and its access windows and codec encodings in the range). */
+export function metricsOf(instanceId: string, range: { start: number; end: number }, ws: readonly WindowAggregate[], access: readonly AccessWindow[] = [], encodings: readonly BodyEncoding[] = []): StateMetrics {
   const t = { events: 0, errors: 0, completed: 0, failed: 0, execMs: 0, execN: 0, changesetBytes: 0, rejected: 0 };
   const types: Record<string, number> = {};
   for (const w of ws) {
@@ -301,16 +346,24 @@ export function metricsOf(instanceId: string, range: { start: number; end: numbe
     executionCount: t.execN,
     changesetBytes: t.changesetBytes,
   });
+  const a = accessFigures(access);
+  const compression = { encodings: encodings.length, originalBytes: 0, storedBytes: 0 };
+  for (const e of encodings) {
+    compression.originalBytes += e.originalSize;
+    compression.storedBytes += e.storedSize;
+  }
   return {
     instanceId,
     timeRange: range,
     updateFrequency: f.updateFrequency,
     sizeGrowthRate: f.sizeGrowthRate,
-    compressionRatio: null,
+    compressionRatio: compression.storedBytes === 0 ? null : compression.originalBytes / compression.storedBytes,
+    compression,
     accessPatterns: Object.entries(types)
       .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
       .map(([eventType, count]) => ({ eventType, count, share: t.events === 0 ? 0 : count / t.events })),
-    performanceMetrics: { averageReadTime: null, averageWriteTime: null, cacheHitRate: null, errorRate: f.errorRate },
+    performanceMetrics: { averageReadTime: a.averageReadTime, averageWriteTime: a.averageWriteTime, cacheHitRate: a.cacheHitRate, errorRate: f.errorRate },
+    access: { reads: a.reads, cacheHits: a.cacheHits, cacheMisses: a.cacheMisses, writes: a.writes },
     events: t.events,
     stateBytes: last?.sizeEnd ?? 0,
     changesetBytes: t.changesetBytes,

@@ -24,6 +24,8 @@ export interface WindowAggregate {
   sizeEnd: number;
   sizeMax: number;
   changesetBytes: number;
+  /** Bytes of the agent's records on the log (key + headers + value), accepted and refused alike: `recordBytes`. */
+  logBytes: number;
   /** Events whose changeset is sealed (encrypted): no size figures for them. */
   sealedEvents: number;
   tasksAssigned: number;
@@ -63,6 +65,7 @@ export function emptyWindow(instanceId: string, agentType: string | null, label:
     sizeEnd: size,
     sizeMax: size,
     changesetBytes: 0,
+    logBytes: 0,
     sealedEvents: 0,
     tasksAssigned: 0,
     tasksCompleted: 0,

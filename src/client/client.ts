@@ -1,3 +1,4 @@
+import type { AccessRecorder } from '../telemetry/access.js';
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
@@ -68,6 +69,7 @@ export class AgentStateClient {
   private readonly submitter: Submitter;
   private readonly owned = new Map<string, Owned>();
   private readonly oldValueMaxBytes: number;
+  private readonly access: AccessRecorder | undefined;
   private closed = false;
 
   private constructor(options: AgentStateClientOptions) {
@@ -85,6 +87,7 @@ export class AgentStateClient {
     const topics = topicNames(options.topicPrefix);
     this.heartbeatsTopic = topics.heartbeats;
     this.nodeId = options.nodeId ?? `${hostname()}:${process.pid}`;
+    this.access = options.access;
     const decisionTimeoutMs = options.decisionTimeoutMs ?? 60_000;
     if (!Number.isFinite(decisionTimeoutMs) || decisionTimeoutMs <= 0) throw new ConfigError('decisionTimeoutMs', 'must be a positive number of milliseconds');
     this.source = options.source ?? 'agentstate-client';
@@ -153,7 +156,7 @@ export class AgentStateClient {
       throw new ConflictError(`agent ${instanceId} was created concurrently by another writer (${outcome.reason})`);
     }
     this.owned.set(instanceId, owned);
-    return updateResult(undefined, outcome.projection, diff({}, state), outcome.event, started);
+    return this.recorded(updateResult(undefined, outcome.projection, diff({}, state), outcome.event, started));
   }
 
   /**
@@ -228,7 +231,7 @@ export class AgentStateClient {
       }
       throw new ConflictError(`agent ${instanceId}: write rejected by the log (${outcome.reason}${outcome.detail ? `: ${outcome.detail}` : ''})`);
     }
-    return updateResult(head, outcome.projection, changes, outcome.event, started);
+    return this.recorded(updateResult(head, outcome.projection, changes, outcome.event, started));
   }
 
   /** `task_assigned`: the agent starts a task (status running). */
@@ -304,6 +307,13 @@ export class AgentStateClient {
   /** `performance_updated`: shallow merge into performance. */
   performanceUpdated(id: string, metrics: JsonObject): Promise<StateUpdateResult> {
     return this.typedUpdate(id, typed.performanceUpdated(metrics));
+  }
+
+  /** An acknowledged write, counted for the access figures when a recorder is configured. */
+  private recorded(r: StateUpdateResult): StateUpdateResult {
+    const e = r.generatedEvents[0];
+    if (this.access && e) this.access.write(e.instanceId, r.processingTime);
+    return r;
   }
 
   private typedUpdate(id: string, t: TypedUpdate): Promise<StateUpdateResult> {

@@ -1,3 +1,4 @@
+import type { AccessRecorder } from '../telemetry/access.js';
 import type { Logger } from 'pino';
 import type { AgentState, Change, StateEvent, StateEventType } from '../domain/index.js';
 import type { EventLog } from '../log/port.js';
@@ -53,6 +54,8 @@ export interface AgentStateClientOptions {
    */
   oldValueMaxBytes?: number;
   logger?: Logger;
+  /** Records each acknowledged write's processing time per agent, for a runtime host's heartbeats (docs/analytics.md, Access figures). */
+  access?: AccessRecorder;
   /**
    * Where the view of the log starts. By default from the projector's outputs:
    * heads from the state topic, then each partition from the projector group's

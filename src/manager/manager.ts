@@ -1,3 +1,4 @@
+import type { AccessRecorder } from '../telemetry/access.js';
 import type { BlobStore } from '../blob/port.js';
 import type { Cache, CacheStats } from '../cache/port.js';
 import type { Keyring } from '../codec/keyring.js';
@@ -36,6 +37,8 @@ export interface StateManagerOptions {
   pollMs?: number;
   /** Larger states are not put in the cache on read. @default 1048576 */
   cacheMaxBytes?: number;
+  /** Records each current-state read (duration, cache hit or miss) per agent, for a runtime host's heartbeats (docs/analytics.md, Access figures). */
+  access?: AccessRecorder;
   /** Agents whose highest returned version is remembered (monotonic reads); least recently read forgotten first. @default 100000 */
   maxTrackedAgents?: number;
 }
@@ -89,6 +92,7 @@ export class StateManager {
    *   manager already returned, is not reached in time
    */
   async getCurrentState(instanceId: string, options: { minVersion?: number; timeoutMs?: number } = {}): Promise<StateView | undefined> {
+    const started = performance.now();
     const asked = options.minVersion ?? 0;
     const deadline = Date.now() + (options.timeoutMs ?? this.o.minVersionTimeoutMs);
     for (;;) {
@@ -97,6 +101,7 @@ export class StateManager {
       const view = await this.readOnce(instanceId, min);
       if (view && view.version >= min) {
         this.floor.raise(instanceId, view.version);
+        this.o.access?.read(instanceId, performance.now() - started, view.source === 'cache' ? 'hit' : this.o.cache ? 'miss' : 'none');
         return view;
       }
       if (!view && asked === 0) {

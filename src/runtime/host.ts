@@ -7,6 +7,7 @@ import type { ConsumedBatch, Consumer, EventLog, StoredRecord } from '../log/por
 import { topicNames } from '../log/topics.js';
 import { sendToDlq } from './dlq.js';
 import { heartbeatKey, type ControlCommand, type HostedAgent, type NodeHeartbeat } from './types.js';
+import type { AccessRecorder } from '../telemetry/access.js';
 import type { RuntimeWire } from './wire.js';
 
 /** What a hosted agent gets: its id, the writer (owned by the host), and a signal aborted when it must stop. */
@@ -45,6 +46,12 @@ export interface RuntimeHostOptions {
   heartbeatIntervalMs?: number;
   /** How long a restarted host's control group waits for a silent member. @default 10000 */
   sessionTimeoutMs?: number;
+  /**
+   * Access figures to report: each heartbeat drains it into its `access`
+   * field (put back when the append fails). Give the same recorder to this
+   * process's writer and StateManager (docs/analytics.md, Access figures).
+   */
+  access?: AccessRecorder;
   /** Called when an agent stops running here, with why (stopped, fenced, failed). */
   onAgentStopped?: (instanceId: string, reason: 'stopped' | 'fenced' | 'failed', error?: unknown) => void;
   logger?: Logger;
@@ -302,6 +309,7 @@ export class RuntimeHost {
     // One heartbeat at a time: a slow append must not pile them up.
     if (this.beating) return this.beating;
     this.beating = (async () => {
+      const access = this.o.access?.drain() ?? [];
       try {
         const h: NodeHeartbeat = {
           nodeId: this.nodeId,
@@ -315,9 +323,11 @@ export class RuntimeHost {
           load: this.running.size,
           heapUsedBytes: process.memoryUsage().heapUsed,
           agents: this.hosted(),
+          access,
         };
         await this.o.log.append(this.topics.heartbeats, [{ key: heartbeatKey(this.nodeId), value: await this.o.wire.encodeHeartbeat(h) }]);
       } catch (e) {
+        this.o.access?.restore(access);
         if (!this.closed) this.o.logger?.warn({ err: e }, 'heartbeat failed');
       } finally {
         this.beating = undefined;

@@ -1,3 +1,5 @@
+import type { AgentAccess } from '../telemetry/access.js';
+
 /**
  * What runtime hosts and the recovery service say to each other on the log:
  * node heartbeats on `<prefix>heartbeats` (schemas/Heartbeat.avsc, key
@@ -35,6 +37,8 @@ export interface NodeHeartbeat extends HostPlacement {
   load: number;
   heapUsedBytes: number | null;
   agents: HostedAgent[];
+  /** Per-agent access figures measured since the previous heartbeat (an `AccessRecorder` (src/telemetry/access.ts) drained); empty when none were recorded. */
+  access?: AgentAccess[];
 }
 
 export const CONTROL_COMMAND_TYPES = ['recover', 'migrate', 'freeze', 'resume', 'abort_migration', 'rollback_migration', 'terminate', 'start', 'stop'] as const;

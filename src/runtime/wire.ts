@@ -1,6 +1,7 @@
 import { loadSchema, valueSubject } from '../codec/schemas.js';
 import type { RegistryCodec } from '../codec/registry.js';
 import { DecodeError } from '../errors.js';
+import type { AgentAccess } from '../telemetry/access.js';
 import { CONTROL_COMMAND_TYPES, type ControlCommand, type HostedAgent, type NodeHeartbeat } from './types.js';
 
 /**
@@ -37,6 +38,7 @@ function heartbeatRecord(h: NodeHeartbeat): Record<string, unknown> {
     intervalMs: h.intervalMs,
     load: h.load,
     agents: h.agents,
+    access: h.access ?? [],
   };
 }
 
@@ -62,6 +64,14 @@ function toHeartbeat(r: Record<string, unknown>): NodeHeartbeat | undefined {
     const state = a.state === 'frozen' || a.state === 'stopping' ? a.state : 'running';
     return { instanceId: a.instanceId, version, writerEpoch, state };
   });
+  const access: AgentAccess[] = (Array.isArray(r.access) ? (r.access as Record<string, unknown>[]) : []).map((a) => {
+    const f = (k: keyof AgentAccess): number => {
+      const v = num(a?.[k]);
+      return isNum(v) && v >= 0 ? v : bad(`access entry ${String(a?.instanceId)}: ${k} is not a non-negative number`);
+    };
+    if (!isStr(a?.instanceId) || a.instanceId === '') return bad('an access entry lacks instanceId');
+    return { instanceId: a.instanceId, reads: f('reads'), readMsTotal: f('readMsTotal'), cacheHits: f('cacheHits'), cacheMisses: f('cacheMisses'), writes: f('writes'), writeMsTotal: f('writeMsTotal') };
+  });
   return {
     nodeId: r.nodeId as string,
     host: strOrNull(r.host),
@@ -74,6 +84,7 @@ function toHeartbeat(r: Record<string, unknown>): NodeHeartbeat | undefined {
     load: num(r.load) || 0,
     heapUsedBytes: r.heapUsedBytes == null ? null : num(r.heapUsedBytes),
     agents,
+    access,
   };
 }
 

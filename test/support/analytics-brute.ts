@@ -13,6 +13,7 @@ export interface BruteWindow {
   sizeEnd: number;
   sizeMax: number;
   changesetBytes: number;
+  logBytes: number;
   tasksAssigned: number;
   tasksCompleted: number;
   tasksFailed: number;
@@ -32,6 +33,7 @@ export const BRUTE_FIELDS = [
   'sizeEnd',
   'sizeMax',
   'changesetBytes',
+  'logBytes',
   'tasksAssigned',
   'tasksCompleted',
   'tasksFailed',
@@ -86,6 +88,7 @@ export async function bruteForceWindows(log: EventLog, topic: string, codec: Eve
             sizeEnd: a.size,
             sizeMax: a.size,
             changesetBytes: 0,
+            logBytes: 0,
             tasksAssigned: 0,
             tasksCompleted: 0,
             tasksFailed: 0,
@@ -100,6 +103,9 @@ export async function bruteForceWindows(log: EventLog, topic: string, codec: Eve
         touched.push(w);
       }
       heads.set(r.key, a);
+      // The record as it sits on the log: key, headers, value.
+      const onLog = Buffer.from(r.key).length + r.value.length + Object.entries(r.headers).reduce((t, [k, v]) => t + Buffer.from(k).length + Buffer.from(v).length, 0);
+      for (const w of touched) w.logBytes += onLog;
       if (!d.accept) {
         for (const w of touched) w.writesRejected++;
         continue;

@@ -14,6 +14,7 @@ import {
   type AnomalyRecord,
   type AnomalyType,
   type HostRecord,
+  type StateMetrics,
 } from '../../analytics/index.js';
 import { FsBlobStore } from '../../blob/fs.js';
 import type { BlobStore } from '../../blob/port.js';
@@ -33,7 +34,9 @@ export const analyticsHelp = `agentstate analytics <id> [--window 1h] [--last N]
 
 An agent's windowed metrics (docs/analytics.md): events, state size and
 growth, changeset bytes, errors, task completion, execution time, rejected
-writes, per window, newest last; then its anomalies; then its bytes in
+writes, per window, newest last; then over those windows its average read
+and write time, cache hit rate (from the runtime hosts' heartbeats) and
+compression ratio (the projector's encodings); then its anomalies; then its bytes in
 each store: changeset bytes in the log windows, its store records (BSON
 size, an estimate), its snapshot and claim-check blobs, and its share of the
 backup segments (apportioned by record count, an estimate).
@@ -114,16 +117,25 @@ export async function analytics(argv: string[], out: (s: string) => void): Promi
   try {
     const windows = (await store.metrics({ instanceIds: [id!], window })).slice(-last);
     const anomalies = await new StateAnalyticsService(store, { window }).detectStateAnomalies(id!);
-    // The storage figures read the state store and the blob store too: one of them down costs those lines, not the command.
+    // The storage figures and the compression ratio read the state store and the blob store too: one of them down costs those lines, not the command.
+    const range = windows.length === 0 ? undefined : { start: windows[0]!.windowStart, end: windows.at(-1)!.windowEnd };
     let storage: AgentStorageAnalysis | undefined;
+    let metrics: StateMetrics | undefined;
     let storageError: string | undefined;
     try {
-      storage = await agentStorageOf(store, window, id!, backendKind(values.backend), values['data-dir'], process.env);
+      ({ storage, metrics } = await storeFiguresOf(store, window, id!, range, backendKind(values.backend), values['data-dir'], process.env));
     } catch (err) {
       storageError = (err as Error).message;
     }
+    if (range && !metrics) metrics = await new StateAnalyticsService(store, { window }).getStateMetrics(id!, range);
     if (values.json) {
-      out(JSON.stringify({ instanceId: id, window, windows: windows.map((w) => ({ ...w, ...figures(w) })), anomalies, storage: storage ?? null, ...(storageError ? { storageError } : {}) }, null, 2));
+      out(
+        JSON.stringify(
+          { instanceId: id, window, windows: windows.map((w) => ({ ...w, ...figures(w) })), metrics: metrics ?? null, anomalies, storage: storage ?? null, ...(storageError ? { storageError } : {}) },
+          null,
+          2,
+        ),
+      );
       return 0;
     }
     if (windows.length === 0) out(`no ${window} windows for ${id}`);
@@ -144,6 +156,7 @@ export async function analytics(argv: string[], out: (s: string) => void): Promi
       });
       table(['WINDOW', 'EVENTS', 'BYTES', 'GROWTH', 'CHANGESET', 'ERRORS', 'COMPLETED', 'EXEC', 'REJECTED'], rows, out);
     }
+    if (metrics) printPerformance(metrics, out);
     printAnomalies(anomalies, await store.hosts(), out);
     if (storage) printStorage(storage, out);
     if (storageError) out(`\nstorage figures unavailable: ${storageError}`);
@@ -159,9 +172,17 @@ export async function analytics(argv: string[], out: (s: string) => void): Promi
  * profile before any store exists. On servers, without S3_ENDPOINT/S3_BUCKET
  * the blob figures are left at 0 (the store figures stand).
  */
-async function agentStorageOf(analytics: AnalyticsStore, window: string, id: string, kind: 'auto' | 'embedded' | 'servers', dataDir: string, env: NodeJS.ProcessEnv): Promise<AgentStorageAnalysis | undefined> {
+async function storeFiguresOf(
+  analytics: AnalyticsStore,
+  window: string,
+  id: string,
+  range: { start: number; end: number } | undefined,
+  kind: 'auto' | 'embedded' | 'servers',
+  dataDir: string,
+  env: NodeJS.ProcessEnv,
+): Promise<{ storage: AgentStorageAnalysis | undefined; metrics: StateMetrics | undefined }> {
   const state: StateStore | undefined = await openStoreOnly(kind, dataDir, env, "size the agent's store records");
-  if (!state) return undefined;
+  if (!state) return { storage: undefined, metrics: undefined };
   let blobs: BlobStore | undefined;
   try {
     const config = readEnv(env);
@@ -172,11 +193,29 @@ async function agentStorageOf(analytics: AnalyticsStore, window: string, id: str
       blobs = new S3BlobStore({ ...config.s3, prefix: config.topicPrefix, createBucket: false });
     }
     const service = new StateAnalyticsService(analytics, { window, storage: { store: state, ...(blobs ? { blobs } : {}) } });
-    return (await service.analyzeStorageUtilization([id])).perAgent[0];
+    return { storage: (await service.analyzeStorageUtilization([id])).perAgent[0], metrics: range ? await service.getStateMetrics(id, range) : undefined };
   } finally {
     await blobs?.close();
     await state.close();
   }
+}
+
+/** The seed's read/write/cache/compression figures over the windows shown; `-` where nothing was measured. */
+function printPerformance(m: StateMetrics, out: (s: string) => void): void {
+  const ms = (v: number | null): string => (v === null ? '-' : `${v.toFixed(2)} ms`);
+  const { reads, cacheHits, cacheMisses, writes } = m.access;
+  out('');
+  table(
+    ['PERFORMANCE', 'VALUE', 'FROM'],
+    [
+      ['average read time', ms(m.performanceMetrics.averageReadTime), `${reads} read(s) through a StateManager`],
+      ['average write time', ms(m.performanceMetrics.averageWriteTime), `${writes} acknowledged write(s)`],
+      ['cache hit rate', m.performanceMetrics.cacheHitRate === null ? '-' : `${(m.performanceMetrics.cacheHitRate * 100).toFixed(1)}%`, `${cacheHits} hit(s), ${cacheMisses} miss(es)`],
+      ['compression ratio', m.compressionRatio === null ? '-' : m.compressionRatio.toFixed(2), `${m.compression.originalBytes} raw / ${m.compression.storedBytes} stored bytes, ${m.compression.encodings} encoding(s)`],
+      ['error rate', `${(m.performanceMetrics.errorRate * 100).toFixed(1)}%`, `${m.events} event(s)`],
+    ],
+    out,
+  );
 }
 
 function printStorage(s: AgentStorageAnalysis, out: (s: string) => void): void {
@@ -184,7 +223,8 @@ function printStorage(s: AgentStorageAnalysis, out: (s: string) => void): void {
   table(
     ['STORAGE', 'BYTES', 'WHAT'],
     [
-      ['log', String(s.logChangesetBytes), 'changeset bytes of its events in the retained windows'],
+      ['log', String(s.logBytes), 'its events records on the log (key + headers + value) in the retained windows'],
+      ['log payload', String(s.logChangesetBytes), 'changeset bytes of those events'],
       ['store (est.)', String(s.storeBytesEstimated), `BSON size of ${s.storeRecords.states} state, ${s.storeRecords.events} event, ${s.storeRecords.snapshots} snapshot record(s)`],
       ['snapshots', String(s.snapshotBlobBytes), `${s.snapshots} snapshot blob(s)${s.snapshotBlobsMissing ? `, ${s.snapshotBlobsMissing} MISSING` : ''}`],
       ['state blob', String(s.stateBlobBytes), 'claim-check blob of the current state (0: inline)'],

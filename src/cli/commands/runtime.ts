@@ -1,3 +1,4 @@
+import { AccessRecorder } from '../../telemetry/access.js';
 import { pino } from 'pino';
 import { AgentStateClient } from '../../client/index.js';
 import { readEnv } from '../../config/env.js';
@@ -64,7 +65,9 @@ export async function runtime(argv: string[], out: (s: string) => void, err: (s:
   try {
     const problems = await backend.setupTopics();
     if (problems.length) throw new UsageError(`topics do not match what agentstate needs: ${problems.join('; ')}`);
-    client = await AgentStateClient.connect({ log: backend.log, codec: backend.codec, topicPrefix: backend.prefix, source: `agentstate-runtime:${nodeId}`, nodeId, logger, scope: 'fleet' }); // a start command's superseded check reads heads it does not own
+    // Its writes' processing times ride on the host's heartbeats (docs/analytics.md, Access figures).
+    const access = new AccessRecorder();
+    client = await AgentStateClient.connect({ log: backend.log, codec: backend.codec, topicPrefix: backend.prefix, source: `agentstate-runtime:${nodeId}`, nodeId, logger, scope: 'fleet', access }); // a start command's superseded check reads heads it does not own
     const counters: FleetCounters = { agents: 0, created: 0, resumed: 0, events: 0, tasksCompleted: 0, failures: 0, writeErrors: 0 };
     const demo = demoAgentFactory({ counters });
     host = new RuntimeHost({
@@ -77,6 +80,7 @@ export async function runtime(argv: string[], out: (s: string) => void, err: (s:
       wire: runtimeWire(backend),
       topicPrefix: backend.prefix,
       heartbeatIntervalMs: heartbeatMs,
+      access,
       factories: {
         researcher: demo,
         assistant: demo,

@@ -1,4 +1,5 @@
 import type { Collection, Document, Filter, IndexDescription } from 'mongodb';
+import { accessLabel, type AccessWindow } from '../../analytics/access.js';
 import type { AnomalyRecord } from '../../analytics/anomaly.js';
 import type { AgentCheckpoint, PartitionCheckpoint } from '../../analytics/fold.js';
 import type { HostRecord } from '../../analytics/hosts.js';
@@ -99,6 +100,14 @@ export class MongoAnalyticsStore implements AnalyticsStore {
     if (q.instanceIds) filter.instanceId = { $in: q.instanceIds };
     if (q.from !== undefined || q.to !== undefined) filter.windowStart = { ...(q.from !== undefined ? { $gte: q.from } : {}), ...(q.to !== undefined ? { $lt: q.to } : {}) };
     return call('state_metrics query', () => this.metricsC.find(filter).sort({ instanceId: 1, windowStart: 1 }).toArray());
+  }
+
+  async writeAccess(windows: AccessWindow[]): Promise<void> {
+    await call('access windows write', () => this.replaceAll(this.metricsC as unknown as Collection<AccessWindow>, windows));
+  }
+
+  async access(q: MetricsQuery): Promise<AccessWindow[]> {
+    return (await this.metrics({ ...q, window: accessLabel(q.window) })) as unknown as AccessWindow[];
   }
 
   async anomalies(q: AnomalyQuery): Promise<AnomalyRecord[]> {

@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import { accessLabel, type AccessWindow } from '../../analytics/access.js';
 import type { AnomalyRecord } from '../../analytics/anomaly.js';
 import type { AgentCheckpoint, PartitionCheckpoint } from '../../analytics/fold.js';
 import type { HostRecord } from '../../analytics/hosts.js';
@@ -87,6 +88,19 @@ export class SqliteAnalyticsStore implements AnalyticsStore {
         s.partition.run(b.partition.partition, JSON.stringify(b.partition));
       })(),
     );
+  }
+
+  async writeAccess(windows: AccessWindow[]): Promise<void> {
+    const s = this.s;
+    run('access windows write', () =>
+      this.db.transaction(() => {
+        for (const w of windows) s.window.run(w._id, w.instanceId, w.window, w.windowStart, w.windowEnd, JSON.stringify(w));
+      })(),
+    );
+  }
+
+  async access(q: MetricsQuery): Promise<AccessWindow[]> {
+    return (await this.metrics({ ...q, window: accessLabel(q.window) })) as unknown as AccessWindow[];
   }
 
   async metrics(q: MetricsQuery): Promise<WindowAggregate[]> {

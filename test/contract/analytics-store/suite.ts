@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { accessLabel, addAccess, emptyAccessWindow } from '../../../src/analytics/access.js';
 import type { AnomalyRecord } from '../../../src/analytics/anomaly.js';
 import { emptyDetectorState } from '../../../src/analytics/detectors.js';
 import type { AgentCheckpoint, PartitionCheckpoint } from '../../../src/analytics/fold.js';
@@ -156,6 +157,28 @@ export function analyticsStoreContract(name: string, open: () => Promise<Analyti
       expect(await s.store.hosts()).toEqual([host('node-a', 2, ['agent-1', 'agent-2']), host('node-b', 1, [])]);
       await s.store.clear();
       expect(await s.store.hosts()).toEqual([]);
+    });
+
+    it('keeps access windows apart from the event windows: replaced by _id, queried by plain label and range, expired by their own label', async () => {
+      await s.store.clear();
+      await s.store.writeBatch(batch(0, 2, 0, { _id: 'p0', partition: 0, nextOffset: '1', watermark: T0, tick: T0 }));
+      const aw = (id: string, at: number, reads: number) => {
+        const w = emptyAccessWindow(id, '1m', 60_000, at);
+        addAccess(w, { nodeId: 'node.a', timestamp: at, sequence: 1 }, { instanceId: id, reads, readMsTotal: reads * 1.5, cacheHits: reads - 1, cacheMisses: 1, writes: 2, writeMsTotal: 7.25 });
+        return w;
+      };
+      await s.store.writeAccess([aw('agent-0', T0, 3), aw('agent-0', T0 + 60_000, 4), aw('agent-1', T0, 5)]);
+      await s.store.writeAccess([aw('agent-0', T0, 6)]); // replaces
+      expect(await s.store.access({ window: '1m', instanceIds: ['agent-0'] })).toEqual([aw('agent-0', T0, 6), aw('agent-0', T0 + 60_000, 4)]);
+      expect(await s.store.access({ window: '1m', from: T0 + 1 })).toEqual([aw('agent-0', T0 + 60_000, 4)]);
+      expect(await s.store.access({ window: '1h' })).toEqual([]);
+      // The event windows of the same label do not see them, nor they the event windows.
+      expect((await s.store.metrics({ window: '1m' })).map((w) => w._id).sort()).toEqual([windowOf(0, 0)._id, windowOf(1, 0)._id].sort());
+      expect(await s.store.deleteWindowsBefore(accessLabel('1m'), T0 + 60_000 + 1)).toBe(2);
+      expect((await s.store.access({ window: '1m' })).map((w) => w._id)).toEqual([aw('agent-0', T0 + 60_000, 4)._id]);
+      expect(await s.store.metrics({ window: '1m' })).toHaveLength(2);
+      await s.store.clear();
+      expect(await s.store.access({ window: '1m' })).toEqual([]);
     });
 
     it('retention deletes the windows that ended before the cut, and clear drops everything', async () => {

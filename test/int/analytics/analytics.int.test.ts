@@ -105,6 +105,7 @@ describe.each([
       );
       // Runtime hosts' heartbeats: node-a twice (the later one wins), node-b once, and one that does not decode.
       const [a1, a2] = scenario.labels.map((l) => l.instanceId);
+      // Each carries access figures for a1 (docs/analytics.md, Access figures): their sums land in a1's access windows.
       const beat = (nodeId: string, sequence: number, agents: string[]): NodeHeartbeat => ({
         nodeId,
         host: 'box',
@@ -117,6 +118,7 @@ describe.each([
         load: agents.length,
         heapUsedBytes: 1 << 20,
         agents: agents.map((instanceId) => ({ instanceId, version: 1, writerEpoch: 1, state: 'running' })),
+        access: [{ instanceId: a1!, reads: sequence + 2, readMsTotal: 1.25 * sequence, cacheHits: sequence + 1, cacheMisses: 1, writes: 3 * sequence, writeMsTotal: 2.5 * sequence }],
       });
       const beats = [beat('node-a', 1, [a1!]), beat('node-b', 1, []), beat('node-a', 2, [a1!, a2!])];
       for (const h of beats) await p.log.append(topics.heartbeats, [{ key: heartbeatKey(h.nodeId), value: await p.wire.encodeHeartbeat(h) }]);
@@ -133,6 +135,12 @@ describe.each([
       // Hosts: each one's latest heartbeat; the garbled one counted and skipped (at least once:
       // on Kafka a heartbeat batch redelivered after a rebalance is counted again, and harmlessly rewritten).
       expect(await p.store.hosts()).toEqual([hostRecord(beats[2]!), hostRecord(beats[1]!)]);
+      // Access figures: every heartbeat's counted once into a1's window of each label, through this wire (JSON or Avro).
+      for (const label of Object.keys(WINDOWS)) {
+        const [w, ...more] = await p.store.access({ instanceIds: [a1!], window: label });
+        expect(more).toEqual([]);
+        expect(w).toMatchObject({ reads: 3 + 3 + 4, readMsTotal: 1.25 * 4, cacheHits: 2 + 2 + 3, cacheMisses: 3, writes: 3 * 4, writeMsTotal: 2.5 * 4 });
+      }
       expect(metrics.get('agentstate_analytics_skipped_total', { reason: 'malformed_heartbeat' })).toBeGreaterThanOrEqual(1);
 
       // Every window equals the brute-force recomputation from the log.

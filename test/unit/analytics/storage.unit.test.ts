@@ -1,48 +1,15 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BSON } from 'mongodb';
-import { afterAll, describe, expect, it } from 'vitest';
-import { StateAnalyticsService } from '../../../src/analytics/index.js';
-import { emptyWindow } from '../../../src/analytics/window.js';
-import { appendManifest, manifestKey, segmentKey, type SegmentEntry } from '../../../src/backup/manifest.js';
+import { afterAll, describe, it } from 'vitest';
 import { FsBlobStore } from '../../../src/blob/fs.js';
 import { analytics } from '../../../src/cli/commands/analytics.js';
-import type { SnapshotRecord, StoredEvent } from '../../../src/store/port.js';
 import { SqliteAnalyticsStore } from '../../../src/store/sqlite/analytics.js';
 import { SqliteStateStore } from '../../../src/store/sqlite/index.js';
-import { eventRow, stateRow } from '../../contract/store/suite.js';
+import { agentStorageScenario } from '../../support/agent-storage.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'agentstate-storage-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-const HOUR = 3_600_000;
-
-function snapshotRow(instanceId: string, version: number): SnapshotRecord {
-  return {
-    snapshotId: `${instanceId}:${version}:full`,
-    instanceId,
-    version,
-    epoch: 1,
-    type: 'full',
-    baseSnapshotId: null,
-    stateChecksum: `sum-${version}`,
-    bodyChecksum: `body-${version}`,
-    blobKey: `snapshots/${instanceId}/${version}`,
-    encoding: { algorithm: 'none', originalSize: 10, storedSize: 10 },
-    trigger: 'manual',
-    creationMs: 3,
-    createdBy: 'storage-test',
-    stateTimestamp: 1_700_000_000_000 + version * 1000,
-    createdAt: 1_700_000_100_000,
-    expiresAt: null,
-    permanent: false,
-    critical: false,
-  };
-}
-
-/** What a store row weighs as a BSON document, by serializing it (not by the code under test's size function). */
-const bsonBytes = (doc: object): number => BSON.serialize(doc as BSON.Document).length;
 
 describe('analyzeStorageUtilization per agent (embedded: SQLite store, file-system blobs)', () => {
   it('reports each agent its own store, snapshot, claim-check and backup bytes, and `agentstate analytics` shows them', async () => {
@@ -52,115 +19,14 @@ describe('analyzeStorageUtilization per agent (embedded: SQLite store, file-syst
     await blobs.setup();
     const analyticsStore = new SqliteAnalyticsStore({ path: join(dir, 'analytics.sqlite') });
     await analyticsStore.setup();
-
-    // a: inline state, 1001 mirrored events (two pages of the event read), 2 snapshots.
-    // b: claim-check state, 3 events, 1 snapshot. c: nothing anywhere.
-    const stateA = stateRow('a', 1001);
-    const stateB = stateRow('b', 3, { body: null, blobKey: 'states/b/3' });
-    const eventsA: StoredEvent[] = Array.from({ length: 1001 }, (_, i) => eventRow('a', i + 1));
-    const eventsB: StoredEvent[] = Array.from({ length: 3 }, (_, i) => eventRow('b', i + 1));
-    await store.writeBatch({ states: [stateA, stateB], events: [...eventsA, ...eventsB] });
-    const bodyB = Buffer.alloc(5000, 7);
-    await blobs.put('states/b/3', bodyB);
-    const snapsA = [snapshotRow('a', 10), snapshotRow('a', 20)];
-    const snapsB = [snapshotRow('b', 2)];
-    const snapBodies = new Map([
-      ['snapshots/a/10', Buffer.alloc(1234, 1)],
-      ['snapshots/a/20', Buffer.alloc(4321, 2)],
-      ['snapshots/b/2', Buffer.alloc(777, 3)],
-    ]);
-    for (const s of [...snapsA, ...snapsB]) {
-      await store.putSnapshot(s);
-      await blobs.put(s.blobKey, snapBodies.get(s.blobKey)!);
-    }
-
-    // Backup: partition 0 has two segments (a alone; a and b), partition 1 one segment (b), then a damaged manifest version.
-    const segment = async (partition: number, first: number, last: number, agents: Record<string, number>, bytes: number): Promise<SegmentEntry> => {
-      const key = segmentKey(partition, String(first), String(last));
-      await blobs.put(key, Buffer.alloc(bytes, 9));
-      const records = last - first + 1;
-      return {
-        key,
-        firstOffset: String(first),
-        lastOffset: String(last),
-        records,
-        minTimestamp: 1,
-        maxTimestamp: 2,
-        storedBytes: bytes,
-        sha256: 'x',
-        bodySha256: 'y',
-        compression: 'none',
-        encrypted: false,
-        agents: Object.fromEntries(Object.entries(agents).map(([id, events]) => [id, { firstVersion: 1, lastVersion: events, events }])),
-        otherRecords: records - Object.values(agents).reduce((t, n) => t + n, 0),
-      };
-    };
-    const segs = [
-      { partition: 0, seg: await segment(0, 0, 9, { a: 10 }, 900) },
-      { partition: 0, seg: await segment(0, 10, 39, { a: 20, b: 7 }, 3001) },
-      { partition: 1, seg: await segment(1, 0, 3, { b: 3 }, 500) },
-    ];
-    const heads = new Map<number, Parameters<typeof appendManifest>[1]>();
-    for (const { partition, seg } of segs) {
-      const head = heads.get(partition) ?? { partition, version: 0, sha256: null, nextOffset: null, lastSegmentAt: null };
-      heads.set(partition, (await appendManifest(blobs, head, { topic: 't.events', partitions: 2, segment: seg, now: 1 }))!);
-    }
-    await blobs.put(manifestKey(1, 2), Buffer.from('not a manifest'));
-
-    // Analytics windows: a has changeset bytes in two hourly windows, b in one.
-    const w = (id: string, at: number, bytes: number): ReturnType<typeof emptyWindow> => ({ ...emptyWindow(id, 'worker', '1h', HOUR, at, 0, 0), changesetBytes: bytes, events: 1 });
-    await analyticsStore.writeBatch({
-      windows: [w('a', 0, 111), w('a', HOUR, 222), w('b', 0, 50)],
-      anomalies: [],
-      agents: [],
-      partition: { _id: '0', partition: 0, nextOffset: '40', watermark: 0, tick: 0 },
+    let closed = false;
+    await agentStorageScenario({ store, blobs, analyticsStore }, async (args) => {
+      // The CLI opens the data dir's files itself: close ours first (SQLite, one writer).
+      if (!closed) await Promise.all([store.close(), blobs.close(), analyticsStore.close()]);
+      closed = true;
+      const lines: string[] = [];
+      const code = await analytics([...args, '--backend', 'embedded', '--data-dir', dir], (s) => lines.push(s));
+      return { code, text: lines.join('\n') };
     });
-
-    const service = new StateAnalyticsService(analyticsStore, { window: '1h', storage: { store, blobs } });
-    const result = await service.analyzeStorageUtilization(['a', 'b', 'c']);
-    const [a, b, c] = result.perAgent;
-
-    expect(a).toMatchObject({
-      instanceId: 'a',
-      blobsMeasured: true,
-      logChangesetBytes: 333,
-      storeRecords: { states: 1, events: 1001, snapshots: 2 },
-      storeBytesEstimated: bsonBytes(stateA) + eventsA.reduce((t, e) => t + bsonBytes(e), 0) + snapsA.reduce((t, s) => t + bsonBytes(s), 0),
-      snapshots: 2,
-      snapshotBlobBytes: 1234 + 4321,
-      snapshotBlobsMissing: 0,
-      stateBlobBytes: 0,
-      backupSegments: 2,
-      backupSegmentBytes: 900 + 3001,
-      backupBytesApportioned: Math.round(900 + (3001 * 20) / 30),
-      backupManifestsUnreadable: 1,
-    });
-    expect(b).toMatchObject({
-      logChangesetBytes: 50,
-      storeRecords: { states: 1, events: 3, snapshots: 1 },
-      storeBytesEstimated: bsonBytes(stateB) + eventsB.reduce((t, e) => t + bsonBytes(e), 0) + bsonBytes(snapsB[0]!),
-      snapshotBlobBytes: 777,
-      stateBlobBytes: 5000,
-      backupSegments: 2,
-      backupSegmentBytes: 3001 + 500,
-      backupBytesApportioned: Math.round((3001 * 7) / 30 + (500 * 3) / 4), // the 4th record of that segment is not an event of b
-    });
-    expect(c).toMatchObject({ storeBytesEstimated: 0, storeRecords: { states: 0, events: 0, snapshots: 0 }, snapshotBlobBytes: 0, backupBytesApportioned: 0, logChangesetBytes: 0, stateBytesEstimated: null });
-
-    // A snapshot whose blob is gone is named, not counted.
-    await blobs.delete('snapshots/a/20');
-    const again = (await service.analyzeStorageUtilization(['a'])).perAgent[0]!;
-    expect(again).toMatchObject({ snapshotBlobBytes: 1234, snapshotBlobsMissing: 1 });
-
-    await Promise.all([store.close(), blobs.close(), analyticsStore.close()]);
-
-    // The CLI reads the same figures from the data dir.
-    const lines: string[] = [];
-    expect(await analytics(['b', '--backend', 'embedded', '--data-dir', dir, '--json'], (s) => lines.push(s))).toBe(0);
-    const json = JSON.parse(lines.join('\n')) as { storage: Record<string, unknown> };
-    expect(json.storage).toMatchObject({ instanceId: 'b', stateBlobBytes: 5000, snapshotBlobBytes: 777, backupSegmentBytes: 3501, logChangesetBytes: 50 });
-    const text: string[] = [];
-    expect(await analytics(['b', '--backend', 'embedded', '--data-dir', dir], (s) => text.push(s))).toBe(0);
-    expect(text.join('\n')).toMatch(/backup \(est\.\)\s+\d+\s+its share of 2 segment\(s\) of 3501 bytes/);
   });
 });
