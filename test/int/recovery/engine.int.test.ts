@@ -7,7 +7,7 @@ import { AgentStateClient, JsonEventCodec } from '../../../src/client/index.js';
 import { counterAgentFactory } from '../../../src/demo/hosted.js';
 import { SqliteEventLog } from '../../../src/log/sqlite/index.js';
 import { topicSpecs } from '../../../src/log/topics.js';
-import { RecoveryService } from '../../../src/recovery/index.js';
+import { ESTIMATE_PRIORS, RecoveryService } from '../../../src/recovery/index.js';
 import { JsonRuntimeWire, RuntimeHost } from '../../../src/runtime/index.js';
 import { SqliteRecoveryRecordStore } from '../../../src/store/sqlite/recovery-records.js';
 
@@ -67,6 +67,35 @@ describe('recovery service with in-process runtime hosts (embedded log)', () => 
       await until('records finished', () => svc.engine.active.size === 0, 10_000);
       const records = await store.list();
       expect(records.map((r) => r.status)).toEqual(['succeeded', 'succeeded', 'succeeded', 'succeeded']);
+      // The seed's RecoveryPlan: no history yet, so the documented priors; the rollback plan names the head the failed owner left.
+      for (const r of records) {
+        const plan = r.plan!;
+        expect(plan.failureType).toBe('node_silent');
+        expect(plan.plannedSteps).toEqual(['plan', 'command', 'serving', 'validate']);
+        expect(plan.estimateBasis).toEqual({ durationSamples: 0, outcomes: 0, successes: 0, prior: true });
+        expect(plan.estimatedDuration).toBe(ESTIMATE_PRIORS.durationMs.restart);
+        expect(plan.successProbability).toBe(0.5);
+        expect(plan.rollbackPlan).toMatchObject({ epoch: r.failure.failedEpoch, action: 'none', status: 'initializing' }); // the counter agent never changes its status
+        expect(plan.rollbackPlan.version).toBeGreaterThanOrEqual(Number(r.failure.evidence.lastVersion));
+        expect(plan.rollbackPlan.version).toBeLessThanOrEqual(r.result!.version!);
+        expect(plan.rollbackPlan.checksum).toMatch(/^[0-9a-f]{64}$/);
+        expect(r.result!.durationMs).toBeGreaterThan(0);
+      }
+
+      // A second host dies: its plans are estimated from the four recoveries just recorded.
+      const moved = hosts[1]!.hosted().map((a) => a.instanceId);
+      (hosts[1] as unknown as { timer: NodeJS.Timeout }).timer.unref();
+      clearInterval((hosts[1] as unknown as { timer: NodeJS.Timeout }).timer);
+      await until('node-b agents serving on node-c', () => moved.every((id) => hosts[2]!.hosted().some((a) => a.instanceId === id)), 15_000);
+      await until('records finished', () => svc.engine.active.size === 0, 10_000);
+      const second = (await store.list()).filter((r) => !records.some((x) => x.recoveryId === r.recoveryId));
+      expect(second.map((r) => [r.instanceId, r.status]).sort()).toEqual(moved.map((id) => [id, 'succeeded']).sort());
+      const durations = records.map((r) => r.result!.durationMs!).sort((a, b) => a - b);
+      for (const r of second) {
+        expect(r.plan!.estimateBasis).toEqual({ durationSamples: 4, outcomes: 4, successes: 4, prior: false });
+        expect(r.plan!.estimatedDuration).toBe(Math.round((durations[1]! + durations[2]!) / 2));
+        expect(r.plan!.successProbability).toBe(Math.round((5 / 6) * 1000) / 1000);
+      }
     } finally {
       stop.abort();
       await service;
