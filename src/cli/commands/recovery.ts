@@ -36,7 +36,7 @@ function oneOf<T extends string>(value: string | undefined, allowed: readonly T[
   return value as T;
 }
 
-async function openStore(dataDir: string, backend: string): Promise<RecoveryRecordStore> {
+export async function openRecoveryStore(dataDir: string, backend: string): Promise<RecoveryRecordStore> {
   const config = readEnv(process.env);
   const kind = backendKind(backend);
   const servers = kind === 'servers' || (kind === 'auto' && config.kafka !== undefined);
@@ -74,7 +74,7 @@ export async function recovery(argv: string[], out: (s: string) => void): Promis
   if (rest.length > 0) throw new UsageError(`unexpected arguments: ${rest.join(' ')}`);
   if (!['list', 'show', 'policy'].includes(sub)) throw new UsageError(`unknown subcommand "${sub}" (list, show, policy)`);
   if (sub !== 'list' && !arg) throw new UsageError(`recovery ${sub} needs ${sub === 'show' ? 'a recoveryId' : 'an agent id, agent:ID, type:TYPE or default'}`);
-  const store = await openStore(values['data-dir'], values.backend);
+  const store = await openRecoveryStore(values['data-dir'], values.backend);
   try {
     if (sub === 'list') {
       const status = oneOf(asString(values.status), STATUSES, '--status');
