@@ -14,7 +14,8 @@
  * whose phi detector measures intervals between arrivals (the detector before
  * 2026-12-03), the paired baseline of kill → detection; and where the time
  * from detection to serving goes, from the log's append times.
- * Options: --kills N (20), --agents N (60).
+ * Options: --kills N (20), --agents N (60), --ab-command-order (hosts
+ * alternate RuntimeHostOptions.commandOrder, the breakdown split by it).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -34,6 +35,8 @@ import { writeResults } from './lib/results.js';
 import { markdownTable, num } from './lib/table.js';
 
 const KILLS = intArg('--kills', 20);
+/** Hosts alternate between the two control-command orders (RuntimeHostOptions.commandOrder), and the breakdown is split by the recovering host's. */
+const AB_COMMAND_ORDER = process.argv.includes('--ab-command-order');
 const AGENTS = intArg('--agents', 60);
 const prefix = 'bench.';
 const dir = mkdtempSync(join(tmpdir(), 'agentstate-bench-recovery-'));
@@ -53,7 +56,16 @@ const connect = async (): Promise<AgentStateClient> => {
 };
 let hostSeq = 0;
 const newHost = async (): Promise<RuntimeHost> => {
-  const h = new RuntimeHost({ nodeId: `node-${hostSeq++}`, log, client: await connect(), wire, topicPrefix: prefix, factories: { counter: counterAgentFactory({ intervalMs: 200 }) } });
+  const seq = hostSeq++;
+  const h = new RuntimeHost({
+    nodeId: `node-${seq}`,
+    log,
+    client: await connect(),
+    wire,
+    topicPrefix: prefix,
+    factories: { counter: counterAgentFactory({ intervalMs: 200 }) },
+    ...(AB_COMMAND_ORDER ? { commandOrder: seq % 2 === 0 ? 'per-batch' : 'per-agent' } : {}),
+  });
   await h.start();
   return h;
 };
@@ -188,6 +200,11 @@ async function breakdown(recs: Awaited<ReturnType<typeof store.list>>): Promise<
     cols['acquired → heartbeat listing it appended']!.push(hb - acq);
     cols['heartbeat → engine sees serving']!.push(seen - hb);
     cols['detection → serving (total)']!.push(seen - r.failure.detectedAt);
+    if (AB_COMMAND_ORDER) {
+      const order = Number(r.result.servingNode?.slice('node-'.length)) % 2 === 0 ? 'per-batch (before)' : 'per-agent (now)';
+      (cols[`command → ownership_acquired, host order ${order}`] ??= []).push(acq - cmd);
+      (cols[`detection → serving, host order ${order}`] ??= []).push(seen - r.failure.detectedAt);
+    }
   }
   return Object.entries(cols).map(([phase, xs]) => ({ phase: `${phase} (n=${xs.length})`, p50: xs.length ? pct(xs, 50) : NaN, p99: xs.length ? pct(xs, 99) : NaN }));
 }
