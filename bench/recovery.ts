@@ -87,12 +87,15 @@ const svc = new RecoveryService({ log, codec, wire, store, client: await connect
 const stop = new AbortController();
 const running = svc.run(stop.signal);
 // The same detector as before 2026-12-03 (phi over arrival intervals), on the same heartbeats and kills: the paired baseline of
-// kill → detection. It recovers too when it happens to detect first (one record per failure either way).
+// kill → detection. It only watches: its own store, whose default policy disables recovery (its records say skipped).
+const shadowStore = new SqliteRecoveryRecordStore({ path: ':memory:' });
+await shadowStore.setup();
+await shadowStore.putPolicy('default', withDefaults({ enabled: false }));
 const shadow = new RecoveryService({
   log,
   codec,
   wire,
-  store,
+  store: shadowStore,
   client: await connect(),
   topicPrefix: prefix,
   instance: 'arrival-intervals',
@@ -145,6 +148,7 @@ await shadowRunning;
 for (const h of hosts) await h.close();
 for (const c of clients) await c.close();
 const records = await store.list({ limit: 10_000 });
+await shadowStore.close();
 const phases = await breakdown(records);
 await store.close();
 await log.close();
