@@ -218,56 +218,21 @@ function pct(xs: number[], p: number): number {
   return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!;
 }
 const baseline = pct(planned, 50);
+const measure = (what: string, xs: number[]): { what: string; p50: number; p99: number; ratio: number } => ({ what, p50: pct(xs, 50), p99: pct(xs, 99), ratio: pct(xs, 50) / baseline });
 const summary = [
-  { what: 'planned hand-over (baseline)', p50: pct(planned, 50), p99: pct(planned, 99), ratio: 1 },
-  {
-    what: 'kill → detection, arrival intervals (before)',
-    p50: pct(
-      rows.map((r) => r.detectArrivalMs),
-      50,
-    ),
-    p99: pct(
-      rows.map((r) => r.detectArrivalMs),
-      99,
-    ),
-    ratio:
-      pct(
-        rows.map((r) => r.detectArrivalMs),
-        50,
-      ) / baseline,
-  },
-  {
-    what: 'kill → detection',
-    p50: pct(
-      rows.map((r) => r.detectMs),
-      50,
-    ),
-    p99: pct(
-      rows.map((r) => r.detectMs),
-      99,
-    ),
-    ratio:
-      pct(
-        rows.map((r) => r.detectMs),
-        50,
-      ) / baseline,
-  },
-  {
-    what: 'kill → serving (last agent)',
-    p50: pct(
-      rows.map((r) => r.servingMs),
-      50,
-    ),
-    p99: pct(
-      rows.map((r) => r.servingMs),
-      99,
-    ),
-    ratio:
-      pct(
-        rows.map((r) => r.servingMs),
-        50,
-      ) / baseline,
-  },
+  measure('planned hand-over (baseline)', planned),
+  measure(
+    'kill → detection, arrival intervals (before)',
+    rows.map((r) => r.detectArrivalMs),
+  ),
+  measure(
+    'kill → detection',
+    rows.map((r) => r.detectMs),
+  ),
+  measure(
+    'kill → serving (last agent)',
+    rows.map((r) => r.servingMs),
+  ),
 ];
 process.stdout.write(
   markdownTable(summary, [
