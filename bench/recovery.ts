@@ -260,6 +260,15 @@ process.stdout.write(
   ]) + '\n',
 );
 const succeeded = records.filter((r) => r.status === 'succeeded').length;
+const byType = new Map<string, number>();
+for (const r of records) byType.set(`${r.failure.type}/${r.status}`, (byType.get(`${r.failure.type}/${r.status}`) ?? 0) + 1);
+process.stdout.write(`records by failure type: ${[...byType].map(([k, n]) => `${k} ${n}`).join(', ')}\n`);
+// A recovery of an agent on a node that was never killed is a false suspicion (a live host taken for dead).
+const killed = new Set(rows.map((r) => r.node));
+const falseSuspicions = records.filter((r) => r.failure.nodeId !== null && !killed.has(r.failure.nodeId));
+process.stdout.write(
+  `false suspicions: ${falseSuspicions.length} records on ${new Set(falseSuspicions.map((r) => r.failure.nodeId)).size} live nodes${falseSuspicions.length ? ` (${[...new Set(falseSuspicions.map((r) => `${r.failure.nodeId}: silent ${r.failure.evidence.silentMs} ms`))].slice(0, 5).join('; ')})` : ''}\n`,
+);
 process.stdout.write(`${KILLS} kills, ${rows.reduce((a, r) => a + r.agents, 0)} agents recovered; records: ${succeeded} succeeded of ${records.length}\n`);
 process.stdout.write(
   `goal (issue 15): detection <= 3000 ms and serving <= 5000 ms at p99: ${
