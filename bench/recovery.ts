@@ -10,7 +10,12 @@
  * Baseline in the same run: a planned hand-over of one agent by control
  * commands (`stop` on its host, then `start` on another: no detection), whose
  * stop → serving time is what recovery costs without the failure detector.
- * Options: --kills N (20), --agents N (60).
+ * Also in the same run, on the same heartbeats and kills: a second service
+ * whose phi detector measures intervals between arrivals (the detector before
+ * 2026-12-03), the paired baseline of kill → detection; and where the time
+ * from detection to serving goes, from the log's append times.
+ * Options: --kills N (20), --agents N (60), --ab-command-order (hosts
+ * alternate RuntimeHostOptions.commandOrder, the breakdown split by it).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,6 +23,8 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AgentStateClient, JsonEventCodec } from '../src/client/index.js';
 import { counterAgentFactory } from '../src/demo/hosted.js';
+import { readEventRecord } from '../src/domain/index.js';
+import type { StoredRecord } from '../src/log/port.js';
 import { SqliteEventLog } from '../src/log/sqlite/index.js';
 import { topicNames, topicSpecs } from '../src/log/topics.js';
 import { RecoveryService, withDefaults } from '../src/recovery/index.js';
@@ -28,6 +35,8 @@ import { writeResults } from './lib/results.js';
 import { markdownTable, num } from './lib/table.js';
 
 const KILLS = intArg('--kills', 20);
+/** Hosts alternate between the two control-command orders (RuntimeHostOptions.commandOrder), and the breakdown is split by the recovering host's. */
+const AB_COMMAND_ORDER = process.argv.includes('--ab-command-order');
 const AGENTS = intArg('--agents', 60);
 const prefix = 'bench.';
 const dir = mkdtempSync(join(tmpdir(), 'agentstate-bench-recovery-'));
@@ -47,7 +56,16 @@ const connect = async (): Promise<AgentStateClient> => {
 };
 let hostSeq = 0;
 const newHost = async (): Promise<RuntimeHost> => {
-  const h = new RuntimeHost({ nodeId: `node-${hostSeq++}`, log, client: await connect(), wire, topicPrefix: prefix, factories: { counter: counterAgentFactory({ intervalMs: 200 }) } });
+  const seq = hostSeq++;
+  const h = new RuntimeHost({
+    nodeId: `node-${seq}`,
+    log,
+    client: await connect(),
+    wire,
+    topicPrefix: prefix,
+    factories: { counter: counterAgentFactory({ intervalMs: 200 }) },
+    ...(AB_COMMAND_ORDER ? { commandOrder: seq % 2 === 0 ? 'per-batch' : 'per-agent' } : {}),
+  });
   await h.start();
   return h;
 };
@@ -68,6 +86,22 @@ const detections = new Map<string, number>();
 const svc = new RecoveryService({ log, codec, wire, store, client: await connect(), topicPrefix: prefix, onDetection: (d) => (d.nodeId && !detections.has(d.nodeId) ? detections.set(d.nodeId, Date.now()) : undefined) });
 const stop = new AbortController();
 const running = svc.run(stop.signal);
+// The same detector as before 2026-12-03 (phi over arrival intervals), on the same heartbeats and kills: the paired baseline of
+// kill → detection. It only watches: its own store, whose default policy disables recovery (its records say skipped).
+const shadowStore = new SqliteRecoveryRecordStore({ path: ':memory:' });
+await shadowStore.setup();
+await shadowStore.putPolicy('default', withDefaults({ enabled: false }));
+const shadow = new RecoveryService({
+  log,
+  codec,
+  wire,
+  store: shadowStore,
+  client: await connect(),
+  topicPrefix: prefix,
+  instance: 'arrival-intervals',
+  phi: { intervalsFrom: 'arrival' },
+});
+const shadowRunning = shadow.run(stop.signal);
 await until(() => ids.every((id) => svc.view.owners.has(id)), 30_000);
 await sleep(3000); // a few intervals observed per host
 
@@ -90,69 +124,115 @@ for (let i = 0; i < 5; i++) {
   planned.push((await until(() => servingOn(id, epoch, from), 30_000)) - t0);
 }
 
-const rows: { kill: number; node: string; agents: number; detectMs: number; servingMs: number }[] = [];
+const rows: { kill: number; node: string; agents: number; detectMs: number; detectArrivalMs: number; servingMs: number }[] = [];
 for (let k = 0; k < KILLS; k++) {
   const victim = hosts[k % 3]!;
   const agents = victim.hosted().map((a) => ({ id: a.instanceId, epoch: a.writerEpoch }));
   const killAt = Date.now();
   await victim.abandon();
+  // The shadow's detection of the node (it may come after the agents already serve elsewhere, so its per-agent callback never fires).
+  const shadowDead = until(() => shadow.view.nodes.get(victim.nodeId)?.status === 'dead', 60_000);
   const servedAt = await until(() => agents.every((a) => servingOn(a.id, a.epoch, victim)), 60_000).catch((e: unknown) => {
     throw new Error(`kill ${k + 1}: not all of ${victim.nodeId}'s agents serve: ${(e as Error).message}`);
   });
   const detectedAt = await until(() => detections.has(victim.nodeId), 10_000).then(() => detections.get(victim.nodeId)!);
-  rows.push({ kill: k + 1, node: victim.nodeId, agents: agents.length, detectMs: detectedAt - killAt, servingMs: servedAt - killAt });
+  const arrivalAt = await shadowDead;
+  rows.push({ kill: k + 1, node: victim.nodeId, agents: agents.length, detectMs: detectedAt - killAt, detectArrivalMs: arrivalAt - killAt, servingMs: servedAt - killAt });
   hosts[k % 3] = await newHost();
   await sleep(2500); // the new host's rhythm is observed before the next kill
 }
 
 stop.abort();
 await running;
+await shadowRunning;
 for (const h of hosts) await h.close();
 for (const c of clients) await c.close();
 const records = await store.list({ limit: 10_000 });
+await shadowStore.close();
+const phases = await breakdown(records);
 await store.close();
 await log.close();
 rmSync(dir, { recursive: true, force: true });
 
-const pct = (xs: number[], p: number): number => {
+/**
+ * Detection → serving of each succeeded node_silent recovery, split at what
+ * the log recorded: the engine's start command appended, the new owner's
+ * `ownership_acquired` appended, the first heartbeat of the new host listing
+ * the agent at that epoch appended, and the engine seeing it (its `serving` step).
+ * Reads the topics before the log is closed.
+ */
+async function breakdown(recs: Awaited<ReturnType<typeof store.list>>): Promise<{ phase: string; p50: number; p99: number }[]> {
+  const t = topicNames(prefix);
+  const all = async (topic: string): Promise<StoredRecord[]> => {
+    const [from, to] = await Promise.all([log.startOffsets(topic), log.endOffsets(topic)]);
+    const out: StoredRecord[] = [];
+    for (const [p, end] of Object.entries(to)) out.push(...(await log.read(topic, Number(p), from[Number(p)] ?? '0', end)));
+    return out;
+  };
+  const commands = new Map<string, number>(); // correlationId (recoveryId) → append time
+  for (const r of await all(t.control)) {
+    const c = await wire.decodeCommand(r.value).catch(() => undefined);
+    if (c?.correlationId && c.commandType === 'start' && !commands.has(c.correlationId)) commands.set(c.correlationId, r.timestamp);
+  }
+  const acquired = new Map<string, number>(); // instanceId@epoch → append time
+  for (const r of await all(t.events)) {
+    const e = await readEventRecord(r, (v) => codec.decode(v));
+    if (e.kind === 'event' && e.event.eventType === 'ownership_acquired') acquired.set(`${e.event.instanceId}@${e.event.writerEpoch}`, r.timestamp);
+  }
+  const listed = new Map<string, number>(); // instanceId@epoch → first heartbeat listing it
+  for (const r of await all(t.heartbeats)) {
+    const h = await wire.decodeHeartbeat(r.value).catch(() => undefined);
+    for (const a of h?.agents ?? []) if (!listed.has(`${a.instanceId}@${a.writerEpoch}`)) listed.set(`${a.instanceId}@${a.writerEpoch}`, r.timestamp);
+  }
+  const cols: Record<string, number[]> = {
+    'detection → start command appended': [],
+    'command → ownership_acquired appended': [],
+    'acquired → heartbeat listing it appended': [],
+    'heartbeat → engine sees serving': [],
+    'detection → serving (total)': [],
+  };
+  for (const r of recs) {
+    if (r.status !== 'succeeded' || r.failure.type !== 'node_silent' || r.result?.epoch === undefined) continue;
+    const key = `${r.instanceId}@${r.result.epoch}`;
+    const cmd = commands.get(r.recoveryId);
+    const acq = acquired.get(key);
+    const hb = listed.get(key);
+    const seen = r.steps.find((st) => st.name === 'serving')?.at;
+    if (cmd === undefined || acq === undefined || hb === undefined || seen === undefined) continue;
+    cols['detection → start command appended']!.push(cmd - r.failure.detectedAt);
+    cols['command → ownership_acquired appended']!.push(acq - cmd);
+    cols['acquired → heartbeat listing it appended']!.push(hb - acq);
+    cols['heartbeat → engine sees serving']!.push(seen - hb);
+    cols['detection → serving (total)']!.push(seen - r.failure.detectedAt);
+    if (AB_COMMAND_ORDER) {
+      const order = Number(r.result.servingNode?.slice('node-'.length)) % 2 === 0 ? 'per-batch (before)' : 'per-agent (now)';
+      (cols[`command → ownership_acquired, host order ${order}`] ??= []).push(acq - cmd);
+      (cols[`detection → serving, host order ${order}`] ??= []).push(seen - r.failure.detectedAt);
+    }
+  }
+  return Object.entries(cols).map(([phase, xs]) => ({ phase: `${phase} (n=${xs.length})`, p50: xs.length ? pct(xs, 50) : NaN, p99: xs.length ? pct(xs, 99) : NaN }));
+}
+
+function pct(xs: number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!;
-};
+}
 const baseline = pct(planned, 50);
+const measure = (what: string, xs: number[]): { what: string; p50: number; p99: number; ratio: number } => ({ what, p50: pct(xs, 50), p99: pct(xs, 99), ratio: pct(xs, 50) / baseline });
 const summary = [
-  { what: 'planned hand-over (baseline)', p50: pct(planned, 50), p99: pct(planned, 99), ratio: 1 },
-  {
-    what: 'kill → detection',
-    p50: pct(
-      rows.map((r) => r.detectMs),
-      50,
-    ),
-    p99: pct(
-      rows.map((r) => r.detectMs),
-      99,
-    ),
-    ratio:
-      pct(
-        rows.map((r) => r.detectMs),
-        50,
-      ) / baseline,
-  },
-  {
-    what: 'kill → serving (last agent)',
-    p50: pct(
-      rows.map((r) => r.servingMs),
-      50,
-    ),
-    p99: pct(
-      rows.map((r) => r.servingMs),
-      99,
-    ),
-    ratio:
-      pct(
-        rows.map((r) => r.servingMs),
-        50,
-      ) / baseline,
-  },
+  measure('planned hand-over (baseline)', planned),
+  measure(
+    'kill → detection, arrival intervals (before)',
+    rows.map((r) => r.detectArrivalMs),
+  ),
+  measure(
+    'kill → detection',
+    rows.map((r) => r.detectMs),
+  ),
+  measure(
+    'kill → serving (last agent)',
+    rows.map((r) => r.servingMs),
+  ),
 ];
 process.stdout.write(
   markdownTable(summary, [
@@ -162,7 +242,33 @@ process.stdout.write(
     { header: 'p50 / baseline p50', value: (r) => num(r.ratio, 2) },
   ]) + '\n',
 );
+process.stdout.write(
+  `kill → detection, sender-timestamp intervals (now) over arrival intervals (before), paired per kill: median ratio ${num(
+    pct(
+      rows.map((r) => r.detectMs / r.detectArrivalMs),
+      50,
+    ),
+    2,
+  )}\n`,
+);
+process.stdout.write('\nwhere the time goes, per recovered agent (log append times; ms):\n');
+process.stdout.write(
+  markdownTable(phases, [
+    { header: 'phase', value: (r) => r.phase },
+    { header: 'p50 ms', value: (r) => num(r.p50, 0) },
+    { header: 'p99 ms', value: (r) => num(r.p99, 0) },
+  ]) + '\n',
+);
 const succeeded = records.filter((r) => r.status === 'succeeded').length;
+const byType = new Map<string, number>();
+for (const r of records) byType.set(`${r.failure.type}/${r.status}`, (byType.get(`${r.failure.type}/${r.status}`) ?? 0) + 1);
+process.stdout.write(`records by failure type: ${[...byType].map(([k, n]) => `${k} ${n}`).join(', ')}\n`);
+// A recovery of an agent on a node that was never killed is a false suspicion (a live host taken for dead).
+const killed = new Set(rows.map((r) => r.node));
+const falseSuspicions = records.filter((r) => r.failure.nodeId !== null && !killed.has(r.failure.nodeId));
+process.stdout.write(
+  `false suspicions: ${falseSuspicions.length} records on ${new Set(falseSuspicions.map((r) => r.failure.nodeId)).size} live nodes${falseSuspicions.length ? ` (${[...new Set(falseSuspicions.map((r) => `${r.failure.nodeId}: silent ${r.failure.evidence.silentMs} ms`))].slice(0, 5).join('; ')})` : ''}\n`,
+);
 process.stdout.write(`${KILLS} kills, ${rows.reduce((a, r) => a + r.agents, 0)} agents recovered; records: ${succeeded} succeeded of ${records.length}\n`);
 process.stdout.write(
   `goal (issue 15): detection <= 3000 ms and serving <= 5000 ms at p99: ${
@@ -178,4 +284,4 @@ process.stdout.write(
       : 'NOT met'
   }\n`,
 );
-process.stdout.write(`results: ${writeResults('recovery', { kills: KILLS, agents: AGENTS, planned, rows, summary, records: records.length, succeeded })}\n`);
+process.stdout.write(`results: ${writeResults('recovery', { kills: KILLS, agents: AGENTS, planned, rows, summary, phases, records: records.length, succeeded })}\n`);

@@ -1,19 +1,6 @@
-import { setMaxListeners } from 'node:events';
 import type { AgentStateClient } from '../client/index.js';
-import { Random, loadTextSources, proseSpan, technicalSpan, type TextSources } from '../corpus/index.js';
+import { proseSpan, technicalSpan, type Random, type TextSources } from '../corpus/index.js';
 import type { JsonValue } from '../domain/index.js';
-import { AgentStateError } from '../errors.js';
-
-export interface FleetOptions {
-  client: AgentStateClient;
-  agents: number;
-  /** Agent ids are `<idPrefix><n>`. @default 'demo-agent-' */
-  idPrefix?: string;
-  seed?: number;
-  /** Mean pause between one agent's actions, ms. @default 250 */
-  thinkMs?: number;
-  signal: AbortSignal;
-}
 
 /** Live counters of a fleet run (what the progress view and the summary print). */
 export interface FleetCounters {
@@ -30,25 +17,17 @@ export interface FleetCounters {
 const TOOLS = ['web_search', 'read_file', 'run_sql', 'call_api', 'summarize'];
 
 /**
- * A simulated fleet of LLM agents: they take tasks, talk (memory grows with
- * real corpus text), call tools, fail sometimes and recover, and write every
- * step through AgentStateClient. Restarting resumes each agent from the log
- * (acquire raises its epoch).
+ * The fleet's agents `<prefix>0..n-1`: created when the log lacks them (one
+ * `agent_created` event each, counted), else counted as resumed (a runtime
+ * host's start claims it: epoch + 1). In batches of 100.
  */
-export async function runFleet(options: FleetOptions, counters: FleetCounters): Promise<void> {
-  const { client, signal } = options;
-  // Every agent's pause listens to the one stop signal: that is many listeners
-  // by design, not a leak (Node warns past 10: MaxListenersExceededWarning).
-  setMaxListeners(options.agents + 16, signal);
-  const text = loadTextSources();
-  const prefix = options.idPrefix ?? 'demo-agent-';
-  const ids = Array.from({ length: options.agents }, (_, i) => `${prefix}${i}`);
+export async function ensureAgents(client: AgentStateClient, agents: number, prefix: string, counters: FleetCounters, signal: AbortSignal): Promise<string[]> {
+  const ids = Array.from({ length: agents }, (_, i) => `${prefix}${i}`);
   counters.agents = ids.length;
   for (let i = 0; i < ids.length && !signal.aborted; i += 100) {
     await Promise.all(
       ids.slice(i, i + 100).map(async (id) => {
         if (client.getState(id)) {
-          await client.acquire(id);
           counters.resumed++;
         } else {
           const researcher = Number(id.slice(prefix.length)) % 3 === 0;
@@ -64,26 +43,7 @@ export async function runFleet(options: FleetOptions, counters: FleetCounters): 
       }),
     );
   }
-  await Promise.all(ids.map((id, n) => agentLoop(id, new Random((options.seed ?? 1) * 100_003 + n), text, options, counters)));
-}
-
-async function agentLoop(id: string, rnd: Random, text: TextSources, options: FleetOptions, counters: FleetCounters): Promise<void> {
-  const { client, signal } = options;
-  const think = options.thinkMs ?? 250;
-  while (!signal.aborted) {
-    await sleep(rnd.int(think / 2, think * 1.5), signal);
-    if (signal.aborted) break;
-    try {
-      await act(id, rnd, text, client, counters);
-      counters.events++;
-      const s = client.getState(id)?.state;
-      if (s?.status === 'error') counters.failures++;
-    } catch (err) {
-      counters.writeErrors++;
-      counters.lastError = err instanceof AgentStateError ? `${err.code}: ${err.message}` : String(err);
-      if (err instanceof AgentStateError && err.code === 'AS_FENCED') return; // another process took it over
-    }
-  }
+  return ids;
 }
 
 /** One step of one agent, chosen by its current status. */

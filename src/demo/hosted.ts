@@ -1,5 +1,6 @@
 import { Random, loadTextSources, type TextSources } from '../corpus/index.js';
 import type { JsonValue } from '../domain/index.js';
+import { AgentStateError } from '../errors.js';
 import type { AgentContext, AgentFactory, RuntimeAgent } from '../runtime/host.js';
 import { act, sleep, type FleetCounters } from './fleet.js';
 
@@ -22,8 +23,15 @@ export function demoAgentFactory(options: { seed?: number; thinkMs?: number; cou
       async step() {
         await sleep(rnd.int(think / 2, think * 1.5), ctx.signal);
         if (ctx.signal.aborted) return;
-        await act(ctx.instanceId, rnd, text!, ctx.client, options.counters);
+        try {
+          await act(ctx.instanceId, rnd, text!, ctx.client, options.counters);
+        } catch (err) {
+          options.counters.writeErrors++;
+          options.counters.lastError = err instanceof AgentStateError ? `${err.code}: ${err.message}` : String(err);
+          throw err; // the host backs off, or stops the agent when it was fenced
+        }
         options.counters.events++;
+        if (ctx.client.getState(ctx.instanceId)?.state.status === 'error') options.counters.failures++;
       },
     };
   };

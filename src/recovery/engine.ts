@@ -7,8 +7,9 @@ import { diff, type JsonValue } from '../domain/index.js';
 import type { EventLog } from '../log/port.js';
 import { sendCommand } from '../runtime/control.js';
 import type { RuntimeWire } from '../runtime/wire.js';
-import type { FailureDetection, RecoveryPolicy, RecoveryRecord, RecoveryRecordStore, RecoveryStep, RecoveryStrategy } from '../store/recovery-records.js';
+import type { FailureDetection, RecoveryPlan, RecoveryPolicy, RecoveryRecord, RecoveryRecordStore, RecoveryStrategy } from '../store/recovery-records.js';
 import { NO_METRICS, type Metrics } from '../telemetry/metrics.js';
+import { RecoveryHistory } from './estimate.js';
 import { backoffDelay, resolvePolicy } from './policy.js';
 import { failureBound, findRestorePoint } from './restore.js';
 import type { FleetView } from './view.js';
@@ -71,12 +72,14 @@ export class RecoveryEngine {
   private readonly metrics: Metrics;
   /** Recoveries this instance is executing now, by recoveryId. */
   readonly active = new Map<string, Promise<RecoveryRecord | undefined>>();
+  private readonly history: RecoveryHistory;
 
   constructor(options: RecoveryEngineOptions) {
     // It validates and restores agents it does not own: a scoped client would answer "not in the log" for every one.
     if (options.client.scope !== 'fleet') throw new ConfigError('client', "the recovery engine needs a client connected with scope: 'fleet' (it reads agents it does not own)");
     this.o = options;
     this.metrics = options.metrics ?? NO_METRICS;
+    this.history = new RecoveryHistory(options.store);
   }
 
   /** Starts (or joins) the recovery of one detected failure; resolves with its final record, or undefined when another instance has it. */
@@ -141,8 +144,9 @@ export class RecoveryEngine {
     };
     const finish = async (status: RecoveryRecord['status'], result: NonNullable<RecoveryRecord['result']>): Promise<RecoveryRecord> => {
       record.status = status;
-      record.result = { ...result, timeToDetectMs: failure.detectedAt - failure.failedAt };
+      record.result = { ...result, timeToDetectMs: failure.detectedAt - failure.failedAt, durationMs: Date.now() - failure.detectedAt };
       await save();
+      this.history.remember(record);
       this.metrics.inc('agentstate_recoveries_total', { result: status });
       this.o.logger?.info({ recoveryId, status, ...record.result }, 'recovery finished');
       return record;
@@ -172,11 +176,17 @@ export class RecoveryEngine {
       return finish('gave_up', { reason: loop });
     }
 
+    const earlier = record.plan;
+    if (earlier?.estimatedDuration === undefined) {
+      // A record taken over keeps its plan; one written before plans had estimates gets them now.
+      record.plan = { ...(await this.planRecovery(failure, strategy)), ...(earlier ? { targetNode: earlier.targetNode, targetVersion: earlier.targetVersion, attempts: earlier.attempts } : {}) };
+    }
+
     // A live owner (error burst, stuck task) is fenced first, and a restore
     // writes its state operation, both under one new epoch held by this
     // instance: the start then takes the agent from that epoch.
     let expectedEpoch = failure.failedEpoch;
-    if (strategy.approach === 'restore' || failure.type === 'error_burst' || failure.type === 'agent_stuck' || failure.type === 'anomaly') {
+    if (fencesFirst(failure, strategy)) {
       if (this.servingAfter(failure)) {
         // Already served at a newer epoch (an instance we took over from got through): nothing to fence or restore.
       } else {
@@ -201,7 +211,9 @@ export class RecoveryEngine {
       }
       const planAt = Date.now();
       const target = this.o.view.chooseTarget(region, tried, planAt) ?? this.o.view.chooseTarget(region, new Set(failure.nodeId ? [failure.nodeId] : []), planAt);
-      record.plan = { strategy, targetNode: target ?? null, targetVersion: record.plan?.targetVersion ?? null, attempts: attempt };
+      const plan = record.plan!;
+      plan.targetNode = target ?? null;
+      plan.attempts = attempt;
       record.steps.push({ name: 'plan', at: planAt, ms: 0, detail: target ? `attempt ${attempt}: start on ${target}` : `attempt ${attempt}: no live runtime host` });
       if (target) {
         const node = this.o.view.nodes.get(target);
@@ -217,7 +229,7 @@ export class RecoveryEngine {
           attempt,
           deadline: sentAt + (this.o.servingTimeoutMs ?? 10_000),
           correlationId: recoveryId,
-          ...(record.plan.targetVersion !== null ? { recoveryTarget: seedTarget(strategy.targetState), targetVersion: record.plan.targetVersion } : {}),
+          ...(plan.targetVersion !== null ? { recoveryTarget: seedTarget(strategy.targetState), targetVersion: plan.targetVersion } : {}),
           parameters: { expectedEpoch: String(expectedEpoch) },
         });
         record.steps.push({ name: 'command', at: sentAt, ms: Date.now() - sentAt, detail: `start ${failure.instanceId} on ${target} (expected epoch ${expectedEpoch})` });
@@ -233,6 +245,29 @@ export class RecoveryEngine {
     }
     if (this.o.signal?.aborted) return record; // stopping: the lease lapses and another instance continues
     return finish('failed', { reason: `not serving after ${maxAttempts} attempt(s)` });
+  }
+
+  /**
+   * The seed's planRecovery: the steps the strategy takes, the estimates from
+   * past recoveries (src/recovery/estimate.ts), and the rollback plan, which
+   * names the agent's head now (before any state operation) as the state to
+   * return to if the recovery fails.
+   */
+  async planRecovery(failure: FailureDetection, strategy: RecoveryStrategy): Promise<RecoveryPlan> {
+    const head = this.o.client.getState(failure.instanceId);
+    const est = await this.history.estimate(failure, strategy);
+    return {
+      failureType: failure.type,
+      strategy,
+      plannedSteps: [...(fencesFirst(failure, strategy) ? (['state_operation'] as const) : []), 'plan', 'command', 'serving', ...(strategy.verificationRequired ? (['validate'] as const) : [])],
+      estimatedDuration: est.estimatedDuration,
+      successProbability: est.successProbability,
+      estimateBasis: est.basis,
+      rollbackPlan: rollbackPlanOf(failure.instanceId, head, strategy),
+      targetNode: null,
+      targetVersion: null,
+      attempts: 0,
+    };
   }
 
   /** The owner the heartbeats show at an epoch above the failed one, if any. */
@@ -317,6 +352,8 @@ export class RecoveryEngine {
       throw e;
     }
     let detail = `fenced the owner at epoch ${acquired.epoch - 1}: ${failure.instanceId} is now at epoch ${acquired.epoch}`;
+    // The head this operation starts from, exactly (the plan's was this instance's view when it planned, which may lag the owner's last writes).
+    if (record.plan) record.plan.rollbackPlan = rollbackPlanOf(failure.instanceId, c.getState(failure.instanceId), strategy);
     try {
       if (strategy.approach === 'restore') {
         const bound = failureBound(failure);
@@ -333,7 +370,6 @@ export class RecoveryEngine {
             metadata: { rolledBackTo: String(point.version), reason: `recovery ${record.recoveryId}: ${failure.type}`, recoveryId: record.recoveryId },
           });
           if (record.plan) record.plan.targetVersion = point.version;
-          else record.plan = { strategy, targetNode: null, targetVersion: point.version, attempts: 0 };
           detail += `; restored version ${point.version} (${point.why}) as version ${r.newVersion}, checksum ${r.checksum}`;
         }
       }
@@ -363,6 +399,27 @@ export class RecoveryEngine {
       await c.release(instanceId);
     }
   }
+}
+
+/** The state to return to if the recovery fails: the head before the plan's state operation. */
+function rollbackPlanOf(instanceId: string, head: ReturnType<AgentStateClient['getState']>, strategy: RecoveryStrategy): RecoveryPlan['rollbackPlan'] {
+  if (!head) return { version: 0, epoch: 0, checksum: null, status: null, action: 'none', detail: `${instanceId} is not in this instance's view of the log: nothing to return to` };
+  const writes = strategy.approach === 'restore';
+  return {
+    version: head.version,
+    epoch: head.epoch,
+    checksum: head.checksum,
+    status: head.state.status,
+    action: writes ? 'rollback_to_version' : 'none',
+    detail: writes
+      ? `if the restore fails, return to version ${head.version} (checksum ${head.checksum.slice(0, 12)}): agentstate rollback ${instanceId} ${head.version}`
+      : `the plan writes no state: a failed recovery leaves ${instanceId} at version ${head.version} (status ${head.state.status})`,
+  };
+}
+
+/** Whether the owner is fenced (and a restore's state operation written) before the start: a restore, or an owner that may still be alive. */
+function fencesFirst(failure: FailureDetection, strategy: RecoveryStrategy): boolean {
+  return strategy.approach === 'restore' || failure.type === 'error_burst' || failure.type === 'agent_stuck' || failure.type === 'anomaly';
 }
 
 /** The control command's recoveryTarget for a strategy's targetState. */

@@ -3,4 +3,5 @@ export { RecoveryService, recoveryGroup, type RecoveryServiceOptions } from './s
 export { FleetView, type AgentOwner, type NodeEntry } from './view.js';
 export { PhiAccrualDetector, type PhiOptions } from './phi.js';
 export { DEFAULT_POLICY, backoffDelay, policyScopes, resolvePolicy, withDefaults } from './policy.js';
-export type { FailureDetection, RecoveryPolicy, RecoveryRecord, RecoveryRecordStore, RecoveryStatus, RecoveryStep, RecoveryStrategy } from '../store/recovery-records.js';
+export { ESTIMATE_PRIORS, RecoveryHistory, estimate, type PlanEstimate } from './estimate.js';
+export type { FailureDetection, RecoveryPlan, RecoveryPolicy, RecoveryRecord, RecoveryRecordStore, RecoveryStatus, RecoveryStep, RecoveryStrategy, RollbackPlan } from '../store/recovery-records.js';

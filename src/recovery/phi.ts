@@ -15,11 +15,22 @@ export interface PhiOptions {
   minStdDevRatio?: number;
   /** Silence tolerated on top of the mean (GC pauses, a busy broker), as a fraction of the mean. @default 0.5 */
   acceptablePauseRatio?: number;
+  /**
+   * Where the intervals are measured. `sender`: between the heartbeats' own
+   * timestamps (the sender's rhythm: a difference of one clock, so skew does
+   * not enter), when `heartbeat` is given them; the silence is still measured
+   * from the last arrival. `arrival`: between arrivals, so the reader's
+   * delays (a busy consumer, a catch-up burst) widen the distribution and
+   * slow detection. @default 'sender'
+   */
+  intervalsFrom?: 'sender' | 'arrival';
 }
 
 export class PhiAccrualDetector {
   private readonly intervals: number[] = [];
   private last: number | undefined;
+  private lastSent: number | undefined;
+  private readonly fromSender: boolean;
   private readonly threshold: number;
   private readonly windowSize: number;
   private readonly minStdDevRatio: number;
@@ -34,16 +45,22 @@ export class PhiAccrualDetector {
     this.windowSize = options.windowSize ?? 100;
     this.minStdDevRatio = options.minStdDevRatio ?? 0.2;
     this.pauseRatio = options.acceptablePauseRatio ?? 0.5;
+    this.fromSender = (options.intervalsFrom ?? 'sender') === 'sender';
   }
 
-  /** Records a heartbeat arrival. */
-  heartbeat(at: number, expectedIntervalMs?: number): void {
+  /**
+   * Records a heartbeat arrival.
+   * @param sentAt the heartbeat's own timestamp (see PhiOptions.intervalsFrom)
+   */
+  heartbeat(at: number, expectedIntervalMs?: number, sentAt?: number): void {
     if (expectedIntervalMs && expectedIntervalMs > 0) this.expectedIntervalMs = expectedIntervalMs;
-    if (this.last !== undefined && at > this.last) {
-      this.intervals.push(at - this.last);
+    const [now, prev] = this.fromSender && sentAt !== undefined ? [sentAt, this.lastSent] : [at, this.last];
+    if (prev !== undefined && now > prev) {
+      this.intervals.push(now - prev);
       if (this.intervals.length > this.windowSize) this.intervals.shift();
     }
     this.last = at;
+    if (sentAt !== undefined) this.lastSent = sentAt;
   }
 
   lastHeartbeat(): number | undefined {

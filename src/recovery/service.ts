@@ -17,6 +17,9 @@ import { DEFAULT_POLICY, policyScopes, withDefaults } from './policy.js';
 import { FleetView } from './view.js';
 import { EventWatch } from './watch.js';
 
+/** How long a silence verdict waits for the view to read heartbeats already appended. @default 2000 */
+const MAX_VIEW_WAIT_MS = 2000;
+
 /** Severity ranks of anomalies (schemas/Anomaly.avsc `Severity`). */
 const SEVERITY = { info: 1, warning: 2, critical: 3 } as const;
 
@@ -81,6 +84,8 @@ export class RecoveryService {
   private readonly stop = new AbortController();
   private readonly consumers: Consumer[] = [];
   private caughtUpAt: number | undefined;
+  /** The view consumer's next offset per heartbeats partition. */
+  private readonly viewRead = new Map<string, bigint>();
   private readonly startedAt = Date.now();
   private readonly watch: EventWatch;
   /** Stored policies by scope, refreshed every few seconds: the event watch judges every record with them. */
@@ -152,6 +157,8 @@ export class RecoveryService {
         sessionTimeoutMs: this.o.sessionTimeoutMs ?? 10_000,
         handler: async (batch) => {
           await this.onViewBatch(batch);
+          const read = batch.records.at(-1);
+          if (read) this.viewRead.set(String(batch.partition), BigInt(read.offset) + 1n);
           const target = pending.get(String(batch.partition));
           const last = batch.records.at(-1);
           if (target !== undefined && last && BigInt(last.offset) + 1n >= BigInt(target)) pending.delete(String(batch.partition));
@@ -179,13 +186,20 @@ export class RecoveryService {
     }
     const failed = Promise.race(this.consumers.map((c) => c.done.then(() => new Promise<never>(() => undefined))));
     let adoptAt = 0;
+    let behindSince: number | undefined;
     const onAbort = (): void => this.stop.abort();
     signal.addEventListener('abort', onAbort, { once: true });
     try {
       while (!signal.aborted) {
         await Promise.race([new Promise((r) => setTimeout(r, this.o.tickMs ?? 100)), failed]);
         if (signal.aborted) break;
-        this.tick(Date.now());
+        // A silence is judged only on a view that has read every heartbeat appended so far: a reader that
+        // fell behind (a stalled event loop) must not take its own delay for the node's.
+        // Bounded (MAX_VIEW_WAIT_MS): offsets a reader never sees (compacted away, transaction markers) must not hold detection off for good.
+        const behind = this.view.suspects(Date.now()).length > 0 && (await this.viewBehind().catch(() => true));
+        if (!behind) behindSince = undefined;
+        else behindSince ??= Date.now();
+        this.tick(Date.now(), behind && Date.now() - behindSince! < MAX_VIEW_WAIT_MS);
         if (this.caughtUpAt !== undefined && Date.now() >= adoptAt) {
           adoptAt = Date.now() + 2000;
           await this.refreshPolicies().catch((e: unknown) => this.o.logger?.warn({ err: e }, 'reading recovery policies failed'));
@@ -200,14 +214,20 @@ export class RecoveryService {
     }
   }
 
+  /** Whether heartbeats were appended that the view has not read yet. */
+  private async viewBehind(): Promise<boolean> {
+    const end = await this.o.log.endOffsets(this.topics.heartbeats);
+    return Object.entries(end).some(([p, off]) => BigInt(off) > (this.viewRead.get(p) ?? 0n));
+  }
+
   /** Judges silence. Not before the view has read the topic to its end plus one interval: a node is not dead because we have not read it yet. */
-  private tick(now: number): void {
+  private tick(now: number, viewBehind = false): void {
     if (this.caughtUpAt === undefined || now - this.caughtUpAt < 1500) return;
     let alive = 0;
     for (const n of this.view.nodes.values()) if (n.status === 'alive') alive++;
     this.metrics.set('agentstate_recovery_nodes_alive', alive);
     this.metrics.set('agentstate_recovery_in_progress', this.engine.active.size);
-    for (const node of this.view.suspects(now)) {
+    for (const node of viewBehind ? [] : this.view.suspects(now)) {
       node.status = 'dead';
       const lastAt = node.detector.lastHeartbeat() ?? now;
       const phi = node.detector.phi(now);

@@ -40,7 +40,7 @@ export class FleetView {
       this.nodes.set(h.nodeId, n);
     }
     n.last = h;
-    n.detector.heartbeat(at, h.intervalMs);
+    n.detector.heartbeat(at, h.intervalMs, h.timestamp);
     if (h.status === 'stopping') n.status = 'left';
     const listed = new Set<string>();
     for (const a of h.agents) {

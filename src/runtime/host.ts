@@ -52,6 +52,16 @@ export interface RuntimeHostOptions {
    * process's writer and StateManager (docs/analytics.md, Access figures).
    */
   access?: AccessRecorder;
+  /**
+   * `per-agent`: a batch of control records is handed off at once, each
+   * command queued behind the earlier ones for its agent only, so a start
+   * never waits for other agents' acquires (a recovery's commands arrive over
+   * several batches). `per-batch`: the batch's commands run together and the
+   * next batch waits for them (the behaviour before 2026-12-03, kept as the
+   * benchmark's baseline). A command is done once: a host restarted before it ran
+   * drops it as stale, and the recovery engine retries on another host. @default 'per-agent'
+   */
+  commandOrder?: 'per-agent' | 'per-batch';
   /** Called when an agent stops running here, with why (stopped, fenced, failed). */
   onAgentStopped?: (instanceId: string, reason: 'stopped' | 'fenced' | 'failed', error?: unknown) => void;
   logger?: Logger;
@@ -86,6 +96,8 @@ export class RuntimeHost {
   private readonly topics: ReturnType<typeof topicNames>;
   private readonly running = new Map<string, Running>();
   private readonly starting = new Map<string, Promise<StartResult>>();
+  /** The last command queued per agent (commandOrder 'per-agent'). */
+  private readonly commands = new Map<string, Promise<void>>();
   private readonly intervalMs: number;
   private readonly startedAt = Date.now();
   private sequence = 0;
@@ -262,7 +274,16 @@ export class RuntimeHost {
         this.o.logger?.info({ commandId: command.commandId, type: command.commandType }, 'ignoring a stale control command');
         continue;
       }
-      work.push(this.execute(command, record));
+      if ((this.o.commandOrder ?? 'per-agent') === 'per-batch') {
+        work.push(this.execute(command, record));
+        continue;
+      }
+      const id = command.instanceId;
+      const next = (this.commands.get(id) ?? Promise.resolve()).then(() => this.execute(command, record));
+      this.commands.set(id, next);
+      void next.finally(() => {
+        if (this.commands.get(id) === next) this.commands.delete(id);
+      });
     }
     await Promise.all(work);
   }
@@ -356,6 +377,7 @@ export class RuntimeHost {
    */
   async close(): Promise<void> {
     if (this.closed) return;
+    await Promise.allSettled([...this.commands.values()]);
     await Promise.all([...this.running.keys()].map((id) => this.stopAgent(id)));
     this.status = 'stopping';
     clearInterval(this.timer);

@@ -66,6 +66,46 @@ export interface RecoveryStep {
   detail?: string;
 }
 
+/**
+ * The seed's RollbackPlan for a recovery: the version and state the agent is
+ * returned to if the recovery fails (its head when the plan was made, before
+ * any state operation), and how.
+ */
+export interface RollbackPlan {
+  /** The head version when the plan was made; 0 when the agent was not in the log. */
+  version: number;
+  /** Its epoch and checksum (the state to return to is exactly this one). */
+  epoch: number;
+  checksum: string | null;
+  /** The agent's status at that version. */
+  status: string | null;
+  /**
+   * `none`: the plan writes no state (restart), so a failure leaves the agent
+   * at `version`; `rollback_to_version`: undo the plan's state operation with
+   * `agentstate rollback <id> <version>` (a new state_rolled_back event).
+   */
+  action: 'none' | 'rollback_to_version';
+  detail: string;
+}
+
+/** The seed's RecoveryPlan (recoveryId and instanceId are on the record). */
+export interface RecoveryPlan {
+  failureType: FailureDetection['type'];
+  strategy: RecoveryStrategy;
+  /** The steps the plan will take, in order (the record's `steps` are the ones taken). */
+  plannedSteps: RecoveryStep['name'][];
+  /** Expected time from detection to finish, ms (src/recovery/estimate.ts: the median of past recoveries of this kind, or a documented prior). */
+  estimatedDuration: number;
+  /** 0..1, from the recorded outcomes of this strategy (Laplace's rule: 0.5 without history). */
+  successProbability: number;
+  /** What the estimates came from: how many past durations and outcomes, and whether a prior stood in for missing history. */
+  estimateBasis: { durationSamples: number; outcomes: number; successes: number; prior: boolean };
+  rollbackPlan: RollbackPlan;
+  targetNode: string | null;
+  targetVersion: number | null;
+  attempts: number;
+}
+
 export type RecoveryStatus = 'in_progress' | 'succeeded' | 'failed' | 'rejected' | 'skipped' | 'gave_up';
 
 /** One recovery (the `recovery_records` document). */
@@ -74,10 +114,20 @@ export interface RecoveryRecord {
   recoveryId: string;
   instanceId: string;
   failure: FailureDetection;
-  plan: { strategy: RecoveryStrategy; targetNode: string | null; targetVersion: number | null; attempts: number } | null;
+  plan: RecoveryPlan | null;
   steps: RecoveryStep[];
   status: RecoveryStatus;
-  result: { reason: string; servingNode?: string; epoch?: number; version?: number; checksum?: string; timeToDetectMs?: number; timeToServingMs?: number } | null;
+  result: {
+    reason: string;
+    servingNode?: string;
+    epoch?: number;
+    version?: number;
+    checksum?: string;
+    timeToDetectMs?: number;
+    timeToServingMs?: number;
+    /** Detection to finish, ms: what later plans' estimatedDuration is computed from. */
+    durationMs?: number;
+  } | null;
   /** The detector instance working on it, and until when (it renews while it works; a later instance takes over an expired lease). */
   owner: string;
   generation: number;

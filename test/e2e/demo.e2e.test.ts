@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FsBlobStore } from '../../src/blob/fs.js';
+import type { RecoverySummary } from '../../src/demo/hosted-fleet.js';
 import { Keyring, MasterKeySet } from '../../src/codec/index.js';
 import { Snapshotter } from '../../src/projector/index.js';
 import { SqliteDataKeyStore, SqliteStateStore } from '../../src/store/sqlite/index.js';
@@ -32,11 +33,29 @@ describe('npm start: the embedded profile, no servers', () => {
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   });
 
-  it('runs a 50-agent fleet for 10s and prints a summary that status then reads back', async () => {
+  it('runs a 50-agent fleet on 3 runtime hosts for 10s, recovers the agents of the host it crashes, and prints a summary that status then reads back', async () => {
     const dataDir = newDir();
     const { stdout } = await run('npm', ['start', '--', '--agents', '50', '--duration', '10s', '--snapshot-every', '10', '--json', '--data-dir', dataDir], { cwd: root, env, maxBuffer: 8 * 1024 * 1024 });
-    const summary = JSON.parse(stdout.slice(stdout.indexOf('{'))) as { agents: number; events: number; rejected: number; snapshots: number; projectedAgents: number; thisRun: { events: number; writeErrors: number } };
+    const summary = JSON.parse(stdout.slice(stdout.indexOf('{'))) as {
+      agents: number;
+      events: number;
+      rejected: number;
+      snapshots: number;
+      projectedAgents: number;
+      thisRun: { events: number; writeErrors: number };
+      recovery: RecoverySummary;
+    };
     expect(summary.agents).toBe(50);
+    // The host crash (5s in, by default) was detected and every agent of the crashed host recovered on a survivor.
+    const r = summary.recovery;
+    expect(r.hosts).toEqual(['demo-host-1', 'demo-host-2', 'demo-host-3']);
+    expect(r.crash?.nodeId).toBe('demo-host-2');
+    expect(r.crash?.agents).toBe(17); // round-robin: agents 1, 4, ..., 49
+    expect(r.byKind).toEqual({ node_silent: 17 });
+    expect(r.byStatus).toEqual({ succeeded: 17 });
+    expect(r.agentsRecovered).toBe(17);
+    expect(r.failures).toEqual([]);
+    expect(r.detectMs!.max).toBeLessThanOrEqual(r.servingMs!.max);
     // The in-process projector projected every agent and took policy snapshots.
     expect(summary.projectedAgents).toBe(50);
     expect(summary.snapshots).toBeGreaterThan(0);
@@ -89,8 +108,8 @@ describe('npm start: the embedded profile, no servers', () => {
     expect(summary.thisRun.created).toBe(0);
     expect(summary.thisRun.writeErrors).toBe(0);
     expect(summary.rejected).toBe(0);
-    // The restart adds one ownership claim per agent plus its own writes.
-    expect(summary.events).toBe(afterKill.logRecords + 30 + summary.thisRun.events);
+    // The restart's writes, its hosts' ownership claims (one per agent) included.
+    expect(summary.events).toBe(afterKill.logRecords + summary.thisRun.events);
   });
 
   it('inspects, travels in time, rolls back and snapshots an agent from the data dir', async () => {

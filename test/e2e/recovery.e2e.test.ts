@@ -172,6 +172,14 @@ async function serversKillAndZombie(): Promise<void> {
         expect(r[0]!.failure.type).toBe('node_silent');
         expect(r[0]!.result?.checksum).toMatch(/^[0-9a-f]{64}$/);
         expect(r[0]!.steps.map((st) => st.name)).toEqual(expect.arrayContaining(['detect', 'plan', 'command', 'serving', 'validate']));
+        // The seed's RecoveryPlan fields, as stored in recovery_records on this profile.
+        const plan = r[0]!.plan!;
+        expect(plan).toMatchObject({ failureType: 'node_silent', plannedSteps: ['plan', 'command', 'serving', 'validate'], rollbackPlan: { action: 'none', epoch: r[0]!.failure.failedEpoch } });
+        expect(plan.estimatedDuration).toBeGreaterThan(0);
+        expect(plan.successProbability).toBeGreaterThan(0);
+        expect(plan.successProbability).toBeLessThan(1);
+        expect(plan.rollbackPlan.version).toBeGreaterThan(0);
+        expect(r[0]!.result!.durationMs).toBeGreaterThan(0);
       }
       // node-c never failed: none of its agents was recovered.
       expect(all.filter((x) => x.instanceId.startsWith('node-c-'))).toEqual([]);

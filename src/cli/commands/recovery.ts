@@ -36,7 +36,7 @@ function oneOf<T extends string>(value: string | undefined, allowed: readonly T[
   return value as T;
 }
 
-async function openStore(dataDir: string, backend: string): Promise<RecoveryRecordStore> {
+export async function openRecoveryStore(dataDir: string, backend: string): Promise<RecoveryRecordStore> {
   const config = readEnv(process.env);
   const kind = backendKind(backend);
   const servers = kind === 'servers' || (kind === 'auto' && config.kafka !== undefined);
@@ -49,7 +49,8 @@ async function openStore(dataDir: string, backend: string): Promise<RecoveryReco
 
 function line(r: RecoveryRecord): string {
   const serving = r.result?.timeToServingMs === undefined ? '' : ` serving after ${(r.result.timeToServingMs / 1000).toFixed(2)}s`;
-  return `${r.recoveryId}  ${r.status}  ${r.failure.type} on ${r.failure.nodeId ?? '-'}  ${new Date(r.createdAt).toISOString()}${r.result?.servingNode ? ` → ${r.result.servingNode}` : ''}${serving}${r.result ? `  (${r.result.reason})` : ''}`;
+  const estimated = r.plan?.estimatedDuration === undefined ? '' : `  est ${(r.plan.estimatedDuration / 1000).toFixed(1)}s p=${r.plan.successProbability}`;
+  return `${r.recoveryId}  ${r.status}  ${r.failure.type} on ${r.failure.nodeId ?? '-'}  ${new Date(r.createdAt).toISOString()}${r.result?.servingNode ? ` → ${r.result.servingNode}` : ''}${serving}${estimated}${r.result ? `  (${r.result.reason})` : ''}`;
 }
 
 export async function recovery(argv: string[], out: (s: string) => void): Promise<number> {
@@ -73,7 +74,7 @@ export async function recovery(argv: string[], out: (s: string) => void): Promis
   if (rest.length > 0) throw new UsageError(`unexpected arguments: ${rest.join(' ')}`);
   if (!['list', 'show', 'policy'].includes(sub)) throw new UsageError(`unknown subcommand "${sub}" (list, show, policy)`);
   if (sub !== 'list' && !arg) throw new UsageError(`recovery ${sub} needs ${sub === 'show' ? 'a recoveryId' : 'an agent id, agent:ID, type:TYPE or default'}`);
-  const store = await openStore(values['data-dir'], values.backend);
+  const store = await openRecoveryStore(values['data-dir'], values.backend);
   try {
     if (sub === 'list') {
       const status = oneOf(asString(values.status), STATUSES, '--status');
@@ -94,7 +95,19 @@ export async function recovery(argv: string[], out: (s: string) => void): Promis
       else {
         out(line(r));
         out(`  evidence  ${JSON.stringify(r.failure.evidence)}`);
-        if (r.plan) out(`  plan      ${r.plan.strategy.approach} → ${r.plan.strategy.targetState}, on ${r.plan.targetNode ?? '-'}, attempt ${r.plan.attempts}`);
+        if (r.plan) {
+          out(`  plan      ${r.plan.strategy.approach} → ${r.plan.strategy.targetState}, on ${r.plan.targetNode ?? '-'}, attempt ${r.plan.attempts}`);
+          // Records written before plans had estimates lack them.
+          if (r.plan.estimatedDuration !== undefined) {
+            const b = r.plan.estimateBasis;
+            const took = r.result?.durationMs === undefined ? '' : `, took ${(r.result.durationMs / 1000).toFixed(2)}s`;
+            out(
+              `  estimate  ${(r.plan.estimatedDuration / 1000).toFixed(2)}s${took} (${b.durationSamples ? `median of ${b.durationSamples} past` : 'prior: none of this kind yet'}), success probability ${r.plan.successProbability} (${b.outcomes ? `${b.successes} of ${b.outcomes} past succeeded` : 'prior: no outcome of this strategy yet'})`,
+            );
+            out(`  steps     ${r.plan.plannedSteps.join(' → ')}`);
+            out(`  rollback  ${r.plan.rollbackPlan.detail}`);
+          }
+        }
         for (const s of r.steps) out(`  ${new Date(s.at).toISOString()}  ${s.name.padEnd(15)} ${String(s.ms).padStart(6)} ms  ${s.detail ?? ''}`);
       }
       return 0;

@@ -1,5 +1,9 @@
 import { AgentStateClient } from '../../client/index.js';
-import { runFleet, type FleetCounters } from '../../demo/fleet.js';
+import type { FleetCounters } from '../../demo/fleet.js';
+import { runHostedFleet, type RecoverySummary } from '../../demo/hosted-fleet.js';
+import type { RecoveryRecordStore } from '../../store/recovery-records.js';
+import { openRecoveryStore } from './recovery.js';
+import { runtimeWire } from './runtime.js';
 import { asString, parse, backendKind, GLOBAL_HELP, parseDuration, parsePositiveInt, positionalArgs, setLongTimeout, UsageError } from '../args.js';
 import { openBackend } from '../backend.js';
 import { scanLog } from '../scan.js';
@@ -15,13 +19,20 @@ export const help = `agentstate start [--agents N] [--duration D] [--think-ms MS
 
 Runs a demo fleet of simulated LLM agents in this process: they take tasks,
 grow their memory with real text, call tools, fail and recover, and write every
-step as an event. With no servers configured it uses the embedded profile
-(SQLite log in --data-dir); with KAFKA_BROKERS set, the real servers.
-Stops on Ctrl-C or after --duration, then prints a summary. Running it again
-continues from the stored state.
+step as an event. The agents run on --hosts runtime hosts (in this process)
+watched by the recovery service; --crash-after into the run one host crashes,
+and its agents are detected and restarted on the others. With no servers
+configured it uses the embedded profile (SQLite log in --data-dir); with
+KAFKA_BROKERS set, the real servers. Stops on Ctrl-C or after --duration,
+then prints a summary (with the recoveries). Running it again continues from
+the stored state.
 
   --agents N       fleet size (default 200)
   --duration D     stop after D (e.g. 10s, 2m); default: until Ctrl-C
+  --hosts N        runtime hosts (default 3)
+  --crash-after D  crash one host D into the run (default 5s); not when
+                   --duration leaves less than 5s after it for the recovery
+  --no-crash       no host crash
   --think-ms MS    mean pause between one agent's actions (default 250)
   --seed S         random seed (default 1)
   --snapshot-every N  the in-process projector snapshots an agent every N events (default 25)
@@ -42,7 +53,13 @@ interface StartOptions {
   progressMs: number | undefined;
   durationMs: number | undefined;
   rebuild: boolean;
+  hosts: number;
+  /** When a host crashes, ms into the run; undefined: no crash. */
+  crashAfterMs: number | undefined;
 }
+
+/** Time a run keeps after the crash for detection and recovery; shorter runs have none. @default 5000 */
+const CRASH_MARGIN_MS = 5000;
 
 /** Parses and checks every flag before anything is opened; undefined for --help. */
 function parseStart(argv: string[]): StartOptions | undefined {
@@ -54,6 +71,9 @@ function parseStart(argv: string[]): StartOptions | undefined {
     'progress-every': { type: 'string' },
     'snapshot-every': { type: 'string' },
     rebuild: { type: 'boolean' } as never,
+    hosts: { type: 'string', default: '3' },
+    'crash-after': { type: 'string', default: '5s' },
+    'no-crash': { type: 'boolean' } as never,
   });
   if (values.help) return undefined;
   positionalArgs(positionals, [], 'agentstate start [options]');
@@ -61,6 +81,10 @@ function parseStart(argv: string[]): StartOptions | undefined {
   if (agents > MAX_AGENTS) throw new UsageError(`--agents: ${agents} is more than this demo runs in one process (at most ${MAX_AGENTS})`);
   const progressArg = asString(values['progress-every']);
   const durationArg = asString(values.duration);
+  const durationMs = durationArg === undefined ? undefined : parseDuration(durationArg, '--duration');
+  const crashAfter = parseDuration(asString(values['crash-after']) ?? '5s', '--crash-after');
+  const hosts = parsePositiveInt(asString(values.hosts) ?? '3', '--hosts');
+  const crash = (values['no-crash'] as boolean | undefined) !== true && hosts > 1 && (durationMs === undefined || durationMs >= crashAfter + CRASH_MARGIN_MS);
   return {
     dataDir: values['data-dir'],
     backend: backendKind(values.backend),
@@ -70,8 +94,10 @@ function parseStart(argv: string[]): StartOptions | undefined {
     seed: parsePositiveInt(asString(values.seed) ?? '1', '--seed'),
     snapshotEvery: parsePositiveInt(asString(values['snapshot-every']) ?? '25', '--snapshot-every'),
     progressMs: progressArg === undefined ? undefined : parseDuration(progressArg, '--progress-every'),
-    durationMs: durationArg === undefined ? undefined : parseDuration(durationArg, '--duration'),
+    durationMs,
     rebuild: values.rebuild === true,
+    hosts,
+    crashAfterMs: crash ? crashAfter : undefined,
   };
 }
 
@@ -96,10 +122,10 @@ export async function start(argv: string[], out: (s: string) => void, err: (s: s
   // process never exited (issue 12 §1).
   const projectorStop = new AbortController();
   let projectorRun: Promise<void> | undefined;
-  let client: AgentStateClient | undefined;
   let backup: DemoBackup | undefined;
   let backupBlobs: Awaited<ReturnType<typeof openBackupBlobs>> | undefined;
   let analytics: AnalyticsRun | undefined;
+  let records: RecoveryRecordStore | undefined;
   try {
     const problems = await backend.setupTopics();
     if (problems.length) throw new UsageError(`topics do not match what agentstate needs: ${problems.join('; ')}`);
@@ -128,10 +154,28 @@ export async function start(argv: string[], out: (s: string) => void, err: (s: s
     backup = startDemoBackup({ log: backend.log, blobs: backupBlobs, codec: backend.codec, topicPrefix: backend.prefix, catalog: opened.store });
     // Analytics too (issue 16), on both profiles: windows and anomalies for agentstate analytics / anomalies / top.
     analytics = await startAnalytics(backend, o.dataDir, process.env);
-    client = await AgentStateClient.connect({ log: backend.log, codec: backend.codec, topicPrefix: backend.prefix, source: 'agentstate-demo', scope: 'fleet' }); // resumes the agents it finds: needs every head
+    records = await openRecoveryStore(o.dataDir, o.backend);
     progress = startProgress(o.progressMs, counters, started, opened.store, err, backup);
-    await runFleet({ client, agents: o.agents, thinkMs: o.thinkMs, seed: o.seed, signal: abort.signal }, counters);
-    await client.close();
+    const tty = process.stderr.isTTY === true;
+    const recovery = await runHostedFleet(
+      {
+        log: backend.log,
+        codec: backend.codec,
+        wire: runtimeWire(backend),
+        topicPrefix: backend.prefix,
+        store: records,
+        // Every host may be handed any agent, and the recovery service reads them all: fleet scope.
+        connect: (name) => AgentStateClient.connect({ log: backend.log, codec: backend.codec, topicPrefix: backend.prefix, source: `agentstate-demo:${name}`, nodeId: name, scope: 'fleet' }),
+        agents: o.agents,
+        hosts: o.hosts,
+        thinkMs: o.thinkMs,
+        seed: o.seed,
+        crashAfterMs: o.crashAfterMs,
+        signal: abort.signal,
+        note: (line) => (tty ? process.stderr.write(`\r\x1b[2K${line}\n`) : err(line)),
+      },
+      counters,
+    );
     // Let the projector finish what the fleet wrote, so the summary is final.
     projectorStop.abort();
     await projectorRun;
@@ -139,14 +183,15 @@ export async function start(argv: string[], out: (s: string) => void, err: (s: s
     await backup.stop();
     await analytics?.stop();
     if (process.stderr.isTTY) process.stderr.write('\n');
-    return await report(o, backend, opened, counters, started, out);
+    return await report(o, backend, opened, counters, started, recovery, out);
   } finally {
     clearInterval(progress);
     timer?.clear();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     projectorStop.abort();
-    await Promise.allSettled([client?.close(), projectorRun, backup?.stop(), analytics?.stop()]);
+    await Promise.allSettled([projectorRun, backup?.stop(), analytics?.stop()]);
+    await records?.close();
     await backupBlobs?.close();
     await sinks?.close();
     await backend.close();
@@ -182,6 +227,7 @@ async function report(
   sinks: Awaited<ReturnType<typeof openProjection>>,
   counters: FleetCounters,
   started: number,
+  recovery: RecoverySummary,
   out: (s: string) => void,
 ): Promise<number> {
   const scan = await scanLog(backend);
@@ -205,6 +251,7 @@ async function report(
       failures: counters.failures,
       writeErrors: counters.writeErrors,
     },
+    recovery,
   };
   if (o.json) out(JSON.stringify(summary, null, 2));
   else {
@@ -217,6 +264,23 @@ async function report(
     out(
       `  this run   ${counters.events} events in ${summary.thisRun.seconds}s (${summary.thisRun.eventsPerSec}/s), ${counters.tasksCompleted} tasks done, ${counters.failures} failures, ${counters.writeErrors} write errors${counters.lastError ? ` (last: ${counters.lastError})` : ''}`,
     );
+    for (const line of recoveryLines(recovery)) out(line);
   }
   return counters.writeErrors > 0 && counters.events === 0 ? 1 : 0;
+}
+
+/** The recovery part of the text summary. */
+function recoveryLines(r: RecoverySummary): string[] {
+  const kv = (m: Record<string, number>): string =>
+    Object.entries(m)
+      .map(([k, n]) => `${k} ${n}`)
+      .join(', ') || 'none';
+  const secs = (x: { p50: number; max: number } | null): string => (x ? `p50 ${(x.p50 / 1000).toFixed(2)}s, max ${(x.max / 1000).toFixed(2)}s` : '-');
+  return [
+    `  hosts      ${r.hosts.join(', ')}${r.crash ? `; ${r.crash.nodeId} crashed at ${r.crash.atSeconds}s with ${r.crash.agents} agents` : '; no host crashed'}`,
+    `  recovery   ${kv(r.byKind)} detected; ${kv(r.byStatus)}; ${r.agentsRecovered} agents recovered`,
+    `             detection ${secs(r.detectMs)}; serving ${secs(r.servingMs)} (from the host's last heartbeat)`,
+    ...r.failures.slice(0, 5).map((f) => `             ${f.status} ${f.recoveryId}: ${f.reason}`),
+    ...(r.failures.length > 5 ? [`             ... ${r.failures.length - 5} more (agentstate recovery list)`] : []),
+  ];
 }

@@ -90,11 +90,17 @@ export class SqliteRecoveryRecordStore implements RecoveryRecordStore {
 
   async list(filter: RecordFilter = {}): Promise<RecoveryRecord[]> {
     this.open();
-    const rows = run('read recovery_records', () =>
-      filter.instanceId === undefined
-        ? (this.db.prepare('SELECT doc FROM recovery_records').all() as { doc: string }[])
-        : (this.db.prepare('SELECT doc FROM recovery_records WHERE instance_id = ?').all(filter.instanceId) as { doc: string }[]),
-    );
+    // Filtered, ordered and limited in SQL (the engine's estimates read the newest 500 of a table that only grows).
+    const conditions: [string, string | number | undefined][] = [
+      ['instance_id = ?', filter.instanceId],
+      ['status = ?', filter.status],
+      ['created_at >= ?', filter.since],
+    ];
+    const used = conditions.filter(([, v]) => v !== undefined);
+    const where = used.map(([c]) => c);
+    const args = used.map(([, v]) => v!);
+    const sql = `SELECT doc FROM recovery_records${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC, recovery_id LIMIT ?`;
+    const rows = run('read recovery_records', () => this.db.prepare(sql).all(...args, filter.limit ?? 100) as { doc: string }[]);
     return applyFilter(
       rows.map((r) => JSON.parse(r.doc) as RecoveryRecord),
       filter,

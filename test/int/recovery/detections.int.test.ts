@@ -12,7 +12,7 @@ import { readEventRecord } from '../../../src/domain/index.js';
 import type { StoredRecord } from '../../../src/log/port.js';
 import { SqliteEventLog } from '../../../src/log/sqlite/index.js';
 import { topicNames, topicSpecs } from '../../../src/log/topics.js';
-import { DEFAULT_POLICY, RecoveryService, withDefaults, type FailureDetection, type RecoveryPolicy } from '../../../src/recovery/index.js';
+import { DEFAULT_POLICY, ESTIMATE_PRIORS, RecoveryService, withDefaults, type FailureDetection, type RecoveryPolicy } from '../../../src/recovery/index.js';
 import { JsonRuntimeWire, RuntimeHost, sendCommand, type AgentFactory } from '../../../src/runtime/index.js';
 import { SqliteRecoveryRecordStore } from '../../../src/store/sqlite/recovery-records.js';
 
@@ -132,6 +132,12 @@ describe('recovery: detections from the events topic and the plans they lead to'
       ['ownership_acquired', 4],
     ]);
     expect(events.at(-2)!.metadata).toMatchObject({ rolledBackTo: String(good.newVersion), recoveryId: record!.recoveryId });
+    // The rollback plan names the head the restore started from (the fencing claim at epoch 3), to return to if it had failed.
+    const fenced = events.at(-3)!;
+    expect(record!.plan!.rollbackPlan).toMatchObject({ version: fenced.version, epoch: 3, checksum: fenced.stateChecksum, action: 'rollback_to_version' });
+    expect(record!.plan!.rollbackPlan.detail).toContain(`agentstate rollback w1 ${fenced.version}`);
+    expect(record!.plan!.plannedSteps).toEqual(['state_operation', 'plan', 'command', 'serving', 'validate']);
+    expect(record!.plan).toMatchObject({ failureType: 'error_burst', estimatedDuration: ESTIMATE_PRIORS.durationMs.restore, successProbability: 0.5 });
     const restored = f.hosts.get('node-b')!.client.getState('w1')!;
     expect(restored.state.memory.notes).toBe('good');
     expect(restored.state.executionState.currentTask).toBeNull();

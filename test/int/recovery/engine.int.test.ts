@@ -6,9 +6,9 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { AgentStateClient, JsonEventCodec } from '../../../src/client/index.js';
 import { counterAgentFactory } from '../../../src/demo/hosted.js';
 import { SqliteEventLog } from '../../../src/log/sqlite/index.js';
-import { topicSpecs } from '../../../src/log/topics.js';
-import { RecoveryService } from '../../../src/recovery/index.js';
-import { JsonRuntimeWire, RuntimeHost } from '../../../src/runtime/index.js';
+import { topicNames, topicSpecs } from '../../../src/log/topics.js';
+import { ESTIMATE_PRIORS, RecoveryService } from '../../../src/recovery/index.js';
+import { JsonRuntimeWire, RuntimeHost, sendCommand, type AgentFactory } from '../../../src/runtime/index.js';
 import { SqliteRecoveryRecordStore } from '../../../src/store/sqlite/recovery-records.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'agentstate-recovery-int-'));
@@ -67,12 +67,112 @@ describe('recovery service with in-process runtime hosts (embedded log)', () => 
       await until('records finished', () => svc.engine.active.size === 0, 10_000);
       const records = await store.list();
       expect(records.map((r) => r.status)).toEqual(['succeeded', 'succeeded', 'succeeded', 'succeeded']);
+      // The seed's RecoveryPlan: no history yet, so the documented priors; the rollback plan names the head the failed owner left.
+      for (const r of records) {
+        const plan = r.plan!;
+        expect(plan.failureType).toBe('node_silent');
+        expect(plan.plannedSteps).toEqual(['plan', 'command', 'serving', 'validate']);
+        expect(plan.estimateBasis).toEqual({ durationSamples: 0, outcomes: 0, successes: 0, prior: true });
+        expect(plan.estimatedDuration).toBe(ESTIMATE_PRIORS.durationMs.restart);
+        expect(plan.successProbability).toBe(0.5);
+        expect(plan.rollbackPlan).toMatchObject({ epoch: r.failure.failedEpoch, action: 'none', status: 'initializing' }); // the counter agent never changes its status
+        expect(plan.rollbackPlan.version).toBeGreaterThanOrEqual(Number(r.failure.evidence.lastVersion));
+        expect(plan.rollbackPlan.version).toBeLessThanOrEqual(r.result!.version!);
+        expect(plan.rollbackPlan.checksum).toMatch(/^[0-9a-f]{64}$/);
+        expect(r.result!.durationMs).toBeGreaterThan(0);
+      }
+
+      // A second host dies: its plans are estimated from the four recoveries just recorded.
+      const moved = hosts[1]!.hosted().map((a) => a.instanceId);
+      (hosts[1] as unknown as { timer: NodeJS.Timeout }).timer.unref();
+      clearInterval((hosts[1] as unknown as { timer: NodeJS.Timeout }).timer);
+      await until('node-b agents serving on node-c', () => moved.every((id) => hosts[2]!.hosted().some((a) => a.instanceId === id)), 15_000);
+      await until('records finished', () => svc.engine.active.size === 0, 10_000);
+      const second = (await store.list()).filter((r) => !records.some((x) => x.recoveryId === r.recoveryId));
+      expect(second.map((r) => [r.instanceId, r.status]).sort()).toEqual(moved.map((id) => [id, 'succeeded']).sort());
+      const durations = records.map((r) => r.result!.durationMs!).sort((a, b) => a - b);
+      for (const r of second) {
+        expect(r.plan!.estimateBasis).toEqual({ durationSamples: 4, outcomes: 4, successes: 4, prior: false });
+        expect(r.plan!.estimatedDuration).toBe(Math.round((durations[1]! + durations[2]!) / 2));
+        expect(r.plan!.successProbability).toBe(Math.round((5 / 6) * 1000) / 1000);
+      }
     } finally {
       stop.abort();
       await service;
       for (const h of hosts) await h.close();
       for (const c of clients) await c.close();
       await store.close();
+      await log.close();
+    }
+  });
+});
+
+describe('runtime host control commands', () => {
+  it("a start is not held up by another agent's command still in hand (commandOrder per-agent); per-batch waits for it", async () => {
+    const prefix = `order${Date.now()}.`;
+    const log = new SqliteEventLog({ path: join(dir, 'order.sqlite'), pollIntervalMs: 10 });
+    await log.setup(topicSpecs({ prefix, partitions: 2 }));
+    const codec = new JsonEventCodec();
+    const wire = new JsonRuntimeWire();
+    const control = topicNames(prefix).control;
+    const clients: AgentStateClient[] = [];
+    const hosts: RuntimeHost[] = [];
+    try {
+      for (const order of ['per-agent', 'per-batch'] as const) {
+        const client = await AgentStateClient.connect({ log, codec, topicPrefix: prefix, bootstrap: false, scope: 'fleet' });
+        clients.push(client);
+        // A step that ignores its stop signal: a freeze waits until it ends, and it ends when the test says.
+        let finishStep: () => void = () => undefined;
+        let stepDone = false;
+        const slow: AgentFactory = () => ({
+          step: () =>
+            new Promise<void>((resolve) => {
+              finishStep = () => {
+                stepDone = true;
+                resolve();
+              };
+            }),
+        });
+        const host = new RuntimeHost({
+          nodeId: `host-${order}`,
+          log,
+          client,
+          wire,
+          topicPrefix: prefix,
+          heartbeatIntervalMs: 200,
+          commandOrder: order,
+          factories: { slow, counter: counterAgentFactory({ intervalMs: 50 }) },
+        });
+        await host.start();
+        hosts.push(host);
+        const [a, b] = [`a-${order}`, `b-${order}`];
+        await client.createAgent(a, { agentType: 'slow' });
+        await client.createAgent(b, { agentType: 'counter' });
+        expect((await host.startAgent(a)).ok).toBe(true);
+        await until(`${a} in its step`, () => host.hosted().some((x) => x.instanceId === a), 5000);
+        await sendCommand(log, wire, control, { instanceId: a, commandType: 'freeze', targetNode: host.nodeId, issuedBy: 'test' });
+        await until(`${a} freezing`, () => host.hosted().find((x) => x.instanceId === a)?.state === 'frozen', 5000);
+        await sendCommand(log, wire, control, { instanceId: b, commandType: 'start', targetNode: host.nodeId, issuedBy: 'test' });
+        const bRuns = (): boolean => host.hosted().some((x) => x.instanceId === b);
+        if (order === 'per-agent') {
+          // b starts while a's freeze still waits for its step.
+          await until(`${b} started`, bRuns, 5000);
+          expect(stepDone).toBe(false);
+          finishStep();
+        } else {
+          // b's start waits behind the batch that holds a's freeze: it runs only after the step ends.
+          const seen = Date.now();
+          while (Date.now() - seen < 600) {
+            expect(bRuns()).toBe(false);
+            await sleep(20);
+          }
+          finishStep();
+          await until(`${b} started`, bRuns, 5000);
+        }
+      }
+    } finally {
+      for (const h of hosts) await h.close();
+      for (const c of clients) await c.close();
       await log.close();
     }
   });

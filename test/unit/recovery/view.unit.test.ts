@@ -30,6 +30,26 @@ describe('phi-accrual detector', () => {
     expect(slow.suspect(100_000 + 3000)).toBe(false);
     expect(slow.suspect(100_000 + 40_000)).toBe(true);
   });
+
+  it("measures the sender's rhythm from the heartbeats' timestamps: a reader's delays do not slow detection", () => {
+    // Sent every 1000 ms exactly; read 0 to 600 ms late (a busy consumer).
+    const delays = [0, 600, 100, 500, 0, 600, 200, 400, 0, 600, 0];
+    const sender = new PhiAccrualDetector(1000);
+    const arrival = new PhiAccrualDetector(1000, { intervalsFrom: 'arrival' });
+    delays.forEach((d, i) => {
+      sender.heartbeat(i * 1000 + d, 1000, i * 1000);
+      arrival.heartbeat(i * 1000 + d, 1000, i * 1000);
+    });
+    const lastArrival = 10_000;
+    const firstSuspect = (det: PhiAccrualDetector): number => {
+      let t = lastArrival;
+      while (!det.suspect(t)) t += 10;
+      return t - lastArrival;
+    };
+    // The sender's rhythm has no spread: the std floor (20% of the mean) holds, about 2.5 s of silence.
+    expect(firstSuspect(sender)).toBeLessThan(2600);
+    expect(firstSuspect(arrival)).toBeGreaterThan(firstSuspect(sender) + 500);
+  });
 });
 
 describe('fleet view', () => {
