@@ -7,7 +7,8 @@ import type { RuntimeWire } from '../runtime/wire.js';
 import { readFact, type BodyReader } from './fact.js';
 import { PartitionFold } from './fold.js';
 import { hostRecord, newer, type HostRecord } from './hosts.js';
-import { resolveSettings, type AnalyticsSettings, type DetectorThresholds } from './options.js';
+import { DEFAULT_ANALYTICS_CONSUMER_OPTIONS, resolveSettings, type AnalyticsSettings, type DetectorThresholds } from './options.js';
+import { positiveInt } from '../util/options.js';
 import type { AnalyticsStore } from './port.js';
 import type { AnomalyPublisher } from './publish.js';
 
@@ -74,8 +75,13 @@ export class AnalyticsConsumer {
   /** Latest heartbeat per host this instance has seen (loaded from the store once per run). */
   private hosts: Map<string, HostRecord> | undefined;
   private watermark = 0;
+  private readonly o: AnalyticsConsumerOptions & typeof DEFAULT_ANALYTICS_CONSUMER_OPTIONS;
 
-  constructor(private readonly o: AnalyticsConsumerOptions) {
+  /** @throws ConfigError naming a field that is out of range */
+  constructor(options: AnalyticsConsumerOptions) {
+    const o = { ...DEFAULT_ANALYTICS_CONSUMER_OPTIONS, ...options };
+    for (const field of ['maxBatchRecords', 'sessionTimeoutMs', 'retryWindowMs', 'restartDelayMs', 'retentionEveryMs'] as const) positiveInt(o[field], field);
+    this.o = o;
     this.topics = topicNames(o.topicPrefix);
     this.group = o.group ?? analyticsGroup(o.topicPrefix);
     this.settings = resolveSettings({
@@ -99,8 +105,8 @@ export class AnalyticsConsumer {
           handler: (batch) => this.handle(batch, signal),
           signal,
           fromBeginning: true,
-          maxBatchRecords: this.o.maxBatchRecords ?? 2000,
-          sessionTimeoutMs: this.o.sessionTimeoutMs ?? 30_000,
+          maxBatchRecords: this.o.maxBatchRecords,
+          sessionTimeoutMs: this.o.sessionTimeoutMs,
         });
         await consumer.done;
       } catch (err) {
@@ -108,7 +114,7 @@ export class AnalyticsConsumer {
         this.metrics.inc('agentstate_analytics_restarts_total');
         this.o.logger?.error({ err }, 'analytics consumer failed; restarting');
       }
-      if (!signal.aborted) await sleep(this.o.restartDelayMs ?? 1000, signal);
+      if (!signal.aborted) await sleep(this.o.restartDelayMs, signal);
     }
   }
 
@@ -146,7 +152,7 @@ export class AnalyticsConsumer {
     if (!first || !last) return;
     const started = performance.now();
     const p = batch.partition;
-    const retry = <T>(what: string, fn: () => Promise<T>): Promise<T> => retrying(fn, { windowMs: this.o.retryWindowMs ?? 60_000, signal, what, ...(this.o.logger ? { logger: this.o.logger } : {}) });
+    const retry = <T>(what: string, fn: () => Promise<T>): Promise<T> => retrying(fn, { windowMs: this.o.retryWindowMs, signal, what, ...(this.o.logger ? { logger: this.o.logger } : {}) });
     if (batch.topic === this.topics.heartbeats) return this.handleHeartbeats(batch, retry);
 
     let fold = this.folds.get(p);
@@ -212,7 +218,7 @@ export class AnalyticsConsumer {
   /** Deletes windows past their retention, judged by log time (the newest event seen), at most once per `retentionEveryMs`. */
   private async retention(retry: <T>(what: string, fn: () => Promise<T>) => Promise<T>): Promise<void> {
     const now = Date.now();
-    if (now - this.retentionAt < (this.o.retentionEveryMs ?? 60_000)) return;
+    if (now - this.retentionAt < this.o.retentionEveryMs) return;
     this.retentionAt = now;
     for (const [label, ms] of Object.entries(this.settings.retentionMs)) {
       const n = await retry('state_metrics retention', () => this.o.store.deleteWindowsBefore(label, this.watermark - ms));

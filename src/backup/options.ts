@@ -7,6 +7,7 @@ import type { SchemaArchive } from './schemas.js';
 import type { DataKeyStore } from '../store/data-keys.js';
 import { COMPRESSION_ALGORITHMS, type CompressionAlgorithm } from '../codec/compression.js';
 import { ConfigError } from '../errors.js';
+import { positiveInt } from '../util/options.js';
 import type { EventLog } from '../log/port.js';
 import type { Metrics } from '../telemetry/metrics.js';
 
@@ -25,7 +26,7 @@ export interface ArchiverOptions {
   topicPrefix?: string;
   /** @default `<topicPrefix>backup` */
   group?: string;
-  /** A segment closes once its records' bytes reach this. @default 8 MiB */
+  /** A segment closes once its records' bytes reach this. @default 8388608 (8 MiB) */
   segmentMaxBytes?: number;
   /** A segment closes this long after its first record arrived. @default 30000 */
   segmentMaxAgeMs?: number;
@@ -68,28 +69,29 @@ export interface ArchiverOptions {
 
 export type ResolvedArchiverOptions = Required<Omit<ArchiverOptions, 'metrics' | 'logger' | 'keyring' | 'schemas' | 'dataKeys'>> & Pick<ArchiverOptions, 'metrics' | 'logger' | 'keyring' | 'schemas' | 'dataKeys'>;
 
-function positiveInt(value: number, field: string): number {
-  if (!Number.isSafeInteger(value) || value < 1) throw new ConfigError(field, `${value} is not a positive integer`);
-  return value;
-}
+/** What {@link resolveArchiverOptions} applies for each field not given (the `@default` tags of ArchiverOptions say the same; test/unit/config/defaults.unit.test.ts checks). */
+export const DEFAULT_ARCHIVER_OPTIONS = Object.freeze({
+  topicPrefix: DEFAULT_TOPIC_PREFIX,
+  segmentMaxBytes: 8 * 1024 * 1024,
+  segmentMaxAgeMs: 30_000,
+  compression: 'lz4' as CompressionAlgorithm,
+  tickMs: 1000,
+  restartDelayMs: 1000,
+  sessionTimeoutMs: 30_000,
+  maxBatchRecords: 500,
+  keysSyncMs: 60_000,
+});
 
 /** Fills defaults and validates once (STYLE.md habit 5). @throws ConfigError naming the field */
 export function resolveArchiverOptions(o: ArchiverOptions): ResolvedArchiverOptions {
-  const topicPrefix = o.topicPrefix ?? DEFAULT_TOPIC_PREFIX;
-  const compression = o.compression ?? 'lz4';
-  if (!(COMPRESSION_ALGORITHMS as readonly string[]).includes(compression)) throw new ConfigError('compression', `"${compression}" is not one of ${COMPRESSION_ALGORITHMS.join(', ')}`);
-  return {
-    ...o,
-    topicPrefix,
-    group: o.group ?? backupGroup(topicPrefix),
-    segmentMaxBytes: positiveInt(o.segmentMaxBytes ?? 8 * 1024 * 1024, 'segmentMaxBytes'),
-    segmentMaxAgeMs: positiveInt(o.segmentMaxAgeMs ?? 30_000, 'segmentMaxAgeMs'),
-    compression,
-    tickMs: positiveInt(o.tickMs ?? 1000, 'tickMs'),
-    restartDelayMs: positiveInt(o.restartDelayMs ?? 1000, 'restartDelayMs'),
-    sessionTimeoutMs: positiveInt(o.sessionTimeoutMs ?? 30_000, 'sessionTimeoutMs'),
-    maxBatchRecords: positiveInt(o.maxBatchRecords ?? 500, 'maxBatchRecords'),
-    keysSyncMs: positiveInt(o.keysSyncMs ?? 60_000, 'keysSyncMs'),
-    now: o.now ?? Date.now,
-  };
+  const r = { ...DEFAULT_ARCHIVER_OPTIONS, ...o };
+  if (!(COMPRESSION_ALGORITHMS as readonly string[]).includes(r.compression)) throw new ConfigError('compression', `"${r.compression}" is not one of ${COMPRESSION_ALGORITHMS.join(', ')}`);
+  for (const field of ['segmentMaxBytes', 'segmentMaxAgeMs', 'tickMs', 'restartDelayMs', 'sessionTimeoutMs', 'maxBatchRecords', 'keysSyncMs'] as const) positiveInt(r[field], field);
+  return { ...r, group: o.group ?? backupGroup(r.topicPrefix), now: o.now ?? Date.now };
 }
+
+/** What `republish` (src/backup/restore.ts) applies for each RepublishOptions field not given. */
+export const DEFAULT_REPUBLISH_OPTIONS = Object.freeze({
+  topicPrefix: DEFAULT_TOPIC_PREFIX,
+  chunkRecords: 500,
+});

@@ -6,11 +6,13 @@ import { readEventRecord } from '../domain/record.js';
 import { step, type Projection } from '../domain/reducer.js';
 import { AgentStateError, ConflictError } from '../errors.js';
 import type { EventLog, LogRecord } from '../log/port.js';
-import { topicNames, topicSpecs, DEFAULT_TOPIC_PREFIX } from '../log/topics.js';
+import { topicNames, topicSpecs } from '../log/topics.js';
 import type { StateStore } from '../store/port.js';
 import { walkPartition, type BackupProblem } from './chain.js';
 import { listBackupPartitions, listManifestVersions, openManifest } from './manifest.js';
 import type { SegmentRecord } from './segment.js';
+import { DEFAULT_REPUBLISH_OPTIONS } from './options.js';
+import { positiveInt } from '../util/options.js';
 
 /** Progress of a restore, reported after each appended chunk. */
 export interface RestoreProgress {
@@ -109,9 +111,9 @@ const sameRecord = (a: SegmentRecord, b: { key: string; value: Buffer | null; ti
  */
 export async function republish(options: RepublishOptions): Promise<RepublishResult> {
   const { blobs, target, codec } = options;
-  const prefix = options.topicPrefix ?? DEFAULT_TOPIC_PREFIX;
+  const { topicPrefix: prefix, chunkRecords: chunk } = { ...DEFAULT_REPUBLISH_OPTIONS, ...options };
+  positiveInt(chunk, 'chunkRecords');
   const topic = topicNames(prefix).events;
-  const chunk = options.chunkRecords ?? 500;
   const found = await listBackupPartitions(blobs);
   const partitions = await partitionCount(blobs, found);
   if (partitions > 0) await target.setup(topicSpecs({ prefix, partitions }));
