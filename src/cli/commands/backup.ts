@@ -8,6 +8,7 @@ import { backendKind, GLOBAL_HELP, parse, positionalArgs, UsageError } from '../
 import { openBackend, type Backend } from '../backend.js';
 import { MasterKeySet } from '../../codec/master-keys.js';
 import { openProjection, type Projection } from '../projection.js';
+import { openStoreOnly } from '../store-only.js';
 import { MongoConnection } from '../../store/mongo/connection.js';
 import { readEnv } from '../../config/env.js';
 import { MongoDrillRecorder, serversDrillTarget, SqliteDrillRecorder } from './backup-drill.js';
@@ -158,7 +159,9 @@ export async function backup(argv: string[], out: (s: string) => void): Promise<
     let closeStore: (() => Promise<void>) | undefined = keys ? () => keys.close() : undefined;
     const hasStore = backend.kind === 'embedded' ? existsSync(join(resolve(dataDir), 'store.sqlite')) : !!process.env.MONGODB_URI;
     if (values.deep && hasStore) {
-      const sinks = keys ?? (await openProjection(backend, dataDir, process.env));
+      // Only the store is read: opened read-only on its own (a read-only data dir, issue 12 §7), unless the keys' sinks are open anyway.
+      const opened = keys ? undefined : await openStoreOnly(backend.kind, dataDir, process.env, 'verify the backup against the store');
+      const sinks = keys ?? { store: opened!, close: () => opened!.close() };
       closeStore = () => sinks.close();
       expected = async (ids) => {
         const out = new Map<string, ExpectedHead>();
