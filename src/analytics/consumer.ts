@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { ConsumedBatch, EventLog } from '../log/port.js';
 import { topicNames, type TopicNames, DEFAULT_TOPIC_PREFIX } from '../log/topics.js';
 import { NO_METRICS, type Metrics } from '../telemetry/metrics.js';
-import { retrying, sleep } from '../util/retry.js';
+import { retrying, runWithRestarts, sleep } from '../util/retry.js';
 import type { RuntimeWire } from '../runtime/wire.js';
 import { readFact, type BodyReader } from './fact.js';
 import { PartitionFold } from './fold.js';
@@ -95,10 +95,10 @@ export class AnalyticsConsumer {
 
   /** Runs until `signal` aborts, restarting a failed consumer after a pause (state reloaded from the store). */
   async run(signal: AbortSignal): Promise<void> {
-    while (!signal.aborted) {
-      this.folds.clear();
-      this.hosts = undefined;
-      try {
+    await runWithRestarts(
+      async () => {
+        this.folds.clear();
+        this.hosts = undefined;
         const consumer = await this.o.log.consume({
           group: this.group,
           topics: this.topicsRead(),
@@ -109,13 +109,9 @@ export class AnalyticsConsumer {
           sessionTimeoutMs: this.o.sessionTimeoutMs,
         });
         await consumer.done;
-      } catch (err) {
-        if (signal.aborted) break;
-        this.metrics.inc('agentstate_analytics_restarts_total');
-        this.o.logger?.error({ err }, 'analytics consumer failed; restarting');
-      }
-      if (!signal.aborted) await sleep(this.o.restartDelayMs, signal);
-    }
+      },
+      { signal, restartDelayMs: this.o.restartDelayMs, what: 'analytics consumer', logger: this.o.logger, onRestart: () => this.metrics.inc('agentstate_analytics_restarts_total') },
+    );
   }
 
   /** Runs until the group has committed up to the end offsets seen at the call, then stops. */
