@@ -2,14 +2,15 @@ import type { Logger } from 'pino';
 import type { ConsumedBatch, EventLog } from '../log/port.js';
 import { topicNames, type TopicNames, DEFAULT_TOPIC_PREFIX } from '../log/topics.js';
 import { NO_METRICS, type Metrics } from '../telemetry/metrics.js';
-import { retrying, sleep } from '../util/retry.js';
+import { retrying, runWithRestarts, sleep } from '../util/retry.js';
 import type { RuntimeWire } from '../runtime/wire.js';
 import type { NodeHeartbeat } from '../runtime/types.js';
 import { accessLabel, accessWindowId, addAccess, emptyAccessWindow, type AccessWindow } from './access.js';
 import { readFact, type BodyReader } from './fact.js';
 import { PartitionFold } from './fold.js';
 import { hostRecord, newer, type HostRecord } from './hosts.js';
-import { resolveSettings, type AnalyticsSettings, type DetectorThresholds } from './options.js';
+import { DEFAULT_ANALYTICS_CONSUMER_OPTIONS, resolveSettings, type AnalyticsSettings, type DetectorThresholds } from './options.js';
+import { positiveInt } from '../util/options.js';
 import type { AnalyticsStore } from './port.js';
 import type { AnomalyPublisher } from './publish.js';
 
@@ -78,8 +79,13 @@ export class AnalyticsConsumer {
   /** Open access windows by `_id` (loaded from the store on first use, dropped once past). */
   private accessWindows = new Map<string, AccessWindow>();
   private watermark = 0;
+  private readonly o: AnalyticsConsumerOptions & typeof DEFAULT_ANALYTICS_CONSUMER_OPTIONS;
 
-  constructor(private readonly o: AnalyticsConsumerOptions) {
+  /** @throws ConfigError naming a field that is out of range */
+  constructor(options: AnalyticsConsumerOptions) {
+    const o = { ...DEFAULT_ANALYTICS_CONSUMER_OPTIONS, ...options };
+    for (const field of ['maxBatchRecords', 'sessionTimeoutMs', 'retryWindowMs', 'restartDelayMs', 'retentionEveryMs'] as const) positiveInt(o[field], field);
+    this.o = o;
     this.topics = topicNames(o.topicPrefix);
     this.group = o.group ?? analyticsGroup(o.topicPrefix);
     this.settings = resolveSettings({
@@ -93,28 +99,24 @@ export class AnalyticsConsumer {
 
   /** Runs until `signal` aborts, restarting a failed consumer after a pause (state reloaded from the store). */
   async run(signal: AbortSignal): Promise<void> {
-    while (!signal.aborted) {
-      this.folds.clear();
-      this.hosts = undefined;
-      this.accessWindows.clear();
-      try {
+    await runWithRestarts(
+      async () => {
+        this.folds.clear();
+        this.hosts = undefined;
+        this.accessWindows.clear();
         const consumer = await this.o.log.consume({
           group: this.group,
           topics: this.topicsRead(),
           handler: (batch) => this.handle(batch, signal),
           signal,
           fromBeginning: true,
-          maxBatchRecords: this.o.maxBatchRecords ?? 2000,
-          sessionTimeoutMs: this.o.sessionTimeoutMs ?? 30_000,
+          maxBatchRecords: this.o.maxBatchRecords,
+          sessionTimeoutMs: this.o.sessionTimeoutMs,
         });
         await consumer.done;
-      } catch (err) {
-        if (signal.aborted) break;
-        this.metrics.inc('agentstate_analytics_restarts_total');
-        this.o.logger?.error({ err }, 'analytics consumer failed; restarting');
-      }
-      if (!signal.aborted) await sleep(this.o.restartDelayMs ?? 1000, signal);
-    }
+      },
+      { signal, restartDelayMs: this.o.restartDelayMs, what: 'analytics consumer', logger: this.o.logger, onRestart: () => this.metrics.inc('agentstate_analytics_restarts_total') },
+    );
   }
 
   /** Runs until the group has committed up to the end offsets seen at the call, then stops. */
@@ -151,7 +153,7 @@ export class AnalyticsConsumer {
     if (!first || !last) return;
     const started = performance.now();
     const p = batch.partition;
-    const retry = <T>(what: string, fn: () => Promise<T>): Promise<T> => retrying(fn, { windowMs: this.o.retryWindowMs ?? 60_000, signal, what, ...(this.o.logger ? { logger: this.o.logger } : {}) });
+    const retry = <T>(what: string, fn: () => Promise<T>): Promise<T> => retrying(fn, { windowMs: this.o.retryWindowMs, signal, what, ...(this.o.logger ? { logger: this.o.logger } : {}) });
     if (batch.topic === this.topics.heartbeats) return this.handleHeartbeats(batch, retry);
 
     let fold = this.folds.get(p);
@@ -252,7 +254,7 @@ export class AnalyticsConsumer {
   /** Deletes windows past their retention, judged by log time (the newest event seen), at most once per `retentionEveryMs`. */
   private async retention(retry: <T>(what: string, fn: () => Promise<T>) => Promise<T>): Promise<void> {
     const now = Date.now();
-    if (now - this.retentionAt < (this.o.retentionEveryMs ?? 60_000)) return;
+    if (now - this.retentionAt < this.o.retentionEveryMs) return;
     this.retentionAt = now;
     for (const [label, ms] of Object.entries(this.settings.retentionMs)) {
       const n = await retry('state_metrics retention', () => this.o.store.deleteWindowsBefore(label, this.watermark - ms));

@@ -16,7 +16,7 @@ export type { AgentSummary, AnalyticsStore, AnomalyQuery, MetricsQuery } from '.
 export { ANOMALY_HEADER, AnomalyPublisher, anomalyToWire, jsonAnomaly } from './publish.js';
 export type { WireAnomaly } from './publish.js';
 export { StateAnalyticsService, metricsOf } from './service.js';
-export type { AgentStorageAnalysis, AnomalyTrend, PerformanceAnalysis, PerformanceComparison, StateMetrics, StateTrend, StorageAnalysis, TimeRange, UsageStatistics } from './service.js';
+export type { AgentStorageAnalysis, AnalyticsServiceOptions, AnomalyTrend, PerformanceAnalysis, PerformanceComparison, StateMetrics, StateTrend, StorageAnalysis, TimeRange, UsageStatistics } from './service.js';
 export { agentStorage } from './storage.js';
 export type { AgentStorage } from './storage.js';
 export { figures, windowId } from './window.js';

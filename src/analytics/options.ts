@@ -1,4 +1,5 @@
 import { ConfigError } from '../errors.js';
+import { DEFAULT_TOPIC_PREFIX } from '../log/topics.js';
 
 /**
  * Detector thresholds (docs/analytics.md, Detectors). Times are log time
@@ -64,6 +65,24 @@ export const DEFAULT_THRESHOLDS: Readonly<DetectorThresholds> = Object.freeze({
   fencingWindowMs: 10_000,
   stuckTaskMs: 300_000,
 });
+
+/**
+ * What the analytics consumer applies for each AnalyticsConsumerOptions field
+ * not given (src/analytics/consumer.ts; its `@default` tags say the same,
+ * test/unit/config/defaults.unit.test.ts checks).
+ */
+export const DEFAULT_ANALYTICS_CONSUMER_OPTIONS: Readonly<{ topicPrefix: string; maxBatchRecords: number; sessionTimeoutMs: number; retryWindowMs: number; restartDelayMs: number; retentionEveryMs: number }> =
+  Object.freeze({
+    topicPrefix: DEFAULT_TOPIC_PREFIX,
+    maxBatchRecords: 2000,
+    sessionTimeoutMs: 30_000,
+    retryWindowMs: 60_000,
+    restartDelayMs: 1000,
+    retentionEveryMs: 60_000,
+  });
+
+/** What StateAnalyticsService applies for each AnalyticsServiceOptions field not given (src/analytics/service.ts). */
+export const DEFAULT_ANALYTICS_SERVICE_OPTIONS: Readonly<{ window: string; now: () => number }> = Object.freeze({ window: '1h', now: Date.now });
 
 /** Window sizes by label: tumbling, aligned to the epoch. */
 export const DEFAULT_WINDOWS: Readonly<Record<string, number>> = Object.freeze({ '1m': 60_000, '1h': 3_600_000 });

@@ -7,6 +7,7 @@ import type { StateStore } from '../store/port.js';
 import type { AgentSummary, AnalyticsStore } from './port.js';
 import { agentStorage, type AgentStorage } from './storage.js';
 import { figures, type WindowAggregate } from './window.js';
+import { DEFAULT_ANALYTICS_SERVICE_OPTIONS } from './options.js';
 
 /** The seed's TimeRange: epoch ms or Dates, end exclusive. */
 export interface TimeRange {
@@ -139,24 +140,32 @@ export interface AnomalyTrend {
 
 const HOUR = 3_600_000;
 
+export interface AnalyticsServiceOptions {
+  /** The window label figures are read from. @default '1h' */
+  window?: string;
+  /** Clock (tests). @default Date.now */
+  now?: () => number;
+  /** Where the per-agent storage figures are read (the state store, and the blob store of snapshots and backups). */
+  storage?: { store: StateStore; blobs?: BlobStore };
+}
+
 /**
  * The seed's `StateAnalyticsService`, answered from the analytics store (the
  * consumer's windows, anomalies and agent checkpoints): nothing here reads
  * the log or a state.
  */
 export class StateAnalyticsService {
+  private readonly options: AnalyticsServiceOptions & typeof DEFAULT_ANALYTICS_SERVICE_OPTIONS;
+
   constructor(
     private readonly store: AnalyticsStore,
-    private readonly options: {
-      window?: string;
-      now?: () => number;
-      /** Where the per-agent storage figures are read (the state store, and the blob store of snapshots and backups). */
-      storage?: { store: StateStore; blobs?: BlobStore };
-    } = {},
-  ) {}
+    options: AnalyticsServiceOptions = {},
+  ) {
+    this.options = { ...DEFAULT_ANALYTICS_SERVICE_OPTIONS, ...options };
+  }
 
   private get window(): string {
-    return this.options.window ?? '1h';
+    return this.options.window;
   }
 
   async getStateMetrics(instanceId: string, timeRange: TimeRange, window = this.window): Promise<StateMetrics> {
@@ -312,7 +321,7 @@ export class StateAnalyticsService {
   }
 
   private now(): number {
-    return (this.options.now ?? Date.now)();
+    return this.options.now();
   }
 }
 

@@ -9,6 +9,7 @@ import type { RegistryCodec } from '../codec/registry.js';
 import type { StateStore } from '../store/port.js';
 import { COMPRESSION_ALGORITHMS, type CompressionAlgorithm } from '../codec/compression.js';
 import { ConfigError } from '../errors.js';
+import { nonNegativeInt, positiveInt } from '../util/options.js';
 import type { EventLog } from '../log/port.js';
 import type { Metrics } from '../telemetry/metrics.js';
 
@@ -33,7 +34,7 @@ export interface ArchiverOptions {
   topicPrefix?: string;
   /** @default `<topicPrefix>backup` */
   group?: string;
-  /** A segment closes once its records' bytes reach this. @default 8 MiB */
+  /** A segment closes once its records' bytes reach this. @default 8388608 (8 MiB) */
   segmentMaxBytes?: number;
   /** A segment closes this long after its first record arrived. @default 30000 */
   segmentMaxAgeMs?: number;
@@ -104,37 +105,33 @@ export interface ArchiverOptions {
 export type ResolvedArchiverOptions = Required<Omit<ArchiverOptions, 'metrics' | 'logger' | 'keyring' | 'schemas' | 'dataKeys' | 'registry' | 'catalog'>> &
   Pick<ArchiverOptions, 'metrics' | 'logger' | 'keyring' | 'schemas' | 'dataKeys' | 'registry' | 'catalog'>;
 
-function positiveInt(value: number, field: string): number {
-  if (!Number.isSafeInteger(value) || value < 1) throw new ConfigError(field, `${value} is not a positive integer`);
-  return value;
-}
-
-function nonNegativeInt(value: number, field: string): number {
-  if (!Number.isSafeInteger(value) || value < 0) throw new ConfigError(field, `${value} is not an integer >= 0`);
-  return value;
-}
+/** What {@link resolveArchiverOptions} applies for each field not given (the `@default` tags of ArchiverOptions say the same; test/unit/config/defaults.unit.test.ts checks). */
+export const DEFAULT_ARCHIVER_OPTIONS = Object.freeze({
+  topicPrefix: DEFAULT_TOPIC_PREFIX,
+  segmentMaxBytes: 8 * 1024 * 1024,
+  segmentMaxAgeMs: 30_000,
+  compression: 'lz4' as CompressionAlgorithm,
+  tickMs: 1000,
+  restartDelayMs: 1000,
+  sessionTimeoutMs: 30_000,
+  maxBatchRecords: 500,
+  keysSyncMs: 60_000,
+  metadataSyncMs: 60_000,
+  pruneIntervalMs: 3_600_000,
+  orphanGraceMs: 86_400_000,
+});
 
 /** Fills defaults and validates once (STYLE.md habit 5). @throws ConfigError naming the field */
 export function resolveArchiverOptions(o: ArchiverOptions): ResolvedArchiverOptions {
-  const topicPrefix = o.topicPrefix ?? DEFAULT_TOPIC_PREFIX;
-  const compression = o.compression ?? 'lz4';
-  if (!(COMPRESSION_ALGORITHMS as readonly string[]).includes(compression)) throw new ConfigError('compression', `"${compression}" is not one of ${COMPRESSION_ALGORITHMS.join(', ')}`);
-  return {
-    ...o,
-    topicPrefix,
-    changesets: o.changesets ?? o.blobs,
-    group: o.group ?? backupGroup(topicPrefix),
-    segmentMaxBytes: positiveInt(o.segmentMaxBytes ?? 8 * 1024 * 1024, 'segmentMaxBytes'),
-    segmentMaxAgeMs: positiveInt(o.segmentMaxAgeMs ?? 30_000, 'segmentMaxAgeMs'),
-    compression,
-    tickMs: positiveInt(o.tickMs ?? 1000, 'tickMs'),
-    restartDelayMs: positiveInt(o.restartDelayMs ?? 1000, 'restartDelayMs'),
-    sessionTimeoutMs: positiveInt(o.sessionTimeoutMs ?? 30_000, 'sessionTimeoutMs'),
-    maxBatchRecords: positiveInt(o.maxBatchRecords ?? 500, 'maxBatchRecords'),
-    keysSyncMs: positiveInt(o.keysSyncMs ?? 60_000, 'keysSyncMs'),
-    metadataSyncMs: positiveInt(o.metadataSyncMs ?? 60_000, 'metadataSyncMs'),
-    pruneIntervalMs: nonNegativeInt(o.pruneIntervalMs ?? 3_600_000, 'pruneIntervalMs'),
-    orphanGraceMs: nonNegativeInt(o.orphanGraceMs ?? 86_400_000, 'orphanGraceMs'),
-    now: o.now ?? Date.now,
-  };
+  const r = { ...DEFAULT_ARCHIVER_OPTIONS, ...o };
+  if (!(COMPRESSION_ALGORITHMS as readonly string[]).includes(r.compression)) throw new ConfigError('compression', `"${r.compression}" is not one of ${COMPRESSION_ALGORITHMS.join(', ')}`);
+  for (const field of ['segmentMaxBytes', 'segmentMaxAgeMs', 'tickMs', 'restartDelayMs', 'sessionTimeoutMs', 'maxBatchRecords', 'keysSyncMs', 'metadataSyncMs'] as const) positiveInt(r[field], field);
+  for (const field of ['pruneIntervalMs', 'orphanGraceMs'] as const) nonNegativeInt(r[field], field);
+  return { ...r, changesets: o.changesets ?? o.blobs, group: o.group ?? backupGroup(r.topicPrefix), now: o.now ?? Date.now };
 }
+
+/** What `republish` (src/backup/restore.ts) applies for each RepublishOptions field not given. */
+export const DEFAULT_REPUBLISH_OPTIONS = Object.freeze({
+  topicPrefix: DEFAULT_TOPIC_PREFIX,
+  chunkRecords: 500,
+});

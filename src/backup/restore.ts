@@ -7,13 +7,15 @@ import { BACKUP_CHANGESETS_PREFIX, backupReader, copyChangesets, openFromBackup,
 import { step, type Projection } from '../domain/reducer.js';
 import { AgentStateError, ConflictError } from '../errors.js';
 import type { EventLog, LogRecord } from '../log/port.js';
-import { topicNames, DEFAULT_TOPIC_PREFIX } from '../log/topics.js';
+import { topicNames } from '../log/topics.js';
 import type { TopicCheck } from '../log/port.js';
 import { readArchivedTopics, restoredTopicSpecs } from './topics.js';
 import type { StateStore } from '../store/port.js';
 import { walkPartition, type BackupProblem } from './chain.js';
 import { listBackupPartitions, listManifestVersions, openManifest } from './manifest.js';
 import type { SegmentRecord } from './segment.js';
+import { DEFAULT_REPUBLISH_OPTIONS } from './options.js';
+import { positiveInt } from '../util/options.js';
 
 /** Progress of a restore, reported after each appended chunk. */
 export interface RestoreProgress {
@@ -116,9 +118,9 @@ const sameRecord = (a: SegmentRecord, b: { key: string; value: Buffer | null; ti
  */
 export async function republish(options: RepublishOptions): Promise<RepublishResult> {
   const { blobs, target, codec } = options;
-  const prefix = options.topicPrefix ?? DEFAULT_TOPIC_PREFIX;
+  const { topicPrefix: prefix, chunkRecords: chunk } = { ...DEFAULT_REPUBLISH_OPTIONS, ...options };
+  positiveInt(chunk, 'chunkRecords');
   const topic = topicNames(prefix).events;
-  const chunk = options.chunkRecords ?? 500;
   const found = await listBackupPartitions(blobs);
   const partitions = await partitionCount(blobs, found);
   // The topics as the source had them (partitions, cleanup policy, retention, max message bytes, ...).

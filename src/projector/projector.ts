@@ -13,7 +13,7 @@ import { foldBatch } from './fold-batch.js';
 import { HeadCache, type Head } from './heads.js';
 import { NO_METRICS, type Metrics } from '../telemetry/metrics.js';
 import { resolveProjectorOptions, type ProjectorOptions, type ResolvedProjectorOptions } from './options.js';
-import { retrying, sleep } from '../util/retry.js';
+import { retrying, runWithRestarts, sleep } from '../util/retry.js';
 import { Sinks, type EncodedHead } from './sinks.js';
 import { Snapshotter, type SnapshotInput } from '../snapshots/snapshotter.js';
 
@@ -75,9 +75,9 @@ export class Projector {
     if (!(await this.checkLog(signal))) return;
     const sweeper = this.startSweeper(signal);
     try {
-      while (!signal.aborted) {
-        this.heads.clear();
-        try {
+      await runWithRestarts(
+        async () => {
+          this.heads.clear();
           const consumer = await this.options.log.consume({
             group: this.options.group,
             topics: [this.topics.events],
@@ -89,13 +89,9 @@ export class Projector {
             sessionTimeoutMs: this.options.sessionTimeoutMs,
           });
           await consumer.done;
-        } catch (err) {
-          if (signal.aborted) break;
-          this.metrics.inc('agentstate_projector_restarts_total');
-          this.logger?.error({ err }, 'projector consumer failed; restarting');
-        }
-        if (!signal.aborted) await sleep(this.options.restartDelayMs, signal);
-      }
+        },
+        { signal, restartDelayMs: this.options.restartDelayMs, what: 'projector consumer', logger: this.logger, onRestart: () => this.metrics.inc('agentstate_projector_restarts_total') },
+      );
     } finally {
       clearInterval(sweeper);
     }

@@ -13,6 +13,7 @@ import { RecoveryHistory } from './estimate.js';
 import { backoffDelay, resolvePolicy } from './policy.js';
 import { failureBound, findRestorePoint } from './restore.js';
 import type { FleetView } from './view.js';
+import { resolveRecoveryEngineOptions, type ResolvedRecoveryEngineOptions } from './options.js';
 
 export interface RecoveryEngineOptions {
   /** This detector instance (the owner written into records it works on). */
@@ -68,7 +69,7 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
  * the agent never has two writers (DESIGN.md Invariant 3).
  */
 export class RecoveryEngine {
-  private readonly o: RecoveryEngineOptions;
+  private readonly o: ResolvedRecoveryEngineOptions;
   private readonly metrics: Metrics;
   /** Recoveries this instance is executing now, by recoveryId. */
   readonly active = new Map<string, Promise<RecoveryRecord | undefined>>();
@@ -77,7 +78,7 @@ export class RecoveryEngine {
   constructor(options: RecoveryEngineOptions) {
     // It validates and restores agents it does not own: a scoped client would answer "not in the log" for every one.
     if (options.client.scope !== 'fleet') throw new ConfigError('client', "the recovery engine needs a client connected with scope: 'fleet' (it reads agents it does not own)");
-    this.o = options;
+    this.o = resolveRecoveryEngineOptions(options);
     this.metrics = options.metrics ?? NO_METRICS;
     this.history = new RecoveryHistory(options.store);
   }
@@ -110,7 +111,7 @@ export class RecoveryEngine {
 
   private async run(recoveryId: string, failure: FailureDetection): Promise<RecoveryRecord | undefined> {
     const now = Date.now();
-    const leaseMs = this.o.leaseMs ?? 15_000;
+    const leaseMs = this.o.leaseMs;
     let record: RecoveryRecord = {
       recoveryId,
       instanceId: failure.instanceId,
@@ -227,7 +228,7 @@ export class RecoveryEngine {
           issuedBy: `recovery:${this.o.instance}`,
           recoveryStrategy: strategy.approach,
           attempt,
-          deadline: sentAt + (this.o.servingTimeoutMs ?? 10_000),
+          deadline: sentAt + this.o.servingTimeoutMs,
           correlationId: recoveryId,
           ...(plan.targetVersion !== null ? { recoveryTarget: seedTarget(strategy.targetState), targetVersion: plan.targetVersion } : {}),
           parameters: { expectedEpoch: String(expectedEpoch) },
@@ -277,7 +278,7 @@ export class RecoveryEngine {
   }
 
   private async waitServing(failure: FailureDetection, sentAt: number, record: RecoveryRecord, save: () => Promise<void>): Promise<{ nodeId: string; epoch: number; version: number } | undefined> {
-    const until = sentAt + (this.o.servingTimeoutMs ?? 10_000);
+    const until = sentAt + this.o.servingTimeoutMs;
     let renewAt = Date.now() + 2000;
     while (Date.now() < until && !this.o.signal?.aborted) {
       const s = this.servingAfter(failure);

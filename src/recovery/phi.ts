@@ -6,6 +6,8 @@
  * that heartbeats every second is suspected after about two silent seconds,
  * one that heartbeats every ten after about twenty.
  */
+import { resolvePhiOptions } from './options.js';
+
 export interface PhiOptions {
   /** Suspect at phi >= threshold (8: about one false suspicion in 10^8 intervals). @default 8 */
   threshold?: number;
@@ -41,11 +43,12 @@ export class PhiAccrualDetector {
     private expectedIntervalMs: number,
     options: PhiOptions = {},
   ) {
-    this.threshold = options.threshold ?? 8;
-    this.windowSize = options.windowSize ?? 100;
-    this.minStdDevRatio = options.minStdDevRatio ?? 0.2;
-    this.pauseRatio = options.acceptablePauseRatio ?? 0.5;
-    this.fromSender = (options.intervalsFrom ?? 'sender') === 'sender';
+    const o = resolvePhiOptions(options);
+    this.threshold = o.threshold;
+    this.windowSize = o.windowSize;
+    this.minStdDevRatio = o.minStdDevRatio;
+    this.pauseRatio = o.acceptablePauseRatio;
+    this.fromSender = o.intervalsFrom === 'sender';
   }
 
   /**

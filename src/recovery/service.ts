@@ -6,7 +6,7 @@ import type { EventCodec } from '../codec/event-codec.js';
 import { withChangesets, type BlobSource } from '../codec/changeset-blob.js';
 import { ConflictError } from '../errors.js';
 import type { ConsumedBatch, Consumer, EventLog, StoredRecord } from '../log/port.js';
-import { DEFAULT_TOPIC_PREFIX, topicNames } from '../log/topics.js';
+import { topicNames } from '../log/topics.js';
 import { sendToDlq, type Refused } from '../runtime/dlq.js';
 import type { RuntimeWire } from '../runtime/wire.js';
 import type { FailureDetection, RecoveryPolicy, RecoveryRecordStore } from '../store/recovery-records.js';
@@ -16,6 +16,7 @@ import type { PhiOptions } from './phi.js';
 import { DEFAULT_POLICY, policyScopes, withDefaults } from './policy.js';
 import { FleetView } from './view.js';
 import { EventWatch } from './watch.js';
+import { recoveryGroup, resolveRecoveryServiceOptions, type ResolvedRecoveryServiceOptions } from './options.js';
 
 /** How long a silence verdict waits for the view to read heartbeats already appended. @default 2000 */
 const MAX_VIEW_WAIT_MS = 2000;
@@ -23,10 +24,7 @@ const MAX_VIEW_WAIT_MS = 2000;
 /** Severity ranks of anomalies (schemas/Anomaly.avsc `Severity`). */
 const SEVERITY = { info: 1, warning: 2, critical: 3 } as const;
 
-/** The recovery service's consumer group, by default `<prefix>recovery`. */
-export function recoveryGroup(prefix = DEFAULT_TOPIC_PREFIX): string {
-  return `${prefix}recovery`;
-}
+export { recoveryGroup };
 
 export interface RecoveryServiceOptions {
   log: EventLog;
@@ -78,7 +76,7 @@ export class RecoveryService {
   readonly view: FleetView;
   readonly engine: RecoveryEngine;
   readonly instance: string;
-  private readonly o: RecoveryServiceOptions;
+  private readonly o: ResolvedRecoveryServiceOptions;
   private readonly topics: ReturnType<typeof topicNames>;
   private readonly metrics: Metrics;
   private readonly stop = new AbortController();
@@ -92,8 +90,8 @@ export class RecoveryService {
   private policies = new Map<string, RecoveryPolicy>();
 
   constructor(options: RecoveryServiceOptions) {
-    this.o = options;
-    this.topics = topicNames(options.topicPrefix);
+    this.o = resolveRecoveryServiceOptions(options);
+    this.topics = topicNames(this.o.topicPrefix);
     this.instance = options.instance ?? `recovery-${randomUUID().slice(0, 8)}`;
     this.metrics = options.metrics ?? NO_METRICS;
     this.view = new FleetView(options.phi);
@@ -111,8 +109,8 @@ export class RecoveryService {
       client: options.client,
       metrics: this.metrics,
       signal: this.stop.signal,
-      ...(options.servingTimeoutMs ? { servingTimeoutMs: options.servingTimeoutMs } : {}),
-      ...(options.leaseMs ? { leaseMs: options.leaseMs } : {}),
+      servingTimeoutMs: this.o.servingTimeoutMs,
+      leaseMs: this.o.leaseMs,
       ...(options.logger ? { logger: options.logger } : {}),
     });
     this.watch = new EventWatch(
@@ -154,7 +152,7 @@ export class RecoveryService {
         group: `${recoveryGroup(this.o.topicPrefix)}.view.${this.instance}`,
         topics: [this.topics.heartbeats],
         fromBeginning: true,
-        sessionTimeoutMs: this.o.sessionTimeoutMs ?? 10_000,
+        sessionTimeoutMs: this.o.sessionTimeoutMs,
         handler: async (batch) => {
           await this.onViewBatch(batch);
           const read = batch.records.at(-1);
@@ -169,12 +167,12 @@ export class RecoveryService {
     try {
       this.consumers.push(
         await this.o.log.consume({
-          group: this.o.group ?? recoveryGroup(this.o.topicPrefix),
+          group: this.o.group,
           // Events too: error bursts, stuck tasks and fenced writes (EventWatch), judged once per partition across instances.
           // And anomalies: the analytics consumer's findings, acted on per policy (anomalyActions).
           topics: [this.topics.heartbeats, this.topics.control, this.topics.events, this.topics.anomalies],
           fromBeginning: false,
-          sessionTimeoutMs: this.o.sessionTimeoutMs ?? 10_000,
+          sessionTimeoutMs: this.o.sessionTimeoutMs,
           handler: (batch) => this.onAuditBatch(batch),
         }),
       );
@@ -182,7 +180,7 @@ export class RecoveryService {
       // The embedded log runs one consumer per group: a second instance there
       // detects and recovers (its records coordinate it) but leaves the audit to the first.
       if (!(e instanceof ConflictError)) throw e;
-      this.o.logger?.info({ group: this.o.group ?? recoveryGroup(this.o.topicPrefix) }, 'another instance holds the group (embedded log): not auditing heartbeats and commands here');
+      this.o.logger?.info({ group: this.o.group }, 'another instance holds the group (embedded log): not auditing heartbeats and commands here');
     }
     const failed = Promise.race(this.consumers.map((c) => c.done.then(() => new Promise<never>(() => undefined))));
     let adoptAt = 0;
@@ -191,7 +189,7 @@ export class RecoveryService {
     signal.addEventListener('abort', onAbort, { once: true });
     try {
       while (!signal.aborted) {
-        await Promise.race([new Promise((r) => setTimeout(r, this.o.tickMs ?? 100)), failed]);
+        await Promise.race([new Promise((r) => setTimeout(r, this.o.tickMs)), failed]);
         if (signal.aborted) break;
         // A silence is judged only on a view that has read every heartbeat appended so far: a reader that
         // fell behind (a stalled event loop) must not take its own delay for the node's.

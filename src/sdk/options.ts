@@ -70,6 +70,7 @@ const OPTION_NAMES: SettingNames = {
   schemaRegistryUrl: 'servers.kafka.schemaRegistryUrl',
   mongodbUri: 'servers.mongo.uri',
   s3Endpoint: 'servers.s3.endpoint',
+  s3Credentials: 'servers.s3.accessKeyId and servers.s3.secretAccessKey',
   redisUrl: 'servers.redisUrl',
 };
 

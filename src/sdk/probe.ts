@@ -1,3 +1,4 @@
+import { HeadBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { Kafka, logLevel } from 'kafkajs';
 import { Redis } from 'ioredis';
 import { MongoClient } from 'mongodb';
@@ -27,6 +28,8 @@ export interface SettingNames {
   schemaRegistryUrl: string;
   mongodbUri: string;
   s3Endpoint: string;
+  /** Where S3's access key and secret come from (missing or refused credentials name it). */
+  s3Credentials: string;
   redisUrl: string;
 }
 
@@ -36,6 +39,7 @@ export const ENV_SETTING_NAMES: SettingNames = {
   schemaRegistryUrl: ENV.schemaRegistryUrl,
   mongodbUri: ENV.mongodbUri,
   s3Endpoint: ENV.s3Endpoint,
+  s3Credentials: `${ENV.s3AccessKey} and ${ENV.s3SecretKey}`,
   redisUrl: ENV.redisUrl,
 };
 
@@ -56,7 +60,7 @@ export async function probeServers(targets: ProbeTargets, names: SettingNames, t
   const checks: Check[] = [];
   if (kafka) checks.push({ what: `Kafka at ${kafka.brokers.join(',')}`, setting: names.kafkaBrokers, run: (t) => probeKafka(kafka.brokers, t) });
   if (mongo) checks.push({ what: `MongoDB at ${redactUrl(mongo.uri)}`, setting: names.mongodbUri, run: (t) => probeMongo(mongo.uri, t) });
-  if (s3) checks.push({ what: `S3 at ${redactUrl(s3.endpoint)}`, setting: names.s3Endpoint, run: (t) => probeHttp(s3.endpoint, t, false) });
+  if (s3) checks.push({ what: `S3 at ${redactUrl(s3.endpoint)}`, setting: names.s3Endpoint, run: (t) => probeS3(s3, names, t) });
   const registry = kafka?.schemaRegistryUrl;
   if (registry) checks.push({ what: `the schema registry at ${redactUrl(registry)}`, setting: names.schemaRegistryUrl, run: (t) => probeHttp(`${registry.replace(/\/+$/, '')}/subjects`, t, true) });
   if (targets.redisUrl) checks.push({ what: `Redis at ${redactUrl(targets.redisUrl)}`, setting: names.redisUrl, run: (t) => probeRedis(targets.redisUrl!, t) });
@@ -70,8 +74,13 @@ export async function probeServers(targets: ProbeTargets, names: SettingNames, t
   );
   const failed = results.filter((r) => r !== undefined);
   if (failed.length === 0) return;
-  const line = failed.map(({ check, error }) => `cannot reach ${check.what} (check ${check.setting}): ${reason(error)}`).join('; ');
-  throw new AgentStateError('AS_UNAVAILABLE', line, { retryable: true, cause: failed[0]!.error, details: { unreachable: failed.map((f) => f.check.setting) } });
+  const line = failed
+    .map(({ check, error }) => (error instanceof CredentialsFailure ? `${check.what} ${error.message} (check ${error.setting})` : `cannot reach ${check.what} (check ${check.setting}): ${reason(error)}`))
+    .join('; ');
+  const settings = failed.map((f) => (f.error instanceof CredentialsFailure ? f.error.setting : f.check.setting));
+  // Credentials do not fix themselves: a retry is worth it only when a server did not answer.
+  const retryable = failed.some((f) => !(f.error instanceof CredentialsFailure));
+  throw new AgentStateError('AS_UNAVAILABLE', line, { retryable, cause: failed[0]!.error, details: { unreachable: settings } });
 }
 
 async function probeKafka(brokers: string[], timeoutMs: number): Promise<void> {
@@ -104,6 +113,47 @@ async function probeHttp(target: string, timeoutMs: number, needOk: boolean): Pr
   const res = await fetch(url, { headers, signal: AbortSignal.timeout(timeoutMs) });
   await res.body?.cancel().catch(() => undefined);
   if (needOk && !res.ok) throw new Error(`HTTP ${res.status} from ${url}`);
+}
+
+/** A server that answered but refused (or could not be given) credentials: the line names the credential settings, not the address. */
+class CredentialsFailure extends Error {
+  constructor(
+    message: string,
+    readonly setting: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * S3 answers HTTP at its endpoint, then a HEAD of the bucket with the
+ * credentials the blob store will use: none configured and none in the AWS
+ * credential chain (AWS_ACCESS_KEY_ID, a profile, instance metadata), or keys
+ * S3 refuses (403), fail here with the settings to check, not later as an
+ * unexplained AS_UNAVAILABLE. A missing bucket (404) is fine: setup creates it.
+ */
+async function probeS3(s3: S3Settings, names: SettingNames, timeoutMs: number): Promise<void> {
+  await probeHttp(s3.endpoint, timeoutMs, false);
+  const client = new S3Client({
+    endpoint: s3.endpoint,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    maxAttempts: 1,
+    ...(s3.accessKeyId && s3.secretAccessKey ? { credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey } } : {}),
+  });
+  const chain = s3.accessKeyId ? names.s3Credentials : `${names.s3Credentials}, or the AWS credential chain (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE)`;
+  try {
+    await client.send(new HeadBucketCommand({ Bucket: s3.bucket }), { abortSignal: AbortSignal.timeout(timeoutMs) });
+  } catch (e) {
+    const err = e as { name?: string; $metadata?: { httpStatusCode?: number } };
+    if (err.name === 'CredentialsProviderError') throw new CredentialsFailure(`has no credentials: none set and none found in the AWS credential chain`, chain);
+    const status = err.$metadata?.httpStatusCode;
+    if (status === 403 || status === 401) throw new CredentialsFailure(`refused the credentials (HTTP ${status} for bucket ${s3.bucket})`, chain);
+    if (status === 404 || (status !== undefined && status < 500)) return;
+    throw e;
+  } finally {
+    client.destroy();
+  }
 }
 
 async function probeRedis(url: string, timeoutMs: number): Promise<void> {

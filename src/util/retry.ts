@@ -36,6 +36,36 @@ export async function retrying<T>(fn: () => Promise<T>, options: RetryOptions): 
   }
 }
 
+export interface RestartOptions {
+  signal: AbortSignal;
+  /** Pause before the next session after a failed one. */
+  restartDelayMs: number;
+  /** Names the service in the log line: `<what> failed; restarting`. */
+  what: string;
+  logger?: Logger | undefined;
+  /** Called for each failed session (a restart counter). */
+  onRestart?: () => void;
+}
+
+/**
+ * Runs `session` (a consumer from start to end) again and again until
+ * `signal` aborts: a session that fails is logged with its reason and
+ * counted, and the next one starts after a pause. A session that ends
+ * without an error starts again too (a consumer that was closed under it).
+ */
+export async function runWithRestarts(session: () => Promise<void>, o: RestartOptions): Promise<void> {
+  while (!o.signal.aborted) {
+    try {
+      await session();
+    } catch (err) {
+      if (o.signal.aborted) break;
+      o.onRestart?.();
+      o.logger?.error({ err }, `${o.what} failed; restarting`);
+    }
+    if (!o.signal.aborted) await sleep(o.restartDelayMs, o.signal);
+  }
+}
+
 /** Resolves after `ms`, or early when the signal aborts. */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {

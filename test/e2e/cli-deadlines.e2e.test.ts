@@ -33,7 +33,7 @@ async function inProcess(args: string[], env: Record<string, string>): Promise<{
   const writeOut = process.stdout.write.bind(process.stdout);
   let stderr = '';
   let stdout = '';
-  for (const k of Object.keys(process.env)) if (/^(KAFKA_|SCHEMA_|MONGODB_|S3_|REDIS_|AGENTSTATE_)/.test(k)) delete process.env[k];
+  for (const k of Object.keys(process.env)) if (/^(KAFKA_|SCHEMA_|MONGODB_|S3_|REDIS_|AGENTSTATE_|AWS_)/.test(k)) delete process.env[k];
   Object.assign(process.env, { AGENTSTATE_CONNECT_TIMEOUT_MS: String(DEADLINE_MS), ...env });
   process.stderr.write = ((chunk: string) => ((stderr += String(chunk)), true)) as typeof process.stderr.write;
   process.stdout.write = ((chunk: string) => ((stdout += String(chunk)), true)) as typeof process.stdout.write;
@@ -52,7 +52,7 @@ async function inProcess(args: string[], env: Record<string, string>): Promise<{
 
 async function spawned(args: string[], env: Record<string, string>): Promise<{ code: number | null; killed: boolean; stderr: string; ms: number }> {
   const started = Date.now();
-  const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(KAFKA_|SCHEMA_|MONGODB_|S3_|REDIS_|AGENTSTATE_)/.test(k)));
+  const base = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(KAFKA_|SCHEMA_|MONGODB_|S3_|REDIS_|AGENTSTATE_|AWS_)/.test(k)));
   try {
     const { stderr } = await run('node', [cli, ...args], { env: { ...base, AGENTSTATE_CONNECT_TIMEOUT_MS: String(DEADLINE_MS), ...env }, timeout: BOUND_MS * 3, killSignal: 'SIGKILL' });
     return { code: 0, killed: false, stderr, ms: Date.now() - started };
@@ -87,6 +87,11 @@ describe('CLI commands against a server nobody answers on', () => {
     expect(setup.code, setup.stderr).toBe(0);
   });
 
+  /** The servers' settings without S3's access key and secret. */
+  const withoutS3Keys = (): Record<string, string> => Object.fromEntries(Object.entries(servers).filter(([k]) => k !== 'S3_ACCESS_KEY' && k !== 'S3_SECRET_KEY'));
+  /** Nothing for the AWS credential chain to find: no profile files, no instance metadata (the AWS_ variables are cleared per run). */
+  const NO_AWS_CHAIN = { AWS_SHARED_CREDENTIALS_FILE: '/nonexistent/agentstate-credentials', AWS_CONFIG_FILE: '/nonexistent/agentstate-config', AWS_EC2_METADATA_DISABLED: 'true' };
+
   /** One server made unreachable (its variable pointed at a dead port), and the line that must name it. */
   const DOWN: Record<'kafka' | 'registry' | 'mongo' | 's3' | 'redis', () => { env: () => Record<string, string>; names: RegExp }> = {
     kafka: () => ({ env: () => ({ ...servers, KAFKA_BROKERS: dead }), names: /cannot reach Kafka at .*\(check KAFKA_BROKERS\)/ }),
@@ -106,6 +111,25 @@ describe('CLI commands against a server nobody answers on', () => {
     },
     { name: 'list, MongoDB down', args: ['list', '--backend', 'servers'], env: () => ({ ...servers, MONGODB_URI: `mongodb://${dead}` }), names: /cannot reach MongoDB at .*\(check MONGODB_URI\)/ },
     { name: 'projector, S3 down', args: ['projector', '--until-caught-up'], env: () => ({ ...servers, S3_ENDPOINT: `http://${dead}` }), names: /cannot reach S3 at .*\(check S3_ENDPOINT\)/ },
+    // Issue 12 §1: S3 answers but has no credentials to take, or refuses them: the line names the credential settings.
+    {
+      name: 'snapshot, S3 credentials missing (none set, none in the AWS credential chain)',
+      args: ['snapshot', 'a-1'],
+      env: () => ({ ...withoutS3Keys(), ...NO_AWS_CHAIN }),
+      names: /S3 at .* has no credentials.*\(check S3_ACCESS_KEY and S3_SECRET_KEY, or the AWS credential chain \(AWS_ACCESS_KEY_ID/,
+    },
+    {
+      name: 'projector, S3 credentials missing',
+      args: ['projector', '--until-caught-up'],
+      env: () => ({ ...withoutS3Keys(), ...NO_AWS_CHAIN }),
+      names: /S3 at .* has no credentials.*\(check S3_ACCESS_KEY and S3_SECRET_KEY/,
+    },
+    {
+      name: 'backup status, S3 credentials refused',
+      args: ['backup', 'status'],
+      env: () => ({ ...servers, S3_SECRET_KEY: SECRET }),
+      names: /S3 at .* refused the credentials .*\(check S3_ACCESS_KEY and S3_SECRET_KEY\)/,
+    },
     { name: 'projector, Redis down', args: ['projector', '--until-caught-up'], env: () => ({ ...servers, REDIS_URL: `redis://:${SECRET}@${dead}` }), names: /cannot reach Redis at .*\(check REDIS_URL\)/ },
     // Every other command, one by one against each server it opens (issue 12 §1).
     ...(

@@ -1,15 +1,13 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { backupStatus, describeDrill, embeddedDrillTarget, runDrill, verifyBackup, type DrillRecorder, type ExpectedHead, type SnapshotRef, type VerifyReport } from '../../backup/index.js';
-import { FsBlobStore } from '../../blob/fs.js';
-import type { BlobStore } from '../../blob/port.js';
-import { S3BlobStore } from '../../blob/s3.js';
 import { backendKind, GLOBAL_HELP, parse, positionalArgs, UsageError } from '../args.js';
 import { openBackend, type Backend } from '../backend.js';
 import { MasterKeySet } from '../../codec/master-keys.js';
-import { openProjection, type Projection } from '../projection.js';
+import { openStoreOnly } from '../store-only.js';
 import { MongoConnection } from '../../store/mongo/connection.js';
 import { readEnv } from '../../config/env.js';
+import { openBackupBlobs, openKeys } from '../backup-sources.js';
 import { MongoDrillRecorder, serversDrillTarget, SqliteDrillRecorder } from './backup-drill.js';
 
 /** Where drills are recorded: `backup_drills` in the source's MongoDB database, or in <data-dir>/backup.sqlite. */
@@ -21,12 +19,6 @@ export async function openDrillRecorder(backend: Backend, dataDir: string, env: 
   }
   const mongo = readEnv(env).mongo;
   return mongo ? new MongoDrillRecorder(await MongoConnection.connect({ uri: mongo.uri, database: mongo.database })) : undefined;
-}
-import { ENV_SETTING_NAMES, probeServers } from '../../sdk/probe.js';
-
-/** The state store + keyring of the source, when the environment names master keys (an encrypted backup needs them). */
-export async function openKeys(backend: Backend, dataDir: string, env: NodeJS.ProcessEnv): Promise<Projection | undefined> {
-  return (await MasterKeySet.fromEnv(env)) ? openProjection(backend, dataDir, env) : undefined;
 }
 
 export const backupHelp = `agentstate backup status | verify [--deep] | drill [options]
@@ -57,27 +49,6 @@ S3_BUCKET under the topic prefix on servers (S3_ENDPOINT, S3_BUCKET,
 S3_ACCESS_KEY, S3_SECRET_KEY). See docs/backup.md.
 
 ${GLOBAL_HELP}`;
-
-/**
- * The blob store the backup lives in, for a backend. On servers S3 is checked
- * first, within AGENTSTATE_CONNECT_TIMEOUT_MS (issue 12 §1: `backup status`
- * and `verify` waited on the SDK's retries with S3 down).
- * @throws AgentStateError AS_UNAVAILABLE naming S3 and S3_ENDPOINT
- */
-export async function openBackupBlobs(backend: Backend, dataDir: string, env: NodeJS.ProcessEnv): Promise<BlobStore> {
-  if (backend.kind === 'embedded') return new FsBlobStore({ dir: join(resolve(dataDir), 'blobs') });
-  if (!env.S3_ENDPOINT || !env.S3_BUCKET) throw new UsageError('the servers backend needs S3_ENDPOINT and S3_BUCKET for the backup');
-  const config = readEnv(env);
-  await probeServers({ s3: config.s3 }, ENV_SETTING_NAMES, config.connectTimeoutMs);
-  return new S3BlobStore({
-    endpoint: env.S3_ENDPOINT,
-    bucket: env.S3_BUCKET,
-    ...(env.S3_ACCESS_KEY ? { accessKeyId: env.S3_ACCESS_KEY } : {}),
-    ...(env.S3_SECRET_KEY ? { secretAccessKey: env.S3_SECRET_KEY } : {}),
-    prefix: backend.prefix,
-    createBucket: false,
-  });
-}
 
 function printVerify(report: VerifyReport, out: (s: string) => void): void {
   for (const p of report.partitions)
@@ -158,7 +129,9 @@ export async function backup(argv: string[], out: (s: string) => void): Promise<
     let closeStore: (() => Promise<void>) | undefined = keys ? () => keys.close() : undefined;
     const hasStore = backend.kind === 'embedded' ? existsSync(join(resolve(dataDir), 'store.sqlite')) : !!process.env.MONGODB_URI;
     if (values.deep && hasStore) {
-      const sinks = keys ?? (await openProjection(backend, dataDir, process.env));
+      // Only the store is read: opened read-only on its own (a read-only data dir, issue 12 §7), unless the keys' sinks are open anyway.
+      const opened = keys ? undefined : await openStoreOnly(backend.kind, dataDir, process.env, 'verify the backup against the store');
+      const sinks = keys ?? { store: opened!, close: () => opened!.close() };
       closeStore = () => sinks.close();
       expected = async (ids) => {
         const out = new Map<string, ExpectedHead>();

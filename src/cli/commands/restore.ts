@@ -12,7 +12,7 @@ import { readEnv, requireServers } from '../../config/env.js';
 import { openLog, openSinks } from '../../sdk/wiring.js';
 import { asString, backendKind, GLOBAL_HELP, parse, positionalArgs, UsageError } from '../args.js';
 import { openBackend } from '../backend.js';
-import { openBackupBlobs, openKeys } from './backup.js';
+import { openBackupBlobs, openKeys } from '../backup-sources.js';
 
 export const restoreHelp = `agentstate restore --to latest|<ISO time> [--agents id,...] [--target-prefix P] [--target-database D] [options]
 agentstate restore --to latest|<ISO time> --target-data-dir DIR [options]

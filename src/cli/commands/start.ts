@@ -12,7 +12,7 @@ import { Projector } from '../../projector/index.js';
 import { bindLog } from '../../integrity/log-binding.js';
 import { projectorGroup } from '../../log/topics.js';
 import { startDemoBackup, type DemoBackup } from '../../demo/backup.js';
-import { openBackupBlobs } from './backup.js';
+import { openBackupBlobs } from '../backup-sources.js';
 import { startAnalytics, type AnalyticsRun } from '../analytics-run.js';
 
 export const help = `agentstate start [--agents N] [--duration D] [--think-ms MS] [--seed S] [options]

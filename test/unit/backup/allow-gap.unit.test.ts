@@ -1,34 +1,21 @@
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { BackupDamagedError, listManifestVersions, openManifest, restoreEmbedded } from '../../../src/backup/index.js';
-import { FsBlobStore } from '../../../src/blob/fs.js';
-import { MemoryCache } from '../../../src/cache/memory.js';
-import { SqliteEventLog } from '../../../src/log/sqlite/index.js';
-import { topicSpecs } from '../../../src/log/topics.js';
-import { Projector } from '../../../src/projector/index.js';
 import { SqliteStateStore } from '../../../src/store/sqlite/index.js';
+import { openEmbeddedSource, projectSource, tempRoot } from '../../support/embedded-source.js';
 import { archiveUntilCaughtUp, codec, writeAgents } from './helpers.js';
 
-const root = mkdtempSync(join(tmpdir(), 'agentstate-allow-gap-'));
-afterAll(() => rmSync(root, { recursive: true, force: true }));
+const root = tempRoot('allow-gap');
+const prefix = 'gap.';
+const ids = Array.from({ length: 8 }, (_, i) => `g-${i}`);
 
 describe('restore across a deleted segment', () => {
   it('refuses without --allow-gap; with it, stops each agent that lost events at its last contiguous version and names it', async () => {
-    const prefix = 'gap.';
-    const dir = join(root, 'source');
-    mkdirSync(dir, { recursive: true });
-    const log = new SqliteEventLog({ path: join(dir, 'log.sqlite'), pollIntervalMs: 10 });
-    await log.setup(topicSpecs({ prefix, partitions: 2 }));
-    const blobs = new FsBlobStore({ dir: join(dir, 'blobs'), fsync: false });
-    await blobs.setup();
-    const store = new SqliteStateStore({ path: join(dir, 'store.sqlite') });
-    await store.setup();
-    const ids = Array.from({ length: 8 }, (_, i) => `g-${i}`);
+    const source = await openEmbeddedSource(join(root, 'source'), prefix, 2);
+    const { log, blobs, store } = source;
     try {
       await writeAgents(log, prefix, ids, 6);
-      await new Projector({ log, codec, store, blobs: new FsBlobStore({ dir: join(dir, 'pblobs'), fsync: false }), cache: new MemoryCache(), topicPrefix: prefix, sweepIntervalMs: 0 }).runUntilCaughtUp(undefined, 20);
+      await projectSource(source, codec, prefix);
       await archiveUntilCaughtUp({ log, blobs, codec, topicPrefix: prefix, segmentMaxBytes: 1200 });
       const heads = await store.getStates(ids);
       // Delete a segment in the middle of partition 0.
@@ -64,7 +51,7 @@ describe('restore across a deleted segment', () => {
       );
       for (const g of r.gapAgents) expect(g).toMatchObject({ partition: 0, version: hit[g.instanceId]!.firstVersion - 1, nextInBackup: hit[g.instanceId]!.lastVersion + 1 });
     } finally {
-      await Promise.allSettled([log.close(), blobs.close(), store.close()]);
+      await source.close();
     }
   });
 });

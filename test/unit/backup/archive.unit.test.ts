@@ -1,7 +1,6 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { FsBlobStore } from '../../../src/blob/fs.js';
 import type { BlobStore } from '../../../src/blob/port.js';
 import { MemoryCache } from '../../../src/cache/memory.js';
@@ -12,10 +11,10 @@ import { SqliteEventLog } from '../../../src/log/sqlite/index.js';
 import { topicNames, topicSpecs } from '../../../src/log/topics.js';
 import { Projector } from '../../../src/projector/index.js';
 import { SqliteStateStore } from '../../../src/store/sqlite/index.js';
+import { tempRoot } from '../../support/embedded-source.js';
 import { archiveUntilCaughtUp, codec, expectExactCoverage, writeAgents } from './helpers.js';
 
-const root = mkdtempSync(join(tmpdir(), 'agentstate-backup-'));
-afterAll(() => rmSync(root, { recursive: true, force: true }));
+const root = tempRoot('backup');
 let n = 0;
 
 /** A fresh source: SQLite log with agents written, blobs dir for the backup. */

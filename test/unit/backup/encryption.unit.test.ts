@@ -1,21 +1,20 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { openSegment, restoreEmbedded, verifyBackup } from '../../../src/backup/index.js';
 import { FsBlobStore } from '../../../src/blob/fs.js';
 import { describeBlob, Keyring, MasterKeySet } from '../../../src/codec/index.js';
 import { AgentStateClient } from '../../../src/client/index.js';
 import { StateManager } from '../../../src/manager/index.js';
-import { InMemoryDataKeyStore } from '../../../src/store/data-keys.js';
 import { SqliteEventLog } from '../../../src/log/sqlite/index.js';
+import { InMemoryDataKeyStore } from '../../../src/store/data-keys.js';
 import { topicNames, topicSpecs } from '../../../src/log/topics.js';
 import { SqliteStateStore } from '../../../src/store/sqlite/index.js';
+import { openEmbeddedSource, tempRoot } from '../../support/embedded-source.js';
 import { archiveUntilCaughtUp, codec, writeAgents } from './helpers.js';
 
-const root = mkdtempSync(join(tmpdir(), 'agentstate-backup-enc-'));
-afterAll(() => rmSync(root, { recursive: true, force: true }));
+const root = tempRoot('backup-enc');
 
 function files(dir: string): string[] {
   return readdirSync(dir).flatMap((n) => (statSync(join(dir, n)).isDirectory() ? files(join(dir, n)) : [join(dir, n)]));
@@ -24,11 +23,8 @@ function files(dir: string): string[] {
 describe('encrypted backup (values under each agent data key)', () => {
   it('keeps no value in the clear, verifies and restores with the keys, and a shredded agent stays unreadable after a restore', async () => {
     const prefix = 'enc.';
-    const dir = join(root, 'src');
-    mkdirSync(dir, { recursive: true });
-    const log = new SqliteEventLog({ path: join(dir, 'log.sqlite'), pollIntervalMs: 10 });
-    await log.setup(topicSpecs({ prefix, partitions: 2 }));
-    const blobs = new FsBlobStore({ dir: join(dir, 'blobs'), fsync: false });
+    const source = await openEmbeddedSource(join(root, 'src'), prefix, 2);
+    const { dir, log, blobs } = source;
     const keyring = new Keyring({ masterKeys: new MasterKeySet({ k1: randomBytes(32) }), store: new InMemoryDataKeyStore() });
     const ids = Array.from({ length: 6 }, (_, i) => `e-${i}`);
     try {
@@ -63,7 +59,7 @@ describe('encrypted backup (values under each agent data key)', () => {
       // Without the keys, a restore refuses (it cannot read the values), naming what it needs.
       await expect(restoreEmbedded({ blobs, targetDataDir: join(root, 'nokeys'), codec, topicPrefix: prefix })).rejects.toThrow(/master keys/);
     } finally {
-      await Promise.allSettled([log.close(), blobs.close()]);
+      await source.close();
     }
   });
 

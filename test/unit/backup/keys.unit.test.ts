@@ -1,21 +1,16 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { KEYS_LIVE_PREFIX, liveKeyKey, readShredList, restoreEmbedded, shredKey, verifyBackup } from '../../../src/backup/index.js';
-import { FsBlobStore } from '../../../src/blob/fs.js';
 import { KeyDestroyedError, Keyring, MasterKeySet } from '../../../src/codec/index.js';
-import { SqliteEventLog } from '../../../src/log/sqlite/index.js';
-import { topicSpecs } from '../../../src/log/topics.js';
 import { Projector } from '../../../src/projector/index.js';
 import { Snapshotter } from '../../../src/snapshots/snapshotter.js';
 import { InMemoryDataKeyStore } from '../../../src/store/data-keys.js';
 import { SqliteDataKeyStore, SqliteStateStore } from '../../../src/store/sqlite/index.js';
+import { openEmbeddedSource, tempRoot } from '../../support/embedded-source.js';
 import { archiveUntilCaughtUp, codec, writeAgents } from './helpers.js';
 
-const root = mkdtempSync(join(tmpdir(), 'agentstate-backup-keys-'));
-afterAll(() => rmSync(root, { recursive: true, force: true }));
+const root = tempRoot('backup-keys');
 
 /**
  * Erasure across a disaster (issue 14): the backup holds the wrapped data
@@ -26,16 +21,11 @@ afterAll(() => rmSync(root, { recursive: true, force: true }));
 describe('data keys and the shred list in the backup', () => {
   it('restores every live key (wrapped) and never the key of a shredded agent: its events and snapshots stay unreadable', async () => {
     const prefix = 'keys.';
-    const dir = join(root, 'src');
-    mkdirSync(dir, { recursive: true });
     const masterKeys = new MasterKeySet({ k1: randomBytes(32) });
     const sourceKeys = new InMemoryDataKeyStore();
     const keyring = new Keyring({ masterKeys, store: sourceKeys });
-    const log = new SqliteEventLog({ path: join(dir, 'log.sqlite'), pollIntervalMs: 10 });
-    await log.setup(topicSpecs({ prefix, partitions: 2 }));
-    const blobs = new FsBlobStore({ dir: join(dir, 'blobs'), fsync: false });
-    const store = new SqliteStateStore({ path: join(dir, 'store.sqlite') });
-    await store.setup();
+    const source = await openEmbeddedSource(join(root, 'src'), prefix, 2);
+    const { log, blobs, store } = source;
     const ids = Array.from({ length: 5 }, (_, i) => `k-${i}`);
     try {
       await writeAgents(log, prefix, ids, 4, 'secret-');
@@ -96,7 +86,7 @@ describe('data keys and the shred list in the backup', () => {
       expect((await keys2.listForInstance('k-0')).map((k) => k.wrapped)).toEqual([null]);
       await keys2.close();
     } finally {
-      await Promise.allSettled([log.close(), blobs.close(), store.close()]);
+      await source.close();
     }
   });
 });

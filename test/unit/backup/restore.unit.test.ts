@@ -1,31 +1,22 @@
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, describe, expect, it } from 'vitest';
-import { FsBlobStore } from '../../../src/blob/fs.js';
-import { MemoryCache } from '../../../src/cache/memory.js';
+import { describe, expect, it } from 'vitest';
 import { republish, restoreEmbedded, verifyBackup } from '../../../src/backup/index.js';
+import { FsBlobStore } from '../../../src/blob/fs.js';
 import { SqliteEventLog } from '../../../src/log/sqlite/index.js';
-import { topicNames, topicSpecs } from '../../../src/log/topics.js';
-import { Projector } from '../../../src/projector/index.js';
+import { topicNames } from '../../../src/log/topics.js';
 import { SqliteStateStore } from '../../../src/store/sqlite/index.js';
+import { openEmbeddedSource, projectSource, tempRoot } from '../../support/embedded-source.js';
 import { archiveUntilCaughtUp, codec, writeAgents } from './helpers.js';
 
-const root = mkdtempSync(join(tmpdir(), 'agentstate-restore-'));
-afterAll(() => rmSync(root, { recursive: true, force: true }));
+const root = tempRoot('restore');
 
 describe('restore from the backup (embedded profile)', () => {
   it('restores every agent (version and checksum), to latest and to a point in time, and resumes an interrupted restore without duplicates', async () => {
     const prefix = 'rs.';
-    const dir = join(root, 'source');
-    mkdirSync(dir, { recursive: true });
-    const log = new SqliteEventLog({ path: join(dir, 'log.sqlite'), pollIntervalMs: 10 });
-    await log.setup(topicSpecs({ prefix, partitions: 4 }));
-    const blobs = new FsBlobStore({ dir: join(dir, 'blobs'), fsync: false });
-    await blobs.setup();
-    const store = new SqliteStateStore({ path: join(dir, 'store.sqlite') });
-    await store.setup();
+    const sourceDir = await openEmbeddedSource(join(root, 'source'), prefix, 4);
+    const { log, blobs, store } = sourceDir;
     const ids = Array.from({ length: 15 }, (_, i) => `r-${i}`);
     try {
       await writeAgents(log, prefix, ids, 3);
@@ -33,7 +24,7 @@ describe('restore from the backup (embedded profile)', () => {
       const middle = Date.now();
       await sleep(30);
       await writeAgents(log, prefix, ids.slice(0, 10), 2, 'late', false);
-      await new Projector({ log, codec, store, blobs: new FsBlobStore({ dir: join(dir, 'pblobs'), fsync: false }), cache: new MemoryCache(), topicPrefix: prefix, sweepIntervalMs: 0 }).runUntilCaughtUp(undefined, 20);
+      await projectSource(sourceDir, codec, prefix);
       await archiveUntilCaughtUp({ log, blobs, codec, topicPrefix: prefix, segmentMaxBytes: 3000 });
       const source = await store.getStates(ids);
       const total = Object.values(await log.endOffsets(topicNames(prefix).events)).reduce((n, e) => n + Number(e), 0);
@@ -99,7 +90,7 @@ describe('restore from the backup (embedded profile)', () => {
       await copy.close();
       expect((await verifyBackup({ blobs, codec })).ok).toBe(true);
     } finally {
-      await Promise.allSettled([log.close(), blobs.close(), store.close()]);
+      await sourceDir.close();
     }
   });
 });

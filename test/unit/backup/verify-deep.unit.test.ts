@@ -1,27 +1,18 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { FsBlobStore } from '../../../src/blob/fs.js';
+import { describe, expect, it } from 'vitest';
 import { backup } from '../../../src/cli/commands/backup.js';
-import { SqliteEventLog } from '../../../src/log/sqlite/index.js';
-import { topicSpecs } from '../../../src/log/topics.js';
 import { Projector } from '../../../src/projector/index.js';
-import { SqliteStateStore } from '../../../src/store/sqlite/index.js';
+import { openEmbeddedSource, tempRoot } from '../../support/embedded-source.js';
 import { archiveUntilCaughtUp, codec, writeAgents } from './helpers.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'agentstate-verify-deep-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const dir = tempRoot('verify-deep');
 
 /** `agentstate backup verify --deep` folds the backup's events and compares the fold at each snapshot's version with the snapshot's checksum. */
 describe('backup verify --deep against snapshots', () => {
   it('matches every snapshot, and names a snapshot whose checksum differs (exit 1)', async () => {
     const prefix = 'agentstate.';
-    const log = new SqliteEventLog({ path: join(dir, 'log.sqlite'), pollIntervalMs: 10 });
-    await log.setup(topicSpecs({ prefix, partitions: 4 }));
-    const blobs = new FsBlobStore({ dir: join(dir, 'blobs'), fsync: false });
-    const store = new SqliteStateStore({ path: join(dir, 'store.sqlite') });
-    await store.setup();
+    const source = await openEmbeddedSource(dir, prefix, 4);
+    const { log, blobs, store } = source;
     const ids = ['d-1', 'd-2', 'd-3'];
     let snapshots = 0;
     try {

@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -10,6 +10,8 @@ import { status } from '../../../src/cli/commands/status.js';
 import { MasterKeySet } from '../../../src/codec/master-keys.js';
 import { openEmbedded } from '../../../src/embedded.js';
 import { openLog, openSinks } from '../../../src/sdk/wiring.js';
+import { FsBlobStore } from '../../../src/blob/fs.js';
+import { archiveUntilCaughtUp } from '../backup/helpers.js';
 
 const root = mkdtempSync(join(tmpdir(), 'agentstate-readonly-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -78,7 +80,7 @@ function tree(dir: string): string[] {
  * user owns and may not write; as any other user they run as that user.
  */
 describe('embedded data dir that is read-only to the user', () => {
-  it('status, inspect, history, state, list, doctor and backup status work on it and write nothing into it', async () => {
+  it('status, inspect, history, state, list, doctor, backup status, backup verify --deep and restore (into another dir) work on it and write nothing into it', async () => {
     const base = mkdtempSync(join(tmpdir(), 'agentstate-rodir-'));
     try {
       chmodSync(base, 0o755);
@@ -93,6 +95,17 @@ describe('embedded data dir that is read-only to the user', () => {
       } finally {
         await as.close();
       }
+      // A backup of it, for backup verify --deep and restore (blobs/backup/ in the data dir).
+      const source = await openLog({ kind: 'embedded', dataDir: dir, topicPrefix: 'agentstate.' });
+      try {
+        await archiveUntilCaughtUp({ log: source.log, blobs: new FsBlobStore({ dir: join(dir, 'blobs') }), codec: source.codec, topicPrefix: source.prefix });
+      } finally {
+        await source.close();
+      }
+      // The restore's target: a separate dir the user may write.
+      const targetParent = join(base, 'target');
+      mkdirSync(targetParent);
+      const target = join(targetParent, 'restored');
       const drills = new SqliteDrillRecorder(dir);
       const at = Date.now();
       await drills.record({
@@ -116,7 +129,7 @@ describe('embedded data dir that is read-only to the user', () => {
       await writer.client.createAgent('ro-3', { agentType: 'worker' });
       expect(existsSync(join(dir, 'log.sqlite-wal'))).toBe(true);
       const asRoot = process.getuid?.() === 0;
-      if (asRoot) execFileSync('chown', ['-R', '65534:65534', dir]);
+      if (asRoot) execFileSync('chown', ['-R', '65534:65534', dir, targetParent]);
       execFileSync('chmod', ['-R', 'a-w', dir]);
       const before = tree(dir);
 
@@ -125,7 +138,7 @@ describe('embedded data dir that is read-only to the user', () => {
         script,
         `import { main } from ${JSON.stringify(join(process.cwd(), 'src/cli/main.ts'))};
 const dir = ${JSON.stringify(dir)};
-const runs = { status: ['status', '--json'], inspect: ['inspect', 'ro-1'], history: ['history', 'ro-3'], state: ['state', 'ro-1', '--at', '1'], list: ['list', '--json'], doctor: ['doctor'], backupStatus: ['backup', 'status'] };
+const runs = { status: ['status', '--json'], inspect: ['inspect', 'ro-1'], history: ['history', 'ro-3'], state: ['state', 'ro-1', '--at', '1'], list: ['list', '--json'], doctor: ['doctor'], backupStatus: ['backup', 'status'], verifyDeep: ['backup', 'verify', '--deep'], restore: ['restore', '--to', 'latest', '--target-data-dir', ${JSON.stringify(target)}] };
 const results = {};
 const write = process.stdout.write.bind(process.stdout);
 for (const [name, args] of Object.entries(runs)) {
@@ -162,6 +175,9 @@ process.stdout.write(JSON.stringify(results));
       expect(results.history!.out).toMatch(/^\s+1 .* instance_created /);
       expect(results.state!.out).toContain('ro-1');
       expect(results.backupStatus!.out).toContain('last successful drill: ok drill drill-ro');
+      expect(results.verifyDeep!.out).toMatch(/deep: 2 agents folded, 2 match the store/);
+      expect(results.restore!.out).toMatch(/2 agents/);
+      expect(existsSync(join(target, 'log.sqlite'))).toBe(true);
       expect((JSON.parse(results.list!.out) as { agents: Array<{ instanceId: string }> }).agents.map((a) => a.instanceId)).toEqual(['ro-1', 'ro-2']);
       // Nothing created, changed or re-moded in the data dir (checked above, before the writer closed); the private copies are gone.
       expect(readdirSync(tmpdir()).filter((n) => n.startsWith('agentstate-ro-'))).toEqual([]);

@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
-import { resolveArchiverOptions, type ArchiverOptions } from '../../../src/backup/options.js';
+import { DEFAULT_ARCHIVER_OPTIONS, DEFAULT_REPUBLISH_OPTIONS, resolveArchiverOptions, type ArchiverOptions } from '../../../src/backup/options.js';
 import { DEFAULT_AVRO_GUARD_LIMITS } from '../../../src/codec/avro-guard.js';
 import { DEFAULT_BODY_OPTIONS } from '../../../src/codec/state-body.js';
 import { DEFAULTS } from '../../../src/config/env.js';
@@ -10,7 +10,8 @@ import { DEFAULT_TOPIC_PREFIX } from '../../../src/log/topics.js';
 import { resolveProjectorOptions, type ProjectorOptions } from '../../../src/projector/options.js';
 import { DEFAULT_SNAPSHOT_POLICY } from '../../../src/snapshots/snapshotter.js';
 import { DEFAULT_STATE_FIELDS_OPTIONS } from '../../../src/store/state-fields.js';
-import { DEFAULT_THRESHOLDS } from '../../../src/analytics/options.js';
+import { DEFAULT_ANALYTICS_CONSUMER_OPTIONS, DEFAULT_ANALYTICS_SERVICE_OPTIONS, DEFAULT_THRESHOLDS } from '../../../src/analytics/options.js';
+import { DEFAULT_PHI_OPTIONS, DEFAULT_RECOVERY_ENGINE_OPTIONS, DEFAULT_RECOVERY_SERVICE_OPTIONS, resolvePhiOptions } from '../../../src/recovery/options.js';
 
 /**
  * STYLE.md habit 5 and 11, issue 13: a default is applied in one place (a
@@ -85,11 +86,19 @@ const CASES: Case[] = [
     strict: false,
   },
   { file: 'src/backup/options.ts', iface: 'ArchiverOptions', applied: { ...resolveArchiverOptions({ log: stub, blobs: stub, codec: stub } as ArchiverOptions) }, strict: false },
+  { file: 'src/backup/options.ts', iface: 'ArchiverOptions', applied: { ...DEFAULT_ARCHIVER_OPTIONS }, strict: true },
+  { file: 'src/backup/restore.ts', iface: 'RepublishOptions', applied: { ...DEFAULT_REPUBLISH_OPTIONS }, strict: true },
+  { file: 'src/analytics/consumer.ts', iface: 'AnalyticsConsumerOptions', applied: { ...DEFAULT_ANALYTICS_CONSUMER_OPTIONS }, strict: true },
+  { file: 'src/analytics/service.ts', iface: 'AnalyticsServiceOptions', applied: { window: DEFAULT_ANALYTICS_SERVICE_OPTIONS.window }, strict: true },
+  { file: 'src/recovery/phi.ts', iface: 'PhiOptions', applied: { ...DEFAULT_PHI_OPTIONS }, strict: true },
+  { file: 'src/recovery/phi.ts', iface: 'PhiOptions', applied: { ...resolvePhiOptions() }, strict: true },
+  { file: 'src/recovery/engine.ts', iface: 'RecoveryEngineOptions', applied: { ...DEFAULT_RECOVERY_ENGINE_OPTIONS }, strict: true },
+  { file: 'src/recovery/service.ts', iface: 'RecoveryServiceOptions', applied: { ...DEFAULT_RECOVERY_SERVICE_OPTIONS }, strict: true },
 ];
 
 describe('defaults: the JSDoc @default says what the code applies', () => {
-  for (const c of CASES) {
-    it(`${c.iface} (${c.file})`, () => {
+  for (const [i, c] of CASES.entries()) {
+    it(`${c.iface} (${c.file}) #${i}`, () => {
       const documented = documentedDefaults(c.file, c.iface);
       let compared = 0;
       for (const [field, text] of documented) {
