@@ -108,6 +108,21 @@ function write(w: Writer, at: number, eventType: StateEventType, recipe: Recipe,
   w.out.push(event(w, at, eventType, changes, metadata, checksum(next), epoch));
 }
 
+/** The agent fails its current task with `error` (status error, the task dropped, one more failure). */
+function fail(w: Writer, at: number, error: string): void {
+  write(
+    w,
+    at,
+    'error_occurred',
+    (d) => {
+      d.status = 'error';
+      d.executionState.currentTask = null;
+      d.performance.failures = ((d.performance.failures as number | undefined) ?? 0) + 1;
+    },
+    { error },
+  );
+}
+
 function event(w: Writer, at: number, eventType: StateEventType, changeset: StateEvent['changeset'], metadata: Record<string, string>, sum: string, epoch: number): StateEvent {
   return {
     eventId: `${w.id}-${++w.seq}`,
@@ -170,17 +185,7 @@ function healthyStep(w: Writer, at: number, rnd: Random, text: TextSources): voi
   // Healthy tasks finish within 4 s (a deadline), so only a stuck one stays open past SCENARIO_THRESHOLDS.stuckTaskMs.
   const roll = at - (task.startedAt as number) > 4000 ? 0.2 : rnd.next();
   if (roll < 0.05) {
-    write(
-      w,
-      at,
-      'error_occurred',
-      (d) => {
-        d.status = 'error';
-        d.executionState.currentTask = null;
-        d.performance.failures = ((d.performance.failures as number | undefined) ?? 0) + 1;
-      },
-      { error: 'tool timeout' },
-    );
+    fail(w, at, 'tool timeout');
   } else if (roll < 0.25) {
     write(w, at, 'task_completed', (d) => {
       d.status = 'idle';
@@ -223,17 +228,7 @@ function faultStep(fault: InjectedFault, w: Writer, at: number, step: number, rn
       });
     case 'error_burst':
       if ((w.state as { status: string }).status === 'error') return write(w, at, 'status_changed', (d) => void (d.status = 'idle'), { reason: 'recovered' });
-      return write(
-        w,
-        at,
-        'error_occurred',
-        (d) => {
-          d.status = 'error';
-          d.executionState.currentTask = null;
-          d.performance.failures = ((d.performance.failures as number | undefined) ?? 0) + 1;
-        },
-        { error: 'rate limited' },
-      );
+      return fail(w, at, 'rate limited');
     case 'status_flapping':
       return write(
         w,
