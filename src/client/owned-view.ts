@@ -113,7 +113,19 @@ export class OwnedView implements WriterView {
         const e = this.entries.get(id);
         try {
           if (!e) throw new ClosedError(`the writer's view of agent ${id}`);
-          return await this.locked(e, () => this.decideOwn(id, e, event, own, BigInt(appended.offset)));
+          return await this.locked(e, async () => {
+            try {
+              return await this.decideOwn(id, e, event, own, BigInt(appended.offset));
+            } catch (err) {
+              // The record is in the log and its decision failed (e.g. the claim feed was unreachable):
+              // its outcome is unknown, so the next write of this agent is decided by reading the log
+              // through its own record. Without this, the next write was built on the head before this
+              // record, took its version, and was acknowledged by the fast path while the log rejected it
+              // as a duplicate (broker-kill lost acknowledged writes that way).
+              e.uncertain = true;
+              throw err;
+            }
+          });
         } finally {
           this.own.delete(event.eventId);
         }

@@ -184,7 +184,17 @@ describe('the packed package, installed into a fresh project', () => {
 
     it('an unreachable broker (the other servers fine)', async () => {
       const s = stackEnv();
-      const env = { ...baseEnv(), KAFKA_BROKERS: '127.0.0.1:1', MONGODB_URI: s.mongodbUri, S3_ENDPOINT: s.s3.endpoint, S3_BUCKET: s.s3.bucket, NODE_NO_WARNINGS: '1' };
+      // The other servers fine, S3's credentials included (without them S3 is the first to fail).
+      const env = {
+        ...baseEnv(),
+        KAFKA_BROKERS: '127.0.0.1:1',
+        MONGODB_URI: s.mongodbUri,
+        S3_ENDPOINT: s.s3.endpoint,
+        S3_BUCKET: s.s3.bucket,
+        S3_ACCESS_KEY: s.s3.accessKeyId,
+        S3_SECRET_KEY: s.s3.secretAccessKey,
+        NODE_NO_WARNINGS: '1',
+      };
       const r = await node(['--input-type=module', '-e', open], project, env, 15_000);
       expect(r.ms).toBeLessThan(15_000);
       expect(r.code).toBe(1);
@@ -201,6 +211,8 @@ describe('the packed package, installed into a fresh project', () => {
         MONGODB_URI: s.mongodbUri,
         S3_ENDPOINT: s.s3.endpoint,
         S3_BUCKET: s.s3.bucket,
+        S3_ACCESS_KEY: s.s3.accessKeyId,
+        S3_SECRET_KEY: s.s3.secretAccessKey,
         NODE_NO_WARNINGS: '1',
       };
       const r = await node(['--input-type=module', '-e', open], project, env, 15_000);
