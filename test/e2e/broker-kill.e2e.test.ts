@@ -25,7 +25,9 @@ const note = (line: string) => process.stderr.write(`[broker-kill +${((Date.now(
  */
 describe('Kafka broker killed with SIGKILL mid-stream', () => {
   const instance = uniqueName('kill');
-  const port = 40_000 + 2 * Math.floor(Math.random() * 4000);
+  // Below Linux's ephemeral range (32768-60999): the broker restarts on this port, and an outgoing
+  // connection had taken it as its source port once (CI: 'Address already in use' on the restart).
+  const port = 30_000 + 2 * Math.floor(Math.random() * 600);
   const env = { ...process.env, AGENTSTATE_STACK_INSTANCE: instance, AGENTSTATE_STACK_KAFKA_PORT: String(port) };
   const stackDir = process.env.AGENTSTATE_STACK_DIR ?? join(homedir(), '.cache', 'agentstate', 'stack');
   const pidFile = join(stackDir, 'instances', instance, 'run', 'kafka-1.pid');
