@@ -48,9 +48,10 @@ function service(name: 'backup' | 'projector', env: NodeJS.ProcessEnv): { child:
  */
 describe('disaster: Kafka data and MongoDB database lost, restored from S3 alone', () => {
   const instance = uniqueName('disaster');
-  const port = 40_000 + 2 * Math.floor(Math.random() * 4000);
+  // Kafka takes port and port + 1 (controller), below Linux's ephemeral range (32768-60999), since it
+  // restarts on them (broker-kill uses 30000-31199; the failover test 40000-58000).
+  const port = 31_200 + 2 * Math.floor(Math.random() * 700);
   const stackDir = process.env.AGENTSTATE_STACK_DIR ?? join(homedir(), '.cache', 'agentstate', 'stack');
-  // Kafka takes port and port + 1 (controller); tests with a private broker use 40000-48000.
   const mongoPort = 48_001 + 2 * Math.floor(Math.random() * 4000);
   const stackEnvVars = { ...process.env, AGENTSTATE_STACK_INSTANCE: instance, AGENTSTATE_STACK_KAFKA_PORT: String(port), AGENTSTATE_STACK_MONGO_PORT: String(mongoPort) };
   // Its own PostgreSQL too: a port given to the outer stack (e.g. CI's private instance) must not be inherited.
