@@ -1,5 +1,5 @@
 import { execFile, spawn } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
@@ -43,6 +43,16 @@ function nodedir(): string {
   return existsSync(join(own, 'include', 'node', 'node.h')) ? own : '/usr';
 }
 
+/** What `npm pack` needs from the checkout, copied under `into` (node_modules linked): the package's files plus the build's sources and configs. */
+function stagePackage(into: string): string {
+  const stage = join(into, 'stage');
+  for (const entry of ['package.json', 'README.md', 'CHANGELOG.md', 'tsconfig.json', 'tsconfig.build.json', 'bin', 'schemas', 'corpus', 'src', 'services']) {
+    cpSync(join(root, entry), join(stage, entry), { recursive: true });
+  }
+  symlinkSync(join(root, 'node_modules'), join(stage, 'node_modules'), 'dir');
+  return stage;
+}
+
 /** The parent environment without any agentstate server variable. */
 function baseEnv(): NodeJS.ProcessEnv {
   // Prebuilt addons would come from GitHub (unreachable): build from source against the running Node's headers.
@@ -77,8 +87,12 @@ describe('the packed package, installed into a fresh project', () => {
   beforeAll(async () => {
     project = mkdtempSync(join(tmpdir(), 'agentstate-pkg-'));
     const env = baseEnv();
-    // npm pack runs `prepare` (tsc -p tsconfig.build.json), so dist is fresh.
-    await run('npm', ['pack', '--pack-destination', project, '--silent'], { cwd: root, env, maxBuffer: 16 << 20 });
+    // npm pack runs `prepare` (tsc -p tsconfig.build.json), so dist is fresh. It runs in a staged copy:
+    // rebuilding the checkout's own dist would rewrite files that the CLI run by other e2e files is
+    // importing at that moment (CI at d1152d1: a half-written detectors.js, 'does not provide an export').
+    const stage = stagePackage(project);
+    await run('npm', ['pack', '--pack-destination', project, '--silent'], { cwd: stage, env, maxBuffer: 16 << 20 });
+    rmSync(stage, { recursive: true, force: true });
     const tarball = readdirSync(project).find((f) => f.endsWith('.tgz'));
     if (!tarball) throw new Error('npm pack wrote no tarball');
     writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'agent-runtime', private: true, type: 'module', dependencies: { agentstate: `file:./${tarball}` } }, null, 2));
