@@ -205,6 +205,8 @@ export class AgentStateClient {
     this.assertOpen();
     const started = performance.now();
     if (owned.fenced) throw new FencedError(`agent ${instanceId} is owned by a newer writer (epoch > ${owned.epoch})`);
+    // After a write with an unknown outcome: build on its record if it landed.
+    await this.view.settle(instanceId);
     const head = this.view.head(instanceId);
     if (!head) throw new NotFoundError(`agent ${instanceId}`);
     if (options.expectedVersion !== undefined && options.expectedVersion !== head.version) {

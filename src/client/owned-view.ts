@@ -95,6 +95,16 @@ export class OwnedView implements WriterView {
     });
   }
 
+  /** An uncertain agent's head is read through the log's end; it stays uncertain until its next decision reads the log through its own record. */
+  async settle(instanceId: string): Promise<void> {
+    const e = this.entries.get(instanceId);
+    if (!e?.uncertain) return;
+    await this.locked(e, async () => {
+      const end = await this.endOffsets();
+      await this.fold(instanceId, e, BigInt(end[e.partition] ?? '0'));
+    });
+  }
+
   claiming(instanceId: string, epoch: number): Promise<void> {
     return this.feed.announce(instanceId, epoch, this.o.nodeId);
   }

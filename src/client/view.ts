@@ -20,6 +20,13 @@ export interface WriterView {
   head(instanceId: string): Projection | undefined;
   /** Makes the agent's head exact at the log's current end (before a create or a claim). */
   ready(instanceId: string): Promise<void>;
+  /**
+   * Called before an update is built: when an earlier write of this agent has
+   * an unknown outcome, reads the log to its end so the update is built on
+   * that record if it landed (it would otherwise take its version and be
+   * refused). The decision of the update still reads the log.
+   */
+  settle(instanceId: string): Promise<void>;
   /** Called before appending a claim with this epoch. */
   claiming(instanceId: string, epoch: number): Promise<void>;
   /** The client stopped writing the agent. */
@@ -29,6 +36,9 @@ export interface WriterView {
 
 /** The fleet view: a TailReader folding every record of the events topic. */
 export class FleetView implements WriterView {
+  /** Agents with a write whose outcome is unknown. */
+  private readonly unknown = new Set<string>();
+
   constructor(
     private readonly tail: TailReader,
     /** Claims are announced on the claim feed whatever the view: scoped owners rely on it. */
@@ -51,6 +61,11 @@ export class FleetView implements WriterView {
     return this.tail.catchUp();
   }
 
+  async settle(instanceId: string): Promise<void> {
+    if (!this.unknown.delete(instanceId)) return;
+    await this.tail.catchUp();
+  }
+
   claiming(instanceId: string, epoch: number): Promise<void> {
     return this.announce(instanceId, epoch);
   }
@@ -61,6 +76,12 @@ export class FleetView implements WriterView {
     const decided = this.tail.expect(event.eventId, expected);
     // Rejections are taken by whoever awaits `decided`; an abandoned one must not surface as unhandled.
     decided.catch(() => undefined);
-    return { decided: () => decided, abandon: () => this.tail.forget(event.eventId) };
+    return {
+      decided: () => decided,
+      abandon: () => {
+        this.unknown.add(event.instanceId);
+        this.tail.forget(event.eventId);
+      },
+    };
   }
 }
