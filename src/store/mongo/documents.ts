@@ -1,4 +1,5 @@
-import { Binary } from 'mongodb';
+import { Binary, type Filter } from 'mongodb';
+import type { CheckedFilter } from '../query.js';
 import { canonicalJson, parseJson, type JsonObject, type JsonValue } from '../../domain/index.js';
 import { seedTrigger, type AgentSummary, type BodyEncoding, type LogPosition, type SnapshotRecord, type SnapshotType, type StoredEvent, type StoredState } from '../port.js';
 import { sanitise, type StateFields } from '../state-fields.js';
@@ -107,6 +108,17 @@ export function fromStateDoc(d: StateDoc): StoredState {
     updatedAt: d.lastModified.getTime(),
     createdAt: d.createdAt.getTime(),
   };
+}
+
+/** The `agent_states` filter of a checked query. */
+export function summaryFilter(f: CheckedFilter): Filter<StateDoc> {
+  const q: Filter<StateDoc> = {};
+  if (f.status !== undefined) q.status = f.status;
+  if (f.agentType !== undefined) q.agentType = f.agentType;
+  if (f.capability !== undefined) q.capabilities = f.capability;
+  if (f.updatedSince !== undefined) q.lastModified = { $gte: new Date(f.updatedSince) };
+  if (f.afterId !== undefined) q._id = { $gt: f.afterId };
+  return q;
 }
 
 export function summaryOf(d: Pick<StateDoc, keyof typeof SUMMARY_PROJECTION>): AgentSummary {

@@ -1,5 +1,7 @@
 import pg from 'pg';
 import { UnavailableError } from '../../errors.js';
+import type { CheckedFilter } from '../query.js';
+import type { SUMMARY_PROJECTION, StateDoc } from './documents.js';
 
 /** A field filtered by equality, per collection: the containment indexes FerretDB's pushdown can use. */
 export const CONTAINMENT_INDEXES: ReadonlyArray<{ collection: string; field: string }> = [
@@ -108,18 +110,7 @@ export interface FerretdbCounts {
  */
 export async function ferretdbCounts(pool: pg.Pool, database: string): Promise<FerretdbCounts> {
   try {
-    const schema = pg.escapeIdentifier(database);
-    const tables = await pool
-      .query<{ coll: string; table: string }>(
-        `SELECT _jsonb->>'_id' AS coll, _jsonb->>'table' AS table FROM ${schema}._ferretdb_database_metadata
-        WHERE _jsonb->>'_id' IN ('agent_states', 'state_events', 'state_snapshots')`,
-      )
-      .catch((err: unknown) => {
-        // 42P01 undefined_table: the database has no collection yet.
-        if ((err as { code?: unknown }).code === '42P01') return { rows: [] };
-        throw err;
-      });
-    const tableOf = new Map(tables.rows.map((r) => [r.coll, `${schema}.${pg.escapeIdentifier(r.table)}`]));
+    const tableOf = await tablesOf(pool, database);
     const count = async (coll: string): Promise<number> => {
       const t = tableOf.get(coll);
       if (t === undefined) return 0;
@@ -137,5 +128,66 @@ export async function ferretdbCounts(pool: pg.Pool, database: string): Promise<F
     return { agents, events, snapshots, maxVersion };
   } catch (err) {
     throw new UnavailableError(`PostgreSQL under FerretDB (counts: ${(err as Error).message})`, { cause: err });
+  }
+}
+
+/** The qualified PostgreSQL tables of the store's collections that exist, by collection name. */
+async function tablesOf(pool: pg.Pool, database: string): Promise<Map<string, string>> {
+  const schema = pg.escapeIdentifier(database);
+  const tables = await pool
+    .query<{ coll: string; table: string }>(
+      `SELECT _jsonb->>'_id' AS coll, _jsonb->>'table' AS table FROM ${schema}._ferretdb_database_metadata
+      WHERE _jsonb->>'_id' IN ('agent_states', 'state_events', 'state_snapshots')`,
+    )
+    .catch((err: unknown) => {
+      // 42P01 undefined_table: the database has no collection yet.
+      if ((err as { code?: unknown }).code === '42P01') return { rows: [] };
+      throw err;
+    });
+  return new Map(tables.rows.map((r) => [r.coll, `${schema}.${pg.escapeIdentifier(r.table)}`]));
+}
+
+/** A summary row of `agent_states` as {@link ferretdbQuery} reads it. */
+export type SummaryDoc = Pick<StateDoc, keyof typeof SUMMARY_PROJECTION>;
+
+const SUMMARY_COLUMNS = ['_id', 'version', 'epoch', 'checksum', 'agentType', 'status', 'capabilities', 'lastEventType', 'lastModified', 'createdAt'].map((c) => `_jsonb -> ${pg.escapeLiteral(c)} AS "${c}"`).join(', ');
+
+/**
+ * Agent summaries (`MongoStore.query`, `agentstate list`, `listAgents`), read
+ * from FerretDB's `agent_states` table in PostgreSQL: at most `rows` (all when
+ * undefined) in `_id` order after `afterId`, from the unique index on
+ * `_jsonb->'_id'`. FerretDB 1.24 pushes neither a sort nor a limit with a
+ * filter down: every `find(...).sort({_id: 1}).limit(n)` fetched and converted
+ * the whole collection (52-68 s for a page at 10,000 agents of 22 KB states,
+ * issue 11). Filters match as MongoDB's equality does on these fields (a
+ * string, or an array holding it: JSON containment); string order is the
+ * database's collation (byte order under C, as the dev stack initialises it,
+ * and as MongoDB sorts).
+ * @throws AgentStateError AS_UNAVAILABLE when PostgreSQL cannot be reached or refuses
+ */
+export async function ferretdbQuery(pool: pg.Pool, database: string, f: Omit<CheckedFilter, 'limit'>, rows: number | undefined): Promise<SummaryDoc[]> {
+  try {
+    const table = (await tablesOf(pool, database)).get('agent_states');
+    if (table === undefined) return [];
+    const where: string[] = [];
+    const params: unknown[] = [];
+    const param = (v: unknown): string => (params.push(v), `$${params.length}`);
+    for (const [key, field] of [
+      ['status', 'status'],
+      ['agentType', 'agentType'],
+      ['capability', 'capabilities'],
+    ] as const) {
+      const v = f[key];
+      if (v !== undefined) where.push(`_jsonb -> ${pg.escapeLiteral(field)} @> to_jsonb(${param(v)}::text)`);
+    }
+    // FerretDB keeps a date as its milliseconds (a JSON number).
+    if (f.updatedSince !== undefined) where.push(`_jsonb -> 'lastModified' >= to_jsonb(${param(f.updatedSince)}::bigint)`);
+    if (f.afterId !== undefined) where.push(`_jsonb -> '_id' > to_jsonb(${param(f.afterId)}::text)`);
+    const limit = rows === undefined ? '' : `LIMIT ${param(rows)}`;
+    const sql = `SELECT ${SUMMARY_COLUMNS} FROM ${table} ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY _jsonb -> '_id' ${limit}`;
+    const found = (await pool.query<Record<string, unknown>>(sql, params)).rows;
+    return found.map((r) => ({ ...r, lastModified: new Date(r.lastModified as number), createdAt: new Date(r.createdAt as number) }) as SummaryDoc);
+  } catch (err) {
+    throw new UnavailableError(`PostgreSQL under FerretDB (query agent_states: ${(err as Error).message})`, { cause: err });
   }
 }

@@ -4,10 +4,10 @@ import { call, unavailable } from './errors.js';
 import { checkFilter, checkLimit, encodeCursor } from '../query.js';
 import type { EventQuery, QueryPage, StateFilter, SnapshotQuery, SnapshotRecord, StateStore, StoreCounts, LogBinding, StoredEvent, StoredState, WriteResult } from '../port.js';
 import pg from 'pg';
-import { ferretdbCounts, tuneFerretdbTables } from './ferretdb-postgres.js';
+import { ferretdbCounts, ferretdbQuery, tuneFerretdbTables } from './ferretdb-postgres.js';
 import { MongoConnection, type MongoConnectionOptions } from './connection.js';
 import { Limiter, forEachLimited } from '../../util/limit.js';
-import { fromEventDoc, fromSnapshotDoc, fromStateDoc, summaryOf, SUMMARY_PROJECTION, toEventDoc, toSnapshotDoc, toStateDoc, type EventDoc, type SnapshotDoc, type StateDoc } from './documents.js';
+import { fromEventDoc, fromSnapshotDoc, fromStateDoc, summaryFilter, summaryOf, SUMMARY_PROJECTION, toEventDoc, toSnapshotDoc, toStateDoc, type EventDoc, type SnapshotDoc, type StateDoc } from './documents.js';
 
 export interface MongoStoreOptions extends MongoConnectionOptions {
   /** An open connection the caller owns (never closed here). Else one is opened from the other fields. */
@@ -207,6 +207,10 @@ export class MongoStore implements StateStore {
 
   async listAgents(options: { afterId?: string; limit?: number } = {}): Promise<string[]> {
     const limit = checkLimit(options.limit, 'listAgents');
+    if (this.ferretdbPostgresUrl !== undefined) {
+      const afterId = options.afterId === undefined ? {} : { afterId: options.afterId };
+      return (await ferretdbQuery(this.pg(), this.connection.db.databaseName, afterId, limit)).map((d) => d._id);
+    }
     const filter: Filter<StateDoc> = options.afterId === undefined ? {} : { _id: { $gt: options.afterId } };
     const docs = await this.call('list agent_states', () =>
       this.states
@@ -220,19 +224,17 @@ export class MongoStore implements StateStore {
 
   async query(filter: StateFilter = {}): Promise<QueryPage> {
     const f = checkFilter(filter);
-    const q: Filter<StateDoc> = {};
-    if (f.status !== undefined) q.status = f.status;
-    if (f.agentType !== undefined) q.agentType = f.agentType;
-    if (f.capability !== undefined) q.capabilities = f.capability;
-    if (f.updatedSince !== undefined) q.lastModified = { $gte: new Date(f.updatedSince) };
-    if (f.afterId !== undefined) q._id = { $gt: f.afterId };
-    const docs = await this.call('query agent_states', () =>
-      this.states
-        .find(q, { projection: SUMMARY_PROJECTION })
-        .sort({ _id: 1 })
-        .limit(f.limit + 1)
-        .toArray(),
-    );
+    // FerretDB sorts and limits a filtered find only after fetching every document: PostgreSQL answers instead.
+    const docs =
+      this.ferretdbPostgresUrl !== undefined
+        ? await ferretdbQuery(this.pg(), this.connection.db.databaseName, f, f.limit + 1)
+        : await this.call('query agent_states', () =>
+            this.states
+              .find(summaryFilter(f), { projection: SUMMARY_PROJECTION })
+              .sort({ _id: 1 })
+              .limit(f.limit + 1)
+              .toArray(),
+          );
     const agents = docs.slice(0, f.limit).map((d) => summaryOf(d as Parameters<typeof summaryOf>[0]));
     const last = agents.at(-1);
     return { agents, nextCursor: docs.length > f.limit && last ? encodeCursor(last.instanceId) : null };
@@ -312,6 +314,13 @@ export class MongoStore implements StateStore {
     return r.deletedCount;
   }
 
+  /** The pool to FerretDB's PostgreSQL (`ferretdbPostgresUrl` set), opened on first use. */
+  private pg(): pg.Pool {
+    this.assertOpen();
+    this.postgres ??= new pg.Pool({ connectionString: this.ferretdbPostgresUrl, max: 4, connectionTimeoutMillis: 10_000 });
+    return this.postgres;
+  }
+
   /**
    * Exact row counts and the highest version. On FerretDB/PostgreSQL (with
    * `ferretdbPostgresUrl`) read from PostgreSQL: FerretDB's `countDocuments`
@@ -319,9 +328,7 @@ export class MongoStore implements StateStore {
    */
   async counts(): Promise<StoreCounts> {
     if (this.ferretdbPostgresUrl !== undefined) {
-      this.assertOpen();
-      this.postgres ??= new pg.Pool({ connectionString: this.ferretdbPostgresUrl, max: 4, connectionTimeoutMillis: 10_000 });
-      return ferretdbCounts(this.postgres, this.connection.db.databaseName);
+      return ferretdbCounts(this.pg(), this.connection.db.databaseName);
     }
     const [agents, events, snapshots, top] = await this.call('count', () =>
       Promise.all([
