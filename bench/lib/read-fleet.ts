@@ -39,7 +39,7 @@ export async function writeReadFleet(store: StateStore, agents: number, eventsPe
         blobKey: null,
         position: { partition: 0, offset: '0' },
         lastEventId: `e-${id}-${eventsPerAgent}`,
-        lastEventType: 'state_updated',
+        lastEventType: 'state_patched',
         updatedAt: T0,
         createdAt: T0,
       });
@@ -49,10 +49,14 @@ export async function writeReadFleet(store: StateStore, agents: number, eventsPe
           instanceId: id,
           version: v,
           writerEpoch: 1,
-          eventType: 'state_updated',
+          // A record every reader decodes as a StateEvent (the fields the codec checks; the one reading
+          // of the log rejects anything else, and getEventHistory would then return fewer events).
+          eventType: 'state_patched',
           source: 'bench',
           timestamp: T0 + v * 1000,
-          changes: [{ op: 'update', path: '/memory/notes', value: proseSpan(text, rnd, 4, 600) }],
+          changeset: [{ op: 'update', path: '/memory/notes', newValue: proseSpan(text, rnd, 4, 600) }],
+          metadata: {},
+          replayable: true,
           stateChecksum: `sha256:${v}`,
         };
         events.push({
