@@ -24,13 +24,15 @@ const MAX_PROBLEMS = 10;
  * a failed check too. In a data dir this user may not write, the check runs
  * on a private copy of the file and its -wal (issue 12 §7, openSqliteFile).
  */
-export function sqliteIntegrityCheck(path: string): SqliteCheck {
+export function sqliteIntegrityCheck(path: string, options: { quick?: boolean } = {}): SqliteCheck {
   if (!existsSync(path)) return { path, ok: false, detail: 'missing' };
   let db: Database.Database | undefined;
+  // quick_check: every page read and parsed, without the slower index-content checks (what `start` runs).
+  const pragma = options.quick === true ? 'quick_check' : 'integrity_check';
   try {
     db = openSqliteFile(path, { readOnly: true });
-    const rows = db.pragma(`integrity_check(${MAX_PROBLEMS})`, { simple: false }) as { integrity_check: string }[];
-    const lines = rows.map((r) => r.integrity_check);
+    const rows = db.pragma(`${pragma}(${MAX_PROBLEMS})`, { simple: false }) as Record<string, string>[];
+    const lines = rows.map((r) => r[pragma]!);
     const ok = lines.length === 1 && lines[0] === 'ok';
     return { path, ok, detail: ok ? 'ok' : lines.map((l) => cleanMessage(l, 200)).join('; ') };
   } catch (err) {

@@ -135,5 +135,5 @@ describe('backup service survives kill -9 under a write load (embedded profile)'
       await load.catch(() => undefined);
       await log.close();
     }
-  }, 180_000);
+  }, 420_000);
 });

@@ -36,8 +36,9 @@ describe('agentstate start fails promptly', () => {
     const fd = openSync(file, 'r+');
     writeSync(fd, Buffer.alloc(4096, 0xff), 0, 4096, Math.floor(statSync(file).size / 2 / 4096) * 4096);
     closeSync(fd);
-    const second = await agentstate(['start', '--agents', '5', '--duration', '5m', '--data-dir', dataDir], 30_000);
-    expect(second.killed, 'start hung after the error').toBe(false);
+    // 90 s: far below the run's 5 minutes, so a hang is caught, and above a slow start on a loaded machine.
+    const second = await agentstate(['start', '--agents', '5', '--duration', '5m', '--data-dir', dataDir], 90_000);
+    expect(second.killed, `start hung after the error (stderr: ${second.stderr})`).toBe(false);
     expect(second.code).toBe(1);
     expect(second.stderr).toMatch(/agentstate start: .*malformed/);
   });

@@ -10,6 +10,9 @@ import { scanLog } from '../scan.js';
 import { openProjection } from '../projection.js';
 import { Projector } from '../../projector/index.js';
 import { bindLog } from '../../integrity/log-binding.js';
+import { sqliteIntegrityCheck } from '../../integrity/sqlite-check.js';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { projectorGroup } from '../../log/topics.js';
 import { startDemoBackup, type DemoBackup } from '../../demo/backup.js';
 import { openBackupBlobs } from '../backup-sources.js';
@@ -101,12 +104,30 @@ function parseStart(argv: string[]): StartOptions | undefined {
   };
 }
 
+/**
+ * Embedded: a damaged log or store is refused before anything writes into it.
+ * SQLite reads a page only when a query needs it, so without this a corrupt
+ * page was met by whichever reader reached it first, a minute into the run
+ * (issue 12 §3); the check reads every page once (`agentstate doctor` runs the
+ * full integrity_check).
+ */
+function checkDataDirFiles(o: StartOptions): void {
+  if (o.backend === 'servers' || (o.backend === 'auto' && process.env.KAFKA_BROKERS)) return;
+  for (const file of ['log.sqlite', 'store.sqlite']) {
+    const path = join(resolve(o.dataDir), file);
+    if (!existsSync(path)) continue;
+    const c = sqliteIntegrityCheck(path, { quick: true });
+    if (!c.ok) throw new Error(`${path} is damaged (${c.detail}); agentstate doctor names the damage: restore the data dir from a backup, or rebuild`);
+  }
+}
+
 /** The demo's largest fleet: each agent holds its head in memory in this one process. */
 const MAX_AGENTS = 100_000;
 
 export async function start(argv: string[], out: (s: string) => void, err: (s: string) => void): Promise<number> {
   const o = parseStart(argv);
   if (!o) return (out(help), 0);
+  checkDataDirFiles(o);
   const backend = await openBackend({ dataDir: o.dataDir, backend: o.backend, env: process.env });
   const abort = new AbortController();
   const onSignal = (): void => abort.abort();
