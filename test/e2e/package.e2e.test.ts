@@ -53,6 +53,21 @@ function stagePackage(into: string): string {
   return stage;
 }
 
+/** The dev stack's Kafka, MongoDB and S3 (credentials included) over {@link baseEnv}; each case adds or breaks one. */
+function serversEnv(): NodeJS.ProcessEnv {
+  const s = stackEnv();
+  return {
+    ...baseEnv(),
+    KAFKA_BROKERS: s.kafkaBrokers.join(','),
+    MONGODB_URI: s.mongodbUri,
+    S3_ENDPOINT: s.s3.endpoint,
+    S3_BUCKET: s.s3.bucket,
+    S3_ACCESS_KEY: s.s3.accessKeyId,
+    S3_SECRET_KEY: s.s3.secretAccessKey,
+    NODE_NO_WARNINGS: '1',
+  };
+}
+
 /** The parent environment without any agentstate server variable. */
 function baseEnv(): NodeJS.ProcessEnv {
   // Prebuilt addons would come from GitHub (unreachable): build from source against the running Node's headers.
@@ -162,22 +177,14 @@ describe('the packed package, installed into a fresh project', () => {
   });
 
   it('runs the README example against the servers', async () => {
-    const s = stackEnv();
     const env = {
-      ...baseEnv(),
-      KAFKA_BROKERS: s.kafkaBrokers.join(','),
-      SCHEMA_REGISTRY_URL: s.schemaRegistryUrl,
-      MONGODB_URI: s.mongodbUri,
+      ...serversEnv(),
+      SCHEMA_REGISTRY_URL: stackEnv().schemaRegistryUrl,
       AGENTSTATE_MONGO_DATABASE: uniqueName('pkg').replace(/-/g, '_'),
-      S3_ENDPOINT: s.s3.endpoint,
-      S3_BUCKET: s.s3.bucket,
-      S3_ACCESS_KEY: s.s3.accessKeyId,
-      S3_SECRET_KEY: s.s3.secretAccessKey,
-      REDIS_URL: s.redisUrl,
+      REDIS_URL: stackEnv().redisUrl,
       AGENTSTATE_TOPIC_PREFIX: `${uniqueName('pkg')}.`,
       // No projector service runs in this test: the example's process projects.
       AGENTSTATE_PROJECTOR: 'in-process',
-      NODE_NO_WARNINGS: '1',
     };
     const r = await node(['example.mjs'], project, env, 120_000);
     expect(r.stderr).toBe('');
@@ -197,18 +204,8 @@ describe('the packed package, installed into a fresh project', () => {
     });
 
     it('an unreachable broker (the other servers fine)', async () => {
-      const s = stackEnv();
       // The other servers fine, S3's credentials included (without them S3 is the first to fail).
-      const env = {
-        ...baseEnv(),
-        KAFKA_BROKERS: '127.0.0.1:1',
-        MONGODB_URI: s.mongodbUri,
-        S3_ENDPOINT: s.s3.endpoint,
-        S3_BUCKET: s.s3.bucket,
-        S3_ACCESS_KEY: s.s3.accessKeyId,
-        S3_SECRET_KEY: s.s3.secretAccessKey,
-        NODE_NO_WARNINGS: '1',
-      };
+      const env = { ...serversEnv(), KAFKA_BROKERS: '127.0.0.1:1' };
       const r = await node(['--input-type=module', '-e', open], project, env, 15_000);
       expect(r.ms).toBeLessThan(15_000);
       expect(r.code).toBe(1);
@@ -216,19 +213,8 @@ describe('the packed package, installed into a fresh project', () => {
     });
 
     it('a black-holed registry address (no answer at all)', async () => {
-      const s = stackEnv();
       // 10.255.255.1 is not routed: connections neither succeed nor get refused.
-      const env = {
-        ...baseEnv(),
-        KAFKA_BROKERS: s.kafkaBrokers.join(','),
-        SCHEMA_REGISTRY_URL: 'http://10.255.255.1:8081',
-        MONGODB_URI: s.mongodbUri,
-        S3_ENDPOINT: s.s3.endpoint,
-        S3_BUCKET: s.s3.bucket,
-        S3_ACCESS_KEY: s.s3.accessKeyId,
-        S3_SECRET_KEY: s.s3.secretAccessKey,
-        NODE_NO_WARNINGS: '1',
-      };
+      const env = { ...serversEnv(), SCHEMA_REGISTRY_URL: 'http://10.255.255.1:8081' };
       const r = await node(['--input-type=module', '-e', open], project, env, 15_000);
       expect(r.ms).toBeLessThan(15_000);
       expect(r.code).toBe(1);
