@@ -9,7 +9,8 @@
 import { AnalyticsConsumer } from '../../src/analytics/index.js';
 import { openAnalytics } from '../../src/sdk/analytics.js';
 import { openLog } from '../../src/sdk/wiring.js';
-import { runService } from '../lib/service.js';
+import { checkStoreMatchesLog } from '../../src/sdk/log-check.js';
+import { runService, storeLocation } from '../lib/service.js';
 import { loadConfig } from './config.js';
 
 const HELP = {
@@ -30,6 +31,11 @@ runService('analytics', HELP, loadConfig, async (config, logger, metrics) => {
   );
   const problems = await opened.setupTopics();
   for (const p of problems) logger.warn({ problem: p }, 'topic differs from the default layout');
+  // Issue 12 §3: a log emptied, replaced or behind the store is refused here (AS_LOG_MISMATCH), as the projector refuses it.
+  await checkStoreMatchesLog(opened.log, opened.topics.events, storeLocation(config)).catch(async (err: unknown) => {
+    await opened.close();
+    throw err;
+  });
   const analytics = await openAnalytics(
     opened.log,
     config.topicPrefix,

@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { readEnv, type KafkaSettings, type MongoSettings } from '../../src/config/index.js';
 import { ConfigError } from '../../src/errors.js';
+import type { StoreLocation } from '../../src/sdk/log-check.js';
 import { MetricsRegistry } from '../../src/telemetry/metrics.js';
 import { serveMetricsAndHealth, serviceLogger, stopOnSignals, type HealthReport } from './process.js';
 
@@ -39,6 +40,11 @@ export function readProfile(env: NodeJS.ProcessEnv, mongoNeededFor: string): Pro
     dataDir: resolve(env.AGENTSTATE_DATA_DIR || './.agentstate'),
     topicPrefix: shared.topicPrefix,
   };
+}
+
+/** Where the profile's state store is: MongoDB on the servers, store.sqlite in the data dir embedded. */
+export function storeLocation(profile: ProfileConfig): StoreLocation {
+  return profile.profile === 'servers' ? { kind: 'servers', mongo: profile.mongo! } : { kind: 'embedded', dataDir: profile.dataDir };
 }
 
 /** What a service's wiring hands back to {@link runService}. */
