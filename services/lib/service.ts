@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
-import { readEnv, type KafkaSettings, type MongoSettings } from '../../src/config/index.js';
+import { readEnv, type KafkaSettings, type MongoSettings, type S3Settings } from '../../src/config/index.js';
 import { ConfigError } from '../../src/errors.js';
 import type { StoreLocation } from '../../src/sdk/log-check.js';
 import { MetricsRegistry } from '../../src/telemetry/metrics.js';
@@ -19,6 +19,8 @@ export interface ProfileConfig {
   profile: 'servers' | 'embedded';
   kafka: KafkaSettings | undefined;
   mongo: MongoSettings | undefined;
+  /** S3_ENDPOINT/S3_BUCKET when set: where claim-checked changesets are fetched on the servers profile. */
+  s3: S3Settings | undefined;
   dataDir: string;
   topicPrefix: string;
 }
@@ -37,6 +39,7 @@ export function readProfile(env: NodeJS.ProcessEnv, mongoNeededFor: string): Pro
     profile: servers ? 'servers' : 'embedded',
     kafka: shared.kafka,
     mongo: shared.mongo,
+    s3: shared.s3,
     dataDir: resolve(env.AGENTSTATE_DATA_DIR || './.agentstate'),
     topicPrefix: shared.topicPrefix,
   };
