@@ -7,9 +7,11 @@
  * checkpoint names the last record folded in (docs/analytics.md).
  */
 import { AnalyticsConsumer } from '../../src/analytics/index.js';
+import { ChangesetClaimCheck } from '../../src/codec/changeset-blob.js';
 import { openAnalytics } from '../../src/sdk/analytics.js';
 import { openLog } from '../../src/sdk/wiring.js';
-import { runService } from '../lib/service.js';
+import { checkStoreMatchesLog } from '../../src/sdk/log-check.js';
+import { runService, storeLocation } from '../lib/service.js';
 import { loadConfig } from './config.js';
 
 const HELP = {
@@ -25,11 +27,16 @@ const HELP = {
 runService('analytics', HELP, loadConfig, async (config, logger, metrics) => {
   const opened = await openLog(
     config.profile === 'servers'
-      ? { kind: 'servers', kafka: config.kafka!, topicPrefix: config.topicPrefix, clientId: 'agentstate-analytics', logger }
+      ? { kind: 'servers', kafka: config.kafka!, topicPrefix: config.topicPrefix, clientId: 'agentstate-analytics', logger, ...(config.s3 ? { s3: config.s3 } : {}) }
       : { kind: 'embedded', dataDir: config.dataDir, topicPrefix: config.topicPrefix },
   );
   const problems = await opened.setupTopics();
   for (const p of problems) logger.warn({ problem: p }, 'topic differs from the default layout');
+  // Issue 12 §3: a log emptied, replaced or behind the store is refused here (AS_LOG_MISMATCH), as the projector refuses it.
+  await checkStoreMatchesLog(opened.log, opened.topics.events, storeLocation(config)).catch(async (err: unknown) => {
+    await opened.close();
+    throw err;
+  });
   const analytics = await openAnalytics(
     opened.log,
     config.topicPrefix,
@@ -39,6 +46,8 @@ runService('analytics', HELP, loadConfig, async (config, logger, metrics) => {
     log: opened.log,
     store: analytics.store,
     read: analytics.read,
+    // Claim-checked changesets resolved and verified as every reader does (issue 12 §2): the data dir's blobs/, or S3 when set.
+    ...(opened.codec instanceof ChangesetClaimCheck ? { changesets: opened.codec } : {}),
     heartbeats: analytics.heartbeats,
     ...(config.publish ? { publisher: analytics.publisher } : {}),
     topicPrefix: config.topicPrefix,

@@ -7,6 +7,7 @@
 import { mkdirSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { runService } from '../lib/service.js';
+import { checkStoreMatchesLog } from '../../src/sdk/log-check.js';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BackupArchiver, describeDrill, embeddedDrillTarget, runDrill, SchemaArchive } from '../../src/backup/index.js';
@@ -83,6 +84,10 @@ runService('backup', HELP, loadConfig, async (config, logger, metrics) => {
   // Same topic layout as the CLI's backends (6 partitions on Kafka, 4 embedded).
   const checks = await log.setup(topicSpecs({ prefix: config.topicPrefix, partitions: config.profile === 'servers' ? 6 : 4 }));
   for (const c of checks) if (c.status === 'mismatch') logger.warn({ topic: c.name, problems: c.problems }, 'topic differs from the default layout');
+  // Issue 12 §3: archiving a log emptied, replaced or behind the store would mix two logs in one backup: refused (AS_LOG_MISMATCH), as the projector refuses it.
+  if (config.profile === 'embedded') await checkStoreMatchesLog(log, topicNames(config.topicPrefix).events, { kind: 'embedded', dataDir: config.dataDir });
+  else if (config.catalogMongo) await checkStoreMatchesLog(log, topicNames(config.topicPrefix).events, { kind: 'servers', mongo: config.catalogMongo });
+  else logger.warn('MONGODB_URI is not set: the log is not checked against the state store at start (docs/operations.md, "The store and its log")');
   await blobs.setup();
   // Data keys where the projector keeps them: MongoDB data_keys, or keys.sqlite in the data dir.
   let keyring: Keyring | undefined;

@@ -1,7 +1,8 @@
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
-import { readEnv, type KafkaSettings, type MongoSettings } from '../../src/config/index.js';
+import { readEnv, type KafkaSettings, type MongoSettings, type S3Settings } from '../../src/config/index.js';
 import { ConfigError } from '../../src/errors.js';
+import type { StoreLocation } from '../../src/sdk/log-check.js';
 import { MetricsRegistry } from '../../src/telemetry/metrics.js';
 import { serveMetricsAndHealth, serviceLogger, stopOnSignals, type HealthReport } from './process.js';
 
@@ -18,6 +19,8 @@ export interface ProfileConfig {
   profile: 'servers' | 'embedded';
   kafka: KafkaSettings | undefined;
   mongo: MongoSettings | undefined;
+  /** S3_ENDPOINT/S3_BUCKET when set: where claim-checked changesets are fetched on the servers profile. */
+  s3: S3Settings | undefined;
   dataDir: string;
   topicPrefix: string;
 }
@@ -36,9 +39,15 @@ export function readProfile(env: NodeJS.ProcessEnv, mongoNeededFor: string): Pro
     profile: servers ? 'servers' : 'embedded',
     kafka: shared.kafka,
     mongo: shared.mongo,
+    s3: shared.s3,
     dataDir: resolve(env.AGENTSTATE_DATA_DIR || './.agentstate'),
     topicPrefix: shared.topicPrefix,
   };
+}
+
+/** Where the profile's state store is: MongoDB on the servers, store.sqlite in the data dir embedded. */
+export function storeLocation(profile: ProfileConfig): StoreLocation {
+  return profile.profile === 'servers' ? { kind: 'servers', mongo: profile.mongo! } : { kind: 'embedded', dataDir: profile.dataDir };
 }
 
 /** What a service's wiring hands back to {@link runService}. */

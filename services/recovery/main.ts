@@ -8,9 +8,10 @@
  */
 import { AgentStateClient } from '../../src/client/index.js';
 import { RecoveryService } from '../../src/recovery/index.js';
-import { openRecoveryRecords, openRuntimeWire } from '../../src/sdk/recovery-wiring.js';
+import { openRecoveryRecords, openRuntimeWire, recoveryBlobs } from '../../src/sdk/recovery-wiring.js';
 import { openLog } from '../../src/sdk/wiring.js';
-import { runService } from '../lib/service.js';
+import { checkStoreMatchesLog } from '../../src/sdk/log-check.js';
+import { runService, storeLocation } from '../lib/service.js';
 import { loadConfig } from './config.js';
 
 const HELP = {
@@ -31,11 +32,20 @@ runService('recovery', HELP, loadConfig, async (config, logger, metrics) => {
       : await openLog({ kind: 'embedded', dataDir: config.dataDir, topicPrefix: config.topicPrefix });
   const problems = await opened.setupTopics();
   for (const p of problems) logger.warn({ problem: p }, 'topic differs from the default layout');
+  // Issue 12 §3: a log emptied, replaced or behind the store is refused here (AS_LOG_MISMATCH), as the projector refuses it.
+  await checkStoreMatchesLog(opened.log, opened.topics.events, storeLocation(config)).catch(async (err: unknown) => {
+    await opened.close();
+    throw err;
+  });
   const store = await openRecoveryRecords(config.profile === 'servers' ? { kind: 'servers', mongo: config.mongo! } : { kind: 'embedded', dataDir: config.dataDir });
   const client = await AgentStateClient.connect({ log: opened.log, codec: opened.codec, topicPrefix: config.topicPrefix, source: 'agentstate-recovery', logger, scope: 'fleet' }); // watches and validates agents it does not own
+  // Restore points are searched across claim-checked changesets too: their blobs come from the profile's blob store.
+  const blobs = recoveryBlobs(config.profile === 'servers' ? { kind: 'servers', s3: config.s3, topicPrefix: config.topicPrefix } : { kind: 'embedded', dataDir: config.dataDir });
+  if (!blobs) logger.warn('S3_ENDPOINT/S3_BUCKET are not set: a restore point past a claim-checked changeset cannot be searched (AS_CONFIG)');
   const service = new RecoveryService({
     log: opened.log,
     codec: opened.codec,
+    ...(blobs ? { blobs } : {}),
     wire: openRuntimeWire(config.kafka?.schemaRegistryUrl, opened.topics),
     store,
     client,

@@ -6,7 +6,7 @@ import { retrying, runWithRestarts, sleep } from '../util/retry.js';
 import type { RuntimeWire } from '../runtime/wire.js';
 import type { NodeHeartbeat } from '../runtime/types.js';
 import { accessLabel, accessWindowId, addAccess, emptyAccessWindow, type AccessWindow } from './access.js';
-import { readFact, type BodyReader } from './fact.js';
+import { readFact, type BodyReader, type ChangesetResolver } from './fact.js';
 import { PartitionFold } from './fold.js';
 import { hostRecord, newer, type HostRecord } from './hosts.js';
 import { DEFAULT_ANALYTICS_CONSUMER_OPTIONS, resolveSettings, type AnalyticsSettings, type DetectorThresholds } from './options.js';
@@ -24,6 +24,14 @@ export interface AnalyticsConsumerOptions {
   store: AnalyticsStore;
   /** Record value → decoded record (see `bodyReader`: Avro through the registry, or JSON). */
   read: BodyReader;
+  /**
+   * Fetches and verifies claim-checked changesets (the profile's blob store,
+   * as the projector does: the codec `openLog` returns). Without it a
+   * claim-checked record fails the batch with AS_CONFIG (retried, then the
+   * consumer restarts), as it does every reader with no blob store.
+   * @default none
+   */
+  changesets?: ChangesetResolver;
   /**
    * Reads the runtime hosts' heartbeats from `<prefix>heartbeats` too (same
    * group) and keeps each host's latest in `analytics_hosts`: load per node,
@@ -159,7 +167,13 @@ export class AnalyticsConsumer {
     let fold = this.folds.get(p);
     if (!fold || fold.nextOffset !== first.offset) fold = await retry('load analytics checkpoints', () => this.open(p, first.offset));
     this.folds.set(p, fold);
-    for (const r of batch.records) fold.add(r.key, r.offset, await readFact(r, this.o.read));
+    // Read before folding: a claim-checked changeset comes from the blob store, retried like a sink (the fold itself is pure).
+    const readings = await retry('read the batch (claim-checked changesets from the blob store)', async () => {
+      const out = [];
+      for (const r of batch.records) out.push(await readFact(r, this.o.read, this.o.changesets));
+      return out;
+    });
+    for (const [i, r] of batch.records.entries()) fold.add(r.key, r.offset, readings[i]!);
     const out = fold.drain();
 
     // Publish first: a crash after it folds the batch again and publishes the

@@ -1,6 +1,6 @@
 import { hash } from 'node:crypto';
 import type { StoredRecord } from '../log/port.js';
-import { cleanMessage } from '../domain/index.js';
+import { cleanMessage, readEventRecord, type EventReader, type RecordRejectReason, type StateEvent } from '../domain/index.js';
 
 /**
  * What analytics needs of one event record, read without building the state
@@ -18,13 +18,13 @@ export interface EventFact {
   timestamp: number;
   eventType: string;
   checksum: string;
-  /** Changes in the changeset (0 when sealed; the reference's count when claim-checked). */
+  /** Changes in the changeset (0 when sealed; of the resolved changeset when claim-checked). */
   changes: number;
-  /** UTF-8 bytes of the changeset's paths and values (or of the sealed changeset; of its canonical JSON when claim-checked). */
+  /** UTF-8 bytes of the changeset's paths and values (or of the sealed changeset), a claim-checked one resolved. */
   changesetBytes: number;
   /** The record's size on the log: key + header keys and values + value bytes (docs/analytics.md, Storage). */
   recordBytes: number;
-  /** Estimated change of the state's canonical JSON size (docs/analytics.md, State size). 0 when sealed or claim-checked. */
+  /** Estimated change of the state's canonical JSON size (docs/analytics.md, State size). 0 when sealed. */
   sizeDelta: number;
   /** Hash of the changeset with array indexes blanked: equal for the same step repeated. Undefined when sealed or empty. */
   changeKey: string | undefined;
@@ -33,7 +33,17 @@ export interface EventFact {
   /** The agent type, when the event sets `/agentType` (instance_created does). */
   agentType: string | undefined;
   sealed: boolean;
+  /**
+   * Set when the record is rejected before the order rules, as every reader
+   * rejects it in `readEventRecord` (a claim-checked changeset whose blob is
+   * gone or is not the body its SHA-256 names): counted rejected with this
+   * reason, the head unchanged.
+   */
+  rejectedAs?: Extract<RecordRejectReason, 'changeset_missing' | 'changeset_mismatch'>;
 }
+
+/** Fetches and verifies claim-checked changesets (the profile's codec: `withChangesets`). */
+export type ChangesetResolver = Required<Pick<EventReader, 'resolveChangeset'>>;
 
 /** Why a record is skipped, counted per reason (docs/analytics.md, Bad input). */
 export type SkipReason = 'tombstone' | 'undecodable' | 'wrong_key' | 'missing_field' | 'bad_field';
@@ -59,11 +69,18 @@ export function bodyReader(avro?: (value: Buffer) => Promise<unknown>): BodyRead
 const enc = (v: unknown): string | null => (v === undefined ? null : JSON.stringify(v));
 
 /**
- * Reads one events-topic record into an {@link EventFact}. Never throws: a
- * record that does not decode, names another agent than its key, or lacks a
- * field is a `skip` with its reason (issue 16, Bad input).
+ * Reads one events-topic record into an {@link EventFact}. A record that does
+ * not decode or lacks a field is a `skip` with its reason (issue 16, Bad
+ * input); the rest goes through `readEventRecord`, the one reading every
+ * reader of the log shares (issue 12 §2): a record filed under another
+ * agent's key is skipped as `wrong_key`, and a claim-checked changeset is
+ * fetched through `changesets` and verified (a missing or altered blob is a
+ * fact `rejectedAs` the same reason as the projector's DLQ), its sizes then
+ * read from the changeset itself. Throws only what `readEventRecord` throws
+ * (a claim-checked record and no `changesets`: AS_CONFIG; a blob store that
+ * does not answer), which the consumer retries.
  */
-export async function readFact(record: StoredRecord, read: BodyReader): Promise<FactReading> {
+export async function readFact(record: StoredRecord, read: BodyReader, changesets?: ChangesetResolver): Promise<FactReading> {
   if (record.value === null) return { kind: 'skip', reason: 'tombstone', detail: 'null value' };
   let body: unknown;
   try {
@@ -80,9 +97,26 @@ export async function readFact(record: StoredRecord, read: BodyReader): Promise<
   }
   if (!Array.isArray(w.changeset)) return { kind: 'skip', reason: 'missing_field', detail: 'changeset' };
   const instanceId = w.instanceId as string;
-  if (instanceId !== record.key) return { kind: 'skip', reason: 'wrong_key', detail: `record key ${record.key}, event instanceId ${instanceId}` };
   const version = w.version as number;
   if (!Number.isSafeInteger(version) || version < 1) return { kind: 'skip', reason: 'bad_field', detail: `version ${version}` };
+  // The body is decoded once, above; the key and the claim check are decided by the domain's reading.
+  const reading = await readEventRecord(
+    record,
+    changesets ? { decode: async () => w as unknown as StateEvent, resolveChangeset: (e, ref) => changesets.resolveChangeset(e, ref) } : async () => w as unknown as StateEvent,
+  );
+  let rejectedAs: EventFact['rejectedAs'];
+  let changes = w.changeset as unknown[];
+  // A claim-checked changeset (docs/writer.md, Large changesets), resolved: its values are JSON values, as on the embedded codec.
+  let resolved = false;
+  if (reading.kind === 'rejected') {
+    if (reading.reason === 'changeset_missing' || reading.reason === 'changeset_mismatch') {
+      rejectedAs = reading.reason;
+      changes = [];
+    } else return { kind: 'skip', reason: reading.reason === 'wrong_key' ? 'wrong_key' : 'undecodable', detail: reading.detail };
+  } else if (reading.kind === 'event' && w.changesetRef !== undefined && w.changesetRef !== null) {
+    changes = reading.event.changeset;
+    resolved = true;
+  }
 
   const sealedBytes = w.encryptedChangeset;
   const sealed = sealedBytes !== null && sealedBytes !== undefined && (Buffer.isBuffer(sealedBytes) || typeof sealedBytes === 'string');
@@ -91,15 +125,8 @@ export async function readFact(record: StoredRecord, read: BodyReader): Promise<
   let status: string | undefined;
   let agentType: string | undefined;
   let changeKey: string | undefined;
-  const changes = w.changeset as unknown[];
-  // A claim-checked changeset (docs/writer.md, Large changesets): its size and count travel in the
-  // reference, so analytics never fetches the body; its effect on the state size is not estimated (0).
-  const ref = w.changesetRef;
-  const claimChecked = typeof ref === 'object' && ref !== null;
-  if (claimChecked) {
-    const r = ref as Record<string, unknown>;
-    changesetBytes = Number(r.bytes ?? 0);
-  } else if (sealed) {
+  const jsonValues = !avro || resolved;
+  if (sealed) {
     changesetBytes = Buffer.isBuffer(sealedBytes) ? sealedBytes.length : Buffer.byteLength(sealedBytes as string);
   } else if (changes.length > 0) {
     // One string hashed once: the same digest as feeding the parts one by one, at a fraction of the cost.
@@ -108,8 +135,8 @@ export async function readFact(record: StoredRecord, read: BodyReader): Promise<
       if (typeof c !== 'object' || c === null) return { kind: 'skip', reason: 'bad_field', detail: 'changeset item is not a record' };
       const { path, op, oldValue, oldBytes, newValue } = c as Record<string, unknown>;
       if (typeof path !== 'string' || typeof op !== 'string') return { kind: 'skip', reason: 'missing_field', detail: 'changeset path/op' };
-      const oldText = avro ? (oldValue as string | null) : enc(oldValue);
-      const newText = avro ? (newValue as string | null) : enc(newValue);
+      const oldText = jsonValues ? enc(oldValue) : (oldValue as string | null);
+      const newText = jsonValues ? enc(newValue) : (newValue as string | null);
       // A writer leaves a large old value out and records its size instead (oldBytes, docs/domain.md).
       const oldLen = oldText !== null && oldText !== undefined ? Buffer.byteLength(oldText) : typeof oldBytes === 'number' ? oldBytes : typeof oldBytes === 'bigint' ? Number(oldBytes) : 0;
       const newLen = newText === null ? 0 : Buffer.byteLength(newText);
@@ -132,7 +159,7 @@ export async function readFact(record: StoredRecord, read: BodyReader): Promise<
       timestamp: w.timestamp as number,
       eventType: w.eventType as string,
       checksum: w.stateChecksum as string,
-      changes: claimChecked ? Number((ref as Record<string, unknown>).changes ?? 0) : sealed ? 0 : changes.length,
+      changes: sealed ? 0 : changes.length,
       changesetBytes,
       recordBytes: recordBytes(record),
       sizeDelta,
@@ -140,6 +167,7 @@ export async function readFact(record: StoredRecord, read: BodyReader): Promise<
       status,
       agentType,
       sealed,
+      ...(rejectedAs ? { rejectedAs } : {}),
     },
   };
 }

@@ -103,7 +103,10 @@ export class PartitionFold {
     this.dirtyAgents.add(a);
     const at = Math.max(f.timestamp, a.clock ?? f.timestamp);
     a.clock = at;
-    const decision = decide(a.head ?? undefined, { version: f.version, writerEpoch: f.epoch, eventType: f.eventType } as Parameters<typeof decide>[1]);
+    // A record every reader rejects before the order rules (readEventRecord: its claim-checked changeset is gone or altered).
+    const decision: { accept: true } | { accept: false; reason: string } = f.rejectedAs
+      ? { accept: false, reason: f.rejectedAs }
+      : decide(a.head ?? undefined, { version: f.version, writerEpoch: f.epoch, eventType: f.eventType } as Parameters<typeof decide>[1]);
     if (!decision.accept && decision.reason === 'unknown_type') return this.skip('unknown_type', f.eventType);
     const t = thresholdsFor(this.settings, a.agentType ?? undefined);
     if (!decision.accept) {

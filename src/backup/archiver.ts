@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { runWithRestarts } from '../util/retry.js';
 import { topicNames } from '../log/topics.js';
 import type { ConsumedBatch } from '../log/port.js';
 import { resolveArchiverOptions, type ArchiverOptions, type ResolvedArchiverOptions } from './options.js';
@@ -130,26 +131,27 @@ export class BackupArchiver {
     await this.trySyncMetadata();
     const ticker = this.startTicker(signal);
     try {
-      while (!signal.aborted) {
-        const consumer = await log.consume({
-          group,
-          topics: [this.topic],
-          handler: (batch: ConsumedBatch) => this.archive(batch.partition).accept(batch.records, batch.highWatermark),
-          fromBeginning: true,
-          signal,
-          sessionTimeoutMs: this.options.sessionTimeoutMs,
-          maxBatchRecords: this.options.maxBatchRecords,
-        });
-        try {
-          await consumer.done;
-        } catch (err) {
-          if (signal.aborted) break;
-          logger?.error({ err }, 'backup consumer failed; restarting from the manifests');
-          this.options.metrics?.inc('agentstate_backup_restarts_total');
-          await Promise.all([...this.partitions.values()].map((p) => p.reset()));
-          await sleep(this.options.restartDelayMs, undefined, { signal }).catch(() => undefined);
-        }
-      }
+      // A failed consumer restarts from the manifests, after runWithRestarts' pause (backoff, one warn line each).
+      await runWithRestarts(
+        async () => {
+          const consumer = await log.consume({
+            group,
+            topics: [this.topic],
+            handler: (batch: ConsumedBatch) => this.archive(batch.partition).accept(batch.records, batch.highWatermark),
+            fromBeginning: true,
+            signal,
+            sessionTimeoutMs: this.options.sessionTimeoutMs,
+            maxBatchRecords: this.options.maxBatchRecords,
+          });
+          try {
+            await consumer.done;
+          } catch (err) {
+            if (!signal.aborted) await Promise.all([...this.partitions.values()].map((p) => p.reset()));
+            throw err;
+          }
+        },
+        { signal, restartDelayMs: this.options.restartDelayMs, what: 'backup consumer (restarting from the manifests)', logger, onRestart: () => this.options.metrics?.inc('agentstate_backup_restarts_total') },
+      );
     } finally {
       ticker.stop();
       await ticker.done;

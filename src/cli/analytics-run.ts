@@ -1,4 +1,5 @@
 import { AnalyticsConsumer } from '../analytics/index.js';
+import { ChangesetClaimCheck } from '../codec/changeset-blob.js';
 import { readEnv, requireServers } from '../config/env.js';
 import { openAnalytics } from '../sdk/analytics.js';
 import type { Backend } from './backend.js';
@@ -20,7 +21,16 @@ export async function startAnalytics(backend: Backend, dataDir: string, env: Nod
     backend.prefix,
     backend.kind === 'embedded' ? { kind: 'embedded', dataDir } : { kind: 'servers', mongo: requireServers(readEnv(env)).mongo, schemaRegistryUrl: readEnv(env).kafka?.schemaRegistryUrl },
   );
-  const make = (): AnalyticsConsumer => new AnalyticsConsumer({ log: backend.log, store: opened.store, read: opened.read, heartbeats: opened.heartbeats, publisher: opened.publisher, topicPrefix: backend.prefix });
+  const make = (): AnalyticsConsumer =>
+    new AnalyticsConsumer({
+      log: backend.log,
+      store: opened.store,
+      read: opened.read,
+      ...(backend.codec instanceof ChangesetClaimCheck ? { changesets: backend.codec } : {}),
+      heartbeats: opened.heartbeats,
+      publisher: opened.publisher,
+      topicPrefix: backend.prefix,
+    });
   const ac = new AbortController();
   const running = make().run(ac.signal);
   let stopped: Promise<void> | undefined;

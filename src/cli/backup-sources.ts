@@ -1,9 +1,14 @@
+import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { FsBlobStore } from '../blob/fs.js';
 import type { BlobStore } from '../blob/port.js';
 import { S3BlobStore } from '../blob/s3.js';
 import { MasterKeySet } from '../codec/master-keys.js';
-import { readEnv } from '../config/env.js';
+import { Keyring } from '../codec/keyring.js';
+import { readEnv, requireServers } from '../config/env.js';
+import { MongoConnection } from '../store/mongo/connection.js';
+import { MongoDataKeyStore } from '../store/mongo/data-keys.js';
+import { SqliteDataKeyStore } from '../store/sqlite/data-keys.js';
 import { ENV_SETTING_NAMES, probeServers } from '../sdk/probe.js';
 import { UsageError } from './args.js';
 import type { Backend } from './backend.js';
@@ -18,6 +23,29 @@ import { openProjection, type Projection } from './projection.js';
 /** The state store + keyring of the source, when the environment names master keys (an encrypted backup needs them). */
 export async function openKeys(backend: Backend, dataDir: string, env: NodeJS.ProcessEnv): Promise<Projection | undefined> {
   return (await MasterKeySet.fromEnv(env)) ? openProjection(backend, dataDir, env) : undefined;
+}
+
+/**
+ * The keyring of the source for a command that only reads (`backup verify`):
+ * the data keys opened read-only (keys.sqlite, or MongoDB `data_keys`), no
+ * sink opened for writing, so a read-only data dir works (issue 12 §7).
+ * Undefined when the environment names no master keys, or (embedded) the
+ * data dir has no keys.sqlite.
+ */
+export async function openKeyringReadOnly(backend: Backend, dataDir: string, env: NodeJS.ProcessEnv): Promise<{ keyring: Keyring; close(): Promise<void> } | undefined> {
+  const masterKeys = await MasterKeySet.fromEnv(env);
+  if (!masterKeys) return undefined;
+  if (backend.kind === 'embedded') {
+    const path = join(resolve(dataDir), 'keys.sqlite');
+    if (!existsSync(path)) return undefined;
+    const keys = new SqliteDataKeyStore({ path, readOnly: true });
+    return { keyring: new Keyring({ masterKeys, store: keys }), close: () => keys.close() };
+  }
+  const config = readEnv(env);
+  const mongo = requireServers(config).mongo;
+  await probeServers({ mongo }, ENV_SETTING_NAMES, config.connectTimeoutMs);
+  const connection = await MongoConnection.connect({ uri: mongo.uri, database: mongo.database });
+  return { keyring: new Keyring({ masterKeys, store: new MongoDataKeyStore(connection) }), close: () => connection.close() };
 }
 
 /**

@@ -1,6 +1,7 @@
 import { setMaxListeners } from 'node:events';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { AgentStateClient } from '../client/index.js';
+import type { BlobSource } from '../codec/changeset-blob.js';
 import type { EventCodec } from '../codec/event-codec.js';
 import type { EventLog } from '../log/port.js';
 import { RecoveryService } from '../recovery/index.js';
@@ -12,6 +13,8 @@ import { demoAgentFactory } from './hosted.js';
 export interface HostedFleetOptions {
   log: EventLog;
   codec: EventCodec;
+  /** The deployment's blob store: the recovery service's restore-point searches fetch claim-checked changesets from it. @default none */
+  blobs?: BlobSource;
   wire: RuntimeWire;
   topicPrefix: string;
   /** Where the recovery service keeps its records (the caller owns it). */
@@ -75,6 +78,7 @@ export async function runHostedFleet(o: HostedFleetOptions, counters: FleetCount
     const svc = new RecoveryService({
       log: o.log,
       codec: o.codec,
+      ...(o.blobs ? { blobs: o.blobs } : {}),
       wire: o.wire,
       store: o.store,
       client: recoveryClient,

@@ -58,6 +58,30 @@ export interface BindLogOptions {
   group?: string;
 }
 
+/** How a reader of the store gets out of a mismatch: it writes nothing itself, so the way out is the projector's. */
+export const READER_WAY_OUT =
+  'Point at the right log (KAFKA_BROKERS, AGENTSTATE_DATA_DIR, AGENTSTATE_TOPIC_PREFIX), or rebuild the store from this log with `agentstate projector --rebuild --until-caught-up`; `agentstate doctor` reports the checks (docs/operations.md, "The store and its log")';
+
+const PROJECTOR_WAY_OUT = 'Point at the right log (--data-dir, KAFKA_BROKERS, AGENTSTATE_TOPIC_PREFIX), or rebuild the store from this log with --rebuild (docs/operations.md, "The store and its log")';
+
+/** The one error every service raises for a store that does not match its log, naming each problem and `wayOut`. */
+export function logMismatchError(report: LogBindingReport, wayOut: string): LogMismatchError {
+  return new LogMismatchError(`the state store does not match the log: ${report.problems.map(describeLogProblem).join('; ')}. ${wayOut}`, { details: { problems: report.problems } });
+}
+
+/**
+ * At start, for a service that reads the log beside a store it does not
+ * write (backup, analytics, recovery; issue 12 §3): the same checks as
+ * {@link bindLog}, read-only (a store never bound is left so, for its
+ * projector to bind).
+ * @throws LogMismatchError naming each problem and the way out
+ */
+export async function checkLogBinding(log: EventLog, store: StateStore, topic: string, wayOut: string = READER_WAY_OUT): Promise<LogBindingReport> {
+  const report = await inspectLogBinding(log, store, topic);
+  if (report.problems.length > 0) throw logMismatchError(report, wayOut);
+  return report;
+}
+
 /**
  * At start, before a projector writes (issue 12 §3): refuses with
  * {@link LogMismatchError} when the store does not project this log, unless
@@ -68,13 +92,7 @@ export interface BindLogOptions {
 export async function bindLog(log: EventLog, store: StateStore, topic: string, options: BindLogOptions = {}): Promise<LogBindingReport> {
   const report = await inspectLogBinding(log, store, topic);
   if (report.problems.length > 0) {
-    if (!options.rebuild) {
-      throw new LogMismatchError(
-        `the state store does not match the log: ${report.problems.map(describeLogProblem).join('; ')}. ` +
-          'Point at the right log (--data-dir, KAFKA_BROKERS, AGENTSTATE_TOPIC_PREFIX), or rebuild the store from this log with --rebuild (docs/operations.md, "The store and its log")',
-        { details: { problems: report.problems } },
-      );
-    }
+    if (!options.rebuild) throw logMismatchError(report, PROJECTOR_WAY_OUT);
     // The group first: a crash after it leaves the store unbound-and-mismatched, so the next
     // start refuses again; a crash after the clear finds an empty store and binds it.
     if (options.group) await log.resetGroup(options.group, topic, { to: 'earliest' });

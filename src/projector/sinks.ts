@@ -1,7 +1,7 @@
 import type { BlobStore } from '../blob/port.js';
 import type { Cache } from '../cache/port.js';
 import { AlreadyExistsError } from '../errors.js';
-import { encodeKeySegment, type JsonObject } from '../domain/index.js';
+import { canonicalJson, encodeKeySegment, type Change, type JsonObject } from '../domain/index.js';
 import type { EventLog, LogRecord } from '../log/port.js';
 import type { TopicNames } from '../log/topics.js';
 import type { StateStore, StoredEvent, StoredState } from '../store/port.js';
@@ -96,7 +96,7 @@ export class Sinks {
       stateChecksum: event.stateChecksum,
       position: { partition: record.partition, offset: record.offset },
       body,
-      parsed: (event.changesetRef ? { ...event, changeset: [] } : event) as unknown as JsonObject,
+      parsed: (event.changesetRef ? { ...event, changeset: queryableChanges(event.changeset) } : event) as unknown as JsonObject,
     }));
     await this.o.store.writeBatch({ states: [], events });
   }
@@ -209,4 +209,19 @@ async function appendInChunks(log: EventLog, topic: string, records: LogRecord[]
     bytes += size;
   }
   if (chunk.length > 0) await log.append(topic, chunk);
+}
+
+/** Largest value (canonical JSON bytes) of a claim-checked changeset the mirror's query view keeps. */
+const MIRROR_VALUE_MAX_BYTES = 1024;
+
+/**
+ * The query view of a claim-checked changeset (docs/projector.md, Large
+ * changesets in the mirror): every change's path and op, and each old or new
+ * value up to {@link MIRROR_VALUE_MAX_BYTES} of canonical JSON; a larger value
+ * stays only in the blob, so the mirror document stays far below MongoDB's
+ * 16 MB while "which events set /status to error" still finds the event.
+ */
+function queryableChanges(changes: readonly Change[]): Change[] {
+  const small = (v: Change['newValue']): v is NonNullable<Change['newValue']> | null => v !== undefined && Buffer.byteLength(canonicalJson(v), 'utf8') <= MIRROR_VALUE_MAX_BYTES;
+  return changes.map(({ oldValue, newValue, ...rest }) => ({ ...rest, ...(small(oldValue) ? { oldValue } : {}), ...(small(newValue) ? { newValue } : {}) }));
 }

@@ -1,7 +1,10 @@
 import { join, resolve } from 'node:path';
 import { mkdirSync } from 'node:fs';
 import { RegistryCodec } from '../codec/registry.js';
-import type { MongoSettings } from '../config/env.js';
+import { FsBlobStore } from '../blob/fs.js';
+import { S3BlobStore } from '../blob/s3.js';
+import type { BlobSource } from '../codec/changeset-blob.js';
+import type { MongoSettings, S3Settings } from '../config/env.js';
 import { AvroRuntimeWire, JsonRuntimeWire, type RuntimeWire } from '../runtime/wire.js';
 import type { TopicNames } from '../log/topics.js';
 import { MongoConnection } from '../store/mongo/connection.js';
@@ -36,6 +39,22 @@ export async function openRecoveryRecords(settings: { kind: 'embedded'; dataDir:
     await connection.close();
   };
   return store;
+}
+
+/**
+ * The deployment's blob store for the recovery service: a restore-point
+ * search folds an agent's history, and a claim-checked changeset in it is
+ * fetched from here (docs/writer.md, Large changesets). The data dir's
+ * blobs/ embedded; S3 under the topic prefix on servers (opened on first
+ * need), or undefined without S3 settings: a search meeting a claim-checked
+ * record then fails with AS_CONFIG naming `blobs`.
+ */
+export function recoveryBlobs(settings: { kind: 'embedded'; dataDir: string } | { kind: 'servers'; s3: S3Settings | undefined; topicPrefix: string }): BlobSource | undefined {
+  if (settings.kind === 'embedded') return new FsBlobStore({ dir: join(resolve(settings.dataDir), 'blobs') });
+  const s3 = settings.s3;
+  if (!s3) return undefined;
+  let opened: S3BlobStore | undefined;
+  return async () => (opened ??= new S3BlobStore({ ...s3, prefix: settings.topicPrefix, createBucket: false }));
 }
 
 /** Heartbeat and control encoding: Avro with the registry when one is configured (DESIGN.md Wire format), else JSON. */

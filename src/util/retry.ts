@@ -38,7 +38,7 @@ export async function retrying<T>(fn: () => Promise<T>, options: RetryOptions): 
 
 export interface RestartOptions {
   signal: AbortSignal;
-  /** Pause before the next session after a failed one. */
+  /** Pause before the next session after a failed one; it doubles while sessions keep failing, up to {@link maxRestartDelayMs}. */
   restartDelayMs: number;
   /** Names the service in the log line: `<what> failed; restarting`. */
   what: string;
@@ -47,20 +47,46 @@ export interface RestartOptions {
   onRestart?: () => void;
 }
 
+/** The longest pause between restarts: 16 times the first, and never past 30 s. */
+function maxRestartDelayMs(restartDelayMs: number): number {
+  return Math.max(restartDelayMs, Math.min(restartDelayMs * 16, 30_000));
+}
+
+/**
+ * The line of a restart that will happen (issue 12 §1: long-running services
+ * retry with backoff and log each retry at `warn` with the reason; `error` is
+ * for giving up): the reason on one line, the attempt and the pause.
+ */
+function logRestart(logger: Logger | undefined, message: string, err: unknown, attempt: number, delayMs: number): void {
+  const reason = (err instanceof Error ? err.message : String(err)).replace(/\s+/g, ' ').trim();
+  logger?.warn({ err, reason, attempt, delayMs }, message);
+}
+
 /**
  * Runs `session` (a consumer from start to end) again and again until
- * `signal` aborts: a session that fails is logged with its reason and
- * counted, and the next one starts after a pause. A session that ends
- * without an error starts again too (a consumer that was closed under it).
+ * `signal` aborts: a session that fails is logged at `warn` with its reason
+ * and counted, and the next one starts after a pause that doubles while
+ * sessions keep failing (capped, {@link maxRestartDelayMs}; back to the first
+ * after a session that ran longer than the cap). A session that ends without
+ * an error starts again too (a consumer that was closed under it).
  */
 export async function runWithRestarts(session: () => Promise<void>, o: RestartOptions): Promise<void> {
+  const cap = maxRestartDelayMs(o.restartDelayMs);
+  let delay = o.restartDelayMs;
+  let attempt = 0;
   while (!o.signal.aborted) {
+    const started = Date.now();
     try {
       await session();
     } catch (err) {
       if (o.signal.aborted) break;
+      if (Date.now() - started >= cap) [delay, attempt] = [o.restartDelayMs, 0];
+      attempt++;
       o.onRestart?.();
-      o.logger?.error({ err }, `${o.what} failed; restarting`);
+      logRestart(o.logger, `${o.what} failed; restarting`, err, attempt, delay);
+      await sleep(delay, o.signal);
+      delay = Math.min(delay * 2, cap);
+      continue;
     }
     if (!o.signal.aborted) await sleep(o.restartDelayMs, o.signal);
   }

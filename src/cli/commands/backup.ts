@@ -7,7 +7,7 @@ import { MasterKeySet } from '../../codec/master-keys.js';
 import { openStoreOnly } from '../store-only.js';
 import { MongoConnection } from '../../store/mongo/connection.js';
 import { readEnv } from '../../config/env.js';
-import { openBackupBlobs, openKeys } from '../backup-sources.js';
+import { openBackupBlobs, openKeyringReadOnly } from '../backup-sources.js';
 import { MongoDrillRecorder, serversDrillTarget, SqliteDrillRecorder } from './backup-drill.js';
 
 /** Where drills are recorded: `backup_drills` in the source's MongoDB database, or in <data-dir>/backup.sqlite. */
@@ -125,13 +125,13 @@ export async function backup(argv: string[], out: (s: string) => void): Promise<
     }
     let expected: ((ids: string[]) => Promise<Map<string, ExpectedHead>>) | undefined;
     let snapshots: ((ids: string[]) => Promise<Map<string, SnapshotRef[]>>) | undefined;
-    const keys = await openKeys(backend, dataDir, process.env);
-    let closeStore: (() => Promise<void>) | undefined = keys ? () => keys.close() : undefined;
+    // Only the keys and the store are read: each opened read-only on its own (a read-only data dir, issue 12 §7).
+    const keys = await openKeyringReadOnly(backend, dataDir, process.env);
+    let closeStore: (() => Promise<void>) | undefined;
     const hasStore = backend.kind === 'embedded' ? existsSync(join(resolve(dataDir), 'store.sqlite')) : !!process.env.MONGODB_URI;
     if (values.deep && hasStore) {
-      // Only the store is read: opened read-only on its own (a read-only data dir, issue 12 §7), unless the keys' sinks are open anyway.
-      const opened = keys ? undefined : await openStoreOnly(backend.kind, dataDir, process.env, 'verify the backup against the store');
-      const sinks = keys ?? { store: opened!, close: () => opened!.close() };
+      const opened = await openStoreOnly(backend.kind, dataDir, process.env, 'verify the backup against the store');
+      const sinks = { store: opened!, close: () => opened!.close() };
       closeStore = () => sinks.close();
       expected = async (ids) => {
         const out = new Map<string, ExpectedHead>();
@@ -168,7 +168,7 @@ export async function backup(argv: string[], out: (s: string) => void): Promise<
       else printVerify(report, out);
       return report.ok ? 0 : 1;
     } finally {
-      await closeStore?.();
+      await Promise.allSettled([closeStore?.(), keys?.close()]);
     }
   } finally {
     await blobs.close();

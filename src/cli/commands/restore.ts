@@ -12,7 +12,7 @@ import { readEnv, requireServers } from '../../config/env.js';
 import { openLog, openSinks } from '../../sdk/wiring.js';
 import { asString, backendKind, GLOBAL_HELP, parse, positionalArgs, UsageError } from '../args.js';
 import { openBackend } from '../backend.js';
-import { openBackupBlobs, openKeys } from '../backup-sources.js';
+import { openBackupBlobs, openKeyringReadOnly, openKeys } from '../backup-sources.js';
 
 export const restoreHelp = `agentstate restore --to latest|<ISO time> [--agents id,...] [--target-prefix P] [--target-database D] [options]
 agentstate restore --to latest|<ISO time> --target-data-dir DIR [options]
@@ -153,7 +153,8 @@ export async function restore(argv: string[], out: (s: string) => void, err: (s:
     await backend.close();
     throw e;
   });
-  const keys = await openKeys(backend, dataDir, process.env).catch(async (e: unknown) => {
+  // Only the in-place restore writes to the source: the others read its keys read-only (a read-only data dir, issue 12 §7).
+  const keys = await (agent === undefined ? openKeyringReadOnly : openKeys)(backend, dataDir, process.env).catch(async (e: unknown) => {
     await Promise.allSettled([blobs.close(), backend.close()]);
     throw e;
   });

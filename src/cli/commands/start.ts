@@ -182,6 +182,7 @@ export async function start(argv: string[], out: (s: string) => void, err: (s: s
       {
         log: backend.log,
         codec: backend.codec,
+        blobs: opened.blobs,
         wire: runtimeWire(backend),
         topicPrefix: backend.prefix,
         store: records,

@@ -20,6 +20,14 @@ export interface SqliteDataKeyStoreOptions {
   database?: Database.Database;
   /** How long a write waits for another connection's write lock (SQLite busy_timeout). Only with `path`. @default 5000 */
   busyTimeoutMs?: number;
+  /**
+   * The caller only reads keys (`backup verify` of an encrypted backup): the
+   * file is opened read-only, as the state store's `readOnly` (a data dir this
+   * process may not write is read from a private copy, issue 12 §7), and
+   * `setup()` is not to be called. Only with `path`.
+   * @default false
+   */
+  readOnly?: boolean;
 }
 
 /** Bumped when `data_keys` changes; a file written by a newer version is refused. */
@@ -90,7 +98,7 @@ export class SqliteDataKeyStore implements DataKeyStore {
   /** Opens (or adopts) the database. Call `setup()` once to create the table. */
   constructor(options: SqliteDataKeyStoreOptions) {
     // secure_delete: a shredded key's bytes are overwritten, not left in free pages.
-    const opened = openOrAdopt(options, (path, busy) => run('open data_keys', () => openStoreDatabase(path, busy, ['secure_delete = ON'])));
+    const opened = openOrAdopt(options, (path, busy, readOnly) => run('open data_keys', () => openStoreDatabase(path, busy, readOnly ? [] : ['secure_delete = ON'], readOnly)));
     this.db = opened.db;
     this.ownsDatabase = opened.owns;
     this.where = opened.where;

@@ -9,8 +9,27 @@ import { eventToWire, loadSchema, RegistryCodec, valueSubject } from '../../../s
 import { RegistryEventCodec } from '../../../src/client/index.js';
 import { topicNames } from '../../../src/log/topics.js';
 import { openAgentState } from '../../../src/index.js';
+import { MongoConnection } from '../../../src/store/mongo/connection.js';
 import { stackEnv, uniqueName } from '../../support/env.js';
 import { expectHardCapRefused, payload } from '../../support/large-changeset.js';
+
+/** The servers profile on the shared stack, under its own topic prefix and database. */
+function serversEnv(prefix: string): Record<string, string> {
+  const s = stackEnv();
+  return {
+    KAFKA_BROKERS: s.kafkaBrokers.join(','),
+    SCHEMA_REGISTRY_URL: s.schemaRegistryUrl,
+    MONGODB_URI: s.mongodbUri,
+    AGENTSTATE_MONGO_DATABASE: prefix.replace(/[-.]/g, '_'),
+    S3_ENDPOINT: s.s3.endpoint,
+    S3_BUCKET: s.s3.bucket,
+    S3_ACCESS_KEY: s.s3.accessKeyId,
+    S3_SECRET_KEY: s.s3.secretAccessKey,
+    REDIS_URL: s.redisUrl,
+    AGENTSTATE_TOPIC_PREFIX: prefix,
+    ...(s.ferretdbPostgresUrl ? { AGENTSTATE_FERRETDB_POSTGRES_URL: s.ferretdbPostgresUrl } : {}),
+  };
+}
 
 /**
  * Issue 12 §6 on the servers: a 5 MB update (five times the broker's 1 MB
@@ -22,19 +41,7 @@ describe('large changesets on the servers (Kafka + registry + MongoDB + S3)', ()
   it('a 5 MB update succeeds and reads back equal; past maxChangesetBytes it is AS_TOO_LARGE', async () => {
     const s = stackEnv();
     const prefix = `${uniqueName('bigcs')}.`;
-    const env: Record<string, string> = {
-      KAFKA_BROKERS: s.kafkaBrokers.join(','),
-      SCHEMA_REGISTRY_URL: s.schemaRegistryUrl,
-      MONGODB_URI: s.mongodbUri,
-      AGENTSTATE_MONGO_DATABASE: prefix.replace(/[-.]/g, '_'),
-      S3_ENDPOINT: s.s3.endpoint,
-      S3_BUCKET: s.s3.bucket,
-      S3_ACCESS_KEY: s.s3.accessKeyId,
-      S3_SECRET_KEY: s.s3.secretAccessKey,
-      REDIS_URL: s.redisUrl,
-      AGENTSTATE_TOPIC_PREFIX: prefix,
-      ...(s.ferretdbPostgresUrl ? { AGENTSTATE_FERRETDB_POSTGRES_URL: s.ferretdbPostgresUrl } : {}),
-    };
+    const env = serversEnv(prefix);
     const big = payload(5 * 1000 * 1000);
     const as = await openAgentState({ env, profile: 'servers', projector: 'in-process' });
     try {
@@ -95,6 +102,38 @@ describe('large changesets on the servers (Kafka + registry + MongoDB + S3)', ()
     } finally {
       for (const k of Object.keys(env)) if (saved[k] === undefined) delete process.env[k];
       Object.assign(process.env, saved);
+    }
+  });
+
+  it("the MongoDB mirror's query view of a claim-checked changeset lists every change, with the values up to 1 KiB", async () => {
+    const prefix = `${uniqueName('bigcs-mirror')}.`;
+    const env = serversEnv(prefix);
+    const big = payload(700 * 1024);
+    const as = await openAgentState({ env, profile: 'servers', projector: 'in-process' });
+    try {
+      await as.client.createAgent('mir-1', { agentType: 't' });
+      const r = await as.client.updateState('mir-1', [
+        { op: 'update', path: '/status', newValue: 'error' },
+        { op: 'create', path: '/memory/big', newValue: big },
+      ]);
+      await as.manager.getCurrentState('mir-1', { minVersion: r.newVersion });
+      const [event] = await as.manager.getEventHistory('mir-1', { fromVersion: 2, toVersion: 2 });
+      expect(event?.changeset.map((c) => c.path)).toEqual(['/status', '/memory/big']);
+    } finally {
+      await as.close();
+    }
+    const connection = await MongoConnection.connect({ uri: env.MONGODB_URI!, database: env.AGENTSTATE_MONGO_DATABASE! });
+    try {
+      const doc = await connection.db.collection<{ _id: string; eventData: { changeset: unknown[] }; body: { buffer: Uint8Array } }>('state_events').findOne({ _id: 'mir-1:2' });
+      // The body carries only the reference; the query view has both changes, the status value, not the 700 KiB one.
+      expect(Buffer.from(doc!.body.buffer).toString('utf8')).toContain('"changesetRef"');
+      expect(doc!.eventData.changeset).toEqual([
+        { field: '/status', changeType: 'update', newValue: '"error"' },
+        { field: '/memory/big', changeType: 'create' },
+      ]);
+      await connection.db.dropDatabase();
+    } finally {
+      await connection.close();
     }
   });
 

@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AgentStateClient } from '../../../src/client/index.js';
 import { RedisCache } from '../../../src/cache/redis.js';
@@ -33,6 +34,9 @@ describe('projector with MongoDB and Redis unavailable for a while', () => {
     await store.setup();
     const cache = new RedisCache({ url: `redis://127.0.0.1:${redis.port}`, prefix: 'o:' });
     const metrics = new MetricsRegistry();
+    // Every log line, as JSON: restarts must be visible at warn with their reason (issue 12 §1).
+    const lines: Array<{ level: number; msg: string; reason?: string; attempt?: number; delayMs?: number }> = [];
+    const logger = pino({ level: 'debug' }, { write: (line: string) => void lines.push(JSON.parse(line) as (typeof lines)[number]) });
     const projector = new Projector({
       log: w.log,
       codec,
@@ -46,6 +50,7 @@ describe('projector with MongoDB and Redis unavailable for a while', () => {
       sessionTimeoutMs: 6000,
       sweepIntervalMs: 0,
       metrics,
+      logger,
     });
     const stop = new AbortController();
     const running = projector.run(stop.signal);
@@ -64,6 +69,16 @@ describe('projector with MongoDB and Redis unavailable for a while', () => {
         expect(i, 'the projector never gave up on the dead sinks').toBeLessThan(600);
         await sleep(100);
       }
+      // Each restart (it will be retried) is one warn line naming the failure, with its attempt and a pause that grows; none at error.
+      const restarts = lines.filter((l) => l.msg === 'projector consumer failed; restarting');
+      expect(restarts.length).toBeGreaterThanOrEqual(2);
+      for (const r of restarts) {
+        expect(r.level, JSON.stringify(r)).toBe(40);
+        expect(r.reason, JSON.stringify(r)).toMatch(/\S/);
+      }
+      expect(restarts.map((r) => r.delayMs)).toEqual([...restarts.map((r) => r.delayMs)].sort((a, b) => a! - b!));
+      expect(restarts.at(-1)!.delayMs).toBeGreaterThan(restarts[0]!.delayMs!);
+      expect(lines.filter((l) => l.level >= 50)).toEqual([]);
       // Nothing could be written, so nothing may be committed (DESIGN.md Invariant 4).
       expect(await w.log.committedOffsets(group, events)).toEqual(committedBefore);
 

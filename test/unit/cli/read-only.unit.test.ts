@@ -7,7 +7,9 @@ import { backup } from '../../../src/cli/commands/backup.js';
 import { SqliteDrillRecorder } from '../../../src/cli/commands/backup-drill.js';
 import { history, inspect, stateAt } from '../../../src/cli/commands/inspect.js';
 import { status } from '../../../src/cli/commands/status.js';
+import { Keyring } from '../../../src/codec/keyring.js';
 import { MasterKeySet } from '../../../src/codec/master-keys.js';
+import { SqliteDataKeyStore } from '../../../src/store/sqlite/data-keys.js';
 import { openEmbedded } from '../../../src/embedded.js';
 import { openLog, openSinks } from '../../../src/sdk/wiring.js';
 import { FsBlobStore } from '../../../src/blob/fs.js';
@@ -80,12 +82,18 @@ function tree(dir: string): string[] {
  * user owns and may not write; as any other user they run as that user.
  */
 describe('embedded data dir that is read-only to the user', () => {
-  it('status, inspect, history, state, list, doctor, backup status, backup verify --deep and restore (into another dir) work on it and write nothing into it', async () => {
+  // With master keys set (AGENTSTATE_MASTER_KEYS) the data dir holds keys.sqlite and the backup is encrypted:
+  // verify --deep and restore need the keys, and opened them with the writable sinks ('attempt to write a readonly database').
+  it.each([
+    ['no master keys', undefined],
+    ['master keys set, encrypted backup', `k1:${Buffer.alloc(32, 9).toString('base64')}`],
+  ])('%s: status, inspect, history, state, list, doctor, backup status, backup verify --deep and restore (into another dir) work on it and write nothing into it', async (_case, keysEnv) => {
+    const masterKeys = keysEnv === undefined ? undefined : MasterKeySet.parse(keysEnv);
     const base = mkdtempSync(join(tmpdir(), 'agentstate-rodir-'));
     try {
       chmodSync(base, 0o755);
       const dir = join(base, 'data');
-      const as = await openEmbedded({ dataDir: dir });
+      const as = await openEmbedded({ dataDir: dir, ...(masterKeys ? { masterKeys } : {}) });
       try {
         for (const id of ['ro-1', 'ro-2']) {
           await as.client.createAgent(id, { agentType: 'worker' });
@@ -98,10 +106,15 @@ describe('embedded data dir that is read-only to the user', () => {
       // A backup of it, for backup verify --deep and restore (blobs/backup/ in the data dir).
       const source = await openLog({ kind: 'embedded', dataDir: dir, topicPrefix: 'agentstate.' });
       try {
-        await archiveUntilCaughtUp({ log: source.log, blobs: new FsBlobStore({ dir: join(dir, 'blobs') }), codec: source.codec, topicPrefix: source.prefix });
+        const keys = masterKeys ? new SqliteDataKeyStore({ path: join(dir, 'keys.sqlite') }) : undefined;
+        await keys?.setup();
+        const keyring = masterKeys && keys ? { keyring: new Keyring({ masterKeys, store: keys }) } : {};
+        await archiveUntilCaughtUp({ log: source.log, blobs: new FsBlobStore({ dir: join(dir, 'blobs') }), codec: source.codec, topicPrefix: source.prefix, ...keyring });
+        await keys?.close();
       } finally {
         await source.close();
       }
+      if (masterKeys) expect(existsSync(join(dir, 'keys.sqlite'))).toBe(true);
       // The restore's target: a separate dir the user may write.
       const targetParent = join(base, 'target');
       mkdirSync(targetParent);
@@ -161,7 +174,7 @@ process.stdout.write(JSON.stringify(results));
       }
       let stdout: string;
       try {
-        stdout = execFileSync(cmd!, args, { cwd: base, encoding: 'utf8', env: { PATH: process.env.PATH, HOME: base, TMPDIR: tmpdir() } });
+        stdout = execFileSync(cmd!, args, { cwd: base, encoding: 'utf8', env: { PATH: process.env.PATH, HOME: base, TMPDIR: tmpdir(), ...(keysEnv ? { AGENTSTATE_MASTER_KEYS: keysEnv } : {}) } });
         expect(tree(dir)).toEqual(before);
       } finally {
         await writer.close();

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
 import { FsBlobStore } from '../../../src/blob/fs.js';
-import { changesetBlobKey, sealBlob } from '../../../src/codec/index.js';
+import { changesetBlobKey, sealBlob, withChangesets } from '../../../src/codec/index.js';
 import { status } from '../../../src/cli/commands/status.js';
 import { inspect } from '../../../src/cli/commands/inspect.js';
 import { AgentStateClient, JsonEventCodec } from '../../../src/client/index.js';
@@ -127,24 +127,30 @@ describe('one reading of the log', () => {
     expect((await restoredStore.getState('r-2'))?.version).toBe(2);
     await restoredStore.close();
 
-    // Analytics: its fold accepts the same versions per agent and skips the same undecodable and misfiled records.
+    // Analytics: its fold accepts the same versions per agent, skips the same undecodable and misfiled records, and
+    // rejects the claim-checked changesets whose blob is gone or altered for the projector's reasons (readEventRecord).
     const settings = resolveSettings();
     const analyticsHeads = new Map<string, number>();
     const skipped: Record<string, number> = {};
+    const analyticsRejected: Record<string, number> = {};
+    const changesets = withChangesets(codec, blobs);
     for (const [p, end] of Object.entries(await log.endOffsets(events))) {
       const fold = new PartitionFold(Number(p), settings);
       for (const r of await log.read(events, Number(p), '0', end)) {
-        const reading = await readFact(r, bodyReader());
+        const reading = await readFact(r, bodyReader(), changesets);
         if (reading.kind === 'skip') skipped[reading.reason] = (skipped[reading.reason] ?? 0) + 1;
         fold.add(r.key, r.offset, reading);
       }
       for (const [agent, a] of fold.agents) if (a.head) analyticsHeads.set(agent, a.head.version);
+      // One window label counts every event once.
+      for (const w of fold.drain().windows.filter((x) => x.window === Object.keys(settings.windows)[0])) {
+        for (const [reason, n] of Object.entries(w.rejectReasons)) analyticsRejected[reason] = (analyticsRejected[reason] ?? 0) + n;
+      }
     }
     expect(Object.fromEntries(analyticsHeads)).toEqual({ [id]: 4, 'r-2': 2 });
     // The heartbeat misfiled in the events topic has none of an event's fields: analytics calls it missing_field.
-    // Analytics reads sizes only and never fetches changeset blobs (docs/analytics.md): the two claim-checked
-    // records are facts to it, like the other rejected version-4 events, and its heads agree all the same.
     expect(skipped).toEqual({ undecodable: 1, missing_field: 1, wrong_key: 1 });
+    expect(analyticsRejected).toMatchObject({ changeset_missing: 1, changeset_mismatch: 1 });
     await backupBlobs.close();
 
     // The CLI: status does not fail, and counts what the projector sent to the DLQ (from the
