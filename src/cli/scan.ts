@@ -10,12 +10,20 @@ export interface LogScan {
 }
 
 /** Folds every event of the log; with `keep`, only that agent's partition, and its events are kept in `history`. */
-export async function scanLog(backend: Backend, options: { keep?: string; until?: (e: StateEvent) => boolean } = {}): Promise<LogScan & { history: StateEvent[] }> {
+/** One event of the kept agent, in log order, with the log's decision on it. */
+export interface HistoryEntry {
+  event: StateEvent;
+  accepted: boolean;
+  /** Why the log rejected it (the DLQ's reason). */
+  reason?: RejectReason | RecordRejectReason;
+}
+
+export async function scanLog(backend: Backend, options: { keep?: string; until?: (e: StateEvent) => boolean } = {}): Promise<LogScan & { history: HistoryEntry[] }> {
   const { log, topics, codec } = backend;
   const start = await log.startOffsets(topics.events);
   const end = await log.endOffsets(topics.events);
   const agents = new Map<string, Projection>();
-  const history: StateEvent[] = [];
+  const history: HistoryEntry[] = [];
   const rejectedByReason: Partial<Record<RejectReason | RecordRejectReason, number>> = {};
   const reject = (reason: RejectReason | RecordRejectReason): void => {
     rejected++;
@@ -40,15 +48,16 @@ export async function scanLog(backend: Backend, options: { keep?: string; until?
         if (reading.kind === 'tombstone') continue;
         if (reading.kind === 'rejected') {
           if (!(reading.event && options.until?.(reading.event))) reject(reading.reason);
+          if (reading.event && options.keep !== undefined) history.push({ event: reading.event, accepted: false, reason: reading.reason });
           continue;
         }
         const event = reading.event;
         if (options.until?.(event)) continue;
         events++;
-        if (options.keep !== undefined) history.push(event);
         const result = step(agents.get(r.key), event);
         if (result.accept) agents.set(r.key, result.projection);
         else reject(result.reason);
+        if (options.keep !== undefined) history.push(result.accept ? { event, accepted: true } : { event, accepted: false, reason: result.reason });
       }
       from = (BigInt(records.at(-1)!.offset) + 1n).toString();
     }

@@ -52,16 +52,18 @@ export async function history(argv: string[], out: (s: string) => void): Promise
   try {
     const scan = await scanLog(backend, { keep: id });
     if (scan.history.length === 0) throw new UsageError(`agent ${id} not found in ${backend.description}`);
-    const rows = scan.history.slice(-limit).map((e) => ({
+    const rows = scan.history.slice(-limit).map(({ event: e, accepted, reason }) => ({
       version: e.version,
       eventType: e.eventType,
       writerEpoch: e.writerEpoch,
       timestamp: new Date(e.timestamp).toISOString(),
       changes: e.changeset.length,
       eventId: e.eventId,
+      accepted,
+      ...(reason === undefined ? {} : { rejectReason: reason }),
     }));
     if (values.json) out(JSON.stringify(rows, null, 2));
-    else for (const r of rows) out(`${String(r.version).padStart(6)}  ${r.timestamp}  epoch ${r.writerEpoch}  ${r.eventType.padEnd(22)} ${r.changes} change(s)`);
+    else for (const r of rows) out(`${String(r.version).padStart(6)}  ${r.timestamp}  epoch ${r.writerEpoch}  ${r.eventType.padEnd(22)} ${r.changes} change(s)${r.accepted ? '' : `  REJECTED (${r.rejectReason})`}`);
     return 0;
   } finally {
     await backend.close();

@@ -6,7 +6,8 @@ import { createHash } from 'node:crypto';
 import { FsBlobStore } from '../../../src/blob/fs.js';
 import { changesetBlobKey, sealBlob, withChangesets } from '../../../src/codec/index.js';
 import { status } from '../../../src/cli/commands/status.js';
-import { inspect } from '../../../src/cli/commands/inspect.js';
+import { history, inspect, stateAt } from '../../../src/cli/commands/inspect.js';
+import { rollback } from '../../../src/cli/commands/admin.js';
 import { AgentStateClient, JsonEventCodec } from '../../../src/client/index.js';
 import { canonicalJson, type StateEvent } from '../../../src/domain/index.js';
 import { SqliteEventLog } from '../../../src/log/sqlite/index.js';
@@ -163,7 +164,18 @@ describe('one reading of the log', () => {
     expect(await status(['--data-dir', dir, '--backend', 'embedded', '--json'], out)).toBe(0);
     // 12 rejected, twice: the replay's projector sent the same 12 to the DLQ again (the DLQ is at least once).
     expect(JSON.parse(lines.at(-1)!)).toMatchObject({ agents: 2, rejected: 24 });
-    expect(await inspect([id, '--data-dir', dir, '--backend', 'embedded', '--json'], out)).toBe(0);
+    const cli = (argv: string[]): string[] => [...argv, '--data-dir', dir, '--backend', 'embedded', '--json'];
+    expect(await inspect(cli([id]), out)).toBe(0);
     expect(JSON.parse(lines.at(-1)!)).toMatchObject({ version: 4, checksum: v4.checksum });
+    // history, state --at and rollback read the same log the same way. history lists every decodable
+    // record of the agent with the log's decision: the accepted ones are its versions, the others carry the DLQ's reason.
+    expect(await history(cli([id]), out)).toBe(0);
+    const rows = JSON.parse(lines.at(-1)!) as { version: number; accepted: boolean; rejectReason?: string }[];
+    expect(rows.filter((r) => r.accepted).map((r) => r.version)).toEqual([1, 2, 3, 4]);
+    expect(rows.filter((r) => !r.accepted).every((r) => r.rejectReason !== undefined && r.rejectReason in expected)).toBe(true);
+    expect(await stateAt(cli([id, '--at', '3']), out)).toBe(0);
+    expect(JSON.parse(lines.at(-1)!)).toMatchObject({ version: 3, checksum: v3.stateChecksum });
+    expect(await rollback(cli([id, '3']), out)).toBe(0);
+    expect(JSON.parse(lines.at(-1)!)).toMatchObject({ rolledBackTo: 3, newVersion: 6, sameAsTarget: true });
   });
 });
