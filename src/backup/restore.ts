@@ -12,7 +12,7 @@ import type { TopicCheck } from '../log/port.js';
 import { readArchivedTopics, restoredTopicSpecs } from './topics.js';
 import type { StateStore } from '../store/port.js';
 import { walkPartition, type BackupProblem } from './chain.js';
-import { RestorePointTooOldError, type AgentMeta } from './checkpoint.js';
+import { RestorePointTooOldError, oldestRestorableTime, type AgentMeta } from './checkpoint.js';
 import { listBackupPartitions, listManifestVersions, openManifest } from './manifest.js';
 import type { SegmentRecord } from './segment.js';
 import { DEFAULT_REPUBLISH_OPTIONS } from './options.js';
@@ -133,6 +133,9 @@ export async function republish(options: RepublishOptions): Promise<RepublishRes
   const topic = topicNames(prefix).events;
   const found = await listBackupPartitions(blobs);
   const partitions = await partitionCount(blobs, found);
+  // A point in time before the oldest the backup still holds (older segments deleted by the retention) is refused before any record is appended.
+  const oldest = options.to !== undefined && !options.agents ? await oldestRestorableTime(blobs, found) : undefined;
+  if (oldest !== undefined && options.to! < oldest) throw new RestorePointTooOldError(options.to!, oldest, 'restore');
   // The topics as the source had them (partitions, cleanup policy, retention, max message bytes, ...).
   const topics = partitions > 0 ? await target.setup(restoredTopicSpecs(await readArchivedTopics(blobs), prefix, partitions)) : [];
   const ends = partitions > 0 ? await target.endOffsets(topic) : {};

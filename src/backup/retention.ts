@@ -91,7 +91,8 @@ export interface PartitionRetention {
  * old (written, read back and opened); then, with `keepDays` > 0, the
  * checkpoints to keep: every one whose restore point (`maxTimestamp`, its
  * newest record) is within the last `keepDays`, the newest one at or before
- * that cut (so every time in the window still has a checkpoint before it),
+ * that cut (so every time in the window still has a checkpoint before it;
+ * when there is none, nothing is deleted),
  * and the newest of each of the last `keepMonthly` calendar months before
  * the cut. The oldest kept one is the **floor**; every segment after it is
  * kept. In this order, so a crash anywhere leaves a restorable backup:
@@ -137,7 +138,12 @@ export async function applyRetention(blobs: BlobStore, o: RetentionOptions): Pro
     const old = cps.filter((c) => c.cp.maxTimestamp <= cut);
     for (const c of cps) if (c.cp.maxTimestamp > cut) keep.add(c.key);
     const base = old.at(-1);
-    if (base) keep.add(base.key);
+    // No checkpoint at or before the cut: a restore to the window's start still needs every segment.
+    if (!base) {
+      r.kept = cps.map((c) => c.key);
+      continue;
+    }
+    keep.add(base.key);
     const months = new Map<string, string>();
     for (const c of old) months.set(new Date(c.cp.maxTimestamp).toISOString().slice(0, 7), c.key);
     if (o.keepMonthly > 0) for (const key of [...months.values()].slice(-o.keepMonthly)) keep.add(key);
