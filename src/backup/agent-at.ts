@@ -29,7 +29,8 @@ export async function agentStateFromBackup(blobs: BlobStore, codec: EventCodec, 
   for (const partition of await listBackupPartitions(blobs)) {
     // Where the partition's backup starts: its first segment, or the checkpoint the retention left.
     const start = await chainStart(blobs, partition);
-    if (start.kind === 'damaged') throw new BackupDamagedError({ kind: 'checkpoint_corrupt', partition, key: start.key, detail: `checkpoint ${start.key}, where the backup of this partition starts, is unreadable: ${start.detail}` });
+    if (start.kind === 'damaged')
+      throw new BackupDamagedError({ kind: 'checkpoint_corrupt', partition, key: start.key, detail: `checkpoint ${start.key}, where the backup of this partition starts, is unreadable: ${start.detail}` });
     let after = 0;
     if (start.kind === 'checkpoint') {
       after = start.checkpoint.manifestVersion;

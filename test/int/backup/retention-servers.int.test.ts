@@ -39,7 +39,10 @@ describe('backup retention on servers (S3, Kafka, MongoDB)', () => {
     const s3 = new S3BlobStore({ endpoint: stack.s3.endpoint, accessKeyId: stack.s3.accessKeyId, secretAccessKey: stack.s3.secretAccessKey, bucket: stack.s3.bucket, prefix });
     await s3.setup();
     const log = new KafkaEventLog({ brokers: stack.kafkaBrokers });
-    closers.push(() => log.close(), () => s3.close());
+    closers.push(
+      () => log.close(),
+      () => s3.close(),
+    );
     await log.setup(topicSpecs({ prefix, partitions: 3 }));
     const registry = new RegistryCodec({ url: stack.schemaRegistryUrl });
     const codec = await RegistryEventCodec.create(registry, topicNames(prefix).events);
