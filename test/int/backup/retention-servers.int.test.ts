@@ -11,7 +11,7 @@ import { topicNames, topicSpecs } from '../../../src/log/topics.js';
 import { Projector } from '../../../src/projector/index.js';
 import { MongoStore } from '../../../src/store/mongo/store.js';
 import { stackEnv, uniqueName } from '../../support/env.js';
-import { archiveUntilCaughtUp, writeAgents } from '../../unit/backup/helpers.js';
+import { archiveUntilCaughtUp, failingDeletes, writeAgents } from '../../unit/backup/helpers.js';
 
 const DAY = 86_400_000;
 const dbName = (tag: string) => uniqueName(tag).replace(/[-.]/g, '_');
@@ -62,20 +62,7 @@ describe('backup retention on servers (S3, Kafka, MongoDB)', () => {
     await archive();
 
     // Two days later, S3 deletes fail after the first segment: the retention stops midway.
-    let deletes = 0;
-    const crashing = new Proxy(s3, {
-      get(target, prop, receiver) {
-        if (prop === 'delete') {
-          return async (key: string) => {
-            if (key.includes('/segments/') && ++deletes >= 2) throw new Error(`injected crash before deleting ${key}`);
-            return target.delete(key);
-          };
-        }
-        const v = Reflect.get(target, prop, receiver) as unknown;
-        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
-      },
-    });
-    await expect(retention(crashing, T + 2 * DAY)).rejects.toThrow(/injected crash/);
+    await expect(retention(failingDeletes(s3, 2, /\/segments\//), T + 2 * DAY)).rejects.toThrow(/injected crash/);
     const mid = await verifyBackup({ blobs: s3, codec });
     expect({ ok: mid.ok, problems: mid.problems }).toEqual({ ok: true, problems: [] });
 

@@ -20,7 +20,7 @@ import type { BlobStore } from '../../../src/blob/port.js';
 import { ConfigError } from '../../../src/errors.js';
 import { SqliteStateStore } from '../../../src/store/sqlite/index.js';
 import { openEmbeddedSource, projectSource, tempRoot } from '../../support/embedded-source.js';
-import { archiveUntilCaughtUp, codec, writeAgents } from './helpers.js';
+import { archiveUntilCaughtUp, codec, failingDeletes, writeAgents } from './helpers.js';
 
 const root = tempRoot('checkpoint-retention');
 const DAY = 86_400_000;
@@ -34,23 +34,6 @@ async function heads(storePath: string, ids: string[]): Promise<Record<string, s
   } finally {
     await store.close();
   }
-}
-
-/** The blob store with its `delete` failing from the `failAt`-th call on (a crash in the middle of the retention). */
-function failingDeletes(blobs: BlobStore, failAt: number, only: RegExp): BlobStore {
-  let n = 0;
-  return new Proxy(blobs, {
-    get(target, prop, receiver) {
-      if (prop === 'delete') {
-        return async (key: string) => {
-          if (only.test(key) && ++n >= failAt) throw new Error(`injected crash before deleting ${key}`);
-          return target.delete(key);
-        };
-      }
-      const v = Reflect.get(target, prop, receiver) as unknown;
-      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
-    },
-  });
 }
 
 async function checkpointsOf(blobs: BlobStore, partition: number): Promise<Checkpoint[]> {
