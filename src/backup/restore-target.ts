@@ -14,6 +14,7 @@ import type { StateStore, StoredState } from '../store/port.js';
 import { DEFAULT_STATE_FIELDS_OPTIONS, splitState } from '../store/state-fields.js';
 import { DEFAULT_BODY_OPTIONS, encodeState } from '../codec/state-body.js';
 import { listBackupPartitions, listManifestVersions, openManifest } from './manifest.js';
+import { chainStart } from './checkpoint.js';
 import { republish, verifyRestored, type RepublishResult, type RestoreMismatch, type RestoreProgress } from './restore.js';
 
 /** What a restore target is made of: a log, a store, a blob store (and a cache) on either profile. */
@@ -78,7 +79,11 @@ export interface RestoreReport extends Omit<RepublishResult, 'projections' | 'se
 export async function backupTotals(blobs: BlobStore, to?: number): Promise<{ records: number; bytes: number; segments: number }> {
   const out = { records: 0, bytes: 0, segments: 0 };
   for (const p of await listBackupPartitions(blobs)) {
+    // Segments the retention retired (up to the checkpoint a restore starts at) are not republished.
+    const start = await chainStart(blobs, p);
+    const after = start.kind === 'checkpoint' ? start.checkpoint.manifestVersion : 0;
     for (const v of await listManifestVersions(blobs, p)) {
+      if (v.version <= after) continue;
       const bytes = await blobs.get(v.key);
       if (!bytes) continue;
       const m = await openManifest(bytes, v.key).catch(() => undefined);
