@@ -195,7 +195,8 @@ export type ChainStart = { kind: 'segments' } | { kind: 'checkpoint'; checkpoint
 
 /**
  * Where a walk of the partition starts. While the segment of manifest version
- * 1 is in the backup, at the first segment (the whole history); once
+ * 1 is in the backup (or that version is missing or unreadable: damage the
+ * walk from the start names), at the first segment (the whole history); once
  * the retention deleted it, at the oldest checkpoint (the retention deletes
  * checkpoints older than the one it keeps before any segment, and segments
  * only up to the oldest kept checkpoint, oldest first, so every segment
@@ -205,11 +206,11 @@ export type ChainStart = { kind: 'segments' } | { kind: 'checkpoint'; checkpoint
  */
 export async function chainStart(blobs: BlobStore, partition: number): Promise<ChainStart> {
   const [first] = await listManifestVersions(blobs, partition);
-  if (first?.version === 1) {
-    const bytes = await blobs.get(first.key);
-    const m = bytes ? await openManifest(bytes, first.key).catch(() => undefined) : undefined;
-    if (m && (await blobs.head(m.segment.key))) return { kind: 'segments' };
-  }
+  // The retention never deletes a manifest version: a missing or unreadable version 1 is damage, and the walk from the start names it.
+  if (first?.version !== 1) return { kind: 'segments' };
+  const bytes1 = await blobs.get(first.key);
+  const m = bytes1 ? await openManifest(bytes1, first.key).catch(() => undefined) : undefined;
+  if (!m || (await blobs.head(m.segment.key))) return { kind: 'segments' };
   const [oldest] = await listCheckpoints(blobs, partition);
   if (!oldest) return { kind: 'segments' };
   const bytes = await blobs.get(oldest.key);

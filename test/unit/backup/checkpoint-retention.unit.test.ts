@@ -180,6 +180,12 @@ describe('backup checkpoints and retention by age (embedded, injected clock)', (
       const damaged = await verifyBackup({ blobs, codec });
       expect(damaged.problems.map((p) => [p.kind, p.firstOffset, p.lastOffset])).toEqual([['segment_missing', gone.firstOffset, gone.lastOffset]]);
       await expect(restoreEmbedded({ blobs, targetDataDir: join(root, 'damaged'), codec, topicPrefix: prefix })).rejects.toThrow(BackupDamagedError);
+
+      // Manifest versions are never retired: a truncated version 1 is named even though a checkpoint follows it.
+      const v1 = (await listManifestVersions(blobs, 1))[0]!;
+      const v1Bytes = (await blobs.get(v1.key))!;
+      await blobs.put(v1.key, v1Bytes.subarray(0, v1Bytes.length - 3));
+      expect((await verifyBackup({ blobs, codec })).problems.filter((p) => p.partition === 1)[0]).toMatchObject({ kind: 'manifest_corrupt', key: v1.key });
     } finally {
       await source.close();
     }
