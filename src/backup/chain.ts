@@ -41,6 +41,13 @@ export interface WalkOptions {
   newestCheckpoint?: boolean;
   /** Stop after this manifest version. @default the head */
   throughVersion?: number;
+  /**
+   * When the walk starts at a checkpoint, still read manifest versions 1..its
+   * version (not their segments, which the retention deleted) and name a
+   * missing or unreadable one, or a break in their hash chain (`verify`). A
+   * restore does not need them. @default false
+   */
+  checkRetired?: boolean;
 }
 
 const minus1 = (o: string): string => (BigInt(o) - 1n).toString();
@@ -78,6 +85,7 @@ export async function* walkPartition(blobs: BlobStore, partition: number, option
         detail: `checkpoint ${start.key} names manifest version ${cp.manifestVersion} with SHA-256 ${cp.manifestSha256}, the stored version hashes to ${sha256Hex(vBytes)}`,
       });
     }
+    if (options.checkRetired) yield* checkRetiredManifests(blobs, partition, byVersion, cp.manifestVersion);
     yield { kind: 'checkpoint', checkpoint: cp, key: start.key, agents: await checkpointAgents(cp, options.keyring, { lenient: !options.keyring }) };
     prevSha = cp.manifestSha256;
     next = cp.nextOffset;
@@ -164,6 +172,38 @@ async function startingCheckpoint(blobs: BlobStore, partition: number, newest: b
     if (cp) return { checkpoint: cp, key: c.key, problems };
   }
   return { key: '', problems };
+}
+
+/** Manifest versions 1..`through` behind a starting checkpoint: each present, readable and chained to the previous one (their segments are not read). */
+async function* checkRetiredManifests(blobs: BlobStore, partition: number, byVersion: Map<number, string>, through: number): AsyncGenerator<ChainStep> {
+  let prevSha: string | null = null;
+  for (let version = 1; version <= through; version++) {
+    const key = byVersion.get(version);
+    const bytes = key ? await blobs.get(key) : undefined;
+    if (!key || !bytes) {
+      yield problem({ kind: 'manifest_missing', partition, key: key ?? `manifest version ${version}`, detail: `manifest version ${version} (behind the starting checkpoint) is missing` });
+      prevSha = null;
+      continue;
+    }
+    try {
+      const m = await openManifest(bytes, key);
+      if (m.version !== version || m.partition !== partition) throw new Error(`declares partition ${m.partition} version ${m.version}`);
+      if (version > 1 && prevSha !== null && m.previous !== prevSha) {
+        yield problem({
+          kind: 'manifest_chain',
+          partition,
+          key,
+          firstOffset: m.segment.firstOffset,
+          lastOffset: m.segment.lastOffset,
+          detail: `version ${version} names previous ${m.previous}, but version ${version - 1} hashes to ${prevSha}`,
+        });
+      }
+      prevSha = sha256Hex(bytes);
+    } catch (err) {
+      yield problem({ kind: 'manifest_corrupt', partition, key, detail: `manifest version ${version} (behind the starting checkpoint) is unreadable: ${(err as Error).message}` });
+      prevSha = null;
+    }
+  }
 }
 
 async function* checkSegment(blobs: BlobStore, partition: number, m: ManifestVersion, manifestSha256: string): AsyncGenerator<ChainStep> {

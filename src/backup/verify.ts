@@ -147,7 +147,7 @@ export async function verifyBackup(options: VerifyOptions): Promise<VerifyReport
   };
   for (const partition of partitions) {
     const summary: VerifyReport['partitions'][number] = { partition, segments: 0, records: 0, firstOffset: null, nextOffset: null, bytes: 0 };
-    for await (const s of walkPartition(blobs, partition, options.keyring ? { keyring: options.keyring } : {})) {
+    for await (const s of walkPartition(blobs, partition, { checkRetired: true, ...(options.keyring ? { keyring: options.keyring } : {}) })) {
       if (s.kind === 'problem') {
         report.problems.push(s.problem);
         if (s.problem.key) referenced.add(s.problem.key);

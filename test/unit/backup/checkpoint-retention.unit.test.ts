@@ -181,7 +181,13 @@ describe('backup checkpoints and retention by age (embedded, injected clock)', (
       expect(damaged.problems.map((p) => [p.kind, p.firstOffset, p.lastOffset])).toEqual([['segment_missing', gone.firstOffset, gone.lastOffset]]);
       await expect(restoreEmbedded({ blobs, targetDataDir: join(root, 'damaged'), codec, topicPrefix: prefix })).rejects.toThrow(BackupDamagedError);
 
-      // Manifest versions are never retired: a truncated version 1 is named even though a checkpoint follows it.
+      // Manifest versions are never retired: verify reads those behind the checkpoint too (not their segments).
+      const [, v2] = await listManifestVersions(blobs, 0);
+      const v2Bytes = (await blobs.get(v2!.key))!;
+      await blobs.delete(v2!.key);
+      expect((await verifyBackup({ blobs, codec })).problems.filter((p) => p.kind !== 'segment_missing').map((p) => [p.kind, p.key])).toEqual([['manifest_missing', 'manifest version 2']]);
+      await blobs.put(v2!.key, v2Bytes);
+      // A truncated version 1 is named even though a checkpoint follows it.
       const v1 = (await listManifestVersions(blobs, 1))[0]!;
       const v1Bytes = (await blobs.get(v1.key))!;
       await blobs.put(v1.key, v1Bytes.subarray(0, v1Bytes.length - 3));
