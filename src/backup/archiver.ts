@@ -215,6 +215,7 @@ export class BackupArchiver {
     const stopper = new AbortController();
     const onAbort = (): void => stopper.abort();
     signal.addEventListener('abort', onAbort, { once: true });
+    let pruning: Promise<void> | undefined;
     const done = (async () => {
       while (!stopper.signal.aborted) {
         await sleep(tickMs, undefined, { signal: stopper.signal }).catch(() => undefined);
@@ -237,11 +238,17 @@ export class BackupArchiver {
           // The open segment stays in memory and is retried on the next tick.
           logger?.warn({ err }, 'backup tick failed');
         }
-        // Apart: a failing archive tick must not stop the retention, nor the reverse.
-        if (this.options.pruneIntervalMs > 0 && now() - (this.prunedAt ?? now()) >= this.options.pruneIntervalMs) {
-          await this.prune().catch((err: unknown) => logger?.warn({ err }, 'backup retention failed; retrying next interval'));
+        // Apart: a failing archive tick must not stop the retention, nor the reverse. In the background: a
+        // checkpoint folds every segment since the previous one, and aged segments must still close meanwhile.
+        if (!pruning && this.options.pruneIntervalMs > 0 && now() - (this.prunedAt ?? now()) >= this.options.pruneIntervalMs) {
+          pruning = this.prune()
+            .then(() => undefined)
+            .catch((err: unknown) => logger?.warn({ err }, 'backup retention failed; retrying next interval'))
+            .finally(() => (pruning = undefined));
         }
       }
+      // A retention run in flight finishes before the archiver returns (it is crash-safe either way).
+      await pruning;
     })();
     return {
       stop: () => {
