@@ -1,6 +1,18 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { backupStatus, describeDrill, embeddedDrillTarget, runDrill, verifyBackup, type DrillRecorder, type ExpectedHead, type SnapshotRef, type VerifyReport } from '../../backup/index.js';
+import {
+  backupStatus,
+  describeDrill,
+  embeddedDrillTarget,
+  listBackupPartitions,
+  oldestRestorableTime,
+  runDrill,
+  verifyBackup,
+  type DrillRecorder,
+  type ExpectedHead,
+  type SnapshotRef,
+  type VerifyReport,
+} from '../../backup/index.js';
 import { backendKind, GLOBAL_HELP, parse, positionalArgs, UsageError } from '../args.js';
 import { openBackend, type Backend } from '../backend.js';
 import { MasterKeySet } from '../../codec/master-keys.js';
@@ -122,6 +134,8 @@ export async function backup(argv: string[], out: (s: string) => void): Promise<
             `${String(r.partition).padStart(9)}  ${String(r.segments).padStart(8)}  ${String(r.archivedNext ?? '-').padStart(13)}  ${r.endOffset.padStart(10)}  ${r.lagRecords.padStart(11)}  ${r.lagSeconds.toFixed(1).padStart(11)}  ${r.lastSegmentAt ? new Date(r.lastSegmentAt).toISOString() : '-'}`,
           );
         }
+        const oldest = await oldestRestorableTime(blobs, await listBackupPartitions(blobs));
+        out(`oldest restorable time: ${oldest === undefined ? 'the start of the backup (no segment retired)' : `${new Date(oldest).toISOString()} (older segments retired by BACKUP_KEEP_DAYS)`}`);
         out(lastOk ? `last successful drill: ${describeDrill(lastOk)}` : 'last successful drill: none (run agentstate backup drill)');
         if (last && !last.ok) out(`last drill: ${describeDrill(last)}`);
       }

@@ -12,6 +12,7 @@ import {
   listCheckpoints,
   listManifestVersions,
   openCheckpoint,
+  oldestRestorableTime,
   openManifest,
   resolveArchiverOptions,
   restoreEmbedded,
@@ -164,6 +165,7 @@ describe('backup checkpoints and retention by age (embedded, injected clock)', (
 
       // Before the oldest kept point: refused, naming the oldest restorable time.
       const oldest = Math.max(...cps.map((c) => c[1]!.maxTimestamp));
+      expect(await oldestRestorableTime(blobs, [0, 1])).toBe(oldest);
       const early = restoreEmbedded({ blobs, targetDataDir: join(root, 'too-old'), codec, topicPrefix: prefix, to: tA });
       await expect(early).rejects.toThrow(RestorePointTooOldError);
       await expect(early).rejects.toThrow(`the oldest restorable time is ${new Date(oldest).toISOString()}`);

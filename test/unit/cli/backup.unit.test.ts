@@ -52,6 +52,9 @@ describe('agentstate backup / restore (embedded)', () => {
     expect(rows).toHaveLength(4);
     expect(rows.reduce((n, r) => n + r.segments, 0)).toBeGreaterThan(0);
     expect(rows.reduce((n, r) => n + Number(r.lagRecords), 0)).toBe(2); // c-4 created + 1 update
+    lines.length = 0;
+    expect(await run(backup, 'status')).toBe(0);
+    expect(lines).toContain('oldest restorable time: the start of the backup (no segment retired)');
   });
 
   it('drill restores the latest backup into a scratch data dir, verifies, records it in backup_drills, cleans up; status shows it', async () => {
