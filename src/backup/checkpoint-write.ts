@@ -3,7 +3,7 @@ import { KeyDestroyedError } from '../codec/errors.js';
 import type { EventCodec } from '../codec/event-codec.js';
 import type { Keyring } from '../codec/keyring.js';
 import { readEventRecord } from '../domain/record.js';
-import { AlreadyExistsError } from '../errors.js';
+import { AlreadyExistsError, KeyError } from '../errors.js';
 import type { BlobStore } from '../blob/port.js';
 import { walkPartition } from './chain.js';
 import { backupReader } from './changesets.js';
@@ -51,6 +51,8 @@ export async function writeCheckpoint(o: WriteCheckpointOptions): Promise<Checkp
   for await (const s of walkPartition(blobs, partition, { ...(o.keyring ? { keyring: o.keyring } : {}), newestCheckpoint: true, throughVersion: head.version })) {
     if (s.kind === 'problem') throw new BackupDamagedError(s.problem);
     if (s.kind === 'checkpoint') {
+      // Never fold on without an agent: a state the archiver cannot decrypt would be left out of the next checkpoint.
+      if ([...s.agents.values()].some((a) => a.locked)) throw new KeyError(`checkpoint ${s.key} holds encrypted states: the next checkpoint needs the master keys (AGENTSTATE_MASTER_KEYS[_FILE]) and data keys`);
       fold.seed(s.checkpoint, s.agents);
       last = { version: s.checkpoint.manifestVersion, sha: s.checkpoint.manifestSha256, topic: s.checkpoint.topic, partitions: s.checkpoint.partitions, nextOffset: s.checkpoint.nextOffset };
       continue;

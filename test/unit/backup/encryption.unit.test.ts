@@ -90,6 +90,11 @@ describe('encrypted backup (values under each agent data key)', () => {
       expect({ shredded: after.get('ec-0')?.shredded, projection: after.get('ec-0')?.projection }).toEqual({ shredded: true, projection: undefined });
       expect([...after.values()].filter((a) => a.projection).length).toBe(Object.keys(holder.agents).length - 1);
 
+      // Without the keys (an archiver restarted without BACKUP_ENCRYPT), no next checkpoint is folded past encrypted states.
+      await writeAgents(log, prefix, ids.slice(1, 2), 1, 'plain-', false);
+      await archiveUntilCaughtUp({ log, blobs, codec, topicPrefix: prefix, keyring, segmentMaxBytes: 2500 });
+      await expect(applyRetention(blobs, { codec, now: T + DAY, checkpointIntervalMs: DAY, keepDays: 1, keepMonthly: 0 })).rejects.toThrow(/next checkpoint needs the master keys/);
+
       // More writes, then the retention two days later: a new checkpoint, the segments behind it deleted.
       await writeAgents(log, prefix, ids, 1, 'after-', false);
       await archiveUntilCaughtUp({ log, blobs, codec, topicPrefix: prefix, keyring, segmentMaxBytes: 2500 });
@@ -102,7 +107,7 @@ describe('encrypted backup (values under each agent data key)', () => {
       expect({ ok: restored.ok, agents: restored.agents, seeded: restored.seeded, checkpoints: restored.checkpoints.length }).toEqual({ ok: true, agents: ids.length - 1, seeded: ids.length - 1, checkpoints: 2 });
       const store = new SqliteStateStore({ path: join(root, 'cp-restored', 'store.sqlite') });
       expect(await store.getState('ec-0')).toBeUndefined();
-      expect((await store.getState('ec-1'))?.version).toBe(6);
+      expect((await store.getState('ec-1'))?.version).toBe(8);
       await store.close();
       // Without the keys a restore from an encrypted checkpoint refuses, naming what it needs.
       await expect(restoreEmbedded({ blobs, targetDataDir: join(root, 'cp-nokeys'), codec, topicPrefix: prefix })).rejects.toThrow(/master keys/);
