@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { backupGroup } from '../../src/backup/index.js';
+import { DEFAULT_ARCHIVER_OPTIONS, backupGroup } from '../../src/backup/index.js';
 import { COMPRESSION_ALGORITHMS, type CompressionAlgorithm } from '../../src/codec/index.js';
 import { ConfigError } from '../../src/errors.js';
 import { DEFAULT_TOPIC_PREFIX } from '../../src/log/topics.js';
@@ -40,6 +40,12 @@ export interface BackupServiceConfig {
   pruneIntervalMs: number;
   /** Unreferenced segment objects younger than this are kept (ms). */
   orphanGraceMs: number;
+  /** A checkpoint per partition when its newest is this old (ms; 0 = never), on the retention schedule. */
+  checkpointIntervalMs: number;
+  /** Keep every restore point of the last N days (0 = keep everything). */
+  keepDays: number;
+  /** Beyond keepDays, the newest checkpoint of each of the last N months. */
+  keepMonthly: number;
   /** Where the snapshot catalog is read on the servers profile (MONGODB_URI set); undefined = no catalog in the backup. */
   catalogMongo: { uri: string; database: string } | undefined;
   /** Where the data keys are on the servers profile (only with `backupKeys`). */
@@ -82,6 +88,10 @@ function required(env: NodeJS.ProcessEnv, name: string): string {
  * carried over. BACKUP_PRUNE_INTERVAL_MS (3600000; 0 = never) and
  * BACKUP_ORPHAN_GRACE_MS (86400000): the retention deletes segment objects no
  * manifest names once older than the grace (never a segment a manifest names).
+ * BACKUP_CHECKPOINT_INTERVAL_MS (0 = never; e.g. 86400000 = daily),
+ * BACKUP_KEEP_DAYS (0 = keep everything) and BACKUP_KEEP_MONTHLY (0): the
+ * retention by age of docs/backup.md "Retention" (checkpoints, then segments
+ * older than the oldest kept checkpoint deleted).
  */
 export function loadConfig(env: NodeJS.ProcessEnv, argv: string[]): BackupServiceConfig {
   if (argv.length > 0) throw new ConfigError('arguments', `unknown: ${argv.join(' ')} (the backup service takes none)`);
@@ -128,6 +138,9 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: string[]): BackupServic
     metadataSyncMs: int(env, 'BACKUP_METADATA_SYNC_MS', 60_000, 1),
     pruneIntervalMs: int(env, 'BACKUP_PRUNE_INTERVAL_MS', 3_600_000),
     orphanGraceMs: int(env, 'BACKUP_ORPHAN_GRACE_MS', 86_400_000),
+    checkpointIntervalMs: int(env, 'BACKUP_CHECKPOINT_INTERVAL_MS', DEFAULT_ARCHIVER_OPTIONS.checkpointIntervalMs),
+    keepDays: int(env, 'BACKUP_KEEP_DAYS', DEFAULT_ARCHIVER_OPTIONS.keepDays),
+    keepMonthly: int(env, 'BACKUP_KEEP_MONTHLY', DEFAULT_ARCHIVER_OPTIONS.keepMonthly),
     catalogMongo: servers && env.MONGODB_URI ? { uri: env.MONGODB_URI, database: env.AGENTSTATE_MONGO_DATABASE ?? 'agentstate' } : undefined,
     drillIntervalMs: int(env, 'BACKUP_DRILL_INTERVAL_MS', 0),
     mongo: backupKeys && servers ? { uri: required(env, 'MONGODB_URI'), database: env.AGENTSTATE_MONGO_DATABASE ?? 'agentstate' } : undefined,

@@ -9,6 +9,7 @@ import { readableRecords } from './crypt.js';
 import { listBackupPartitions, listManifestVersions, openManifest } from './manifest.js';
 import { openSegment, sha256Hex } from './segment.js';
 import { BackupDamagedError } from './restore.js';
+import { RestorePointTooOldError, chainStart, checkpointAgents } from './checkpoint.js';
 
 /**
  * One agent's state at a point in time, from the backup alone (issue 14: the
@@ -16,7 +17,9 @@ import { BackupDamagedError } from './restore.js';
  * manifest entry names the agent are read (each checked against the
  * manifest's SHA-256), and its events stamped at or before `to` are folded
  * with the domain reducer, every step's checksum recomputed (DESIGN.md
- * Invariant 2).
+ * Invariant 2). When the retention deleted the partition's older segments,
+ * the fold starts from the agent's state in the oldest checkpoint.
+ * @throws RestorePointTooOldError when `to` is before the oldest point the backup still holds
  * @throws NotFoundError when the backup has no event of the agent at or before `to`
  * @throws BackupDamagedError when a segment it needs is missing or does not match its manifest, or its versions jump
  */
@@ -24,7 +27,19 @@ export async function agentStateFromBackup(blobs: BlobStore, codec: EventCodec, 
   let projection: Projection | undefined;
   const decode = backupReader(codec, blobs, keyring);
   for (const partition of await listBackupPartitions(blobs)) {
+    // Where the partition's backup starts: its first segment, or the checkpoint the retention left.
+    const start = await chainStart(blobs, partition);
+    if (start.kind === 'damaged')
+      throw new BackupDamagedError({ kind: 'checkpoint_corrupt', partition, key: start.key, detail: `checkpoint ${start.key}, where the backup of this partition starts, is unreadable: ${start.detail}` });
+    let after = 0;
+    if (start.kind === 'checkpoint') {
+      after = start.checkpoint.manifestVersion;
+      const a = (await checkpointAgents(start.checkpoint, keyring)).get(instanceId);
+      if (a && to < start.checkpoint.maxTimestamp) throw new RestorePointTooOldError(to, start.checkpoint.maxTimestamp, `agent ${instanceId}: backup partition ${partition} starts at checkpoint ${start.key}`);
+      if (a?.projection) projection = a.projection;
+    }
     for (const v of await listManifestVersions(blobs, partition)) {
+      if (v.version <= after) continue;
       const bytes = await blobs.get(v.key);
       if (!bytes) continue;
       const m = await openManifest(bytes, v.key);

@@ -8,7 +8,7 @@ import { KeyArchive } from './keys.js';
 import { TopicArchive } from './topics.js';
 import { SubjectArchive } from './schemas.js';
 import { SnapshotCatalogArchive } from './catalog.js';
-import { pruneBackup, type PruneReport } from './retention.js';
+import { applyRetention, pruneBackup, type PartitionRetention, type PruneReport } from './retention.js';
 
 /** Lag of one partition behind the blob store. */
 export interface PartitionLag {
@@ -71,15 +71,27 @@ export class BackupArchiver {
 
   /**
    * The backup's retention now ({@link pruneBackup}): unreferenced segment
-   * objects older than `orphanGraceMs` go; nothing a manifest names does.
+   * objects older than `orphanGraceMs` go; then, when configured, a
+   * checkpoint per partition and retention by age ({@link applyRetention}:
+   * only segments older than the oldest kept checkpoint).
    * Runs on the tick every `pruneIntervalMs` (the first one interval after start).
    */
-  async prune(): Promise<PruneReport> {
+  async prune(): Promise<PruneReport & { retention: PartitionRetention[] }> {
     this.prunedAt = this.options.now();
-    const r = await pruneBackup(this.options.blobs, { now: this.options.now(), graceMs: this.options.orphanGraceMs });
-    this.options.metrics?.inc('agentstate_backup_pruned_segments_total', {}, r.deleted.length);
-    if (r.deleted.length) this.options.logger?.info({ deleted: r.deleted.length, kept: r.kept.length }, 'backup retention deleted unreferenced segment objects');
-    return r;
+    const { blobs, codec, keyring, checkpointIntervalMs, keepDays, keepMonthly, logger, metrics } = this.options;
+    const r = await pruneBackup(blobs, { now: this.options.now(), graceMs: this.options.orphanGraceMs });
+    metrics?.inc('agentstate_backup_pruned_segments_total', {}, r.deleted.length);
+    if (r.deleted.length) logger?.info({ deleted: r.deleted.length, kept: r.kept.length }, 'backup retention deleted unreferenced segment objects');
+    const retention = checkpointIntervalMs > 0 || keepDays > 0 ? await applyRetention(blobs, { codec, now: this.options.now(), checkpointIntervalMs, keepDays, keepMonthly, ...(keyring ? { keyring } : {}) }) : [];
+    for (const p of retention) {
+      if (p.written) metrics?.inc('agentstate_backup_checkpoints_total');
+      metrics?.inc('agentstate_backup_retired_segments_total', {}, p.deletedSegments.length);
+      if (p.refused) logger?.warn({ partition: p.partition, reason: p.refused }, 'backup retention deleted nothing in this partition');
+      if (p.written || p.deletedSegments.length || p.deletedCheckpoints.length) {
+        logger?.info({ partition: p.partition, checkpoint: p.written, floor: p.floor?.key, deletedSegments: p.deletedSegments.length, deletedCheckpoints: p.deletedCheckpoints.length }, 'backup retention');
+      }
+    }
+    return { ...r, retention };
   }
 
   /** {@link syncMetadata}, a failure logged (retried on a later tick), never fatal to archiving. */
@@ -205,6 +217,7 @@ export class BackupArchiver {
     const stopper = new AbortController();
     const onAbort = (): void => stopper.abort();
     signal.addEventListener('abort', onAbort, { once: true });
+    let pruning: Promise<void> | undefined;
     const done = (async () => {
       while (!stopper.signal.aborted) {
         await sleep(tickMs, undefined, { signal: stopper.signal }).catch(() => undefined);
@@ -227,11 +240,17 @@ export class BackupArchiver {
           // The open segment stays in memory and is retried on the next tick.
           logger?.warn({ err }, 'backup tick failed');
         }
-        // Apart: a failing archive tick must not stop the retention, nor the reverse.
-        if (this.options.pruneIntervalMs > 0 && now() - (this.prunedAt ?? now()) >= this.options.pruneIntervalMs) {
-          await this.prune().catch((err: unknown) => logger?.warn({ err }, 'backup retention failed; retrying next interval'));
+        // Apart: a failing archive tick must not stop the retention, nor the reverse. In the background: a
+        // checkpoint folds every segment since the previous one, and aged segments must still close meanwhile.
+        if (!pruning && this.options.pruneIntervalMs > 0 && now() - (this.prunedAt ?? now()) >= this.options.pruneIntervalMs) {
+          pruning = this.prune()
+            .then(() => undefined)
+            .catch((err: unknown) => logger?.warn({ err }, 'backup retention failed; retrying next interval'))
+            .finally(() => (pruning = undefined));
         }
       }
+      // A retention run in flight finishes before the archiver returns (it is crash-safe either way).
+      await pruning;
     })();
     return {
       stop: () => {

@@ -1,13 +1,13 @@
 export { BackupArchiver } from './archiver.js';
 export type { PartitionLag } from './archiver.js';
-export { backupGroup, resolveArchiverOptions } from './options.js';
+export { DEFAULT_ARCHIVER_OPTIONS, backupGroup, resolveArchiverOptions } from './options.js';
 export type { ArchiverOptions, ResolvedArchiverOptions } from './options.js';
 export { BACKUP_ROOT, listBackupPartitions, listManifestVersions, manifestKey, manifestPrefix, openManifest, readHead, segmentKey } from './manifest.js';
 export type { AgentRange, ManifestHead, ManifestVersion, SegmentEntry } from './manifest.js';
 export { SEGMENT_FORMAT_VERSION, decodeSegment, encodeSegment, openSegment, sealSegment, valueAad } from './segment.js';
 export type { Segment, SegmentHeader, SegmentRecord, ValueEncoding } from './segment.js';
 export { walkPartition } from './chain.js';
-export type { BackupProblem, ChainStep } from './chain.js';
+export type { BackupProblem, ChainStep, WalkOptions } from './chain.js';
 export { verifyBackup } from './verify.js';
 export type { ExpectedHead, SnapshotMismatch, SnapshotRef, VerifyOptions, VerifyReport, VersionGap } from './verify.js';
 export { BackupDamagedError, republish, verifyRestored } from './restore.js';
@@ -32,5 +32,9 @@ export { KeyArchive, KEYS_LIVE_PREFIX, KEYS_SHREDDED_PREFIX, liveKeyKey, readShr
 export type { KeysRestoreReport, ShredEntry } from './keys.js';
 export { describeDrill, embeddedDrillTarget, latestArchivedAt, runDrill } from './drill.js';
 export type { DrillOptions, DrillRecord, DrillRecorder, DrillTarget } from './drill.js';
-export { pruneBackup } from './retention.js';
-export type { PruneReport } from './retention.js';
+export { applyRetention, pruneBackup } from './retention.js';
+export type { PartitionRetention, PruneReport, RetentionOptions } from './retention.js';
+export { CHECKPOINT_FORMAT, RestorePointTooOldError, chainStart, checkpointAgents, checkpointKey, checkpointPrefix, listCheckpoints, oldestRestorableTime, openCheckpoint } from './checkpoint.js';
+export type { AgentCheckpoint, ChainStart, Checkpoint, FoldedAgent } from './checkpoint.js';
+export { writeCheckpoint } from './checkpoint-write.js';
+export type { CheckpointWritten, WriteCheckpointOptions } from './checkpoint-write.js';

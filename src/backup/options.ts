@@ -96,6 +96,22 @@ export interface ArchiverOptions {
   pruneIntervalMs?: number;
   /** An unreferenced segment object younger than this is kept (an archiver may be between its segment and manifest writes). @default 86400000 */
   orphanGraceMs?: number;
+  /**
+   * On the retention's schedule (`pruneIntervalMs`), write a checkpoint at
+   * each partition's manifest head when its newest checkpoint is this old
+   * (docs/backup.md "Checkpoints"). 0 = never. Needed by `keepDays`.
+   * @default 0
+   */
+  checkpointIntervalMs?: number;
+  /**
+   * Keep every restore point of the last N days; segments older than the
+   * oldest kept checkpoint are deleted (docs/backup.md "Retention"). 0 = keep
+   * everything. Needs `checkpointIntervalMs` > 0 and `pruneIntervalMs` > 0.
+   * @default 0
+   */
+  keepDays?: number;
+  /** Beyond `keepDays`, also keep the newest checkpoint of each of the last N calendar months (UTC). @default 0 */
+  keepMonthly?: number;
   metrics?: Metrics;
   logger?: Logger;
   /** Clock (tests). @default Date.now */
@@ -119,6 +135,9 @@ export const DEFAULT_ARCHIVER_OPTIONS = Object.freeze({
   metadataSyncMs: 60_000,
   pruneIntervalMs: 3_600_000,
   orphanGraceMs: 86_400_000,
+  checkpointIntervalMs: 0,
+  keepDays: 0,
+  keepMonthly: 0,
 });
 
 /** Fills defaults and validates once (STYLE.md habit 5). @throws ConfigError naming the field */
@@ -126,7 +145,10 @@ export function resolveArchiverOptions(o: ArchiverOptions): ResolvedArchiverOpti
   const r = { ...DEFAULT_ARCHIVER_OPTIONS, ...o };
   if (!(COMPRESSION_ALGORITHMS as readonly string[]).includes(r.compression)) throw new ConfigError('compression', `"${r.compression}" is not one of ${COMPRESSION_ALGORITHMS.join(', ')}`);
   for (const field of ['segmentMaxBytes', 'segmentMaxAgeMs', 'tickMs', 'restartDelayMs', 'sessionTimeoutMs', 'maxBatchRecords', 'keysSyncMs', 'metadataSyncMs'] as const) positiveInt(r[field], field);
-  for (const field of ['pruneIntervalMs', 'orphanGraceMs'] as const) nonNegativeInt(r[field], field);
+  for (const field of ['pruneIntervalMs', 'orphanGraceMs', 'checkpointIntervalMs', 'keepDays', 'keepMonthly'] as const) nonNegativeInt(r[field], field);
+  if (r.keepDays > 0 && r.checkpointIntervalMs === 0) throw new ConfigError('keepDays', 'needs checkpoints: set checkpointIntervalMs (BACKUP_CHECKPOINT_INTERVAL_MS), e.g. 86400000 for daily');
+  if (r.keepDays > 0 && r.pruneIntervalMs === 0) throw new ConfigError('keepDays', 'runs on the retention schedule: pruneIntervalMs (BACKUP_PRUNE_INTERVAL_MS) must not be 0');
+  if (r.keepMonthly > 0 && r.keepDays === 0) throw new ConfigError('keepMonthly', 'applies beyond keepDays (BACKUP_KEEP_DAYS); with keepDays 0 everything is kept');
   return { ...r, changesets: o.changesets ?? o.blobs, group: o.group ?? backupGroup(r.topicPrefix), now: o.now ?? Date.now };
 }
 

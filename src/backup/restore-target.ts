@@ -10,8 +10,11 @@ import type { DataKeyStore } from '../store/data-keys.js';
 import { readShredList, restoreKeys, type KeysRestoreReport } from './keys.js';
 import { restoreSnapshotCatalog, type CatalogRestoreReport } from './catalog.js';
 import type { RegistryRestoreReport } from './schemas.js';
-import type { StateStore } from '../store/port.js';
+import type { StateStore, StoredState } from '../store/port.js';
+import { DEFAULT_STATE_FIELDS_OPTIONS, splitState } from '../store/state-fields.js';
+import { DEFAULT_BODY_OPTIONS, encodeState } from '../codec/state-body.js';
 import { listBackupPartitions, listManifestVersions, openManifest } from './manifest.js';
+import { chainStart } from './checkpoint.js';
 import { republish, verifyRestored, type RepublishResult, type RestoreMismatch, type RestoreProgress } from './restore.js';
 
 /** What a restore target is made of: a log, a store, a blob store (and a cache) on either profile. */
@@ -54,8 +57,10 @@ export interface RestoreOptions {
   signal?: AbortSignal;
 }
 
-export interface RestoreReport extends Omit<RepublishResult, 'projections'> {
+export interface RestoreReport extends Omit<RepublishResult, 'projections' | 'seeds'> {
   agents: number;
+  /** Agents whose state was written from a starting checkpoint (the backup's older segments were deleted by the retention). */
+  seeded: number;
   /** Data keys brought back into the target's store (when it has one). */
   keys?: KeysRestoreReport;
   checked: number;
@@ -74,7 +79,11 @@ export interface RestoreReport extends Omit<RepublishResult, 'projections'> {
 export async function backupTotals(blobs: BlobStore, to?: number): Promise<{ records: number; bytes: number; segments: number }> {
   const out = { records: 0, bytes: 0, segments: 0 };
   for (const p of await listBackupPartitions(blobs)) {
+    // Segments the retention retired (up to the checkpoint a restore starts at) are not republished.
+    const start = await chainStart(blobs, p);
+    const after = start.kind === 'checkpoint' ? start.checkpoint.manifestVersion : 0;
     for (const v of await listManifestVersions(blobs, p)) {
+      if (v.version <= after) continue;
       const bytes = await blobs.get(v.key);
       if (!bytes) continue;
       const m = await openManifest(bytes, v.key).catch(() => undefined);
@@ -118,6 +127,8 @@ export async function restoreInto(options: RestoreOptions): Promise<RestoreRepor
     ...(options.onProgress ? { onProgress: options.onProgress } : {}),
     ...(keyring ? { keyring } : {}),
   });
+  // States at the starting checkpoints first: the projector folds the records after them onto these rows.
+  await seedStates(target.store, r.seeds);
   const republishS = (performance.now() - t) / 1000;
   t = performance.now();
   if (r.partitions > 0) {
@@ -143,16 +154,56 @@ export async function restoreInto(options: RestoreOptions): Promise<RestoreRepor
   const projectS = (performance.now() - t) / 1000;
   t = performance.now();
   const v = await verifyRestored(target.store, r.projections);
-  const { projections, ...rest } = r;
+  const { projections, seeds, ...rest } = r;
   return {
     ...rest,
     agents: projections.size,
+    seeded: seeds.length,
     ...(keys ? { keys } : {}),
     ...v,
     snapshots,
     ok: v.mismatched.length === 0 && v.extra.length === 0,
     seconds: { republish: republishS, project: projectS, verify: (performance.now() - t) / 1000 },
   };
+}
+
+/**
+ * Writes each agent's state at a starting checkpoint as its `agent_states`
+ * row, as the projector would have after folding the events the retention
+ * deleted. The position is offset -1 of the partition: before every record
+ * of the restored log, so the projector applies all of them and the store
+ * never claims an offset the log lacks. Version-guarded like every state
+ * write: a re-run (or a projector already past it) is never moved back.
+ */
+async function seedStates(store: StateStore, seeds: RepublishResult['seeds']): Promise<void> {
+  const fieldOptions = { ...DEFAULT_STATE_FIELDS_OPTIONS, historyLimit: DEFAULT_BODY_OPTIONS.taskHistoryLimit };
+  for (let i = 0; i < seeds.length; i += 500) {
+    const states: StoredState[] = [];
+    for (const { instanceId, partition, projection, meta } of seeds.slice(i, i + 500)) {
+      const s = projection.state as { agentType?: unknown; status?: unknown };
+      const { fields, residual } = splitState(projection.state, fieldOptions);
+      const body = await encodeState(residual);
+      states.push({
+        instanceId,
+        version: projection.version,
+        epoch: projection.epoch,
+        checksum: projection.checksum,
+        agentType: typeof s.agentType === 'string' ? s.agentType : null,
+        status: typeof s.status === 'string' ? s.status : null,
+        fields,
+        modifiedBy: meta.modifiedBy,
+        encoding: body.encoding,
+        body: body.bytes,
+        blobKey: null,
+        position: { partition, offset: '-1' },
+        lastEventId: meta.lastEventId,
+        lastEventType: meta.lastEventType,
+        updatedAt: meta.updatedAt,
+        createdAt: meta.createdAt,
+      });
+    }
+    await store.writeBatch({ states, events: [] });
+  }
 }
 
 export type { RestoreProgress };

@@ -5,13 +5,14 @@ import { readableRecords } from './crypt.js';
 import { readEventRecord } from '../domain/record.js';
 import { BACKUP_CHANGESETS_PREFIX, backupReader, copyChangesets, openFromBackup, prefixedBlobs } from './changesets.js';
 import { step, type Projection } from '../domain/reducer.js';
-import { AgentStateError, ConflictError } from '../errors.js';
+import { AgentStateError, ConflictError, KeyError } from '../errors.js';
 import type { EventLog, LogRecord } from '../log/port.js';
 import { topicNames } from '../log/topics.js';
 import type { TopicCheck } from '../log/port.js';
 import { readArchivedTopics, restoredTopicSpecs } from './topics.js';
 import type { StateStore } from '../store/port.js';
 import { walkPartition, type BackupProblem } from './chain.js';
+import { RestorePointTooOldError, oldestRestorableTime, type AgentMeta } from './checkpoint.js';
 import { listBackupPartitions, listManifestVersions, openManifest } from './manifest.js';
 import type { SegmentRecord } from './segment.js';
 import { DEFAULT_REPUBLISH_OPTIONS } from './options.js';
@@ -74,7 +75,7 @@ export interface RepublishResult {
   /** Records the target already held. */
   present: number;
   bytes: number;
-  /** Records left out because their agent was crypto-shredded. */
+  /** Records left out because their agent was crypto-shredded (and agents whose checkpoint state is unreadable for that reason). */
   shredded: number;
   /** Each agent's projection: the fold of the restored events (what the projector must reach). */
   projections: Map<string, Projection>;
@@ -84,6 +85,15 @@ export interface RepublishResult {
   gapAgents: { instanceId: string; partition: number; version: number; nextInBackup: number }[];
   /** The target's topics, created with the backup's recorded configurations (or the default layout when it has none). */
   topics: TopicCheck[];
+  /**
+   * Agents whose restore starts at a checkpoint (the backup's segments before
+   * it were deleted by the retention): their state at the checkpoint, to be
+   * written into the target store before its projector folds the records
+   * republished after it.
+   */
+  seeds: { instanceId: string; partition: number; projection: Projection; meta: AgentMeta }[];
+  /** Partitions whose restore started at a checkpoint: the checkpoint's key and the first offset republished. */
+  checkpoints: { partition: number; key: string; nextOffset: string }[];
 }
 
 /** A restore that meets a damaged backup stops there (issue 14: "refuses to cross it"). */
@@ -123,6 +133,9 @@ export async function republish(options: RepublishOptions): Promise<RepublishRes
   const topic = topicNames(prefix).events;
   const found = await listBackupPartitions(blobs);
   const partitions = await partitionCount(blobs, found);
+  // A point in time before the oldest the backup still holds (older segments deleted by the retention) is refused before any record is appended.
+  const oldest = options.to !== undefined && !options.agents ? await oldestRestorableTime(blobs, found) : undefined;
+  if (oldest !== undefined && options.to! < oldest) throw new RestorePointTooOldError(options.to!, oldest, 'restore');
   // The topics as the source had them (partitions, cleanup policy, retention, max message bytes, ...).
   const topics = partitions > 0 ? await target.setup(restoredTopicSpecs(await readArchivedTopics(blobs), prefix, partitions)) : [];
   const ends = partitions > 0 ? await target.endOffsets(topic) : {};
@@ -130,7 +143,7 @@ export async function republish(options: RepublishOptions): Promise<RepublishRes
   if (partitions > 0 && Object.keys(ends).length !== partitions) {
     throw new ConflictError(`target ${topic} has ${Object.keys(ends).length} partitions, the backup ${partitions}: records would land in other partitions`);
   }
-  const result: RepublishResult = { partitions, published: 0, present: 0, bytes: 0, shredded: 0, projections: new Map(), problems: [], gapAgents: [], topics };
+  const result: RepublishResult = { partitions, published: 0, present: 0, bytes: 0, shredded: 0, projections: new Map(), problems: [], gapAgents: [], topics, seeds: [], checkpoints: [] };
   const folded = new Map<string, Projection | undefined>();
   const decode = backupReader(codec, blobs, options.keyring);
   const backupChangesets = prefixedBlobs(blobs, BACKUP_CHANGESETS_PREFIX);
@@ -174,7 +187,7 @@ export async function republish(options: RepublishOptions): Promise<RepublishRes
     };
     let damaged = false;
     let lastOffset = -1n;
-    for await (const s of walkPartition(blobs, p)) {
+    for await (const s of walkPartition(blobs, p, options.keyring ? { keyring: options.keyring } : {})) {
       if (s.kind === 'problem') {
         if (!options.allowGap) {
           await flush();
@@ -182,6 +195,25 @@ export async function republish(options: RepublishOptions): Promise<RepublishRes
         }
         result.problems.push(s.problem);
         damaged = true;
+        continue;
+      }
+      if (s.kind === 'checkpoint') {
+        // The segments before it are gone: each agent starts from its state at the checkpoint.
+        const mine = [...s.agents].filter(([id]) => !options.agents || options.agents.has(id));
+        if (options.to !== undefined && options.to < s.checkpoint.maxTimestamp && mine.length > 0) {
+          throw new RestorePointTooOldError(options.to, s.checkpoint.maxTimestamp, `backup partition ${p} starts at checkpoint ${s.key}`);
+        }
+        result.checkpoints.push({ partition: p, key: s.key, nextOffset: s.checkpoint.nextOffset });
+        lastOffset = BigInt(s.checkpoint.nextOffset) - 1n;
+        for (const [id, a] of mine) {
+          if (a.locked) throw new KeyError(`checkpoint ${s.key} holds encrypted states: the master keys (AGENTSTATE_MASTER_KEYS[_FILE]) and data keys are needed`);
+          if (a.shredded || !a.projection || !a.meta) {
+            if (a.shredded) result.shredded++;
+            continue;
+          }
+          folded.set(id, a.projection);
+          result.seeds.push({ instanceId: id, partition: p, projection: a.projection, meta: a.meta });
+        }
         continue;
       }
       const readable = await readableRecords(s.segment, options.keyring);

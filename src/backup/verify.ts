@@ -62,7 +62,16 @@ export interface VersionGap {
 
 export interface VerifyReport {
   ok: boolean;
-  partitions: { partition: number; segments: number; records: number; firstOffset: string | null; nextOffset: string | null; bytes: number }[];
+  partitions: {
+    partition: number;
+    segments: number;
+    records: number;
+    firstOffset: string | null;
+    nextOffset: string | null;
+    bytes: number;
+    /** Where the partition's backup starts when its older segments were deleted by the retention: the checkpoint, and the oldest time it restores to. */
+    checkpoint?: { key: string; nextOffset: string; maxTimestamp: number; agents: number };
+  }[];
   segments: number;
   records: number;
   agents: number;
@@ -90,6 +99,8 @@ export interface VerifyReport {
       matched: number;
       /** Snapshots past the backup's last version of the agent (not archived yet). */
       ahead: number;
+      /** Snapshots older than the checkpoint the backup starts at (their events were deleted by the retention): not checked. */
+      beforeCheckpoint: number;
       mismatched: SnapshotMismatch[];
     };
   };
@@ -117,7 +128,7 @@ export async function verifyBackup(options: VerifyOptions): Promise<VerifyReport
   const referenced = new Set<string>();
   // --deep with snapshots: each agent's snapshot versions, compared as the fold passes them.
   const wanted = options.deep && options.snapshots ? await options.snapshots(await agentsInManifests(blobs, partitions)) : undefined;
-  const snapshotReport = { checked: 0, matched: 0, ahead: 0, mismatched: [] as SnapshotMismatch[] };
+  const snapshotReport = { checked: 0, matched: 0, ahead: 0, beforeCheckpoint: 0, mismatched: [] as SnapshotMismatch[] };
   const pendingSnaps = new Map<string, Map<number, SnapshotRef[]>>();
   for (const [id, list] of wanted ?? []) {
     const byVersion = new Map<number, SnapshotRef[]>();
@@ -135,11 +146,30 @@ export async function verifyBackup(options: VerifyOptions): Promise<VerifyReport
     }
   };
   for (const partition of partitions) {
-    const summary = { partition, segments: 0, records: 0, firstOffset: null as string | null, nextOffset: null as string | null, bytes: 0 };
-    for await (const s of walkPartition(blobs, partition)) {
+    const summary: VerifyReport['partitions'][number] = { partition, segments: 0, records: 0, firstOffset: null, nextOffset: null, bytes: 0 };
+    for await (const s of walkPartition(blobs, partition, { checkRetired: true, ...(options.keyring ? { keyring: options.keyring } : {}) })) {
       if (s.kind === 'problem') {
         report.problems.push(s.problem);
         if (s.problem.key) referenced.add(s.problem.key);
+        continue;
+      }
+      if (s.kind === 'checkpoint') {
+        // The chain starts here: each agent's head, and its state for the fold, as the checkpoint recorded them.
+        summary.checkpoint = { key: s.key, nextOffset: s.checkpoint.nextOffset, maxTimestamp: s.checkpoint.maxTimestamp, agents: s.agents.size };
+        summary.nextOffset = s.checkpoint.nextOffset;
+        for (const [id, a] of s.agents) {
+          heads.set(id, a.head);
+          if (a.locked) report.locked++;
+          if (a.locked || a.shredded) unreadable.add(id);
+          if (!options.deep || !a.projection) continue;
+          projections.set(id, a.projection);
+          const byVersion = pendingSnaps.get(id);
+          for (const v of [...(byVersion?.keys() ?? [])].filter((v) => v < a.projection!.version)) {
+            snapshotReport.beforeCheckpoint += byVersion!.get(v)!.length;
+            byVersion!.delete(v);
+          }
+          compareSnapshots(id, a.projection);
+        }
         continue;
       }
       const { manifest, segment } = s;

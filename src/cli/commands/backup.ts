@@ -1,6 +1,18 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { backupStatus, describeDrill, embeddedDrillTarget, runDrill, verifyBackup, type DrillRecorder, type ExpectedHead, type SnapshotRef, type VerifyReport } from '../../backup/index.js';
+import {
+  backupStatus,
+  describeDrill,
+  embeddedDrillTarget,
+  listBackupPartitions,
+  oldestRestorableTime,
+  runDrill,
+  verifyBackup,
+  type DrillRecorder,
+  type ExpectedHead,
+  type SnapshotRef,
+  type VerifyReport,
+} from '../../backup/index.js';
 import { backendKind, GLOBAL_HELP, parse, positionalArgs, UsageError } from '../args.js';
 import { openBackend, type Backend } from '../backend.js';
 import { MasterKeySet } from '../../codec/master-keys.js';
@@ -53,6 +65,10 @@ ${GLOBAL_HELP}`;
 function printVerify(report: VerifyReport, out: (s: string) => void): void {
   for (const p of report.partitions)
     out(`partition ${p.partition}: ${p.segments} segments, ${p.records} records, offsets ${p.firstOffset ?? '-'}..${p.nextOffset === null ? '-' : BigInt(p.nextOffset) - 1n}, ${p.bytes} bytes`);
+  for (const p of report.partitions) {
+    const c = p.checkpoint;
+    if (c) out(`partition ${p.partition}: starts at checkpoint ${c.key} (${c.agents} agents; offsets below ${c.nextOffset} retired by the retention; oldest restorable time ${new Date(c.maxTimestamp).toISOString()})`);
+  }
   for (const p of report.problems) out(`DAMAGED partition ${p.partition} offsets ${p.firstOffset ?? '?'}-${p.lastOffset ?? '?'}: ${p.kind}: ${p.detail}`);
   for (const g of report.versionGaps.slice(0, 20)) out(`version gap: ${g.instanceId} jumps from ${g.from} to ${g.to} at partition ${g.partition} offset ${g.offset}`);
   if (report.shredded) out(`${report.shredded} record(s) of crypto-shredded agents (unreadable on purpose)`);
@@ -118,6 +134,8 @@ export async function backup(argv: string[], out: (s: string) => void): Promise<
             `${String(r.partition).padStart(9)}  ${String(r.segments).padStart(8)}  ${String(r.archivedNext ?? '-').padStart(13)}  ${r.endOffset.padStart(10)}  ${r.lagRecords.padStart(11)}  ${r.lagSeconds.toFixed(1).padStart(11)}  ${r.lastSegmentAt ? new Date(r.lastSegmentAt).toISOString() : '-'}`,
           );
         }
+        const oldest = await oldestRestorableTime(blobs, await listBackupPartitions(blobs));
+        out(`oldest restorable time: ${oldest === undefined ? 'the start of the backup (no segment retired)' : `${new Date(oldest).toISOString()} (older segments retired by BACKUP_KEEP_DAYS)`}`);
         out(lastOk ? `last successful drill: ${describeDrill(lastOk)}` : 'last successful drill: none (run agentstate backup drill)');
         if (last && !last.ok) out(`last drill: ${describeDrill(last)}`);
       }

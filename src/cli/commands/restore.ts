@@ -84,6 +84,8 @@ function progressPrinter(total: { records: number; bytes: number }, err: (s: str
 
 function printReport(report: RestoreReport, where: string, out: (s: string) => void): void {
   out(`restored into ${where}: ${report.published} records republished (${report.present} were already there), ${report.agents} agents`);
+  for (const c of report.checkpoints) out(`partition ${c.partition}: started at checkpoint ${c.key} (older segments retired by the backup retention), records from offset ${c.nextOffset}`);
+  if (report.seeded) out(`${report.seeded} agent state(s) written from checkpoints before the projector`);
   out(`times: republish ${report.seconds.republish.toFixed(2)} s, project ${report.seconds.project.toFixed(2)} s, verify ${report.seconds.verify.toFixed(2)} s`);
   for (const m of report.mismatched.slice(0, 20))
     out(`MISMATCH ${m.instanceId}: backup v${m.expected.version} ${m.expected.checksum}, restored ${m.restored ? `v${m.restored.version} ${m.restored.checksum}` : 'missing'}`);

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
-import { readShredList, SchemaArchive, verifyBackup } from '../../../src/backup/index.js';
+import { checkpointAgents, listBackupPartitions, openCheckpoint, readShredList, SchemaArchive, verifyBackup, writeCheckpoint } from '../../../src/backup/index.js';
 import { S3BlobStore } from '../../../src/blob/s3.js';
 import { RegistryEventCodec } from '../../../src/client/index.js';
 import { restoreOntoServers } from '../../../src/cli/commands/restore.js';
@@ -65,6 +65,14 @@ describe('erasure survives a restore onto servers (Kafka + registry + MongoDB + 
     const erasedSnapshots = await source.listSnapshots('er-0');
     expect(erasedSnapshots.length).toBeGreaterThan(0);
 
+    // A checkpoint per partition before the erasure: every state in it encrypted under its agent's data key.
+    const checkpoints = [];
+    for (const partition of await listBackupPartitions(blobs)) {
+      const w = await writeCheckpoint({ blobs, codec, partition, keyring, now: Date.now() });
+      checkpoints.push(await openCheckpoint((await blobs.get(w!.key))!, w!.key));
+    }
+    expect(checkpoints.flatMap((cp) => Object.values(cp.agents).map((a) => a.body.kind)).sort()).toEqual(ids.map(() => 'encrypted'));
+
     // er-0 is erased at the source; the backup catches up (its shred list names it, its wrapped key leaves the backup).
     await keyring.destroyAgentKeys('er-0');
     await archive();
@@ -107,6 +115,10 @@ describe('erasure survives a restore onto servers (Kafka + registry + MongoDB + 
     // The events: the backup read with the restored keys has er-0's records as shredded, the others fold.
     const v = await verifyBackup({ blobs, codec, keyring: targetRing, deep: true });
     expect({ ok: v.ok, shredded: v.shredded, folded: v.deep!.folded }).toEqual({ ok: true, shredded: 5, folded: ids.length - 1 });
+    // The checkpoints, read with the restored keys: er-0's state no longer decrypts, every other one does (version 5).
+    const fromCheckpoints = new Map<string, { shredded: boolean; version: number | undefined }>();
+    for (const cp of checkpoints) for (const [id, a] of await checkpointAgents(cp, targetRing)) fromCheckpoints.set(id, { shredded: a.shredded, version: a.projection?.version });
+    expect(Object.fromEntries(fromCheckpoints)).toEqual(Object.fromEntries(ids.map((id) => [id, id === 'er-0' ? { shredded: true, version: undefined } : { shredded: false, version: 5 }])));
     // The others: state back, snapshots readable in the new prefix with the restored keys.
     const heads = await target.getStates(ids.slice(1));
     const restoredSnapshotter = new Snapshotter(target, targetBlobs, { keyring: targetRing });

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { openSegment, restoreEmbedded, verifyBackup } from '../../../src/backup/index.js';
+import { applyRetention, checkpointAgents, listCheckpoints, openCheckpoint, openSegment, restoreEmbedded, verifyBackup } from '../../../src/backup/index.js';
 import { FsBlobStore } from '../../../src/blob/fs.js';
 import { describeBlob, Keyring, MasterKeySet } from '../../../src/codec/index.js';
 import { AgentStateClient } from '../../../src/client/index.js';
@@ -58,6 +58,59 @@ describe('encrypted backup (values under each agent data key)', () => {
       await store.close();
       // Without the keys, a restore refuses (it cannot read the values), naming what it needs.
       await expect(restoreEmbedded({ blobs, targetDataDir: join(root, 'nokeys'), codec, topicPrefix: prefix })).rejects.toThrow(/master keys/);
+    } finally {
+      await source.close();
+    }
+  });
+
+  it('checkpoints hold encrypted states; after crypto-shredding an agent its checkpoint state is unreadable, and a restore from a checkpoint brings it back nowhere', async () => {
+    const prefix = 'encp.';
+    const source = await openEmbeddedSource(join(root, 'cp-src'), prefix, 2);
+    const { log, blobs } = source;
+    const keyring = new Keyring({ masterKeys: new MasterKeySet({ k1: randomBytes(32) }), store: new InMemoryDataKeyStore() });
+    const ids = Array.from({ length: 6 }, (_, i) => `ec-${i}`);
+    const DAY = 86_400_000;
+    const T = Date.now();
+    const retention = (now: number) => applyRetention(blobs, { codec, keyring, now, checkpointIntervalMs: DAY, keepDays: 1, keepMonthly: 0 });
+    try {
+      await writeAgents(log, prefix, ids, 3, 'secret-marker-');
+      await archiveUntilCaughtUp({ log, blobs, codec, topicPrefix: prefix, keyring, segmentMaxBytes: 2500 });
+      expect((await retention(T)).every((p) => p.written && p.deletedSegments.length === 0)).toBe(true);
+      const first = await Promise.all([0, 1].map(async (p) => (await listCheckpoints(blobs, p))[0]!.key));
+      const opened = await Promise.all(first.map(async (k) => openCheckpoint((await blobs.get(k))!, k)));
+      // No state in the clear: every agent's body is an encrypted frame.
+      expect(JSON.stringify(opened).includes('secret-marker-')).toBe(false);
+      expect(opened.flatMap((c) => Object.values(c.agents).map((a) => a.body.kind))).toEqual(ids.map(() => 'encrypted'));
+      const holder = opened.find((c) => c.agents['ec-0'])!;
+      expect((await checkpointAgents(holder, keyring)).get('ec-0')?.projection?.version).toBe(4);
+
+      // ec-0 is erased: its state in the checkpoint no longer decrypts.
+      await keyring.destroyAgentKeys('ec-0');
+      const after = await checkpointAgents(holder, keyring);
+      expect({ shredded: after.get('ec-0')?.shredded, projection: after.get('ec-0')?.projection }).toEqual({ shredded: true, projection: undefined });
+      expect([...after.values()].filter((a) => a.projection).length).toBe(Object.keys(holder.agents).length - 1);
+
+      // Without the keys (an archiver restarted without BACKUP_ENCRYPT), no next checkpoint is folded past encrypted states.
+      await writeAgents(log, prefix, ids.slice(1, 2), 1, 'plain-', false);
+      await archiveUntilCaughtUp({ log, blobs, codec, topicPrefix: prefix, keyring, segmentMaxBytes: 2500 });
+      await expect(applyRetention(blobs, { codec, now: T + DAY, checkpointIntervalMs: DAY, keepDays: 1, keepMonthly: 0 })).rejects.toThrow(/next checkpoint needs the master keys/);
+
+      // More writes, then the retention two days later: a new checkpoint, the segments behind it deleted.
+      await writeAgents(log, prefix, ids, 1, 'after-', false);
+      await archiveUntilCaughtUp({ log, blobs, codec, topicPrefix: prefix, keyring, segmentMaxBytes: 2500 });
+      const r = await retention(T + 2 * DAY);
+      expect(r.every((p) => p.written && p.deletedSegments.length > 0)).toBe(true);
+      const verified = await verifyBackup({ blobs, codec, keyring, deep: true });
+      expect({ ok: verified.ok, problems: verified.problems, folded: verified.deep!.folded }).toEqual({ ok: true, problems: [], folded: ids.length - 1 });
+
+      const restored = await restoreEmbedded({ blobs, targetDataDir: join(root, 'cp-restored'), codec, topicPrefix: prefix, keyring });
+      expect({ ok: restored.ok, agents: restored.agents, seeded: restored.seeded, checkpoints: restored.checkpoints.length }).toEqual({ ok: true, agents: ids.length - 1, seeded: ids.length - 1, checkpoints: 2 });
+      const store = new SqliteStateStore({ path: join(root, 'cp-restored', 'store.sqlite') });
+      expect(await store.getState('ec-0')).toBeUndefined();
+      expect((await store.getState('ec-1'))?.version).toBe(8);
+      await store.close();
+      // Without the keys a restore from an encrypted checkpoint refuses, naming what it needs.
+      await expect(restoreEmbedded({ blobs, targetDataDir: join(root, 'cp-nokeys'), codec, topicPrefix: prefix })).rejects.toThrow(/master keys/);
     } finally {
       await source.close();
     }

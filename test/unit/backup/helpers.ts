@@ -99,3 +99,20 @@ export async function expectExactCoverage(log: EventLog, blobs: BlobStore, prefi
   }
   return segments;
 }
+
+/** The blob store with its `delete` failing from the `failAt`-th call on (a crash in the middle of the retention). */
+export function failingDeletes(blobs: BlobStore, failAt: number, only: RegExp): BlobStore {
+  let n = 0;
+  return new Proxy(blobs, {
+    get(target, prop, receiver) {
+      if (prop === 'delete') {
+        return async (key: string) => {
+          if (only.test(key) && ++n >= failAt) throw new Error(`injected crash before deleting ${key}`);
+          return target.delete(key);
+        };
+      }
+      const v = Reflect.get(target, prop, receiver) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+}

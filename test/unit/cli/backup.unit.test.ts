@@ -52,6 +52,9 @@ describe('agentstate backup / restore (embedded)', () => {
     expect(rows).toHaveLength(4);
     expect(rows.reduce((n, r) => n + r.segments, 0)).toBeGreaterThan(0);
     expect(rows.reduce((n, r) => n + Number(r.lagRecords), 0)).toBe(2); // c-4 created + 1 update
+    lines.length = 0;
+    expect(await run(backup, 'status')).toBe(0);
+    expect(lines).toContain('oldest restorable time: the start of the backup (no segment retired)');
   });
 
   it('drill restores the latest backup into a scratch data dir, verifies, records it in backup_drills, cleans up; status shows it', async () => {
@@ -117,6 +120,10 @@ describe('agentstate backup / restore (embedded)', () => {
     expect(() => loadConfig({ BACKUP_COMPRESSION: 'zip' }, [])).toThrow(/BACKUP_COMPRESSION/);
     expect(() => loadConfig({ KAFKA_BROKERS: 'k:9092' }, [])).toThrow(/S3_ENDPOINT/);
     expect(() => loadConfig({}, ['--x'])).toThrow(/arguments/);
+    expect(() => loadConfig({ BACKUP_KEEP_DAYS: '-1' }, [])).toThrow(/BACKUP_KEEP_DAYS/);
+    // Retention by age is off unless asked for: nothing changes for existing backups.
+    expect(loadConfig({}, [])).toMatchObject({ checkpointIntervalMs: 0, keepDays: 0, keepMonthly: 0 });
+    expect(loadConfig({ BACKUP_CHECKPOINT_INTERVAL_MS: '86400000', BACKUP_KEEP_DAYS: '30', BACKUP_KEEP_MONTHLY: '12' }, [])).toMatchObject({ checkpointIntervalMs: 86_400_000, keepDays: 30, keepMonthly: 12 });
     expect(loadConfig({}, [])).toMatchObject({ profile: 'embedded', group: 'agentstate.backup', segmentMaxBytes: 8 * 1024 * 1024, segmentMaxAgeMs: 30_000, compression: 'lz4', metricsPort: 9465 });
   });
 });
