@@ -1,6 +1,7 @@
 import { hash } from 'node:crypto';
 import type { StoredRecord } from '../log/port.js';
 import { cleanMessage } from '../domain/index.js';
+import { scanEvent } from './scan.js';
 
 /**
  * What analytics needs of one event record, read without building the state
@@ -48,10 +49,47 @@ export type BodyReader = (value: Buffer) => Promise<unknown>;
  * Confluent-framed Avro (needs `avro`), `{` is the embedded JSON codec.
  */
 export function bodyReader(avro?: (value: Buffer) => Promise<unknown>): BodyReader {
-  return async (value) => {
+  const reader: BodyReader = async (value) => {
     if (value[0] === 0x7b) return JSON.parse(value.toString('utf8')) as unknown;
     if (value[0] === 0 && avro) return avro(value);
     throw new Error(value[0] === 0 ? 'Avro record and no schema registry configured' : `first byte ${value[0]} is neither Avro (0) nor JSON ({)`);
+  };
+  jsonReaders.add(reader);
+  return reader;
+}
+
+/** Readers that read `{` records with JSON.parse: for them `readFact` may scan the bytes instead (same figures). */
+const jsonReaders = new WeakSet<BodyReader>();
+
+/**
+ * {@link readFact} without waiting, for the records the scanner reads (JSON
+ * records of a `bodyReader`, in the codec's canonical form); undefined for
+ * the others, which `readFact` reads.
+ */
+export function scanFact(record: StoredRecord, read: BodyReader): FactReading | undefined {
+  if (record.value === null || record.value[0] !== 0x7b || !jsonReaders.has(read)) return undefined;
+  const s = scanEvent(record.value, record.key);
+  if (!s) return undefined;
+  return {
+    kind: 'fact',
+    fact: {
+      partition: record.partition,
+      offset: record.offset,
+      instanceId: record.key,
+      version: s.version,
+      epoch: s.epoch,
+      timestamp: s.timestamp,
+      eventType: s.eventType,
+      checksum: s.checksum,
+      changes: s.changes,
+      changesetBytes: s.changesetBytes,
+      recordBytes: recordBytes(record),
+      sizeDelta: s.sizeDelta,
+      changeKey: s.changeKey,
+      status: s.status,
+      agentType: s.agentType,
+      sealed: s.sealed,
+    },
   };
 }
 
@@ -64,6 +102,11 @@ const enc = (v: unknown): string | null => (v === undefined ? null : JSON.string
  * field is a `skip` with its reason (issue 16, Bad input).
  */
 export async function readFact(record: StoredRecord, read: BodyReader): Promise<FactReading> {
+  return scanFact(record, read) ?? parseFact(record, read);
+}
+
+/** {@link readFact} by decoding the whole record (Avro, and JSON the scanner leaves alone). */
+export async function parseFact(record: StoredRecord, read: BodyReader): Promise<FactReading> {
   if (record.value === null) return { kind: 'skip', reason: 'tombstone', detail: 'null value' };
   let body: unknown;
   try {
