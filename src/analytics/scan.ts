@@ -33,396 +33,381 @@ export interface ScannedEvent {
 
 class Bail {}
 const BAIL = new Bail();
-const bail = (): never => {
-  throw BAIL;
-};
 
-// The scanner's cursor: one record at a time, synchronously.
-let buf: Buffer = Buffer.alloc(0);
-let len = 0;
-let pos = 0;
+/*
+ * The scanner: each function takes the record's bytes and a position and
+ * returns the position after what it read (locals and arguments, which V8
+ * keeps in registers, in the per-byte loops). Rare facts go to these:
+ */
 /** False once the value being skipped is not in JSON.stringify's form. */
 let exact = true;
 /** True once a string skipped has an escape. */
 let escaped = false;
+/** The last number read, and the last key's span (without quotes). */
+let num = 0;
+let keyS = 0;
+let keyE = 0;
 /** Bytes hashed into the changeset's key (grown on demand). */
 let scratch = Buffer.allocUnsafe(1 << 16);
 
-const at = (p: number): number => buf[p] ?? -1;
-const isDigit = (c: number): boolean => c >= 0x30 && c <= 0x39;
-const isHex = (c: number): boolean => isDigit(c) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66);
+const isDigit = (c: number | undefined): boolean => c !== undefined && c >= 0x30 && c <= 0x39;
+const isHex = (c: number | undefined): boolean => c !== undefined && (isDigit(c) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66));
 const MAX_DEPTH = 512;
 
 export function scanEvent(value: Buffer, key: string): ScannedEvent | undefined {
   if (value[0] !== 0x7b || !isUtf8(value)) return undefined;
-  buf = value;
-  len = value.length;
-  pos = 0;
   try {
-    return scanTop(key);
+    return scanTop(value, key);
   } catch (err) {
     if (err === BAIL) return undefined;
     throw err;
-  } finally {
-    buf = Buffer.alloc(0);
   }
 }
 
-function expect(c: number): void {
-  if (at(pos) !== c) bail();
-  pos++;
+function expect(b: Uint8Array, p: number, c: number): number {
+  if (b[p] !== c) throw BAIL;
+  return p + 1;
 }
 
-function skipString(): void {
-  let p = pos + 1;
+/** `p` at the opening quote. */
+function skipString(b: Uint8Array, p: number): number {
+  p++;
   for (;;) {
-    const c = at(p);
-    if (c === 0x22) break;
-    if (c < 0x20) bail(); // a control character, or the end
+    const c = b[p];
+    if (c === 0x22) return p + 1;
+    if (c === undefined || c < 0x20) throw BAIL; // the end, or a control character
     if (c !== 0x5c) {
       p++;
       continue;
     }
     escaped = true;
-    const e = at(p + 1);
+    const e = b[p + 1];
     if (e === 0x22 || e === 0x5c || e === 0x62 || e === 0x66 || e === 0x6e || e === 0x72 || e === 0x74) p += 2;
-    else if (e === 0x2f) (exact = false), (p += 2);
-    else if (e === 0x75) {
-      for (let k = p + 2; k < p + 6; k++) if (!isHex(at(k))) bail();
+    else if (e === 0x2f) {
+      exact = false;
+      p += 2;
+    } else if (e === 0x75 && isHex(b[p + 2]) && isHex(b[p + 3]) && isHex(b[p + 4]) && isHex(b[p + 5])) {
       exact = false;
       p += 6;
-    } else bail();
+    } else throw BAIL;
   }
-  pos = p + 1;
 }
 
-/** Reads a number token (JSON's grammar); clears `exact` unless JSON.stringify writes it so. */
-function number(): number {
-  const s = pos;
-  let p = pos;
-  const neg = at(p) === 0x2d;
+/** A number token (JSON's grammar) into `num`; clears `exact` unless JSON.stringify writes it so. */
+function number(b: Buffer, p: number): number {
+  const s = p;
+  const neg = b[p] === 0x2d;
   if (neg) p++;
   const d0 = p;
-  if (at(p) === 0x30) p++;
-  else if (isDigit(at(p))) while (isDigit(at(p))) p++;
-  else bail();
+  if (b[p] === 0x30) p++;
+  else if (isDigit(b[p])) while (isDigit(b[p])) p++;
+  else throw BAIL;
   let int = true;
-  if (at(p) === 0x2e) {
+  if (b[p] === 0x2e) {
     int = false;
-    if (!isDigit(at(++p))) bail();
-    while (isDigit(at(p))) p++;
+    if (!isDigit(b[++p])) throw BAIL;
+    while (isDigit(b[p])) p++;
   }
-  if (at(p) === 0x65 || at(p) === 0x45) {
+  if (b[p] === 0x65 || b[p] === 0x45) {
     int = false;
     p++;
-    if (at(p) === 0x2b || at(p) === 0x2d) p++;
-    if (!isDigit(at(p))) bail();
-    while (isDigit(at(p))) p++;
+    if (b[p] === 0x2b || b[p] === 0x2d) p++;
+    if (!isDigit(b[p])) throw BAIL;
+    while (isDigit(b[p])) p++;
   }
-  pos = p;
   if (int && p - d0 <= 15) {
     let v = 0;
-    for (let k = d0; k < p; k++) v = v * 10 + (buf[k]! - 0x30);
+    for (let k = d0; k < p; k++) v = v * 10 + (b[k]! - 0x30);
     if (neg && v === 0) exact = false;
-    return neg ? -v : v;
+    num = neg ? -v : v;
+    return p;
   }
-  const token = buf.toString('latin1', s, p);
-  const v = Number(token);
-  if (String(v) !== token) exact = false;
-  return v;
+  const token = b.toString('latin1', s, p);
+  num = Number(token);
+  if (String(num) !== token) exact = false;
+  return p;
 }
 
-function literal(text: string): void {
-  for (let k = 0; k < text.length; k++) if (at(pos + k) !== text.charCodeAt(k)) bail();
-  pos += text.length;
+function literal(b: Uint8Array, p: number, text: string): number {
+  for (let k = 0; k < text.length; k++) if (b[p + k] !== text.charCodeAt(k)) throw BAIL;
+  return p + text.length;
 }
 
-/** True when the key at [s, e) (no quotes) sorts after [ps, pe) by bytes (ASCII keys: the code-unit order). */
-function after(s: number, e: number, ps: number, pe: number): boolean {
-  if (ps < 0) return true;
-  const n = Math.min(e - s, pe - ps);
-  for (let k = 0; k < n; k++) {
-    const d = buf[s + k]! - buf[ps + k]!;
-    if (d !== 0) return d > 0;
-  }
-  return e - s > pe - ps;
-}
-
-/** Skips an object member's key and colon; returns the key's span (no quotes). The key's oddities clear `exact`. */
-function key(prevS: number, prevE: number): [number, number] {
-  if (at(pos) !== 0x22) bail();
-  const s = pos + 1;
+/**
+ * An object member's key and colon at `p`, its span into keyS/keyE. Clears
+ * `exact` for what JSON.stringify(JSON.parse(...)) would not give back: an
+ * integer-like key (put first), a duplicate (the last kept); keys in
+ * increasing order (ASCII, unescaped, after [prevS, prevE)) have neither.
+ */
+function key(b: Uint8Array, p: number, prevS: number, prevE: number): number {
+  if (b[p] !== 0x22) throw BAIL;
+  const s = p + 1;
+  const wasEscaped = escaped;
   escaped = false;
-  skipString();
-  const e = pos - 1;
-  // JSON.stringify(JSON.parse(...)) puts integer-like keys first and keeps the last of duplicates;
-  // keys in increasing order (ASCII, unescaped) have neither.
-  if (escaped || s === e || isDigit(buf[s]!) || !after(s, e, prevS, prevE)) exact = false;
-  else for (let k = s; k < e; k++) if (buf[k]! >= 0x80) exact = false;
-  expect(0x3a);
-  return [s, e];
+  p = skipString(b, p);
+  const e = p - 1;
+  if (escaped || s === e || isDigit(b[s])) exact = false;
+  else if (prevS >= 0) {
+    let k = 0;
+    const n = Math.min(e - s, prevE - prevS);
+    while (k < n && b[s + k] === b[prevS + k]) k++;
+    if (k < n ? b[s + k]! < b[prevS + k]! : e - s <= prevE - prevS) exact = false;
+  }
+  for (let k = s; k < e; k++) if (b[k]! >= 0x80) exact = false;
+  escaped = wasEscaped;
+  keyS = s;
+  keyE = e;
+  return expect(b, p, 0x3a);
 }
 
-function skipValue(depth: number): void {
-  if (depth > MAX_DEPTH) bail();
-  const c = at(pos);
-  if (c === 0x22) return skipString();
+function skipValue(b: Buffer, p: number, depth: number): number {
+  if (depth > MAX_DEPTH) throw BAIL;
+  const c = b[p];
+  if (c === 0x22) return skipString(b, p);
   if (c === 0x7b) {
-    pos++;
-    if (at(pos) === 0x7d) return void pos++;
-    let [ps, pe] = [-1, -1];
+    p++;
+    if (b[p] === 0x7d) return p + 1;
+    let ps = -1;
+    let pe = -1;
     for (;;) {
-      [ps, pe] = key(ps, pe);
-      skipValue(depth + 1);
-      if (at(pos) === 0x7d) return void pos++;
-      expect(0x2c);
+      p = key(b, p, ps, pe);
+      ps = keyS;
+      pe = keyE;
+      p = skipValue(b, p, depth + 1);
+      if (b[p] === 0x7d) return p + 1;
+      p = expect(b, p, 0x2c);
     }
   }
   if (c === 0x5b) {
-    pos++;
-    if (at(pos) === 0x5d) return void pos++;
+    p++;
+    if (b[p] === 0x5d) return p + 1;
     for (;;) {
-      skipValue(depth + 1);
-      if (at(pos) === 0x5d) return void pos++;
-      expect(0x2c);
+      p = skipValue(b, p, depth + 1);
+      if (b[p] === 0x5d) return p + 1;
+      p = expect(b, p, 0x2c);
     }
   }
-  if (c === 0x74) return literal('true');
-  if (c === 0x66) return literal('false');
-  if (c === 0x6e) return literal('null');
-  if (c === 0x2d || isDigit(c)) return void number();
-  bail();
+  if (c === 0x74) return literal(b, p, 'true');
+  if (c === 0x66) return literal(b, p, 'false');
+  if (c === 0x6e) return literal(b, p, 'null');
+  if (c === 0x2d || isDigit(c)) return number(b, p);
+  throw BAIL;
 }
 
-/** A string value's text: its bytes when unescaped, else as JSON.parse reads it. */
-function stringAt(s: number, e: number, wasEscaped: boolean): string {
-  return wasEscaped ? (JSON.parse(buf.toString('utf8', s, e)) as string) : buf.toString('utf8', s + 1, e - 1);
+/** A string value at [s, e) (quotes included): its bytes when unescaped, else as JSON.parse reads it. */
+function stringAt(b: Buffer, s: number, e: number, wasEscaped: boolean): string {
+  return wasEscaped ? (JSON.parse(b.toString('utf8', s, e)) as string) : b.toString('utf8', s + 1, e - 1);
 }
 
-/** Top-level member names, as bytes. */
-const NAMES = ['changeset', 'changesetRef', 'encryptedChangeset', 'eventType', 'instanceId', 'stateChecksum', 'timestamp', 'version', 'writerEpoch'] as const;
-type Name = (typeof NAMES)[number];
-const NAME_BYTES = NAMES.map((n) => Buffer.from(n));
-
-function named(s: number, e: number): Name | undefined {
-  for (let i = 0; i < NAMES.length; i++) {
-    const b = NAME_BYTES[i]!;
-    if (b.length !== e - s) continue;
-    let k = 0;
-    while (k < b.length && b[k] === buf[s + k]) k++;
-    if (k === b.length) return NAMES[i];
-  }
-  return undefined;
+/** The value at [s, e) as JSON.stringify(JSON.parse(...)) writes it. */
+function reserialised(b: Buffer, s: number, e: number): string {
+  return JSON.stringify(JSON.parse(b.toString('utf8', s, e)));
 }
 
-function scanTop(instanceKey: string): ScannedEvent {
-  expect(0x7b);
-  const strings: Partial<Record<Name, string>> = {};
-  const numbers: Partial<Record<Name, number>> = {};
-  let changes: Changes | undefined;
+function isText(b: Uint8Array, s: number, e: number, text: string): boolean {
+  if (e - s !== text.length) return false;
+  for (let k = 0; k < text.length; k++) if (b[s + k] !== text.charCodeAt(k)) return false;
+  return true;
+}
+
+/** Top-level members analytics reads (index = the order below). */
+const NAMES = ['changeset', 'changesetRef', 'encryptedChangeset', 'eventType', 'instanceId', 'stateChecksum', 'timestamp', 'version', 'writerEpoch'];
+
+function named(b: Uint8Array, s: number, e: number): number {
+  for (let i = 0; i < NAMES.length; i++) if (isText(b, s, e, NAMES[i]!)) return i;
+  return -1;
+}
+
+function scanTop(b: Buffer, instanceKey: string): ScannedEvent {
+  let p = expect(b, 0, 0x7b);
+  let eventType: string | undefined;
+  let checksum: string | undefined;
+  let instanceId: string | undefined;
+  let version: number | undefined;
+  let epoch: number | undefined;
+  let timestamp: number | undefined;
+  let changes = false;
   let sealed = false;
   let sealedBytes = 0;
   let ref: Record<string, unknown> | undefined;
-  let [ps, pe] = [-1, -1];
+  let ps = -1;
+  let pe = -1;
   for (;;) {
     exact = true;
-    [ps, pe] = key(ps, pe);
-    if (!exact) bail(); // duplicate, unordered or odd member names: the parse path decides
-    const name = named(ps, pe);
-    const c = at(pos);
-    const s = pos;
+    p = key(b, p, ps, pe);
+    if (!exact) throw BAIL; // duplicate, unordered or odd member names: the parse path decides
+    ps = keyS;
+    pe = keyE;
+    const name = named(b, ps, pe);
+    const c = b[p];
+    const s = p;
     escaped = false;
-    if (name === 'changeset') {
-      if (c !== 0x5b) bail();
-      changes = scanChanges();
-    } else if (name === 'changesetRef' && (c === 0x7b || c === 0x5b)) {
-      skipValue(1);
-      ref = JSON.parse(buf.toString('utf8', s, pos)) as Record<string, unknown>;
-    } else if (name === 'encryptedChangeset' && c === 0x22) {
-      skipString();
+    const str = c === 0x22;
+    const numeric = c === 0x2d || isDigit(c);
+    if (name === 0) {
+      if (c !== 0x5b) throw BAIL;
+      p = scanChanges(b, p);
+      changes = true;
+    } else if (name === 1 && (c === 0x7b || c === 0x5b)) {
+      p = skipValue(b, p, 1);
+      ref = JSON.parse(b.toString('utf8', s, p)) as Record<string, unknown>;
+    } else if (name === 2 && str) {
+      p = skipString(b, p);
       sealed = true;
-      sealedBytes = escaped ? Buffer.byteLength(stringAt(s, pos, true)) : pos - s - 2;
-    } else if ((name === 'instanceId' || name === 'eventType' || name === 'stateChecksum') && c === 0x22) {
-      skipString();
-      strings[name] = stringAt(s, pos, escaped);
-    } else if ((name === 'version' || name === 'writerEpoch' || name === 'timestamp') && (c === 0x2d || isDigit(c))) {
-      numbers[name] = number();
-    } else if (name === undefined || name === 'changesetRef' || name === 'encryptedChangeset') {
-      skipValue(1);
-    } else bail(); // a field analytics needs, of another type
-    if (at(pos) === 0x7d) break;
-    expect(0x2c);
+      sealedBytes = escaped ? Buffer.byteLength(stringAt(b, s, p, true)) : p - s - 2;
+    } else if (name === 3 && str) eventType = stringAt(b, s, (p = skipString(b, p)), escaped);
+    else if (name === 4 && str) instanceId = stringAt(b, s, (p = skipString(b, p)), escaped);
+    else if (name === 5 && str) checksum = stringAt(b, s, (p = skipString(b, p)), escaped);
+    else if (name === 6 && numeric) (p = number(b, p)), (timestamp = num);
+    else if (name === 7 && numeric) (p = number(b, p)), (version = num);
+    else if (name === 8 && numeric) (p = number(b, p)), (epoch = num);
+    else if (name < 0 || name === 1 || name === 2) p = skipValue(b, p, 1);
+    else throw BAIL; // a field analytics needs, of another type: the parse path names it
+    if (b[p] === 0x7d) break;
+    p = expect(b, p, 0x2c);
   }
-  if (++pos !== len) bail();
-  const { instanceId, eventType, stateChecksum } = strings;
-  const { version, writerEpoch, timestamp } = numbers;
-  if (instanceId === undefined || eventType === undefined || stateChecksum === undefined || version === undefined || writerEpoch === undefined || timestamp === undefined || !changes) bail();
-  if (instanceId !== instanceKey || !Number.isSafeInteger(version) || version! < 1) bail();
+  if (p + 1 !== b.length) throw BAIL;
+  if (instanceId === undefined || eventType === undefined || checksum === undefined || version === undefined || epoch === undefined || timestamp === undefined || !changes) throw BAIL;
+  if (instanceId !== instanceKey || !Number.isSafeInteger(version) || version < 1) throw BAIL;
   const plain = ref === undefined && !sealed;
-  if (plain && changes!.bad) bail();
+  const c = current;
+  if (plain && c.bad) throw BAIL;
   return {
-    version: version!,
-    epoch: writerEpoch!,
-    timestamp: timestamp!,
-    eventType: eventType!,
-    checksum: stateChecksum!,
-    changes: ref !== undefined ? Number(ref.changes ?? 0) : sealed ? 0 : changes!.count,
-    changesetBytes: ref !== undefined ? Number(ref.bytes ?? 0) : sealed ? sealedBytes : changes!.bytes,
-    sizeDelta: plain ? changes!.sizeDelta : 0,
-    changeKey: plain && changes!.count > 0 ? changes!.key : undefined,
-    status: plain ? changes!.status : undefined,
-    agentType: plain ? changes!.agentType : undefined,
+    version,
+    epoch,
+    timestamp,
+    eventType,
+    checksum,
+    changes: ref !== undefined ? Number(ref.changes ?? 0) : sealed ? 0 : c.count,
+    changesetBytes: ref !== undefined ? Number(ref.bytes ?? 0) : sealed ? sealedBytes : c.bytes,
+    sizeDelta: plain ? c.sizeDelta : 0,
+    changeKey: plain && c.count > 0 ? hash('sha1', scratch.subarray(0, c.keyBytes), 'base64') : undefined,
+    status: plain ? c.status : undefined,
+    agentType: plain ? c.agentType : undefined,
     sealed,
     ref,
   };
 }
 
-interface Changes {
-  count: number;
-  /** An item the parse path refuses (not an object, no string path or op): fatal unless sealed or claim-checked. */
-  bad: boolean;
-  bytes: number;
-  sizeDelta: number;
-  status: string | undefined;
-  agentType: string | undefined;
-  /** sha1 (base64) of the key text; '' when there is none. */
-  key: string;
-}
+/** The changeset's figures, reset per record. */
+const current = { count: 0, bad: false, bytes: 0, sizeDelta: 0, status: undefined as string | undefined, agentType: undefined as string | undefined, keyBytes: 0 };
 
-const CHANGE_NAMES = ['newValue', 'oldBytes', 'oldValue', 'op', 'path'] as const;
-const CHANGE_BYTES = CHANGE_NAMES.map((n) => Buffer.from(n));
-const OPS = ['create', 'update', 'delete'].map((o) => Buffer.from(o));
-
-function changeName(s: number, e: number): number {
-  for (let i = 0; i < CHANGE_BYTES.length; i++) {
-    const b = CHANGE_BYTES[i]!;
-    if (b.length !== e - s) continue;
-    let k = 0;
-    while (k < b.length && b[k] === buf[s + k]) k++;
-    if (k === b.length) return i;
-  }
-  return -1;
-}
-
-function ensureScratch(n: number): void {
-  if (scratch.length >= n) return;
-  const bigger = Buffer.allocUnsafe(Math.max(n, scratch.length * 2));
-  scratch.copy(bigger);
-  scratch = bigger;
-}
-
-/** The changeset array at `pos`: byte counts, size change, status and agent type, and the bytes of its key. */
-function scanChanges(): Changes {
-  const out: Changes = { count: 0, bad: false, bytes: 0, sizeDelta: 0, status: undefined, agentType: undefined, key: '' };
-  let n = 0; // bytes of the key text in `scratch`
-  pos++;
-  if (at(pos) === 0x5d) {
-    pos++;
-    return out;
-  }
+/** The changeset array at `p`: byte counts, size change, status and agent type into `current`, its key text into `scratch`. */
+function scanChanges(b: Buffer, p: number): number {
+  const c = current;
+  c.count = 0;
+  c.bad = false;
+  c.bytes = 0;
+  c.sizeDelta = 0;
+  c.status = undefined;
+  c.agentType = undefined;
+  c.keyBytes = 0;
+  p++;
+  if (b[p] === 0x5d) return p + 1;
   for (;;) {
-    out.count++;
-    if (at(pos) !== 0x7b) {
-      out.bad = true;
-      skipValue(2);
-    } else n = scanChange(out, n);
-    if (at(pos) === 0x5d) break;
-    expect(0x2c);
+    c.count++;
+    if (b[p] !== 0x7b) {
+      c.bad = true;
+      p = skipValue(b, p, 2);
+    } else p = scanChange(b, p);
+    if (b[p] === 0x5d) return p + 1;
+    p = expect(b, p, 0x2c);
   }
-  pos++;
-  if (!out.bad) out.key = hash('sha1', scratch.subarray(0, n), 'base64');
-  return out;
 }
 
-/** One change object at `pos`; adds its figures to `out` and its key text at `scratch[n..]`; returns the new `n`. */
-function scanChange(out: Changes, n: number): number {
-  pos++;
-  const span = [-1, -1, -1, -1, -1, -1, -1, -1, -1, -1]; // [s, e) per CHANGE_NAMES entry
-  const exactOf = [true, true, true, true, true];
+/** One change object at `p` (CHANGE_NAMES members); adds its figures and key text to `current`. */
+function scanChange(b: Buffer, p: number): number {
+  let newS = -1;
+  let newE = -1;
+  let newExact = true;
+  let oldS = -1;
+  let oldE = -1;
+  let oldExact = true;
+  let opS = -1;
+  let opE = -1;
+  let pathS = -1;
+  let pathE = -1;
   let oldBytes: number | undefined;
-  let pathEscaped = false;
-  let opEscaped = false;
-  if (at(pos) !== 0x7d) {
-    let [ps, pe] = [-1, -1];
+  let oddText = false;
+  p++;
+  if (b[p] !== 0x7d) {
+    let ps = -1;
+    let pe = -1;
     for (;;) {
       exact = true;
-      [ps, pe] = key(ps, pe);
-      if (!exact) bail();
-      const i = changeName(ps, pe);
-      const s = pos;
+      p = key(b, p, ps, pe);
+      if (!exact) throw BAIL;
+      ps = keyS;
+      pe = keyE;
+      const s = p;
       escaped = false;
-      if (i === 1 && (at(pos) === 0x2d || isDigit(at(pos)))) oldBytes = number();
-      else skipValue(3);
-      if (i >= 0) {
-        span[2 * i] = s;
-        span[2 * i + 1] = pos;
-        exactOf[i] = exact;
-        if (i === 3) opEscaped = escaped;
-        if (i === 4) pathEscaped = escaped;
-      }
-      if (at(pos) === 0x7d) break;
-      expect(0x2c);
+      if (isText(b, ps, pe, 'oldBytes') && (b[p] === 0x2d || isDigit(b[p]))) (p = number(b, p)), (oldBytes = num);
+      else p = skipValue(b, p, 3);
+      if (isText(b, ps, pe, 'newValue')) (newS = s), (newE = p), (newExact = exact);
+      else if (isText(b, ps, pe, 'oldValue')) (oldS = s), (oldE = p), (oldExact = exact);
+      else if (isText(b, ps, pe, 'op')) (opS = s), (opE = p), (oddText ||= escaped);
+      else if (isText(b, ps, pe, 'path')) (pathS = s), (pathE = p), (oddText ||= escaped);
+      if (b[p] === 0x7d) break;
+      p = expect(b, p, 0x2c);
     }
   }
-  pos++;
-  const [newS, newE, , , oldS, oldE, opS, opE, pathS, pathE] = span as [number, number, number, number, number, number, number, number, number, number];
-  if (pathS < 0 || opS < 0 || buf[pathS] !== 0x22 || buf[opS] !== 0x22) {
-    out.bad = true;
-    return n;
+  const c = current;
+  if (pathS < 0 || opS < 0 || b[pathS] !== 0x22 || b[opS] !== 0x22) {
+    c.bad = true;
+    return p + 1;
   }
-  if (pathEscaped || opEscaped) bail();
-  const text = (s: number, e: number, ex: boolean): string => (ex ? buf.toString('utf8', s, e) : JSON.stringify(JSON.parse(buf.toString('utf8', s, e))));
-  const oldInexact = oldS >= 0 && !exactOf[2] ? text(oldS, oldE, false) : undefined;
-  const newInexact = newS >= 0 && !exactOf[0] ? text(newS, newE, false) : undefined;
-  const oldLen = oldS < 0 ? (oldBytes ?? 0) : oldInexact !== undefined ? Buffer.byteLength(oldInexact) : oldE - oldS;
-  const newLen = newS < 0 ? 0 : newInexact !== undefined ? Buffer.byteLength(newInexact) : newE - newS;
+  if (oddText) throw BAIL; // escapes in a path or op: the parse path reads it
+  const oldText = oldS >= 0 && !oldExact ? reserialised(b, oldS, oldE) : undefined;
+  const newText = newS >= 0 && !newExact ? reserialised(b, newS, newE) : undefined;
+  const oldLen = oldS < 0 ? (oldBytes ?? 0) : oldText !== undefined ? Buffer.byteLength(oldText) : oldE - oldS;
+  const newLen = newS < 0 ? 0 : newText !== undefined ? Buffer.byteLength(newText) : newE - newS;
   const p0 = pathS + 1;
   const p1 = pathE - 1;
-  out.bytes += p1 - p0 + (oldS >= 0 ? oldLen : 0) + newLen;
-  out.sizeDelta += sizeChangeAt(p0, p1, opS + 1, opE - 1, oldLen, newLen);
-  if (newS >= 0 && isPath(p0, p1, '/status')) out.status = unquote(newInexact ?? text(newS, newE, true));
-  else if (newS >= 0 && isPath(p0, p1, '/agentType')) out.agentType = unquote(newInexact ?? text(newS, newE, true));
+  c.bytes += p1 - p0 + (oldS >= 0 ? oldLen : 0) + newLen;
+  c.sizeDelta += sizeChangeAt(b, p0, p1, opS + 1, opE - 1, oldLen, newLen);
+  if (newS >= 0 && isText(b, p0, p1, '/status')) c.status = unquote(newText ?? b.toString('utf8', newS, newE));
+  else if (newS >= 0 && isText(b, p0, p1, '/agentType')) c.agentType = unquote(newText ?? b.toString('utf8', newS, newE));
 
-  // Key text: path with numeric segments as '#', \0, op, \0, the new value's text, \u0001.
-  ensureScratch(n + (p1 - p0) + (opE - opS) + (newInexact !== undefined ? Buffer.byteLength(newInexact) : newE - newS) + 8);
-  for (let k = p0; k < p1; k++) {
-    const c = buf[k]!;
-    scratch[n++] = c;
-    if (c !== 0x2f) continue;
-    let d = k + 1;
-    while (d < p1 && isDigit(buf[d]!)) d++;
-    if (d > k + 1 && (d === p1 || buf[d] === 0x2f)) {
-      scratch[n++] = 0x23;
-      k = d - 1;
+  // Key text: the path with numeric segments as '#', \0, the op, \0, the new value's text, \u0001.
+  let n = c.keyBytes;
+  if (scratch.length < n + (p1 - p0) + (opE - opS) + (newText !== undefined ? Buffer.byteLength(newText) : newE - newS) + 8) {
+    const bigger = Buffer.allocUnsafe(2 * scratch.length + (newE - newS) + (p1 - p0) + (newText?.length ?? 0) * 3);
+    scratch.copy(bigger, 0, 0, n);
+    scratch = bigger;
+  }
+  const k = scratch;
+  for (let i = p0; i < p1; i++) {
+    const ch = b[i]!;
+    k[n++] = ch;
+    if (ch !== 0x2f) continue;
+    let d = i + 1;
+    while (d < p1 && isDigit(b[d])) d++;
+    if (d > i + 1 && (d === p1 || b[d] === 0x2f)) {
+      k[n++] = 0x23;
+      i = d - 1;
     }
   }
-  scratch[n++] = 0;
-  for (let k = opS + 1; k < opE - 1; k++) scratch[n++] = buf[k]!;
-  scratch[n++] = 0;
-  if (newInexact !== undefined) n += scratch.write(newInexact, n, 'utf8');
-  else if (newS >= 0) n += buf.copy(scratch, n, newS, newE);
-  scratch[n++] = 0x01;
-  return n;
-}
-
-function isPath(s: number, e: number, path: string): boolean {
-  if (e - s !== path.length) return false;
-  for (let k = 0; k < path.length; k++) if (buf[s + k] !== path.charCodeAt(k)) return false;
-  return true;
+  k[n++] = 0;
+  for (let i = opS + 1; i < opE - 1; i++) k[n++] = b[i]!;
+  k[n++] = 0;
+  if (newText !== undefined) n += k.write(newText, n, 'utf8');
+  else if (newS >= 0) n += b.copy(k, n, newS, newE);
+  k[n++] = 0x01;
+  c.keyBytes = n;
+  return p + 1;
 }
 
 /** `sizeChange` (fact.ts) on the path and op bytes at [p0, p1) and [o0, o1). */
-function sizeChangeAt(p0: number, p1: number, o0: number, o1: number, oldLen: number, newLen: number): number {
-  let op = -1;
-  for (let i = 0; i < OPS.length && op < 0; i++) if (OPS[i]!.length === o1 - o0 && OPS[i]!.equals(buf.subarray(o0, o1))) op = i;
-  if (op === 1) return newLen - oldLen;
-  if (op < 0) return 0;
+function sizeChangeAt(b: Uint8Array, p0: number, p1: number, o0: number, o1: number, oldLen: number, newLen: number): number {
+  if (isText(b, o0, o1, 'update')) return newLen - oldLen;
+  const create = isText(b, o0, o1, 'create');
+  if (!create && !isText(b, o0, o1, 'delete')) return 0;
   let k = p1;
-  while (k > p0 && buf[k - 1] !== 0x2f) k--;
+  while (k > p0 && b[k - 1] !== 0x2f) k--;
   let digits = k < p1;
-  for (let j = k; j < p1 && digits; j++) digits = isDigit(buf[j]!);
+  for (let j = k; j < p1 && digits; j++) digits = isDigit(b[j]);
   const member = digits ? 1 : p1 - k + 4;
-  return op === 0 ? newLen + member : -(oldLen + member);
+  return create ? newLen + member : -(oldLen + member);
 }
 
 function unquote(text: string): string {
