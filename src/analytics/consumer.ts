@@ -203,6 +203,7 @@ export class AnalyticsConsumer {
       }
       if (!h) continue;
       if (h.access && h.access.length > 0) beats.push(h);
+      if (h.role === 'access') continue; // an SDK process's access report: no host
       const rec = hostRecord(h);
       if (!newer(rec, this.hosts.get(rec.nodeId))) continue;
       this.hosts.set(rec.nodeId, rec);
