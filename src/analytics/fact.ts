@@ -1,6 +1,8 @@
 import { hash } from 'node:crypto';
 import type { StoredRecord } from '../log/port.js';
 import { cleanMessage } from '../domain/index.js';
+import { sizeChange } from '../domain/state-size.js';
+import { HEADER } from '../client/tail.js';
 import { scanEvent } from './scan.js';
 
 /**
@@ -84,7 +86,7 @@ export function scanFact(record: StoredRecord, read: BodyReader): FactReading | 
       changes: s.changes,
       changesetBytes: s.changesetBytes,
       recordBytes: recordBytes(record),
-      sizeDelta: s.sizeDelta,
+      sizeDelta: s.ref !== undefined ? claimedSizeDelta(record) : s.sizeDelta,
       changeKey: s.changeKey,
       status: s.status,
       agentType: s.agentType,
@@ -136,12 +138,13 @@ export async function parseFact(record: StoredRecord, read: BodyReader): Promise
   let changeKey: string | undefined;
   const changes = w.changeset as unknown[];
   // A claim-checked changeset (docs/writer.md, Large changesets): its size and count travel in the
-  // reference, so analytics never fetches the body; its effect on the state size is not estimated (0).
+  // reference and its state-size change in the record's header, so analytics never fetches the body.
   const ref = w.changesetRef;
   const claimChecked = typeof ref === 'object' && ref !== null;
   if (claimChecked) {
     const r = ref as Record<string, unknown>;
     changesetBytes = Number(r.bytes ?? 0);
+    sizeDelta = claimedSizeDelta(record);
   } else if (sealed) {
     changesetBytes = Buffer.isBuffer(sealedBytes) ? sealedBytes.length : Buffer.byteLength(sealedBytes as string);
   } else if (changes.length > 0) {
@@ -188,6 +191,18 @@ export async function parseFact(record: StoredRecord, read: BodyReader): Promise
 }
 
 /**
+ * A claim-checked changeset's estimated state-size change, from the record's
+ * `stateSizeDelta` header (the writer's `changesetSizeDelta`); 0 when the
+ * header is absent (records written before it, or by another writer) or not
+ * an integer.
+ */
+function claimedSizeDelta(record: Pick<StoredRecord, 'headers'>): number {
+  const text = record.headers[HEADER.stateSizeDelta];
+  const n = text === undefined ? NaN : Number(text);
+  return Number.isSafeInteger(n) ? n : 0;
+}
+
+/**
  * What a record occupies on the log, as the consumer sees it: the UTF-8 key,
  * each header's key and value, and the value (Avro framing included). Kafka's
  * per-record and per-batch framing (varints, attributes, CRC) is not counted.
@@ -206,20 +221,6 @@ const REQUIRED: ReadonlyArray<[string, 'string' | 'number']> = [
   ['timestamp', 'number'],
   ['stateChecksum', 'string'],
 ];
-
-/**
- * Estimated change of the canonical JSON size: a member `"key":value,` appears
- * or goes (key taken from the path's last segment, plus quotes, colon and a
- * separator); an update swaps one value for another. Exact up to separators.
- */
-export function sizeChange(path: string, op: string, oldLen: number, newLen: number): number {
-  if (op === 'update') return newLen - oldLen;
-  const key = path.slice(path.lastIndexOf('/') + 1);
-  const member = /^\d+$/.test(key) ? 1 : Buffer.byteLength(key) + 4;
-  if (op === 'create') return newLen + member;
-  if (op === 'delete') return -(oldLen + member);
-  return 0;
-}
 
 function unquote(text: string): string {
   return text.startsWith('"') && text.endsWith('"') ? text.slice(1, -1) : text;
