@@ -7,13 +7,16 @@
  *     records), the ceiling any consumer of this log has here;
  *   - analytics: the AnalyticsConsumer (read, fold, detect, write windows,
  *     anomalies and checkpoints, commit), reported as a ratio to the baseline;
- *   - fold only: readFact + PartitionFold on records already in memory (no I/O).
+ *   - fold only: readFact + PartitionFold on records already in memory (no I/O);
+ *   - fold only, parse path: the same with every record parsed (parseFact: JSON.parse
+ *     and re-serialised values, the reader before the byte scan), for an A/B in one run.
  * Options: --agents N (healthy agents, default 300), --seconds S (log time, default 60).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AnalyticsConsumer, PartitionFold, bodyReader, readFact, resolveSettings } from '../src/analytics/index.js';
+import { AnalyticsConsumer, PartitionFold, bodyReader, readFact, resolveSettings, type FactReading } from '../src/analytics/index.js';
+import { parseFact } from '../src/analytics/fact.js';
 import { JsonEventCodec } from '../src/client/index.js';
 import { buildFaultScenario } from '../src/demo/faults.js';
 import type { StoredRecord } from '../src/log/port.js';
@@ -86,24 +89,26 @@ async function main(): Promise<void> {
       await store.close();
     }
 
-    // Fold only: the records in memory, no I/O.
-    {
-      const records: StoredRecord[] = [];
-      const end = await log.endOffsets(topics.events);
-      for (const [p, until] of Object.entries(end)) records.push(...(await log.read(topics.events, Number(p), '0', until)));
+    // Fold only: the records in memory, no I/O; with the scan, then with every record parsed.
+    const records: StoredRecord[] = [];
+    const end = await log.endOffsets(topics.events);
+    for (const [p, until] of Object.entries(end)) records.push(...(await log.read(topics.events, Number(p), '0', until)));
+    const foldOnly = async (run: string, reader: (r: StoredRecord) => Promise<FactReading>): Promise<void> => {
       const settings = resolveSettings();
       const folds = new Map<number, PartitionFold>();
-      const read = bodyReader();
       const started = performance.now();
       for (const r of records) {
         let f = folds.get(r.partition);
         if (!f) folds.set(r.partition, (f = new PartitionFold(r.partition, settings)));
-        f.add(r.key, r.offset, await readFact(r, read));
+        f.add(r.key, r.offset, await reader(r));
       }
       for (const f of folds.values()) f.drain();
       const s = (performance.now() - started) / 1000;
-      rows.push({ run: 'fold only (no I/O)', events: records.length, seconds: s, eventsPerSec: records.length / s, ratio: num(records.length / s / base, 2) });
-    }
+      rows.push({ run, events: records.length, seconds: s, eventsPerSec: records.length / s, ratio: num(records.length / s / base, 2) });
+    };
+    const read = bodyReader();
+    await foldOnly('fold only (no I/O)', (r) => readFact(r, read));
+    await foldOnly('fold only, parse path (no I/O)', (r) => parseFact(r, read));
 
     process.stdout.write(
       `\n${markdownTable(rows, [
