@@ -1,5 +1,6 @@
 import { isUtf8 } from 'node:buffer';
 import { hash } from 'node:crypto';
+import { BAIL, expect, isDigit, isText, key, lex, number, reserialised, skipString, skipValue, stringAt } from './json-lexer.js';
 
 /**
  * A JSON event record read in one pass over its bytes, without building it
@@ -31,183 +32,17 @@ export interface ScannedEvent {
   ref: Record<string, unknown> | undefined;
 }
 
-class Bail {}
-const BAIL = new Bail();
-
-/*
- * The scanner: each function takes the record's bytes and a position and
- * returns the position after what it read (locals and arguments, which V8
- * keeps in registers, in the per-byte loops). Rare facts go to these:
- */
-/** False once the value being skipped is not in JSON.stringify's form. */
-let exact = true;
-/** True once a string skipped has an escape. */
-let escaped = false;
-/** The last number read, and the last key's span (without quotes). */
-let num = 0;
-let keyS = 0;
-let keyE = 0;
 /** Bytes hashed into the changeset's key (grown on demand). */
 let scratch = Buffer.allocUnsafe(1 << 16);
 
-const isDigit = (c: number | undefined): boolean => c !== undefined && c >= 0x30 && c <= 0x39;
-const isHex = (c: number | undefined): boolean => c !== undefined && (isDigit(c) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66));
-const MAX_DEPTH = 512;
-
-export function scanEvent(value: Buffer, key: string): ScannedEvent | undefined {
+export function scanEvent(value: Buffer, instanceKey: string): ScannedEvent | undefined {
   if (value[0] !== 0x7b || !isUtf8(value)) return undefined;
   try {
-    return scanTop(value, key);
+    return scanTop(value, instanceKey);
   } catch (err) {
     if (err === BAIL) return undefined;
     throw err;
   }
-}
-
-function expect(b: Uint8Array, p: number, c: number): number {
-  if (b[p] !== c) throw BAIL;
-  return p + 1;
-}
-
-/** `p` at the opening quote. */
-function skipString(b: Uint8Array, p: number): number {
-  p++;
-  for (;;) {
-    const c = b[p];
-    if (c === 0x22) return p + 1;
-    if (c === undefined || c < 0x20) throw BAIL; // the end, or a control character
-    if (c !== 0x5c) {
-      p++;
-      continue;
-    }
-    escaped = true;
-    const e = b[p + 1];
-    if (e === 0x22 || e === 0x5c || e === 0x62 || e === 0x66 || e === 0x6e || e === 0x72 || e === 0x74) p += 2;
-    else if (e === 0x2f) {
-      exact = false;
-      p += 2;
-    } else if (e === 0x75 && isHex(b[p + 2]) && isHex(b[p + 3]) && isHex(b[p + 4]) && isHex(b[p + 5])) {
-      exact = false;
-      p += 6;
-    } else throw BAIL;
-  }
-}
-
-/** A number token (JSON's grammar) into `num`; clears `exact` unless JSON.stringify writes it so. */
-function number(b: Buffer, p: number): number {
-  const s = p;
-  const neg = b[p] === 0x2d;
-  if (neg) p++;
-  const d0 = p;
-  if (b[p] === 0x30) p++;
-  else if (isDigit(b[p])) while (isDigit(b[p])) p++;
-  else throw BAIL;
-  let int = true;
-  if (b[p] === 0x2e) {
-    int = false;
-    if (!isDigit(b[++p])) throw BAIL;
-    while (isDigit(b[p])) p++;
-  }
-  if (b[p] === 0x65 || b[p] === 0x45) {
-    int = false;
-    p++;
-    if (b[p] === 0x2b || b[p] === 0x2d) p++;
-    if (!isDigit(b[p])) throw BAIL;
-    while (isDigit(b[p])) p++;
-  }
-  if (int && p - d0 <= 15) {
-    let v = 0;
-    for (let k = d0; k < p; k++) v = v * 10 + (b[k]! - 0x30);
-    if (neg && v === 0) exact = false;
-    num = neg ? -v : v;
-    return p;
-  }
-  const token = b.toString('latin1', s, p);
-  num = Number(token);
-  if (String(num) !== token) exact = false;
-  return p;
-}
-
-function literal(b: Uint8Array, p: number, text: string): number {
-  for (let k = 0; k < text.length; k++) if (b[p + k] !== text.charCodeAt(k)) throw BAIL;
-  return p + text.length;
-}
-
-/**
- * An object member's key and colon at `p`, its span into keyS/keyE. Clears
- * `exact` for what JSON.stringify(JSON.parse(...)) would not give back: an
- * integer-like key (put first), a duplicate (the last kept); keys in
- * increasing order (ASCII, unescaped, after [prevS, prevE)) have neither.
- */
-function key(b: Uint8Array, p: number, prevS: number, prevE: number): number {
-  if (b[p] !== 0x22) throw BAIL;
-  const s = p + 1;
-  const wasEscaped = escaped;
-  escaped = false;
-  p = skipString(b, p);
-  const e = p - 1;
-  if (escaped || s === e || isDigit(b[s])) exact = false;
-  else if (prevS >= 0) {
-    let k = 0;
-    const n = Math.min(e - s, prevE - prevS);
-    while (k < n && b[s + k] === b[prevS + k]) k++;
-    if (k < n ? b[s + k]! < b[prevS + k]! : e - s <= prevE - prevS) exact = false;
-  }
-  for (let k = s; k < e; k++) if (b[k]! >= 0x80) exact = false;
-  escaped = wasEscaped;
-  keyS = s;
-  keyE = e;
-  return expect(b, p, 0x3a);
-}
-
-function skipValue(b: Buffer, p: number, depth: number): number {
-  if (depth > MAX_DEPTH) throw BAIL;
-  const c = b[p];
-  if (c === 0x22) return skipString(b, p);
-  if (c === 0x7b) {
-    p++;
-    if (b[p] === 0x7d) return p + 1;
-    let ps = -1;
-    let pe = -1;
-    for (;;) {
-      p = key(b, p, ps, pe);
-      ps = keyS;
-      pe = keyE;
-      p = skipValue(b, p, depth + 1);
-      if (b[p] === 0x7d) return p + 1;
-      p = expect(b, p, 0x2c);
-    }
-  }
-  if (c === 0x5b) {
-    p++;
-    if (b[p] === 0x5d) return p + 1;
-    for (;;) {
-      p = skipValue(b, p, depth + 1);
-      if (b[p] === 0x5d) return p + 1;
-      p = expect(b, p, 0x2c);
-    }
-  }
-  if (c === 0x74) return literal(b, p, 'true');
-  if (c === 0x66) return literal(b, p, 'false');
-  if (c === 0x6e) return literal(b, p, 'null');
-  if (c === 0x2d || isDigit(c)) return number(b, p);
-  throw BAIL;
-}
-
-/** A string value at [s, e) (quotes included): its bytes when unescaped, else as JSON.parse reads it. */
-function stringAt(b: Buffer, s: number, e: number, wasEscaped: boolean): string {
-  return wasEscaped ? (JSON.parse(b.toString('utf8', s, e)) as string) : b.toString('utf8', s + 1, e - 1);
-}
-
-/** The value at [s, e) as JSON.stringify(JSON.parse(...)) writes it. */
-function reserialised(b: Buffer, s: number, e: number): string {
-  return JSON.stringify(JSON.parse(b.toString('utf8', s, e)));
-}
-
-function isText(b: Uint8Array, s: number, e: number, text: string): boolean {
-  if (e - s !== text.length) return false;
-  for (let k = 0; k < text.length; k++) if (b[s + k] !== text.charCodeAt(k)) return false;
-  return true;
 }
 
 /** Top-level members analytics reads (index = the order below). */
@@ -233,15 +68,15 @@ function scanTop(b: Buffer, instanceKey: string): ScannedEvent {
   let ps = -1;
   let pe = -1;
   for (;;) {
-    exact = true;
+    lex.exact = true;
     p = key(b, p, ps, pe);
-    if (!exact) throw BAIL; // duplicate, unordered or odd member names: the parse path decides
-    ps = keyS;
-    pe = keyE;
+    if (!lex.exact) throw BAIL; // duplicate, unordered or odd member names: the parse path decides
+    ps = lex.keyS;
+    pe = lex.keyE;
     const name = named(b, ps, pe);
     const c = b[p];
     const s = p;
-    escaped = false;
+    lex.escaped = false;
     const str = c === 0x22;
     const numeric = c === 0x2d || isDigit(c);
     if (name === 0) {
@@ -254,13 +89,13 @@ function scanTop(b: Buffer, instanceKey: string): ScannedEvent {
     } else if (name === 2 && str) {
       p = skipString(b, p);
       sealed = true;
-      sealedBytes = escaped ? Buffer.byteLength(stringAt(b, s, p, true)) : p - s - 2;
-    } else if (name === 3 && str) eventType = stringAt(b, s, (p = skipString(b, p)), escaped);
-    else if (name === 4 && str) instanceId = stringAt(b, s, (p = skipString(b, p)), escaped);
-    else if (name === 5 && str) checksum = stringAt(b, s, (p = skipString(b, p)), escaped);
-    else if (name === 6 && numeric) (p = number(b, p)), (timestamp = num);
-    else if (name === 7 && numeric) (p = number(b, p)), (version = num);
-    else if (name === 8 && numeric) (p = number(b, p)), (epoch = num);
+      sealedBytes = lex.escaped ? Buffer.byteLength(stringAt(b, s, p, true)) : p - s - 2;
+    } else if (name === 3 && str) eventType = stringAt(b, s, (p = skipString(b, p)), lex.escaped);
+    else if (name === 4 && str) instanceId = stringAt(b, s, (p = skipString(b, p)), lex.escaped);
+    else if (name === 5 && str) checksum = stringAt(b, s, (p = skipString(b, p)), lex.escaped);
+    else if (name === 6 && numeric) ((p = number(b, p)), (timestamp = lex.num));
+    else if (name === 7 && numeric) ((p = number(b, p)), (version = lex.num));
+    else if (name === 8 && numeric) ((p = number(b, p)), (epoch = lex.num));
     else if (name < 0 || name === 1 || name === 2) p = skipValue(b, p, 1);
     else throw BAIL; // a field analytics needs, of another type: the parse path names it
     if (b[p] === 0x7d) break;
@@ -334,19 +169,19 @@ function scanChange(b: Buffer, p: number): number {
     let ps = -1;
     let pe = -1;
     for (;;) {
-      exact = true;
+      lex.exact = true;
       p = key(b, p, ps, pe);
-      if (!exact) throw BAIL;
-      ps = keyS;
-      pe = keyE;
+      if (!lex.exact) throw BAIL;
+      ps = lex.keyS;
+      pe = lex.keyE;
       const s = p;
-      escaped = false;
-      if (isText(b, ps, pe, 'oldBytes') && (b[p] === 0x2d || isDigit(b[p]))) (p = number(b, p)), (oldBytes = num);
+      lex.escaped = false;
+      if (isText(b, ps, pe, 'oldBytes') && (b[p] === 0x2d || isDigit(b[p]))) ((p = number(b, p)), (oldBytes = lex.num));
       else p = skipValue(b, p, 3);
-      if (isText(b, ps, pe, 'newValue')) (newS = s), (newE = p), (newExact = exact);
-      else if (isText(b, ps, pe, 'oldValue')) (oldS = s), (oldE = p), (oldExact = exact);
-      else if (isText(b, ps, pe, 'op')) (opS = s), (opE = p), (oddText ||= escaped);
-      else if (isText(b, ps, pe, 'path')) (pathS = s), (pathE = p), (oddText ||= escaped);
+      if (isText(b, ps, pe, 'newValue')) ((newS = s), (newE = p), (newExact = lex.exact));
+      else if (isText(b, ps, pe, 'oldValue')) ((oldS = s), (oldE = p), (oldExact = lex.exact));
+      else if (isText(b, ps, pe, 'op')) ((opS = s), (opE = p), (oddText ||= lex.escaped));
+      else if (isText(b, ps, pe, 'path')) ((pathS = s), (pathE = p), (oddText ||= lex.escaped));
       if (b[p] === 0x7d) break;
       p = expect(b, p, 0x2c);
     }
