@@ -3,7 +3,7 @@ import type { StoredRecord } from '../log/port.js';
 import { cleanMessage } from '../domain/index.js';
 import { sizeChange } from '../domain/state-size.js';
 import { HEADER } from '../client/tail.js';
-import { scanEvent } from './scan.js';
+import { scanEvent, type ScannedEvent } from './scan.js';
 
 /**
  * What analytics needs of one event record, read without building the state
@@ -12,30 +12,12 @@ import { scanEvent } from './scan.js';
  * embedded JSON codec they are re-serialised, which yields the same canonical
  * text because JSON.parse keeps the canonical key order.
  */
-export interface EventFact {
+export interface EventFact extends Omit<ScannedEvent, 'ref'> {
   partition: number;
   offset: string;
   instanceId: string;
-  version: number;
-  epoch: number;
-  timestamp: number;
-  eventType: string;
-  checksum: string;
-  /** Changes in the changeset (0 when sealed; the reference's count when claim-checked). */
-  changes: number;
-  /** UTF-8 bytes of the changeset's paths and values (or of the sealed changeset; of its canonical JSON when claim-checked). */
-  changesetBytes: number;
   /** The record's size on the log: key + header keys and values + value bytes (docs/analytics.md, Storage). */
   recordBytes: number;
-  /** Estimated change of the state's canonical JSON size (docs/analytics.md, State size). 0 when sealed or claim-checked. */
-  sizeDelta: number;
-  /** Hash of the changeset with array indexes blanked: equal for the same step repeated. Undefined when sealed or empty. */
-  changeKey: string | undefined;
-  /** The status the event sets, when it changes `/status`. */
-  status: string | undefined;
-  /** The agent type, when the event sets `/agentType` (instance_created does). */
-  agentType: string | undefined;
-  sealed: boolean;
 }
 
 /** Why a record is skipped, counted per reason (docs/analytics.md, Bad input). */

@@ -21,11 +21,17 @@ export interface ScannedEvent {
   timestamp: number;
   eventType: string;
   checksum: string;
+  /** Changes in the changeset (0 when sealed; the reference's count when claim-checked). */
   changes: number;
+  /** UTF-8 bytes of the changeset's paths and values (or of the sealed changeset; of its canonical JSON when claim-checked). */
   changesetBytes: number;
+  /** Estimated change of the state's canonical JSON size (docs/analytics.md, State size). 0 when sealed; from the `stateSizeDelta` header when claim-checked (fact.ts). */
   sizeDelta: number;
+  /** Hash of the changeset with array indexes blanked: equal for the same step repeated. Undefined when sealed or empty. */
   changeKey: string | undefined;
+  /** The status the event sets, when it changes `/status`. */
   status: string | undefined;
+  /** The agent type, when the event sets `/agentType` (instance_created does). */
   agentType: string | undefined;
   sealed: boolean;
   /** The `changesetRef` as JSON.parse reads it, when it is an object (claim-checked). */

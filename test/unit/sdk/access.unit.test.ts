@@ -10,6 +10,7 @@ import { FleetView } from '../../../src/recovery/view.js';
 import { openAnalytics } from '../../../src/sdk/analytics.js';
 import { openAgentState } from '../../../src/index.js';
 import { SqliteEventLog } from '../../../src/embedded.js';
+import { addAccessCounts, noAccess } from '../../../src/telemetry/access.js';
 
 const dirs: string[] = [];
 afterAll(() => {
@@ -61,16 +62,11 @@ describe("a plain SDK user's reads and writes (openAgentState, no runtime host) 
       expect(beat.agents).toEqual([]);
       expect(key).toBe(`node:${beat.nodeId}`);
     }
-    const sum = { reads: 0, readMs: 0, hits: 0, misses: 0, writes: 0, writeMs: 0 };
+    const sum = noAccess('sdk-a');
     for (const { beat } of beats) {
       for (const a of beat.access ?? []) {
         expect(a.instanceId).toBe('sdk-a');
-        sum.reads += a.reads;
-        sum.readMs += a.readMsTotal;
-        sum.hits += a.cacheHits;
-        sum.misses += a.cacheMisses;
-        sum.writes += a.writes;
-        sum.writeMs += a.writeMsTotal;
+        addAccessCounts(sum, a);
       }
     }
     // Exactly what this process did: nothing lost, nothing counted twice.
@@ -86,12 +82,12 @@ describe("a plain SDK user's reads and writes (openAgentState, no runtime host) 
     expect(await opened.store.hosts()).toEqual([]);
     const m = await new StateAnalyticsService(opened.store, { window: '1h' }).getStateMetrics('sdk-a', { start: 0, end: Date.now() + HOUR });
     const pm = m.performanceMetrics;
-    expect(pm.averageReadTime).toBeCloseTo(sum.readMs / sum.reads, 9);
-    expect(pm.averageWriteTime).toBeCloseTo(sum.writeMs / sum.writes, 9);
+    expect(pm.averageReadTime).toBeCloseTo(sum.readMsTotal / sum.reads, 9);
+    expect(pm.averageWriteTime).toBeCloseTo(sum.writeMsTotal / sum.writes, 9);
     expect(pm.averageReadTime!).toBeGreaterThan(0);
     expect(pm.averageWriteTime!).toBeGreaterThan(0);
-    expect(pm.cacheHitRate).toBe(sum.hits + sum.misses === 0 ? null : sum.hits / (sum.hits + sum.misses));
-    expect(m.access).toEqual({ reads, cacheHits: sum.hits, cacheMisses: sum.misses, writes });
+    expect(pm.cacheHitRate).toBe(sum.cacheHits + sum.cacheMisses === 0 ? null : sum.cacheHits / (sum.cacheHits + sum.cacheMisses));
+    expect(m.access).toEqual({ reads, cacheHits: sum.cacheHits, cacheMisses: sum.cacheMisses, writes });
     await opened.close();
     await probe.close();
 
