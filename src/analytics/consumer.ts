@@ -6,7 +6,7 @@ import { retrying, runWithRestarts, sleep } from '../util/retry.js';
 import type { RuntimeWire } from '../runtime/wire.js';
 import type { NodeHeartbeat } from '../runtime/types.js';
 import { accessLabel, accessWindowId, addAccess, emptyAccessWindow, type AccessWindow } from './access.js';
-import { readFact, type BodyReader, type ChangesetResolver } from './fact.js';
+import { parseFact, scanFact, type BodyReader, type ChangesetResolver, type FactReading } from './fact.js';
 import { PartitionFold } from './fold.js';
 import { hostRecord, newer, type HostRecord } from './hosts.js';
 import { DEFAULT_ANALYTICS_CONSUMER_OPTIONS, resolveSettings, type AnalyticsSettings, type DetectorThresholds } from './options.js';
@@ -167,10 +167,11 @@ export class AnalyticsConsumer {
     let fold = this.folds.get(p);
     if (!fold || fold.nextOffset !== first.offset) fold = await retry('load analytics checkpoints', () => this.open(p, first.offset));
     this.folds.set(p, fold);
-    // Read before folding: a claim-checked changeset comes from the blob store, retried like a sink (the fold itself is pure).
+    // Read before folding: the scan reads most records without a wait; the others are parsed, and a
+    // claim-checked changeset comes from the blob store, retried like a sink (the fold itself is pure).
     const readings = await retry('read the batch (claim-checked changesets from the blob store)', async () => {
-      const out = [];
-      for (const r of batch.records) out.push(await readFact(r, this.o.read, this.o.changesets));
+      const out: FactReading[] = [];
+      for (const r of batch.records) out.push(scanFact(r, this.o.read) ?? (await parseFact(r, this.o.read, this.o.changesets)));
       return out;
     });
     for (const [i, r] of batch.records.entries()) fold.add(r.key, r.offset, readings[i]!);
@@ -216,6 +217,7 @@ export class AnalyticsConsumer {
       }
       if (!h) continue;
       if (h.access && h.access.length > 0) beats.push(h);
+      if (h.role === 'access') continue; // an SDK process's access report: no host
       const rec = hostRecord(h);
       if (!newer(rec, this.hosts.get(rec.nodeId))) continue;
       this.hosts.set(rec.nodeId, rec);

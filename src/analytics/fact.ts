@@ -1,6 +1,8 @@
 import { hash } from 'node:crypto';
 import type { StoredRecord } from '../log/port.js';
 import { cleanMessage, readEventRecord, type EventReader, type RecordRejectReason, type StateEvent } from '../domain/index.js';
+import { sizeChange } from '../domain/state-size.js';
+import { scanEvent, type ScannedEvent } from './scan.js';
 
 /**
  * What analytics needs of one event record, read without building the state
@@ -9,30 +11,12 @@ import { cleanMessage, readEventRecord, type EventReader, type RecordRejectReaso
  * embedded JSON codec they are re-serialised, which yields the same canonical
  * text because JSON.parse keeps the canonical key order.
  */
-export interface EventFact {
+export interface EventFact extends Omit<ScannedEvent, 'ref'> {
   partition: number;
   offset: string;
   instanceId: string;
-  version: number;
-  epoch: number;
-  timestamp: number;
-  eventType: string;
-  checksum: string;
-  /** Changes in the changeset (0 when sealed; of the resolved changeset when claim-checked). */
-  changes: number;
-  /** UTF-8 bytes of the changeset's paths and values (or of the sealed changeset), a claim-checked one resolved. */
-  changesetBytes: number;
   /** The record's size on the log: key + header keys and values + value bytes (docs/analytics.md, Storage). */
   recordBytes: number;
-  /** Estimated change of the state's canonical JSON size (docs/analytics.md, State size). 0 when sealed. */
-  sizeDelta: number;
-  /** Hash of the changeset with array indexes blanked: equal for the same step repeated. Undefined when sealed or empty. */
-  changeKey: string | undefined;
-  /** The status the event sets, when it changes `/status`. */
-  status: string | undefined;
-  /** The agent type, when the event sets `/agentType` (instance_created does). */
-  agentType: string | undefined;
-  sealed: boolean;
   /**
    * Set when the record is rejected before the order rules, as every reader
    * rejects it in `readEventRecord` (a claim-checked changeset whose blob is
@@ -58,10 +42,48 @@ export type BodyReader = (value: Buffer) => Promise<unknown>;
  * Confluent-framed Avro (needs `avro`), `{` is the embedded JSON codec.
  */
 export function bodyReader(avro?: (value: Buffer) => Promise<unknown>): BodyReader {
-  return async (value) => {
+  const reader: BodyReader = async (value) => {
     if (value[0] === 0x7b) return JSON.parse(value.toString('utf8')) as unknown;
     if (value[0] === 0 && avro) return avro(value);
     throw new Error(value[0] === 0 ? 'Avro record and no schema registry configured' : `first byte ${value[0]} is neither Avro (0) nor JSON ({)`);
+  };
+  jsonReaders.add(reader);
+  return reader;
+}
+
+/** Readers that read `{` records with JSON.parse: for them `readFact` may scan the bytes instead (same figures). */
+const jsonReaders = new WeakSet<BodyReader>();
+
+/**
+ * {@link readFact} without waiting, for the records the scanner reads (JSON
+ * records of a `bodyReader`, in the codec's canonical form); undefined for
+ * the others, which `readFact` reads.
+ */
+export function scanFact(record: StoredRecord, read: BodyReader): FactReading | undefined {
+  if (record.value === null || record.value[0] !== 0x7b || !jsonReaders.has(read)) return undefined;
+  const s = scanEvent(record.value, record.key);
+  // A claim-checked changeset is fetched and verified like every reader does: readFact's parse path.
+  if (!s || s.ref !== undefined) return undefined;
+  return {
+    kind: 'fact',
+    fact: {
+      partition: record.partition,
+      offset: record.offset,
+      instanceId: record.key,
+      version: s.version,
+      epoch: s.epoch,
+      timestamp: s.timestamp,
+      eventType: s.eventType,
+      checksum: s.checksum,
+      changes: s.changes,
+      changesetBytes: s.changesetBytes,
+      recordBytes: recordBytes(record),
+      sizeDelta: s.sizeDelta,
+      changeKey: s.changeKey,
+      status: s.status,
+      agentType: s.agentType,
+      sealed: s.sealed,
+    },
   };
 }
 
@@ -71,16 +93,23 @@ const enc = (v: unknown): string | null => (v === undefined ? null : JSON.string
 /**
  * Reads one events-topic record into an {@link EventFact}. A record that does
  * not decode or lacks a field is a `skip` with its reason (issue 16, Bad
- * input); the rest goes through `readEventRecord`, the one reading every
+ * input); the rest is decided by `readEventRecord`, the one reading every
  * reader of the log shares (issue 12 §2): a record filed under another
  * agent's key is skipped as `wrong_key`, and a claim-checked changeset is
  * fetched through `changesets` and verified (a missing or altered blob is a
  * fact `rejectedAs` the same reason as the projector's DLQ), its sizes then
- * read from the changeset itself. Throws only what `readEventRecord` throws
- * (a claim-checked record and no `changesets`: AS_CONFIG; a blob store that
+ * read from the changeset itself, as if it were inline. JSON records in the
+ * codec's canonical form are read by one scan of their bytes (scan.ts), with
+ * the same figures. Throws only what `readEventRecord` throws (a
+ * claim-checked record and no `changesets`: AS_CONFIG; a blob store that
  * does not answer), which the consumer retries.
  */
 export async function readFact(record: StoredRecord, read: BodyReader, changesets?: ChangesetResolver): Promise<FactReading> {
+  return scanFact(record, read) ?? parseFact(record, read, changesets);
+}
+
+/** {@link readFact} by decoding the whole record (Avro, claim-checked records, and JSON the scanner leaves alone). */
+export async function parseFact(record: StoredRecord, read: BodyReader, changesets?: ChangesetResolver): Promise<FactReading> {
   if (record.value === null) return { kind: 'skip', reason: 'tombstone', detail: 'null value' };
   let body: unknown;
   try {
@@ -191,20 +220,6 @@ const REQUIRED: ReadonlyArray<[string, 'string' | 'number']> = [
   ['timestamp', 'number'],
   ['stateChecksum', 'string'],
 ];
-
-/**
- * Estimated change of the canonical JSON size: a member `"key":value,` appears
- * or goes (key taken from the path's last segment, plus quotes, colon and a
- * separator); an update swaps one value for another. Exact up to separators.
- */
-export function sizeChange(path: string, op: string, oldLen: number, newLen: number): number {
-  if (op === 'update') return newLen - oldLen;
-  const key = path.slice(path.lastIndexOf('/') + 1);
-  const member = /^\d+$/.test(key) ? 1 : Buffer.byteLength(key) + 4;
-  if (op === 'create') return newLen + member;
-  if (op === 'delete') return -(oldLen + member);
-  return 0;
-}
 
 function unquote(text: string): string {
   return text.startsWith('"') && text.endsWith('"') ? text.slice(1, -1) : text;

@@ -54,6 +54,15 @@ export interface FoldOutput {
   skipDetails: Record<string, string>;
 }
 
+/** Compares two offsets (decimal strings without leading zeros, or -1) without BigInt: by length, then by digits. */
+export function compareOffsets(a: string, b: string): number {
+  const an = a.startsWith('-');
+  if (an !== b.startsWith('-')) return an ? -1 : 1;
+  if (an) return Number(a) - Number(b);
+  if (a.length !== b.length) return a.length - b.length;
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
 /** The log time between runs of the time-only detectors (stalls, stuck tasks, ended bursts). */
 export const TICK_MS = 1000;
 
@@ -89,12 +98,11 @@ export class PartitionFold {
 
   /** Folds one record's reading. `key` and `offset` are the record's. */
   add(key: string, offset: string, reading: FactReading): void {
-    const at64 = BigInt(offset);
-    if (at64 >= BigInt(this.p.nextOffset)) this.p.nextOffset = (at64 + 1n).toString();
+    if (compareOffsets(offset, this.p.nextOffset) >= 0) this.p.nextOffset = offset.length < 16 ? String(Number(offset) + 1) : (BigInt(offset) + 1n).toString();
     if (reading.kind === 'skip') return this.skip(reading.reason, reading.detail);
     const f = reading.fact;
     let a = this.agents.get(key);
-    if (a && at64 <= BigInt(a.lastOffset)) return this.skip('redelivered', `offset ${offset}`);
+    if (a && compareOffsets(offset, a.lastOffset) <= 0) return this.skip('redelivered', `offset ${offset}`);
     if (!a) {
       a = { _id: key, instanceId: key, partition: this.partition, lastOffset: '-1', head: null, agentType: null, size: 0, clock: null, windows: {}, det: emptyDetectorState() };
       this.agents.set(key, a);

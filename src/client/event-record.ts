@@ -43,8 +43,13 @@ export function buildEvent(d: EventDraft): { event: StateEvent; expected: Projec
   return { event, expected: { version, epoch: d.epoch, state: d.next, checksum: sum } };
 }
 
-/** The log record of an event: keyed by agent, with the headers a reader decides on without decoding. */
-export function eventRecord(event: StateEvent, value: Buffer): LogRecord {
+/**
+ * The log record of an event: keyed by agent, with the headers a reader
+ * decides on without decoding. `stateSizeDelta` (a claim-checked changeset's
+ * estimated state-size change, `ChangesetClaimCheck.claimedSizeDelta`) goes
+ * in the header of that name, for analytics (docs/analytics.md, State size).
+ */
+export function eventRecord(event: StateEvent, value: Buffer, stateSizeDelta?: number): LogRecord {
   return {
     key: event.instanceId,
     value,
@@ -53,6 +58,7 @@ export function eventRecord(event: StateEvent, value: Buffer): LogRecord {
       [HEADER.version]: String(event.version),
       [HEADER.epoch]: String(event.writerEpoch),
       [HEADER.type]: event.eventType,
+      ...(stateSizeDelta !== undefined ? { [HEADER.stateSizeDelta]: String(stateSizeDelta) } : {}),
     },
     timestamp: event.timestamp,
   };

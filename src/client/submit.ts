@@ -1,6 +1,7 @@
 import type { Projection, StateEvent } from '../domain/index.js';
 import { AgentStateError, TooLargeError, UnavailableError } from '../errors.js';
 import type { EventCodec } from '../codec/event-codec.js';
+import { ChangesetClaimCheck } from '../codec/changeset-blob.js';
 import type { AppendBatcher } from './batcher.js';
 import { buildEvent, eventRecord, type EventDraft } from './event-record.js';
 import type { Outcome } from './tail.js';
@@ -39,7 +40,8 @@ export class Submitter {
     const pending = this.o.view.expect(event, expected);
     let appended;
     try {
-      appended = await this.o.batcher.append(eventRecord(event, value));
+      const claimed = this.o.codec instanceof ChangesetClaimCheck ? this.o.codec.claimedSizeDelta(value) : undefined;
+      appended = await this.o.batcher.append(eventRecord(event, value, claimed));
     } catch (err) {
       // Not appended (or unknown): nothing will resolve the waiter.
       pending.abandon();

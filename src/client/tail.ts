@@ -9,7 +9,7 @@ import type { EventCodec } from '../codec/event-codec.js';
 export type Outcome = { accept: true; projection: Projection } | { accept: false; reason: RejectReason; detail?: string };
 
 /** Headers every event record carries, so a reader can decide without decoding the body. */
-export const HEADER = { eventId: 'eventId', version: 'version', epoch: 'writerEpoch', type: 'eventType' } as const;
+export const HEADER = { eventId: 'eventId', version: 'version', epoch: 'writerEpoch', type: 'eventType', stateSizeDelta: 'stateSizeDelta' } as const;
 
 interface Waiter {
   resolve(outcome: Outcome): void;

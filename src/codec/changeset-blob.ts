@@ -3,6 +3,7 @@ import type { BlobStore } from '../blob/port.js';
 import { encodeKeySegment, type Change, type ChangesetRef, type EventReader, type StateEvent } from '../domain/index.js';
 import { AlreadyExistsError, ChecksumMismatchError, InvalidInputError, NotFoundError, TooLargeError } from '../errors.js';
 import type { Heartbeat } from '../domain/heartbeat.js';
+import { changesetSizeDelta } from '../domain/state-size.js';
 import { openBlob, sealBlob } from './blob-frame.js';
 import type { CompressionAlgorithm } from './compression.js';
 import type { EventCodec } from './event-codec.js';
@@ -60,6 +61,9 @@ export class ChangesetClaimCheck implements EventCodec, EventReader {
     this.limits = { ...DEFAULT_CHANGESET_LIMITS, ...limits };
   }
 
+  /** Values encoded with a claim check → their changeset's estimated state-size change (see claimedSizeDelta). */
+  private readonly claimed = new WeakMap<Buffer, number>();
+
   private store(): Promise<BlobStore> {
     if (typeof this.blobs !== 'function') return Promise.resolve(this.blobs);
     const open = this.blobs;
@@ -100,7 +104,19 @@ export class ChangesetClaimCheck implements EventCodec, EventReader {
       if (!(err instanceof AlreadyExistsError)) throw err;
     }
     const changesetRef: ChangesetRef = { blobKey, sha256, bytes, changes: event.changeset.length };
-    return this.inner.encode({ ...event, changeset: [], changesetRef });
+    const value = await this.inner.encode({ ...event, changeset: [], changesetRef });
+    this.claimed.set(value, changesetSizeDelta(event.changeset));
+    return value;
+  }
+
+  /**
+   * For a value this codec encoded with its changeset claim-checked: the
+   * estimated state-size change of that changeset (`changesetSizeDelta`),
+   * which the writer puts in the record's `stateSizeDelta` header so that
+   * analytics counts it without fetching the blob. Undefined for others.
+   */
+  claimedSizeDelta(value: Buffer): number | undefined {
+    return this.claimed.get(value);
   }
 
   /**

@@ -30,6 +30,8 @@ export class FleetView {
 
   /** @returns true when a dead or departed node came back (a restart, or a resumed zombie) */
   onHeartbeat(h: NodeHeartbeat, at: number): boolean {
+    // An access report (an SDK process) hosts nothing: not a node to watch or to place agents on.
+    if (h.role === 'access') return false;
     let n = this.nodes.get(h.nodeId);
     // A redelivered heartbeat (at-least-once delivery) is no sign of life: only a newer one counts.
     if (n && (h.timestamp < n.last.timestamp || (h.timestamp === n.last.timestamp && h.sequence <= n.last.sequence))) return false;

@@ -39,6 +39,13 @@ export interface NodeHeartbeat extends HostPlacement {
   agents: HostedAgent[];
   /** Per-agent access figures measured since the previous heartbeat (an `AccessRecorder` (src/telemetry/access.ts) drained); empty when none were recorded. */
   access?: AgentAccess[];
+  /**
+   * `access`: a process that only reports access figures (a plain SDK user,
+   * `openAgentState`), not a runtime host: it lists no agents, is no
+   * recovery target and no host in analytics. Travels as the heartbeat's
+   * `metadata.role`. @default 'host'
+   */
+  role?: 'host' | 'access';
 }
 
 export const CONTROL_COMMAND_TYPES = ['recover', 'migrate', 'freeze', 'resume', 'abort_migration', 'rollback_migration', 'terminate', 'start', 'stop'] as const;

@@ -31,7 +31,7 @@ function heartbeatRecord(h: NodeHeartbeat): Record<string, unknown> {
     lastVersion: 0,
     heapUsedBytes: h.heapUsedBytes,
     cpuPercent: null,
-    metadata: {},
+    metadata: h.role === 'access' ? { role: 'access' } : {},
     host: h.host,
     dataCenter: h.dataCenter,
     region: h.region,
@@ -85,6 +85,7 @@ function toHeartbeat(r: Record<string, unknown>): NodeHeartbeat | undefined {
     heapUsedBytes: r.heapUsedBytes == null ? null : num(r.heapUsedBytes),
     agents,
     access,
+    ...((r.metadata as Record<string, unknown> | null | undefined)?.role === 'access' ? { role: 'access' as const } : {}),
   };
 }
 

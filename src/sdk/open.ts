@@ -8,6 +8,9 @@ import { resolveOptions, type OpenAgentStateOptions } from './options.js';
 import { probeServers } from './probe.js';
 import { subscribeStates, type SubscribedState, type SubscribeHandlerOptions, type SubscribeOptions } from './subscribe.js';
 import { openLog, openSinks, type OpenedLog, type OpenedSinks } from './wiring.js';
+import { AccessRecorder } from '../telemetry/access.js';
+import { openRuntimeWire } from './recovery-wiring.js';
+import { AccessReporter } from './access-report.js';
 
 /** What {@link openAgentState} returns: one writer, one reader, the state feed, one close. */
 export interface OpenedAgentState {
@@ -48,6 +51,7 @@ export async function openAgentState(options: OpenAgentStateOptions = {}): Promi
   let logSide: OpenedLog | undefined;
   let sinks: OpenedSinks | undefined;
   let client: AgentStateClient | undefined;
+  let reporter: AccessReporter | undefined;
   const projectorStop = new AbortController();
   let projectorRun: Promise<void> | undefined;
   const subscriptions = new AbortController();
@@ -82,11 +86,14 @@ export async function openAgentState(options: OpenAgentStateOptions = {}): Promi
       // A failed projector must not become an unhandled rejection; close() reports it.
       projectorRun.catch(() => undefined);
     }
+    // Reads and acknowledged writes of this process, timed for analytics (averageReadTime, averageWriteTime, cacheHitRate).
+    const access = o.accessReportMs > 0 ? new AccessRecorder() : undefined;
     client = await AgentStateClient.connect({
       log,
       codec,
       topicPrefix: o.topicPrefix,
       source: 'agentstate-sdk',
+      ...(access ? { access } : {}),
       // Large changesets go to the profile's blob store (files embedded, S3 on servers).
       blobs,
       ...options.client,
@@ -106,7 +113,13 @@ export async function openAgentState(options: OpenAgentStateOptions = {}): Promi
       ...(cache ? { cache } : {}),
       ...(keyring ? { keyring } : {}),
       ...(options.snapshots ? { snapshots: options.snapshots } : {}),
+      ...(access ? { access } : {}),
     });
+    if (access) {
+      const wire = openRuntimeWire(o.profile === 'servers' ? o.servers.kafka.schemaRegistryUrl : undefined, logSide.topics);
+      reporter = new AccessReporter({ log, wire, topic: logSide.topics.heartbeats, recorder: access, intervalMs: o.accessReportMs, ...(options.logger ? { logger: options.logger } : {}) });
+      reporter.start();
+    }
     const source = { log, blobs, topic: logSide.topics.state, prefix: o.topicPrefix };
     const subscribe = ((s: SubscribeOptions | SubscribeHandlerOptions = {}) => {
       const signal = s.signal ? AbortSignal.any([s.signal, subscriptions.signal]) : subscriptions.signal;
@@ -117,7 +130,7 @@ export async function openAgentState(options: OpenAgentStateOptions = {}): Promi
       })();
     }) as OpenedAgentState['subscribe'];
     let closing: Promise<void> | undefined;
-    const opened = { log: logSide, sinks, client };
+    const opened = { log: logSide, sinks, client, reporter };
     return {
       client,
       manager,
@@ -128,14 +141,14 @@ export async function openAgentState(options: OpenAgentStateOptions = {}): Promi
       close: () => (closing ??= closeAll(opened, projectorStop, projectorRun, subscriptions)),
     };
   } catch (e) {
-    await closeAll({ log: logSide, sinks, client }, projectorStop, projectorRun, subscriptions).catch(() => undefined);
+    await closeAll({ log: logSide, sinks, client, reporter }, projectorStop, projectorRun, subscriptions).catch(() => undefined);
     throw e;
   }
 }
 
 /** Reverse order of opening: readers and projector first, then the writer, then the connections they used. */
 async function closeAll(
-  opened: { log: OpenedLog | undefined; sinks: OpenedSinks | undefined; client: AgentStateClient | undefined },
+  opened: { log: OpenedLog | undefined; sinks: OpenedSinks | undefined; client: AgentStateClient | undefined; reporter: AccessReporter | undefined },
   projectorStop: AbortController,
   projectorRun: Promise<void> | undefined,
   subscriptions: AbortController,
@@ -146,6 +159,8 @@ async function closeAll(
     () => undefined,
     (e: unknown) => e,
   );
+  // The last access figures, while the log is open (a failed append is logged, never fails the close).
+  await opened.reporter?.close();
   await opened.client?.close();
   await opened.sinks?.close();
   await opened.log?.close();

@@ -48,6 +48,12 @@ export interface OpenAgentStateOptions {
   snapshots?: Partial<SnapshotPolicy>;
   /** Bound on each reachability check of the servers (Kafka, registry, MongoDB, S3, Redis) at open. @default 10000 */
   connectTimeoutMs?: number;
+  /**
+   * How often this process's access figures (read and write times, cache
+   * hits: `AccessReporter`) go to analytics on `<prefix>heartbeats`, and once
+   * more at close; 0 sends none. @default 10000
+   */
+  accessReportMs?: number;
   /** Writer options (source, nodeId, lingerMs, decisionTimeoutMs). */
   client?: Pick<AgentStateClientOptions, 'source' | 'nodeId' | 'lingerMs' | 'decisionTimeoutMs' | 'tailGroup' | 'maxEventBytes' | 'changesets'>;
   logger?: Logger;
@@ -61,7 +67,11 @@ interface Common {
   masterKeys: MasterKeySet | undefined;
   projector: 'in-process' | 'none';
   connectTimeoutMs: number;
+  accessReportMs: number;
 }
+
+/** The SDK's own defaults (the others come from DEFAULTS, src/config/env.ts). */
+export const SDK_DEFAULTS = { connectTimeoutMs: 10_000, accessReportMs: 10_000 } as const;
 
 const ENV_NAMES: SettingNames = ENV_SETTING_NAMES;
 
@@ -90,14 +100,16 @@ export async function resolveOptions(options: OpenAgentStateOptions): Promise<Re
   if (!['auto', 'in-process', 'none'].includes(projectorOption)) {
     throw new ConfigError(options.projector ? 'projector' : PROJECTOR_VARIABLE, `"${projectorOption}" is not auto, in-process or none`);
   }
-  const connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
+  const connectTimeoutMs = options.connectTimeoutMs ?? SDK_DEFAULTS.connectTimeoutMs;
   if (!Number.isSafeInteger(connectTimeoutMs) || connectTimeoutMs <= 0) throw new ConfigError('connectTimeoutMs', 'must be a positive integer of milliseconds');
+  const accessReportMs = options.accessReportMs ?? SDK_DEFAULTS.accessReportMs;
+  if (!Number.isSafeInteger(accessReportMs) || accessReportMs < 0) throw new ConfigError('accessReportMs', 'must be 0 (off) or a positive integer of milliseconds');
   const topicPrefix = options.topicPrefix ?? config.topicPrefix;
   if (!/^[A-Za-z0-9._-]*$/.test(topicPrefix)) throw new ConfigError('topicPrefix', `"${topicPrefix}" may only hold letters, digits, '.', '_' and '-'`);
   const masterKeys = options.masterKeys ?? (await loadMasterKeys(config.masterKeys));
   const servers = profileOption === 'embedded' ? false : profileOption === 'servers' || options.servers !== undefined || config.serverVariablesSet.length > 0;
   const projector = projectorOption === 'auto' ? (servers ? 'none' : 'in-process') : projectorOption;
-  const common: Common = { topicPrefix, masterKeys, projector, connectTimeoutMs };
+  const common: Common = { topicPrefix, masterKeys, projector, connectTimeoutMs, accessReportMs };
   if (!servers) return { ...common, profile: 'embedded', dataDir: options.dataDir ?? DEFAULTS.dataDir };
   if (options.servers) return { ...common, profile: 'servers', servers: checkServerOptions(options.servers), names: OPTION_NAMES };
   return { ...common, profile: 'servers', servers: requireServers(config), names: ENV_NAMES };
