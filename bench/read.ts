@@ -120,7 +120,15 @@ async function main(): Promise<void> {
         lat.push(performance.now() - t);
       }
       lat.sort((a, b) => a - b);
-      const row = { scenario, reads: lat.length, p50Ms: pct(lat, 50), p99Ms: lat.at(-1)!, readsPerSec: 1000 / pct(lat, 50), p99VsBaseline: baseline ? lat.at(-1)! / baseline.p99Ms : null, goalP99Ms: scenario.startsWith('raw') ? null : 1000 };
+      const row = {
+        scenario,
+        reads: lat.length,
+        p50Ms: pct(lat, 50),
+        p99Ms: lat.at(-1)!,
+        readsPerSec: 1000 / pct(lat, 50),
+        p99VsBaseline: baseline ? lat.at(-1)! / baseline.p99Ms : null,
+        goalP99Ms: scenario.startsWith('raw') ? null : 1000,
+      };
       rows.push(row);
       process.stderr.write(`${scenario}: p50 ${num(row.p50Ms, 2)} ms, max ${num(row.p99Ms, 2)} ms\n`);
       return row;
@@ -132,7 +140,12 @@ async function main(): Promise<void> {
     if (statusAgents !== AGENTS) throw new Error(`status counted ${statusAgents} agents, wrote ${AGENTS}`);
     // The driver's find of the same page (what `list` ran before it read PostgreSQL directly on FerretDB).
     const rawList = await timed('raw find({status}).sort({_id}).limit(101) on agent_states (baseline)', () =>
-      db.collection('agent_states').find({ status: 'running' }, { projection: { _id: 1, version: 1, status: 1, lastModified: 1 } }).sort({ _id: 1 }).limit(101).toArray(),
+      db
+        .collection('agent_states')
+        .find({ status: 'running' }, { projection: { _id: 1, version: 1, status: 1, lastModified: 1 } })
+        .sort({ _id: 1 })
+        .limit(101)
+        .toArray(),
     );
     await timed('agentstate list (a page of 100, --status running)', () => store.query({ status: 'running', limit: 100 }), rawList);
 
