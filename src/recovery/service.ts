@@ -227,9 +227,11 @@ export class RecoveryService {
     this.metrics.set('agentstate_recovery_in_progress', this.engine.active.size);
     for (const node of viewBehind ? [] : this.view.suspects(now)) {
       node.status = 'dead';
+      node.deadSince = now;
       const lastAt = node.detector.lastHeartbeat() ?? now;
       const phi = node.detector.phi(now);
       const agents = this.view.agentsOf(node.last.nodeId);
+      const rhythm = node.detector.rhythm();
       this.o.logger?.warn({ nodeId: node.last.nodeId, silentMs: now - lastAt, phi: Number.isFinite(phi) ? phi : 'inf', agents: agents.length }, 'runtime host stopped heartbeating');
       for (const { instanceId, owner } of agents) {
         const d: FailureDetection = {
@@ -240,7 +242,17 @@ export class RecoveryService {
           detectedAt: now,
           failedAt: lastAt,
           confidence: Number.isFinite(phi) ? 1 - 10 ** -phi : 1,
-          evidence: { silentMs: now - lastAt, phi: Number.isFinite(phi) ? Math.round(phi * 100) / 100 : 'inf', lastSequence: node.last.sequence, lastVersion: owner.version },
+          evidence: {
+            silentMs: now - lastAt,
+            phi: Number.isFinite(phi) ? Math.round(phi * 100) / 100 : 'inf',
+            // The learned rhythm and the silence it makes suspicious: why this verdict took as long as it did.
+            meanIntervalMs: Math.round(rhythm.meanMs),
+            stdIntervalMs: Math.round(rhythm.stdMs),
+            suspectAfterMs: node.detector.suspectAfterMs(),
+            lastSequence: node.last.sequence,
+            lastSentAt: node.detector.lastSentAt() ?? node.last.timestamp,
+            lastVersion: owner.version,
+          },
         };
         this.detected(d);
       }

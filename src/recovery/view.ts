@@ -6,6 +6,8 @@ export interface NodeEntry {
   detector: PhiAccrualDetector;
   /** alive | dead (suspected and acted on) | left (said it was stopping) */
   status: 'alive' | 'dead' | 'left';
+  /** When this detector declared it dead (status dead). */
+  deadSince?: number;
   /** Agents assigned to it by this detector and not yet in its heartbeats (so one failure does not pile everything on one host). */
   pending: Set<string>;
 }
@@ -40,7 +42,7 @@ export class FleetView {
       this.nodes.set(h.nodeId, n);
     }
     n.last = h;
-    n.detector.heartbeat(at, h.intervalMs, h.timestamp);
+    n.detector.heartbeat(at, h.intervalMs, h.timestamp, h.periodic !== false);
     if (h.status === 'stopping') n.status = 'left';
     const listed = new Set<string>();
     for (const a of h.agents) {

@@ -104,6 +104,8 @@ export class RuntimeHost {
   private timer: NodeJS.Timeout | undefined;
   private beating: Promise<void> | undefined;
   private nextBeat: Promise<void> | undefined;
+  /** The timer fired while a heartbeat was in flight: a periodic one follows it, so the rhythm keeps its beat. */
+  private periodicDue = false;
   private consumer: Consumer | undefined;
   private status: NodeHeartbeat['status'] = 'running';
   private closed = false;
@@ -129,8 +131,8 @@ export class RuntimeHost {
       handler: (batch) => this.onControl(batch),
     });
     this.consumer.done.catch((e: unknown) => this.o.logger?.error({ err: e }, 'control consumer stopped'));
-    await this.heartbeat();
-    this.timer = setInterval(() => void this.heartbeat(), this.intervalMs);
+    await this.heartbeat(true);
+    this.timer = setInterval(() => void this.heartbeat(true), this.intervalMs);
   }
 
   /** The agents this host runs now. */
@@ -321,14 +323,23 @@ export class RuntimeHost {
   private announce(): Promise<void> {
     this.nextBeat ??= (this.beating ?? Promise.resolve()).then(() => {
       this.nextBeat = undefined;
-      return this.heartbeat();
+      return this.heartbeat(false);
     });
     return this.nextBeat;
   }
 
-  private heartbeat(): Promise<void> {
-    // One heartbeat at a time: a slow append must not pile them up.
-    if (this.beating) return this.beating;
+  /**
+   * @param periodic whether this is the timer's beat (the host's rhythm) or an
+   * extra one (an announce): the failure detector learns the rhythm from the
+   * periodic ones only (NodeHeartbeat.periodic)
+   */
+  private heartbeat(periodic: boolean): Promise<void> {
+    // One heartbeat at a time: a slow append must not pile them up. A periodic
+    // beat due meanwhile follows the one in flight (at most one waits).
+    if (this.beating) {
+      if (periodic) this.periodicDue = true;
+      return this.beating;
+    }
     this.beating = (async () => {
       const access = this.o.access?.drain() ?? [];
       try {
@@ -341,6 +352,7 @@ export class RuntimeHost {
           sequence: ++this.sequence,
           status: this.status,
           intervalMs: this.intervalMs,
+          periodic,
           load: this.running.size,
           heapUsedBytes: process.memoryUsage().heapUsed,
           agents: this.hosted(),
@@ -352,6 +364,10 @@ export class RuntimeHost {
         if (!this.closed) this.o.logger?.warn({ err: e }, 'heartbeat failed');
       } finally {
         this.beating = undefined;
+      }
+      if (this.periodicDue && !this.closed) {
+        this.periodicDue = false;
+        void this.heartbeat(true);
       }
     })();
     return this.beating;
@@ -382,7 +398,7 @@ export class RuntimeHost {
     this.status = 'stopping';
     clearInterval(this.timer);
     await this.beating;
-    await this.heartbeat();
+    await this.heartbeat(true);
     this.closed = true;
     await this.consumer?.stop();
   }

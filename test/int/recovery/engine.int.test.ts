@@ -107,6 +107,48 @@ describe('recovery service with in-process runtime hosts (embedded log)', () => 
   });
 });
 
+describe('no false suspicion', () => {
+  it('a live host (default 1 s heartbeat) starting 20 agents one after another and writing under load is never declared dead', async () => {
+    const prefix = `live${Date.now()}.`;
+    const log = new SqliteEventLog({ path: join(dir, 'live.sqlite'), pollIntervalMs: 10 });
+    await log.setup(topicSpecs({ prefix, partitions: 4 }));
+    const codec = new JsonEventCodec();
+    const wire = new JsonRuntimeWire();
+    const store = new SqliteRecoveryRecordStore({ path: ':memory:' });
+    await store.setup();
+    const clients = [
+      await AgentStateClient.connect({ log, codec, topicPrefix: prefix, bootstrap: false, scope: 'fleet' }),
+      await AgentStateClient.connect({ log, codec, topicPrefix: prefix, bootstrap: false, scope: 'fleet' }),
+    ];
+    const host = new RuntimeHost({ nodeId: 'live', log, client: clients[0]!, wire, topicPrefix: prefix, factories: { counter: counterAgentFactory({ intervalMs: 20 }) } });
+    const detections: string[] = [];
+    const stop = new AbortController();
+    const svc = new RecoveryService({ log, codec, wire, store, client: clients[1]!, topicPrefix: prefix, onDetection: (d) => detections.push(`${d.nodeId ?? ''}:${d.instanceId}`) });
+    const service = svc.run(stop.signal);
+    try {
+      await host.start();
+      const ids = Array.from({ length: 20 }, (_, i) => `live-${i}`);
+      await Promise.all(ids.map((id) => clients[0]!.createAgent(id, { agentType: 'counter' })));
+      // Each start announces its agent at once: a burst of extra heartbeats a few ms apart, then the host's 1 s rhythm.
+      for (const id of ids) expect((await host.startAgent(id)).ok).toBe(true);
+      await until('the view lists the 20 agents', () => ids.every((id) => svc.view.owners.get(id)?.nodeId === 'live'), 10_000);
+      const seq = svc.view.nodes.get('live')!.last.sequence;
+      // Four periodic beats after the burst (the detector before suspected the host at the first one's gap), each agent writing every 20 ms.
+      await until('four more heartbeats', () => svc.view.nodes.get('live')!.last.sequence >= seq + 4, 15_000);
+      expect(detections).toEqual([]);
+      expect(svc.view.nodes.get('live')!.status).toBe('alive');
+      expect(await store.list()).toEqual([]);
+    } finally {
+      stop.abort();
+      await service;
+      await host.close();
+      for (const c of clients) await c.close();
+      await store.close();
+      await log.close();
+    }
+  });
+});
+
 describe('runtime host control commands', () => {
   it("a start is not held up by another agent's command still in hand (commandOrder per-agent); per-batch waits for it", async () => {
     const prefix = `order${Date.now()}.`;

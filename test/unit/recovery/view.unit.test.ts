@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { PhiAccrualDetector } from '../../../src/recovery/phi.js';
 import { backoffDelay, DEFAULT_POLICY } from '../../../src/recovery/policy.js';
 import { FleetView } from '../../../src/recovery/view.js';
+import { JsonRuntimeWire } from '../../../src/runtime/wire.js';
 import type { NodeHeartbeat } from '../../../src/runtime/types.js';
 
 const hb = (nodeId: string, sequence: number, timestamp: number, agents: [string, number][] = [], over: Partial<NodeHeartbeat> = {}): NodeHeartbeat => ({
@@ -49,6 +50,46 @@ describe('phi-accrual detector', () => {
     // The sender's rhythm has no spread: the std floor (20% of the mean) holds, about 2.5 s of silence.
     expect(firstSuspect(sender)).toBeLessThan(2600);
     expect(firstSuspect(arrival)).toBeGreaterThan(firstSuspect(sender) + 500);
+  });
+});
+
+describe('the rhythm of periodic heartbeats', () => {
+  // A host starting 20 agents one after another announces each at once: 20 extra heartbeats 40 ms apart, then its 1 s rhythm.
+  const startup = (view: FleetView): number => {
+    let seq = 0;
+    for (let t = 0; t <= 2000; t += 1000) view.onHeartbeat(hb('a', ++seq, t), t);
+    for (let i = 1; i <= 20; i++) view.onHeartbeat(hb('a', ++seq, 2000 + i * 40, [], { periodic: false }), 2000 + i * 40);
+    view.onHeartbeat(hb('a', ++seq, 3000), 3000);
+    return 3000;
+  };
+
+  it('extra heartbeats (a host announcing the agents it starts) neither shrink the learned interval nor hold off detection', () => {
+    const view = new FleetView();
+    const last = startup(view);
+    // An ordinary gap after the burst is no failure: a 1 s sender is still suspected about 2.5 s after its last periodic beat.
+    expect(view.suspects(last + 1500)).toEqual([]);
+    expect(view.suspects(last + 2400)).toEqual([]);
+    expect(view.suspects(last + 2700).map((n) => n.last.nodeId)).toEqual(['a']);
+    // An extra heartbeat after the last periodic one does not restart the silence.
+    const v2 = new FleetView();
+    const l2 = startup(v2);
+    v2.onHeartbeat(hb('a', 100, l2 + 900, [], { periodic: false }), l2 + 900);
+    expect(v2.suspects(l2 + 2700).map((n) => n.last.nodeId)).toEqual(['a']);
+  });
+
+  it("with beats 'all' (the detector before) the same burst has a live host suspected before 2 s of silence", () => {
+    const view = new FleetView({ beats: 'all' });
+    const last = startup(view);
+    expect(view.suspects(last + 1800).map((n) => n.last.nodeId)).toEqual(['a']);
+  });
+
+  it('the wire keeps the mark: an extra heartbeat decodes as one, a periodic one (or one from a host that marks none) as periodic', async () => {
+    const wire = new JsonRuntimeWire();
+    expect((await wire.decodeHeartbeat(await wire.encodeHeartbeat(hb('a', 1, 1000, [], { periodic: false }))))?.periodic).toBe(false);
+    expect((await wire.decodeHeartbeat(await wire.encodeHeartbeat(hb('a', 2, 2000))))?.periodic).toBe(true);
+    const unmarked = JSON.parse((await wire.encodeHeartbeat(hb('a', 3, 3000))).toString()) as Record<string, unknown>;
+    delete unmarked.metadata;
+    expect((await wire.decodeHeartbeat(Buffer.from(JSON.stringify(unmarked))))?.periodic).toBe(true);
   });
 });
 
