@@ -155,7 +155,7 @@ for (let i = 0; i < 5; i++) {
   planned.push((await until(() => servingOn(id, epoch, from), 30_000)) - t0);
 }
 
-const rows: { kill: number; node: string; killAt: number; agents: number; detectMs: number; detectArrivalMs?: number; detectAllBeatsMs?: number; servingMs: number }[] = [];
+const rows: { kill: number; node: string; killAt: number; agents: number; agentIds: string[]; detectMs: number; detectArrivalMs?: number; detectAllBeatsMs?: number; servingMs: number }[] = [];
 /** The first verdict on `node` at or after `at`. */
 const firstAfter = (v: Verdicts, node: string, at: number): number | undefined => (v.get(node) ?? []).filter((t) => t >= at).sort((a, b) => a - b)[0];
 /** The first verdict of `v` on `node` after `at`, waited for. */
@@ -184,6 +184,7 @@ for (let k = 0; k < KILLS; k++) {
     node: victim.nodeId,
     killAt,
     agents: agents.length,
+    agentIds: agents.map((a) => `${a.id}@${a.epoch}`),
     detectMs: detectedAt - killAt,
     ...(arrivalAt !== undefined ? { detectArrivalMs: arrivalAt - killAt } : {}),
     ...(allBeatsAt !== undefined ? { detectAllBeatsMs: allBeatsAt - killAt } : {}),
@@ -382,7 +383,17 @@ process.stdout.write(`results: ${writeResults('recovery', { kills: KILLS, agents
 // One record per agent of a killed host, each succeeded, and no verdict before a kill: anything else is a bug, not a figure.
 const recovered = rows.reduce((a, r) => a + r.agents, 0);
 const problems = [
-  ...(records.length !== recovered ? [`${records.length} recovery records for ${recovered} agents recovered`] : []),
+  ...(records.length !== recovered
+    ? [
+        `${records.length} recovery records for ${recovered} agents recovered; records of no agent hosted by its node at the kill: ${
+          records
+            .filter((r) => !rows.some((row) => row.node === r.failure.nodeId && row.agentIds.includes(`${r.instanceId}@${r.failure.failedEpoch}`)))
+            .slice(0, 8)
+            .map((r) => `${r.recoveryId} on ${r.failure.nodeId} (detected ${r.failure.detectedAt - (killedAt.get(r.failure.nodeId ?? '') ?? 0)} ms after its kill)`)
+            .join('; ') || 'none'
+        }`,
+      ]
+    : []),
   ...(succeeded !== records.length ? [`${records.length - succeeded} records did not succeed (${[...byType].map(([k, n]) => `${k} ${n}`).join(', ')})`] : []),
   ...(falseDetections.length ? [`${falseDetections.length} detections before the node's kill: ${falseDetections.slice(0, 5).join('; ')}`] : []),
 ];

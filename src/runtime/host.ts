@@ -204,6 +204,8 @@ export class RuntimeHost {
       if (e instanceof NotFoundError) return { ok: false, reason: 'unknown_agent', detail: `agent ${instanceId} does not exist` };
       throw e;
     }
+    // Abandoned (a crash, as tests and benchmarks make one) while acquiring: a dead process runs nothing more.
+    if (this.closed) return { ok: false, reason: 'not_hosted', detail: `${this.nodeId} stopped while starting ${instanceId}` };
     const factory = this.o.factories[acquired.state.agentType];
     if (!factory) {
       await this.o.client.release(instanceId);
@@ -355,6 +357,8 @@ export class RuntimeHost {
       if (periodic) this.periodicDue = true;
       return this.beating;
     }
+    // Abandoned: a crashed host says nothing more (an announce still chained, e.g., must not list agents after the crash).
+    if (this.closed) return Promise.resolve();
     this.beating = (async () => {
       const access = this.o.access?.drain() ?? [];
       try {
