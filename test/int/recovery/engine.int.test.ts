@@ -22,21 +22,26 @@ async function until(what: string, check: () => boolean, ms: number): Promise<vo
   }
 }
 
+/** An embedded log under a fresh prefix, the runtime wire, an in-memory record store, and fleet-scoped clients (as agentstate runtime and services/recovery wire them). */
+async function fleet(name: string, file: string) {
+  const prefix = `${name}${Date.now()}.`;
+  const log = new SqliteEventLog({ path: join(dir, file), pollIntervalMs: 10 });
+  await log.setup(topicSpecs({ prefix, partitions: 4 }));
+  const codec = new JsonEventCodec();
+  const store = new SqliteRecoveryRecordStore({ path: ':memory:' });
+  await store.setup();
+  const clients: AgentStateClient[] = [];
+  const connect = async (): Promise<AgentStateClient> => {
+    const c = await AgentStateClient.connect({ log, codec, topicPrefix: prefix, bootstrap: false, scope: 'fleet' });
+    clients.push(c);
+    return c;
+  };
+  return { prefix, log, codec, wire: new JsonRuntimeWire(), store, clients, connect };
+}
+
 describe('recovery service with in-process runtime hosts (embedded log)', () => {
   it('a host that stops heartbeating has its agents started on the least loaded live host, recorded and validated', async () => {
-    const prefix = `int${Date.now()}.`;
-    const log = new SqliteEventLog({ path: join(dir, 'log.sqlite'), pollIntervalMs: 10 });
-    await log.setup(topicSpecs({ prefix, partitions: 4 }));
-    const codec = new JsonEventCodec();
-    const wire = new JsonRuntimeWire();
-    const store = new SqliteRecoveryRecordStore({ path: ':memory:' });
-    await store.setup();
-    const clients: AgentStateClient[] = [];
-    const connect = async () => {
-      const c = await AgentStateClient.connect({ log, codec, topicPrefix: prefix, bootstrap: false, scope: 'fleet' }); // as agentstate runtime and services/recovery wire it;
-      clients.push(c);
-      return c;
-    };
+    const { prefix, log, codec, wire, store, clients, connect } = await fleet('int', 'log.sqlite');
     const hosts: RuntimeHost[] = [];
     const stop = new AbortController();
     let service: Promise<void> | undefined;
@@ -109,17 +114,9 @@ describe('recovery service with in-process runtime hosts (embedded log)', () => 
 
 describe('no false suspicion', () => {
   it('a live host (default 1 s heartbeat) starting 20 agents one after another and writing under load is never declared dead', async () => {
-    const prefix = `live${Date.now()}.`;
-    const log = new SqliteEventLog({ path: join(dir, 'live.sqlite'), pollIntervalMs: 10 });
-    await log.setup(topicSpecs({ prefix, partitions: 4 }));
-    const codec = new JsonEventCodec();
-    const wire = new JsonRuntimeWire();
-    const store = new SqliteRecoveryRecordStore({ path: ':memory:' });
-    await store.setup();
-    const clients = [
-      await AgentStateClient.connect({ log, codec, topicPrefix: prefix, bootstrap: false, scope: 'fleet' }),
-      await AgentStateClient.connect({ log, codec, topicPrefix: prefix, bootstrap: false, scope: 'fleet' }),
-    ];
+    const { prefix, log, codec, wire, store, clients, connect } = await fleet('live', 'live.sqlite');
+    await connect();
+    await connect();
     const host = new RuntimeHost({ nodeId: 'live', log, client: clients[0]!, wire, topicPrefix: prefix, factories: { counter: counterAgentFactory({ intervalMs: 20 }) } });
     const detections: string[] = [];
     const stop = new AbortController();
