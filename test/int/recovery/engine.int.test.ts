@@ -113,7 +113,7 @@ describe('recovery service with in-process runtime hosts (embedded log)', () => 
 });
 
 describe('no false suspicion', () => {
-  it('a live host (default 1 s heartbeat) starting 20 agents one after another and writing under load is never declared dead', async () => {
+  it('a live host (default 1 s heartbeat) starting 20 agents one after another and writing under load is never declared dead, nor after a 3.5 s pause of its process', async () => {
     const { prefix, log, codec, wire, store, clients, connect } = await fleet('live', 'live.sqlite');
     await connect();
     await connect();
@@ -132,6 +132,12 @@ describe('no false suspicion', () => {
       const seq = svc.view.nodes.get('live')!.last.sequence;
       // Four periodic beats after the burst (the detector before suspected the host at the first one's gap), each agent writing every 20 ms.
       await until('four more heartbeats', () => svc.view.nodes.get('live')!.last.sequence >= seq + 4, 15_000);
+      expect(detections).toEqual([]);
+      // The whole process blocked for 3.5 s (a GC pause, CPU starvation): the host's timer and the service's reader wait alike,
+      // and the service's next tick must not take its own pause for the host's silence.
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 3500);
+      const after = svc.view.nodes.get('live')!.last.sequence;
+      await until('two heartbeats after the pause', () => svc.view.nodes.get('live')!.last.sequence >= after + 2, 15_000);
       expect(detections).toEqual([]);
       expect(svc.view.nodes.get('live')!.status).toBe('alive');
       expect(await store.list()).toEqual([]);

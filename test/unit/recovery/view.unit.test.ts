@@ -94,6 +94,20 @@ describe('the rhythm of periodic heartbeats', () => {
 });
 
 describe('fleet view', () => {
+  it("a pause of the detector's own process is not counted as a node's silence", () => {
+    const v = new FleetView();
+    for (let i = 1; i <= 5; i++) v.onHeartbeat(hb('a', i, i * 1000), i * 1000);
+    // 3 s of the 3.2 s since the last heartbeat were this process's pause: 0.2 s of the node's silence.
+    v.localPause(3000);
+    expect(v.suspects(5000 + 3200)).toEqual([]);
+    // A crash is still found, the pause later.
+    expect(v.suspects(5000 + 3000 + 2700).map((n) => n.last.nodeId)).toEqual(['a']);
+    // A node heard from after the pause: the earlier pause no longer counts for it.
+    v.onHeartbeat(hb('b', 1, 8100), 8100);
+    expect(v.judgedAt(v.nodes.get('b')!, 9000)).toBe(9000);
+    expect(v.judgedAt(v.nodes.get('a')!, 9000)).toBe(6000);
+  });
+
   it('a node declared dead comes back only with a newer heartbeat, and its later silence is detected again', () => {
     const v = new FleetView();
     for (let i = 1; i <= 5; i++) v.onHeartbeat(hb('a', i, i * 1000, [['x', 1]]), i * 1000);
