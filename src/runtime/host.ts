@@ -6,6 +6,7 @@ import { AgentStateError, ConfigError, NotFoundError } from '../errors.js';
 import type { ConsumedBatch, Consumer, EventLog, StoredRecord } from '../log/port.js';
 import { topicNames } from '../log/topics.js';
 import { sendToDlq } from './dlq.js';
+import { HeartbeatClock } from './beat.js';
 import { heartbeatKey, type ControlCommand, type HostedAgent, type NodeHeartbeat } from './types.js';
 import type { AccessRecorder } from '../telemetry/access.js';
 import type { RuntimeWire } from './wire.js';
@@ -101,11 +102,7 @@ export class RuntimeHost {
   private readonly intervalMs: number;
   private readonly startedAt = Date.now();
   private sequence = 0;
-  private timer: NodeJS.Timeout | undefined;
-  private beating: Promise<void> | undefined;
-  private nextBeat: Promise<void> | undefined;
-  /** The timer fired while a heartbeat was in flight: a periodic one follows it, so the rhythm keeps its beat. */
-  private periodicDue = false;
+  private readonly beats: HeartbeatClock;
   private consumer: Consumer | undefined;
   private status: NodeHeartbeat['status'] = 'running';
   private closed = false;
@@ -117,6 +114,7 @@ export class RuntimeHost {
     this.intervalMs = options.heartbeatIntervalMs ?? 1000;
     if (!Number.isInteger(this.intervalMs) || this.intervalMs < 10) throw new ConfigError('heartbeatIntervalMs', 'must be an integer >= 10');
     this.topics = topicNames(options.topicPrefix);
+    this.beats = new HeartbeatClock(this.intervalMs, (periodic) => this.heartbeat(periodic));
   }
 
   /** Starts heartbeating and obeying control commands. */
@@ -131,23 +129,7 @@ export class RuntimeHost {
       handler: (batch) => this.onControl(batch),
     });
     this.consumer.done.catch((e: unknown) => this.o.logger?.error({ err: e }, 'control consumer stopped'));
-    const t0 = Date.now();
-    await this.heartbeat(true);
-    // On a fixed grid (t0 + k x interval), not setInterval: that re-arms from when its callback ran, so a loaded event
-    // loop's lag added to every interval and the detector learned a slower rhythm (1.1 to 1.3 s for 1 s in the bench).
-    let k = 0;
-    const schedule = (): void => {
-      k = Math.max(k + 1, Math.floor((Date.now() - t0) / this.intervalMs) + 1);
-      this.timer = setTimeout(
-        () => {
-          if (this.closed) return;
-          void this.heartbeat(true);
-          schedule();
-        },
-        Math.max(0, t0 + k * this.intervalMs - Date.now()),
-      );
-    };
-    schedule();
+    await this.beats.start();
   }
 
   /** The agents this host runs now. */
@@ -219,7 +201,7 @@ export class RuntimeHost {
     // Its first step waits for a heartbeat that lists it: a host killed
     // between acquire and its next periodic heartbeat would otherwise leave
     // the agent owned by a dead node the recovery service never knew hosted it.
-    entry.loop = this.announce().then(() => this.runLoop(entry, factory(ctx)));
+    entry.loop = this.beats.announce().then(() => this.runLoop(entry, factory(ctx)));
     this.o.logger?.info({ instanceId, epoch: acquired.epoch, version: acquired.version }, 'agent started');
     return { ok: true, epoch: acquired.epoch };
   }
@@ -336,60 +318,30 @@ export class RuntimeHost {
     return sendToDlq(this.o.log, this.topics.dlq, [{ record, reason, detail, headers: { rejectedBy: this.nodeId } }]);
   }
 
-  /** Resolves once a heartbeat started after this call is appended (it lists every agent running now); concurrent calls share one. */
-  private announce(): Promise<void> {
-    this.nextBeat ??= (this.beating ?? Promise.resolve()).then(() => {
-      this.nextBeat = undefined;
-      return this.heartbeat(false);
-    });
-    return this.nextBeat;
-  }
-
-  /**
-   * @param periodic whether this is the timer's beat (the host's rhythm) or an
-   * extra one (an announce): the failure detector learns the rhythm from the
-   * periodic ones only (NodeHeartbeat.periodic)
-   */
-  private heartbeat(periodic: boolean): Promise<void> {
-    // One heartbeat at a time: a slow append must not pile them up. A periodic
-    // beat due meanwhile follows the one in flight (at most one waits).
-    if (this.beating) {
-      if (periodic) this.periodicDue = true;
-      return this.beating;
+  /** One heartbeat (HeartbeatClock decides when): the node, its placement and load, and every agent it runs now. */
+  private async heartbeat(periodic: boolean): Promise<void> {
+    const access = this.o.access?.drain() ?? [];
+    try {
+      const h: NodeHeartbeat = {
+        nodeId: this.nodeId,
+        host: this.o.host ?? hostname(),
+        dataCenter: this.o.dataCenter ?? null,
+        region: this.o.region ?? null,
+        timestamp: Date.now(),
+        sequence: ++this.sequence,
+        status: this.status,
+        intervalMs: this.intervalMs,
+        periodic,
+        load: this.running.size,
+        heapUsedBytes: process.memoryUsage().heapUsed,
+        agents: this.hosted(),
+        access,
+      };
+      await this.o.log.append(this.topics.heartbeats, [{ key: heartbeatKey(this.nodeId), value: await this.o.wire.encodeHeartbeat(h) }]);
+    } catch (e) {
+      this.o.access?.restore(access);
+      if (!this.closed) this.o.logger?.warn({ err: e }, 'heartbeat failed');
     }
-    // Abandoned: a crashed host says nothing more (an announce still chained, e.g., must not list agents after the crash).
-    if (this.closed) return Promise.resolve();
-    this.beating = (async () => {
-      const access = this.o.access?.drain() ?? [];
-      try {
-        const h: NodeHeartbeat = {
-          nodeId: this.nodeId,
-          host: this.o.host ?? hostname(),
-          dataCenter: this.o.dataCenter ?? null,
-          region: this.o.region ?? null,
-          timestamp: Date.now(),
-          sequence: ++this.sequence,
-          status: this.status,
-          intervalMs: this.intervalMs,
-          periodic,
-          load: this.running.size,
-          heapUsedBytes: process.memoryUsage().heapUsed,
-          agents: this.hosted(),
-          access,
-        };
-        await this.o.log.append(this.topics.heartbeats, [{ key: heartbeatKey(this.nodeId), value: await this.o.wire.encodeHeartbeat(h) }]);
-      } catch (e) {
-        this.o.access?.restore(access);
-        if (!this.closed) this.o.logger?.warn({ err: e }, 'heartbeat failed');
-      } finally {
-        this.beating = undefined;
-      }
-      if (this.periodicDue && !this.closed) {
-        this.periodicDue = false;
-        void this.heartbeat(true);
-      }
-    })();
-    return this.beating;
   }
 
   /**
@@ -399,7 +351,7 @@ export class RuntimeHost {
   async abandon(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    clearTimeout(this.timer);
+    await this.beats.stop(false);
     for (const r of this.running.values()) r.abort.abort();
     this.running.clear();
     await this.consumer?.stop();
@@ -415,9 +367,7 @@ export class RuntimeHost {
     await Promise.allSettled([...this.commands.values()]);
     await Promise.all([...this.running.keys()].map((id) => this.stopAgent(id)));
     this.status = 'stopping';
-    clearTimeout(this.timer);
-    await this.beating;
-    await this.heartbeat(true);
+    await this.beats.stop(true);
     this.closed = true;
     await this.consumer?.stop();
   }

@@ -8,6 +8,7 @@ import { counterAgentFactory } from '../../../src/demo/hosted.js';
 import { SqliteEventLog } from '../../../src/log/sqlite/index.js';
 import { topicNames, topicSpecs } from '../../../src/log/topics.js';
 import { ESTIMATE_PRIORS, RecoveryService } from '../../../src/recovery/index.js';
+import type { HeartbeatClock } from '../../../src/runtime/beat.js';
 import { JsonRuntimeWire, RuntimeHost, sendCommand, type AgentFactory } from '../../../src/runtime/index.js';
 import { SqliteRecoveryRecordStore } from '../../../src/store/sqlite/recovery-records.js';
 
@@ -62,8 +63,7 @@ describe('recovery service with in-process runtime hosts (embedded log)', () => 
       service = svc.run(stop.signal);
       await until('view sees the agents', () => ids.every((id) => svc.view.owners.get(id)?.nodeId === 'node-a'), 10_000);
       // node-a goes silent without stopping its agents: what a crash looks like from outside.
-      (hosts[0] as unknown as { timer: NodeJS.Timeout }).timer.unref();
-      clearInterval((hosts[0] as unknown as { timer: NodeJS.Timeout }).timer);
+      await (hosts[0] as unknown as { beats: HeartbeatClock }).beats.stop(false);
       await until('agents serving elsewhere', () => ids.every((id) => hosts.slice(1).some((h) => h.hosted().some((a) => a.instanceId === id))), 15_000);
       expect(detections.sort()).toEqual(ids.map((id) => `node_silent:${id}`));
       // Least loaded: the four agents are spread over the two live hosts.
@@ -89,8 +89,7 @@ describe('recovery service with in-process runtime hosts (embedded log)', () => 
 
       // A second host dies: its plans are estimated from the four recoveries just recorded.
       const moved = hosts[1]!.hosted().map((a) => a.instanceId);
-      (hosts[1] as unknown as { timer: NodeJS.Timeout }).timer.unref();
-      clearInterval((hosts[1] as unknown as { timer: NodeJS.Timeout }).timer);
+      await (hosts[1] as unknown as { beats: HeartbeatClock }).beats.stop(false);
       await until('node-b agents serving on node-c', () => moved.every((id) => hosts[2]!.hosted().some((a) => a.instanceId === id)), 15_000);
       await until('records finished', () => svc.engine.active.size === 0, 10_000);
       const second = (await store.list()).filter((r) => !records.some((x) => x.recoveryId === r.recoveryId));
