@@ -10,6 +10,7 @@ import type { RuntimeWire } from '../runtime/wire.js';
 import type { FailureDetection, RecoveryPlan, RecoveryPolicy, RecoveryRecord, RecoveryRecordStore, RecoveryStrategy } from '../store/recovery-records.js';
 import { NO_METRICS, type Metrics } from '../telemetry/metrics.js';
 import { RecoveryHistory } from './estimate.js';
+import { fencesFirst, planOf, rollbackPlanOf, seedTarget } from './plan.js';
 import { backoffDelay, resolvePolicy } from './policy.js';
 import { failureBound, findRestorePoint } from './restore.js';
 import type { FleetView } from './view.js';
@@ -256,19 +257,7 @@ export class RecoveryEngine {
    */
   async planRecovery(failure: FailureDetection, strategy: RecoveryStrategy): Promise<RecoveryPlan> {
     const head = this.o.client.getState(failure.instanceId);
-    const est = await this.history.estimate(failure, strategy);
-    return {
-      failureType: failure.type,
-      strategy,
-      plannedSteps: [...(fencesFirst(failure, strategy) ? (['state_operation'] as const) : []), 'plan', 'command', 'serving', ...(strategy.verificationRequired ? (['validate'] as const) : [])],
-      estimatedDuration: est.estimatedDuration,
-      successProbability: est.successProbability,
-      estimateBasis: est.basis,
-      rollbackPlan: rollbackPlanOf(failure.instanceId, head, strategy),
-      targetNode: null,
-      targetVersion: null,
-      attempts: 0,
-    };
+    return planOf(failure, strategy, head, await this.history.estimate(failure, strategy));
   }
 
   /** The owner the heartbeats show at an epoch above the failed one, if any. */
@@ -400,30 +389,4 @@ export class RecoveryEngine {
       await c.release(instanceId);
     }
   }
-}
-
-/** The state to return to if the recovery fails: the head before the plan's state operation. */
-function rollbackPlanOf(instanceId: string, head: ReturnType<AgentStateClient['getState']>, strategy: RecoveryStrategy): RecoveryPlan['rollbackPlan'] {
-  if (!head) return { version: 0, epoch: 0, checksum: null, status: null, action: 'none', detail: `${instanceId} is not in this instance's view of the log: nothing to return to` };
-  const writes = strategy.approach === 'restore';
-  return {
-    version: head.version,
-    epoch: head.epoch,
-    checksum: head.checksum,
-    status: head.state.status,
-    action: writes ? 'rollback_to_version' : 'none',
-    detail: writes
-      ? `if the restore fails, return to version ${head.version} (checksum ${head.checksum.slice(0, 12)}): agentstate rollback ${instanceId} ${head.version}`
-      : `the plan writes no state: a failed recovery leaves ${instanceId} at version ${head.version} (status ${head.state.status})`,
-  };
-}
-
-/** Whether the owner is fenced (and a restore's state operation written) before the start: a restore, or an owner that may still be alive. */
-function fencesFirst(failure: FailureDetection, strategy: RecoveryStrategy): boolean {
-  return strategy.approach === 'restore' || failure.type === 'error_burst' || failure.type === 'agent_stuck' || failure.type === 'anomaly';
-}
-
-/** The control command's recoveryTarget for a strategy's targetState. */
-function seedTarget(t: RecoveryPolicy['strategy']['targetState']): 'last_known_good' | 'previous' | 'clean' {
-  return t === 'previous_version' ? 'previous' : t === 'clean_state' ? 'clean' : 'last_known_good';
 }

@@ -17,7 +17,7 @@ export function recoveryGroup(prefix: string = DEFAULT_TOPIC_PREFIX): string {
  * (test/unit/config/defaults.unit.test.ts checks).
  */
 
-export const DEFAULT_PHI_OPTIONS: Readonly<Required<PhiOptions>> = Object.freeze({ threshold: 8, windowSize: 100, minStdDevRatio: 0.2, acceptablePauseRatio: 0.5, intervalsFrom: 'sender' });
+export const DEFAULT_PHI_OPTIONS: Readonly<Required<PhiOptions>> = Object.freeze({ threshold: 8, windowSize: 100, minStdDevRatio: 0.2, acceptablePauseRatio: 0.5, intervalsFrom: 'sender', beats: 'periodic' });
 
 export const DEFAULT_RECOVERY_ENGINE_OPTIONS: Readonly<Required<Pick<RecoveryEngineOptions, 'servingTimeoutMs' | 'leaseMs'>>> = Object.freeze({ servingTimeoutMs: 10_000, leaseMs: 15_000 });
 
@@ -38,6 +38,7 @@ export function resolvePhiOptions(o: PhiOptions = {}): ResolvedPhiOptions {
   nonNegativeNumber(r.minStdDevRatio, 'phi.minStdDevRatio');
   nonNegativeNumber(r.acceptablePauseRatio, 'phi.acceptablePauseRatio');
   if (r.intervalsFrom !== 'sender' && r.intervalsFrom !== 'arrival') throw new ConfigError('phi.intervalsFrom', `"${String(r.intervalsFrom)}" is not sender or arrival`);
+  if (r.beats !== 'periodic' && r.beats !== 'all') throw new ConfigError('phi.beats', `"${String(r.beats)}" is not periodic or all`);
   return r;
 }
 

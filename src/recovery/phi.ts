@@ -26,6 +26,17 @@ export interface PhiOptions {
    * slow detection. @default 'sender'
    */
   intervalsFrom?: 'sender' | 'arrival';
+  /**
+   * Which heartbeats make the rhythm. `periodic`: only the sender's periodic
+   * ones (NodeHeartbeat.periodic); an extra heartbeat (a host announcing an
+   * agent it just started) neither enters the intervals nor restarts the
+   * silence, which is measured from the last periodic arrival. `all`: every
+   * heartbeat (the detector before 2026-12-03): a host starting agents one
+   * after another sends a burst of extra heartbeats milliseconds apart, the
+   * learned interval shrinks to them, and its next ordinary one-second gap is
+   * taken for a failure. @default 'periodic'
+   */
+  beats?: 'periodic' | 'all';
 }
 
 export class PhiAccrualDetector {
@@ -33,6 +44,7 @@ export class PhiAccrualDetector {
   private last: number | undefined;
   private lastSent: number | undefined;
   private readonly fromSender: boolean;
+  private readonly periodicOnly: boolean;
   private readonly threshold: number;
   private readonly windowSize: number;
   private readonly minStdDevRatio: number;
@@ -49,14 +61,20 @@ export class PhiAccrualDetector {
     this.minStdDevRatio = o.minStdDevRatio;
     this.pauseRatio = o.acceptablePauseRatio;
     this.fromSender = o.intervalsFrom === 'sender';
+    this.periodicOnly = o.beats === 'periodic';
   }
 
   /**
    * Records a heartbeat arrival.
    * @param sentAt the heartbeat's own timestamp (see PhiOptions.intervalsFrom)
+   * @param periodic false for an extra heartbeat off the sender's rhythm (see PhiOptions.beats)
    */
-  heartbeat(at: number, expectedIntervalMs?: number, sentAt?: number): void {
+  heartbeat(at: number, expectedIntervalMs?: number, sentAt?: number, periodic = true): void {
     if (expectedIntervalMs && expectedIntervalMs > 0) this.expectedIntervalMs = expectedIntervalMs;
+    if (!periodic && this.periodicOnly) {
+      this.last ??= at; // a node first heard of by an extra heartbeat is silent from then on
+      return;
+    }
     const [now, prev] = this.fromSender && sentAt !== undefined ? [sentAt, this.lastSent] : [at, this.last];
     if (prev !== undefined && now > prev) {
       this.intervals.push(now - prev);
@@ -66,24 +84,50 @@ export class PhiAccrualDetector {
     if (sentAt !== undefined) this.lastSent = sentAt;
   }
 
+  /** When the last heartbeat of the rhythm arrived (the silence is measured from it). */
   lastHeartbeat(): number | undefined {
     return this.last;
+  }
+
+  /** That heartbeat's own timestamp, when it carried one. */
+  lastSentAt(): number | undefined {
+    return this.lastSent;
+  }
+
+  /** The learned rhythm: mean and standard deviation (floored, as phi uses it) of the intervals, and how many were observed. */
+  rhythm(): { meanMs: number; stdMs: number; samples: number } {
+    // Two samples are not a distribution: until then the declared interval stands in.
+    const samples = this.intervals.length >= 3 ? this.intervals : [this.expectedIntervalMs];
+    const mean = samples.reduce((a, b) => a + b, 0) / samples.length;
+    const variance = samples.reduce((a, b) => a + (b - mean) ** 2, 0) / samples.length;
+    return { meanMs: mean, stdMs: Math.max(Math.sqrt(variance), this.minStdDevRatio * mean, 1), samples: this.intervals.length };
   }
 
   /** The suspicion level now. */
   phi(now: number): number {
     if (this.last === undefined) return 0;
-    // Two samples are not a distribution: until then the declared interval stands in.
-    const samples = this.intervals.length >= 3 ? this.intervals : [this.expectedIntervalMs];
-    const mean = samples.reduce((a, b) => a + b, 0) / samples.length;
-    const variance = samples.reduce((a, b) => a + (b - mean) ** 2, 0) / samples.length;
-    const std = Math.max(Math.sqrt(variance), this.minStdDevRatio * mean, 1);
-    const elapsed = now - this.last;
+    return this.phiAfter(now - this.last);
+  }
+
+  private phiAfter(elapsed: number): number {
+    const { meanMs: mean, stdMs: std } = this.rhythm();
     const y = (elapsed - mean * (1 + this.pauseRatio)) / std;
     // Logistic approximation of the normal tail (as Akka's and Cassandra's detectors use).
     const e = Math.exp(-y * (1.5976 + 0.070566 * y * y));
     const pLater = elapsed > mean * (1 + this.pauseRatio) ? e / (1 + e) : 1 - 1 / (1 + e);
     return pLater <= 0 ? Infinity : -Math.log10(pLater);
+  }
+
+  /** The silence (ms since the last heartbeat) at which the node is suspected, with the rhythm learned so far. */
+  suspectAfterMs(): number {
+    let [lo, hi] = [0, Math.max(1, this.rhythm().meanMs)];
+    while (this.phiAfter(hi) < this.threshold) hi *= 2;
+    while (hi - lo > 1) {
+      const mid = (lo + hi) / 2;
+      if (this.phiAfter(mid) >= this.threshold) hi = mid;
+      else lo = mid;
+    }
+    return Math.ceil(hi);
   }
 
   suspect(now: number): boolean {

@@ -21,6 +21,9 @@ import { recoveryGroup, resolveRecoveryServiceOptions, type ResolvedRecoveryServ
 /** How long a silence verdict waits for the view to read heartbeats already appended. @default 2000 */
 const MAX_VIEW_WAIT_MS = 2000;
 
+/** A tick woken later than this was paused (a blocked event loop), and the pause is not counted as any node's silence (FleetView.localPauseMs). @default 250 */
+const LOCAL_PAUSE_MS = 250;
+
 /** Severity ranks of anomalies (schemas/Anomaly.avsc `Severity`). */
 const SEVERITY = { info: 1, warning: 2, critical: 3 } as const;
 
@@ -189,8 +192,12 @@ export class RecoveryService {
     signal.addEventListener('abort', onAbort, { once: true });
     try {
       while (!signal.aborted) {
+        const due = Date.now() + this.o.tickMs;
         await Promise.race([new Promise((r) => setTimeout(r, this.o.tickMs)), failed]);
         if (signal.aborted) break;
+        // Woken this late: this process was paused (blocked event loop), and silence during it is not the nodes'.
+        const late = Date.now() - due;
+        if (late > LOCAL_PAUSE_MS) this.view.localPause(late);
         // A silence is judged only on a view that has read every heartbeat appended so far: a reader that
         // fell behind (a stalled event loop) must not take its own delay for the node's.
         // Bounded (MAX_VIEW_WAIT_MS): offsets a reader never sees (compacted away, transaction markers) must not hold detection off for good.
@@ -227,9 +234,12 @@ export class RecoveryService {
     this.metrics.set('agentstate_recovery_in_progress', this.engine.active.size);
     for (const node of viewBehind ? [] : this.view.suspects(now)) {
       node.status = 'dead';
+      node.deadSince = now;
       const lastAt = node.detector.lastHeartbeat() ?? now;
-      const phi = node.detector.phi(now);
+      const judgedAt = this.view.judgedAt(node, now);
+      const phi = node.detector.phi(judgedAt);
       const agents = this.view.agentsOf(node.last.nodeId);
+      const rhythm = node.detector.rhythm();
       this.o.logger?.warn({ nodeId: node.last.nodeId, silentMs: now - lastAt, phi: Number.isFinite(phi) ? phi : 'inf', agents: agents.length }, 'runtime host stopped heartbeating');
       for (const { instanceId, owner } of agents) {
         const d: FailureDetection = {
@@ -240,7 +250,18 @@ export class RecoveryService {
           detectedAt: now,
           failedAt: lastAt,
           confidence: Number.isFinite(phi) ? 1 - 10 ** -phi : 1,
-          evidence: { silentMs: now - lastAt, phi: Number.isFinite(phi) ? Math.round(phi * 100) / 100 : 'inf', lastSequence: node.last.sequence, lastVersion: owner.version },
+          evidence: {
+            silentMs: now - lastAt,
+            phi: Number.isFinite(phi) ? Math.round(phi * 100) / 100 : 'inf',
+            // The learned rhythm and the silence it makes suspicious: why this verdict took as long as it did.
+            meanIntervalMs: Math.round(rhythm.meanMs),
+            stdIntervalMs: Math.round(rhythm.stdMs),
+            suspectAfterMs: node.detector.suspectAfterMs(),
+            localPauseMs: now - judgedAt,
+            lastSequence: node.last.sequence,
+            lastSentAt: node.detector.lastSentAt() ?? node.last.timestamp,
+            lastVersion: owner.version,
+          },
         };
         this.detected(d);
       }

@@ -6,8 +6,12 @@ export interface NodeEntry {
   detector: PhiAccrualDetector;
   /** alive | dead (suspected and acted on) | left (said it was stopping) */
   status: 'alive' | 'dead' | 'left';
+  /** When this detector declared it dead (status dead). */
+  deadSince?: number;
   /** Agents assigned to it by this detector and not yet in its heartbeats (so one failure does not pile everything on one host). */
   pending: Set<string>;
+  /** FleetView.localPauseMs when its last heartbeat of the rhythm arrived. */
+  pausedAt: number;
 }
 
 export interface AgentOwner {
@@ -25,6 +29,13 @@ export interface AgentOwner {
 export class FleetView {
   readonly nodes = new Map<string, NodeEntry>();
   readonly owners = new Map<string, AgentOwner>();
+  /**
+   * How long this detector's own process was paused (a blocked event loop: GC,
+   * CPU starvation), in total. A node's silence does not count the pauses
+   * since its last heartbeat: a paused reader cannot tell a silent node from
+   * its own pause, and in one process the host's heartbeat timer waited too.
+   */
+  localPauseMs = 0;
 
   constructor(private readonly phi: PhiOptions = {}) {}
 
@@ -38,11 +49,12 @@ export class FleetView {
     const revived = n !== undefined && n.status !== 'alive' && h.status === 'running';
     if (!n || revived) {
       // A node back from the dead (restarted, or a resumed zombie) starts a fresh rhythm.
-      n = { last: h, detector: new PhiAccrualDetector(h.intervalMs || 1000, this.phi), status: 'alive', pending: n?.pending ?? new Set() };
+      n = { last: h, detector: new PhiAccrualDetector(h.intervalMs || 1000, this.phi), status: 'alive', pending: n?.pending ?? new Set(), pausedAt: this.localPauseMs };
       this.nodes.set(h.nodeId, n);
     }
     n.last = h;
-    n.detector.heartbeat(at, h.intervalMs, h.timestamp);
+    n.detector.heartbeat(at, h.intervalMs, h.timestamp, h.periodic !== false);
+    if (n.detector.lastHeartbeat() === at) n.pausedAt = this.localPauseMs;
     if (h.status === 'stopping') n.status = 'left';
     const listed = new Set<string>();
     for (const a of h.agents) {
@@ -58,9 +70,19 @@ export class FleetView {
     return revived;
   }
 
+  /** Counts a pause of this detector's process (see localPauseMs). */
+  localPause(ms: number): void {
+    this.localPauseMs += ms;
+  }
+
+  /** The instant to judge a node's silence at: now, less this process's pauses since its last heartbeat. */
+  judgedAt(n: NodeEntry, now: number): number {
+    return now - (this.localPauseMs - n.pausedAt);
+  }
+
   /** Alive nodes whose silence now crosses the phi threshold. */
   suspects(now: number): NodeEntry[] {
-    return [...this.nodes.values()].filter((n) => n.status === 'alive' && n.detector.suspect(now));
+    return [...this.nodes.values()].filter((n) => n.status === 'alive' && n.detector.suspect(this.judgedAt(n, now)));
   }
 
   /** The agents a node owned when it was last heard of. */
@@ -74,7 +96,7 @@ export class FleetView {
    * plus what this detector sent it since), then by nodeId for a stable choice.
    */
   chooseTarget(region: string | null, exclude: Set<string>, now: number): string | undefined {
-    const candidates = [...this.nodes.values()].filter((n) => n.status === 'alive' && !exclude.has(n.last.nodeId) && !n.detector.suspect(now));
+    const candidates = [...this.nodes.values()].filter((n) => n.status === 'alive' && !exclude.has(n.last.nodeId) && !n.detector.suspect(this.judgedAt(n, now)));
     candidates.sort((a, b) => {
       const ra = a.last.region === region ? 0 : 1;
       const rb = b.last.region === region ? 0 : 1;

@@ -6,6 +6,7 @@ import { AgentStateError, ConfigError, NotFoundError } from '../errors.js';
 import type { ConsumedBatch, Consumer, EventLog, StoredRecord } from '../log/port.js';
 import { topicNames } from '../log/topics.js';
 import { sendToDlq } from './dlq.js';
+import { HeartbeatClock } from './beat.js';
 import { heartbeatKey, type ControlCommand, type HostedAgent, type NodeHeartbeat } from './types.js';
 import type { AccessRecorder } from '../telemetry/access.js';
 import type { RuntimeWire } from './wire.js';
@@ -101,9 +102,7 @@ export class RuntimeHost {
   private readonly intervalMs: number;
   private readonly startedAt = Date.now();
   private sequence = 0;
-  private timer: NodeJS.Timeout | undefined;
-  private beating: Promise<void> | undefined;
-  private nextBeat: Promise<void> | undefined;
+  private readonly beats: HeartbeatClock;
   private consumer: Consumer | undefined;
   private status: NodeHeartbeat['status'] = 'running';
   private closed = false;
@@ -115,6 +114,7 @@ export class RuntimeHost {
     this.intervalMs = options.heartbeatIntervalMs ?? 1000;
     if (!Number.isInteger(this.intervalMs) || this.intervalMs < 10) throw new ConfigError('heartbeatIntervalMs', 'must be an integer >= 10');
     this.topics = topicNames(options.topicPrefix);
+    this.beats = new HeartbeatClock(this.intervalMs, (periodic) => this.heartbeat(periodic));
   }
 
   /** Starts heartbeating and obeying control commands. */
@@ -129,8 +129,7 @@ export class RuntimeHost {
       handler: (batch) => this.onControl(batch),
     });
     this.consumer.done.catch((e: unknown) => this.o.logger?.error({ err: e }, 'control consumer stopped'));
-    await this.heartbeat();
-    this.timer = setInterval(() => void this.heartbeat(), this.intervalMs);
+    await this.beats.start();
   }
 
   /** The agents this host runs now. */
@@ -187,6 +186,8 @@ export class RuntimeHost {
       if (e instanceof NotFoundError) return { ok: false, reason: 'unknown_agent', detail: `agent ${instanceId} does not exist` };
       throw e;
     }
+    // Abandoned (a crash, as tests and benchmarks make one) while acquiring: a dead process runs nothing more.
+    if (this.closed) return { ok: false, reason: 'not_hosted', detail: `${this.nodeId} stopped while starting ${instanceId}` };
     const factory = this.o.factories[acquired.state.agentType];
     if (!factory) {
       await this.o.client.release(instanceId);
@@ -200,7 +201,7 @@ export class RuntimeHost {
     // Its first step waits for a heartbeat that lists it: a host killed
     // between acquire and its next periodic heartbeat would otherwise leave
     // the agent owned by a dead node the recovery service never knew hosted it.
-    entry.loop = this.announce().then(() => this.runLoop(entry, factory(ctx)));
+    entry.loop = this.beats.announce().then(() => this.runLoop(entry, factory(ctx)));
     this.o.logger?.info({ instanceId, epoch: acquired.epoch, version: acquired.version }, 'agent started');
     return { ok: true, epoch: acquired.epoch };
   }
@@ -317,44 +318,30 @@ export class RuntimeHost {
     return sendToDlq(this.o.log, this.topics.dlq, [{ record, reason, detail, headers: { rejectedBy: this.nodeId } }]);
   }
 
-  /** Resolves once a heartbeat started after this call is appended (it lists every agent running now); concurrent calls share one. */
-  private announce(): Promise<void> {
-    this.nextBeat ??= (this.beating ?? Promise.resolve()).then(() => {
-      this.nextBeat = undefined;
-      return this.heartbeat();
-    });
-    return this.nextBeat;
-  }
-
-  private heartbeat(): Promise<void> {
-    // One heartbeat at a time: a slow append must not pile them up.
-    if (this.beating) return this.beating;
-    this.beating = (async () => {
-      const access = this.o.access?.drain() ?? [];
-      try {
-        const h: NodeHeartbeat = {
-          nodeId: this.nodeId,
-          host: this.o.host ?? hostname(),
-          dataCenter: this.o.dataCenter ?? null,
-          region: this.o.region ?? null,
-          timestamp: Date.now(),
-          sequence: ++this.sequence,
-          status: this.status,
-          intervalMs: this.intervalMs,
-          load: this.running.size,
-          heapUsedBytes: process.memoryUsage().heapUsed,
-          agents: this.hosted(),
-          access,
-        };
-        await this.o.log.append(this.topics.heartbeats, [{ key: heartbeatKey(this.nodeId), value: await this.o.wire.encodeHeartbeat(h) }]);
-      } catch (e) {
-        this.o.access?.restore(access);
-        if (!this.closed) this.o.logger?.warn({ err: e }, 'heartbeat failed');
-      } finally {
-        this.beating = undefined;
-      }
-    })();
-    return this.beating;
+  /** One heartbeat (HeartbeatClock decides when): the node, its placement and load, and every agent it runs now. */
+  private async heartbeat(periodic: boolean): Promise<void> {
+    const access = this.o.access?.drain() ?? [];
+    try {
+      const h: NodeHeartbeat = {
+        nodeId: this.nodeId,
+        host: this.o.host ?? hostname(),
+        dataCenter: this.o.dataCenter ?? null,
+        region: this.o.region ?? null,
+        timestamp: Date.now(),
+        sequence: ++this.sequence,
+        status: this.status,
+        intervalMs: this.intervalMs,
+        periodic,
+        load: this.running.size,
+        heapUsedBytes: process.memoryUsage().heapUsed,
+        agents: this.hosted(),
+        access,
+      };
+      await this.o.log.append(this.topics.heartbeats, [{ key: heartbeatKey(this.nodeId), value: await this.o.wire.encodeHeartbeat(h) }]);
+    } catch (e) {
+      this.o.access?.restore(access);
+      if (!this.closed) this.o.logger?.warn({ err: e }, 'heartbeat failed');
+    }
   }
 
   /**
@@ -364,7 +351,7 @@ export class RuntimeHost {
   async abandon(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    clearInterval(this.timer);
+    await this.beats.stop(false);
     for (const r of this.running.values()) r.abort.abort();
     this.running.clear();
     await this.consumer?.stop();
@@ -380,9 +367,7 @@ export class RuntimeHost {
     await Promise.allSettled([...this.commands.values()]);
     await Promise.all([...this.running.keys()].map((id) => this.stopAgent(id)));
     this.status = 'stopping';
-    clearInterval(this.timer);
-    await this.beating;
-    await this.heartbeat();
+    await this.beats.stop(true);
     this.closed = true;
     await this.consumer?.stop();
   }

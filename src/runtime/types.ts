@@ -33,6 +33,13 @@ export interface NodeHeartbeat extends HostPlacement {
   /** running | stopping (a host that is shutting down on purpose: not a failure). */
   status: 'running' | 'stopping';
   intervalMs: number;
+  /**
+   * false: an extra heartbeat off the host's rhythm (sent at once when an
+   * agent starts, to announce it); the failure detector learns the interval
+   * from periodic heartbeats only. On the wire: `metadata.beat = 'extra'`.
+   * @default true
+   */
+  periodic?: boolean;
   /** Agents hosted: the least loaded host takes recovered agents. */
   load: number;
   heapUsedBytes: number | null;

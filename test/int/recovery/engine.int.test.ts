@@ -8,6 +8,7 @@ import { counterAgentFactory } from '../../../src/demo/hosted.js';
 import { SqliteEventLog } from '../../../src/log/sqlite/index.js';
 import { topicNames, topicSpecs } from '../../../src/log/topics.js';
 import { ESTIMATE_PRIORS, RecoveryService } from '../../../src/recovery/index.js';
+import type { HeartbeatClock } from '../../../src/runtime/beat.js';
 import { JsonRuntimeWire, RuntimeHost, sendCommand, type AgentFactory } from '../../../src/runtime/index.js';
 import { SqliteRecoveryRecordStore } from '../../../src/store/sqlite/recovery-records.js';
 
@@ -22,21 +23,26 @@ async function until(what: string, check: () => boolean, ms: number): Promise<vo
   }
 }
 
+/** An embedded log under a fresh prefix, the runtime wire, an in-memory record store, and fleet-scoped clients (as agentstate runtime and services/recovery wire them). */
+async function fleet(name: string, file: string) {
+  const prefix = `${name}${Date.now()}.`;
+  const log = new SqliteEventLog({ path: join(dir, file), pollIntervalMs: 10 });
+  await log.setup(topicSpecs({ prefix, partitions: 4 }));
+  const codec = new JsonEventCodec();
+  const store = new SqliteRecoveryRecordStore({ path: ':memory:' });
+  await store.setup();
+  const clients: AgentStateClient[] = [];
+  const connect = async (): Promise<AgentStateClient> => {
+    const c = await AgentStateClient.connect({ log, codec, topicPrefix: prefix, bootstrap: false, scope: 'fleet' });
+    clients.push(c);
+    return c;
+  };
+  return { prefix, log, codec, wire: new JsonRuntimeWire(), store, clients, connect };
+}
+
 describe('recovery service with in-process runtime hosts (embedded log)', () => {
   it('a host that stops heartbeating has its agents started on the least loaded live host, recorded and validated', async () => {
-    const prefix = `int${Date.now()}.`;
-    const log = new SqliteEventLog({ path: join(dir, 'log.sqlite'), pollIntervalMs: 10 });
-    await log.setup(topicSpecs({ prefix, partitions: 4 }));
-    const codec = new JsonEventCodec();
-    const wire = new JsonRuntimeWire();
-    const store = new SqliteRecoveryRecordStore({ path: ':memory:' });
-    await store.setup();
-    const clients: AgentStateClient[] = [];
-    const connect = async () => {
-      const c = await AgentStateClient.connect({ log, codec, topicPrefix: prefix, bootstrap: false, scope: 'fleet' }); // as agentstate runtime and services/recovery wire it;
-      clients.push(c);
-      return c;
-    };
+    const { prefix, log, codec, wire, store, clients, connect } = await fleet('int', 'log.sqlite');
     const hosts: RuntimeHost[] = [];
     const stop = new AbortController();
     let service: Promise<void> | undefined;
@@ -57,8 +63,7 @@ describe('recovery service with in-process runtime hosts (embedded log)', () => 
       service = svc.run(stop.signal);
       await until('view sees the agents', () => ids.every((id) => svc.view.owners.get(id)?.nodeId === 'node-a'), 10_000);
       // node-a goes silent without stopping its agents: what a crash looks like from outside.
-      (hosts[0] as unknown as { timer: NodeJS.Timeout }).timer.unref();
-      clearInterval((hosts[0] as unknown as { timer: NodeJS.Timeout }).timer);
+      await (hosts[0] as unknown as { beats: HeartbeatClock }).beats.stop(false);
       await until('agents serving elsewhere', () => ids.every((id) => hosts.slice(1).some((h) => h.hosted().some((a) => a.instanceId === id))), 15_000);
       expect(detections.sort()).toEqual(ids.map((id) => `node_silent:${id}`));
       // Least loaded: the four agents are spread over the two live hosts.
@@ -84,8 +89,7 @@ describe('recovery service with in-process runtime hosts (embedded log)', () => 
 
       // A second host dies: its plans are estimated from the four recoveries just recorded.
       const moved = hosts[1]!.hosted().map((a) => a.instanceId);
-      (hosts[1] as unknown as { timer: NodeJS.Timeout }).timer.unref();
-      clearInterval((hosts[1] as unknown as { timer: NodeJS.Timeout }).timer);
+      await (hosts[1] as unknown as { beats: HeartbeatClock }).beats.stop(false);
       await until('node-b agents serving on node-c', () => moved.every((id) => hosts[2]!.hosted().some((a) => a.instanceId === id)), 15_000);
       await until('records finished', () => svc.engine.active.size === 0, 10_000);
       const second = (await store.list()).filter((r) => !records.some((x) => x.recoveryId === r.recoveryId));
@@ -100,6 +104,46 @@ describe('recovery service with in-process runtime hosts (embedded log)', () => 
       stop.abort();
       await service;
       for (const h of hosts) await h.close();
+      for (const c of clients) await c.close();
+      await store.close();
+      await log.close();
+    }
+  });
+});
+
+describe('no false suspicion', () => {
+  it('a live host (default 1 s heartbeat) starting 20 agents one after another and writing under load is never declared dead, nor after a 3.5 s pause of its process', async () => {
+    const { prefix, log, codec, wire, store, clients, connect } = await fleet('live', 'live.sqlite');
+    await connect();
+    await connect();
+    const host = new RuntimeHost({ nodeId: 'live', log, client: clients[0]!, wire, topicPrefix: prefix, factories: { counter: counterAgentFactory({ intervalMs: 20 }) } });
+    const detections: string[] = [];
+    const stop = new AbortController();
+    const svc = new RecoveryService({ log, codec, wire, store, client: clients[1]!, topicPrefix: prefix, onDetection: (d) => detections.push(`${d.nodeId ?? ''}:${d.instanceId}`) });
+    const service = svc.run(stop.signal);
+    try {
+      await host.start();
+      const ids = Array.from({ length: 20 }, (_, i) => `live-${i}`);
+      await Promise.all(ids.map((id) => clients[0]!.createAgent(id, { agentType: 'counter' })));
+      // Each start announces its agent at once: a burst of extra heartbeats a few ms apart, then the host's 1 s rhythm.
+      for (const id of ids) expect((await host.startAgent(id)).ok).toBe(true);
+      await until('the view lists the 20 agents', () => ids.every((id) => svc.view.owners.get(id)?.nodeId === 'live'), 10_000);
+      const seq = svc.view.nodes.get('live')!.last.sequence;
+      // Four periodic beats after the burst (the detector before suspected the host at the first one's gap), each agent writing every 20 ms.
+      await until('four more heartbeats', () => svc.view.nodes.get('live')!.last.sequence >= seq + 4, 15_000);
+      expect(detections).toEqual([]);
+      // The whole process blocked for 3.5 s (a GC pause, CPU starvation): the host's timer and the service's reader wait alike,
+      // and the service's next tick must not take its own pause for the host's silence.
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 3500);
+      const after = svc.view.nodes.get('live')!.last.sequence;
+      await until('two heartbeats after the pause', () => svc.view.nodes.get('live')!.last.sequence >= after + 2, 15_000);
+      expect(detections).toEqual([]);
+      expect(svc.view.nodes.get('live')!.status).toBe('alive');
+      expect(await store.list()).toEqual([]);
+    } finally {
+      stop.abort();
+      await service;
+      await host.close();
       for (const c of clients) await c.close();
       await store.close();
       await log.close();

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { PhiAccrualDetector } from '../../../src/recovery/phi.js';
 import { backoffDelay, DEFAULT_POLICY } from '../../../src/recovery/policy.js';
 import { FleetView } from '../../../src/recovery/view.js';
+import { JsonRuntimeWire } from '../../../src/runtime/wire.js';
 import type { NodeHeartbeat } from '../../../src/runtime/types.js';
 
 const hb = (nodeId: string, sequence: number, timestamp: number, agents: [string, number][] = [], over: Partial<NodeHeartbeat> = {}): NodeHeartbeat => ({
@@ -52,7 +53,61 @@ describe('phi-accrual detector', () => {
   });
 });
 
+describe('the rhythm of periodic heartbeats', () => {
+  // A host starting 20 agents one after another announces each at once: 20 extra heartbeats 40 ms apart, then its 1 s rhythm.
+  const startup = (view: FleetView): number => {
+    let seq = 0;
+    for (let t = 0; t <= 2000; t += 1000) view.onHeartbeat(hb('a', ++seq, t), t);
+    for (let i = 1; i <= 20; i++) view.onHeartbeat(hb('a', ++seq, 2000 + i * 40, [], { periodic: false }), 2000 + i * 40);
+    view.onHeartbeat(hb('a', ++seq, 3000), 3000);
+    return 3000;
+  };
+
+  it('extra heartbeats (a host announcing the agents it starts) neither shrink the learned interval nor hold off detection', () => {
+    const view = new FleetView();
+    const last = startup(view);
+    // An ordinary gap after the burst is no failure: a 1 s sender is still suspected about 2.5 s after its last periodic beat.
+    expect(view.suspects(last + 1500)).toEqual([]);
+    expect(view.suspects(last + 2400)).toEqual([]);
+    expect(view.suspects(last + 2700).map((n) => n.last.nodeId)).toEqual(['a']);
+    // An extra heartbeat after the last periodic one does not restart the silence.
+    const v2 = new FleetView();
+    const l2 = startup(v2);
+    v2.onHeartbeat(hb('a', 100, l2 + 900, [], { periodic: false }), l2 + 900);
+    expect(v2.suspects(l2 + 2700).map((n) => n.last.nodeId)).toEqual(['a']);
+  });
+
+  it("with beats 'all' (the detector before) the same burst has a live host suspected before 2 s of silence", () => {
+    const view = new FleetView({ beats: 'all' });
+    const last = startup(view);
+    expect(view.suspects(last + 1800).map((n) => n.last.nodeId)).toEqual(['a']);
+  });
+
+  it('the wire keeps the mark: an extra heartbeat decodes as one, a periodic one (or one from a host that marks none) as periodic', async () => {
+    const wire = new JsonRuntimeWire();
+    expect((await wire.decodeHeartbeat(await wire.encodeHeartbeat(hb('a', 1, 1000, [], { periodic: false }))))?.periodic).toBe(false);
+    expect((await wire.decodeHeartbeat(await wire.encodeHeartbeat(hb('a', 2, 2000))))?.periodic).toBe(true);
+    const unmarked = JSON.parse((await wire.encodeHeartbeat(hb('a', 3, 3000))).toString()) as Record<string, unknown>;
+    delete unmarked.metadata;
+    expect((await wire.decodeHeartbeat(Buffer.from(JSON.stringify(unmarked))))?.periodic).toBe(true);
+  });
+});
+
 describe('fleet view', () => {
+  it("a pause of the detector's own process is not counted as a node's silence", () => {
+    const v = new FleetView();
+    for (let i = 1; i <= 5; i++) v.onHeartbeat(hb('a', i, i * 1000), i * 1000);
+    // 3 s of the 3.2 s since the last heartbeat were this process's pause: 0.2 s of the node's silence.
+    v.localPause(3000);
+    expect(v.suspects(5000 + 3200)).toEqual([]);
+    // A crash is still found, the pause later.
+    expect(v.suspects(5000 + 3000 + 2700).map((n) => n.last.nodeId)).toEqual(['a']);
+    // A node heard from after the pause: the earlier pause no longer counts for it.
+    v.onHeartbeat(hb('b', 1, 8100), 8100);
+    expect(v.judgedAt(v.nodes.get('b')!, 9000)).toBe(9000);
+    expect(v.judgedAt(v.nodes.get('a')!, 9000)).toBe(6000);
+  });
+
   it('a node declared dead comes back only with a newer heartbeat, and its later silence is detected again', () => {
     const v = new FleetView();
     for (let i = 1; i <= 5; i++) v.onHeartbeat(hb('a', i, i * 1000, [['x', 1]]), i * 1000);
