@@ -7,6 +7,8 @@ import pg from 'pg';
 import { ferretdbCounts, ferretdbQuery, tuneFerretdbTables } from './ferretdb-postgres.js';
 import { MongoConnection, type MongoConnectionOptions } from './connection.js';
 import { Limiter, forEachLimited } from '../../util/limit.js';
+import { insertAbsent, isDuplicateKey } from './insert.js';
+import { STORE_INDEXES } from './indexes.js';
 import { fromEventDoc, fromSnapshotDoc, fromStateDoc, summaryFilter, summaryOf, SUMMARY_PROJECTION, toEventDoc, toSnapshotDoc, toStateDoc, type EventDoc, type SnapshotDoc, type StateDoc } from './documents.js';
 
 export interface MongoStoreOptions extends MongoConnectionOptions {
@@ -26,7 +28,6 @@ export interface MongoStoreOptions extends MongoConnectionOptions {
   ferretdbPostgresUrl?: string;
 }
 
-const DUPLICATE_KEY = 11000;
 /**
  * Event rows per insert command. Measured on FerretDB 1.24/PostgreSQL with
  * chat-window events (~2 KB changesets): 500 per command one at a time ~500
@@ -84,36 +85,16 @@ export class MongoStore implements StateStore {
   }
 
   /**
-   * The seed's indexes (`index_fields` of each document: instanceId, version,
-   * timestamp, status; snapshots snapshotType; events sequenceNumber,
-   * eventType), plus the compound ones our queries use.
+   * Creates the indexes (indexes.ts) and, on FerretDB/PostgreSQL, tunes its tables.
    */
   async setup(): Promise<void> {
-    const specs: Array<[Collection<StateDoc> | Collection<EventDoc> | Collection<SnapshotDoc>, IndexDescription]> = [
-      [this.states, { key: { instanceId: 1 }, name: 'instanceId' }],
-      [this.states, { key: { version: 1 }, name: 'version' }],
-      [this.states, { key: { timestamp: 1 }, name: 'timestamp' }],
-      [this.states, { key: { status: 1 }, name: 'status' }],
-      [this.states, { key: { agentType: 1 }, name: 'agentType' }],
-      [this.states, { key: { capabilities: 1 }, name: 'capabilities' }],
-      [this.states, { key: { lastModified: -1 }, name: 'lastModified' }],
-      [this.events, { key: { instanceId: 1, version: 1 }, name: 'instance_version', unique: true }],
-      [this.events, { key: { instanceId: 1, sequenceNumber: 1 }, name: 'instance_sequence' }],
-      [this.events, { key: { instanceId: 1, timestamp: 1 }, name: 'instance_timestamp' }],
-      [this.events, { key: { instanceId: 1, eventType: 1 }, name: 'instance_type' }],
-      [this.events, { key: { timestamp: 1 }, name: 'timestamp' }],
-      [this.events, { key: { eventType: 1 }, name: 'eventType' }],
-      [this.events, { key: { eventId: 1 }, name: 'eventId' }],
-      [this.snapshots, { key: { instanceId: 1, version: -1 }, name: 'instance_version' }],
-      [this.snapshots, { key: { instanceId: 1, timestamp: -1 }, name: 'instance_timestamp' }],
-      [this.snapshots, { key: { version: 1 }, name: 'version' }],
-      [this.snapshots, { key: { timestamp: 1 }, name: 'timestamp' }],
-      [this.snapshots, { key: { snapshotType: 1 }, name: 'snapshotType' }],
-      [this.snapshots, { key: { 'retentionPolicy.expiresAt': 1 }, name: 'expiresAt' }],
-    ];
+    const colls = { agent_states: this.states, state_events: this.events, state_snapshots: this.snapshots } as const;
     // One index per createIndexes call: FerretDB 1.24 drops the connection
     // when a multi-index createIndexes names indexes that already exist.
-    for (const [coll, spec] of specs) await this.call(`create index ${spec.name ?? ''}`, () => coll.createIndexes([spec]));
+    for (const [name, spec] of STORE_INDEXES) {
+      const coll: Collection<Document> = colls[name] as unknown as Collection<Document>;
+      await this.call(`create index ${spec.name ?? ''}`, () => coll.createIndexes([spec]));
+    }
     if (this.ferretdbPostgresUrl !== undefined) await tuneFerretdbTables(this.ferretdbPostgresUrl, this.connection.db.databaseName);
   }
 
@@ -405,45 +386,4 @@ export class MongoStore implements StateStore {
     this.assertOpen();
     return call(what, fn);
   }
-}
-
-/**
- * Inserts `docs` with one unordered `insert` command; duplicate-key failures
- * are the idempotency guard firing, not errors. FerretDB 1.24 stops an
- * unordered insert at its first error, so the documents after the last
- * reported error are sent again; every insert here is insert-if-absent, so
- * sending one twice is harmless.
- *
- * A raw command rather than `insertMany`/`bulkWrite`: the driver's bulk API
- * serialises each document once to size its batches and again to send them,
- * and the event mirror is most of the projector's BSON (issue 11 profile).
- * A chunk here is far below the 16 MB limit on a command (EVENT_CHUNK events).
- */
-async function insertAbsent<T extends Document>(coll: Collection<T>, docs: T[], what: string): Promise<{ ok: number; duplicates: number }> {
-  let ok = 0;
-  let duplicates = 0;
-  let rest = docs;
-  while (rest.length > 0) {
-    const sent = rest;
-    const r = (await call(what, () => coll.db.command({ insert: coll.collectionName, documents: sent, ordered: false }))) as InsertReply;
-    const errors = r.writeErrors ?? [];
-    ok += r.n ?? 0;
-    if (errors.length === 0) return { ok, duplicates };
-    const other = errors.find((e) => e.code !== DUPLICATE_KEY);
-    if (other) throw new UnavailableError(`MongoDB (${what}: ${other.errmsg ?? `code ${other.code}`})`);
-    duplicates += errors.length;
-    if ((r.n ?? 0) + errors.length >= sent.length) return { ok, duplicates };
-    rest = sent.slice(Math.max(...errors.map((e) => e.index)) + 1);
-  }
-  return { ok, duplicates };
-}
-
-/** The reply of an `insert` command (MongoDB's write command protocol). */
-interface InsertReply {
-  n?: number;
-  writeErrors?: Array<{ index: number; code: number; errmsg?: string }>;
-}
-
-function isDuplicateKey(err: unknown): boolean {
-  return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === DUPLICATE_KEY;
 }
