@@ -1,4 +1,4 @@
-import type { Collection, Document, Filter, IndexDescription } from 'mongodb';
+import type { Collection, Document, Filter } from 'mongodb';
 import { ClosedError, ConfigError, UnavailableError } from '../../errors.js';
 import { call, unavailable } from './errors.js';
 import { checkFilter, checkLimit, encodeCursor } from '../query.js';
