@@ -1,11 +1,11 @@
 import { InvalidInputError } from '../domain/index.js';
 import type { BodyEncoding } from '../codec/state-body.js';
 import { accessFigures, type AccessWindow } from './access.js';
-import { ANOMALY_TYPES, type AnomalyRecord, type AnomalyType } from './anomaly.js';
+import { ANOMALY_TYPES, type AnomalyRecord } from './anomaly.js';
 import type { BlobStore } from '../blob/port.js';
 import type { StateStore } from '../store/port.js';
 import type { AgentSummary, AnalyticsStore } from './port.js';
-import { agentStorage, type AgentStorage } from './storage.js';
+import { agentStorage } from './storage.js';
 import { figures, type WindowAggregate } from './window.js';
 import { DEFAULT_ANALYTICS_SERVICE_OPTIONS } from './options.js';
 import type { AgentStorageAnalysis, AnomalyTrend, PerformanceAnalysis, PerformanceComparison, StateMetrics, StateTrend, StorageAnalysis, TimeRange, UsageStatistics } from './results.js';
