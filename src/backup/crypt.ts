@@ -1,7 +1,7 @@
 import type { Keyring } from '../codec/keyring.js';
 import { KeyDestroyedError } from '../codec/errors.js';
 import { InvalidInputError } from '../domain/errors.js';
-import { AgentStateError, KeyError } from '../errors.js';
+import { KeyError } from '../errors.js';
 import { valueAad, type Segment, type SegmentRecord } from './segment.js';
 
 /**

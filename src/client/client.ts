@@ -1,7 +1,6 @@
 import type { AccessRecorder } from '../telemetry/access.js';
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { Logger } from 'pino';
 import {
   diff,
   applyChanges,
@@ -17,7 +16,6 @@ import {
   type JsonObject,
   type JsonValue,
   type Projection,
-  type StateEvent,
   type StateEventType,
 } from '../domain/index.js';
 import { ClosedError, ConfigError, ConflictError, FencedError, NotFoundError } from '../errors.js';

@@ -5,7 +5,7 @@ import type { Keyring } from '../codec/keyring.js';
 import type { AgentStateClient, StateUpdateResult } from '../client/client.js';
 import { checksum, diff, type AgentState, type JsonValue, type StateEvent } from '../domain/index.js';
 import { ChecksumMismatchError } from '../domain/errors.js';
-import { AbortedError, AgentStateError, ConfigError, FencedError, InvalidInputError, NotFoundError } from '../errors.js';
+import { AbortedError, ConfigError, FencedError, InvalidInputError, NotFoundError } from '../errors.js';
 import { decodeState, encodeState } from '../codec/state-body.js';
 import { sleep } from '../util/retry.js';
 import { Snapshotter, type SnapshotPolicy } from '../snapshots/snapshotter.js';

@@ -1,4 +1,4 @@
-import { AgentStateError, InvalidInputError } from '../errors.js';
+import { InvalidInputError } from '../errors.js';
 import type { StateFilter } from './port.js';
 
 /** {@link StateFilter.limit} when none is given. */

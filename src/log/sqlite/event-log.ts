@@ -1,6 +1,6 @@
 import type Database from 'better-sqlite3';
 import { checkConsumeOptions } from '../consume-options.js';
-import { ClosedError, ConfigError, ConflictError, InvalidInputError, NotFoundError, UnavailableError } from '../../errors.js';
+import { ClosedError, ConfigError, ConflictError, InvalidInputError, NotFoundError } from '../../errors.js';
 import { kafkaPartition } from '../partitioner.js';
 import type { AppendResult, ConsumeOptions, Consumer, EventLog, LogRecord, ResetTarget, StoredRecord, TopicCheck, TopicDescription, TopicSpec } from '../port.js';
 import { applyRetention, compactTopic, type CompactionResult } from './compaction.js';
@@ -133,7 +133,7 @@ export class SqliteEventLog implements EventLog {
 
   async consume(options: ConsumeOptions): Promise<Consumer> {
     this.open();
-    const max = checkConsumeOptions(options);
+    checkConsumeOptions(options);
     const topics = options.topics.map((name) => this.tables.topic(name));
     const session = options.sessionTimeoutMs ?? this.settings.sessionTimeoutMs;
     const memberId = this.members.join(options.group, options.topics, session);

@@ -1,5 +1,5 @@
 import type { Collection, Document, Filter } from 'mongodb';
-import { ClosedError, ConfigError, UnavailableError } from '../../errors.js';
+import { ClosedError, ConfigError } from '../../errors.js';
 import { call, unavailable } from './errors.js';
 import { checkFilter, checkLimit, encodeCursor } from '../query.js';
 import type { EventQuery, QueryPage, StateFilter, SnapshotQuery, SnapshotRecord, StateStore, StoreCounts, LogBinding, StoredEvent, StoredState, WriteResult } from '../port.js';

@@ -1,4 +1,3 @@
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { backup } from '../../../src/cli/commands/backup.js';
 import { Projector } from '../../../src/projector/index.js';
