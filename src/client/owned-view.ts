@@ -88,18 +88,19 @@ export class OwnedView implements WriterView {
   async ready(instanceId: string): Promise<void> {
     if (this.stopped) throw new ClosedError('the writer client');
     if (!this.entries.has(instanceId)) await this.load(instanceId);
-    const e = this.entries.get(instanceId)!;
-    await this.locked(e, async () => {
-      const end = await this.endOffsets();
-      await this.fold(instanceId, e, BigInt(end[e.partition] ?? '0'));
-    });
+    await this.foldToEnd(instanceId, this.entries.get(instanceId)!);
   }
 
   /** An uncertain agent's head is read through the log's end; it stays uncertain until its next decision reads the log through its own record. */
   async settle(instanceId: string): Promise<void> {
     const e = this.entries.get(instanceId);
     if (!e?.uncertain) return;
-    await this.locked(e, async () => {
+    await this.foldToEnd(instanceId, e);
+  }
+
+  /** Folds the agent's partition up to the log's current end, holding its lock. */
+  private foldToEnd(instanceId: string, e: Entry): Promise<void> {
+    return this.locked(e, async () => {
       const end = await this.endOffsets();
       await this.fold(instanceId, e, BigInt(end[e.partition] ?? '0'));
     });
