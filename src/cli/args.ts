@@ -100,6 +100,11 @@ export function parsePositiveInt(text: string, flag: string): number {
   return Number(text);
 }
 
+/** Whether a command runs on the servers: `servers`, or `auto` with KAFKA_BROKERS set (else the embedded profile). */
+export function usesServers(kind: 'auto' | 'embedded' | 'servers', env: NodeJS.ProcessEnv): boolean {
+  return kind === 'servers' || (kind === 'auto' && !!env.KAFKA_BROKERS);
+}
+
 export function backendKind(text: string): 'auto' | 'embedded' | 'servers' {
   if (text === 'auto' || text === 'embedded' || text === 'servers') return text;
   throw new UsageError(`--backend: "${text}" is not one of auto, embedded, servers`);

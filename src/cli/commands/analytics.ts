@@ -24,7 +24,7 @@ import { openStoreOnly } from '../store-only.js';
 import { MongoAnalyticsStore } from '../../store/mongo/analytics.js';
 import { MongoConnection } from '../../store/mongo/connection.js';
 import { SqliteAnalyticsStore } from '../../store/sqlite/analytics.js';
-import { asString, backendKind, GLOBAL_HELP, parse, parseDuration, parsePositiveInt, positionalArgs, UsageError } from '../args.js';
+import { asString, backendKind, GLOBAL_HELP, parse, parseDuration, parsePositiveInt, positionalArgs, UsageError, usesServers } from '../args.js';
 
 const WHERE = `Reads the analytics service's outputs: <data-dir>/analytics.sqlite (embedded)
 or MONGODB_URI, database AGENTSTATE_MONGO_DATABASE (servers): state_metrics,
@@ -82,7 +82,7 @@ ${GLOBAL_HELP}`;
 
 /** The analytics store alone (no log connection); undefined when the embedded file does not exist yet. */
 async function openStore(kind: 'auto' | 'embedded' | 'servers', dataDir: string, env: NodeJS.ProcessEnv): Promise<AnalyticsStore | undefined> {
-  const servers = kind === 'servers' || (kind === 'auto' && !!env.KAFKA_BROKERS);
+  const servers = usesServers(kind, env);
   if (!servers) {
     const path = join(resolve(dataDir), 'analytics.sqlite');
     if (!existsSync(path)) return undefined;

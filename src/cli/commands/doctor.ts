@@ -4,7 +4,7 @@ import { cleanMessage } from '../../domain/record.js';
 import { describeLogProblem, inspectLogBinding } from '../../integrity/log-binding.js';
 import { sqliteIntegrityCheck } from '../../integrity/sqlite-check.js';
 import type { StateStore } from '../../store/port.js';
-import { backendKind, GLOBAL_HELP, parse, positionalArgs } from '../args.js';
+import { backendKind, GLOBAL_HELP, parse, positionalArgs, usesServers } from '../args.js';
 import { openBackend, type Backend } from '../backend.js';
 import { openStoreOnly } from '../store-only.js';
 
@@ -36,7 +36,7 @@ export async function doctor(argv: string[], out: (s: string) => void): Promise<
   positionalArgs(positionals, [], 'agentstate doctor');
   const checks: DoctorCheck[] = [];
   const kind = backendKind(values.backend);
-  const embedded = kind === 'embedded' || (kind === 'auto' && !process.env.KAFKA_BROKERS);
+  const embedded = !usesServers(kind, process.env);
   let healthy = true;
   if (embedded) {
     const dir = resolve(values['data-dir']);

@@ -4,7 +4,7 @@ import { runHostedFleet, type RecoverySummary } from '../../demo/hosted-fleet.js
 import type { RecoveryRecordStore } from '../../store/recovery-records.js';
 import { openRecoveryStore } from './recovery.js';
 import { runtimeWire } from './runtime.js';
-import { asString, parse, backendKind, GLOBAL_HELP, parseDuration, parsePositiveInt, positionalArgs, setLongTimeout, UsageError } from '../args.js';
+import { asString, parse, backendKind, GLOBAL_HELP, parseDuration, parsePositiveInt, positionalArgs, setLongTimeout, UsageError, usesServers } from '../args.js';
 import { openBackend } from '../backend.js';
 import { scanLog } from '../scan.js';
 import { openProjection } from '../projection.js';
@@ -112,7 +112,7 @@ function parseStart(argv: string[]): StartOptions | undefined {
  * full integrity_check).
  */
 function checkDataDirFiles(o: StartOptions): void {
-  if (o.backend === 'servers' || (o.backend === 'auto' && process.env.KAFKA_BROKERS)) return;
+  if (usesServers(o.backend, process.env)) return;
   for (const file of ['log.sqlite', 'store.sqlite']) {
     const path = join(resolve(o.dataDir), file);
     if (!existsSync(path)) continue;
