@@ -49,7 +49,7 @@ function service(name: 'backup' | 'projector', env: NodeJS.ProcessEnv): { child:
 describe('disaster: Kafka data and MongoDB database lost, restored from S3 alone', () => {
   const instance = uniqueName('disaster');
   // Kafka takes port and port + 1 (controller), below Linux's ephemeral range (32768-60999), since it
-  // restarts on them (broker-kill uses 30000-31199; the failover test 40000-58000).
+  // restarts on them (broker-kill uses 30000-31199; the failover test 22000-25599).
   const port = 31_200 + 2 * Math.floor(Math.random() * 700);
   const stackDir = process.env.AGENTSTATE_STACK_DIR ?? join(homedir(), '.cache', 'agentstate', 'stack');
   const mongoPort = 48_001 + 2 * Math.floor(Math.random() * 4000);
