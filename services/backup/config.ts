@@ -46,6 +46,7 @@ export interface BackupServiceConfig {
   keepDays: number;
   /** Beyond keepDays, the newest checkpoint of each of the last N months. */
   keepMonthly: number;
+  trimLogAfterMs: number;
   /** Where the snapshot catalog is read on the servers profile (MONGODB_URI set); undefined = no catalog in the backup. */
   catalogMongo: { uri: string; database: string } | undefined;
   /** Where the data keys are on the servers profile (only with `backupKeys`). */
@@ -91,7 +92,11 @@ function required(env: NodeJS.ProcessEnv, name: string): string {
  * BACKUP_CHECKPOINT_INTERVAL_MS (0 = never; e.g. 86400000 = daily),
  * BACKUP_KEEP_DAYS (0 = keep everything) and BACKUP_KEEP_MONTHLY (0): the
  * retention by age of docs/backup.md "Retention" (checkpoints, then segments
- * older than the oldest kept checkpoint deleted).
+ * older than the oldest kept checkpoint deleted). BACKUP_TRIM_LOG_AFTER_MS
+ * (0 = never; e.g. 604800000 = 7 days): on the retention's schedule, events
+ * older than this that the backup holds and the projector (and analytics,
+ * when it runs) consumed are deleted from the events topic
+ * (docs/backup.md "Capping the events topic").
  */
 export function loadConfig(env: NodeJS.ProcessEnv, argv: string[]): BackupServiceConfig {
   if (argv.length > 0) throw new ConfigError('arguments', `unknown: ${argv.join(' ')} (the backup service takes none)`);
@@ -141,6 +146,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: string[]): BackupServic
     checkpointIntervalMs: int(env, 'BACKUP_CHECKPOINT_INTERVAL_MS', DEFAULT_ARCHIVER_OPTIONS.checkpointIntervalMs),
     keepDays: int(env, 'BACKUP_KEEP_DAYS', DEFAULT_ARCHIVER_OPTIONS.keepDays),
     keepMonthly: int(env, 'BACKUP_KEEP_MONTHLY', DEFAULT_ARCHIVER_OPTIONS.keepMonthly),
+    trimLogAfterMs: int(env, 'BACKUP_TRIM_LOG_AFTER_MS', DEFAULT_ARCHIVER_OPTIONS.trimLogAfterMs),
     catalogMongo: servers && env.MONGODB_URI ? { uri: env.MONGODB_URI, database: env.AGENTSTATE_MONGO_DATABASE ?? 'agentstate' } : undefined,
     drillIntervalMs: int(env, 'BACKUP_DRILL_INTERVAL_MS', 0),
     mongo: backupKeys && servers ? { uri: required(env, 'MONGODB_URI'), database: env.AGENTSTATE_MONGO_DATABASE ?? 'agentstate' } : undefined,

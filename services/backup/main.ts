@@ -121,6 +121,7 @@ runService('backup', HELP, loadConfig, async (config, logger, metrics) => {
     checkpointIntervalMs: config.checkpointIntervalMs,
     keepDays: config.keepDays,
     keepMonthly: config.keepMonthly,
+    trimLogAfterMs: config.trimLogAfterMs,
     log,
     blobs,
     codec,

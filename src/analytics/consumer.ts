@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { ConsumedBatch, EventLog } from '../log/port.js';
-import { topicNames, type TopicNames, DEFAULT_TOPIC_PREFIX } from '../log/topics.js';
+import { analyticsGroup, topicNames, type TopicNames } from '../log/topics.js';
 import { NO_METRICS, type Metrics } from '../telemetry/metrics.js';
 import { retrying, runWithRestarts, sleep } from '../util/retry.js';
 import type { RuntimeWire } from '../runtime/wire.js';
@@ -14,10 +14,7 @@ import { positiveInt } from '../util/options.js';
 import type { AnalyticsStore } from './port.js';
 import type { AnomalyPublisher } from './publish.js';
 
-/** The analytics consumer group on the events topic, by default: `<prefix>analytics`. */
-export function analyticsGroup(prefix = DEFAULT_TOPIC_PREFIX): string {
-  return `${prefix}analytics`;
-}
+export { analyticsGroup } from '../log/topics.js';
 
 export interface AnalyticsConsumerOptions {
   log: EventLog;

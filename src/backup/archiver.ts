@@ -9,6 +9,7 @@ import { TopicArchive } from './topics.js';
 import { SubjectArchive } from './schemas.js';
 import { SnapshotCatalogArchive } from './catalog.js';
 import { applyRetention, pruneBackup, type PartitionRetention, type PruneReport } from './retention.js';
+import { trimLog, type PartitionTrim } from './trim.js';
 
 /** Lag of one partition behind the blob store. */
 export interface PartitionLag {
@@ -76,9 +77,10 @@ export class BackupArchiver {
    * only segments older than the oldest kept checkpoint).
    * Runs on the tick every `pruneIntervalMs` (the first one interval after start).
    */
-  async prune(): Promise<PruneReport & { retention: PartitionRetention[] }> {
+  async prune(): Promise<PruneReport & { retention: PartitionRetention[]; trimmed: PartitionTrim[] }> {
     this.prunedAt = this.options.now();
     const { blobs, codec, keyring, checkpointIntervalMs, keepDays, keepMonthly, logger, metrics } = this.options;
+    const trimmed = await this.trimLog();
     const r = await pruneBackup(blobs, { now: this.options.now(), graceMs: this.options.orphanGraceMs });
     metrics?.inc('agentstate_backup_pruned_segments_total', {}, r.deleted.length);
     if (r.deleted.length) logger?.info({ deleted: r.deleted.length, kept: r.kept.length }, 'backup retention deleted unreferenced segment objects');
@@ -91,7 +93,27 @@ export class BackupArchiver {
         logger?.info({ partition: p.partition, checkpoint: p.written, floor: p.floor?.key, deletedSegments: p.deletedSegments.length, deletedCheckpoints: p.deletedCheckpoints.length }, 'backup retention');
       }
     }
-    return { ...r, retention };
+    return { ...r, retention, trimmed };
+  }
+
+  /**
+   * The events topic capped behind the backup ({@link trimLog}), when
+   * `trimLogAfterMs` is set: a failure is logged and left to the next run.
+   */
+  private async trimLog(): Promise<PartitionTrim[]> {
+    const { log, blobs, trimLogAfterMs, trimLogGroups, logger, metrics } = this.options;
+    if (trimLogAfterMs === 0) return [];
+    try {
+      const trimmed = await trimLog({ log, blobs, topic: this.topic, keepMs: trimLogAfterMs, groups: trimLogGroups, now: this.options.now() });
+      for (const t of trimmed) {
+        metrics?.inc('agentstate_backup_log_trimmed_records_total', {}, Number(BigInt(t.to) - BigInt(t.from)));
+        logger?.info(t, 'events below the new log start are in the backup only');
+      }
+      return trimmed;
+    } catch (err) {
+      logger?.warn({ err }, 'capping the events topic behind the backup failed; retrying next interval');
+      return [];
+    }
   }
 
   /** {@link syncMetadata}, a failure logged (retried on a later tick), never fatal to archiving. */

@@ -38,3 +38,8 @@ export { CHECKPOINT_FORMAT, RestorePointTooOldError, chainStart, checkpointAgent
 export type { AgentCheckpoint, ChainStart, Checkpoint, FoldedAgent } from './checkpoint.js';
 export { writeCheckpoint } from './checkpoint-write.js';
 export type { CheckpointWritten, WriteCheckpointOptions } from './checkpoint-write.js';
+export { archivedHistory } from './history.js';
+export type { ArchivedHistory } from './history.js';
+export { trimLog } from './trim.js';
+export type { PartitionTrim, TrimLogOptions } from './trim.js';
+export { backupReader } from './changesets.js';

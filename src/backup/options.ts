@@ -1,4 +1,4 @@
-import { DEFAULT_TOPIC_PREFIX } from '../log/topics.js';
+import { DEFAULT_TOPIC_PREFIX, analyticsGroup, projectorGroup } from '../log/topics.js';
 import type { Logger } from 'pino';
 import type { BlobStore } from '../blob/port.js';
 import type { EventCodec } from '../codec/event-codec.js';
@@ -112,6 +112,16 @@ export interface ArchiverOptions {
   keepDays?: number;
   /** Beyond `keepDays`, also keep the newest checkpoint of each of the last N calendar months (UTC). @default 0 */
   keepMonthly?: number;
+  /**
+   * Caps the events topic behind the backup (docs/backup.md "Capping the
+   * events topic"): on the retention's schedule, records older than this
+   * (ms) that are archived and consumed by `trimLogGroups` are deleted from
+   * the log; their history is then in the backup only. 0 = never.
+   * @default 0
+   */
+  trimLogAfterMs?: number;
+  /** Groups that must have consumed a record before the cap deletes it; the first must have a position. @default [`<topicPrefix>projector`, `<topicPrefix>analytics`] */
+  trimLogGroups?: [string, ...string[]];
   metrics?: Metrics;
   logger?: Logger;
   /** Clock (tests). @default Date.now */
@@ -138,6 +148,7 @@ export const DEFAULT_ARCHIVER_OPTIONS = Object.freeze({
   checkpointIntervalMs: 0,
   keepDays: 0,
   keepMonthly: 0,
+  trimLogAfterMs: 0,
 });
 
 /** Fills defaults and validates once (STYLE.md habit 5). @throws ConfigError naming the field */
@@ -145,11 +156,18 @@ export function resolveArchiverOptions(o: ArchiverOptions): ResolvedArchiverOpti
   const r = { ...DEFAULT_ARCHIVER_OPTIONS, ...o };
   if (!(COMPRESSION_ALGORITHMS as readonly string[]).includes(r.compression)) throw new ConfigError('compression', `"${r.compression}" is not one of ${COMPRESSION_ALGORITHMS.join(', ')}`);
   for (const field of ['segmentMaxBytes', 'segmentMaxAgeMs', 'tickMs', 'restartDelayMs', 'sessionTimeoutMs', 'maxBatchRecords', 'keysSyncMs', 'metadataSyncMs'] as const) positiveInt(r[field], field);
-  for (const field of ['pruneIntervalMs', 'orphanGraceMs', 'checkpointIntervalMs', 'keepDays', 'keepMonthly'] as const) nonNegativeInt(r[field], field);
+  for (const field of ['pruneIntervalMs', 'orphanGraceMs', 'checkpointIntervalMs', 'keepDays', 'keepMonthly', 'trimLogAfterMs'] as const) nonNegativeInt(r[field], field);
   if (r.keepDays > 0 && r.checkpointIntervalMs === 0) throw new ConfigError('keepDays', 'needs checkpoints: set checkpointIntervalMs (BACKUP_CHECKPOINT_INTERVAL_MS), e.g. 86400000 for daily');
   if (r.keepDays > 0 && r.pruneIntervalMs === 0) throw new ConfigError('keepDays', 'runs on the retention schedule: pruneIntervalMs (BACKUP_PRUNE_INTERVAL_MS) must not be 0');
+  if (r.trimLogAfterMs > 0 && r.pruneIntervalMs === 0) throw new ConfigError('trimLogAfterMs', 'runs on the retention schedule: pruneIntervalMs (BACKUP_PRUNE_INTERVAL_MS) must not be 0');
   if (r.keepMonthly > 0 && r.keepDays === 0) throw new ConfigError('keepMonthly', 'applies beyond keepDays (BACKUP_KEEP_DAYS); with keepDays 0 everything is kept');
-  return { ...r, changesets: o.changesets ?? o.blobs, group: o.group ?? backupGroup(r.topicPrefix), now: o.now ?? Date.now };
+  return {
+    ...r,
+    changesets: o.changesets ?? o.blobs,
+    group: o.group ?? backupGroup(r.topicPrefix),
+    trimLogGroups: o.trimLogGroups ?? [projectorGroup(r.topicPrefix), analyticsGroup(r.topicPrefix)],
+    now: o.now ?? Date.now,
+  };
 }
 
 /** What `republish` (src/backup/restore.ts) applies for each RepublishOptions field not given. */

@@ -11,6 +11,8 @@ export interface PartitionStatus {
   /** Next offset not in the backup (null: nothing archived yet). */
   archivedNext: string | null;
   endOffset: string;
+  /** The log's start offset: records below it are in the backup only (capped: BACKUP_TRIM_LOG_AFTER_MS) or gone. */
+  logStart: string;
   /** Records in the log and not in the backup. */
   lagRecords: string;
   /** Age of the oldest of them (s): the RPO now. */
@@ -35,7 +37,7 @@ export async function backupStatus(options: { blobs: BlobStore; log: EventLog; t
       const [r] = await options.log.read(topic, partition, next.toString(), (next + 1n).toString());
       if (r) seconds = Math.max(0, (now - r.timestamp) / 1000);
     }
-    out.push({ partition, segments: head.version, archivedNext: head.nextOffset, endOffset: end, lagRecords: lag.toString(), lagSeconds: seconds, lastSegmentAt: head.lastSegmentAt });
+    out.push({ partition, segments: head.version, archivedNext: head.nextOffset, endOffset: end, logStart: starts[partition] ?? '0', lagRecords: lag.toString(), lagSeconds: seconds, lastSegmentAt: head.lastSegmentAt });
   }
   return out.sort((a, b) => a.partition - b.partition);
 }

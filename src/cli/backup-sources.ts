@@ -13,6 +13,7 @@ import { ENV_SETTING_NAMES, probeServers } from '../sdk/probe.js';
 import { UsageError } from './args.js';
 import type { Backend } from './backend.js';
 import { openProjection, type Projection } from './projection.js';
+import type { OpenArchive } from './scan.js';
 
 /*
  * What the backup commands (backup, restore, start's archiver) open on the
@@ -67,4 +68,13 @@ export async function openBackupBlobs(backend: Backend, dataDir: string, env: No
     prefix: backend.prefix,
     createBucket: false,
   });
+}
+
+/** Opens the backup (and the keys, read-only, for an encrypted one) when a command first needs history the events topic no longer has. */
+export function archiveOpener(backend: Backend, dataDir: string, env: NodeJS.ProcessEnv): OpenArchive {
+  return async () => {
+    const blobs = await openBackupBlobs(backend, dataDir, env);
+    const keys = await openKeyringReadOnly(backend, dataDir, env);
+    return { blobs, ...(keys ? { keyring: keys.keyring } : {}), close: async () => void (await Promise.all([blobs.close(), keys?.close()])) };
+  };
 }

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { historyGone } from './log-start.js';
 import { checksum, type JsonValue, type Projection } from '../domain/index.js';
 import type { EventLog } from '../log/port.js';
 import { parseStateTopicValue, type StateTopicValue } from '../log/state-topic.js';
@@ -27,7 +28,12 @@ export async function baseHeads(log: EventLog, eventsTopic: string, ids: string[
   const start = await log.startOffsets(eventsTopic);
   const partitionOf = new Map<string, number>();
   for (const id of ids) partitionOf.set(id, await log.partitionFor(eventsTopic, id));
-  const fromStart = (id: string): BaseHead => ({ head: undefined, at: BigInt(start[partitionOf.get(id)!] ?? '0'), fromStateTopic: false });
+  const fromStart = (id: string): BaseHead => {
+    const p = partitionOf.get(id)!;
+    const at = BigInt(start[p] ?? '0');
+    if (at > 0n) throw historyGone(eventsTopic, p, at, `agent ${id}`);
+    return { head: undefined, at, fromStateTopic: false };
+  };
   const committed = bootstrap ? await log.committedOffsets(bootstrap.projectorGroup, eventsTopic).catch(() => ({}) as Record<number, string>) : {};
   if (!bootstrap || Object.keys(committed).length === 0) {
     for (const id of ids) bases.set(id, fromStart(id));

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { checksum, decide, readEventRecord, step, type JsonValue, type Projection, type RejectReason, type StateEvent } from '../domain/index.js';
 import { ClosedError, UnavailableError } from '../errors.js';
+import { historyGone } from './log-start.js';
 import type { Consumer, EventLog, StoredRecord } from '../log/port.js';
 import { parseStateTopicValue, type ClaimCheckedStateValue, type StateTopicValue } from '../log/state-topic.js';
 import type { EventCodec } from '../codec/event-codec.js';
@@ -88,7 +89,10 @@ export class TailReader {
     const { log, topic } = this.options;
     const start = await log.startOffsets(topic);
     for (const [p, o] of Object.entries(start)) this.positions.set(Number(p), BigInt(o));
-    if (this.options.bootstrap) await this.bootstrap(this.options.bootstrap);
+    const anchored = new Set<number>();
+    if (this.options.bootstrap) await this.bootstrap(this.options.bootstrap, anchored);
+    // A partition folded from a start past 0 would miss the heads of the history deleted below it.
+    for (const [p, o] of this.positions) if (o > 0n && !anchored.has(p)) throw historyGone(topic, p, o, `the agents of partition ${p}`);
     for (const [p, o] of this.positions) this.counters.startOffsets[p] = o.toString();
     await this.subscribe();
     this.watchdog = setInterval(() => void this.checkProgress(), this.options.stallCheckMs ?? 5000);
@@ -103,7 +107,7 @@ export class TailReader {
    * highest version wins (after a rebuild, older versions are appended
    * again), and records at or before that value's position are skipped.
    */
-  private async bootstrap(b: TailBootstrap): Promise<void> {
+  private async bootstrap(b: TailBootstrap, anchored: Set<number>): Promise<void> {
     const { log, topic, logger } = this.options;
     // Commits first: states for everything below them are already on the topic.
     const committed = await log.committedOffsets(b.projectorGroup, topic).catch(() => ({}) as Record<number, string>);
@@ -140,7 +144,9 @@ export class TailReader {
     }
     for (const [p, first] of this.positions) {
       const c = committed[p];
-      if (c !== undefined && !fromStart.has(p) && BigInt(c) > first) this.positions.set(p, BigInt(c));
+      if (c === undefined || fromStart.has(p) || BigInt(c) < first) continue;
+      this.positions.set(p, BigInt(c));
+      anchored.add(p);
     }
     this.counters.bootstrappedHeads = this.heads.size;
   }

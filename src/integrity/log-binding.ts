@@ -93,6 +93,9 @@ export async function bindLog(log: EventLog, store: StateStore, topic: string, o
   const report = await inspectLogBinding(log, store, topic);
   if (report.problems.length > 0) {
     if (!options.rebuild) throw logMismatchError(report, PROJECTOR_WAY_OUT);
+    // A rebuild folds the log from its start: with history deleted below it, that would be a wrong store.
+    const cut = trimmedPartitions(await log.startOffsets(topic), {});
+    if (cut.length > 0) throw trimmedLogError(topic, cut, 'a rebuild would fold it from there');
     // The group first: a crash after it leaves the store unbound-and-mismatched, so the next
     // start refuses again; a crash after the clear finds an empty store and binds it.
     if (options.group) await log.resetGroup(options.group, topic, { to: 'earliest' });
@@ -101,4 +104,36 @@ export async function bindLog(log: EventLog, store: StateStore, topic: string, o
   }
   if (report.problems.length > 0 || report.binding === undefined) await store.setLogBinding({ logId: report.logId, topic, boundAt: Date.now() });
   return report;
+}
+
+/** Partitions whose records start past 0 and past the given positions: their history before the start is gone from the log. */
+function trimmedPartitions(starts: Record<number, string>, positions: Record<number, string>): { partition: number; start: string; position: string | undefined }[] {
+  const out: { partition: number; start: string; position: string | undefined }[] = [];
+  for (const [p, start] of Object.entries(starts)) {
+    const position = positions[Number(p)];
+    if (BigInt(start) > 0n && (position === undefined || BigInt(position) < BigInt(start))) out.push({ partition: Number(p), start, position });
+  }
+  return out;
+}
+
+function trimmedLogError(topic: string, cut: { partition: number; start: string; position: string | undefined }[], why: string): LogMismatchError {
+  const where = cut.map((c) => `partition ${c.partition} starts at offset ${c.start}${c.position === undefined ? ' (no committed position)' : ` (committed position ${c.position})`}`).join('; ');
+  return new LogMismatchError(
+    `${topic} no longer holds its history (${where}): older records were deleted (capped behind the backup, or by retention.ms), and ${why}, giving a wrong store. ` +
+      'Build the store from the backup instead: `agentstate restore --to latest` (docs/backup.md, "Capping the events topic")',
+    { details: { trimmed: cut } },
+  );
+}
+
+/**
+ * At start, after {@link bindLog}: a projector whose group has no position
+ * at or past a partition's start would fold that partition from a start with
+ * history missing before it (records deleted by the cap behind the backup or
+ * by `retention.ms`).
+ * @throws LogMismatchError naming each such partition and the way out (a restore)
+ */
+export async function checkLogStart(log: EventLog, topic: string, group: string): Promise<void> {
+  const [starts, committed] = await Promise.all([log.startOffsets(topic), log.committedOffsets(group, topic)]);
+  const cut = trimmedPartitions(starts, committed);
+  if (cut.length > 0) throw trimmedLogError(topic, cut, `projector group ${group} would start there`);
 }

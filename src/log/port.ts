@@ -138,6 +138,18 @@ export interface EventLog {
   /** Earliest retained offset, per partition. */
   startOffsets(topic: string): Promise<Record<number, string>>;
   /**
+   * Per partition, the first offset whose record's timestamp is at or after
+   * `timestamp` (ms), or the end offset when there is none: every record
+   * below it is older than `timestamp`.
+   */
+  offsetsAtTime(topic: string, timestamp: number): Promise<Record<number, string>>;
+  /**
+   * Deletes each named partition's records below the given offset and moves
+   * its start offset there (Kafka's DeleteRecords). An offset at or below the
+   * current start deletes nothing; one past the end is refused.
+   */
+  deleteBefore(topic: string, offsets: Record<number, string>): Promise<void>;
+  /**
    * Reads one partition from `fromOffset` up to (not including) `untilOffset`,
    * without a consumer group. Used to catch up a writer to the head.
    */

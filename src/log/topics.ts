@@ -34,6 +34,11 @@ export function projectorGroup(prefix = DEFAULT_TOPIC_PREFIX): string {
   return `${prefix}projector`;
 }
 
+/** The analytics consumer group on the events topic, by default: `<prefix>analytics`. */
+export function analyticsGroup(prefix = DEFAULT_TOPIC_PREFIX): string {
+  return `${prefix}analytics`;
+}
+
 export function topicNames(prefix = DEFAULT_TOPIC_PREFIX): TopicNames {
   if (!/^[A-Za-z0-9._-]*$/.test(prefix)) throw new ConfigError('topicPrefix', `"${prefix}" may only hold letters, digits, '.', '_' and '-'`);
   return {

@@ -14,7 +14,8 @@ import { seedTrigger, type EventQuery, type QueryPage, type SnapshotRecord, type
 import { stateOfRow } from '../store/state-fields.js';
 import { ReadFloor } from './read-floor.js';
 import { bodyBytes, projectAt, readMirrorRow, versionAtTime } from './time-travel.js';
-import { JsonEventCodec } from '../codec/event-codec.js';
+import { JsonEventCodec, type EventCodec } from '../codec/event-codec.js';
+import { agentStateFromBackup } from '../backup/agent-at.js';
 import { withChangesets, type ChangesetClaimCheck } from '../codec/changeset-blob.js';
 import type { CompactionStrategy, CreateSnapshotOptions, EventReplayResult, RetentionPolicy, StateView, VersionInfo } from './types.js';
 
@@ -41,6 +42,13 @@ export interface StateManagerOptions {
   access?: AccessRecorder;
   /** Agents whose highest returned version is remembered (monotonic reads); least recently read forgotten first. @default 100000 */
   maxTrackedAgents?: number;
+  /**
+   * The log's event codec, to read the backup (`backup/` in `blobs`): with
+   * it, `projectStateAtTime` falls back to the backup's segments for history
+   * the event mirror no longer holds (compacted, or a store restored from a
+   * checkpoint; docs/backup.md "Capping the events topic").
+   */
+  backupCodec?: EventCodec;
 }
 
 /**
@@ -209,7 +217,16 @@ export class StateManager {
 
   /** The state in force at time `t` (ms): the version of the last event at or before it. */
   async projectStateAtTime(instanceId: string, t: number): Promise<{ version: number; checksum: string; state: AgentState }> {
-    return this.projectState(instanceId, await versionAtTime(this.o.store, instanceId, t));
+    try {
+      return await this.projectState(instanceId, await versionAtTime(this.o.store, instanceId, t));
+    } catch (err) {
+      if (!(err instanceof NotFoundError) || !this.o.backupCodec) throw err;
+      // History the mirror no longer holds: from the backup's segments, every step's checksum recomputed.
+      const p = await agentStateFromBackup(this.o.blobs, this.o.backupCodec, instanceId, t, this.o.keyring).catch((e: unknown) => {
+        throw e instanceof NotFoundError ? err : e;
+      });
+      return { version: p.version, checksum: p.checksum, state: p.state as unknown as AgentState };
+    }
   }
 
   /**

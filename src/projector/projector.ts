@@ -1,4 +1,4 @@
-import { bindLog } from '../integrity/log-binding.js';
+import { bindLog, checkLogStart } from '../integrity/log-binding.js';
 import type { Logger } from 'pino';
 import { checksum, type Projection } from '../domain/index.js';
 import { ChecksumMismatchError } from '../domain/errors.js';
@@ -108,6 +108,7 @@ export class Projector {
     while (!signal.aborted) {
       try {
         await bindLog(o.log, o.store, this.topics.events, { rebuild: o.rebuild, group: o.group, ...(o.cache ? { cache: o.cache } : {}) });
+        await checkLogStart(o.log, this.topics.events, o.group);
         return true;
       } catch (err) {
         if (!(err instanceof AgentStateError) || !err.retryable) throw err;

@@ -109,6 +109,7 @@ export async function openAgentState(options: OpenAgentStateOptions = {}): Promi
     const manager = new StateManager({
       store,
       blobs,
+      backupCodec: codec,
       writer: client,
       ...(cache ? { cache } : {}),
       ...(keyring ? { keyring } : {}),

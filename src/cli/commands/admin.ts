@@ -3,6 +3,7 @@ import { diff, type JsonValue } from '../../domain/index.js';
 import { asString, parse, backendKind, GLOBAL_HELP, UsageError, parsePositiveInt, positionalArgs } from '../args.js';
 import { openBackend } from '../backend.js';
 import { scanLog } from '../scan.js';
+import { archiveOpener } from '../backup-sources.js';
 
 export const rollbackHelp = `agentstate rollback <instanceId> <version> [options]
 
@@ -37,10 +38,10 @@ export async function rollback(argv: string[], out: (s: string) => void): Promis
   const target = parsePositiveInt(v, '<version>');
   const backend = await openBackend({ dataDir: values['data-dir'], backend: backendKind(values.backend), env: process.env });
   try {
-    const old = (await scanLog(backend, { keep: id, until: (e) => e.version > target })).agents.get(id);
+    const old = (await scanLog(backend, { keep: id, until: (e) => e.version > target, archive: archiveOpener(backend, values['data-dir'], process.env) })).agents.get(id);
     if (!old || old.version !== target) throw new UsageError(`agent ${id} has no version ${target}`);
     // Rolling back to what the agent already holds writes nothing (not even an ownership claim).
-    const current = (await scanLog(backend, { keep: id })).agents.get(id)!;
+    const current = (await scanLog(backend, { keep: id, archive: archiveOpener(backend, values['data-dir'], process.env) })).agents.get(id)!;
     if (current.checksum === old.checksum) {
       const report = { instanceId: id, rolledBackTo: target, newVersion: null, headVersion: current.version, checksum: current.checksum, unchanged: true };
       out(values.json ? JSON.stringify(report, null, 2) : `${id} at version ${current.version} already holds the state of version ${target}; nothing written`);

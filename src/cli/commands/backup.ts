@@ -35,7 +35,9 @@ export async function openDrillRecorder(backend: Backend, dataDir: string, env: 
 
 export const backupHelp = `agentstate backup status | verify [--deep] | drill [options]
 
-  status          per partition: segments archived, next offset not in the
+  status          per partition: segments archived, the log's start offset
+                  (older records are in the backup only, once capped by
+                  BACKUP_TRIM_LOG_AFTER_MS), next offset not in the
                   backup, lag in records and seconds (the RPO right now);
                   then the last successful drill (and the last one, if it failed)
   verify          reads every segment of the backup: stored and frame
@@ -128,10 +130,10 @@ export async function backup(argv: string[], out: (s: string) => void): Promise<
       const [lastOk, [last]] = recorder ? await Promise.all([recorder.lastSuccessful(), recorder.recent(1)]).finally(() => recorder.close()) : [undefined, []];
       if (values.json) out(JSON.stringify(rows, null, 2));
       else {
-        out('partition  segments  archived-next  end-offset  lag-records  lag-seconds  last-segment');
+        out('partition  segments  log-start  archived-next  end-offset  lag-records  lag-seconds  last-segment');
         for (const r of rows) {
           out(
-            `${String(r.partition).padStart(9)}  ${String(r.segments).padStart(8)}  ${String(r.archivedNext ?? '-').padStart(13)}  ${r.endOffset.padStart(10)}  ${r.lagRecords.padStart(11)}  ${r.lagSeconds.toFixed(1).padStart(11)}  ${r.lastSegmentAt ? new Date(r.lastSegmentAt).toISOString() : '-'}`,
+            `${String(r.partition).padStart(9)}  ${String(r.segments).padStart(8)}  ${r.logStart.padStart(9)}  ${String(r.archivedNext ?? '-').padStart(13)}  ${r.endOffset.padStart(10)}  ${r.lagRecords.padStart(11)}  ${r.lagSeconds.toFixed(1).padStart(11)}  ${r.lastSegmentAt ? new Date(r.lastSegmentAt).toISOString() : '-'}`,
           );
         }
         const oldest = await oldestRestorableTime(blobs, await listBackupPartitions(blobs));

@@ -1,6 +1,7 @@
 import { asString, parse, parseAt, backendKind, GLOBAL_HELP, UsageError, parsePositiveInt, positionalArgs } from '../args.js';
 import { openBackend } from '../backend.js';
 import { scanLog } from '../scan.js';
+import { archiveOpener } from '../backup-sources.js';
 
 export const inspectHelp = `agentstate inspect <instanceId> [options]
 
@@ -32,7 +33,7 @@ export async function inspect(argv: string[], out: (s: string) => void): Promise
   const id = idOf(positionals, 'agentstate inspect <instanceId>');
   const backend = await openBackend({ dataDir: values['data-dir'], backend: backendKind(values.backend), env: process.env, readOnly: true });
   try {
-    const scan = await scanLog(backend, { keep: id });
+    const scan = await scanLog(backend, { keep: id, archive: archiveOpener(backend, values['data-dir'], process.env) });
     const head = scan.agents.get(id);
     if (!head) throw new UsageError(`agent ${id} not found in ${backend.description}`);
     const report = { instanceId: id, version: head.version, writerEpoch: head.epoch, checksum: head.checksum, state: head.state };
@@ -50,7 +51,7 @@ export async function history(argv: string[], out: (s: string) => void): Promise
   const limit = asString(values.limit) === undefined ? Infinity : parsePositiveInt(asString(values.limit) ?? '', '--limit');
   const backend = await openBackend({ dataDir: values['data-dir'], backend: backendKind(values.backend), env: process.env, readOnly: true });
   try {
-    const scan = await scanLog(backend, { keep: id });
+    const scan = await scanLog(backend, { keep: id, archive: archiveOpener(backend, values['data-dir'], process.env) });
     if (scan.history.length === 0) throw new UsageError(`agent ${id} not found in ${backend.description}`);
     const rows = scan.history.slice(-limit).map(({ event: e, accepted, reason }) => ({
       version: e.version,
@@ -80,7 +81,7 @@ export async function stateAt(argv: string[], out: (s: string) => void): Promise
   const until = 'version' in point ? (e: { version: number }) => e.version > point.version : (e: { timestamp: number }) => e.timestamp > point.time;
   const backend = await openBackend({ dataDir: values['data-dir'], backend: backendKind(values.backend), env: process.env, readOnly: true });
   try {
-    const scan = await scanLog(backend, { keep: id, until });
+    const scan = await scanLog(backend, { keep: id, until, archive: archiveOpener(backend, values['data-dir'], process.env) });
     const head = scan.agents.get(id);
     if (!head) throw new UsageError(`agent ${id} has no state at ${at}`);
     if ('version' in point && head.version < point.version) {

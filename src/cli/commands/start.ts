@@ -15,7 +15,7 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { projectorGroup } from '../../log/topics.js';
 import { startDemoBackup, type DemoBackup } from '../../demo/backup.js';
-import { openBackupBlobs } from '../backup-sources.js';
+import { archiveOpener, openBackupBlobs } from '../backup-sources.js';
 import { startAnalytics, type AnalyticsRun } from '../analytics-run.js';
 
 export const help = `agentstate start [--agents N] [--duration D] [--think-ms MS] [--seed S] [options]
@@ -252,7 +252,7 @@ async function report(
   recovery: RecoverySummary,
   out: (s: string) => void,
 ): Promise<number> {
-  const scan = await scanLog(backend);
+  const scan = await scanLog(backend, { archive: archiveOpener(backend, o.dataDir, process.env) });
   const counts = await sinks.store.counts();
   const seconds = (Date.now() - started) / 1000;
   const summary = {

@@ -200,6 +200,22 @@ export class KafkaEventLog implements EventLog {
     return Object.fromEntries(offsets.map((o) => [o.partition, o.low]));
   }
 
+  async offsetsAtTime(topic: string, timestamp: number): Promise<Record<number, string>> {
+    await this.connect();
+    await this.knownTopic(topic);
+    // kafkajs answers a partition with no record that late by its high watermark.
+    const offsets = await this.tracked(kafkaCall(`offsets of ${topic} at ${new Date(timestamp).toISOString()}`, () => this.admin!.fetchTopicOffsetsByTimestamp(topic, timestamp)));
+    return Object.fromEntries(offsets.map((o) => [o.partition, o.offset]));
+  }
+
+  async deleteBefore(topic: string, offsets: Record<number, string>): Promise<void> {
+    const partitions = Object.entries(offsets).map(([p, offset]) => ({ partition: Number(p), offset }));
+    if (partitions.length === 0) return;
+    await this.connect();
+    await this.knownTopic(topic);
+    await this.tracked(kafkaCall(`delete records of ${topic}`, () => this.admin!.deleteTopicRecords({ topic, partitions })));
+  }
+
   /**
    * kafkajs's `fetchTopicOffsets`, one call at a time: concurrent calls on one
    * admin can get an empty list-offsets answer and fail with a TypeError

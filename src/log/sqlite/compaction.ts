@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import { InvalidInputError } from '../../errors.js';
 import type { TopicRow } from './tables.js';
 
 /** What one `compact()` pass removed. */
@@ -56,13 +57,47 @@ export function applyRetention(db: Database.Database, topic: TopicRow, now: numb
   const cutoff = now - topic.retentionMs;
   let removed = 0;
   db.transaction(() => {
-    for (let part = 0; part < topic.partitions; part++) {
-      const row = db.prepare<[number, number, number], { off: bigint | null }>('SELECT min(off) AS off FROM records WHERE topic_id = ? AND part = ? AND timestamp >= ?').get(topic.id, part, cutoff);
-      const end = db.prepare<[number, number], { next_offset: bigint }>('SELECT next_offset FROM partitions WHERE topic_id = ? AND part = ?').get(topic.id, part)!.next_offset;
-      const newStart = row?.off ?? end;
-      removed += db.prepare('DELETE FROM records WHERE topic_id = ? AND part = ? AND off < ?').run(topic.id, part, newStart).changes;
-      db.prepare('UPDATE partitions SET start_offset = max(start_offset, ?) WHERE topic_id = ? AND part = ?').run(newStart, topic.id, part);
+    const starts = offsetsAtTime(db, topic, cutoff);
+    for (let part = 0; part < topic.partitions; part++) removed += deletePrefix(db, topic, part, starts[part]!);
+  }).immediate();
+  return removed;
+}
+
+/** Per partition, the first offset whose timestamp is at or after `timestamp`, else the end offset. */
+export function offsetsAtTime(db: Database.Database, topic: TopicRow, timestamp: number): bigint[] {
+  const out: bigint[] = [];
+  for (let part = 0; part < topic.partitions; part++) {
+    const row = db.prepare<[number, number, number], { off: bigint | null }>('SELECT min(off) AS off FROM records WHERE topic_id = ? AND part = ? AND timestamp >= ?').get(topic.id, part, timestamp);
+    out.push(row?.off ?? endOf(db, topic, part));
+  }
+  return out;
+}
+
+/**
+ * Kafka's DeleteRecords: removes a partition's records below `before` and
+ * moves its start offset there (never back, never past the end).
+ * @throws InvalidInputError for an offset past the partition's end
+ */
+export function deleteBefore(db: Database.Database, topic: TopicRow, offsets: Map<number, bigint>): number {
+  let removed = 0;
+  db.transaction(() => {
+    for (const [part, before] of offsets) {
+      if (part < 0 || part >= topic.partitions) throw new InvalidInputError('partition', `${part} (topic ${topic.name} has ${topic.partitions})`);
+      const end = endOf(db, topic, part);
+      if (before > end) throw new InvalidInputError('offset', `${before} is past the end (${end}) of ${topic.name}/${part}`);
+      removed += deletePrefix(db, topic, part, before);
     }
   }).immediate();
+  return removed;
+}
+
+function endOf(db: Database.Database, topic: TopicRow, part: number): bigint {
+  return db.prepare<[number, number], { next_offset: bigint }>('SELECT next_offset FROM partitions WHERE topic_id = ? AND part = ?').get(topic.id, part)!.next_offset;
+}
+
+/** Only ever a prefix, so the retained offsets stay a contiguous range. */
+function deletePrefix(db: Database.Database, topic: TopicRow, part: number, newStart: bigint): number {
+  const removed = db.prepare('DELETE FROM records WHERE topic_id = ? AND part = ? AND off < ?').run(topic.id, part, newStart).changes;
+  db.prepare('UPDATE partitions SET start_offset = max(start_offset, ?) WHERE topic_id = ? AND part = ?').run(newStart, topic.id, part);
   return removed;
 }

@@ -3,7 +3,7 @@ import { checkConsumeOptions } from '../consume-options.js';
 import { ClosedError, ConfigError, ConflictError, InvalidInputError, NotFoundError } from '../../errors.js';
 import { kafkaPartition } from '../partitioner.js';
 import type { AppendResult, ConsumeOptions, Consumer, EventLog, LogRecord, ResetTarget, StoredRecord, TopicCheck, TopicDescription, TopicSpec } from '../port.js';
-import { applyRetention, compactTopic, type CompactionResult } from './compaction.js';
+import { applyRetention, compactTopic, deleteBefore, offsetsAtTime, type CompactionResult } from './compaction.js';
 import { SqliteConsumer } from './consumer.js';
 import { GroupMembership } from './members.js';
 import { offsetString, parseOffset } from './offsets.js';
@@ -112,6 +112,17 @@ export class SqliteEventLog implements EventLog {
   async startOffsets(topic: string): Promise<Record<number, string>> {
     this.open();
     return Object.fromEntries(this.tables.bounds(this.tables.topic(topic)).map((b) => [b.partition, offsetString(b.start)]));
+  }
+
+  async offsetsAtTime(topic: string, timestamp: number): Promise<Record<number, string>> {
+    this.open();
+    return Object.fromEntries(offsetsAtTime(this.db, this.tables.topic(topic), timestamp).map((o, p) => [p, offsetString(o)]));
+  }
+
+  async deleteBefore(topic: string, offsets: Record<number, string>): Promise<void> {
+    this.open();
+    const parts = new Map(Object.entries(offsets).map(([p, o]) => [Number(p), parseOffset(o, 'offset')]));
+    deleteBefore(this.db, this.tables.topic(topic), parts);
   }
 
   async read(topic: string, partition: number, fromOffset: string, untilOffset: string): Promise<StoredRecord[]> {
