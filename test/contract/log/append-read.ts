@@ -108,4 +108,26 @@ export function appendAndReadContract(ctx: LogContext): void {
     expect(stored!.value!.length).toBe(big.length);
     expect(stored!.value!.equals(big)).toBe(true);
   });
+
+  it('finds offsets by time, and deletes a prefix of a partition, moving its start (DeleteRecords)', async () => {
+    const topic = await ctx.topic({ partitions: 1 });
+    const t0 = Date.now() - 60_000;
+    await ctx.log().append(
+      topic,
+      Array.from({ length: 6 }, (_, i) => rec('k', `v${i}`, { timestamp: t0 + i * 1000 })),
+    );
+    // The first record at or after the time; past the last record, the end offset.
+    expect(await ctx.log().offsetsAtTime(topic, t0 - 1)).toEqual({ 0: '0' });
+    expect(await ctx.log().offsetsAtTime(topic, t0 + 2500)).toEqual({ 0: '3' });
+    expect(await ctx.log().offsetsAtTime(topic, t0 + 10_000)).toEqual({ 0: '6' });
+    await ctx.log().deleteBefore(topic, { 0: '4' });
+    expect(await ctx.log().startOffsets(topic)).toEqual({ 0: '4' });
+    expect(await ctx.log().endOffsets(topic)).toEqual({ 0: '6' });
+    expect((await ctx.log().read(topic, 0, '4', '6')).map((r) => r.value!.toString())).toEqual(['v4', 'v5']);
+    // Never back: a lower offset deletes nothing more and keeps the start.
+    await ctx.log().deleteBefore(topic, { 0: '2' });
+    expect(await ctx.log().startOffsets(topic)).toEqual({ 0: '4' });
+    await expect(ctx.log().deleteBefore(topic, { 0: '7' })).rejects.toThrow();
+    expect(await ctx.log().startOffsets(topic)).toEqual({ 0: '4' });
+  });
 }
