@@ -52,6 +52,8 @@ export interface RestoreOptions {
   keyring?: Keyring;
   /** Cross damage, stopping each affected agent at its last contiguous version (see `RepublishOptions.allowGap`). */
   allowGap?: boolean;
+  /** See `RepublishOptions.replicationFactor`. @default the backup's recorded factor (lowered to the target's broker count) */
+  replicationFactor?: number;
   onProgress?: (p: RestoreProgress) => void;
   logger?: Logger;
   signal?: AbortSignal;
@@ -124,6 +126,7 @@ export async function restoreInto(options: RestoreOptions): Promise<RestoreRepor
     ...(options.agents ? { agents: options.agents } : {}),
     ...(options.mapValue ? { mapValue: options.mapValue } : {}),
     ...(options.allowGap ? { allowGap: true } : {}),
+    ...(options.replicationFactor !== undefined ? { replicationFactor: options.replicationFactor } : {}),
     ...(options.onProgress ? { onProgress: options.onProgress } : {}),
     ...(keyring ? { keyring } : {}),
   });

@@ -9,7 +9,7 @@ import { AgentStateError, ConflictError, KeyError } from '../errors.js';
 import type { EventLog, LogRecord } from '../log/port.js';
 import { topicNames } from '../log/topics.js';
 import type { TopicCheck } from '../log/port.js';
-import { readArchivedTopics, restoredTopicSpecs } from './topics.js';
+import { readArchivedTopics, restoredTopicSpecs, type LoweredReplication, type ReplicationChoice } from './topics.js';
 import type { StateStore } from '../store/port.js';
 import { walkPartition, type BackupProblem } from './chain.js';
 import { RestorePointTooOldError, oldestRestorableTime, type AgentMeta } from './checkpoint.js';
@@ -63,6 +63,12 @@ export interface RepublishOptions {
   allowGap?: boolean;
   /** @default 500 */
   chunkRecords?: number;
+  /**
+   * The replication factor of the topics created (and `min.insync.replicas`
+   * lowered to it where above). A recorded factor above the target's broker
+   * count is lowered to that count either way, and reported. @default the backup's recorded factor
+   */
+  replicationFactor?: number;
   /** Needed when the backup's values are encrypted. Records of crypto-shredded agents are not republished. */
   keyring?: Keyring;
   onProgress?: (p: RestoreProgress) => void;
@@ -85,6 +91,8 @@ export interface RepublishResult {
   gapAgents: { instanceId: string; partition: number; version: number; nextInBackup: number }[];
   /** The target's topics, created with the backup's recorded configurations (or the default layout when it has none). */
   topics: TopicCheck[];
+  /** Topics created with another replication factor than the backup recorded: `replicationFactor` given, or the target has fewer brokers. */
+  replication: LoweredReplication[];
   /**
    * Agents whose restore starts at a checkpoint (the backup's segments before
    * it were deleted by the retention): their state at the checkpoint, to be
@@ -137,13 +145,28 @@ export async function republish(options: RepublishOptions): Promise<RepublishRes
   const oldest = options.to !== undefined && !options.agents ? await oldestRestorableTime(blobs, found) : undefined;
   if (oldest !== undefined && options.to! < oldest) throw new RestorePointTooOldError(options.to!, oldest, 'restore');
   // The topics as the source had them (partitions, cleanup policy, retention, max message bytes, ...).
-  const topics = partitions > 0 ? await target.setup(restoredTopicSpecs(await readArchivedTopics(blobs), prefix, partitions)) : [];
+  const replication: ReplicationChoice = { ...(options.replicationFactor !== undefined ? { replicationFactor: options.replicationFactor } : {}), ...(target.brokerCount ? { brokers: await target.brokerCount() } : {}) };
+  const layout = restoredTopicSpecs(await readArchivedTopics(blobs), prefix, partitions, replication);
+  const topics = partitions > 0 ? await target.setup(layout.specs) : [];
   const ends = partitions > 0 ? await target.endOffsets(topic) : {};
   const starts = partitions > 0 ? await target.startOffsets(topic) : {};
   if (partitions > 0 && Object.keys(ends).length !== partitions) {
     throw new ConflictError(`target ${topic} has ${Object.keys(ends).length} partitions, the backup ${partitions}: records would land in other partitions`);
   }
-  const result: RepublishResult = { partitions, published: 0, present: 0, bytes: 0, shredded: 0, projections: new Map(), problems: [], gapAgents: [], topics, seeds: [], checkpoints: [] };
+  const result: RepublishResult = {
+    partitions,
+    published: 0,
+    present: 0,
+    bytes: 0,
+    shredded: 0,
+    projections: new Map(),
+    problems: [],
+    gapAgents: [],
+    topics,
+    replication: partitions > 0 ? layout.lowered : [],
+    seeds: [],
+    checkpoints: [],
+  };
   const folded = new Map<string, Projection | undefined>();
   const decode = backupReader(codec, blobs, options.keyring);
   const backupChangesets = prefixedBlobs(blobs, BACKUP_CHANGESETS_PREFIX);

@@ -82,19 +82,38 @@ export async function readArchivedTopics(blobs: BlobStore): Promise<ArchivedTopi
  * cleanup policy, retention, other configs). The events topic always gets
  * `eventsPartitions` (what the manifests say), whatever else is recorded.
  */
-export function restoredTopicSpecs(archived: ArchivedTopics | undefined, prefix: string, eventsPartitions: number): TopicSpec[] {
+export function restoredTopicSpecs(archived: ArchivedTopics | undefined, prefix: string, eventsPartitions: number, replication: ReplicationChoice = {}): { specs: TopicSpec[]; lowered: LoweredReplication[] } {
   const names = topicNames(prefix);
-  return topicSpecs({ prefix, partitions: eventsPartitions }).map((spec) => {
+  const lowered: LoweredReplication[] = [];
+  const specs = topicSpecs({ prefix, partitions: eventsPartitions }).map((spec): TopicSpec => {
     const role = (Object.keys(names) as (keyof TopicNames)[]).find((r) => names[r] === spec.name);
     const t = archived?.topics.find((a) => a.role === role);
-    if (!t) return spec;
-    return {
-      name: spec.name,
-      partitions: role === 'events' ? eventsPartitions : t.partitions,
-      replicationFactor: t.replicationFactor,
-      compacted: t.compacted,
-      retentionMs: t.retentionMs,
-      configs: t.configs,
-    };
+    const recorded = t?.replicationFactor ?? spec.replicationFactor;
+    let rf = replication.replicationFactor ?? recorded;
+    if (rf !== undefined && replication.brokers !== undefined && rf > replication.brokers) rf = replication.brokers;
+    if (rf !== recorded && rf !== undefined) lowered.push({ topic: spec.name, recorded: recorded ?? 0, used: rf });
+    const configs = { ...(t?.configs ?? spec.configs ?? {}) };
+    // A min.insync.replicas above the replication factor would refuse every acks=all write.
+    const minIsr = configs['min.insync.replicas'];
+    if (rf !== undefined && minIsr !== undefined && Number(minIsr) > rf) configs['min.insync.replicas'] = String(rf);
+    const base: TopicSpec = t ? { name: spec.name, partitions: role === 'events' ? eventsPartitions : t.partitions, compacted: t.compacted, retentionMs: t.retentionMs } : { ...spec };
+    if (rf !== undefined) base.replicationFactor = rf;
+    if (Object.keys(configs).length > 0) base.configs = configs;
+    return base;
   });
+  return { specs, lowered };
+}
+
+/** How a restore sets replication: an explicit factor, and the target's broker count (a factor above it is lowered to it). */
+export interface ReplicationChoice {
+  /** @default each topic's recorded factor */
+  replicationFactor?: number;
+  brokers?: number;
+}
+
+/** A topic created with another replication factor than the backup recorded for it. */
+export interface LoweredReplication {
+  topic: string;
+  recorded: number;
+  used: number;
 }

@@ -137,6 +137,8 @@ export interface EventLog {
   endOffsets(topic: string): Promise<Record<number, string>>;
   /** Earliest retained offset, per partition. */
   startOffsets(topic: string): Promise<Record<number, string>>;
+  /** How many brokers the cluster has (Kafka), for a restore onto a smaller cluster; undefined for a log without replication. */
+  brokerCount?(): Promise<number>;
   /**
    * Per partition, the first offset whose record's timestamp is at or after
    * `timestamp` (ms), or the end offset when there is none: every record

@@ -10,7 +10,7 @@ import { loadMasterKeys } from '../../config/keys.js';
 import { MasterKeySet } from '../../codec/master-keys.js';
 import { readEnv, requireServers } from '../../config/env.js';
 import { openLog, openSinks } from '../../sdk/wiring.js';
-import { asString, backendKind, GLOBAL_HELP, parse, positionalArgs, UsageError } from '../args.js';
+import { asString, backendKind, GLOBAL_HELP, parse, parsePositiveInt, positionalArgs, UsageError } from '../args.js';
 import { openBackend } from '../backend.js';
 import { openBackupBlobs, openKeyringReadOnly, openKeys } from '../backup-sources.js';
 
@@ -36,6 +36,9 @@ backup stops the restore at the damage. Exit 1 when verification fails.
   --target-database D     MongoDB database of the restored system
                           (default: AGENTSTATE_MONGO_DATABASE, or agentstate)
   --target-data-dir DIR   restore into an embedded data dir instead
+  --replication-factor N  replication factor of the topics created (default: the
+                          backup's recorded factor; one above the target cluster's
+                          broker count is lowered to it, and said)
   --allow-gap             cross a damaged part of the backup (missing, truncated or
                           tampered segment or manifest) instead of stopping at it:
                           each agent that lost events there stops at its last
@@ -98,6 +101,7 @@ function printReport(report: RestoreReport, where: string, out: (s: string) => v
   const created = report.topics.filter((t) => t.status === 'created').length;
   out(`topics: ${created} created with the backup's configurations${report.topics.length > created ? `, ${report.topics.length - created} already there` : ''}`);
   for (const t of report.topics) if (t.status === 'mismatch') out(`TOPIC ${t.name} differs from the backup's: ${t.problems.join('; ')}`);
+  for (const r of report.replication) out(`REPLICATION ${r.topic}: created with factor ${r.used} (the backup recorded ${r.recorded}${r.used < r.recorded ? '; fewer copies than the source kept' : ''})`);
   if (report.registry)
     out(
       `registry: ${report.registry.subjects} subject(s), ${report.registry.versions} version(s) recreated; schema ids ${report.registry.idsKept} kept, ${report.registry.idsMapped} renumbered by the target registry (values rewritten)`,
@@ -119,6 +123,7 @@ export async function restore(argv: string[], out: (s: string) => void, err: (s:
     'target-database': { type: 'string' },
     agent: { type: 'string' },
     'allow-gap': { type: 'boolean' } as never,
+    'replication-factor': { type: 'string' },
   });
   if (values.help) return (out(restoreHelp), 0);
   positionalArgs(positionals, [], 'agentstate restore --to latest|<time> [--target-prefix P] [--target-database D] [--target-data-dir DIR]');
@@ -135,13 +140,15 @@ export async function restore(argv: string[], out: (s: string) => void, err: (s:
         );
   if (agents && agents.size === 0) throw new UsageError('--agents: no agent id given');
   const agent = asString(values.agent);
+  const rfText = asString(values['replication-factor']);
+  const replicationFactor = rfText === undefined ? undefined : parsePositiveInt(rfText, '--replication-factor');
   const targetDir = asString(values['target-data-dir']);
   const targetPrefix = asString(values['target-prefix']);
   const targetDatabase = asString(values['target-database']);
   if (targetDir !== undefined && (targetPrefix !== undefined || targetDatabase !== undefined))
     throw new UsageError('--target-data-dir restores into an embedded data dir; --target-prefix and --target-database are for servers');
   if (targetPrefix !== undefined && !/^[A-Za-z0-9._-]*$/.test(targetPrefix)) throw new UsageError(`--target-prefix: "${targetPrefix}" may only hold letters, digits, '.', '_' and '-'`);
-  if (agent !== undefined && (agents || targetDir !== undefined || targetPrefix !== undefined || targetDatabase !== undefined))
+  if (agent !== undefined && (agents || targetDir !== undefined || targetPrefix !== undefined || targetDatabase !== undefined || replicationFactor !== undefined))
     throw new UsageError('--agent restores one agent in place; it takes no --agents or --target-* option');
   const dataDir = values['data-dir'];
   if (targetDir !== undefined && resolve(targetDir) === resolve(dataDir)) throw new UsageError('--target-data-dir must not be the source --data-dir');
@@ -168,6 +175,7 @@ export async function restore(argv: string[], out: (s: string) => void, err: (s:
       ...(to !== undefined ? { to } : {}),
       ...(agents ? { agents } : {}),
       ...(values['allow-gap'] ? { allowGap: true } : {}),
+      ...(replicationFactor !== undefined ? { replicationFactor } : {}),
       ...(keys?.keyring ? { keyring: keys.keyring } : {}),
       onProgress,
     };

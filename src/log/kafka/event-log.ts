@@ -200,6 +200,12 @@ export class KafkaEventLog implements EventLog {
     return Object.fromEntries(offsets.map((o) => [o.partition, o.low]));
   }
 
+  async brokerCount(): Promise<number> {
+    await this.connect();
+    const { brokers } = await this.tracked(kafkaCall('describe cluster', () => this.admin!.describeCluster()));
+    return brokers.length;
+  }
+
   async offsetsAtTime(topic: string, timestamp: number): Promise<Record<number, string>> {
     await this.connect();
     await this.knownTopic(topic);

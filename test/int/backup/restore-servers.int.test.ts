@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { listArchivedSchemas, runDrill, SchemaArchive } from '../../../src/backup/index.js';
+import { listArchivedSchemas, readArchivedTopics, runDrill, SchemaArchive, TOPICS_KEY } from '../../../src/backup/index.js';
 import { drillScratchNames, MongoDrillRecorder, serversDrillTarget } from '../../../src/cli/commands/backup-drill.js';
 import { createKafka } from '../../../src/log/kafka/connection.js';
 import { MongoConnection } from '../../../src/store/mongo/connection.js';
@@ -148,4 +148,24 @@ describe('restore onto servers (Kafka + registry + MongoDB + S3)', () => {
       await recorder.close();
     }
   }, 180_000);
+
+  it('onto a smaller cluster: a recorded replication factor above its brokers is lowered to them, min.insync.replicas with it, and said', async () => {
+    // The backup says the source ran 3 replicas with min.insync.replicas 2; the dev cluster has one broker.
+    const original = (await backup.get(TOPICS_KEY))!;
+    const archived = (await readArchivedTopics(backup))!;
+    const bigger = { ...archived, topics: archived.topics.map((t) => ({ ...t, replicationFactor: 3, configs: { ...t.configs, 'min.insync.replicas': '2' } })) };
+    await backup.put(TOPICS_KEY, Buffer.from(JSON.stringify(bigger)), { contentType: 'application/json' });
+    try {
+      const targetPrefix = `${uniqueName('rrf')}.`;
+      const database = dbName('rrf');
+      const { report } = await restoreOntoServers(env(), prefix, targetPrefix, database, backup, {});
+      stores.push(await MongoStore.connect({ uri: stackEnv().mongodbUri, database }));
+      expect({ ok: report.ok, agents: report.agents }).toEqual({ ok: true, agents: ids.length });
+      expect(report.replication.map((r) => [r.topic.slice(targetPrefix.length), r.recorded, r.used]).sort()).toEqual(archived.topics.map((t) => [t.role, 3, 1]).sort());
+      const described = await log.describeTopics!([topicNames(targetPrefix).events]);
+      expect(described.map((d) => [d.replicationFactor, d.configs?.['min.insync.replicas']])).toEqual([[1, '1']]);
+    } finally {
+      await backup.put(TOPICS_KEY, original, { contentType: 'application/json' });
+    }
+  }, 120_000);
 });
