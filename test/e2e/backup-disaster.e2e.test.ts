@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import { MongoClient } from 'mongodb';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { listBackupPartitions, listManifestVersions, openManifest, readSnapshotCatalog } from '../../src/backup/index.js';
+import { listArchivedSchemas, listBackupPartitions, listManifestVersions, openManifest, readSnapshotCatalog } from '../../src/backup/index.js';
 import type { SnapshotRecord } from '../../src/store/port.js';
 import { Snapshotter } from '../../src/snapshots/snapshotter.js';
 import { S3BlobStore } from '../../src/blob/s3.js';
@@ -53,7 +53,15 @@ describe('disaster: Kafka data and MongoDB database lost, restored from S3 alone
   const port = 31_200 + 2 * Math.floor(Math.random() * 700);
   const stackDir = process.env.AGENTSTATE_STACK_DIR ?? join(homedir(), '.cache', 'agentstate', 'stack');
   const mongoPort = 48_001 + 2 * Math.floor(Math.random() * 4000);
-  const stackEnvVars = { ...process.env, AGENTSTATE_STACK_INSTANCE: instance, AGENTSTATE_STACK_KAFKA_PORT: String(port), AGENTSTATE_STACK_MONGO_PORT: String(mongoPort) };
+  // The registry that replaces the lost one (and its management port + 1), below the ephemeral range too.
+  const registryPort = 20_000 + 2 * Math.floor(Math.random() * 500);
+  const stackEnvVars = {
+    ...process.env,
+    AGENTSTATE_STACK_INSTANCE: instance,
+    AGENTSTATE_STACK_KAFKA_PORT: String(port),
+    AGENTSTATE_STACK_MONGO_PORT: String(mongoPort),
+    AGENTSTATE_STACK_REGISTRY_PORT: String(registryPort),
+  };
   // Its own PostgreSQL too: a port given to the outer stack (e.g. CI's private instance) must not be inherited.
   delete (stackEnvVars as NodeJS.ProcessEnv).AGENTSTATE_STACK_PG_PORT;
   const mongodbUri = `mongodb://127.0.0.1:${mongoPort}/`;
@@ -187,8 +195,21 @@ describe('disaster: Kafka data and MongoDB database lost, restored from S3 alone
       }
     }
     expect(await registrySubjects(registryUrl, prefix)).toEqual({});
-    await run('bash', [stack, 'up', '--only', 'kafka'], { env: stackEnvVars, timeout: 600_000 });
-    note(`fresh, empty Kafka up; MongoDB database dropped; registry subjects ${Object.keys(subjectsBefore).join(', ')} deleted; restoring from S3`);
+    // The restore gets a new, empty registry of its own, which numbers schemas from scratch. Other schemas
+    // registered there first take the ids up to the backup's highest, so every schema id of the backup is
+    // renumbered and each restored value's 4 id bytes are rewritten (docs/backup.md "restore").
+    await run('bash', [stack, 'up', '--only', 'kafka,registry'], { env: stackEnvVars, timeout: 600_000 });
+    const newRegistryUrl = `http://127.0.0.1:${registryPort}/apis/ccompat/v7`;
+    const highestId = Math.max(...(await listArchivedSchemas(blobs)).map((s) => s.id));
+    for (let i = 0; i < highestId; i++) {
+      const decoy = await fetch(`${newRegistryUrl}/subjects/${encodeURIComponent(`decoy-${i}-value`)}/versions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/vnd.schemaregistry.v1+json' },
+        body: JSON.stringify({ schema: JSON.stringify({ type: 'record', name: `Decoy${i}`, fields: [{ name: 'd', type: 'string' }] }) }),
+      });
+      expect(decoy.ok, `registering decoy schema ${i}: HTTP ${decoy.status}`).toBe(true);
+    }
+    note(`fresh, empty Kafka and registry up; MongoDB database dropped; registry subjects ${Object.keys(subjectsBefore).join(', ')} deleted; restoring from S3`);
 
     // What the backup holds, from the manifests: each agent's last archived version.
     const lastArchived = new Map<string, number>();
@@ -203,7 +224,12 @@ describe('disaster: Kafka data and MongoDB database lost, restored from S3 alone
     for await (const a of readSnapshotCatalog(blobs)) catalog.set(a.instanceId, a.snapshots);
     await blobs.close();
 
-    const restore = await run(process.execPath, [join(repoRoot, 'bin/agentstate.js'), 'restore', '--to', 'latest', '--json'], { cwd: repoRoot, env, maxBuffer: 16 * 1024 * 1024, timeout: 300_000 });
+    const restore = await run(process.execPath, [join(repoRoot, 'bin/agentstate.js'), 'restore', '--to', 'latest', '--json'], {
+      cwd: repoRoot,
+      env: { ...env, SCHEMA_REGISTRY_URL: newRegistryUrl },
+      maxBuffer: 16 * 1024 * 1024,
+      timeout: 300_000,
+    });
     const report = JSON.parse(restore.stdout) as {
       ok: boolean;
       agents: number;
@@ -216,8 +242,11 @@ describe('disaster: Kafka data and MongoDB database lost, restored from S3 alone
     expect({ ok: report.ok, agents: report.agents, mismatched: report.mismatched }).toEqual({ ok: true, agents: ids.length, mismatched: [] });
     note(`restored ${report.published} records; registry ${JSON.stringify(report.registry)}; snapshots ${JSON.stringify({ ...report.snapshots, missing: report.snapshots.missing.length })}`);
 
-    // The registry: every subject back, with the same versions of the same schemas (the events decoded: the verify above folded them).
-    const subjectsAfter = await registrySubjects(registryUrl, prefix);
+    // The registry: every subject back, with the same versions of the same schemas, under new ids (the events
+    // decoded through them: the verify above folded every restored value).
+    expect(report.registry.idsMapped).toBeGreaterThan(0);
+    expect(report.registry.idsKept).toBe(0);
+    const subjectsAfter = await registrySubjects(newRegistryUrl.replace(/\/$/, ''), prefix);
     expect(Object.keys(subjectsAfter).sort()).toEqual(Object.keys(subjectsBefore).sort());
     for (const [subject, versions] of Object.entries(subjectsBefore)) {
       expect({ subject, schemas: subjectsAfter[subject]!.map((v) => JSON.parse(v.schema) as unknown) }).toEqual({ subject, schemas: versions.map((v) => JSON.parse(v.schema) as unknown) });
