@@ -1,5 +1,7 @@
 import { AlreadyExistsError, ConflictError, InvalidInputError, NotFoundError } from '../errors.js';
 import { readEventRecord } from '../domain/record.js';
+import type { EventCodec } from '../codec/event-codec.js';
+import type { StateEvent } from '../domain/event.js';
 import { BACKUP_CHANGESETS_PREFIX, backupReader, copyChangesets, prefixedBlobs, sealForBackup } from './changesets.js';
 import type { StoredRecord } from '../log/port.js';
 import { appendManifest, readHead, segmentKey, type AgentRange, type ManifestHead, type SegmentEntry } from './manifest.js';
@@ -203,10 +205,12 @@ export class PartitionArchive {
     const { blobs, compression, metrics, logger, now } = this.ctx.options;
     const started = performance.now();
     const keyring = this.ctx.options.keyring;
+    // Each value decoded once for the changeset copy and the summary (the archiver's largest CPU cost per record).
+    const codec = decodingOnce(this.ctx.options.codec);
     // The schemas first: a segment in the backup never uses a schema id the backup cannot resolve.
     await this.ctx.options.schemas?.ensure(records.map((r) => r.value));
     // And the claim-checked changesets its events name, copied into the backup (docs/backup.md, Large changesets).
-    const changesets = await copyChangesets(records, this.ctx.options.codec, this.ctx.options.changesets, prefixedBlobs(blobs, BACKUP_CHANGESETS_PREFIX), sealForBackup(keyring));
+    const changesets = await copyChangesets(records, codec, this.ctx.options.changesets, prefixedBlobs(blobs, BACKUP_CHANGESETS_PREFIX), sealForBackup(keyring));
     if (changesets.missing > 0)
       logger?.warn({ partition: this.partition, missing: changesets.missing }, 'claim-checked changesets named by the log are missing from the blob store; readers report those events as changeset_missing');
     const encoded = keyring ? await encryptRecords(this.ctx.topic, this.partition, records, keyring) : records;
@@ -237,7 +241,7 @@ export class PartitionArchive {
       bodySha256: stored.bodySha256,
       compression,
       encrypted: keyring !== undefined,
-      ...(await this.summarize(records)),
+      ...(await this.summarize(records, codec)),
     };
     const head = await appendManifest(blobs, this.head, { topic: this.ctx.topic, partitions: this.ctx.partitions, segment, now: now() });
     if (!head) {
@@ -285,10 +289,10 @@ export class PartitionArchive {
   }
 
   /** Agents (record keys) and the versions their events carry; records that are not events are counted. */
-  private async summarize(records: readonly SegmentRecord[]): Promise<{ agents: Record<string, AgentRange>; otherRecords: number }> {
+  private async summarize(records: readonly SegmentRecord[], codec: EventCodec): Promise<{ agents: Record<string, AgentRange>; otherRecords: number }> {
     const agents: Record<string, AgentRange> = {};
     let otherRecords = 0;
-    const reader = backupReader(this.ctx.options.codec, this.ctx.options.blobs, this.ctx.options.keyring);
+    const reader = backupReader(codec, this.ctx.options.blobs, this.ctx.options.keyring);
     for (const r of records) {
       const reading = await readEventRecord(r, reader);
       if (reading.kind !== 'event') {
@@ -327,4 +331,21 @@ export class PartitionArchive {
     }
     return { records, seconds: ts === undefined ? 0 : Math.max(0, (now - ts) / 1000) };
   }
+}
+
+/** `codec` with each value buffer decoded at most once (by identity; decoded events are never mutated by their readers). */
+function decodingOnce(codec: EventCodec): EventCodec {
+  const decoded = new WeakMap<Buffer, Promise<StateEvent>>();
+  return {
+    encode: (event) => codec.encode(event),
+    encodeHeartbeat: (heartbeat) => codec.encodeHeartbeat(heartbeat),
+    decode: (value) => {
+      let d = decoded.get(value);
+      if (!d) {
+        d = codec.decode(value);
+        decoded.set(value, d);
+      }
+      return d;
+    },
+  };
 }
