@@ -1,0 +1,125 @@
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { describe, expect, it } from 'vitest';
+import { BackupArchiver, listCheckpoints, listManifestVersions, openManifest, restoreEmbedded, verifyBackup } from '../../src/backup/index.js';
+import type { BlobStore } from '../../src/blob/port.js';
+import { SqliteStateStore } from '../../src/store/sqlite/index.js';
+import { openEmbeddedSource, projectSource, tempRoot } from '../support/embedded-source.js';
+import { repoRoot } from '../support/kill-child.js';
+import { archiveUntilCaughtUp, codec, writeAgents } from '../unit/backup/helpers.js';
+
+const DAY = 86_400_000;
+
+/** Version and checksum of each agent in a data dir's store. */
+async function heads(storePath: string, ids: string[]): Promise<Record<string, string>> {
+  const store = new SqliteStateStore({ path: storePath });
+  try {
+    const got = await store.getStates(ids);
+    return Object.fromEntries(ids.map((id) => [id, `${got.get(id)?.version}:${got.get(id)?.checksum}`]));
+  } finally {
+    await store.close();
+  }
+}
+
+/** Segment objects still in the backup, and checkpoints, over every partition. */
+async function census(blobs: BlobStore): Promise<{ segments: number; checkpoints: number }> {
+  let segments = 0;
+  let checkpoints = 0;
+  for (const p of [0, 1]) {
+    for (const v of await listManifestVersions(blobs, p)) if (await blobs.head((await openManifest((await blobs.get(v.key))!, v.key)).segment.key)) segments++;
+    checkpoints += (await listCheckpoints(blobs, p)).length;
+  }
+  return { segments, checkpoints };
+}
+
+/**
+ * The retention by age killed with SIGKILL in the middle, again and again
+ * (issue 14's crash tests; the unit tests inject a failing delete instead): a
+ * child process runs `applyRetention` on the embedded backup and prints a
+ * line before each blob write and delete; the parent kills it after the n-th
+ * such line (n growing each round) until a run finishes. After every kill
+ * the backup verifies and a restore to latest equals the source, agent for
+ * agent; at the end the segments behind the kept checkpoint are gone.
+ */
+describe('backup retention killed with SIGKILL midway (embedded)', () => {
+  const root = tempRoot('retention-crash');
+
+  it('every state a kill leaves verifies and restores to the source; the re-runs finish the job', async () => {
+    const prefix = 'rc.';
+    const source = await openEmbeddedSource(join(root, 'source'), prefix, 2);
+    const { log, blobs } = source;
+    const ids = Array.from({ length: 12 }, (_, i) => `rc-${i}`);
+    const T = Date.now();
+    try {
+      await writeAgents(log, prefix, ids, 4);
+      await archiveUntilCaughtUp({ log, blobs, codec, topicPrefix: prefix, segmentMaxBytes: 600 });
+      // The first checkpoint, on the archiver's own schedule at T.
+      await new BackupArchiver({ log, blobs, codec, topicPrefix: prefix, checkpointIntervalMs: DAY, keepDays: 1, now: () => T }).prune();
+      await writeAgents(log, prefix, ids, 3, 'b', false);
+      await archiveUntilCaughtUp({ log, blobs, codec, topicPrefix: prefix, segmentMaxBytes: 600 });
+      await projectSource(source, codec, prefix);
+      const sourceHeads = await heads(join(source.dir, 'store.sqlite'), ids);
+      const before = await census(blobs);
+      expect(before.segments).toBeGreaterThan(40);
+
+      // Three days on: a new checkpoint at the head, then everything behind it goes.
+      const script = `
+        import { FsBlobStore } from ${JSON.stringify(join(repoRoot, 'src/blob/fs.ts'))};
+        import { JsonEventCodec } from ${JSON.stringify(join(repoRoot, 'src/codec/event-codec.ts'))};
+        import { applyRetention } from ${JSON.stringify(join(repoRoot, 'src/backup/index.ts'))};
+        const fs = new FsBlobStore({ dir: ${JSON.stringify(join(source.dir, 'blobs'))}, fsync: true });
+        const say = (line) => process.stdout.write(line + '\\n');
+        const blobs = new Proxy(fs, { get(t, prop) {
+          if (prop === 'put') return (key, ...rest) => (say('put ' + key), t.put(key, ...rest));
+          if (prop === 'delete') return (key) => (say('delete ' + key), t.delete(key));
+          const v = t[prop]; return typeof v === 'function' ? v.bind(t) : v;
+        } });
+        await applyRetention(blobs, { codec: new JsonEventCodec(), now: ${T + 3 * DAY}, checkpointIntervalMs: ${DAY}, keepDays: 1, keepMonthly: 0 });
+        say('finished');
+      `;
+      const states = new Set<string>();
+      let kills = 0;
+      for (let n = 1, round = 0; ; n = n * 2 + 1, round++) {
+        expect(round, 'the retention never finished').toBeLessThan(12);
+        const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+        let stderr = '';
+        child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+        const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) => child.on('exit', (code, signal) => res({ code, signal })));
+        let seen = 0;
+        let finished = false;
+        createInterface({ input: child.stdout }).on('line', (line) => {
+          if (line === 'finished') finished = true;
+          else if (++seen >= n && child.exitCode === null) child.kill('SIGKILL');
+        });
+        const { code, signal } = await exited;
+        if (finished) {
+          expect(code, stderr).toBe(0);
+          break;
+        }
+        expect(signal, `the child died otherwise (exit ${code}):\n${stderr}`).toBe('SIGKILL');
+        kills++;
+        const now = await census(blobs);
+        states.add(`${now.segments}/${now.checkpoints}`);
+        // Whatever the kill left: the backup verifies, and a restore to latest equals the source.
+        const verified = await verifyBackup({ blobs, codec });
+        expect({ round, ok: verified.ok, problems: verified.problems }).toEqual({ round, ok: true, problems: [] });
+        const target = join(root, `restore-${round}`);
+        const restored = await restoreEmbedded({ blobs, targetDataDir: target, codec, topicPrefix: prefix });
+        expect({ round, ok: restored.ok, mismatched: restored.mismatched }).toEqual({ round, ok: true, mismatched: [] });
+        expect(await heads(join(target, 'store.sqlite'), ids)).toEqual(sourceHeads);
+      }
+      process.stderr.write(`[retention-crash] ${kills} kills; segments/checkpoints left by them: ${[...states].join(', ')} (from ${before.segments}/${before.checkpoints})\n`);
+      // Killed several times, at several points of the work (a checkpoint written, segments partly deleted).
+      expect(kills).toBeGreaterThanOrEqual(3);
+      expect(states.size).toBeGreaterThanOrEqual(2);
+      const after = await census(blobs);
+      expect(after.segments).toBeLessThan(before.segments);
+      const last = await restoreEmbedded({ blobs, targetDataDir: join(root, 'restore-final'), codec, topicPrefix: prefix });
+      expect({ ok: last.ok, seeded: last.seeded }).toEqual({ ok: true, seeded: ids.length });
+      expect(await heads(join(root, 'restore-final', 'store.sqlite'), ids)).toEqual(sourceHeads);
+    } finally {
+      await source.close();
+    }
+  }, 240_000);
+});
