@@ -9,12 +9,15 @@
  *   3. steady state: a writer at a fixed rate (default 2,000 events/s) for a
  *      while with the archiver running beside it: the RPO (age of the oldest
  *      record not in S3) sampled every second, and the archiver's CPU (the
- *      process's CPU minus that of the same writer alone, measured first).
+ *      process's CPU minus that of the same writer alone, measured first);
+ *   4. a checkpoint of every partition (what the retention writes before it
+ *      deletes segments): the fold of every archived record, its time, and
+ *      the checkpoints' size.
  * Options: --quick, --agents N, --events N (per agent), --rate N (events/s),
  * --seconds N (steady phase), --segment-age-ms N (segment age in the steady phase).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { BackupArchiver } from '../src/backup/index.js';
+import { BackupArchiver, listBackupPartitions, writeCheckpoint } from '../src/backup/index.js';
 import { instanceId, type StateEvent } from '../src/domain/index.js';
 import { appendRoundRobin, corpusEvents } from './lib/corpus-log.js';
 import { intArg, pipelineBench } from './lib/pipeline.js';
@@ -122,6 +125,22 @@ async function main(): Promise<void> {
     const steadyMb = (await bytesOf(byRound.slice(aloneN, aloneN + steadyN))) / 1e6;
     rows.push(throughputRow(`steady: writer alone at ${RATE}/s`, aloneN, 0, aloneS, '-', writerCores));
     rows.push(throughputRow(`steady: writer + archiver (age ${SEGMENT_AGE_MS / 1000} s)`, steadyN, steadyMb, SECONDS, '-', bothCores - writerCores));
+
+    // 4. A checkpoint of every partition (what the retention writes before it deletes segments): the fold of
+    // every archived record, its time and size (MB = the checkpoint objects' bytes, lz4).
+    cpu = process.cpuUsage();
+    t = performance.now();
+    let cpBytes = 0;
+    let cpAgents = 0;
+    for (const p of await listBackupPartitions(blobs)) {
+      const w = await writeCheckpoint({ blobs, codec, partition: p, now: Date.now() });
+      if (!w) continue;
+      cpAgents += w.agents;
+      cpBytes += (await blobs.head(w.key))?.size ?? 0;
+    }
+    const cpS = (performance.now() - t) / 1000;
+    const archived = total + aloneN + steadyN;
+    rows.push(throughputRow(`checkpoint all partitions (${cpAgents} agents)`, archived, cpBytes / 1e6, cpS, num(produceS / total / (cpS / archived), 2), cpuSeconds(process.cpuUsage(cpu)) / cpS));
 
     const table = throughputTable(rows, true);
     process.stdout.write(`\nbackup: ${AGENTS} agents x ${PER_AGENT} corpus events (Avro), 6 partitions, S3 = versitygw\n\n${table}\n\n`);
