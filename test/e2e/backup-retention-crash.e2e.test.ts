@@ -4,23 +4,11 @@ import { createInterface } from 'node:readline';
 import { describe, expect, it } from 'vitest';
 import { BackupArchiver, listCheckpoints, listManifestVersions, openManifest, restoreEmbedded, verifyBackup } from '../../src/backup/index.js';
 import type { BlobStore } from '../../src/blob/port.js';
-import { SqliteStateStore } from '../../src/store/sqlite/index.js';
 import { openEmbeddedSource, projectSource, tempRoot } from '../support/embedded-source.js';
 import { repoRoot } from '../support/kill-child.js';
-import { archiveUntilCaughtUp, codec, writeAgents } from '../unit/backup/helpers.js';
+import { archiveUntilCaughtUp, codec, storeHeads, writeAgents } from '../unit/backup/helpers.js';
 
 const DAY = 86_400_000;
-
-/** Version and checksum of each agent in a data dir's store. */
-async function heads(storePath: string, ids: string[]): Promise<Record<string, string>> {
-  const store = new SqliteStateStore({ path: storePath });
-  try {
-    const got = await store.getStates(ids);
-    return Object.fromEntries(ids.map((id) => [id, `${got.get(id)?.version}:${got.get(id)?.checksum}`]));
-  } finally {
-    await store.close();
-  }
-}
 
 /** Segment objects still in the backup, and checkpoints, over every partition. */
 async function census(blobs: BlobStore): Promise<{ segments: number; checkpoints: number }> {
@@ -59,7 +47,7 @@ describe('backup retention killed with SIGKILL midway (embedded)', () => {
       await writeAgents(log, prefix, ids, 3, 'b', false);
       await archiveUntilCaughtUp({ log, blobs, codec, topicPrefix: prefix, segmentMaxBytes: 600 });
       await projectSource(source, codec, prefix);
-      const sourceHeads = await heads(join(source.dir, 'store.sqlite'), ids);
+      const sourceHeads = await storeHeads(join(source.dir, 'store.sqlite'), ids);
       const before = await census(blobs);
       expect(before.segments).toBeGreaterThan(40);
 
@@ -107,7 +95,7 @@ describe('backup retention killed with SIGKILL midway (embedded)', () => {
         const target = join(root, `restore-${round}`);
         const restored = await restoreEmbedded({ blobs, targetDataDir: target, codec, topicPrefix: prefix });
         expect({ round, ok: restored.ok, mismatched: restored.mismatched }).toEqual({ round, ok: true, mismatched: [] });
-        expect(await heads(join(target, 'store.sqlite'), ids)).toEqual(sourceHeads);
+        expect(await storeHeads(join(target, 'store.sqlite'), ids)).toEqual(sourceHeads);
       }
       process.stderr.write(`[retention-crash] ${kills} kills; segments/checkpoints left by them: ${[...states].join(', ')} (from ${before.segments}/${before.checkpoints})\n`);
       // Killed several times, at several points of the work (a checkpoint written, segments partly deleted).
@@ -117,7 +105,7 @@ describe('backup retention killed with SIGKILL midway (embedded)', () => {
       expect(after.segments).toBeLessThan(before.segments);
       const last = await restoreEmbedded({ blobs, targetDataDir: join(root, 'restore-final'), codec, topicPrefix: prefix });
       expect({ ok: last.ok, seeded: last.seeded }).toEqual({ ok: true, seeded: ids.length });
-      expect(await heads(join(root, 'restore-final', 'store.sqlite'), ids)).toEqual(sourceHeads);
+      expect(await storeHeads(join(root, 'restore-final', 'store.sqlite'), ids)).toEqual(sourceHeads);
     } finally {
       await source.close();
     }

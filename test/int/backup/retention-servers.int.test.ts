@@ -2,15 +2,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
 import { RestorePointTooOldError, SchemaArchive, applyRetention, listCheckpoints, listManifestVersions, openManifest, verifyBackup } from '../../../src/backup/index.js';
 import type { BlobStore } from '../../../src/blob/port.js';
-import { S3BlobStore } from '../../../src/blob/s3.js';
-import { RegistryEventCodec } from '../../../src/client/index.js';
 import { restoreOntoServers } from '../../../src/cli/commands/restore.js';
-import { RegistryCodec } from '../../../src/codec/index.js';
-import { KafkaEventLog } from '../../../src/log/kafka/index.js';
-import { topicNames, topicSpecs } from '../../../src/log/topics.js';
+import { topicNames } from '../../../src/log/topics.js';
 import { Projector } from '../../../src/projector/index.js';
 import { MongoStore } from '../../../src/store/mongo/store.js';
 import { stackEnv, uniqueName } from '../../support/env.js';
+import { openServersSource } from '../../support/servers-source.js';
 import { archiveUntilCaughtUp, failingDeletes, writeAgents } from '../../unit/backup/helpers.js';
 
 const DAY = 86_400_000;
@@ -36,16 +33,9 @@ describe('backup retention on servers (S3, Kafka, MongoDB)', () => {
 
   it('deletes segments behind the kept checkpoint, crash-safely; restore onto servers starts from it and equals the source', async () => {
     const stack = stackEnv();
-    const s3 = new S3BlobStore({ endpoint: stack.s3.endpoint, accessKeyId: stack.s3.accessKeyId, secretAccessKey: stack.s3.secretAccessKey, bucket: stack.s3.bucket, prefix });
-    await s3.setup();
-    const log = new KafkaEventLog({ brokers: stack.kafkaBrokers });
-    closers.push(
-      () => log.close(),
-      () => s3.close(),
-    );
-    await log.setup(topicSpecs({ prefix, partitions: 3 }));
-    const registry = new RegistryCodec({ url: stack.schemaRegistryUrl });
-    const codec = await RegistryEventCodec.create(registry, topicNames(prefix).events);
+    const origin = await openServersSource(prefix, 3);
+    closers.push(() => origin.close());
+    const { log, s3, registry, codec } = origin;
     const archive = () => archiveUntilCaughtUp({ log, blobs: s3, codec, topicPrefix: prefix, schemas: new SchemaArchive(s3, registry), registry, segmentMaxBytes: 3000, sessionTimeoutMs: 10_000 }, 60_000);
     const retention = (blobs: BlobStore, now: number) => applyRetention(blobs, { codec, now, checkpointIntervalMs: DAY, keepDays: 1, keepMonthly: 0 });
     const T = Date.now();

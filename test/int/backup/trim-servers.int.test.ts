@@ -1,17 +1,15 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { SchemaArchive, readHead, trimLog } from '../../../src/backup/index.js';
-import { S3BlobStore } from '../../../src/blob/s3.js';
 import { openBackend } from '../../../src/cli/backend.js';
 import { archiveOpener } from '../../../src/cli/backup-sources.js';
 import { scanLog } from '../../../src/cli/scan.js';
-import { AgentStateClient, RegistryEventCodec } from '../../../src/client/index.js';
-import { RegistryCodec } from '../../../src/codec/index.js';
+import { AgentStateClient } from '../../../src/client/index.js';
 import { LogMismatchError } from '../../../src/errors.js';
-import { KafkaEventLog } from '../../../src/log/kafka/index.js';
-import { projectorGroup, topicNames, topicSpecs } from '../../../src/log/topics.js';
+import { projectorGroup, topicNames } from '../../../src/log/topics.js';
 import { Projector } from '../../../src/projector/index.js';
 import { MongoStore } from '../../../src/store/mongo/store.js';
 import { stackEnv, uniqueName } from '../../support/env.js';
+import { openServersSource } from '../../support/servers-source.js';
 import { archiveUntilCaughtUp, writeAgents } from '../../unit/backup/helpers.js';
 
 const dbName = (tag: string) => uniqueName(tag).replace(/[-.]/g, '_');
@@ -34,16 +32,9 @@ describe('capping the events topic behind the backup (Kafka, S3, MongoDB)', () =
 
   it('deletes through Kafka only what S3 holds and the projector applied; history and writers carry on', async () => {
     const stack = stackEnv();
-    const s3 = new S3BlobStore({ endpoint: stack.s3.endpoint, accessKeyId: stack.s3.accessKeyId, secretAccessKey: stack.s3.secretAccessKey, bucket: stack.s3.bucket, prefix });
-    await s3.setup();
-    const log = new KafkaEventLog({ brokers: stack.kafkaBrokers });
-    closers.push(
-      () => log.close(),
-      () => s3.close(),
-    );
-    await log.setup(topicSpecs({ prefix, partitions: 3 }));
-    const registry = new RegistryCodec({ url: stack.schemaRegistryUrl });
-    const codec = await RegistryEventCodec.create(registry, topic);
+    const source = await openServersSource(prefix, 3);
+    closers.push(() => source.close());
+    const { log, s3, registry, codec } = source;
     const store = await MongoStore.connect({ uri: stack.mongodbUri, database: dbName('btrim') });
     closers.push(async () => {
       await store.connection.db.dropDatabase();

@@ -21,23 +21,11 @@ import {
 } from '../../../src/backup/index.js';
 import type { BlobStore } from '../../../src/blob/port.js';
 import { ConfigError } from '../../../src/errors.js';
-import { SqliteStateStore } from '../../../src/store/sqlite/index.js';
 import { openEmbeddedSource, projectSource, tempRoot } from '../../support/embedded-source.js';
-import { archiveUntilCaughtUp, codec, failingDeletes, writeAgents } from './helpers.js';
+import { archiveUntilCaughtUp, codec, failingDeletes, storeHeads, writeAgents } from './helpers.js';
 
 const root = tempRoot('checkpoint-retention');
 const DAY = 86_400_000;
-
-/** Version and checksum of each agent in a restored (or source) data dir's store. */
-async function heads(storePath: string, ids: string[]): Promise<Record<string, string>> {
-  const store = new SqliteStateStore({ path: storePath });
-  try {
-    const got = await store.getStates(ids);
-    return Object.fromEntries(ids.map((id) => [id, `${got.get(id)?.version}:${got.get(id)?.checksum}`]));
-  } finally {
-    await store.close();
-  }
-}
 
 async function checkpointsOf(blobs: BlobStore, partition: number): Promise<Checkpoint[]> {
   const out: Checkpoint[] = [];
@@ -106,7 +94,7 @@ describe('backup checkpoints and retention by age (embedded, injected clock)', (
       // References from the whole history, before anything is deleted.
       const refB = await restoreEmbedded({ blobs, targetDataDir: join(root, 'ref-b'), codec, topicPrefix: prefix, to: tB });
       expect(refB.ok).toBe(true);
-      const sourceHeads = await heads(join(source.dir, 'store.sqlite'), ids);
+      const sourceHeads = await storeHeads(join(source.dir, 'store.sqlite'), ids);
       const cps = [await checkpointsOf(blobs, 0), await checkpointsOf(blobs, 1)];
       expect(cps.map((c) => c.length)).toEqual([3, 3]);
       for (const [c1, c2, c3] of cps) {
@@ -123,7 +111,7 @@ describe('backup checkpoints and retention by age (embedded, injected clock)', (
       expect({ ok: mid.ok, problems: mid.problems }).toEqual({ ok: true, problems: [] });
       const midRestore = await restoreEmbedded({ blobs, targetDataDir: join(root, 'mid-crash'), codec, topicPrefix: prefix });
       expect(midRestore.ok).toBe(true);
-      expect(await heads(join(root, 'mid-crash', 'store.sqlite'), ids)).toEqual(sourceHeads);
+      expect(await storeHeads(join(root, 'mid-crash', 'store.sqlite'), ids)).toEqual(sourceHeads);
 
       // Re-run: completes.
       r = await retention(blobs, now, 7);
@@ -156,12 +144,12 @@ describe('backup checkpoints and retention by age (embedded, injected clock)', (
       // Restore to latest and to tB (in the window) start at the checkpoint and equal the full-history results.
       const latest = await restoreEmbedded({ blobs, targetDataDir: join(root, 'after-latest'), codec, topicPrefix: prefix });
       expect({ ok: latest.ok, agents: latest.agents, seeded: latest.seeded, mismatched: latest.mismatched }).toEqual({ ok: true, agents: ids.length, seeded: ids.length, mismatched: [] });
-      expect(await heads(join(root, 'after-latest', 'store.sqlite'), ids)).toEqual(sourceHeads);
+      expect(await storeHeads(join(root, 'after-latest', 'store.sqlite'), ids)).toEqual(sourceHeads);
       // The progress denominator counts only what a restore reads: the segments after the checkpoints.
       expect((await backupTotals(blobs)).records).toBe(latest.published);
       const atB = await restoreEmbedded({ blobs, targetDataDir: join(root, 'after-b'), codec, topicPrefix: prefix, to: tB });
       expect(atB.ok).toBe(true);
-      expect(await heads(join(root, 'after-b', 'store.sqlite'), ids)).toEqual(await heads(join(root, 'ref-b', 'store.sqlite'), ids));
+      expect(await storeHeads(join(root, 'after-b', 'store.sqlite'), ids)).toEqual(await storeHeads(join(root, 'ref-b', 'store.sqlite'), ids));
 
       // Before the oldest kept point: refused, naming the oldest restorable time.
       const oldest = Math.max(...cps.map((c) => c[1]!.maxTimestamp));

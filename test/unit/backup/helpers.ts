@@ -9,6 +9,7 @@ import { BackupArchiver, type ArchiverOptions } from '../../../src/backup/index.
 import type { BlobStore } from '../../../src/blob/port.js';
 import type { EventLog } from '../../../src/log/port.js';
 import { topicNames } from '../../../src/log/topics.js';
+import { SqliteStateStore } from '../../../src/store/sqlite/index.js';
 import { listManifestVersions, openManifest, openSegment } from '../../../src/backup/index.js';
 
 export const codec = new JsonEventCodec();
@@ -115,4 +116,15 @@ export function failingDeletes(blobs: BlobStore, failAt: number, only: RegExp): 
       return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
     },
   });
+}
+
+/** Version and checksum (`version:checksum`) of each agent in a data dir's SQLite store. */
+export async function storeHeads(storePath: string, ids: string[]): Promise<Record<string, string>> {
+  const store = new SqliteStateStore({ path: storePath });
+  try {
+    const got = await store.getStates(ids);
+    return Object.fromEntries(ids.map((id) => [id, `${got.get(id)?.version}:${got.get(id)?.checksum}`]));
+  } finally {
+    await store.close();
+  }
 }

@@ -1,20 +1,18 @@
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { BackupArchiver, readHead, trimLog } from '../../../src/backup/index.js';
-import { FsBlobStore } from '../../../src/blob/fs.js';
 import { MemoryCache } from '../../../src/cache/memory.js';
 import { history, stateAt } from '../../../src/cli/commands/inspect.js';
 import { AgentStateClient } from '../../../src/client/index.js';
 import { fold, type StateEvent } from '../../../src/domain/index.js';
 import { LogMismatchError } from '../../../src/errors.js';
-import { SqliteEventLog } from '../../../src/log/sqlite/index.js';
-import { projectorGroup, topicNames, topicSpecs } from '../../../src/log/topics.js';
+import { type SqliteEventLog } from '../../../src/log/sqlite/index.js';
+import { projectorGroup, topicNames } from '../../../src/log/topics.js';
 import { StateManager } from '../../../src/manager/index.js';
 import { Projector } from '../../../src/projector/index.js';
 import { SqliteStateStore } from '../../../src/store/sqlite/index.js';
-import { tempRoot } from '../../support/embedded-source.js';
+import { openEmbeddedSource, tempRoot } from '../../support/embedded-source.js';
 import { archiveUntilCaughtUp, codec, writeAgents } from './helpers.js';
 
 const prefix = 'agentstate.';
@@ -53,12 +51,8 @@ describe('capping the events topic behind the backup (embedded)', () => {
   const dir = tempRoot('trim-log');
 
   it('deletes only what the backup holds, the projector applied and the age allows; history still reads whole', async () => {
-    const log = new SqliteEventLog({ path: join(dir, 'log.sqlite'), pollIntervalMs: 10 });
-    await log.setup(topicSpecs({ prefix, partitions: 2 }));
-    const blobs = new FsBlobStore({ dir: join(dir, 'blobs'), fsync: false });
-    await blobs.setup();
-    const store = new SqliteStateStore({ path: join(dir, 'store.sqlite') });
-    await store.setup();
+    const source = await openEmbeddedSource(dir, prefix, 2);
+    const { log, blobs, store } = source;
     const project = () => new Projector({ log, codec, store, blobs, cache: new MemoryCache(), topicPrefix: prefix, sweepIntervalMs: 0 }).runUntilCaughtUp(undefined, 20);
     const archive = () => archiveUntilCaughtUp({ log, blobs, codec, topicPrefix: prefix, segmentMaxBytes: 1500 });
     const ids = Array.from({ length: 6 }, (_, i) => `trim-${i}`);
@@ -151,19 +145,13 @@ describe('capping the events topic behind the backup (embedded)', () => {
       const row = await store.getState(id);
       expect(row?.version).toBe(11);
     } finally {
-      await Promise.allSettled([log.close(), blobs.close(), store.close()]);
+      await source.close();
     }
   });
 
   it('the archiver caps on its retention schedule when BACKUP_TRIM_LOG_AFTER_MS is set', async () => {
-    const sub = join(dir, 'service');
-    mkdirSync(sub);
-    const log = new SqliteEventLog({ path: join(sub, 'log.sqlite'), pollIntervalMs: 10 });
-    await log.setup(topicSpecs({ prefix, partitions: 2 }));
-    const blobs = new FsBlobStore({ dir: join(sub, 'blobs'), fsync: false });
-    await blobs.setup();
-    const store = new SqliteStateStore({ path: join(sub, 'store.sqlite') });
-    await store.setup();
+    const source = await openEmbeddedSource(join(dir, 'service'), prefix, 2);
+    const { log, blobs, store } = source;
     try {
       await writeAgents(log, prefix, ['svc-1', 'svc-2', 'svc-3'], 2);
       await new Projector({ log, codec, store, blobs, topicPrefix: prefix, sweepIntervalMs: 0 }).runUntilCaughtUp(undefined, 20);
@@ -177,7 +165,7 @@ describe('capping the events topic behind the backup (embedded)', () => {
       await running;
       expect(await log.startOffsets(topic)).toEqual(ends);
     } finally {
-      await Promise.allSettled([log.close(), blobs.close(), store.close()]);
+      await source.close();
     }
   });
 });
