@@ -10,6 +10,7 @@ import { SubjectArchive } from './schemas.js';
 import { SnapshotCatalogArchive } from './catalog.js';
 import { applyRetention, pruneBackup, type PartitionRetention, type PruneReport } from './retention.js';
 import { trimLog, type PartitionTrim } from './trim.js';
+import { recordHeads } from './events-catalog.js';
 
 /** Lag of one partition behind the blob store. */
 export interface PartitionLag {
@@ -42,6 +43,7 @@ export class BackupArchiver {
   private readonly catalog: SnapshotCatalogArchive | undefined;
   private metadataSyncedAt = Number.NEGATIVE_INFINITY;
   private prunedAt: number | undefined;
+  private catalogRecorded = '';
 
   constructor(options: ArchiverOptions) {
     this.options = resolveArchiverOptions(options);
@@ -198,6 +200,16 @@ export class BackupArchiver {
   /** Closes every open segment now. */
   async flushAll(): Promise<void> {
     await Promise.all([...this.partitions.values()].map((p) => p.flush()));
+    await this.recordCatalog();
+  }
+
+  /** The partitions' heads into the catalog across them ({@link recordHeads}), when one moved since the last write. */
+  private async recordCatalog(): Promise<void> {
+    const heads = [...this.partitions.values()].flatMap((p) => p.currentHead() ?? []);
+    const seen = heads.map((h) => `${h.partition}:${h.version}`).join(',');
+    if (seen === this.catalogRecorded) return;
+    await recordHeads(this.options.blobs, heads, this.options.now());
+    this.catalogRecorded = seen;
   }
 
   /**
@@ -251,6 +263,7 @@ export class BackupArchiver {
             await this.archive(p).catchUpCommitted(c === undefined ? undefined : BigInt(c), now());
           }
           await Promise.all([...this.partitions.values()].map((p) => p.flushIfAged(now())));
+          await this.recordCatalog();
           if (this.keys && now() - this.keysSyncedAt >= this.options.keysSyncMs) await this.syncKeys();
           if (now() - this.metadataSyncedAt >= this.options.metadataSyncMs) await this.trySyncMetadata();
           for (const l of await this.lag()) {

@@ -1,5 +1,6 @@
 import type { BlobStore } from '../blob/port.js';
-import { listManifestVersions, openManifest, type ManifestVersion } from './manifest.js';
+import { listManifestVersions, manifestKey, openManifest, type ManifestVersion } from './manifest.js';
+import type { CatalogHead } from './events-catalog.js';
 import { openSegment, sha256Hex, type Segment } from './segment.js';
 import type { Keyring } from '../codec/keyring.js';
 import { chainStart, checkpointAgents, listCheckpoints, openCheckpoint, type Checkpoint, type FoldedAgent } from './checkpoint.js';
@@ -17,7 +18,8 @@ export interface BackupProblem {
     | 'segment_corrupt'
     | 'segment_mismatch'
     | 'checkpoint_corrupt'
-    | 'checkpoint_chain';
+    | 'checkpoint_chain'
+    | 'catalog_corrupt';
   partition: number;
   /** Inclusive offsets affected, when known. */
   firstOffset?: string;
@@ -48,6 +50,13 @@ export interface WalkOptions {
    * restore does not need them. @default false
    */
   checkRetired?: boolean;
+  /**
+   * The catalog's record of this partition's head (docs/backup.md "The
+   * catalog"): a chain that ends before it lost its newest versions, which
+   * is named (`manifest_missing`); one whose version there hashes otherwise
+   * is named too (`manifest_chain`).
+   */
+  catalog?: CatalogHead;
 }
 
 const minus1 = (o: string): string => (BigInt(o) - 1n).toString();
@@ -69,6 +78,7 @@ export async function* walkPartition(blobs: BlobStore, partition: number, option
   /** Offset after the last good version; null = unknown (after a damaged version). */
   let next: string | null = null;
   let pendingGapFrom: string | null = null;
+  const shas = new Map<number, string>();
   let from = 1;
   const start = await startingCheckpoint(blobs, partition, options.newestCheckpoint === true, max);
   for (const p of start.problems) yield problem(p);
@@ -147,7 +157,28 @@ export async function* walkPartition(blobs: BlobStore, partition: number, option
     }
     prevSha = sha;
     next = m.nextOffset;
+    shas.set(version, sha);
     yield* checkSegment(blobs, partition, m, sha);
+  }
+  const recorded = options.catalog;
+  if (!recorded || options.throughVersion !== undefined) return;
+  if (recorded.version > max) {
+    yield problem({
+      kind: 'manifest_missing',
+      partition,
+      key: manifestKey(partition, recorded.version),
+      ...(next !== null ? { firstOffset: next } : {}),
+      lastOffset: minus1(recorded.nextOffset),
+      detail: `the catalog names manifest version ${recorded.version} (offsets up to ${minus1(recorded.nextOffset)}); the chain ends at version ${max}: its newest versions were deleted`,
+    });
+  } else if (shas.has(recorded.version) && shas.get(recorded.version) !== recorded.sha256) {
+    yield problem({
+      kind: 'manifest_chain',
+      partition,
+      key: manifestKey(partition, recorded.version),
+      lastOffset: minus1(recorded.nextOffset),
+      detail: `the catalog names manifest version ${recorded.version} with SHA-256 ${recorded.sha256}, the stored version hashes to ${shas.get(recorded.version)}`,
+    });
   }
 }
 

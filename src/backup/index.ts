@@ -43,3 +43,5 @@ export type { ArchivedHistory } from './history.js';
 export { trimLog } from './trim.js';
 export type { PartitionTrim, TrimLogOptions } from './trim.js';
 export { backupReader } from './changesets.js';
+export { EVENTS_CATALOG_KEY, readEventsCatalog, recordHeads } from './events-catalog.js';
+export type { CatalogHead, EventsCatalog } from './events-catalog.js';

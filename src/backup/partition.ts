@@ -94,6 +94,11 @@ export class PartitionArchive {
     return this.head;
   }
 
+  /** The manifest head as this archiver last read or wrote it (undefined before it is loaded). */
+  currentHead(): ManifestHead | undefined {
+    return this.head;
+  }
+
   /** Next offset the blob store does not hold yet. */
   archivedNext(): bigint {
     if (!this.head) throw new InvalidInputError('backup partition', 'manifest head not loaded');

@@ -12,6 +12,7 @@ import type { TopicCheck } from '../log/port.js';
 import { readArchivedTopics, restoredTopicSpecs, type LoweredReplication, type ReplicationChoice } from './topics.js';
 import type { StateStore } from '../store/port.js';
 import { walkPartition, type BackupProblem } from './chain.js';
+import { readEventsCatalog } from './events-catalog.js';
 import { RestorePointTooOldError, oldestRestorableTime, type AgentMeta } from './checkpoint.js';
 import { listBackupPartitions, listManifestVersions, openManifest } from './manifest.js';
 import type { SegmentRecord } from './segment.js';
@@ -192,7 +193,12 @@ export async function republish(options: RepublishOptions): Promise<RepublishRes
     result.gapAgents.push({ instanceId: r.key, partition, version: have, nextInBackup: reading.event.version });
     return true;
   };
-  for (const p of found) {
+  // The catalog names each partition's newest manifest version: a chain that lost its newest versions (or a
+  // partition that lost them all) is damage a restore must not take for the whole backup. A damaged catalog
+  // is verify's to name; the manifests are still the truth.
+  const catalog = await readEventsCatalog(blobs).catch(() => undefined);
+  const walked = [...new Set([...found, ...(catalog?.heads.map((h) => h.partition) ?? [])])].sort((a, b) => a - b);
+  for (const p of walked) {
     const have = BigInt(ends[p] ?? '0') - BigInt(starts[p] ?? '0');
     let index = 0n;
     const progress: RestoreProgress = { partition: p, published: 0, present: 0, bytes: 0 };
@@ -210,7 +216,8 @@ export async function republish(options: RepublishOptions): Promise<RepublishRes
     };
     let damaged = false;
     let lastOffset = -1n;
-    for await (const s of walkPartition(blobs, p, options.keyring ? { keyring: options.keyring } : {})) {
+    const recorded = catalog?.heads.find((h) => h.partition === p);
+    for await (const s of walkPartition(blobs, p, { ...(options.keyring ? { keyring: options.keyring } : {}), ...(recorded ? { catalog: recorded } : {}) })) {
       if (s.kind === 'problem') {
         if (!options.allowGap) {
           await flush();

@@ -7,6 +7,7 @@ import { readEventRecord } from '../domain/record.js';
 import { backupReader } from './changesets.js';
 import { step, type Projection } from '../domain/reducer.js';
 import { walkPartition, type BackupProblem } from './chain.js';
+import { EVENTS_CATALOG_KEY, readEventsCatalog, type EventsCatalog } from './events-catalog.js';
 import { BACKUP_ROOT, listBackupPartitions, listManifestVersions, openManifest } from './manifest.js';
 
 /** A snapshot as the store records it (`state_snapshots`), for `--deep`: the fold at `version` must have `stateChecksum`. */
@@ -116,8 +117,15 @@ export interface VerifyReport {
 export async function verifyBackup(options: VerifyOptions): Promise<VerifyReport> {
   const { blobs, codec } = options;
   const found = await listBackupPartitions(blobs);
-  const partitions = [...new Set([...found, ...Array.from({ length: options.partitions ?? 0 }, (_, i) => i)])].sort((a, b) => a - b);
   const report: VerifyReport = { ok: true, partitions: [], segments: 0, records: 0, agents: 0, problems: [], versionGaps: [], unreferenced: [], shredded: 0, locked: 0 };
+  // The catalog across the partitions: what tells a chain that lost its newest versions from a shorter one.
+  let catalog: EventsCatalog | undefined;
+  try {
+    catalog = await readEventsCatalog(blobs);
+  } catch (err) {
+    report.problems.push({ kind: 'catalog_corrupt', partition: -1, key: EVENTS_CATALOG_KEY, detail: `the catalog across partitions is unreadable: ${(err as Error).message}` });
+  }
+  const partitions = [...new Set([...found, ...(catalog?.heads.map((h) => h.partition) ?? []), ...Array.from({ length: options.partitions ?? 0 }, (_, i) => i)])].sort((a, b) => a - b);
   /** Agents with records verify cannot read (shredded, locked): their versions and folds are not judged. */
   const unreadable = new Set<string>();
   const heads = new Map<string, number>();
@@ -147,7 +155,8 @@ export async function verifyBackup(options: VerifyOptions): Promise<VerifyReport
   };
   for (const partition of partitions) {
     const summary: VerifyReport['partitions'][number] = { partition, segments: 0, records: 0, firstOffset: null, nextOffset: null, bytes: 0 };
-    for await (const s of walkPartition(blobs, partition, { checkRetired: true, ...(options.keyring ? { keyring: options.keyring } : {}) })) {
+    const recorded = catalog?.heads.find((h) => h.partition === partition);
+    for await (const s of walkPartition(blobs, partition, { checkRetired: true, ...(options.keyring ? { keyring: options.keyring } : {}), ...(recorded ? { catalog: recorded } : {}) })) {
       if (s.kind === 'problem') {
         report.problems.push(s.problem);
         if (s.problem.key) referenced.add(s.problem.key);

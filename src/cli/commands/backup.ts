@@ -71,7 +71,7 @@ function printVerify(report: VerifyReport, out: (s: string) => void): void {
     const c = p.checkpoint;
     if (c) out(`partition ${p.partition}: starts at checkpoint ${c.key} (${c.agents} agents; offsets below ${c.nextOffset} retired by the retention; oldest restorable time ${new Date(c.maxTimestamp).toISOString()})`);
   }
-  for (const p of report.problems) out(`DAMAGED partition ${p.partition} offsets ${p.firstOffset ?? '?'}-${p.lastOffset ?? '?'}: ${p.kind}: ${p.detail}`);
+  for (const p of report.problems) out(`DAMAGED ${p.partition < 0 ? p.key : `partition ${p.partition} offsets ${p.firstOffset ?? '?'}-${p.lastOffset ?? '?'}`}: ${p.kind}: ${p.detail}`);
   for (const g of report.versionGaps.slice(0, 20)) out(`version gap: ${g.instanceId} jumps from ${g.from} to ${g.to} at partition ${g.partition} offset ${g.offset}`);
   if (report.shredded) out(`${report.shredded} record(s) of crypto-shredded agents (unreadable on purpose)`);
   if (report.locked) out(`${report.locked} encrypted record(s) checked by checksum only (no master keys in the environment)`);

@@ -4,7 +4,19 @@ import { describe, expect, it } from 'vitest';
 import { FsBlobStore } from '../../../src/blob/fs.js';
 import type { BlobStore } from '../../../src/blob/port.js';
 import { MemoryCache } from '../../../src/cache/memory.js';
-import { BackupArchiver, listManifestVersions, manifestKey, openManifest, restoreEmbedded, verifyBackup, type ManifestVersion } from '../../../src/backup/index.js';
+import {
+  BackupArchiver,
+  EVENTS_CATALOG_KEY,
+  listManifestVersions,
+  manifestKey,
+  openManifest,
+  readEventsCatalog,
+  readHead,
+  recordHeads,
+  restoreEmbedded,
+  verifyBackup,
+  type ManifestVersion,
+} from '../../../src/backup/index.js';
 import { UnavailableError } from '../../../src/errors.js';
 import type { EventLog } from '../../../src/log/port.js';
 import { SqliteEventLog } from '../../../src/log/sqlite/index.js';
@@ -197,6 +209,42 @@ describe('backup archiver (embedded profile)', () => {
       ]);
       // A restore refuses to cross the damage.
       await expect(restoreEmbedded({ blobs: s.blobs, targetDataDir: join(s.dir, 'restored'), codec, topicPrefix: s.prefix })).rejects.toThrow(/damaged at offsets/);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('the catalog across partitions names a chain that lost its newest manifest versions, and a partition that lost them all', async () => {
+    const s = await source(12, 4);
+    try {
+      await archiveUntilCaughtUp({ log: s.log, blobs: s.blobs, codec, topicPrefix: s.prefix, segmentMaxBytes: 2500 });
+      const catalog = (await readEventsCatalog(s.blobs))!;
+      const heads = await Promise.all([0, 1, 2].map((p) => readHead(s.blobs, p)));
+      expect(catalog.heads).toEqual(heads.map((h) => ({ partition: h.partition, version: h.version, sha256: h.sha256, nextOffset: h.nextOffset, lastSegmentAt: h.lastSegmentAt })));
+      expect((await verifyBackup({ blobs: s.blobs, codec })).problems).toEqual([]);
+      // An older head never moves an entry back (a second archiver, a restart).
+      expect(await recordHeads(s.blobs, [{ ...heads[0]!, version: 1 }], Date.now())).toBe(false);
+
+      // Partition 0 loses its two newest manifest versions; partition 2 every one: without the catalog, the first
+      // looks like a shorter chain and the second like a partition never written.
+      const blobsDir = join(s.dir, 'blobs');
+      const v0 = await listManifestVersions(s.blobs, 0);
+      expect(v0.length).toBeGreaterThan(2);
+      const kept0 = await openManifest((await s.blobs.get(v0.at(-3)!.key))!, v0.at(-3)!.key);
+      for (const v of v0.slice(-2)) unlinkSync(join(blobsDir, v.key));
+      for (const v of await listManifestVersions(s.blobs, 2)) unlinkSync(join(blobsDir, v.key));
+      const report = await verifyBackup({ blobs: s.blobs, codec });
+      expect(report.ok).toBe(false);
+      expect(report.problems.map((p) => ({ kind: p.kind, partition: p.partition, firstOffset: p.firstOffset, lastOffset: p.lastOffset }))).toEqual([
+        { kind: 'manifest_missing', partition: 0, firstOffset: kept0.nextOffset, lastOffset: (BigInt(heads[0]!.nextOffset!) - 1n).toString() },
+        { kind: 'manifest_missing', partition: 2, firstOffset: undefined, lastOffset: (BigInt(heads[2]!.nextOffset!) - 1n).toString() },
+      ]);
+      // A restore refuses it, rather than restoring less and calling it the whole backup.
+      await expect(restoreEmbedded({ blobs: s.blobs, targetDataDir: join(s.dir, 'restored'), codec, topicPrefix: s.prefix })).rejects.toThrow(/newest versions were deleted/);
+
+      // A catalog that no longer opens is named too.
+      writeFileSync(join(blobsDir, EVENTS_CATALOG_KEY), readFileSync(join(blobsDir, EVENTS_CATALOG_KEY)).subarray(0, 40));
+      expect((await verifyBackup({ blobs: s.blobs, codec })).problems.map((p) => p.kind)).toEqual(['catalog_corrupt']);
     } finally {
       await s.close();
     }
