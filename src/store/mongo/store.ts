@@ -169,7 +169,7 @@ export class MongoStore implements StateStore {
    * it), and any document with a value the encoder does not write.
    */
   private async insertRows(docs: EventDoc[], result: WriteResult): Promise<EventDoc[]> {
-    if (this.ferretdbPostgresUrl === undefined || !this.directInserts || !(await this.directRows())) return docs;
+    if ((await this.eventInsertPath()) === 'ferretdb') return docs;
     const database = this.connection.db.databaseName;
     this.eventsTable ??= await this.call('find the state_events table', () => ferretdbTable(this.pg(), database, 'state_events'));
     const table = this.eventsTable;
@@ -198,6 +198,15 @@ export class MongoStore implements StateStore {
       result.eventsExisting += chunks[i]!.length - r.value;
     }
     return rest;
+  }
+
+  /**
+   * How event rows are inserted: `postgres` (into FerretDB's table directly,
+   * see {@link MongoStoreOptions.directInserts}) or `ferretdb` (insert
+   * commands). Probes the server on the first call with `ferretdbPostgresUrl`.
+   */
+  async eventInsertPath(): Promise<'postgres' | 'ferretdb'> {
+    return this.ferretdbPostgresUrl !== undefined && this.directInserts && (await this.directRows()) ? 'postgres' : 'ferretdb';
   }
 
   /** Whether this FerretDB stores documents as ferretdb-rows.ts encodes them: probed once per store (a failed probe is asked again). */
