@@ -110,7 +110,7 @@ export function serverCpuByServer(dir = stackDir()): Record<string, number> {
   for (const { name, pid } of roots) {
     if (!stats.has(pid)) continue;
     const tree = new Set([pid]);
-    for (let grew = true; grew; ) {
+    for (let grew = true; grew;) {
       grew = false;
       for (const [p, s] of stats) if (!tree.has(p) && tree.has(s.ppid)) (tree.add(p), (grew = true));
     }

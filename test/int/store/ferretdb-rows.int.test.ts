@@ -19,7 +19,18 @@ function events(instanceId: string): StoredEvent[] {
       { path: '/status', op: 'update', oldValue: 'idle', newValue: i % 3 === 0 ? null : 'running' },
       { path: '/memory/conversation/0', op: 'delete', oldValue: [1, 'two', { three: 3 }] },
     ];
-    const parsed = { eventId: e.eventId, instanceId, version: e.version, eventType: e.eventType, source: 'rows-test', causationId: i === 0 ? null : `c-${i}`, correlationId: null, changeset, metadata, replayable: i !== 4 };
+    const parsed = {
+      eventId: e.eventId,
+      instanceId,
+      version: e.version,
+      eventType: e.eventType,
+      source: 'rows-test',
+      causationId: i === 0 ? null : `c-${i}`,
+      correlationId: null,
+      changeset,
+      metadata,
+      replayable: i !== 4,
+    };
     // The body stays eventRow's (no agent id in it), so two agents' rows differ only where their ids are.
     return { ...e, parsed: parsed as unknown as JsonObject };
   });

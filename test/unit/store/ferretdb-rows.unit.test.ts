@@ -75,7 +75,19 @@ describe('encodeFerretdbRow', () => {
     expect(row.o).toEqual({ at: 5, b: ['aGk=', 'eW8='] });
     expect((row.$s as { p: Record<string, unknown> }).p.o).toEqual({
       t: 'object',
-      $s: { p: { at: { t: 'date' }, b: { t: 'array', i: [{ t: 'binData', s: 0 }, { t: 'binData', s: 4 }] } }, $k: ['at', 'b'] },
+      $s: {
+        p: {
+          at: { t: 'date' },
+          b: {
+            t: 'array',
+            i: [
+              { t: 'binData', s: 0 },
+              { t: 'binData', s: 4 },
+            ],
+          },
+        },
+        $k: ['at', 'b'],
+      },
     });
   });
 
