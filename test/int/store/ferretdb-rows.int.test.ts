@@ -108,6 +108,19 @@ if (url !== undefined) {
       expect((await direct.counts()).events).toBe(90);
     });
 
+    it('sets up one fresh database from several processes at once (projectors starting together)', async () => {
+      const fresh = uniqueName('rows_setup').replace(/[^A-Za-z0-9_]/g, '_');
+      const stores = await Promise.all([1, 2, 3].map(() => MongoStore.connect({ uri: env.mongodbUri, database: fresh, ferretdbPostgresUrl: url })));
+      try {
+        // Before the tuning took one lock per database, two of these failed on CREATE INDEX IF NOT EXISTS racing in PostgreSQL.
+        await Promise.all(stores.map((s) => s.setup()));
+        expect(await Promise.all(stores.map((s) => s.eventInsertPath()))).toEqual(['postgres', 'postgres', 'postgres']);
+      } finally {
+        await stores[0]!.connection.db.dropDatabase().catch(() => undefined);
+        await Promise.all(stores.map((s) => s.close()));
+      }
+    });
+
     it('recovers when the collection is dropped under it: the write fails as retryable, the retry recreates it through FerretDB', async () => {
       const rows = events('rows-dropped');
       await direct.writeBatch({ states: [], events: rows.slice(0, 2) });
