@@ -167,6 +167,23 @@ export async function insertFerretdbRows(pool: pg.Pool, table: string, rows: str
 }
 
 /**
+ * Writes state rows (from {@link encodeFerretdbRow}, one per `_id`) into a
+ * FerretDB table with a version guard, in one statement: a row is inserted,
+ * or replaces the stored document only when the stored `version` is lower,
+ * as the store's guarded `replaceOne({_id, version: {$lt: v}}, doc, {upsert})`
+ * does (atomically here: the conflict is resolved on FerretDB's unique `_id`
+ * index). Returns how many rows were written (inserted or replaced).
+ */
+export async function upsertFerretdbRows(pool: pg.Pool, table: string, rows: string[]): Promise<number> {
+  const r = await pool.query(
+    `INSERT INTO ${table} AS cur (_jsonb) SELECT r FROM jsonb_array_elements($1::jsonb) AS r
+     ON CONFLICT ((_jsonb -> '_id')) DO UPDATE SET _jsonb = EXCLUDED._jsonb WHERE (cur._jsonb -> 'version') < (EXCLUDED._jsonb -> 'version')`,
+    [`[${rows.join(',')}]`],
+  );
+  return r.rowCount ?? 0;
+}
+
+/**
  * A document with a field of every type {@link encodeFerretdbRow} writes,
  * shaped like a mirror row (nested objects, arrays of objects, empty ones,
  * binary, dates, int32 and double numbers).

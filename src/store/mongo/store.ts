@@ -8,7 +8,7 @@ import { ferretdbCounts, ferretdbQuery, tuneFerretdbTables } from './ferretdb-po
 import { MongoConnection, type MongoConnectionOptions } from './connection.js';
 import { Limiter, forEachLimited } from '../../util/limit.js';
 import { insertAbsent, isDuplicateKey } from './insert.js';
-import { encodeFerretdbRow, ferretdbTable, insertFerretdbRows, NotEncodable, probeFerretdbRows } from './ferretdb-rows.js';
+import { encodeFerretdbRow, ferretdbTable, insertFerretdbRows, NotEncodable, probeFerretdbRows, upsertFerretdbRows } from './ferretdb-rows.js';
 import { STORE_INDEXES } from './indexes.js';
 import { fromEventDoc, fromSnapshotDoc, fromStateDoc, summaryFilter, summaryOf, SUMMARY_PROJECTION, toEventDoc, toSnapshotDoc, toStateDoc, type EventDoc, type SnapshotDoc, type StateDoc } from './documents.js';
 
@@ -28,10 +28,12 @@ export interface MongoStoreOptions extends MongoConnectionOptions {
    */
   ferretdbPostgresUrl?: string;
   /**
-   * With `ferretdbPostgresUrl`: insert the event mirror's rows into FerretDB's
-   * PostgreSQL table directly, in FerretDB's own document form, once a probe
-   * has shown that this FerretDB stores documents exactly so
-   * (ferretdb-rows.ts); false = always through FerretDB. @default true
+   * With `ferretdbPostgresUrl`: write the event mirror's rows (insert if
+   * absent) and the state rows (version-guarded upsert) into FerretDB's
+   * PostgreSQL tables directly, one statement per batch, in FerretDB's own
+   * document form, once a probe has shown that this FerretDB stores
+   * documents exactly so (ferretdb-rows.ts); false = always through
+   * FerretDB. @default true
    */
   directInserts?: boolean;
 }
@@ -87,8 +89,8 @@ export class MongoStore implements StateStore {
   private directInserts = true;
   /** Whether mirror rows go to PostgreSQL directly: the probe's answer, asked once (ferretdb-rows.ts). */
   private rowsDirect: Promise<boolean> | undefined;
-  /** FerretDB's table of `state_events`, once it exists. */
-  private eventsTable: string | undefined;
+  /** FerretDB's tables by collection, once they exist. */
+  private readonly tables = new Map<string, string>();
 
   /**
    * Opens (or adopts) a connection. Call `setup()` once to create the indexes.
@@ -152,7 +154,8 @@ export class MongoStore implements StateStore {
       }
       winners.set(s.instanceId, s);
     }
-    await forEachLimited([...winners.values()], this.writes, async (s) => {
+    const viaFerretdb = await this.upsertRows([...winners.values()], result);
+    await forEachLimited(viaFerretdb, this.writes, async (s) => {
       if (await this.writeState(toStateDoc(s))) result.statesWritten++;
       else result.statesSkipped++;
     });
@@ -169,12 +172,56 @@ export class MongoStore implements StateStore {
    * it), and any document with a value the encoder does not write.
    */
   private async insertRows(docs: EventDoc[], result: WriteResult): Promise<EventDoc[]> {
-    if ((await this.eventInsertPath()) === 'ferretdb') return docs;
+    const direct = await this.directWrite('state_events', docs, insertFerretdbRows);
+    if (direct === undefined) return docs;
+    for (const { rows, written } of direct.chunks) {
+      result.eventsInserted += written;
+      result.eventsExisting += rows - written;
+    }
+    return direct.rest;
+  }
+
+  /**
+   * The state rows' counterpart of {@link insertRows}: one version-guarded
+   * upsert statement for the batch's winners (ferretdb-rows.ts), instead of
+   * one guarded `replaceOne` per agent through FerretDB. Returns the states
+   * left for FerretDB.
+   */
+  private async upsertRows(states: StoredState[], result: WriteResult): Promise<StoredState[]> {
+    if (states.length === 0) return states;
+    const byId = new Map(states.map((s) => [s.instanceId, s]));
+    // In `_id` order: two projectors writing overlapping agents (a partition moving) lock rows in the same order.
+    const docs = states.map(toStateDoc).sort((a, b) => (a._id < b._id ? -1 : a._id > b._id ? 1 : 0));
+    const direct = await this.directWrite('agent_states', docs, upsertFerretdbRows);
+    if (direct === undefined) return states;
+    for (const { rows, written } of direct.chunks) {
+      result.statesWritten += written;
+      result.statesSkipped += rows - written;
+    }
+    return direct.rest.map((d) => byId.get(d._id)!);
+  }
+
+  /**
+   * Writes documents into FerretDB's table of `collection` with `write` (one
+   * statement per {@link ROW_CHUNK} rows) when rows go to PostgreSQL directly
+   * and the table exists; undefined otherwise (all of them go through
+   * FerretDB, which creates the collection). `rest`: the documents with a
+   * value the encoder does not write, left for FerretDB.
+   */
+  private async directWrite<D extends { _id: string }>(
+    collection: string,
+    docs: D[],
+    write: (pool: pg.Pool, table: string, rows: string[]) => Promise<number>,
+  ): Promise<{ chunks: Array<{ rows: number; written: number }>; rest: D[] } | undefined> {
+    if ((await this.eventInsertPath()) === 'ferretdb') return undefined;
     const database = this.connection.db.databaseName;
-    this.eventsTable ??= await this.call('find the state_events table', () => ferretdbTable(this.pg(), database, 'state_events'));
-    const table = this.eventsTable;
-    if (table === undefined) return docs;
-    const rest: EventDoc[] = [];
+    let table = this.tables.get(collection);
+    if (table === undefined) {
+      table = await this.call(`find the ${collection} table`, () => ferretdbTable(this.pg(), database, collection));
+      if (table === undefined) return undefined;
+      this.tables.set(collection, table);
+    }
+    const rest: D[] = [];
     const rows: string[] = [];
     for (const d of docs) {
       try {
@@ -187,23 +234,23 @@ export class MongoStore implements StateStore {
     const chunks: string[][] = [];
     for (let i = 0; i < rows.length; i += ROW_CHUNK) chunks.push(rows.slice(i, i + ROW_CHUNK));
     // Settled, not raced: no statement of a failed write is still running when the caller retries it.
-    const settled = await Promise.allSettled(chunks.map((chunk) => insertFerretdbRows(this.pg(), table, chunk)));
+    const settled = await Promise.allSettled(chunks.map((chunk) => write(this.pg(), table, chunk)));
+    const done: Array<{ rows: number; written: number }> = [];
     for (const [i, r] of settled.entries()) {
       if (r.status === 'rejected') {
         // The collection was dropped (its table is gone): look it up again on the retry.
-        if ((r.reason as { code?: unknown }).code === '42P01') this.eventsTable = undefined;
-        throw unavailable('write state_events (PostgreSQL under FerretDB)', r.reason);
+        if ((r.reason as { code?: unknown }).code === '42P01') this.tables.delete(collection);
+        throw unavailable(`write ${collection} (PostgreSQL under FerretDB)`, r.reason);
       }
-      result.eventsInserted += r.value;
-      result.eventsExisting += chunks[i]!.length - r.value;
+      done.push({ rows: chunks[i]!.length, written: r.value });
     }
-    return rest;
+    return { chunks: done, rest };
   }
 
   /**
-   * How event rows are inserted: `postgres` (into FerretDB's table directly,
-   * see {@link MongoStoreOptions.directInserts}) or `ferretdb` (insert
-   * commands). Probes the server on the first call with `ferretdbPostgresUrl`.
+   * How event and state rows are written: `postgres` (into FerretDB's tables
+   * directly, see {@link MongoStoreOptions.directInserts}) or `ferretdb`
+   * (its commands). Probes the server on the first call with `ferretdbPostgresUrl`.
    */
   async eventInsertPath(): Promise<'postgres' | 'ferretdb'> {
     return this.ferretdbPostgresUrl !== undefined && this.directInserts && (await this.directRows()) ? 'postgres' : 'ferretdb';

@@ -51,7 +51,7 @@ if (url !== undefined) {
         .find({}, { sort: { _id: 1 } })
         .toArray();
 
-    it('writes the same mirror documents as FerretDB inserts would, and survives a crash between the mirror and the state rows', async () => {
+    it('writes the same mirror and state documents as FerretDB would, and survives a crash between the mirror and the state rows', async () => {
       const expected = await foldLog(w.log, w.prefix);
       const direct = await open(true);
       expect(await direct.eventInsertPath()).toBe('postgres');
@@ -64,6 +64,14 @@ if (url !== undefined) {
       const rows = await mirror(direct);
       expect(rows).toHaveLength(AGENTS * (UPDATES + 1));
       expect(rows).toEqual(await mirror(viaFerretdb));
+      // And the state rows (one version-guarded upsert per batch here, a guarded replaceOne per agent there).
+      const states = async (store: MongoStore): Promise<unknown[]> =>
+        store.connection.db
+          .collection('agent_states')
+          .find({}, { sort: { _id: 1 } })
+          .toArray();
+      expect(await states(direct)).toHaveLength(AGENTS);
+      expect(await states(direct)).toEqual(await states(viaFerretdb));
 
       // A kill after the batch's mirror rows held and before its state rows and its commit:
       // the store has the mirror but no state rows, and the group starts again from the earliest offset.

@@ -4,7 +4,8 @@ import type { JsonObject } from '../../../src/domain/index.js';
 import { ferretdbTable, probeFerretdbRows } from '../../../src/store/mongo/ferretdb-rows.js';
 import { MongoStore } from '../../../src/store/mongo/index.js';
 import type { StoredEvent } from '../../../src/store/port.js';
-import { eventRow } from '../../contract/store/suite.js';
+import type { StateFields } from '../../../src/store/state-fields.js';
+import { eventRow, stateRow } from '../../contract/store/suite.js';
 import { stackEnv, uniqueName } from '../../support/env.js';
 
 /** Events whose query view holds every kind of value the mirror writes: escaped keys, wrapped arrays, sanitised strings, numbers of both BSON types. */
@@ -106,6 +107,23 @@ if (url !== undefined) {
       expect(await direct.writeBatch({ states: [], events: rows })).toMatchObject({ eventsInserted: 0, eventsExisting: 30 });
       expect((await direct.queryEvents({ instanceId: 'rows-again' })).map((e) => e.version)).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
       expect((await direct.counts()).events).toBe(90);
+    });
+
+    it('writes state rows with the version guard: the same documents as FerretDB, an older or equal version never replaces a newer one', async () => {
+      const fields = { status: 'running', agentType: 'worker', capabilities: ['chat', 'code'], performance: { errorRate: 0.25, big: 2 ** 40 }, configuration: { 'a.b': { $x: [[1], []] } } };
+      // One body for every agent (stateRow's names the agent), so two agents' documents differ only in their ids.
+      const row = (id: string, v: number) => stateRow(id, v, { fields: fields as unknown as StateFields, body: Buffer.from('{"same":"body"}') });
+      expect(await direct.writeBatch({ states: [row('st-direct', 2), row('st-direct-b', 1)], events: [] })).toMatchObject({ statesWritten: 2, statesSkipped: 0 });
+      expect(await viaFerretdb.writeBatch({ states: [row('st-ferret', 2)], events: [] })).toMatchObject({ statesWritten: 1 });
+      const coll = direct.connection.db.collection('agent_states');
+      const a = await coll.findOne({ _id: 'st-direct' } as object);
+      const b = await coll.findOne({ _id: 'st-ferret' } as object);
+      expect(JSON.stringify(a).replaceAll('st-direct', 'st-ferret')).toBe(JSON.stringify(b));
+      expect(await direct.getState('st-direct')).toEqual(row('st-direct', 2));
+      // Older and equal versions are skipped, a newer one replaces, in one batch.
+      expect(await direct.writeBatch({ states: [row('st-direct', 1), row('st-direct-b', 1)], events: [] })).toMatchObject({ statesWritten: 0, statesSkipped: 2 });
+      expect(await direct.writeBatch({ states: [row('st-direct', 3), row('st-direct-b', 1)], events: [] })).toMatchObject({ statesWritten: 1, statesSkipped: 1 });
+      expect((await direct.getState('st-direct'))?.version).toBe(3);
     });
 
     it('sets up one fresh database from several processes at once (projectors starting together)', async () => {
