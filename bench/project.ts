@@ -6,6 +6,8 @@
  *     database (store + mirror + cache + state topic + policy snapshots), with
  *     the wall time of each stage (the stages of a batch overlap);
  *   - rebuild: the group reset to earliest, into another empty database;
+ *   - on FerretDB/PostgreSQL, the same rebuild with the mirror and state rows
+ *     written through FerretDB (`directInserts: false`, the previous path);
  *   - 1, 2, 3 processes: `services/projector/main.ts --until-caught-up` spawned
  *     N times in a fresh group and database (process start and group joins
  *     included, so compare these rows with each other);
@@ -121,10 +123,10 @@ async function main(): Promise<void> {
   process.stderr.write('rebuild...\n');
   await project('rebuild (reset to earliest), in process');
   if (env.ferretdbPostgresUrl !== undefined) {
-    // The same rebuild with the event mirror inserted through FerretDB (directInserts: false), as before issue 11's row writes.
+    // The same rebuild with the mirror and state rows written through FerretDB (directInserts: false): the previous path.
     await resetProjectorGroup({ log, group: `${prefix}projector`, target: { to: 'earliest' }, topicPrefix: prefix });
-    process.stderr.write('rebuild, mirror through FerretDB...\n');
-    await project('rebuild, mirror inserted through FerretDB', false);
+    process.stderr.write('rebuild, rows through FerretDB...\n');
+    await project('rebuild, rows written through FerretDB', false);
   }
 
   for (const n of PROCESSES) {
