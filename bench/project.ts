@@ -6,6 +6,8 @@
  *     database (store + mirror + cache + state topic + policy snapshots), with
  *     the wall time of each stage (the stages of a batch overlap);
  *   - rebuild: the group reset to earliest, into another empty database;
+ *   - on FerretDB/PostgreSQL, the same rebuild with the mirror and state rows
+ *     written through FerretDB (`directInserts: false`, the previous path);
  *   - 1, 2, 3 processes: `services/projector/main.ts --until-caught-up` spawned
  *     N times in a fresh group and database (process start and group joins
  *     included, so compare these rows with each other);
@@ -30,6 +32,7 @@ import { appendRoundRobin, corpusEvents } from './lib/corpus-log.js';
 import { intArg, pipelineBench } from './lib/pipeline.js';
 import { writeResults } from './lib/results.js';
 import { markdownTable, num } from './lib/table.js';
+import { clientCpuSeconds, serverCpuByServer } from './lib/peers/measure.js';
 
 const quick = process.argv.includes('--quick');
 /** `chat` (default): ~22 KB chat-window states (issue 11); `corpus`: growing corpus states up to 8 KB. */
@@ -56,6 +59,29 @@ interface Row {
   seconds: number;
   eventsPerSec: number;
   vsNaive?: number;
+  /** CPU ms per event of this process (in-process scenarios) and of the stack's servers (every client's load on them counts: compare on an idle machine). */
+  cpuMsPerEvent?: CpuPerEvent;
+}
+
+interface CpuPerEvent {
+  node: number | null;
+  postgres: number;
+  ferretdb: number;
+  kafka: number;
+}
+
+/** Starts a CPU meter; the function it returns gives the CPU ms per event since then. */
+function cpuMeter(inProcess: boolean): (events: number) => CpuPerEvent {
+  const c0 = clientCpuSeconds();
+  const s0 = serverCpuByServer();
+  return (events) => {
+    const s1 = serverCpuByServer();
+    const ms = (name: string): number => (((s1[name] ?? 0) - (s0[name] ?? 0)) * 1000) / events;
+    const kafka = Object.keys(s1)
+      .filter((n) => n.startsWith('kafka'))
+      .reduce((a, n) => a + ms(n), 0);
+    return { node: inProcess ? ((clientCpuSeconds() - c0) * 1000) / events : null, postgres: ms('postgres'), ferretdb: ms('mongo'), kafka };
+  };
 }
 
 async function main(): Promise<void> {
@@ -75,16 +101,18 @@ async function main(): Promise<void> {
     return database;
   };
 
-  const project = async (scenario: string): Promise<void> => {
+  const project = async (scenario: string, directInserts = true): Promise<void> => {
     // As the projector service: with FerretDB's PostgreSQL, setup() tunes its tables (indexes, lz4).
-    const store = await MongoStore.connect({ uri: env.mongodbUri, database: newDatabase(), ...postgres });
+    const store = await MongoStore.connect({ uri: env.mongodbUri, database: newDatabase(), ...postgres, directInserts });
     await store.setup();
     const metrics = new MetricsRegistry();
     const projector = new Projector({ log, codec, store, blobs, cache, topicPrefix: prefix, group: `${prefix}projector`, sweepIntervalMs: 0, metrics });
+    const cpu = cpuMeter(true);
     const t0 = performance.now();
     await projector.runUntilCaughtUp();
     const seconds = (performance.now() - t0) / 1000;
-    rows.push({ scenario, events: total, seconds, eventsPerSec: total / seconds });
+    const cpuMsPerEvent = cpu(total);
+    rows.push({ scenario, events: total, seconds, eventsPerSec: total / seconds, cpuMsPerEvent });
     stages[scenario] = Object.fromEntries(STAGES.map((s) => [s, metrics.summary('agentstate_projector_stage_seconds', { stage: s }).sum]));
     stages[scenario].batches = metrics.summary('agentstate_projector_batch_seconds').count;
     await store.close();
@@ -94,11 +122,19 @@ async function main(): Promise<void> {
   await resetProjectorGroup({ log, group: `${prefix}projector`, target: { to: 'earliest' }, topicPrefix: prefix });
   process.stderr.write('rebuild...\n');
   await project('rebuild (reset to earliest), in process');
+  if (env.ferretdbPostgresUrl !== undefined) {
+    // The same rebuild with the mirror and state rows written through FerretDB (directInserts: false): the previous path.
+    await resetProjectorGroup({ log, group: `${prefix}projector`, target: { to: 'earliest' }, topicPrefix: prefix });
+    process.stderr.write('rebuild, rows through FerretDB...\n');
+    await project('rebuild, rows written through FerretDB', false);
+  }
 
   for (const n of PROCESSES) {
     process.stderr.write(`${n} projector process(es)...\n`);
+    const cpu = cpuMeter(false);
     const seconds = await processes(env, prefix, `${prefix}projector-x${n}`, newDatabase(), n);
-    rows.push({ scenario: `${n} projector process${n > 1 ? 'es' : ''} (spawned)`, events: total, seconds, eventsPerSec: total / seconds });
+    const cpuMsPerEvent = cpu(total);
+    rows.push({ scenario: `${n} projector process${n > 1 ? 'es' : ''} (spawned)`, events: total, seconds, eventsPerSec: total / seconds, cpuMsPerEvent });
   }
 
   process.stderr.write('naive baseline...\n');
@@ -112,6 +148,7 @@ async function main(): Promise<void> {
   }
   const heads = new Map<string, Projection>();
   let applied = 0;
+  const cpu = cpuMeter(true);
   const t0 = performance.now();
   const deadline = t0 + NAIVE_SECONDS * 1000;
   const end = await log.endOffsets(topics.events);
@@ -128,7 +165,8 @@ async function main(): Promise<void> {
   }
   const naiveSeconds = (performance.now() - t0) / 1000;
   const naive = applied / naiveSeconds;
-  rows.push({ scenario: `naive updateOne per event (${NAIVE_SECONDS}s box)`, events: applied, seconds: naiveSeconds, eventsPerSec: naive });
+  const naiveCpu = cpu(applied);
+  rows.push({ scenario: `naive updateOne per event (${NAIVE_SECONDS}s box)`, events: applied, seconds: naiveSeconds, eventsPerSec: naive, cpuMsPerEvent: naiveCpu });
   await conn.close();
   for (const r of rows) r.vsNaive = r.eventsPerSec / naive;
 
@@ -138,6 +176,13 @@ async function main(): Promise<void> {
     { header: 'seconds', value: (r) => num(r.seconds, 1) },
     { header: 'events/s', value: (r) => num(r.eventsPerSec, 0) },
     { header: 'x naive', value: (r) => num(r.vsNaive ?? 0, 1) },
+    ...(['node', 'postgres', 'ferretdb', 'kafka'] as const).map((k) => ({
+      header: `${k} CPU ms/event`,
+      value: (r: Row) => {
+        const v = r.cpuMsPerEvent?.[k];
+        return v === undefined || v === null ? '-' : num(v, 2);
+      },
+    })),
   ]);
   const stageRows = Object.entries(stages).map(([scenario, s]) => ({ scenario, ...s }));
   type StageRow = Record<string, number | string>;

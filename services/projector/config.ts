@@ -9,6 +9,8 @@ export interface ProjectorServiceConfig {
   schemaRegistryUrl: string | undefined;
   mongodbUri: string;
   mongoDatabase: string;
+  /** AGENTSTATE_FERRETDB_POSTGRES_URL: FerretDB 1.x on PostgreSQL only (indexes, counts, mirror rows: docs/store.md). */
+  ferretdbPostgresUrl: string | undefined;
   s3: { endpoint: string; bucket: string; accessKeyId?: string; secretAccessKey?: string; prefix: string };
   redisUrl: string | undefined;
   topicPrefix: string;
@@ -25,7 +27,7 @@ export interface ProjectorServiceConfig {
 
 /**
  * Env: KAFKA_BROKERS, SCHEMA_REGISTRY_URL (Avro events; JSON when unset),
- * MONGODB_URI, AGENTSTATE_MONGO_DATABASE, S3_ENDPOINT, S3_BUCKET, S3_ACCESS_KEY,
+ * MONGODB_URI, AGENTSTATE_MONGO_DATABASE, AGENTSTATE_FERRETDB_POSTGRES_URL, S3_ENDPOINT, S3_BUCKET, S3_ACCESS_KEY,
  * S3_SECRET_KEY, REDIS_URL (optional), AGENTSTATE_TOPIC_PREFIX,
  * AGENTSTATE_PROJECTOR_GROUP, METRICS_PORT, LOG_LEVEL, PROJECTOR_SESSION_TIMEOUT_MS,
  * SNAPSHOT_EVERY_EVENTS, SNAPSHOT_EVERY_BYTES, AGENTSTATE_MASTER_KEYS_FILE
@@ -45,6 +47,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: string[]): ProjectorSer
     schemaRegistryUrl: servers.kafka.schemaRegistryUrl,
     mongodbUri: servers.mongo.uri,
     mongoDatabase: servers.mongo.database,
+    ferretdbPostgresUrl: servers.mongo.ferretdbPostgresUrl,
     s3: { ...servers.s3, prefix: topicPrefix },
     redisUrl: servers.redisUrl,
     topicPrefix,

@@ -31,8 +31,9 @@ runService('projector', HELP, loadConfig, async (config, logger, metrics) => {
   const log = new KafkaEventLog({ brokers: config.kafkaBrokers, logger });
   await log.setup(topicSpecs({ prefix: config.topicPrefix }));
   const codec: EventCodec = config.schemaRegistryUrl ? await RegistryEventCodec.create(new RegistryCodec({ url: config.schemaRegistryUrl }), topicNames(config.topicPrefix).events) : new JsonEventCodec();
-  const store = await MongoStore.connect({ uri: config.mongodbUri, database: config.mongoDatabase });
+  const store = await MongoStore.connect({ uri: config.mongodbUri, database: config.mongoDatabase, ...(config.ferretdbPostgresUrl === undefined ? {} : { ferretdbPostgresUrl: config.ferretdbPostgresUrl }) });
   await store.setup();
+  if (config.ferretdbPostgresUrl !== undefined) logger.info({ eventRows: await store.eventInsertPath() }, 'FerretDB on PostgreSQL: event mirror rows inserted through this path');
   const blobs = new S3BlobStore(config.s3);
   await blobs.setup();
   const cache = config.redisUrl ? new RedisCache({ url: config.redisUrl, prefix: `${config.topicPrefix}cache:` }) : undefined;

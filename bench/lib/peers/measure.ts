@@ -82,12 +82,18 @@ const TICKS_PER_SECOND = 100;
 
 /** CPU seconds (user + system, finished children included) of the stack's servers and their descendants. */
 export function serverCpuSeconds(dir = stackDir()): number {
+  return Object.values(serverCpuByServer(dir)).reduce((a, b) => a + b, 0);
+}
+
+/** {@link serverCpuSeconds} per server, named as its pid file in the stack's `run/` (`postgres`, `mongo`, `kafka-1`, ...). */
+export function serverCpuByServer(dir = stackDir()): Record<string, number> {
   const run = join(dir, 'run');
-  if (!existsSync(run)) return 0;
+  if (!existsSync(run)) return {};
   const roots = readdirSync(run)
     .filter((f) => f.endsWith('.pid'))
-    .map((f) => Number(readFileSync(join(run, f), 'utf8').trim()))
-    .filter((p) => Number.isSafeInteger(p) && p > 0);
+    // `<pid> <start time>` (scripts/stack), or a bare pid.
+    .map((f) => ({ name: f.slice(0, -'.pid'.length), pid: Number(readFileSync(join(run, f), 'utf8').trim().split(/\s+/)[0]) }))
+    .filter((r) => Number.isSafeInteger(r.pid) && r.pid > 0);
   const stats = new Map<number, { ppid: number; ticks: number }>();
   for (const e of readdirSync('/proc')) {
     if (!/^\d+$/.test(e)) continue;
@@ -100,14 +106,19 @@ export function serverCpuSeconds(dir = stackDir()): number {
       // The process ended while we listed: its time went to its parent's cutime.
     }
   }
-  const inTree = new Set(roots.filter((p) => stats.has(p)));
-  for (let grew = true; grew;) {
-    grew = false;
-    for (const [pid, s] of stats) if (!inTree.has(pid) && inTree.has(s.ppid)) (inTree.add(pid), (grew = true));
+  const out: Record<string, number> = {};
+  for (const { name, pid } of roots) {
+    if (!stats.has(pid)) continue;
+    const tree = new Set([pid]);
+    for (let grew = true; grew;) {
+      grew = false;
+      for (const [p, s] of stats) if (!tree.has(p) && tree.has(s.ppid)) (tree.add(p), (grew = true));
+    }
+    let ticks = 0;
+    for (const p of tree) ticks += stats.get(p)!.ticks;
+    out[name] = ticks / TICKS_PER_SECOND;
   }
-  let ticks = 0;
-  for (const pid of inTree) ticks += stats.get(pid)!.ticks;
-  return ticks / TICKS_PER_SECOND;
+  return out;
 }
 
 /** CPU seconds of this process so far. */

@@ -52,6 +52,11 @@ export async function tuneFerretdbTables(postgresUrl: string, database: string):
   const client = new pg.Client({ connectionString: postgresUrl, connectionTimeoutMillis: 10_000 });
   try {
     await client.connect();
+    // One tuning at a time per database: projectors starting together raced on
+    // CREATE INDEX IF NOT EXISTS (PostgreSQL checks existence before taking its
+    // locks: "duplicate key value violates unique constraint pg_class_relname_nsp_index").
+    // A session lock, released when this client ends.
+    await client.query(`SELECT pg_advisory_lock(hashtext($1))`, [`agentstate: tune FerretDB tables of ${database}`]);
     // FerretDB 1.x: one schema per database, named as the database.
     const schema = pg.escapeIdentifier(database);
     const tableOf = async (collection: string): Promise<string | undefined> => {

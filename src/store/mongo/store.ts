@@ -8,6 +8,7 @@ import { ferretdbCounts, ferretdbQuery, tuneFerretdbTables } from './ferretdb-po
 import { MongoConnection, type MongoConnectionOptions } from './connection.js';
 import { Limiter, forEachLimited } from '../../util/limit.js';
 import { insertAbsent, isDuplicateKey } from './insert.js';
+import { encodeFerretdbRow, ferretdbTable, insertFerretdbRows, NotEncodable, probeFerretdbRows, upsertFerretdbRows } from './ferretdb-rows.js';
 import { STORE_INDEXES } from './indexes.js';
 import { fromEventDoc, fromSnapshotDoc, fromStateDoc, summaryFilter, summaryOf, SUMMARY_PROJECTION, toEventDoc, toSnapshotDoc, toStateDoc, type EventDoc, type SnapshotDoc, type StateDoc } from './documents.js';
 
@@ -26,6 +27,15 @@ export interface MongoStoreOptions extends MongoConnectionOptions {
    * (ferretdb-postgres.ts). @default undefined (none)
    */
   ferretdbPostgresUrl?: string;
+  /**
+   * With `ferretdbPostgresUrl`: write the event mirror's rows (insert if
+   * absent) and the state rows (version-guarded upsert) into FerretDB's
+   * PostgreSQL tables directly, one statement per batch, in FerretDB's own
+   * document form, once a probe has shown that this FerretDB stores
+   * documents exactly so (ferretdb-rows.ts); false = always through
+   * FerretDB. @default true
+   */
+  directInserts?: boolean;
 }
 
 /**
@@ -34,6 +44,12 @@ export interface MongoStoreOptions extends MongoConnectionOptions {
  * rows/s, 100 x 4 in flight ~900, 50 x 8 ~1,070 (issue 11).
  */
 const EVENT_CHUNK = 50;
+/**
+ * Event rows per SQL insert when they go to FerretDB's PostgreSQL directly
+ * (ferretdb-rows.ts): one statement of the whole batch is the fastest shape
+ * there, as PostgreSQL parses and indexes the rows in one pass.
+ */
+const ROW_CHUNK = 500;
 /** Ids per `$in` read. */
 const READ_CHUNK = 200;
 
@@ -68,8 +84,13 @@ export class MongoStore implements StateStore {
   }
 
   private ferretdbPostgresUrl: string | undefined;
-  /** PostgreSQL under FerretDB, opened on the first `counts()`. */
+  /** PostgreSQL under FerretDB, opened on first use. */
   private postgres: pg.Pool | undefined;
+  private directInserts = true;
+  /** Whether mirror rows go to PostgreSQL directly: the probe's answer, asked once (ferretdb-rows.ts). */
+  private rowsDirect: Promise<boolean> | undefined;
+  /** FerretDB's tables by collection, once they exist. */
+  private readonly tables = new Map<string, string>();
 
   /**
    * Opens (or adopts) a connection. Call `setup()` once to create the indexes.
@@ -81,6 +102,7 @@ export class MongoStore implements StateStore {
     if (!Number.isSafeInteger(concurrency) || concurrency < 1 || concurrency > 32) throw new ConfigError('concurrency', 'must be an integer 1..32');
     const store = options.connection ? new MongoStore(options.connection, false, concurrency) : new MongoStore(await MongoConnection.connect(options), true, concurrency);
     store.ferretdbPostgresUrl = options.ferretdbPostgresUrl;
+    store.directInserts = options.directInserts ?? true;
     return store;
   }
 
@@ -112,11 +134,13 @@ export class MongoStore implements StateStore {
     this.assertOpen();
     const result: WriteResult = { statesWritten: 0, statesSkipped: 0, eventsInserted: 0, eventsExisting: 0 };
     if (batch.events.length > 0) {
+      const docs = batch.events.map(toEventDoc);
+      const viaFerretdb = await this.insertRows(docs, result);
       const chunks: EventDoc[][] = [];
-      for (let i = 0; i < batch.events.length; i += EVENT_CHUNK) chunks.push(batch.events.slice(i, i + EVENT_CHUNK).map(toEventDoc));
+      for (let i = 0; i < viaFerretdb.length; i += EVENT_CHUNK) chunks.push(viaFerretdb.slice(i, i + EVENT_CHUNK));
       // Chunks in flight together: FerretDB converts each document on its own, so one large command is the slowest shape.
-      await forEachLimited(chunks, this.writes, async (docs) => {
-        const { ok, duplicates } = await insertAbsent(this.events, docs, 'write state_events');
+      await forEachLimited(chunks, this.writes, async (chunk) => {
+        const { ok, duplicates } = await insertAbsent(this.events, chunk, 'write state_events');
         result.eventsInserted += ok;
         result.eventsExisting += duplicates;
       });
@@ -130,11 +154,115 @@ export class MongoStore implements StateStore {
       }
       winners.set(s.instanceId, s);
     }
-    await forEachLimited([...winners.values()], this.writes, async (s) => {
+    const viaFerretdb = await this.upsertRows([...winners.values()], result);
+    await forEachLimited(viaFerretdb, this.writes, async (s) => {
       if (await this.writeState(toStateDoc(s))) result.statesWritten++;
       else result.statesSkipped++;
     });
     return result;
+  }
+
+  /**
+   * On FerretDB/PostgreSQL (with `ferretdbPostgresUrl`, once the probe has
+   * shown that this FerretDB stores documents exactly as ferretdb-rows.ts
+   * encodes them), inserts the event rows into FerretDB's table with one SQL
+   * statement per {@link ROW_CHUNK} rows, insert-if-absent on the same unique
+   * indexes FerretDB's insert uses. Returns the documents left for FerretDB:
+   * all of them elsewhere or before the collection exists (FerretDB creates
+   * it), and any document with a value the encoder does not write.
+   */
+  private async insertRows(docs: EventDoc[], result: WriteResult): Promise<EventDoc[]> {
+    const direct = await this.directWrite('state_events', docs, insertFerretdbRows);
+    if (direct === undefined) return docs;
+    for (const { rows, written } of direct.chunks) {
+      result.eventsInserted += written;
+      result.eventsExisting += rows - written;
+    }
+    return direct.rest;
+  }
+
+  /**
+   * The state rows' counterpart of {@link insertRows}: one version-guarded
+   * upsert statement for the batch's winners (ferretdb-rows.ts), instead of
+   * one guarded `replaceOne` per agent through FerretDB. Returns the states
+   * left for FerretDB.
+   */
+  private async upsertRows(states: StoredState[], result: WriteResult): Promise<StoredState[]> {
+    if (states.length === 0) return states;
+    const byId = new Map(states.map((s) => [s.instanceId, s]));
+    // In `_id` order: two projectors writing overlapping agents (a partition moving) lock rows in the same order.
+    const docs = states.map(toStateDoc).sort((a, b) => (a._id < b._id ? -1 : a._id > b._id ? 1 : 0));
+    const direct = await this.directWrite('agent_states', docs, upsertFerretdbRows);
+    if (direct === undefined) return states;
+    for (const { rows, written } of direct.chunks) {
+      result.statesWritten += written;
+      result.statesSkipped += rows - written;
+    }
+    return direct.rest.map((d) => byId.get(d._id)!);
+  }
+
+  /**
+   * Writes documents into FerretDB's table of `collection` with `write` (one
+   * statement per {@link ROW_CHUNK} rows) when rows go to PostgreSQL directly
+   * and the table exists; undefined otherwise (all of them go through
+   * FerretDB, which creates the collection). `rest`: the documents with a
+   * value the encoder does not write, left for FerretDB.
+   */
+  private async directWrite<D extends { _id: string }>(
+    collection: string,
+    docs: D[],
+    write: (pool: pg.Pool, table: string, rows: string[]) => Promise<number>,
+  ): Promise<{ chunks: Array<{ rows: number; written: number }>; rest: D[] } | undefined> {
+    if ((await this.eventInsertPath()) === 'ferretdb') return undefined;
+    const database = this.connection.db.databaseName;
+    let table = this.tables.get(collection);
+    if (table === undefined) {
+      table = await this.call(`find the ${collection} table`, () => ferretdbTable(this.pg(), database, collection));
+      if (table === undefined) return undefined;
+      this.tables.set(collection, table);
+    }
+    const rest: D[] = [];
+    const rows: string[] = [];
+    for (const d of docs) {
+      try {
+        rows.push(encodeFerretdbRow(d));
+      } catch (err) {
+        if (!(err instanceof NotEncodable)) throw err;
+        rest.push(d);
+      }
+    }
+    const chunks: string[][] = [];
+    for (let i = 0; i < rows.length; i += ROW_CHUNK) chunks.push(rows.slice(i, i + ROW_CHUNK));
+    // Settled, not raced: no statement of a failed write is still running when the caller retries it.
+    const settled = await Promise.allSettled(chunks.map((chunk) => write(this.pg(), table, chunk)));
+    const done: Array<{ rows: number; written: number }> = [];
+    for (const [i, r] of settled.entries()) {
+      if (r.status === 'rejected') {
+        // The collection was dropped (its table is gone): look it up again on the retry.
+        if ((r.reason as { code?: unknown }).code === '42P01') this.tables.delete(collection);
+        throw unavailable(`write ${collection} (PostgreSQL under FerretDB)`, r.reason);
+      }
+      done.push({ rows: chunks[i]!.length, written: r.value });
+    }
+    return { chunks: done, rest };
+  }
+
+  /**
+   * How event and state rows are written: `postgres` (into FerretDB's tables
+   * directly, see {@link MongoStoreOptions.directInserts}) or `ferretdb`
+   * (its commands). Probes the server on the first call with `ferretdbPostgresUrl`.
+   */
+  async eventInsertPath(): Promise<'postgres' | 'ferretdb'> {
+    return this.ferretdbPostgresUrl !== undefined && this.directInserts && (await this.directRows()) ? 'postgres' : 'ferretdb';
+  }
+
+  /** Whether this FerretDB stores documents as ferretdb-rows.ts encodes them: probed once per store (a failed probe is asked again). */
+  private directRows(): Promise<boolean> {
+    this.rowsDirect ??= this.call('probe FerretDB document rows', () => probeFerretdbRows(this.pg(), this.connection.db.databaseName, this.meta() as unknown as Collection<Document>)).catch((err: unknown) => {
+      this.rowsDirect = undefined;
+      throw err;
+    });
+    return this.rowsDirect;
   }
 
   /** One version-guarded replace; true when it wrote. */
@@ -298,7 +426,11 @@ export class MongoStore implements StateStore {
   /** The pool to FerretDB's PostgreSQL (`ferretdbPostgresUrl` set), opened on first use. */
   private pg(): pg.Pool {
     this.assertOpen();
-    this.postgres ??= new pg.Pool({ connectionString: this.ferretdbPostgresUrl, max: 4, connectionTimeoutMillis: 10_000 });
+    if (this.postgres === undefined) {
+      this.postgres = new pg.Pool({ connectionString: this.ferretdbPostgresUrl, max: 8, connectionTimeoutMillis: 10_000 });
+      // An idle connection that breaks (PostgreSQL restarted) is dropped by the pool; the next query opens another.
+      this.postgres.on('error', () => undefined);
+    }
     return this.postgres;
   }
 

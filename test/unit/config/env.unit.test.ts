@@ -92,7 +92,10 @@ describe('services/projector config on src/config', () => {
       metricsPort: 0,
       snapshots: { everyEvents: 7 },
       untilCaughtUp: true,
+      ferretdbPostgresUrl: undefined,
     });
+    // FerretDB on PostgreSQL: the service hands the PostgreSQL database to its store (indexes, counts, mirror rows).
+    expect(loadConfig({ ...FULL, AGENTSTATE_FERRETDB_POSTGRES_URL: 'postgres://postgres@127.0.0.1:15432/ferretdb' }, []).ferretdbPostgresUrl).toBe('postgres://postgres@127.0.0.1:15432/ferretdb');
   });
 
   it('names what is missing', () => {
