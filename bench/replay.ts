@@ -61,7 +61,7 @@ async function main(): Promise<void> {
     const expected: Expected = new Map(histories.map((h) => [h[0]!.instanceId, { version: h.length, checksum: h.at(-1)!.stateChecksum }]));
 
     const openStore = async (name: string): Promise<MongoStore> => {
-      const store = await MongoStore.connect({ uri: env.mongodbUri, database: `bench_replay_${stamp}_${name}` });
+      const store = await MongoStore.connect({ uri: env.mongodbUri, database: `bench_replay_${stamp}_${name}`, ...(env.ferretdbPostgresUrl ? { ferretdbPostgresUrl: env.ferretdbPostgresUrl } : {}) });
       stores.push(store);
       await store.setup();
       return store;

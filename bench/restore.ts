@@ -35,7 +35,8 @@ async function main(): Promise<void> {
   const { env, stamp, prefix, topics, log, codec, blobs } = await pipelineBench('restore');
   const targetPrefix = `bench-restored-${stamp}.`;
   const targetBlobs = new S3BlobStore({ ...env.s3, prefix: targetPrefix });
-  const store = await MongoStore.connect({ uri: env.mongodbUri, database: `bench_restore_${stamp}` });
+  // As `agentstate restore` opens it: with FerretDB's PostgreSQL when the environment names it (AGENTSTATE_FERRETDB_POSTGRES_URL).
+  const store = await MongoStore.connect({ uri: env.mongodbUri, database: `bench_restore_${stamp}`, ...(env.ferretdbPostgresUrl ? { ferretdbPostgresUrl: env.ferretdbPostgresUrl } : {}) });
   const rows: ThroughputRow[] = [];
   try {
     process.stderr.write(`generating ${AGENTS} x ${PER_AGENT} corpus events...\n`);
