@@ -34,6 +34,11 @@ export function projectorGroup(prefix = DEFAULT_TOPIC_PREFIX): string {
   return `${prefix}projector`;
 }
 
+/** The recovery service's consumer group, by default `<prefix>recovery`. */
+export function recoveryGroup(prefix = DEFAULT_TOPIC_PREFIX): string {
+  return `${prefix}recovery`;
+}
+
 /** The analytics consumer group on the events topic, by default: `<prefix>analytics`. */
 export function analyticsGroup(prefix = DEFAULT_TOPIC_PREFIX): string {
   return `${prefix}analytics`;

@@ -14,7 +14,7 @@ import { fencesFirst, planOf, rollbackPlanOf, seedTarget } from './plan.js';
 import { backoffDelay, resolvePolicy } from './policy.js';
 import { failureBound, findRestorePoint } from './restore.js';
 import type { FleetView } from './view.js';
-import { resolveRecoveryEngineOptions, type ResolvedRecoveryEngineOptions } from './options.js';
+import { positiveInt } from '../util/options.js';
 
 export interface RecoveryEngineOptions {
   /** This detector instance (the owner written into records it works on). */
@@ -389,4 +389,17 @@ export class RecoveryEngine {
       await c.release(instanceId);
     }
   }
+}
+
+/** Applied once at the boundary (STYLE.md habit 5); the `@default` tags say the same (test/unit/config/defaults.unit.test.ts checks). */
+export const DEFAULT_RECOVERY_ENGINE_OPTIONS: Readonly<Required<Pick<RecoveryEngineOptions, 'servingTimeoutMs' | 'leaseMs'>>> = Object.freeze({ servingTimeoutMs: 10_000, leaseMs: 15_000 });
+
+export type ResolvedRecoveryEngineOptions = RecoveryEngineOptions & typeof DEFAULT_RECOVERY_ENGINE_OPTIONS;
+
+/** @throws ConfigError naming the field */
+export function resolveRecoveryEngineOptions(o: RecoveryEngineOptions): ResolvedRecoveryEngineOptions {
+  const r = { ...DEFAULT_RECOVERY_ENGINE_OPTIONS, ...o };
+  positiveInt(r.servingTimeoutMs, 'servingTimeoutMs');
+  positiveInt(r.leaseMs, 'leaseMs');
+  return r;
 }

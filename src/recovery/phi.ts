@@ -6,7 +6,8 @@
  * that heartbeats every second is suspected after about two silent seconds,
  * one that heartbeats every ten after about twenty.
  */
-import { resolvePhiOptions } from './options.js';
+import { ConfigError } from '../errors.js';
+import { nonNegativeNumber, positiveInt, positiveNumber } from '../util/options.js';
 
 export interface PhiOptions {
   /** Suspect at phi >= threshold (8: about one false suspicion in 10^8 intervals). @default 8 */
@@ -133,4 +134,21 @@ export class PhiAccrualDetector {
   suspect(now: number): boolean {
     return this.phi(now) >= this.threshold;
   }
+}
+
+/** Applied once at the boundary (STYLE.md habit 5); the `@default` tags say the same (test/unit/config/defaults.unit.test.ts checks). */
+export const DEFAULT_PHI_OPTIONS: Readonly<Required<PhiOptions>> = Object.freeze({ threshold: 8, windowSize: 100, minStdDevRatio: 0.2, acceptablePauseRatio: 0.5, intervalsFrom: 'sender', beats: 'periodic' });
+
+export type ResolvedPhiOptions = Required<PhiOptions>;
+
+/** @throws ConfigError naming the field */
+export function resolvePhiOptions(o: PhiOptions = {}): ResolvedPhiOptions {
+  const r = { ...DEFAULT_PHI_OPTIONS, ...o };
+  positiveNumber(r.threshold, 'phi.threshold');
+  positiveInt(r.windowSize, 'phi.windowSize');
+  nonNegativeNumber(r.minStdDevRatio, 'phi.minStdDevRatio');
+  nonNegativeNumber(r.acceptablePauseRatio, 'phi.acceptablePauseRatio');
+  if (r.intervalsFrom !== 'sender' && r.intervalsFrom !== 'arrival') throw new ConfigError('phi.intervalsFrom', `"${String(r.intervalsFrom)}" is not sender or arrival`);
+  if (r.beats !== 'periodic' && r.beats !== 'all') throw new ConfigError('phi.beats', `"${String(r.beats)}" is not periodic or all`);
+  return r;
 }

@@ -16,7 +16,9 @@ import type { PhiOptions } from './phi.js';
 import { DEFAULT_POLICY, policyScopes, withDefaults } from './policy.js';
 import { FleetView } from './view.js';
 import { EventWatch } from './watch.js';
-import { recoveryGroup, resolveRecoveryServiceOptions, type ResolvedRecoveryServiceOptions } from './options.js';
+import { DEFAULT_RECOVERY_ENGINE_OPTIONS } from './engine.js';
+import { DEFAULT_TOPIC_PREFIX, recoveryGroup } from '../log/topics.js';
+import { positiveInt } from '../util/options.js';
 
 /** How long a silence verdict waits for the view to read heartbeats already appended. @default 2000 */
 const MAX_VIEW_WAIT_MS = 2000;
@@ -336,4 +338,21 @@ export class RecoveryService {
     this.metrics.inc('agentstate_recovery_dlq_total', {}, bad.length);
     await sendToDlq(this.o.log, this.topics.dlq, bad);
   }
+}
+
+/** Applied once at the boundary (STYLE.md habit 5); the `@default` tags say the same (test/unit/config/defaults.unit.test.ts checks). */
+export const DEFAULT_RECOVERY_SERVICE_OPTIONS: Readonly<Required<Pick<RecoveryServiceOptions, 'topicPrefix' | 'tickMs' | 'servingTimeoutMs' | 'leaseMs' | 'sessionTimeoutMs'>>> = Object.freeze({
+  topicPrefix: DEFAULT_TOPIC_PREFIX,
+  tickMs: 100,
+  ...DEFAULT_RECOVERY_ENGINE_OPTIONS,
+  sessionTimeoutMs: 10_000,
+});
+
+export type ResolvedRecoveryServiceOptions = RecoveryServiceOptions & typeof DEFAULT_RECOVERY_SERVICE_OPTIONS & { group: string };
+
+/** @throws ConfigError naming the field */
+export function resolveRecoveryServiceOptions(o: RecoveryServiceOptions): ResolvedRecoveryServiceOptions {
+  const r = { ...DEFAULT_RECOVERY_SERVICE_OPTIONS, ...o };
+  for (const field of ['tickMs', 'servingTimeoutMs', 'leaseMs', 'sessionTimeoutMs'] as const) positiveInt(r[field], field);
+  return { ...r, group: o.group ?? recoveryGroup(r.topicPrefix) };
 }

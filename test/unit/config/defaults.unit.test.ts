@@ -11,7 +11,9 @@ import { resolveProjectorOptions, type ProjectorOptions } from '../../../src/pro
 import { DEFAULT_SNAPSHOT_POLICY } from '../../../src/snapshots/snapshotter.js';
 import { DEFAULT_STATE_FIELDS_OPTIONS } from '../../../src/store/state-fields.js';
 import { DEFAULT_ANALYTICS_CONSUMER_OPTIONS, DEFAULT_ANALYTICS_SERVICE_OPTIONS, DEFAULT_THRESHOLDS } from '../../../src/analytics/options.js';
-import { DEFAULT_PHI_OPTIONS, DEFAULT_RECOVERY_ENGINE_OPTIONS, DEFAULT_RECOVERY_SERVICE_OPTIONS, resolvePhiOptions } from '../../../src/recovery/options.js';
+import { DEFAULT_PHI_OPTIONS, resolvePhiOptions } from '../../../src/recovery/phi.js';
+import { DEFAULT_RECOVERY_ENGINE_OPTIONS } from '../../../src/recovery/engine.js';
+import { DEFAULT_RECOVERY_SERVICE_OPTIONS } from '../../../src/recovery/service.js';
 
 /**
  * STYLE.md habit 5 and 11, issue 13: a default is applied in one place (a
