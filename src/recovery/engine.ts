@@ -15,6 +15,7 @@ import { backoffDelay, resolvePolicy } from './policy.js';
 import { failureBound, findRestorePoint } from './restore.js';
 import type { FleetView } from './view.js';
 import { positiveInt } from '../util/options.js';
+import { sleep } from '../util/retry.js';
 
 export interface RecoveryEngineOptions {
   /** This detector instance (the owner written into records it works on). */
@@ -44,19 +45,6 @@ export interface ValidationResult {
   version: number;
   checksum: string;
   detail: string;
-}
-
-/** A pause that an abort ends early (and that leaves no listener behind). */
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
-      clearTimeout(t);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    };
-    const t = setTimeout(done, ms);
-    signal?.addEventListener('abort', done, { once: true });
-  });
 }
 
 /**
