@@ -44,13 +44,25 @@ const timed = (fn: Fn, before: () => void, after: (t: number) => void): Fn => {
     return out;
   };
 };
-submitter.submit = timed(submitter.submit.bind(submitter), () => (submitted = performance.now()), () => undefined);
+submitter.submit = timed(
+  submitter.submit.bind(submitter),
+  () => (submitted = performance.now()),
+  () => undefined,
+);
 const batcher = submitter.o.batcher;
-batcher.append = timed(batcher.append.bind(batcher), () => stages.build.push(performance.now() - submitted), (t) => stages.wait.push(t));
+batcher.append = timed(
+  batcher.append.bind(batcher),
+  () => stages.build.push(performance.now() - submitted),
+  (t) => stages.wait.push(t),
+);
 const expect = view.expect.bind(view);
 view.expect = (...args) => {
   const pending = expect(...args);
-  pending.decided = timed(pending.decided.bind(pending), () => undefined, (t) => stages.decide.push(t));
+  pending.decided = timed(
+    pending.decided.bind(pending),
+    () => undefined,
+    (t) => stages.decide.push(t),
+  );
   return pending;
 };
 
