@@ -14,7 +14,9 @@
  *   same record count and size (the ceiling every figure is a ratio of).
  *
  * Options (after `--`): --quick (small counts, for a smoke run), --full (50 MB
- * state), --procs-agents N (default 2500), --many N (default 10000).
+ * state), --procs-agents N (default 2500), --many N (default 10000),
+ * --chat-updates N (updates per agent in the 100-agent chat runs; default 30,
+ * about a second of writes: longer runs weigh warm-up less).
  */
 import { execFile } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -58,7 +60,7 @@ async function main(): Promise<void> {
   const connect = (scope: 'fleet' | 'owned') => AgentStateClient.connect({ log, codec, topicPrefix: prefix, source: 'bench', scope });
   const messageJson = JSON.stringify(message(new Random(1), 1)).length;
 
-  const chat = quick ? { agents: 20, perAgent: 10 } : { agents: 100, perAgent: 30 };
+  const chat = { agents: quick ? 20 : 100, perAgent: intArg('--chat-updates', quick ? 10 : 30) };
   for (const scope of ['fleet', 'owned'] as const) {
     const client = await connect(scope);
     const ids = Array.from({ length: chat.agents }, (_, i) => `chat-${scope}-${i}`);

@@ -45,30 +45,33 @@ export async function createAgents(client: AgentStateClient, ids: string[], wind
  * Closed loop: every agent writes `perAgent` updates one after another, all
  * agents at once. Each update appends a ~1 KB message to the chat window and
  * drops the oldest once it holds 20, through a draft function (issue 10's
- * workload).
+ * workload). The messages are made before the clock starts and the
+ * changesets measured after it stops: the figure is the writer's, not the
+ * corpus generator's (which cost ~15 us per update in the same process).
  */
 export async function chatLoad(client: AgentStateClient, ids: string[], perAgent: number, seed: number): Promise<LoadResult> {
   const rnd = new Random(seed);
+  const turns = ids.map(() => Array.from({ length: perAgent }, (_, n) => message(rnd, n)));
   const latencies: number[] = [];
-  let changeBytes = 0;
+  const applied: unknown[] = [];
   const t0 = performance.now();
   await Promise.all(
-    ids.map(async (id) => {
-      for (let n = 0; n < perAgent; n++) {
-        const turn = message(rnd, n);
+    ids.map(async (id, a) => {
+      for (const turn of turns[a]!) {
         const r = await client.updateState(id, (draft) => {
           const convo = (draft.memory.conversation as JsonValue[] | undefined) ?? (draft.memory.conversation = []);
           convo.push(turn);
           if (convo.length > 20) convo.shift();
         });
         latencies.push(r.processingTime);
-        changeBytes += JSON.stringify(r.appliedChanges).length;
+        applied.push(r.appliedChanges);
       }
     }),
   );
   const seconds = (performance.now() - t0) / 1000;
   latencies.sort((a, b) => a - b);
   const events = ids.length * perAgent;
+  const changeBytes = applied.reduce<number>((n, c) => n + JSON.stringify(c).length, 0);
   return { events, seconds, p50Ms: pct(latencies, 50), p99Ms: pct(latencies, 99), changeBytes: Math.round(changeBytes / events) };
 }
 

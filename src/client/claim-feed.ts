@@ -1,5 +1,5 @@
 import type { EventLog } from '../log/port.js';
-import { coalesced } from './coalesce.js';
+import { TicketedRun } from './coalesce.js';
 
 /**
  * The claim feed (`<prefix>claims`): before a scoped writer appends an
@@ -17,8 +17,7 @@ export class ClaimFeed {
   /** Highest epoch announced for each tracked agent since tracking began. */
   private readonly announced = new Map<string, number>();
   private readonly tracked = new Set<string>();
-  /** Reads what was announced up to the feed's end, in a read that starts after this call (concurrent callers share it). */
-  readonly sync = coalesced(() => this.readToEnd());
+  private readonly reads = new TicketedRun(() => this.readToEnd());
   bytesRead = 0;
 
   constructor(
@@ -47,6 +46,20 @@ export class ClaimFeed {
   /** Announces a claim; resolves once the broker has acknowledged it. */
   async announce(instanceId: string, epoch: number, by: string): Promise<void> {
     await this.log.append(this.topic, [{ key: instanceId, value: Buffer.from(JSON.stringify({ instanceId, epoch, by })) }]);
+  }
+
+  /** Marks a moment (e.g. a write's acknowledgement) that a later {@link sync} must read after. */
+  ticket(): number {
+    return this.reads.ticket();
+  }
+
+  /**
+   * Reads what was announced up to the feed's end, in a read that starts
+   * after `since` (a {@link ticket}; by default this call): callers whose
+   * tickets precede a read under way share it.
+   */
+  sync(since?: number): Promise<void> {
+    return this.reads.run(since);
   }
 
   /** Highest epoch announced for the agent, as of the last sync. */

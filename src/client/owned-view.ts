@@ -121,12 +121,14 @@ export class OwnedView implements WriterView {
     this.own.set(event.eventId, own);
     return {
       decided: async (appended: AppendResult) => {
+        // Taken on the acknowledgement: a claim-feed read started after it sees every claim before our record.
+        const acked = this.feed.ticket();
         const e = this.entries.get(id);
         try {
           if (!e) throw new ClosedError(`the writer's view of agent ${id}`);
           return await this.locked(e, async () => {
             try {
-              return await this.decideOwn(id, e, event, own, BigInt(appended.offset));
+              return await this.decideOwn(id, e, event, own, BigInt(appended.offset), acked);
             } catch (err) {
               // The record is in the log and its decision failed (e.g. the claim feed was unreachable):
               // its outcome is unknown, so the next write of this agent is decided by reading the log
@@ -149,12 +151,12 @@ export class OwnedView implements WriterView {
     };
   }
 
-  private async decideOwn(id: string, e: Entry, event: StateEvent, own: Own, offset: bigint): Promise<Outcome> {
+  private async decideOwn(id: string, e: Entry, event: StateEvent, own: Own, offset: bigint, acked: number): Promise<Outcome> {
     const claim = event.eventType === 'ownership_acquired' || e.epoch === 0;
     if (!claim && !e.uncertain && !e.fenced && e.at <= offset) {
       // The feed is read after the broker acknowledged our record: a claim
       // before it in the log was announced (and acknowledged) before that.
-      await this.feed.sync();
+      await this.feed.sync(acked);
       if (this.feed.highest(id) <= e.epoch) {
         const decision = decide(e.head, event);
         if (decision.accept) {

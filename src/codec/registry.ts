@@ -38,6 +38,8 @@ export interface DecodeOptions {
 const MAGIC = 0;
 const HEADER = 5;
 const DEFAULT_MAX_RECORD_BYTES = 64 * 1024 * 1024;
+/** The encode scratch buffer is kept up to this size; a larger record gets a buffer of its own. */
+const MAX_SCRATCH_BYTES = 1024 * 1024;
 
 /**
  * Avro with the Confluent wire framing (magic byte 0, 4-byte big-endian schema
@@ -56,6 +58,10 @@ export class RegistryCodec {
   private readonly ids = new Map<string, Promise<number>>();
   private readonly readers = new Map<string, Type>();
   private readonly resolvers = new Map<string, { reader: Type; resolver: avro.Resolver }>();
+  /** Writer types by schema id (an id names one schema for good): encode skips the registry client's lookup. */
+  private readonly types = new Map<number, Type>();
+  /** Where records are written before being copied out at their size (encoding is synchronous: one is enough). */
+  private scratch = Buffer.allocUnsafe(64 * 1024);
 
   constructor(options: RegistryCodecOptions) {
     if (!options.url) throw new InvalidInputError('RegistryCodecOptions.url', 'must be a non-empty URL');
@@ -113,21 +119,31 @@ export class RegistryCodec {
    * @throws TooLargeError when the framed record would exceed `maxRecordBytes` (decoders would refuse it)
    */
   async encode(schemaId: number, record: unknown): Promise<Buffer> {
-    const type = await this.writerType(schemaId, (problem, cause) => new InvalidInputError('schema id', problem, { cause }));
-    const paths: string[] = [];
-    if (!type.isValid(record, { errorHook: (path) => paths.push(path.join('.') || '<root>') })) {
+    const type = this.types.get(schemaId) ?? (await this.writerType(schemaId, (problem, cause) => new InvalidInputError('schema id', problem, { cause })));
+    if (!type.isValid(record)) {
+      const paths: string[] = [];
+      type.isValid(record, { errorHook: (path) => paths.push(path.join('.') || '<root>') });
       throw new InvalidInputError('record', `does not match schema ${schemaId} at ${paths.join(', ')}`, {
         details: { schemaId, paths },
       });
     }
-    const body = type.toBuffer(record);
-    if (body.length + HEADER > this.maxRecordBytes) {
-      throw new TooLargeError(`record for schema ${schemaId}`, body.length + HEADER, this.maxRecordBytes);
+    // Written once into a scratch buffer and copied out at its size: avsc's
+    // toBuffer writes into a 1 KiB buffer of its own and, for any larger
+    // record (every chat-window event), writes it all a second time (issue 10).
+    let scratch = this.scratch;
+    let end = type.encode(record, scratch, HEADER);
+    if (end < 0) {
+      scratch = Buffer.allocUnsafe(scratch.length - end);
+      end = type.encode(record, scratch, HEADER);
+      if (scratch.length <= MAX_SCRATCH_BYTES) this.scratch = scratch;
     }
-    const out = Buffer.allocUnsafe(HEADER + body.length);
+    if (end > this.maxRecordBytes) {
+      throw new TooLargeError(`record for schema ${schemaId}`, end, this.maxRecordBytes);
+    }
+    const out = Buffer.allocUnsafe(end);
+    scratch.copy(out, HEADER, HEADER, end);
     out[0] = MAGIC;
     out.writeInt32BE(schemaId, 1);
-    body.copy(out, HEADER);
     return out;
   }
 
@@ -159,7 +175,9 @@ export class RegistryCodec {
   private async writerType(schemaId: number, fail: (problem: string, cause: unknown) => AgentStateError): Promise<Type> {
     if (!Number.isInteger(schemaId) || schemaId <= 0) throw fail(`schema id ${schemaId} is not a positive integer`, undefined);
     try {
-      return (await this.registry.getSchema(schemaId)) as unknown as Type;
+      const type = (await this.registry.getSchema(schemaId)) as unknown as Type;
+      this.types.set(schemaId, type);
+      return type;
     } catch (error) {
       if (statusOf(error) === 404) throw fail(`unknown schema id ${schemaId}`, error);
       throw this.mapError(error, `id ${schemaId}`);

@@ -1,7 +1,7 @@
 import { InvalidInputError, InvalidPathError } from './errors.js';
 import { isJsonObject, jsonEqual, type JsonObject, type JsonValue } from './json.js';
 import { arrayEdits } from './array-diff.js';
-import { nodeKey } from './checksum.js';
+import { canonicalBytes, nodeKey } from './checksum.js';
 import { arrayIndex, formatPath, parsePath } from './paths.js';
 
 /** What a change does at its path. */
@@ -49,9 +49,9 @@ export function elideOldValues(changes: Change[], maxBytes: number): Change[] {
     if (c.oldValue === undefined || c.oldValue === null || (typeof c.oldValue !== 'object' && typeof c.oldValue !== 'string')) continue;
     // A string of at most maxBytes / 3 - 1 code units cannot be over (3 UTF-8 bytes per code unit at most, plus quotes).
     if (typeof c.oldValue === 'string' && c.oldValue.length * 3 + 2 <= maxBytes) continue;
-    // Canonical JSON differs from JSON.stringify of a JSON value only in key
-    // order, so their UTF-8 lengths are equal (and native stringify is ~3x cheaper).
-    const size = Buffer.byteLength(JSON.stringify(c.oldValue), 'utf8');
+    // An old value is part of the state before the event, so its hash tree
+    // (and with it its canonical size) is usually remembered: no write-out.
+    const size = canonicalBytes(c.oldValue);
     if (size <= maxBytes) continue;
     out ??= changes.slice();
     const elided: Change = { path: c.path, op: c.op, oldBytes: size };

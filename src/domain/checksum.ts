@@ -30,9 +30,14 @@ interface NodeHash {
   hash: string;
   /** Levels of containers from this node down (1 = no nested container), so a memo hit still enforces MAX_JSON_DEPTH. */
   height: number;
+  /** UTF-8 bytes of the subtree's canonical JSON (its text with each `#hash` replaced by the child's JSON). */
+  bytes: number;
 }
 
 const memo = new WeakMap<object, NodeHash>();
+
+/** A `#` and 64 hex digits: what a nested container takes in its parent's text. */
+const CHILD_REF_BYTES = 65;
 
 /**
  * The `stateChecksum` every event carries and the projector recomputes: the
@@ -61,44 +66,53 @@ function rootHash(state: unknown, cache: WeakMap<object, NodeHash> | undefined):
 }
 
 /**
+ * The path of a node for error messages: `at` and its `key`, joined only when
+ * an error names it (building it for every child of every hashed node was a
+ * visible cost of each update; issue 10).
+ */
+function where(at: string, key: string | number | undefined): string {
+  return key === undefined ? at : `${at}/${key}`;
+}
+
+/**
  * The canonical JSON of a scalar, or undefined for a container (after
- * checking it may sit at `depth`).
+ * checking it may sit at `depth`). The value sits at `at` (+ `/key`).
  * @throws InvalidInputError for what JSON cannot hold, or nesting too deep
  */
-function scalarText(value: unknown, depth: number, at: string): string | undefined {
+function scalarText(value: unknown, depth: number, at: string, key?: string | number): string | undefined {
   switch (typeof value) {
     case 'string':
       return JSON.stringify(value);
     case 'boolean':
       return value ? 'true' : 'false';
     case 'number':
-      if (!Number.isFinite(value)) throw new InvalidInputError('JSON value', `${value} at ${at || '/'} is not finite`);
+      if (!Number.isFinite(value)) throw new InvalidInputError('JSON value', `${value} at ${where(at, key) || '/'} is not finite`);
       return JSON.stringify(value); // shortest round-trip form; -0 becomes 0
     case 'object':
       if (value === null) return 'null';
-      if (depth >= MAX_JSON_DEPTH) throw new InvalidInputError('JSON value', `nesting deeper than ${MAX_JSON_DEPTH} at ${at}`);
+      if (depth >= MAX_JSON_DEPTH) throw new InvalidInputError('JSON value', `nesting deeper than ${MAX_JSON_DEPTH} at ${where(at, key)}`);
       if (!Array.isArray(value)) {
         const proto: unknown = Object.getPrototypeOf(value);
         if (proto !== Object.prototype && proto !== null) {
           const name = (value as object).constructor?.name ?? 'object';
-          throw new InvalidInputError('JSON value', `${name} at ${at || '/'} is not a plain JSON object`);
+          throw new InvalidInputError('JSON value', `${name} at ${where(at, key) || '/'} is not a plain JSON object`);
         }
       }
       return undefined;
     default:
-      throw new InvalidInputError('JSON value', `${typeof value} at ${at || '/'} is not JSON`);
+      throw new InvalidInputError('JSON value', `${typeof value} at ${where(at, key) || '/'} is not JSON`);
   }
 }
 
-/** A nested container's hash: remembered (a memo hit was validated when first hashed), or checked and computed. */
-function childHash(node: object, depth: number, at: string, cache: WeakMap<object, NodeHash> | undefined): NodeHash {
+/** A nested container's hash (at `at`/`key`): remembered (a memo hit was validated when first hashed), or checked and computed. */
+function childHash(node: object, depth: number, at: string, key: string | number, cache: WeakMap<object, NodeHash> | undefined): NodeHash {
   const known = cache?.get(node);
   if (known !== undefined) {
-    if (depth + known.height > MAX_JSON_DEPTH) throw new InvalidInputError('JSON value', `nesting deeper than ${MAX_JSON_DEPTH} below ${at || '/'}`);
+    if (depth + known.height > MAX_JSON_DEPTH) throw new InvalidInputError('JSON value', `nesting deeper than ${MAX_JSON_DEPTH} below ${where(at, key) || '/'}`);
     return known;
   }
-  scalarText(node, depth, at); // depth and plain-object checks
-  return hashNode(node, depth, at, cache);
+  scalarText(node, depth, at, key); // depth and plain-object checks
+  return hashNode(node, depth, where(at, key), cache);
 }
 
 function hashNode(node: object, depth: number, at: string, cache: WeakMap<object, NodeHash> | undefined): NodeHash {
@@ -109,17 +123,20 @@ function hashNode(node: object, depth: number, at: string, cache: WeakMap<object
   }
   let height = 1;
   let text: string;
+  /** Canonical bytes of the nested containers, less the `#hash` each takes in `text`. */
+  let nested = 0;
   if (Array.isArray(node)) {
     text = '[';
     for (let i = 0; i < node.length; i++) {
       const item: unknown = node[i];
       if (item === undefined) throw new InvalidInputError('JSON value', `undefined array item at ${at}/${i}`);
       if (i > 0) text += ',';
-      const s = typeof item === 'object' && item !== null ? undefined : scalarText(item, depth + 1, `${at}/${i}`);
+      const s = typeof item === 'object' && item !== null ? undefined : scalarText(item, depth + 1, at, i);
       if (s !== undefined) text += s;
       else {
-        const child = childHash(item as object, depth + 1, `${at}/${i}`, cache);
+        const child = childHash(item as object, depth + 1, at, i, cache);
         if (child.height >= height) height = child.height + 1;
+        nested += child.bytes - CHILD_REF_BYTES;
         text += '#' + child.hash;
       }
     }
@@ -135,17 +152,18 @@ function hashNode(node: object, depth: number, at: string, cache: WeakMap<object
       if (item === undefined) continue; // omitted, as canonical JSON omits it
       text += (first ? '' : ',') + JSON.stringify(key) + ':';
       first = false;
-      const s = typeof item === 'object' && item !== null ? undefined : scalarText(item, depth + 1, `${at}/${key}`);
+      const s = typeof item === 'object' && item !== null ? undefined : scalarText(item, depth + 1, at, key);
       if (s !== undefined) text += s;
       else {
-        const child = childHash(item as object, depth + 1, `${at}/${key}`, cache);
+        const child = childHash(item as object, depth + 1, at, key, cache);
         if (child.height >= height) height = child.height + 1;
+        nested += child.bytes - CHILD_REF_BYTES;
         text += '#' + child.hash;
       }
     }
     text += '}';
   }
-  const result: NodeHash = { hash: oneShotHash('sha256', text, 'hex'), height };
+  const result: NodeHash = { hash: oneShotHash('sha256', text, 'hex'), height, bytes: Buffer.byteLength(text, 'utf8') + nested };
   cache?.set(node, result);
   return result;
 }
@@ -159,6 +177,18 @@ function hashNode(node: object, depth: number, at: string, cache: WeakMap<object
 export function nodeKey(value: unknown): string {
   const scalar = scalarText(value, 0, '');
   return scalar !== undefined ? scalar : '#' + hashNode(value as object, 0, '', memo).hash;
+}
+
+/**
+ * UTF-8 bytes of the canonical JSON of any JSON value. A container hashed
+ * before (a state's subtree, e.g. the chat turn an update drops) answers from
+ * the memo without being written out again; any other is hashed once (and
+ * remembered), which costs about what writing it out would.
+ * @throws InvalidInputError when `value` is not JSON
+ */
+export function canonicalBytes(value: unknown): number {
+  const scalar = scalarText(value, 0, '');
+  return scalar !== undefined ? Buffer.byteLength(scalar, 'utf8') : hashNode(value as object, 0, '', memo).bytes;
 }
 
 /** SHA-256 of a string (UTF-8) or bytes, lowercase hex. */

@@ -46,6 +46,8 @@ interface Context {
 }
 
 const drafts = new WeakMap<object, Draft>();
+/** Each proxy's target to its draft: one handler serves every draft (no closures made per draft, per update). */
+const targets = new WeakMap<object, Draft>();
 
 /**
  * Runs `recipe` on a draft of `base` and returns the new state (sharing
@@ -76,7 +78,9 @@ function createDraft(base: object, parent: Draft | undefined, ctx: Context): Dra
   const isArray = Array.isArray(base);
   const d = { base, copy: undefined, isArray, parent, children: undefined, specials: [], holes: false, ctx } as unknown as Draft;
   // A fresh target, so the proxy can report values the base does not have (Proxy invariants).
-  const { proxy, revoke } = Proxy.revocable(isArray ? [] : {}, handler(d));
+  const target = isArray ? [] : {};
+  targets.set(target, d);
+  const { proxy, revoke } = Proxy.revocable(target, HANDLER);
   d.proxy = proxy;
   d.revoke = revoke;
   drafts.set(proxy, d);
@@ -170,65 +174,71 @@ function detached(d: Draft, value: unknown): unknown {
   return createDraft(value, undefined, d.ctx).proxy;
 }
 
-function handler(d: Draft): ProxyHandler<object> {
-  return {
-    get(_t, prop, receiver) {
-      if (typeof prop === 'symbol') return Reflect.get(source(d), prop, receiver);
-      if (Object.hasOwn(source(d), prop)) return read(d, prop);
-      if (d.isArray && MUTATORS.has(prop)) return arrayMethod(d, prop);
-      return Reflect.get(source(d), prop, receiver);
-    },
-    set(_t, prop, value) {
-      if (typeof prop === 'symbol') throw new InvalidInputError('update', 'a state key cannot be a symbol');
-      const src = source(d);
-      if (Object.hasOwn(src, prop)) {
-        const current = d.copy ? src[prop] : (d.children?.get(prop)?.proxy ?? src[prop]);
-        if (Object.is(current, value)) return true; // no-op writes do not copy anything
-      }
-      markModified(d);
-      if (d.isArray && !(Number(prop) < (d.copy as unknown[]).length)) d.holes = true; // length, or past the end
-      if (d.isArray && prop === 'length') (d.copy as unknown[]).length = value as number;
-      else setKey(d.copy as Record<string, unknown>, prop, admit(d, value, prop));
-      return true;
-    },
-    deleteProperty(_t, prop) {
-      if (typeof prop === 'symbol' || !Object.hasOwn(source(d), prop)) return true;
-      markModified(d);
-      d.holes ||= d.isArray;
-      delete (d.copy as Record<string, unknown>)[prop];
-      return true;
-    },
-    defineProperty(_t, prop, desc) {
-      if (typeof prop === 'symbol' || !('value' in desc)) throw new InvalidInputError('update', 'state keys hold plain data values');
-      markModified(d);
-      d.holes ||= d.isArray;
-      if (d.isArray && prop === 'length') (d.copy as unknown[]).length = desc.value as number;
-      else setKey(d.copy as Record<string, unknown>, prop, admit(d, desc.value, prop));
-      return true;
-    },
-    has(_t, prop) {
-      return prop in source(d);
-    },
-    ownKeys() {
-      return Reflect.ownKeys(source(d));
-    },
-    getOwnPropertyDescriptor(_t, prop) {
-      const desc = Reflect.getOwnPropertyDescriptor(source(d), prop);
-      if (!desc) return undefined;
-      const lengthOfArray = d.isArray && prop === 'length';
-      return { value: typeof prop === 'string' && !lengthOfArray ? read(d, prop) : desc.value, writable: true, enumerable: desc.enumerable ?? true, configurable: !lengthOfArray };
-    },
-    getPrototypeOf() {
-      return Object.getPrototypeOf(d.base) as object | null;
-    },
-    setPrototypeOf() {
-      throw new InvalidInputError('update', 'the prototype of a state object cannot change');
-    },
-    preventExtensions() {
-      throw new InvalidInputError('update', 'a draft cannot be frozen or sealed');
-    },
-  };
-}
+const HANDLER: ProxyHandler<object> = {
+  get(t, prop, receiver) {
+    const d = targets.get(t)!;
+    if (typeof prop === 'symbol') return Reflect.get(source(d), prop, receiver);
+    if (Object.hasOwn(source(d), prop)) return read(d, prop);
+    if (d.isArray && MUTATORS.has(prop)) return arrayMethod(d, prop);
+    return Reflect.get(source(d), prop, receiver);
+  },
+  set(t, prop, value) {
+    const d = targets.get(t)!;
+    if (typeof prop === 'symbol') throw new InvalidInputError('update', 'a state key cannot be a symbol');
+    const src = source(d);
+    if (Object.hasOwn(src, prop)) {
+      const current = d.copy ? src[prop] : (d.children?.get(prop)?.proxy ?? src[prop]);
+      if (Object.is(current, value)) return true; // no-op writes do not copy anything
+    }
+    markModified(d);
+    if (d.isArray && !(Number(prop) < (d.copy as unknown[]).length)) d.holes = true; // length, or past the end
+    if (d.isArray && prop === 'length') (d.copy as unknown[]).length = value as number;
+    else setKey(d.copy as Record<string, unknown>, prop, admit(d, value, prop));
+    return true;
+  },
+  deleteProperty(t, prop) {
+    const d = targets.get(t)!;
+    if (typeof prop === 'symbol' || !Object.hasOwn(source(d), prop)) return true;
+    markModified(d);
+    d.holes ||= d.isArray;
+    delete (d.copy as Record<string, unknown>)[prop];
+    return true;
+  },
+  defineProperty(t, prop, desc) {
+    const d = targets.get(t)!;
+    if (typeof prop === 'symbol' || !('value' in desc)) throw new InvalidInputError('update', 'state keys hold plain data values');
+    markModified(d);
+    d.holes ||= d.isArray;
+    if (d.isArray && prop === 'length') (d.copy as unknown[]).length = desc.value as number;
+    else setKey(d.copy as Record<string, unknown>, prop, admit(d, desc.value, prop));
+    return true;
+  },
+  has(t, prop) {
+    const d = targets.get(t)!;
+    return prop in source(d);
+  },
+  ownKeys(t) {
+    const d = targets.get(t)!;
+    return Reflect.ownKeys(source(d));
+  },
+  getOwnPropertyDescriptor(t, prop) {
+    const d = targets.get(t)!;
+    const desc = Reflect.getOwnPropertyDescriptor(source(d), prop);
+    if (!desc) return undefined;
+    const lengthOfArray = d.isArray && prop === 'length';
+    return { value: typeof prop === 'string' && !lengthOfArray ? read(d, prop) : desc.value, writable: true, enumerable: desc.enumerable ?? true, configurable: !lengthOfArray };
+  },
+  getPrototypeOf(t) {
+    const d = targets.get(t)!;
+    return Object.getPrototypeOf(d.base) as object | null;
+  },
+  setPrototypeOf() {
+    throw new InvalidInputError('update', 'the prototype of a state object cannot change');
+  },
+  preventExtensions() {
+    throw new InvalidInputError('update', 'a draft cannot be frozen or sealed');
+  },
+};
 
 /** `__proto__` must become an own data property, never the prototype. */
 function setKey(obj: Record<string, unknown>, key: string, value: unknown): void {

@@ -40,7 +40,8 @@ export class KafkaEventLog implements EventLog {
    */
   private readonly adminCalls = new Set<Promise<unknown>>();
   private readonly reader: PartitionReader;
-  private readonly partitionCounts = new Map<string, number>();
+  /** Per topic, the partition list the partitioner is given: built once, not per record (issue 10's write path). */
+  private readonly partitionMeta = new Map<string, PartitionMetadata[]>();
   private readonly partitioner = Partitioners.DefaultPartitioner();
   private readonly consumers = new Set<Consumer>();
   private closed = false;
@@ -104,7 +105,9 @@ export class KafkaEventLog implements EventLog {
   async append(topic: string, records: LogRecord[]): Promise<AppendResult[]> {
     if (records.length === 0) return [];
     await this.connect();
-    const partitions = await Promise.all(records.map((r) => this.partitionFor(topic, r.key)));
+    const meta = this.partitionMeta.get(topic);
+    // Known topics are partitioned synchronously: no promise per record on the write path.
+    const partitions = meta ? records.map((r) => this.partitionOf(topic, meta, r.key)) : await Promise.all(records.map((r) => this.partitionFor(topic, r.key)));
     const bytes = records.reduce((n, r) => n + (r.value?.length ?? 0) + r.key.length, 0);
     const metadata = await kafkaCall(
       `append to ${topic}`,
@@ -138,22 +141,20 @@ export class KafkaEventLog implements EventLog {
   }
 
   async partitionFor(topic: string, key: string): Promise<number> {
-    let count = this.partitionCounts.get(topic);
-    if (count === undefined) {
+    let meta = this.partitionMeta.get(topic);
+    if (meta === undefined) {
       await this.connect();
-      const meta = await kafkaCall(`metadata of topic ${topic}`, () => this.admin!.fetchTopicMetadata({ topics: [topic] }));
-      count = meta.topics[0]?.partitions.length ?? 0;
+      const answer = await kafkaCall(`metadata of topic ${topic}`, () => this.admin!.fetchTopicMetadata({ topics: [topic] }));
+      const count = answer.topics[0]?.partitions.length ?? 0;
       if (count === 0) throw new NotFoundError(`topic ${topic}`);
-      this.partitionCounts.set(topic, count);
+      meta = partitionList(count);
+      this.partitionMeta.set(topic, meta);
     }
-    const partitionMetadata: PartitionMetadata[] = Array.from({ length: count }, (_, p) => ({
-      partitionId: p,
-      leader: 0,
-      replicas: [],
-      isr: [],
-      offlineReplicas: [],
-      partitionErrorCode: 0,
-    }));
+    return this.partitionOf(topic, meta, key);
+  }
+
+  /** The default partitioner's choice (murmur2 of the key, as Kafka's Java client), on the topic's cached partition list. */
+  private partitionOf(topic: string, partitionMetadata: PartitionMetadata[], key: string): number {
     return this.partitioner({ topic, partitionMetadata, message: { key, value: null } });
   }
 
@@ -327,4 +328,9 @@ async function whenRetriable<T>(op: () => Promise<T>, attempts = 40, alsoRetry: 
 /** The TypeError kafkajs's admin throws when a list-offsets answer comes back empty. */
 function isKafkajsOffsetsBug(err: unknown): boolean {
   return err instanceof TypeError && /partitions/.test(err.message);
+}
+
+/** The partition list kafkajs's partitioners take; only the ids matter to the default one. */
+function partitionList(count: number): PartitionMetadata[] {
+  return Array.from({ length: count }, (_, p) => ({ partitionId: p, leader: 0, replicas: [], isr: [], offlineReplicas: [], partitionErrorCode: 0 }));
 }

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { RegistryCodec } from '../../../src/codec/registry.js';
 import { DecodeError, SchemaError } from '../../../src/codec/errors.js';
 import { InvalidInputError } from '../../../src/domain/errors.js';
+import { TooLargeError } from '../../../src/errors.js';
 import { stackEnv, uniqueName } from '../../support/env.js';
 
 const v1 = {
@@ -71,5 +72,24 @@ describe('RegistryCodec against the real registry', () => {
     await c.register(subject, v1, { compatibility: 'BACKWARD' });
     const breaking = { ...v1, fields: [...v1.fields, { name: 'required', type: 'string' }] };
     await expect(c.register(subject, breaking)).rejects.toBeInstanceOf(SchemaError);
+  });
+
+  it('encodes records of every size exactly once through its scratch buffer, and still names bad paths and the size limit', async () => {
+    const subject = uniqueName('probe-value');
+    const c = new RegistryCodec({ url: stackEnv().schemaRegistryUrl, maxRecordBytes: 3 * 1024 * 1024 });
+    const id = await c.register(subject, v1);
+    // Under avsc's own 1 KiB buffer, past it, past the 64 KiB scratch (which then grows), past the kept scratch (1 MiB).
+    for (const size of [10, 1500, 100_000, 1_200_000, 50]) {
+      const record = { id: 'é'.repeat(size), count: size };
+      const framed = await c.encode(id, record);
+      expect(framed[0]).toBe(0);
+      expect(framed.readInt32BE(1)).toBe(id);
+      expect(await codec().decode(framed)).toEqual(record);
+    }
+    const bad = await c.encode(id, { id: 1, count: 'x' }).catch((e: unknown) => e);
+    expect(bad).toBeInstanceOf(InvalidInputError);
+    expect((bad as Error).message).toMatch(/does not match schema .* at id, count/);
+    const big = await c.encode(id, { id: 'x'.repeat(4 * 1024 * 1024), count: 1 }).catch((e: unknown) => e);
+    expect(big).toBeInstanceOf(TooLargeError);
   });
 });

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { applyChanges, type Change } from '../../../src/domain/changeset.js';
-import { checksum, checksumFromScratch, isChecksum } from '../../../src/domain/checksum.js';
+import { canonicalBytes, checksum, checksumFromScratch, isChecksum } from '../../../src/domain/checksum.js';
 import { produceWithChanges } from '../../../src/domain/draft.js';
 import { InvalidInputError } from '../../../src/domain/errors.js';
 import { canonicalJson, jsonEqual, type JsonValue } from '../../../src/domain/json.js';
@@ -54,6 +54,25 @@ describe('state checksum: the hash tree of docs/domain.md', () => {
       }),
       { numRuns: 300 },
     );
+  });
+
+  it('knows the canonical size of every hashed subtree (elideOldValues reads it instead of writing the value out)', () => {
+    const size = (v: JsonValue) => Buffer.byteLength(canonicalJson(v), 'utf8');
+    const subtrees = (v: JsonValue): JsonValue[] => (typeof v === 'object' && v !== null ? [v, ...Object.values(v).flatMap((c) => subtrees(c))] : [v]);
+    fc.assert(
+      fc.property(json, json, (fresh, hashed) => {
+        // Never hashed: computed (and remembered) on the spot.
+        expect(canonicalBytes(fresh)).toBe(size(fresh));
+        // Part of a state whose checksum was taken: every subtree answers from the memo.
+        checksum(hashed);
+        for (const sub of subtrees(hashed)) expect(canonicalBytes(sub)).toBe(size(sub));
+      }),
+      { numRuns: 300 },
+    );
+    // Multi-byte text, escapes and -0 count as canonical JSON writes them.
+    const odd = { 'é"\\': ['\u2028', '\ud83d\ude00', -0, 1e21, '\u0001'], n: { m: null } };
+    checksum(odd);
+    expect(canonicalBytes(odd)).toBe(size(odd));
   });
 
   it('differs when any value differs, and depends only on the canonical JSON', () => {
