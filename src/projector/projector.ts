@@ -130,15 +130,19 @@ export class Projector {
     if (!(await this.checkLog(signal ?? new AbortController().signal))) return;
     const target = await log.endOffsets(this.topics.events);
     const start = await log.startOffsets(this.topics.events);
+    const behind = async (): Promise<boolean> => {
+      const committed = await log.committedOffsets(group, this.topics.events).catch(() => ({}) as Record<number, string>);
+      return Object.entries(target).some(([p, end]) => BigInt(committed[Number(p)] ?? start[Number(p)] ?? '0') < BigInt(end));
+    };
+    // Already there (a re-run): no consumer, so no group join to wait on.
+    if (!(await behind())) return;
     const ac = new AbortController();
     const onAbort = (): void => ac.abort();
     signal?.addEventListener('abort', onAbort, { once: true });
     const running = this.run(ac.signal);
     try {
       while (!ac.signal.aborted) {
-        const committed = await log.committedOffsets(group, this.topics.events).catch(() => ({}) as Record<number, string>);
-        const behind = Object.entries(target).some(([p, end]) => BigInt(committed[Number(p)] ?? start[Number(p)] ?? '0') < BigInt(end));
-        if (!behind) break;
+        if (!(await behind())) break;
         await sleep(pollMs, ac.signal);
       }
     } finally {
