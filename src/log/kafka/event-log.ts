@@ -30,6 +30,7 @@ export class KafkaEventLog implements EventLog {
   private readonly logger: Logger | undefined;
   private admin: Admin | undefined;
   private producer: Producer | undefined;
+  private replacing: Promise<void> | undefined;
   private connecting: Promise<void> | undefined;
   private offsetsQueue: Promise<unknown> = Promise.resolve();
   /**
@@ -57,12 +58,7 @@ export class KafkaEventLog implements EventLog {
     if (this.closed) throw new ClosedError('the Kafka event log');
     this.connecting ??= kafkaCall('connect', async () => {
       const admin = this.kafka.admin();
-      const producer = this.kafka.producer({
-        idempotent: true,
-        maxInFlightRequests: 1,
-        allowAutoTopicCreation: false,
-        createPartitioner: Partitioners.DefaultPartitioner,
-      });
+      const producer = this.newProducer();
       await Promise.all([admin.connect(), producer.connect()]);
       this.admin = admin;
       this.producer = producer;
@@ -72,6 +68,32 @@ export class KafkaEventLog implements EventLog {
       throw err;
     });
     await this.connecting;
+  }
+
+  private newProducer(): Producer {
+    return this.kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false, createPartitioner: Partitioners.DefaultPartitioner });
+  }
+
+  /**
+   * After a broker restart the idempotent producer's sequence numbers can
+   * disagree with what the broker kept, and kafkajs then fails every later
+   * send with OUT_OF_ORDER_SEQUENCE_NUMBER (seen in the broker-kill test: a
+   * writer that never wrote again). A new producer gets a new producer id and
+   * starts its sequences afresh. The failed send's outcome stays unknown to
+   * the caller (the writer settles it by reading the log), and a batch the
+   * old producer had retried is at worst in the log twice, which every
+   * reader rejects as a duplicate.
+   */
+  private replaceProducer(): Promise<void> {
+    this.replacing ??= (async () => {
+      const old = this.producer;
+      const fresh = this.newProducer();
+      await kafkaCall('connect a new producer', () => fresh.connect());
+      this.producer = fresh;
+      this.logger?.warn('Kafka refused the producer state after a broker restart (out-of-order sequence); writing with a new producer id');
+      await old?.disconnect().catch(() => undefined);
+    })().finally(() => (this.replacing = undefined));
+    return this.replacing;
   }
 
   async setup(topics: TopicSpec[]): Promise<TopicCheck[]> {
@@ -109,10 +131,12 @@ export class KafkaEventLog implements EventLog {
     // Known topics are partitioned synchronously: no promise per record on the write path.
     const partitions = meta ? records.map((r) => this.partitionOf(topic, meta, r.key)) : await Promise.all(records.map((r) => this.partitionFor(topic, r.key)));
     const bytes = records.reduce((n, r) => n + (r.value?.length ?? 0) + r.key.length, 0);
+    if (this.replacing) await this.replacing;
+    const producer = this.producer!;
     const metadata = await kafkaCall(
       `append to ${topic}`,
       () =>
-        this.producer!.send({
+        producer.send({
           topic,
           acks: -1,
           compression: this.compression,
@@ -125,7 +149,10 @@ export class KafkaEventLog implements EventLog {
           })),
         }),
       bytes,
-    );
+    ).catch(async (err: unknown) => {
+      if (producerStateLost(err) && this.producer === producer) await this.replaceProducer().catch(() => undefined);
+      throw err;
+    });
     // One send = one batch per partition, so offsets within a partition are
     // baseOffset, baseOffset+1, ... in input order.
     const next = new Map<number, bigint>();
@@ -304,6 +331,7 @@ export class KafkaEventLog implements EventLog {
     await Promise.allSettled([...this.adminCalls]);
     if (this.connecting) {
       await this.connecting.catch(() => undefined);
+      await this.replacing?.catch(() => undefined);
       await Promise.allSettled([this.producer?.disconnect(), this.admin?.disconnect()]);
     }
   }
@@ -333,4 +361,14 @@ function isKafkajsOffsetsBug(err: unknown): boolean {
 /** The partition list kafkajs's partitioners take; only the ids matter to the default one. */
 function partitionList(count: number): PartitionMetadata[] {
   return Array.from({ length: count }, (_, p) => ({ partitionId: p, leader: 0, replicas: [], isr: [], offlineReplicas: [], partitionErrorCode: 0 }));
+}
+
+/** Kafka's answers that the producer's id, epoch or sequence numbers are no longer what the broker holds. */
+function producerStateLost(err: unknown): boolean {
+  for (let e: unknown = err; e instanceof Error; e = (e as { cause?: unknown }).cause) {
+    const type = (e as { type?: unknown }).type;
+    if (type === 'OUT_OF_ORDER_SEQUENCE_NUMBER' || type === 'UNKNOWN_PRODUCER_ID' || type === 'INVALID_PRODUCER_EPOCH') return true;
+    if (/OUT_OF_ORDER_SEQUENCE_NUMBER|UNKNOWN_PRODUCER_ID|INVALID_PRODUCER_EPOCH/.test(e.message)) return true;
+  }
+  return false;
 }
