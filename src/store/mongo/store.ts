@@ -1,14 +1,15 @@
 import type { Collection, Document, Filter } from 'mongodb';
+import type pg from 'pg';
 import { ClosedError, ConfigError } from '../../errors.js';
 import { call, unavailable } from './errors.js';
 import { checkFilter, checkLimit, encodeCursor } from '../query.js';
 import type { EventQuery, QueryPage, StateFilter, SnapshotQuery, SnapshotRecord, StateStore, StoreCounts, LogBinding, StoredEvent, StoredState, WriteResult } from '../port.js';
-import pg from 'pg';
 import { ferretdbCounts, ferretdbQuery, tuneFerretdbTables } from './ferretdb-postgres.js';
 import { MongoConnection, type MongoConnectionOptions } from './connection.js';
 import { Limiter, forEachLimited } from '../../util/limit.js';
 import { insertAbsent, isDuplicateKey } from './insert.js';
-import { encodeFerretdbRow, ferretdbTable, insertFerretdbRows, NotEncodable, probeFerretdbRows, upsertFerretdbRows } from './ferretdb-rows.js';
+import { insertFerretdbRows, upsertFerretdbRows } from './ferretdb-rows.js';
+import { FerretdbPostgres } from './direct-rows.js';
 import { STORE_INDEXES } from './indexes.js';
 import { fromEventDoc, fromSnapshotDoc, fromStateDoc, summaryFilter, summaryOf, SUMMARY_PROJECTION, toEventDoc, toSnapshotDoc, toStateDoc, type EventDoc, type SnapshotDoc, type StateDoc } from './documents.js';
 
@@ -44,12 +45,6 @@ export interface MongoStoreOptions extends MongoConnectionOptions {
  * rows/s, 100 x 4 in flight ~900, 50 x 8 ~1,070 (issue 11).
  */
 const EVENT_CHUNK = 50;
-/**
- * Event rows per SQL insert when they go to FerretDB's PostgreSQL directly
- * (ferretdb-rows.ts): one statement of the whole batch is the fastest shape
- * there, as PostgreSQL parses and indexes the rows in one pass.
- */
-const ROW_CHUNK = 500;
 /** Ids per `$in` read. */
 const READ_CHUNK = 200;
 
@@ -83,14 +78,8 @@ export class MongoStore implements StateStore {
     this.writes = new Limiter(concurrency);
   }
 
-  private ferretdbPostgresUrl: string | undefined;
-  /** PostgreSQL under FerretDB, opened on first use. */
-  private postgres: pg.Pool | undefined;
-  private directInserts = true;
-  /** Whether mirror rows go to PostgreSQL directly: the probe's answer, asked once (ferretdb-rows.ts). */
-  private rowsDirect: Promise<boolean> | undefined;
-  /** FerretDB's tables by collection, once they exist. */
-  private readonly tables = new Map<string, string>();
+  /** PostgreSQL under FerretDB (`ferretdbPostgresUrl` set): its pool and the direct row path (direct-rows.ts). */
+  private postgres: FerretdbPostgres | undefined;
 
   /**
    * Opens (or adopts) a connection. Call `setup()` once to create the indexes.
@@ -101,8 +90,16 @@ export class MongoStore implements StateStore {
     // Capped: 64 single writes in flight wedged FerretDB 1.24 on PostgreSQL (every command, even ping, hung until restart).
     if (!Number.isSafeInteger(concurrency) || concurrency < 1 || concurrency > 32) throw new ConfigError('concurrency', 'must be an integer 1..32');
     const store = options.connection ? new MongoStore(options.connection, false, concurrency) : new MongoStore(await MongoConnection.connect(options), true, concurrency);
-    store.ferretdbPostgresUrl = options.ferretdbPostgresUrl;
-    store.directInserts = options.directInserts ?? true;
+    if (options.ferretdbPostgresUrl !== undefined) {
+      const database = store.connection.db.databaseName;
+      store.postgres = new FerretdbPostgres(
+        options.ferretdbPostgresUrl,
+        database,
+        options.directInserts ?? true,
+        (what, fn) => store.call(what, fn),
+        () => store.meta() as unknown as Collection<Document>,
+      );
+    }
     return store;
   }
 
@@ -117,7 +114,7 @@ export class MongoStore implements StateStore {
       const coll: Collection<Document> = colls[name] as unknown as Collection<Document>;
       await this.call(`create index ${spec.name ?? ''}`, () => coll.createIndexes([spec]));
     }
-    if (this.ferretdbPostgresUrl !== undefined) await tuneFerretdbTables(this.ferretdbPostgresUrl, this.connection.db.databaseName);
+    if (this.postgres) await tuneFerretdbTables(this.postgres.url, this.connection.db.databaseName);
   }
 
   /**
@@ -166,13 +163,13 @@ export class MongoStore implements StateStore {
    * On FerretDB/PostgreSQL (with `ferretdbPostgresUrl`, once the probe has
    * shown that this FerretDB stores documents exactly as ferretdb-rows.ts
    * encodes them), inserts the event rows into FerretDB's table with one SQL
-   * statement per {@link ROW_CHUNK} rows, insert-if-absent on the same unique
+   * statement per chunk of rows (direct-rows.ts), insert-if-absent on the same unique
    * indexes FerretDB's insert uses. Returns the documents left for FerretDB:
    * all of them elsewhere or before the collection exists (FerretDB creates
    * it), and any document with a value the encoder does not write.
    */
   private async insertRows(docs: EventDoc[], result: WriteResult): Promise<EventDoc[]> {
-    const direct = await this.directWrite('state_events', docs, insertFerretdbRows);
+    const direct = await this.postgres?.write('state_events', docs, insertFerretdbRows);
     if (direct === undefined) return docs;
     for (const { rows, written } of direct.chunks) {
       result.eventsInserted += written;
@@ -192,7 +189,7 @@ export class MongoStore implements StateStore {
     const byId = new Map(states.map((s) => [s.instanceId, s]));
     // In `_id` order: two projectors writing overlapping agents (a partition moving) lock rows in the same order.
     const docs = states.map(toStateDoc).sort((a, b) => (a._id < b._id ? -1 : a._id > b._id ? 1 : 0));
-    const direct = await this.directWrite('agent_states', docs, upsertFerretdbRows);
+    const direct = await this.postgres?.write('agent_states', docs, upsertFerretdbRows);
     if (direct === undefined) return states;
     for (const { rows, written } of direct.chunks) {
       result.statesWritten += written;
@@ -202,67 +199,12 @@ export class MongoStore implements StateStore {
   }
 
   /**
-   * Writes documents into FerretDB's table of `collection` with `write` (one
-   * statement per {@link ROW_CHUNK} rows) when rows go to PostgreSQL directly
-   * and the table exists; undefined otherwise (all of them go through
-   * FerretDB, which creates the collection). `rest`: the documents with a
-   * value the encoder does not write, left for FerretDB.
-   */
-  private async directWrite<D extends { _id: string }>(
-    collection: string,
-    docs: D[],
-    write: (pool: pg.Pool, table: string, rows: string[]) => Promise<number>,
-  ): Promise<{ chunks: Array<{ rows: number; written: number }>; rest: D[] } | undefined> {
-    if ((await this.eventInsertPath()) === 'ferretdb') return undefined;
-    const database = this.connection.db.databaseName;
-    let table = this.tables.get(collection);
-    if (table === undefined) {
-      table = await this.call(`find the ${collection} table`, () => ferretdbTable(this.pg(), database, collection));
-      if (table === undefined) return undefined;
-      this.tables.set(collection, table);
-    }
-    const rest: D[] = [];
-    const rows: string[] = [];
-    for (const d of docs) {
-      try {
-        rows.push(encodeFerretdbRow(d));
-      } catch (err) {
-        if (!(err instanceof NotEncodable)) throw err;
-        rest.push(d);
-      }
-    }
-    const chunks: string[][] = [];
-    for (let i = 0; i < rows.length; i += ROW_CHUNK) chunks.push(rows.slice(i, i + ROW_CHUNK));
-    // Settled, not raced: no statement of a failed write is still running when the caller retries it.
-    const settled = await Promise.allSettled(chunks.map((chunk) => write(this.pg(), table, chunk)));
-    const done: Array<{ rows: number; written: number }> = [];
-    for (const [i, r] of settled.entries()) {
-      if (r.status === 'rejected') {
-        // The collection was dropped (its table is gone): look it up again on the retry.
-        if ((r.reason as { code?: unknown }).code === '42P01') this.tables.delete(collection);
-        throw unavailable(`write ${collection} (PostgreSQL under FerretDB)`, r.reason);
-      }
-      done.push({ rows: chunks[i]!.length, written: r.value });
-    }
-    return { chunks: done, rest };
-  }
-
-  /**
    * How event and state rows are written: `postgres` (into FerretDB's tables
    * directly, see {@link MongoStoreOptions.directInserts}) or `ferretdb`
    * (its commands). Probes the server on the first call with `ferretdbPostgresUrl`.
    */
   async eventInsertPath(): Promise<'postgres' | 'ferretdb'> {
-    return this.ferretdbPostgresUrl !== undefined && this.directInserts && (await this.directRows()) ? 'postgres' : 'ferretdb';
-  }
-
-  /** Whether this FerretDB stores documents as ferretdb-rows.ts encodes them: probed once per store (a failed probe is asked again). */
-  private directRows(): Promise<boolean> {
-    this.rowsDirect ??= this.call('probe FerretDB document rows', () => probeFerretdbRows(this.pg(), this.connection.db.databaseName, this.meta() as unknown as Collection<Document>)).catch((err: unknown) => {
-      this.rowsDirect = undefined;
-      throw err;
-    });
-    return this.rowsDirect;
+    return (await this.postgres?.direct()) ? 'postgres' : 'ferretdb';
   }
 
   /** One version-guarded replace; true when it wrote. */
@@ -293,7 +235,7 @@ export class MongoStore implements StateStore {
       if (d) out.set(d._id, fromStateDoc(d));
       return out;
     }
-    if (this.ferretdbPostgresUrl !== undefined) {
+    if (this.postgres) {
       // FerretDB does not push `$in` down: each chunk fetched the whole table (10 s at
       // 10,000 agents). A single `_id` read is index-served there (ferretdb-postgres.ts).
       await forEachLimited(ids, this.writes, async (id) => {
@@ -316,7 +258,7 @@ export class MongoStore implements StateStore {
 
   async listAgents(options: { afterId?: string; limit?: number } = {}): Promise<string[]> {
     const limit = checkLimit(options.limit, 'listAgents');
-    if (this.ferretdbPostgresUrl !== undefined) {
+    if (this.postgres) {
       const afterId = options.afterId === undefined ? {} : { afterId: options.afterId };
       return (await ferretdbQuery(this.pg(), this.connection.db.databaseName, afterId, limit)).map((d) => d._id);
     }
@@ -334,16 +276,15 @@ export class MongoStore implements StateStore {
   async query(filter: StateFilter = {}): Promise<QueryPage> {
     const f = checkFilter(filter);
     // FerretDB sorts and limits a filtered find only after fetching every document: PostgreSQL answers instead.
-    const docs =
-      this.ferretdbPostgresUrl !== undefined
-        ? await ferretdbQuery(this.pg(), this.connection.db.databaseName, f, f.limit + 1)
-        : await this.call('query agent_states', () =>
-            this.states
-              .find(summaryFilter(f), { projection: SUMMARY_PROJECTION })
-              .sort({ _id: 1 })
-              .limit(f.limit + 1)
-              .toArray(),
-          );
+    const docs = this.postgres
+      ? await ferretdbQuery(this.pg(), this.connection.db.databaseName, f, f.limit + 1)
+      : await this.call('query agent_states', () =>
+          this.states
+            .find(summaryFilter(f), { projection: SUMMARY_PROJECTION })
+            .sort({ _id: 1 })
+            .limit(f.limit + 1)
+            .toArray(),
+        );
     const agents = docs.slice(0, f.limit).map((d) => summaryOf(d as Parameters<typeof summaryOf>[0]));
     const last = agents.at(-1);
     return { agents, nextCursor: docs.length > f.limit && last ? encodeCursor(last.instanceId) : null };
@@ -423,24 +364,13 @@ export class MongoStore implements StateStore {
     return r.deletedCount;
   }
 
-  /** The pool to FerretDB's PostgreSQL (`ferretdbPostgresUrl` set), opened on first use. */
-  private pg(): pg.Pool {
-    this.assertOpen();
-    if (this.postgres === undefined) {
-      this.postgres = new pg.Pool({ connectionString: this.ferretdbPostgresUrl, max: 8, connectionTimeoutMillis: 10_000 });
-      // An idle connection that breaks (PostgreSQL restarted) is dropped by the pool; the next query opens another.
-      this.postgres.on('error', () => undefined);
-    }
-    return this.postgres;
-  }
-
   /**
    * Exact row counts and the highest version. On FerretDB/PostgreSQL (with
    * `ferretdbPostgresUrl`) read from PostgreSQL: FerretDB's `countDocuments`
    * fetches every document (ferretdb-postgres.ts).
    */
   async counts(): Promise<StoreCounts> {
-    if (this.ferretdbPostgresUrl !== undefined) {
+    if (this.postgres) {
       return ferretdbCounts(this.pg(), this.connection.db.databaseName);
     }
     const [agents, events, snapshots, top] = await this.call('count', () =>
@@ -494,6 +424,12 @@ export class MongoStore implements StateStore {
   }
 
   /** `store_meta`: one document per setting of the store itself (the log binding). */
+  /** The pool to FerretDB's PostgreSQL (`ferretdbPostgresUrl` set), on an open store. */
+  private pg(): pg.Pool {
+    this.assertOpen();
+    return this.postgres!.pool();
+  }
+
   private meta(): Collection<{ _id: string; logId: string; topic: string; boundAt: number }> {
     return this.connection.db.collection('store_meta');
   }
@@ -501,7 +437,7 @@ export class MongoStore implements StateStore {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.postgres?.end().catch(() => undefined);
+    await this.postgres?.close();
     if (this.ownsConnection) await this.connection.close();
   }
 
