@@ -74,6 +74,11 @@ export interface RestoreReport extends Omit<RepublishResult, 'projections' | 'se
   /** Registry subjects recreated (onto servers with a registry). */
   registry?: RegistryRestoreReport;
   ok: boolean;
+  /**
+   * Wall time of each phase. The projector runs during the republish, so
+   * `project` is only what it still needed after the last record was
+   * appended (plus the snapshot catalog).
+   */
   seconds: { republish: number; project: number; verify: number };
 }
 
@@ -116,7 +121,26 @@ export async function restoreInto(options: RestoreOptions): Promise<RestoreRepor
   const keys = target.dataKeys ? await restoreKeys(options.blobs, target.dataKeys) : undefined;
   // The restored keys decrypt the backup when it holds them; else the caller's (the source's surviving key store).
   const keyring = keys && target.keyring && keys.restored + keys.shreddedAgents > 0 ? target.keyring : (options.keyring ?? target.keyring);
-  const r = await republish({
+  const projector = new Projector({
+    log: target.log,
+    codec: target.codec,
+    store: target.store,
+    blobs: target.blobs,
+    ...(target.cache ? { cache: target.cache } : {}),
+    ...(target.keyring ? { keyring: target.keyring } : {}),
+    topicPrefix,
+    sweepIntervalMs: 0,
+    // A re-run after a kill -9 joins the group the dead run left: a short session lets it take over
+    // in seconds instead of the service default of 30 s (the retry window stays below it).
+    sessionTimeoutMs: 10_000,
+    retryWindowMs: 5_000,
+    ...(options.logger ? { logger: options.logger } : {}),
+  });
+  // The projector folds the records while they are appended (it starts once the topics exist) and stops
+  // once caught up with the end offsets the republish leaves; the checkpoints' states go into the store
+  // before any record after them is appended.
+  let projecting: Promise<void> | undefined;
+  const published = republish({
     blobs: options.blobs,
     target: target.log,
     targetBlobs: target.blobs,
@@ -129,29 +153,24 @@ export async function restoreInto(options: RestoreOptions): Promise<RestoreRepor
     ...(options.replicationFactor !== undefined ? { replicationFactor: options.replicationFactor } : {}),
     ...(options.onProgress ? { onProgress: options.onProgress } : {}),
     ...(keyring ? { keyring } : {}),
+    onTopicsReady: () => {
+      projecting = projector.runUntilCaughtUp(options.signal, 250, published);
+      // Handled here so an early failure is not an unhandled rejection; it is thrown where awaited below.
+      projecting.catch(() => undefined);
+    },
+    onSeeds: (seeds) => seedStates(target.store, seeds),
   });
-  // States at the starting checkpoints first: the projector folds the records after them onto these rows.
-  await seedStates(target.store, r.seeds);
+  let r: RepublishResult;
+  try {
+    r = await published;
+  } catch (err) {
+    // A failed republish stops the projector (its rejection ends the wait); the republish's error is the one thrown.
+    await projecting?.catch(() => undefined);
+    throw err;
+  }
   const republishS = (performance.now() - t) / 1000;
   t = performance.now();
-  if (r.partitions > 0) {
-    const projector = new Projector({
-      log: target.log,
-      codec: target.codec,
-      store: target.store,
-      blobs: target.blobs,
-      ...(target.cache ? { cache: target.cache } : {}),
-      ...(target.keyring ? { keyring: target.keyring } : {}),
-      topicPrefix,
-      sweepIntervalMs: 0,
-      // A re-run after a kill -9 joins the group the dead run left: a short session lets it take over
-      // in seconds instead of the service default of 30 s (the retry window stays below it).
-      sessionTimeoutMs: 10_000,
-      retryWindowMs: 5_000,
-      ...(options.logger ? { logger: options.logger } : {}),
-    });
-    await projector.runUntilCaughtUp(options.signal);
-  }
+  await projecting;
   // The snapshot catalog after the projector: records it took itself for the same snapshot are kept.
   const snapshots = await restoreSnapshotCatalog({ backup: options.blobs, target: target.store, targetBlobs: target.blobs, projections: r.projections, shredded: new Set((await readShredList(options.blobs)).keys()) });
   const projectS = (performance.now() - t) / 1000;

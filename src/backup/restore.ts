@@ -73,6 +73,17 @@ export interface RepublishOptions {
   /** Needed when the backup's values are encrypted. Records of crypto-shredded agents are not republished. */
   keyring?: Keyring;
   onProgress?: (p: RestoreProgress) => void;
+  /**
+   * Called once the target's topics exist, before any record is appended: a
+   * projector may start then and fold the records as they arrive.
+   */
+  onTopicsReady?: () => void;
+  /**
+   * Called with the agents a partition's starting checkpoint holds, before
+   * any record of that partition is appended: their rows must be in the
+   * target store before a projector folds the records after the checkpoint.
+   */
+  onSeeds?: (seeds: RepublishResult['seeds']) => Promise<void>;
 }
 
 export interface RepublishResult {
@@ -154,6 +165,7 @@ export async function republish(options: RepublishOptions): Promise<RepublishRes
   if (partitions > 0 && Object.keys(ends).length !== partitions) {
     throw new ConflictError(`target ${topic} has ${Object.keys(ends).length} partitions, the backup ${partitions}: records would land in other partitions`);
   }
+  if (partitions > 0) options.onTopicsReady?.();
   const result: RepublishResult = {
     partitions,
     published: 0,
@@ -235,6 +247,7 @@ export async function republish(options: RepublishOptions): Promise<RepublishRes
         }
         result.checkpoints.push({ partition: p, key: s.key, nextOffset: s.checkpoint.nextOffset });
         lastOffset = BigInt(s.checkpoint.nextOffset) - 1n;
+        const seeds: RepublishResult['seeds'] = [];
         for (const [id, a] of mine) {
           if (a.locked) throw new KeyError(`checkpoint ${s.key} holds encrypted states: the master keys (AGENTSTATE_MASTER_KEYS[_FILE]) and data keys are needed`);
           if (a.shredded || !a.projection || !a.meta) {
@@ -242,8 +255,10 @@ export async function republish(options: RepublishOptions): Promise<RepublishRes
             continue;
           }
           folded.set(id, a.projection);
-          result.seeds.push({ instanceId: id, partition: p, projection: a.projection, meta: a.meta });
+          seeds.push({ instanceId: id, partition: p, projection: a.projection, meta: a.meta });
         }
+        await options.onSeeds?.(seeds);
+        result.seeds.push(...seeds);
         continue;
       }
       const readable = await readableRecords(s.segment, options.keyring);

@@ -123,14 +123,19 @@ export class Projector {
    * Runs until the group has committed every partition up to the end offsets
    * the events topic had when this was called (so it terminates under load),
    * then stops gracefully. For batch rebuilds and `--until-caught-up`.
+   *
+   * With `after`, the projector runs while `after` is pending (records still
+   * being appended, e.g. by a restore) and the end offsets are taken once it
+   * settles; a rejection of `after` stops the projector and is thrown.
    */
-  async runUntilCaughtUp(signal?: AbortSignal, pollMs = 250): Promise<void> {
+  async runUntilCaughtUp(signal?: AbortSignal, pollMs = 250, after?: Promise<unknown>): Promise<void> {
     const { log, group } = this.options;
     // Checked here first: a mismatch must fail this call, not leave it waiting for commits that never come.
     if (!(await this.checkLog(signal ?? new AbortController().signal))) return;
-    const target = await log.endOffsets(this.topics.events);
+    let target = after ? undefined : await log.endOffsets(this.topics.events);
     const start = await log.startOffsets(this.topics.events);
     const behind = async (): Promise<boolean> => {
+      if (!target) return true;
       const committed = await log.committedOffsets(group, this.topics.events).catch(() => ({}) as Record<number, string>);
       return Object.entries(target).some(([p, end]) => BigInt(committed[Number(p)] ?? start[Number(p)] ?? '0') < BigInt(end));
     };
@@ -140,8 +145,18 @@ export class Projector {
     const onAbort = (): void => ac.abort();
     signal?.addEventListener('abort', onAbort, { once: true });
     const running = this.run(ac.signal);
+    // A projector that stops by itself (a refusal, an error past its retries) ends the wait; its error is thrown below.
+    let ended = false;
+    void running.then(
+      () => (ended = true),
+      () => (ended = true),
+    );
     try {
-      while (!ac.signal.aborted) {
+      if (after) {
+        await Promise.race([after, running]);
+        target = await log.endOffsets(this.topics.events);
+      }
+      while (!ac.signal.aborted && !ended) {
         if (!(await behind())) break;
         await sleep(pollMs, ac.signal);
       }
