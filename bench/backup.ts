@@ -7,18 +7,24 @@
  *      and writes segments + manifests to S3: records/s, MB/s, CPU (cores),
  *      and the ratio to the produce rate;
  *   3. steady state: a writer at a fixed rate (default 2,000 events/s) for a
- *      while with the archiver running beside it: the RPO (age of the oldest
- *      record not in S3) sampled every second, and the archiver's CPU (the
- *      process's CPU minus that of the same writer alone, measured first);
+ *      while with the backup service (services/backup, its own process)
+ *      running beside it: the RPO (age of the oldest record not in S3, from
+ *      the service's /metrics) sampled every second, and the service
+ *      process's CPU (its own CPU time, from /proc);
  *   4. a checkpoint of every partition (what the retention writes before it
  *      deletes segments): the fold of every archived record, its time, and
  *      the checkpoints' size.
  * Options: --quick, --agents N, --events N (per agent), --rate N (events/s),
  * --seconds N (steady phase), --segment-age-ms N (segment age in the steady phase).
  */
+import { execFileSync, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BackupArchiver, listBackupPartitions, writeCheckpoint } from '../src/backup/index.js';
 import { instanceId, type StateEvent } from '../src/domain/index.js';
+import type { StackEnv } from '../test/support/env.js';
+import { projectorServiceEnv } from '../test/support/service-env.js';
 import { appendRoundRobin, corpusEvents } from './lib/corpus-log.js';
 import { intArg, pipelineBench } from './lib/pipeline.js';
 import { writeResults } from './lib/results.js';
@@ -49,8 +55,69 @@ async function writeAtRate(append: (batch: StateEvent[]) => Promise<void>, event
   return i;
 }
 
+interface BackupService {
+  /** The largest RPO over the partitions, from the service's /metrics (Infinity before it reports one). */
+  rpo(): Promise<number>;
+  /** CPU seconds (user + system) the process has used, from /proc/<pid>/stat. */
+  cpuSeconds(): number;
+  /** SIGTERM, then waits for a clean exit. */
+  stop(): Promise<void>;
+}
+
+/** Starts `services/backup/main.ts` on the bench's prefix (same group and S3 prefix as phase 2, so it continues from the manifests). */
+async function startBackupService(env: StackEnv, prefix: string, segmentAgeMs: number): Promise<BackupService> {
+  const port = await freePort();
+  const childEnv: NodeJS.ProcessEnv = {
+    ...process.env,
+    ...projectorServiceEnv(env, prefix, 'unused'),
+    BACKUP_SEGMENT_MAX_AGE_MS: String(segmentAgeMs),
+    BACKUP_TICK_MS: '500',
+    BACKUP_SESSION_TIMEOUT_MS: '10000',
+    METRICS_PORT: String(port),
+    LOG_LEVEL: 'error',
+  };
+  // No snapshot catalog here (no store in this bench).
+  delete childEnv.MONGODB_URI;
+  delete childEnv.AGENTSTATE_MONGO_DATABASE;
+  const child = spawn(process.execPath, ['--import', 'tsx', 'services/backup/main.ts'], { env: childEnv, stdio: ['ignore', 'ignore', 'inherit'] });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const ticks = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
+  return {
+    async rpo() {
+      const text = await fetch(`http://127.0.0.1:${port}/metrics`).then(
+        (r) => r.text(),
+        () => '',
+      );
+      const values = [...text.matchAll(/^agentstate_backup_rpo_seconds\{[^}]*\} (\S+)$/gm)].map((m) => Number(m[1]));
+      return values.length === 0 ? Infinity : Math.max(...values);
+    },
+    cpuSeconds() {
+      // Fields 14 and 15 (utime, stime) after the command name in parentheses.
+      const stat = readFileSync(`/proc/${child.pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      return (Number(fields[11]) + Number(fields[12])) / ticks;
+    },
+    async stop() {
+      child.kill('SIGTERM');
+      const code = await exited;
+      if (code !== 0) throw new Error(`backup service exited with ${code}`);
+    },
+  };
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
 async function main(): Promise<void> {
-  const { stamp, prefix, topics, log, codec, blobs } = await pipelineBench('backup');
+  const { env, stamp, prefix, topics, log, codec, blobs } = await pipelineBench('backup');
   const rows: ThroughputRow[] = [];
   try {
     process.stderr.write(`generating ${AGENTS} x ${PER_AGENT} corpus events...\n`);
@@ -99,32 +166,40 @@ async function main(): Promise<void> {
     const aloneN = await writeAtRate(append, byRound.slice(0, RATE * aloneS), RATE, aloneS);
     const writerCores = cpuSeconds(process.cpuUsage(cpu)) / aloneS;
 
-    const steadyArchiver = new BackupArchiver({ log, blobs, codec, topicPrefix: prefix, segmentMaxAgeMs: SEGMENT_AGE_MS, tickMs: 500, sessionTimeoutMs: 10_000 });
-    const stop2 = new AbortController();
-    const running2 = steadyArchiver.run(stop2.signal);
-    // Let it catch up with the writer-alone phase's records first.
-    while ((await steadyArchiver.lag()).some((l) => l.seconds > (SEGMENT_AGE_MS / 1000) * 2 + 5)) await sleep(500);
+    // The archiver in its own process (the backup service a user runs), so its CPU is its own, read from /proc.
+    const service = await startBackupService(env, prefix, SEGMENT_AGE_MS);
     const rpo: number[] = [];
-    const sampler = setInterval(
-      () =>
-        void steadyArchiver.lag().then(
-          (l) => rpo.push(Math.max(0, ...l.map((x) => x.seconds))),
-          () => undefined,
-        ),
-      1000,
-    );
-    cpu = process.cpuUsage();
-    const steadyN = await writeAtRate(append, byRound.slice(aloneN, aloneN + RATE * SECONDS), RATE, SECONDS);
-    const bothCores = cpuSeconds(process.cpuUsage(cpu)) / SECONDS;
-    clearInterval(sampler);
-    stop2.abort();
-    await running2;
+    let steadyN = 0;
+    let serviceCpu = 0;
+    let writerSteadyCores = 0;
+    try {
+      // Let it catch up with the writer-alone phase's records first.
+      while (!((await service.rpo()) <= (SEGMENT_AGE_MS / 1000) * 2 + 5)) await sleep(500);
+      const sampler = setInterval(
+        () =>
+          void service.rpo().then(
+            (r) => rpo.push(r),
+            () => undefined,
+          ),
+        1000,
+      );
+      const cpu0 = service.cpuSeconds();
+      const w0 = performance.now();
+      cpu = process.cpuUsage();
+      steadyN = await writeAtRate(append, byRound.slice(aloneN, aloneN + RATE * SECONDS), RATE, SECONDS);
+      writerSteadyCores = cpuSeconds(process.cpuUsage(cpu)) / SECONDS;
+      serviceCpu = (service.cpuSeconds() - cpu0) / ((performance.now() - w0) / 1000);
+      clearInterval(sampler);
+    } finally {
+      await service.stop();
+    }
     const sorted = [...rpo].sort((a, b) => a - b);
     const p50 = sorted[Math.floor(sorted.length / 2)] ?? 0;
     const max = sorted.at(-1) ?? 0;
     const steadyMb = (await bytesOf(byRound.slice(aloneN, aloneN + steadyN))) / 1e6;
     rows.push(throughputRow(`steady: writer alone at ${RATE}/s`, aloneN, 0, aloneS, '-', writerCores));
-    rows.push(throughputRow(`steady: writer + archiver (age ${SEGMENT_AGE_MS / 1000} s)`, steadyN, steadyMb, SECONDS, '-', bothCores - writerCores));
+    rows.push(throughputRow(`steady: writer with the backup service (age ${SEGMENT_AGE_MS / 1000} s)`, steadyN, steadyMb, SECONDS, '-', writerSteadyCores));
+    rows.push(throughputRow('steady: the backup service process', steadyN, steadyMb, SECONDS, '-', serviceCpu));
 
     // 4. A checkpoint of every partition (what the retention writes before it deletes segments): the fold of
     // every archived record, its time and size (MB = the checkpoint objects' bytes, lz4).
@@ -145,9 +220,19 @@ async function main(): Promise<void> {
     const table = throughputTable(rows, true);
     process.stdout.write(`\nbackup: ${AGENTS} agents x ${PER_AGENT} corpus events (Avro), 6 partitions, S3 = versitygw\n\n${table}\n\n`);
     process.stdout.write(
-      `steady RPO at ${RATE} events/s, segment age ${SEGMENT_AGE_MS / 1000} s: p50 ${num(p50, 1)} s, max ${num(max, 1)} s (${num(max / (SEGMENT_AGE_MS / 1000), 2)} x the segment age); archiver CPU ${num(bothCores - writerCores, 2)} cores (steady) = writer+archiver ${num(bothCores, 2)} - writer alone ${num(writerCores, 2)}\n`,
+      `steady RPO at ${RATE} events/s, segment age ${SEGMENT_AGE_MS / 1000} s: p50 ${num(p50, 1)} s, max ${num(max, 1)} s (${num(max / (SEGMENT_AGE_MS / 1000), 2)} x the segment age); the backup service process used ${num(serviceCpu, 3)} cores (its own CPU time, /proc), the writer ${num(writerSteadyCores, 2)}\n`,
     );
-    const file = writeResults(quick ? 'backup-quick' : 'backup', { stamp, agents: AGENTS, eventsPerAgent: PER_AGENT, rate: RATE, seconds: SECONDS, segmentAgeMs: SEGMENT_AGE_MS, rows, rpo: { p50, max, samples: rpo } });
+    const file = writeResults(quick ? 'backup-quick' : 'backup', {
+      stamp,
+      agents: AGENTS,
+      eventsPerAgent: PER_AGENT,
+      rate: RATE,
+      seconds: SECONDS,
+      segmentAgeMs: SEGMENT_AGE_MS,
+      rows,
+      serviceCores: serviceCpu,
+      rpo: { p50, max, samples: rpo },
+    });
     process.stdout.write(`results: ${file}\n`);
   } finally {
     for await (const o of blobs.list('')) await blobs.delete(o.key);
