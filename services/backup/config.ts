@@ -47,10 +47,6 @@ export interface BackupServiceConfig {
   /** Beyond keepDays, the newest checkpoint of each of the last N months. */
   keepMonthly: number;
   trimLogAfterMs: number;
-  /** How long one fetch waits for records (BACKUP_FETCH_MAX_WAIT_MS). */
-  fetchMaxWaitMs: number;
-  /** Bytes one fetch waits for (BACKUP_FETCH_MIN_BYTES). */
-  fetchMinBytes: number;
   /** Where the snapshot catalog is read on the servers profile (MONGODB_URI set); undefined = no catalog in the backup. */
   catalogMongo: { uri: string; database: string } | undefined;
   /** Where the data keys are on the servers profile (only with `backupKeys`). */
@@ -100,10 +96,7 @@ function required(env: NodeJS.ProcessEnv, name: string): string {
  * (0 = never; e.g. 604800000 = 7 days): on the retention's schedule, events
  * older than this that the backup holds and the projector (and analytics,
  * when it runs) consumed are deleted from the events topic
- * (docs/backup.md "Capping the events topic"). BACKUP_FETCH_MAX_WAIT_MS
- * (1000) and BACKUP_FETCH_MIN_BYTES (1048576): how long, and for how many
- * bytes, one fetch from the events topic waits (fewer, bigger batches cost
- * less CPU per record; the wait adds at most that much to the RPO).
+ * (docs/backup.md "Capping the events topic").
  */
 export function loadConfig(env: NodeJS.ProcessEnv, argv: string[]): BackupServiceConfig {
   if (argv.length > 0) throw new ConfigError('arguments', `unknown: ${argv.join(' ')} (the backup service takes none)`);
@@ -154,8 +147,6 @@ export function loadConfig(env: NodeJS.ProcessEnv, argv: string[]): BackupServic
     keepDays: int(env, 'BACKUP_KEEP_DAYS', DEFAULT_ARCHIVER_OPTIONS.keepDays),
     keepMonthly: int(env, 'BACKUP_KEEP_MONTHLY', DEFAULT_ARCHIVER_OPTIONS.keepMonthly),
     trimLogAfterMs: int(env, 'BACKUP_TRIM_LOG_AFTER_MS', DEFAULT_ARCHIVER_OPTIONS.trimLogAfterMs),
-    fetchMaxWaitMs: int(env, 'BACKUP_FETCH_MAX_WAIT_MS', DEFAULT_ARCHIVER_OPTIONS.fetchMaxWaitMs, 1),
-    fetchMinBytes: int(env, 'BACKUP_FETCH_MIN_BYTES', DEFAULT_ARCHIVER_OPTIONS.fetchMinBytes, 1),
     catalogMongo: servers && env.MONGODB_URI ? { uri: env.MONGODB_URI, database: env.AGENTSTATE_MONGO_DATABASE ?? 'agentstate' } : undefined,
     drillIntervalMs: int(env, 'BACKUP_DRILL_INTERVAL_MS', 0),
     mongo: backupKeys && servers ? { uri: required(env, 'MONGODB_URI'), database: env.AGENTSTATE_MONGO_DATABASE ?? 'agentstate' } : undefined,

@@ -122,8 +122,6 @@ runService('backup', HELP, loadConfig, async (config, logger, metrics) => {
     keepDays: config.keepDays,
     keepMonthly: config.keepMonthly,
     trimLogAfterMs: config.trimLogAfterMs,
-    fetchMaxWaitMs: config.fetchMaxWaitMs,
-    fetchMinBytes: config.fetchMinBytes,
     log,
     blobs,
     codec,

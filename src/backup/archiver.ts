@@ -178,8 +178,6 @@ export class BackupArchiver {
             signal,
             sessionTimeoutMs: this.options.sessionTimeoutMs,
             maxBatchRecords: this.options.maxBatchRecords,
-            fetchMaxWaitMs: this.options.fetchMaxWaitMs,
-            fetchMinBytes: this.options.fetchMinBytes,
           });
           try {
             await consumer.done;

@@ -49,16 +49,6 @@ export interface ArchiverOptions {
   /** @default 500 */
   maxBatchRecords?: number;
   /**
-   * How long one fetch from the events topic waits for records (Kafka's
-   * `fetch.max.wait.ms`): the archiver need not see a record the moment it
-   * lands, so it fetches in fewer, bigger batches (CPU per record falls with
-   * the batch size). Adds at most this much to the RPO.
-   * @default 1000
-   */
-  fetchMaxWaitMs?: number;
-  /** Bytes one fetch waits for, up to `fetchMaxWaitMs` (Kafka's `fetch.min.bytes`). @default 1048576 */
-  fetchMinBytes?: number;
-  /**
    * Encrypts each archived value under its agent's data key (docs/backup.md
    * "Encryption"); omitted = values archived as the log holds them. A restore
    * then needs the same master keys and the data keys.
@@ -151,8 +141,6 @@ export const DEFAULT_ARCHIVER_OPTIONS = Object.freeze({
   restartDelayMs: 1000,
   sessionTimeoutMs: 30_000,
   maxBatchRecords: 500,
-  fetchMaxWaitMs: 1000,
-  fetchMinBytes: 1024 * 1024,
   keysSyncMs: 60_000,
   metadataSyncMs: 60_000,
   pruneIntervalMs: 3_600_000,
@@ -167,8 +155,7 @@ export const DEFAULT_ARCHIVER_OPTIONS = Object.freeze({
 export function resolveArchiverOptions(o: ArchiverOptions): ResolvedArchiverOptions {
   const r = { ...DEFAULT_ARCHIVER_OPTIONS, ...o };
   if (!(COMPRESSION_ALGORITHMS as readonly string[]).includes(r.compression)) throw new ConfigError('compression', `"${r.compression}" is not one of ${COMPRESSION_ALGORITHMS.join(', ')}`);
-  for (const field of ['segmentMaxBytes', 'segmentMaxAgeMs', 'tickMs', 'restartDelayMs', 'sessionTimeoutMs', 'maxBatchRecords', 'fetchMaxWaitMs', 'fetchMinBytes', 'keysSyncMs', 'metadataSyncMs'] as const)
-    positiveInt(r[field], field);
+  for (const field of ['segmentMaxBytes', 'segmentMaxAgeMs', 'tickMs', 'restartDelayMs', 'sessionTimeoutMs', 'maxBatchRecords', 'keysSyncMs', 'metadataSyncMs'] as const) positiveInt(r[field], field);
   for (const field of ['pruneIntervalMs', 'orphanGraceMs', 'checkpointIntervalMs', 'keepDays', 'keepMonthly', 'trimLogAfterMs'] as const) nonNegativeInt(r[field], field);
   if (r.keepDays > 0 && r.checkpointIntervalMs === 0) throw new ConfigError('keepDays', 'needs checkpoints: set checkpointIntervalMs (BACKUP_CHECKPOINT_INTERVAL_MS), e.g. 86400000 for daily');
   if (r.keepDays > 0 && r.pruneIntervalMs === 0) throw new ConfigError('keepDays', 'runs on the retention schedule: pruneIntervalMs (BACKUP_PRUNE_INTERVAL_MS) must not be 0');

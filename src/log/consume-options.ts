@@ -9,9 +9,5 @@ export function checkConsumeOptions(options: ConsumeOptions): number {
   if (!Number.isInteger(max) || max < 1) throw new InvalidInputError('consume options', 'maxBatchRecords must be a positive integer');
   const session = options.sessionTimeoutMs;
   if (session !== undefined && (!Number.isInteger(session) || session < 1)) throw new InvalidInputError('consume options', 'sessionTimeoutMs must be a positive integer');
-  for (const field of ['fetchMaxWaitMs', 'fetchMinBytes'] as const) {
-    const v = options[field];
-    if (v !== undefined && (!Number.isInteger(v) || v < 1)) throw new InvalidInputError('consume options', `${field} must be a positive integer`);
-  }
   return max;
 }

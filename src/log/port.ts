@@ -112,16 +112,6 @@ export interface ConsumeOptions {
    * adapters that deliver one batch at a time. @default 1
    */
   partitionsConcurrently?: number;
-  /**
-   * How long a fetch may wait for records before returning with what it has
-   * (Kafka's `fetch.max.wait.ms`). A consumer that does not need records the
-   * moment they land (the backup archiver) fetches less often, in bigger
-   * batches. Ignored by the SQLite log, which is woken by each append.
-   * @default 100
-   */
-  fetchMaxWaitMs?: number;
-  /** Bytes a fetch waits for, up to `fetchMaxWaitMs` (Kafka's `fetch.min.bytes`). Ignored by the SQLite log. @default 1 */
-  fetchMinBytes?: number;
 }
 
 /** A running consumer. `done` settles when it stops (rejects if the handler threw). */

@@ -13,8 +13,7 @@ export async function runConsumer(kafka: Kafka, options: ConsumeOptions, logger?
   const consumer = kafka.consumer({
     groupId: options.group,
     allowAutoTopicCreation: false,
-    maxWaitTimeInMs: options.fetchMaxWaitMs ?? 100,
-    minBytes: options.fetchMinBytes ?? 1,
+    maxWaitTimeInMs: 100,
     sessionTimeout: options.sessionTimeoutMs ?? 30_000,
     heartbeatInterval: Math.min(3000, Math.floor((options.sessionTimeoutMs ?? 30_000) / 3)),
     retry: { retries: 10 },

@@ -11,8 +11,6 @@ export function errorsContract(ctx: LogContext, fresh: () => Promise<EventLog>):
     await expect(ctx.log().consume({ group: '', topics: [topic], handler, signal })).rejects.toMatchObject({ code: 'AS_INVALID_INPUT' });
     await expect(ctx.log().consume({ group: ctx.group(), topics: [], handler, signal })).rejects.toMatchObject({ code: 'AS_INVALID_INPUT' });
     await expect(ctx.log().consume({ group: ctx.group(), topics: [topic], handler, signal, maxBatchRecords: 0 })).rejects.toMatchObject({ code: 'AS_INVALID_INPUT' });
-    await expect(ctx.log().consume({ group: ctx.group(), topics: [topic], handler, signal, fetchMaxWaitMs: 0 })).rejects.toMatchObject({ code: 'AS_INVALID_INPUT', message: expect.stringContaining('fetchMaxWaitMs') });
-    await expect(ctx.log().consume({ group: ctx.group(), topics: [topic], handler, signal, fetchMinBytes: 1.5 })).rejects.toMatchObject({ code: 'AS_INVALID_INPUT', message: expect.stringContaining('fetchMinBytes') });
   });
 
   it('answers an unknown topic with AS_NOT_FOUND', async () => {
