@@ -25,7 +25,10 @@ export function readMirrorRow(row: StoredEvent, reader: EventReader): Promise<Re
 /**
  * The projection at `version`: the nearest snapshot at or before it, then the
  * mirrored events after it, each checked by the domain `step` (so every
- * step's checksum is verified: DESIGN.md Invariants 2, 6).
+ * step's checksum is verified: DESIGN.md Invariants 2, 6). Also returns the
+ * `stateChecksum` the mirror records for `version` itself (`recorded`), read
+ * in the same query: the events are read from the snapshot's own version on,
+ * so the row of `version` is among them even when the snapshot sits at it.
  * @throws NotFoundError when the agent never reached `version` or history is missing
  */
 export async function projectAt(
@@ -34,13 +37,18 @@ export async function projectAt(
   reader: EventReader,
   instanceId: string,
   version: number,
-): Promise<{ projection: Projection; fromSnapshot: string | null; errors: ReplayError[] }> {
+): Promise<{ projection: Projection; fromSnapshot: string | null; errors: ReplayError[]; recorded: string | undefined }> {
   const snap = await store.findSnapshot(instanceId, { atOrBeforeVersion: version });
-  let projection: Projection | undefined;
-  if (snap) projection = { version: snap.version, epoch: snap.epoch, state: await snapshotter.load(snap), checksum: snap.stateChecksum };
-  const rows = await store.queryEvents({ instanceId, fromVersion: (projection?.version ?? 0) + 1, toVersion: version });
+  const base = snap?.version ?? 0;
+  // The snapshot body (blob store) and the events (store) are independent reads.
+  const [state, rows] = await Promise.all([snap ? snapshotter.load(snap) : undefined, store.queryEvents({ instanceId, fromVersion: Math.max(1, base), toVersion: version })]);
+  let projection: Projection | undefined = snap ? { version: snap.version, epoch: snap.epoch, state: state!, checksum: snap.stateChecksum } : undefined;
   const errors: ReplayError[] = [];
+  let recorded: string | undefined;
   for (const row of rows) {
+    if (row.version === version) recorded = row.stateChecksum;
+    // The snapshot's own version: already in the state it holds.
+    if (row.version <= base) continue;
     const reading = await readMirrorRow(row, reader);
     if (reading.kind === 'tombstone') continue;
     if (reading.kind === 'rejected') {
@@ -55,7 +63,7 @@ export async function projectAt(
   if (!projection || projection.version !== version) {
     throw new NotFoundError(`version ${version} of agent ${instanceId} (history reaches ${projection?.version ?? 0})`);
   }
-  return { projection, fromSnapshot: snap?.snapshotId ?? null, errors };
+  return { projection, fromSnapshot: snap?.snapshotId ?? null, errors, recorded };
 }
 
 /** The version in force at time `t` (the last event at or before it). @throws NotFoundError when the agent did not exist yet */
