@@ -59,6 +59,11 @@ export class FerretdbPostgres {
     return this.rowsDirect;
   }
 
+  /** Whether reads go to PostgreSQL directly (`directReads` and the probe). */
+  readsDirect(): Promise<boolean> {
+    return this.directReads ? this.knownForm() : Promise.resolve(false);
+  }
+
   /** FerretDB's table of `collection`, looked up once it exists; undefined while it does not. */
   private async table(collection: string): Promise<string | undefined> {
     let table = this.tables.get(collection);
@@ -76,7 +81,7 @@ export class FerretdbPostgres {
    * @throws AgentStateError AS_UNAVAILABLE when PostgreSQL refuses or cannot be reached
    */
   async read<T>(collection: string, what: string, read: (pool: pg.Pool, table: string) => Promise<T>): Promise<T | undefined> {
-    if (!this.directReads || !(await this.knownForm())) return undefined;
+    if (!(await this.readsDirect())) return undefined;
     const table = await this.table(collection);
     if (table === undefined) return undefined;
     try {

@@ -222,6 +222,16 @@ export class MongoStore implements StateStore {
     return (await this.postgres?.direct()) ? 'postgres' : 'ferretdb';
   }
 
+  /**
+   * Where `queryEvents` and `findSnapshot` read: `postgres` (FerretDB's
+   * tables directly, see {@link MongoStoreOptions.directReads}) or `ferretdb`
+   * (its commands, as on any MongoDB-wire server).
+   */
+  async eventReadPath(): Promise<'postgres' | 'ferretdb'> {
+    this.assertOpen();
+    return (await this.postgres?.readsDirect()) ? 'postgres' : 'ferretdb';
+  }
+
   /** One version-guarded replace; true when it wrote. */
   private async writeState(doc: StateDoc): Promise<boolean> {
     const guard: Filter<StateDoc> = { _id: doc._id, version: { $lt: doc.version } };
