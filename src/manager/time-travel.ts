@@ -27,8 +27,15 @@ export function readMirrorRow(row: StoredEvent, reader: EventReader): Promise<Re
  * mirrored events after it, each checked by the domain `step` (so every
  * step's checksum is verified: DESIGN.md Invariants 2, 6). Also returns the
  * `stateChecksum` the mirror records for `version` itself (`recorded`), read
- * in the same query: the events are read from the snapshot's own version on,
- * so the row of `version` is among them even when the snapshot sits at it.
+ * with the others: the events are read from the snapshot's own version on, so
+ * the row of `version` is among them even when the snapshot sits at it.
+ *
+ * Round trips: the snapshot lookup and the events from where the snapshot
+ * policy puts the last snapshot (`snapshotter.policy.everyEvents`; the
+ * manager's policy must match the projector's) are read together, then the
+ * snapshot body is loaded. Only when the snapshot is older than the policy
+ * says (expired, deleted, another policy, none) are the events between read
+ * in a second query.
  * @throws NotFoundError when the agent never reached `version` or history is missing
  */
 export async function projectAt(
@@ -38,10 +45,19 @@ export async function projectAt(
   instanceId: string,
   version: number,
 ): Promise<{ projection: Projection; fromSnapshot: string | null; errors: ReplayError[]; recorded: string | undefined }> {
-  const snap = await store.findSnapshot(instanceId, { atOrBeforeVersion: version });
+  const every = snapshotter.policy.everyEvents;
+  const expected = every > 0 ? version - (version % every) : 0;
+  const [snap, tail] = await Promise.all([
+    store.findSnapshot(instanceId, { atOrBeforeVersion: version }),
+    store.queryEvents({ instanceId, fromVersion: Math.max(1, expected), toVersion: version }),
+  ]);
   const base = snap?.version ?? 0;
-  // The snapshot body (blob store) and the events (store) are independent reads.
-  const [state, rows] = await Promise.all([snap ? snapshotter.load(snap) : undefined, store.queryEvents({ instanceId, fromVersion: Math.max(1, base), toVersion: version })]);
+  // The snapshot body (blob store) and any events between it and the expected one (store) are independent reads.
+  const [state, head] = await Promise.all([
+    snap ? snapshotter.load(snap) : undefined,
+    base < expected ? store.queryEvents({ instanceId, fromVersion: Math.max(1, base), toVersion: expected - 1 }) : [],
+  ]);
+  const rows = head.length > 0 ? [...head, ...tail] : tail;
   let projection: Projection | undefined = snap ? { version: snap.version, epoch: snap.epoch, state: state!, checksum: snap.stateChecksum } : undefined;
   const errors: ReplayError[] = [];
   let recorded: string | undefined;

@@ -324,7 +324,7 @@ export class MongoStore implements StateStore {
     const limit = checkLimit(q.limit, 'queryEvents');
     this.assertOpen();
     const direct = await this.postgres?.read('state_events', 'query state_events', (pool, table) => ferretdbEventRows(pool, table, q, limit));
-    if (direct !== undefined) return direct.map(fromEventDoc);
+    if (direct !== undefined) return direct;
     const filter: Filter<EventDoc> = { instanceId: q.instanceId };
     const version: Record<string, number> = {};
     if (q.fromVersion !== undefined) version.$gte = q.fromVersion;

@@ -44,6 +44,7 @@ function replaySuite(name: string, options: Pick<MongoStoreOptions, 'ferretdbPos
     const dir = mkdtempSync(join(tmpdir(), 'agentstate-replay-'));
     let store: MongoStore;
     let manager: StateManager;
+    let every20: StateManager;
     const events = generateEvents(71, 60, 8 * 1024);
     const id = events[0]!.instanceId;
     const other = generateEvents(72, 12, 4 * 1024);
@@ -59,8 +60,16 @@ function replaySuite(name: string, options: Pick<MongoStoreOptions, 'ferretdbPos
       const otherRows = await Promise.all(other.map((e, i) => mirrorRow(e, 100 + i)));
       otherRows[11] = { ...otherRows[11]!, stateChecksum: '0'.repeat(64) };
       await store.writeBatch({ states: [], events: [...rows, ...otherRows] });
-      const at40 = fold(events.slice(0, 40)).projection!;
-      await manager.snapshotter.take({ instanceId: id, version: 40, epoch: at40.epoch, state: at40.state, checksum: at40.checksum, stateTimestamp: events[39]!.timestamp, type: 'full', trigger: 'manual' });
+      // A full snapshot at 40 and a checkpoint at 45 (off any policy's multiples).
+      for (const [version, type] of [
+        [40, 'full'],
+        [45, 'checkpoint'],
+      ] as const) {
+        const at = fold(events.slice(0, version)).projection!;
+        await manager.snapshotter.take({ instanceId: id, version, epoch: at.epoch, state: at.state, checksum: at.checksum, stateTimestamp: events[version - 1]!.timestamp, type, trigger: 'manual' });
+      }
+      // A policy of a snapshot every 20 events: replays read from where it puts them (20, 40, 60), which is right at 40, too late at 45 and missing at 20 and 60.
+      every20 = new StateManager({ store, blobs, snapshots: { everyEvents: 20 } });
     });
     afterAll(async () => {
       await store?.connection.db.dropDatabase().catch(() => undefined);
@@ -72,16 +81,27 @@ function replaySuite(name: string, options: Pick<MongoStoreOptions, 'ferretdbPos
       expect(await store.eventReadPath()).toBe(path);
     });
 
-    it('replays a whole history and ranges around a snapshot, every step verified against the recorded checksum', async () => {
-      for (const [from, to] of [
-        [1, 39],
-        [1, 40], // the snapshot sits at `to`: the recorded checksum is the row of the snapshot's own version
-        [41, 55],
-        [1, 60],
+    it('replays a whole history and ranges around snapshots, every step verified against the recorded checksum', async () => {
+      for (const [from, to, m] of [
+        [1, 19, manager],
+        [1, 39, manager],
+        [1, 40, manager], // the snapshot sits at `to`: the recorded checksum is the row of the snapshot's own version
+        [41, 44, manager],
+        [1, 45, manager],
+        [41, 55, manager],
+        [1, 60, manager],
+        [1, 19, every20],
+        [1, 20, every20], // no snapshot where the policy puts one: the whole history in a second read
+        [1, 39, every20],
+        [1, 40, every20],
+        [41, 44, every20],
+        [1, 45, every20], // a snapshot later than the policy's
+        [41, 59, every20],
+        [1, 60, every20], // the policy's is missing, the checkpoint at 45 is the base
       ] as const) {
         const want = fold(events.slice(0, to)).projection!;
-        const r = await manager.replayEvents(id, from, to);
-        expect({ v: r.finalVersion, c: r.checksum, verified: r.verified, errors: r.errors, state: r.finalState }, `${from}..${to}`).toEqual({
+        const r = await m.replayEvents(id, from, to);
+        expect({ v: r.finalVersion, c: r.checksum, verified: r.verified, errors: r.errors, state: r.finalState }, `${from}..${to} ${m === every20 ? 'every 20' : ''}`).toEqual({
           v: to,
           c: events[to - 1]!.stateChecksum,
           verified: true,
