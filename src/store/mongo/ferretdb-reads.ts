@@ -82,10 +82,17 @@ class Where {
   }
 }
 
-/** The columns {@link ferretdbEventRows} reads: each field the port returns, by itself (the body as its base64 text). */
-const EVENT_COLUMNS = ['instanceId', 'version', 'epoch', 'eventId', 'eventType', 'timestamp', 'stateChecksum', 'position'].map((f) => `_jsonb -> '${f}' AS "${f}"`).join(', ') + `, _jsonb ->> 'body' AS body`;
+/**
+ * The fields {@link ferretdbEventRows} reads, with their SQL types, out of one
+ * `jsonb_to_record` of the document (the body as its base64 text). One call
+ * reads the stored document once; an `_jsonb -> 'field'` per column read it
+ * once per column (2.0 against 4.5 ms for 30 rows, 36 against 55 ms for
+ * 2,000 rows of one agent on the dev stack), and rebuilding the document
+ * without `eventData` (`_jsonb - 'eventData'`) cost twice as much again.
+ */
+const EVENT_RECORD = `jsonb_to_record(_jsonb) AS r("instanceId" text, version float8, epoch float8, "eventId" text, "eventType" text, timestamp float8, "stateChecksum" text, position jsonb, body text)`;
 
-/** A row of {@link EVENT_COLUMNS}. */
+/** A row of {@link EVENT_RECORD}. */
 interface EventColumns {
   instanceId: string;
   version: number;
@@ -106,10 +113,8 @@ interface EventColumns {
  * ranges, event types, in version order, at most `limit`. Same semantics as
  * the MongoDB query: `version` and `timestamp` (milliseconds in the row) are
  * numbers in every row, which jsonb compares numerically. Only the fields the
- * port returns are read out, each by itself: the mirror's `eventData` (a
- * second copy of the changeset) never crosses the wire, and PostgreSQL builds
- * no new document (`_jsonb - 'eventData'` cost twice as much: 115 against
- * 60 ms for 2,000 rows of one agent on the dev stack).
+ * port returns are read out ({@link EVENT_RECORD}): the mirror's `eventData`
+ * (a second copy of the changeset) never crosses the wire.
  */
 export async function ferretdbEventRows(pool: pg.Pool, table: string, q: EventQuery, limit: number | undefined): Promise<StoredEvent[]> {
   const w = new Where();
@@ -121,7 +126,7 @@ export async function ferretdbEventRows(pool: pg.Pool, table: string, q: EventQu
   if (q.eventTypes !== undefined) w.terms.push(`_jsonb ->> 'eventType' = ANY (${w.param(q.eventTypes)}::text[])`);
   const order = q.order === 'desc' ? 'DESC' : 'ASC';
   const lim = limit === undefined || limit === 0 ? '' : `LIMIT ${w.param(limit)}`;
-  const sql = `SELECT ${EVENT_COLUMNS} FROM ${table} ${w.toString()} ORDER BY _jsonb -> 'version' ${order} ${lim}`;
+  const sql = `SELECT r.* FROM ${table}, ${EVENT_RECORD} ${w.toString()} ORDER BY _jsonb -> 'version' ${order} ${lim}`;
   const rows = (await pool.query<EventColumns>(sql, w.params)).rows;
   return rows.map((r) => ({
     instanceId: r.instanceId,
