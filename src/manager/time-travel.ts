@@ -47,16 +47,10 @@ export async function projectAt(
 ): Promise<{ projection: Projection; fromSnapshot: string | null; errors: ReplayError[]; recorded: string | undefined }> {
   const every = snapshotter.policy.everyEvents;
   const expected = every > 0 ? version - (version % every) : 0;
-  const [snap, tail] = await Promise.all([
-    store.findSnapshot(instanceId, { atOrBeforeVersion: version }),
-    store.queryEvents({ instanceId, fromVersion: Math.max(1, expected), toVersion: version }),
-  ]);
+  const [snap, tail] = await Promise.all([store.findSnapshot(instanceId, { atOrBeforeVersion: version }), store.queryEvents({ instanceId, fromVersion: Math.max(1, expected), toVersion: version })]);
   const base = snap?.version ?? 0;
   // The snapshot body (blob store) and any events between it and the expected one (store) are independent reads.
-  const [state, head] = await Promise.all([
-    snap ? snapshotter.load(snap) : undefined,
-    base < expected ? store.queryEvents({ instanceId, fromVersion: Math.max(1, base), toVersion: expected - 1 }) : [],
-  ]);
+  const [state, head] = await Promise.all([snap ? snapshotter.load(snap) : undefined, base < expected ? store.queryEvents({ instanceId, fromVersion: Math.max(1, base), toVersion: expected - 1 }) : []]);
   const rows = head.length > 0 ? [...head, ...tail] : tail;
   let projection: Projection | undefined = snap ? { version: snap.version, epoch: snap.epoch, state: state!, checksum: snap.stateChecksum } : undefined;
   const errors: ReplayError[] = [];

@@ -1,5 +1,5 @@
 import { Binary, type Document } from 'mongodb';
-import pg from 'pg';
+import type pg from 'pg';
 import type { EventQuery, LogPosition, SnapshotQuery, StoredEvent } from '../port.js';
 import type { SnapshotDoc } from './documents.js';
 

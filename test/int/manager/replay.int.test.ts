@@ -127,9 +127,7 @@ function replaySuite(name: string, options: Pick<MongoStoreOptions, 'ferretdbPos
     });
 
     it('answers version and event history by version, time and type, in either order', async () => {
-      expect((await manager.getVersionHistory(id, { fromVersion: 58 })).map((v) => [v.version, v.stateChecksum])).toEqual(
-        events.slice(57).map((e) => [e.version, e.stateChecksum]),
-      );
+      expect((await manager.getVersionHistory(id, { fromVersion: 58 })).map((v) => [v.version, v.stateChecksum])).toEqual(events.slice(57).map((e) => [e.version, e.stateChecksum]));
       expect(await manager.getEventHistory(id, { fromVersion: 10, toVersion: 12 })).toEqual(events.slice(9, 12));
       expect(await manager.getEventHistory(id, { fromTime: events[20]!.timestamp, toTime: events[22]!.timestamp })).toEqual(
         events.filter((e) => e.timestamp >= events[20]!.timestamp && e.timestamp <= events[22]!.timestamp),
