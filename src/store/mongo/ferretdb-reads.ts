@@ -1,6 +1,6 @@
 import { Binary, type Document } from 'mongodb';
 import type pg from 'pg';
-import type { EventQuery, LogPosition, SnapshotQuery, StoredEvent } from '../port.js';
+import type { EventQuery, SnapshotQuery, StoredEvent } from '../port.js';
 import type { SnapshotDoc } from './documents.js';
 
 /**
@@ -92,20 +92,8 @@ class Where {
  */
 const EVENT_RECORD = `jsonb_to_record(_jsonb) AS r("instanceId" text, version float8, epoch float8, "eventId" text, "eventType" text, timestamp float8, "stateChecksum" text, position jsonb, body text)`;
 
-/** A row of {@link EVENT_RECORD}. */
-interface EventColumns {
-  instanceId: string;
-  version: number;
-  epoch: number;
-  eventId: string;
-  eventType: string;
-  /** ms: FerretDB keeps a date as its milliseconds. */
-  timestamp: number;
-  stateChecksum: string;
-  position: LogPosition;
-  /** base64 */
-  body: string;
-}
+/** A row of {@link EVENT_RECORD}: the port's fields, the body as base64 text. */
+type EventRecord = Omit<StoredEvent, 'body' | 'parsed'> & { body: string };
 
 /**
  * Mirror rows of one agent, as `MongoStore.queryEvents` returns them, from
@@ -127,18 +115,9 @@ export async function ferretdbEventRows(pool: pg.Pool, table: string, q: EventQu
   const order = q.order === 'desc' ? 'DESC' : 'ASC';
   const lim = limit === undefined || limit === 0 ? '' : `LIMIT ${w.param(limit)}`;
   const sql = `SELECT r.* FROM ${table}, ${EVENT_RECORD} ${w.toString()} ORDER BY _jsonb -> 'version' ${order} ${lim}`;
-  const rows = (await pool.query<EventColumns>(sql, w.params)).rows;
-  return rows.map((r) => ({
-    instanceId: r.instanceId,
-    version: r.version,
-    epoch: r.epoch,
-    eventId: r.eventId,
-    eventType: r.eventType,
-    timestamp: r.timestamp,
-    stateChecksum: r.stateChecksum,
-    position: { partition: r.position.partition, offset: r.position.offset },
-    body: Buffer.from(r.body, 'base64'),
-  }));
+  const rows = (await pool.query<EventRecord>(sql, w.params)).rows;
+  // `position` in the port's key order (jsonb orders keys by length).
+  return rows.map((r) => ({ ...r, position: { partition: r.position.partition, offset: r.position.offset }, body: Buffer.from(r.body, 'base64') }));
 }
 
 /** The newest snapshot of an agent matching every bound (`MongoStore.findSnapshot`), from FerretDB's `state_snapshots` table. */
