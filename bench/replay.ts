@@ -15,7 +15,9 @@
  *     (--long-events, 2,000 by default), projected from its own topics into
  *     database C with policy snapshots off, so every call folds the whole
  *     history from the mirror (per-call fixed latency dominates a 30-event replay);
- *   - both replays again with the store reading through FerretDB's commands
+ *   - the 30-event replays again, 4 calls at a time (wall time: throughput
+ *     rather than the latency of one call);
+ *   - both sequential replays again with the store reading through FerretDB's commands
  *     (`directReads: false`), the read path before issue 11, as the baseline
  *     of the same run (on a server without `ferretdbPostgresUrl` both rows
  *     read the same way).
@@ -148,23 +150,33 @@ async function main(): Promise<void> {
     const longExpected: Expected = new Map([[longId, { version: LONG_EVENTS, checksum: long.at(-1)!.stateChecksum }]]);
 
     const picked = Array.from({ length: REPLAY_AGENTS }, (_, i) => ids[Math.floor((i * AGENTS) / REPLAY_AGENTS)]!);
-    /** Replays `1..to` of each agent (in turn) through a manager on `store`; every result checked against the corpus. */
-    const replay = async (scenario: string, store: MongoStore, agents: string[], to: number, want: Expected): Promise<void> => {
+    /**
+     * Replays `1..to` of each agent through a manager on `store`, `parallel`
+     * calls at a time (1: in turn, `seconds` summed over the calls; more:
+     * the wall time of all of them); every result checked against the corpus.
+     */
+    const replay = async (scenario: string, store: MongoStore, agents: string[], to: number, want: Expected, parallel = 1): Promise<void> => {
       const manager = new StateManager({ store, blobs });
+      const snaps = await Promise.all(agents.map((id) => store.findSnapshot(id, { atOrBeforeVersion: to })));
       let replayed = 0;
-      let folded = 0;
       let verified = 0;
       let seconds = 0;
-      for (const id of agents) {
-        const snap = await store.findSnapshot(id, { atOrBeforeVersion: to });
-        const t0 = performance.now();
-        const r = await manager.replayEvents(id, 1, to);
-        seconds += (performance.now() - t0) / 1000;
-        replayed += r.eventsReplayed;
-        folded += to - (snap?.version ?? 0);
-        if (r.verified && r.errors.length === 0 && r.checksum === want.get(id)?.checksum) verified++;
-        else failures.push(`${scenario}: replayEvents ${id}: verified=${r.verified}, ${r.errors.length} errors, checksum ${r.checksum}`);
-      }
+      const queue = [...agents];
+      const wall = performance.now();
+      await Promise.all(
+        Array.from({ length: parallel }, async () => {
+          for (let id = queue.shift(); id !== undefined; id = queue.shift()) {
+            const t0 = performance.now();
+            const r = await manager.replayEvents(id, 1, to);
+            seconds += (performance.now() - t0) / 1000;
+            replayed += r.eventsReplayed;
+            if (r.verified && r.errors.length === 0 && r.checksum === want.get(id)?.checksum) verified++;
+            else failures.push(`${scenario}: replayEvents ${id}: verified=${r.verified}, ${r.errors.length} errors, checksum ${r.checksum}`);
+          }
+        }),
+      );
+      if (parallel > 1) seconds = (performance.now() - wall) / 1000;
+      const folded = snaps.reduce((n, snap) => n + to - (snap?.version ?? 0), 0);
       rows.push({ scenario, events: replayed, applied: folded, skipped: 0, seconds, eventsPerSec: replayed / seconds, check: `${verified}/${agents.length} verified` });
     };
     // The baseline: the same databases read through FerretDB's commands (as before issue 11).
@@ -175,11 +187,13 @@ async function main(): Promise<void> {
     process.stderr.write(`StateManager.replayEvents on ${REPLAY_AGENTS} agents and the long history, both read paths...\n`);
     await replay(`StateManager.replayEvents(id, 1, ${PER_AGENT}) x ${REPLAY_AGENTS}${path}`, b, picked, PER_AGENT, expected);
     await replay(`StateManager.replayEvents(id, 1, ${LONG_EVENTS}) x ${LONG_REPLAYS}, no snapshot${path}`, c, Array<string>(LONG_REPLAYS).fill(longId), LONG_EVENTS, longExpected);
+    await replay(`StateManager.replayEvents(id, 1, ${PER_AGENT}) x ${REPLAY_AGENTS}, 4 at a time${path}`, b, picked, PER_AGENT, expected, 4);
     await replay(`baseline: replayEvents(id, 1, ${PER_AGENT}) x ${REPLAY_AGENTS}${basePath}`, bViaFerretdb, picked, PER_AGENT, expected);
     await replay(`baseline: replayEvents(id, 1, ${LONG_EVENTS}) x ${LONG_REPLAYS}, no snapshot${basePath}`, cViaFerretdb, Array<string>(LONG_REPLAYS).fill(longId), LONG_EVENTS, longExpected);
     const rate = (prefixOf: string): number => rows.find((r) => r.scenario.startsWith(prefixOf))?.eventsPerSec ?? NaN;
     const ratios = {
       replayVsRebuild: rate('StateManager.replayEvents(id, 1, ' + PER_AGENT) / rate('rebuild (reset'),
+      parallelReplayVsRebuild: (rows.find((r) => r.scenario.includes('4 at a time'))?.eventsPerSec ?? NaN) / rate('rebuild (reset'),
       longReplayVsRebuild: rate('StateManager.replayEvents(id, 1, ' + LONG_EVENTS) / rate('rebuild (reset'),
       replayVsBaseline: rate('StateManager.replayEvents(id, 1, ' + PER_AGENT) / rate('baseline: replayEvents(id, 1, ' + PER_AGENT),
       longReplayVsBaseline: rate('StateManager.replayEvents(id, 1, ' + LONG_EVENTS) / rate('baseline: replayEvents(id, 1, ' + LONG_EVENTS),
@@ -196,7 +210,7 @@ async function main(): Promise<void> {
     ]);
     process.stdout.write(`\nreplay: ${AGENTS} agents x ${PER_AGENT} events (corpus states up to 8 KB, Avro), 6 partitions; first projection ${num(total / first.seconds, 0)} events/s\n\n${table}\n\n`);
     process.stdout.write(
-      `ratios (same run): replay/rebuild ${num(ratios.replayVsRebuild, 2)}, long replay/rebuild ${num(ratios.longReplayVsRebuild, 2)}, replay/baseline ${num(ratios.replayVsBaseline, 2)}, long replay/baseline ${num(ratios.longReplayVsBaseline, 2)}\n`,
+      `ratios (same run): replay/rebuild ${num(ratios.replayVsRebuild, 2)}, 4-at-a-time replay/rebuild ${num(ratios.parallelReplayVsRebuild, 2)}, long replay/rebuild ${num(ratios.longReplayVsRebuild, 2)}, replay/baseline ${num(ratios.replayVsBaseline, 2)}, long replay/baseline ${num(ratios.longReplayVsBaseline, 2)}\n`,
     );
     const file = writeResults(quick ? 'replay-quick' : 'replay', {
       agents: AGENTS,
