@@ -58,6 +58,8 @@ interface Row {
   skipped: number;
   seconds: number;
   eventsPerSec: number;
+  /** Replays: the first call's and the median call's milliseconds (a fresh manager's first call pays for a cold start). */
+  callMs?: { first: number; p50: number };
   check: string;
 }
 
@@ -161,6 +163,7 @@ async function main(): Promise<void> {
       let replayed = 0;
       let verified = 0;
       let seconds = 0;
+      const calls: number[] = [];
       const queue = [...agents];
       const wall = performance.now();
       await Promise.all(
@@ -168,7 +171,8 @@ async function main(): Promise<void> {
           for (let id = queue.shift(); id !== undefined; id = queue.shift()) {
             const t0 = performance.now();
             const r = await manager.replayEvents(id, 1, to);
-            seconds += (performance.now() - t0) / 1000;
+            calls.push(performance.now() - t0);
+            seconds += calls.at(-1)! / 1000;
             replayed += r.eventsReplayed;
             if (r.verified && r.errors.length === 0 && r.checksum === want.get(id)?.checksum) verified++;
             else failures.push(`${scenario}: replayEvents ${id}: verified=${r.verified}, ${r.errors.length} errors, checksum ${r.checksum}`);
@@ -177,7 +181,8 @@ async function main(): Promise<void> {
       );
       if (parallel > 1) seconds = (performance.now() - wall) / 1000;
       const folded = snaps.reduce((n, snap) => n + to - (snap?.version ?? 0), 0);
-      rows.push({ scenario, events: replayed, applied: folded, skipped: 0, seconds, eventsPerSec: replayed / seconds, check: `${verified}/${agents.length} verified` });
+      const callMs = { first: calls[0] ?? NaN, p50: [...calls].sort((x, y) => x - y)[Math.floor(calls.length / 2)] ?? NaN };
+      rows.push({ scenario, events: replayed, applied: folded, skipped: 0, seconds, eventsPerSec: replayed / seconds, callMs, check: `${verified}/${agents.length} verified` });
     };
     // The baseline: the same databases read through FerretDB's commands (as before issue 11).
     const bViaFerretdb = await openStore('b', { directReads: false });
@@ -206,6 +211,7 @@ async function main(): Promise<void> {
       { header: 'skipped', value: (r) => r.skipped },
       { header: 'seconds', value: (r) => num(r.seconds, 2) },
       { header: 'events/s', value: (r) => num(r.eventsPerSec, 0) },
+      { header: 'ms/call first, p50', value: (r) => (r.callMs ? `${num(r.callMs.first, 1)}, ${num(r.callMs.p50, 1)}` : '-') },
       { header: 'check', value: (r) => r.check, align: 'left' },
     ]);
     process.stdout.write(`\nreplay: ${AGENTS} agents x ${PER_AGENT} events (corpus states up to 8 KB, Avro), 6 partitions; first projection ${num(total / first.seconds, 0)} events/s\n\n${table}\n\n`);
