@@ -25,7 +25,17 @@ export function readMirrorRow(row: StoredEvent, reader: EventReader): Promise<Re
 /**
  * The projection at `version`: the nearest snapshot at or before it, then the
  * mirrored events after it, each checked by the domain `step` (so every
- * step's checksum is verified: DESIGN.md Invariants 2, 6).
+ * step's checksum is verified: DESIGN.md Invariants 2, 6). Also returns the
+ * `stateChecksum` the mirror records for `version` itself (`recorded`), read
+ * with the others: the events are read from the snapshot's own version on, so
+ * the row of `version` is among them even when the snapshot sits at it.
+ *
+ * Round trips: the snapshot lookup and the events from where the snapshot
+ * policy puts the last snapshot (`snapshotter.policy.everyEvents`; the
+ * manager's policy must match the projector's) are read together, then the
+ * snapshot body is loaded. Only when the snapshot is older than the policy
+ * says (expired, deleted, another policy, none) are the events between read
+ * in a second query.
  * @throws NotFoundError when the agent never reached `version` or history is missing
  */
 export async function projectAt(
@@ -34,13 +44,21 @@ export async function projectAt(
   reader: EventReader,
   instanceId: string,
   version: number,
-): Promise<{ projection: Projection; fromSnapshot: string | null; errors: ReplayError[] }> {
-  const snap = await store.findSnapshot(instanceId, { atOrBeforeVersion: version });
-  let projection: Projection | undefined;
-  if (snap) projection = { version: snap.version, epoch: snap.epoch, state: await snapshotter.load(snap), checksum: snap.stateChecksum };
-  const rows = await store.queryEvents({ instanceId, fromVersion: (projection?.version ?? 0) + 1, toVersion: version });
+): Promise<{ projection: Projection; fromSnapshot: string | null; errors: ReplayError[]; recorded: string | undefined }> {
+  const every = snapshotter.policy.everyEvents;
+  const expected = every > 0 ? version - (version % every) : 0;
+  const [snap, tail] = await Promise.all([store.findSnapshot(instanceId, { atOrBeforeVersion: version }), store.queryEvents({ instanceId, fromVersion: Math.max(1, expected), toVersion: version })]);
+  const base = snap?.version ?? 0;
+  // The snapshot body (blob store) and any events between it and the expected one (store) are independent reads.
+  const [state, head] = await Promise.all([snap ? snapshotter.load(snap) : undefined, base < expected ? store.queryEvents({ instanceId, fromVersion: Math.max(1, base), toVersion: expected - 1 }) : []]);
+  const rows = head.length > 0 ? [...head, ...tail] : tail;
+  let projection: Projection | undefined = snap ? { version: snap.version, epoch: snap.epoch, state: state!, checksum: snap.stateChecksum } : undefined;
   const errors: ReplayError[] = [];
+  let recorded: string | undefined;
   for (const row of rows) {
+    if (row.version === version) recorded = row.stateChecksum;
+    // The snapshot's own version: already in the state it holds.
+    if (row.version <= base) continue;
     const reading = await readMirrorRow(row, reader);
     if (reading.kind === 'tombstone') continue;
     if (reading.kind === 'rejected') {
@@ -55,7 +73,7 @@ export async function projectAt(
   if (!projection || projection.version !== version) {
     throw new NotFoundError(`version ${version} of agent ${instanceId} (history reaches ${projection?.version ?? 0})`);
   }
-  return { projection, fromSnapshot: snap?.snapshotId ?? null, errors };
+  return { projection, fromSnapshot: snap?.snapshotId ?? null, errors, recorded };
 }
 
 /** The version in force at time `t` (the last event at or before it). @throws NotFoundError when the agent did not exist yet */

@@ -27,6 +27,7 @@ export class FerretdbPostgres {
     readonly url: string,
     private readonly database: string,
     private readonly directInserts: boolean,
+    private readonly directReads: boolean,
     /** The store's driver-call wrapper (open check, error mapping). */
     private readonly call: <T>(what: string, fn: () => Promise<T>) => Promise<T>,
     /** Where the probe writes its document (`store_meta`). */
@@ -46,11 +47,50 @@ export class FerretdbPostgres {
   /** Whether rows go to PostgreSQL directly: probed once (a failed probe is asked again). */
   direct(): Promise<boolean> {
     if (!this.directInserts) return Promise.resolve(false);
+    return this.knownForm();
+  }
+
+  /** Whether this FerretDB stores documents in the form ferretdb-rows.ts writes and ferretdb-reads.ts reads: the probe, asked once (again after a failure). */
+  private knownForm(): Promise<boolean> {
     this.rowsDirect ??= this.call('probe FerretDB document rows', () => probeFerretdbRows(this.pool(), this.database, this.probeCollection())).catch((err: unknown) => {
       this.rowsDirect = undefined;
       throw err;
     });
     return this.rowsDirect;
+  }
+
+  /** Whether reads go to PostgreSQL directly (`directReads` and the probe). */
+  readsDirect(): Promise<boolean> {
+    return this.directReads ? this.knownForm() : Promise.resolve(false);
+  }
+
+  /** FerretDB's table of `collection`, looked up once it exists; undefined while it does not. */
+  private async table(collection: string): Promise<string | undefined> {
+    let table = this.tables.get(collection);
+    if (table === undefined) {
+      table = await this.call(`find the ${collection} table`, () => ferretdbTable(this.pool(), this.database, collection));
+      if (table !== undefined) this.tables.set(collection, table);
+    }
+    return table;
+  }
+
+  /**
+   * Runs `read` on FerretDB's table of `collection` when reads go to
+   * PostgreSQL directly (`directReads` and the probe) and the table exists;
+   * undefined otherwise (the caller reads through FerretDB).
+   * @throws AgentStateError AS_UNAVAILABLE when PostgreSQL refuses or cannot be reached
+   */
+  async read<T>(collection: string, what: string, read: (pool: pg.Pool, table: string) => Promise<T>): Promise<T | undefined> {
+    if (!(await this.readsDirect())) return undefined;
+    const table = await this.table(collection);
+    if (table === undefined) return undefined;
+    try {
+      return await read(this.pool(), table);
+    } catch (err) {
+      // The collection was dropped (its table is gone): look it up again next time.
+      if ((err as { code?: unknown }).code === '42P01') this.tables.delete(collection);
+      throw unavailable(`${what} (PostgreSQL under FerretDB)`, err);
+    }
   }
 
   /**
@@ -66,12 +106,8 @@ export class FerretdbPostgres {
     write: (pool: pg.Pool, table: string, rows: string[]) => Promise<number>,
   ): Promise<{ chunks: Array<{ rows: number; written: number }>; rest: D[] } | undefined> {
     if (!(await this.direct())) return undefined;
-    let table = this.tables.get(collection);
-    if (table === undefined) {
-      table = await this.call(`find the ${collection} table`, () => ferretdbTable(this.pool(), this.database, collection));
-      if (table === undefined) return undefined;
-      this.tables.set(collection, table);
-    }
+    const table = await this.table(collection);
+    if (table === undefined) return undefined;
     const rest: D[] = [];
     const rows: string[] = [];
     for (const d of docs) {

@@ -10,6 +10,7 @@ import { Limiter, forEachLimited } from '../../util/limit.js';
 import { insertAbsent, isDuplicateKey } from './insert.js';
 import { insertFerretdbRows, upsertFerretdbRows } from './ferretdb-rows.js';
 import { FerretdbPostgres } from './direct-rows.js';
+import { ferretdbEventRows, ferretdbSnapshotRow } from './ferretdb-reads.js';
 import { STORE_INDEXES } from './indexes.js';
 import { fromEventDoc, fromSnapshotDoc, fromStateDoc, summaryFilter, summaryOf, SUMMARY_PROJECTION, toEventDoc, toSnapshotDoc, toStateDoc, type EventDoc, type SnapshotDoc, type StateDoc } from './documents.js';
 
@@ -37,6 +38,14 @@ export interface MongoStoreOptions extends MongoConnectionOptions {
    * FerretDB. @default true
    */
   directInserts?: boolean;
+  /**
+   * With `ferretdbPostgresUrl`: read the event mirror (`queryEvents`) and
+   * find snapshots (`findSnapshot`) from FerretDB's PostgreSQL tables
+   * directly, the whole filter, order and limit on FerretDB's own indexes
+   * (ferretdb-reads.ts), once the same probe as `directInserts` has shown the
+   * document form; false = always through FerretDB. @default true
+   */
+  directReads?: boolean;
 }
 
 /**
@@ -45,6 +54,11 @@ export interface MongoStoreOptions extends MongoConnectionOptions {
  * rows/s, 100 x 4 in flight ~900, 50 x 8 ~1,070 (issue 11).
  */
 const EVENT_CHUNK = 50;
+/**
+ * What `queryEvents` reads of a mirror row: everything but `eventData` (the
+ * changeset's queryable copy for MongoDB users; the port returns the body).
+ */
+const EVENT_PROJECTION = { eventData: 0 } as const;
 /** Ids per `$in` read. */
 const READ_CHUNK = 200;
 
@@ -96,6 +110,7 @@ export class MongoStore implements StateStore {
         options.ferretdbPostgresUrl,
         database,
         options.directInserts ?? true,
+        options.directReads ?? true,
         (what, fn) => store.call(what, fn),
         () => store.meta() as unknown as Collection<Document>,
       );
@@ -207,6 +222,16 @@ export class MongoStore implements StateStore {
     return (await this.postgres?.direct()) ? 'postgres' : 'ferretdb';
   }
 
+  /**
+   * Where `queryEvents` and `findSnapshot` read: `postgres` (FerretDB's
+   * tables directly, see {@link MongoStoreOptions.directReads}) or `ferretdb`
+   * (its commands, as on any MongoDB-wire server).
+   */
+  async eventReadPath(): Promise<'postgres' | 'ferretdb'> {
+    this.assertOpen();
+    return (await this.postgres?.readsDirect()) ? 'postgres' : 'ferretdb';
+  }
+
   /** One version-guarded replace; true when it wrote. */
   private async writeState(doc: StateDoc): Promise<boolean> {
     const guard: Filter<StateDoc> = { _id: doc._id, version: { $lt: doc.version } };
@@ -297,6 +322,9 @@ export class MongoStore implements StateStore {
 
   async queryEvents(q: EventQuery): Promise<StoredEvent[]> {
     const limit = checkLimit(q.limit, 'queryEvents');
+    this.assertOpen();
+    const direct = await this.postgres?.read('state_events', 'query state_events', (pool, table) => ferretdbEventRows(pool, table, q, limit));
+    if (direct !== undefined) return direct;
     const filter: Filter<EventDoc> = { instanceId: q.instanceId };
     const version: Record<string, number> = {};
     if (q.fromVersion !== undefined) version.$gte = q.fromVersion;
@@ -309,7 +337,7 @@ export class MongoStore implements StateStore {
     if (q.eventTypes !== undefined) filter.eventType = { $in: q.eventTypes };
     const docs = await this.call('query state_events', () =>
       this.events
-        .find(filter)
+        .find(filter, { projection: EVENT_PROJECTION })
         .sort({ version: q.order === 'desc' ? -1 : 1 })
         .limit(limit ?? 0)
         .toArray(),
@@ -333,6 +361,9 @@ export class MongoStore implements StateStore {
   }
 
   async findSnapshot(instanceId: string, q: SnapshotQuery = {}): Promise<SnapshotRecord | undefined> {
+    this.assertOpen();
+    const direct = await this.postgres?.read('state_snapshots', 'read state_snapshots', async (pool, table) => (await ferretdbSnapshotRow(pool, table, instanceId, q)) ?? null);
+    if (direct !== undefined) return direct === null ? undefined : fromSnapshotDoc(direct);
     const filter: Filter<SnapshotDoc> = { instanceId };
     if (q.atOrBeforeVersion !== undefined) filter.version = { $lte: q.atOrBeforeVersion };
     if (q.atOrBeforeTime !== undefined) filter.timestamp = { $lte: new Date(q.atOrBeforeTime) };
