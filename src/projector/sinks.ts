@@ -86,7 +86,7 @@ export class Sinks {
   /** The `state_events` mirror rows of a batch's accepted events (insert-if-absent). */
   async storeEvents(plan: BatchPlan): Promise<void> {
     if (plan.accepted.length === 0) return;
-    const events: StoredEvent[] = plan.accepted.map(({ event, record, body }) => ({
+    const events: StoredEvent[] = plan.accepted.map(({ event, record, body, parts }) => ({
       instanceId: event.instanceId,
       version: event.version,
       epoch: event.writerEpoch,
@@ -97,6 +97,7 @@ export class Sinks {
       position: { partition: record.partition, offset: record.offset },
       body,
       parsed: (event.changesetRef ? { ...event, changeset: queryableChanges(event.changeset) } : event) as unknown as JsonObject,
+      ...(parts ? { parts } : {}),
     }));
     await this.o.store.writeBatch({ states: [], events });
   }
