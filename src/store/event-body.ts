@@ -15,8 +15,8 @@ import { storableString } from './state-fields.js';
  * `"changeset":[]` of `rest` is the event's own key, since canonical JSON
  * sorts keys and the only key before it (`causationId`) is a string or null,
  * in which a quote is always escaped. Each change is written as canonical
- * JSON writes an object of those keys (`newValue`, `oldValue`, `op`, `path`
- * in code-unit order).
+ * JSON writes an object of those keys (`newValue`, `oldBytes`, `oldValue`,
+ * `op`, `path` in code-unit order).
  */
 export interface EventBodyParts {
   rest: string;
@@ -26,25 +26,28 @@ export interface EventBodyParts {
 /**
  * One change as the mirror's query view keeps it (the seed's names): `field`
  * is the path, `changeType` the op, the values canonical JSON text (absent
- * when the op has none).
+ * when the op has none), and `oldBytes` the size of an old value the writer
+ * left out (src/domain/changeset.ts).
  */
 export interface ChangeText {
   field: string;
   changeType: string;
   oldValue?: string;
   newValue?: string;
+  oldBytes?: number;
 }
 
 const EMPTY_CHANGESET = '"changeset":[]';
 
-/** The keys a change may have for its text to be rebuilt exactly (an `oldBytes` or any other key keeps the whole body). */
-const CHANGE_KEYS = new Set(['path', 'op', 'oldValue', 'newValue']);
+/** The keys a change may have for its text to be rebuilt exactly (any other key keeps the whole body). */
+const CHANGE_KEYS = new Set(['path', 'op', 'oldValue', 'newValue', 'oldBytes']);
 
 /**
  * The parts of `event`'s canonical JSON, or undefined when the event is kept
  * whole: a claim-checked changeset (the body keeps the reference, not the
- * changes), a change with another key than path/op/oldValue/newValue, or a
- * path or op that a store might not keep exactly (a NUL or a lone surrogate).
+ * changes), a change with another key than path/op/oldValue/newValue/oldBytes
+ * (or an `oldBytes` that is not a finite number), or a path or op that a store
+ * might not keep exactly (a NUL or a lone surrogate).
  * @throws InvalidInputError when the event is not JSON (as canonicalJson)
  */
 export function splitEventBody(event: StateEvent): EventBodyParts | undefined {
@@ -57,6 +60,10 @@ export function splitEventBody(event: StateEvent): EventBodyParts | undefined {
     const t: ChangeText = { field: c.path, changeType: c.op };
     if (c.oldValue !== undefined) t.oldValue = canonicalJson(c.oldValue);
     if (c.newValue !== undefined) t.newValue = canonicalJson(c.newValue);
+    if (c.oldBytes !== undefined) {
+      if (typeof c.oldBytes !== 'number' || !Number.isFinite(c.oldBytes)) return undefined;
+      t.oldBytes = c.oldBytes;
+    }
     changes.push(t);
   }
   const rest = canonicalJson({ ...event, changeset: [] });
@@ -68,6 +75,7 @@ export function splitEventBody(event: StateEvent): EventBodyParts | undefined {
 function changeText(c: ChangeText): string {
   let s = '{';
   if (c.newValue !== undefined) s += `"newValue":${c.newValue},`;
+  if (c.oldBytes !== undefined) s += `"oldBytes":${JSON.stringify(c.oldBytes)},`;
   if (c.oldValue !== undefined) s += `"oldValue":${c.oldValue},`;
   return `${s}"op":${JSON.stringify(c.changeType)},"path":${JSON.stringify(c.field)}}`;
 }

@@ -143,7 +143,8 @@ export function summaryOf(d: Pick<StateDoc, keyof typeof SUMMARY_PROJECTION>): A
  * One item of the seed's `eventData.changeset`: `field` is our JSON Pointer
  * path, `changeType` our op, and `oldValue`/`newValue` the value's canonical
  * JSON text (a string for every value: `"running"` for a string, `3` for a
- * number, `{"id":"m1"}` for an object), absent when the op has none.
+ * number, `{"id":"m1"}` for an object), absent when the op has none;
+ * `oldBytes` the size of an old value the writer left out of the event.
  *
  * Text, not nested documents: FerretDB 1.24 on PostgreSQL converts every
  * nested field of a document on its own, and the mirror is the projector's
@@ -240,6 +241,7 @@ export function toEventDoc(e: StoredEvent): EventDoc {
         const item: ChangeDoc = { field: str(c.path) ?? '', changeType: str(c.op) ?? '' };
         if (c.oldValue !== undefined) item.oldValue = canonicalJson(c.oldValue);
         if (c.newValue !== undefined) item.newValue = canonicalJson(c.newValue);
+        if (typeof c.oldBytes === 'number') item.oldBytes = c.oldBytes;
         changeset.push(item);
       }
     }

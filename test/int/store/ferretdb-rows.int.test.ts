@@ -57,6 +57,8 @@ function realEvents(id: string, withParts: boolean): StoredEvent[] {
         { path: '/memory/conversation/-', op: 'create', newValue: { id: `m${v}`, content: 'a "quoted" line\nand\ttabs é 😀 \u0000 \ud800', 10: 'integer key', n: v * 1e21 } },
         { path: '/status', op: 'update', oldValue: 'idle', newValue: v % 3 === 0 ? null : 'running' },
         { path: '/memory/conversation/0', op: 'delete', oldValue: [1, 'two', { three: -0 }] },
+        // A before-image the writer left out: its size only (int32 and above).
+        { path: '/memory/big', op: 'delete', oldBytes: v % 2 ? 1032 : 3_000_000_000 + v },
       ],
       metadata: { 'a.b': 'x', $op: '"changeset":[]' },
       stateChecksum: 'c'.repeat(64),

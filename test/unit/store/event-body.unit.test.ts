@@ -74,9 +74,19 @@ describe('splitEventBody / joinEventBody', () => {
     expect(roundTrip(e)).toBe(canonicalJson(e));
   });
 
-  it('keep whole what they cannot rebuild exactly: a claim-checked changeset, an oldBytes, a NUL or lone surrogate in a path or op', () => {
+  it('rebuild a change whose old value the writer left out (oldBytes)', () => {
+    const e = event([
+      { path: '/memory/conversation/0', op: 'delete', oldBytes: 1032 },
+      { path: '/memory/conversation/-', op: 'create', newValue: { id: 'm9' } },
+      { path: '/status', op: 'update', oldValue: 'idle', newValue: 'running', oldBytes: 0 },
+    ]);
+    expect(roundTrip(e)).toBe(canonicalJson(e));
+    expect(splitEventBody(e)?.changes[0]).toEqual({ field: '/memory/conversation/0', changeType: 'delete', oldBytes: 1032 });
+  });
+
+  it('keep whole what they cannot rebuild exactly: a claim-checked changeset, another key, a NUL or lone surrogate in a path or op', () => {
     expect(splitEventBody(event([], { changesetRef: { blobKey: 'changesets/a/x', sha256: 'b'.repeat(64), bytes: 10, changes: 1 } }))).toBeUndefined();
-    expect(splitEventBody(event([{ path: '/a', op: 'delete', oldBytes: 12 }]))).toBeUndefined();
+    expect(splitEventBody(event([{ path: '/a', op: 'delete', other: 12 } as unknown as Change]))).toBeUndefined();
     expect(splitEventBody(event([{ path: '/a\u0000', op: 'create', newValue: 1 }]))).toBeUndefined();
     expect(splitEventBody(event([{ path: '/a\udc00', op: 'create', newValue: 1 }]))).toBeUndefined();
   });
