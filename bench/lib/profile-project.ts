@@ -12,10 +12,10 @@ import { writeFileSync } from 'node:fs';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { RedisCache } from '../../src/cache/redis.js';
 import { Projector } from '../../src/projector/index.js';
-import { MongoConnection, MongoStore } from '../../src/store/mongo/index.js';
+import { MongoStore } from '../../src/store/mongo/index.js';
 import { chatWindowEvents } from './chat-log.js';
 import { appendRoundRobin } from './corpus-log.js';
-import { pipelineBench } from './pipeline.js';
+import { dropDatabases, pipelineBench } from './pipeline.js';
 
 const [agents = '50', perAgent = '200', profilePath] = process.argv.slice(2);
 const { env, stamp, prefix, topics, log, codec, blobs } = await pipelineBench('prof-project');
@@ -48,9 +48,7 @@ process.stdout.write(
   `${JSON.stringify({ events: total, seconds, eventsPerSec: total / seconds, cpuUsPerEvent: (cpu.user + cpu.system) / total, mainThreadBusy: elu.utilization, loopDelayP99Ms: delay.percentile(99) / 1e6 })}\n`,
 );
 await store.close();
-const c = await MongoConnection.connect({ uri: env.mongodbUri, database });
-await c.db.dropDatabase().catch(() => undefined);
-await c.close();
+await dropDatabases(env.mongodbUri, [database]);
 await cache.close();
 await blobs.close();
 await log.close();

@@ -2,7 +2,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Binary } from 'mongodb';
 import { canonicalJson, epoch, instanceId as asInstanceId, version as asVersion, type JsonObject, type StateEvent } from '../../../src/domain/index.js';
-import { splitEventBody } from '../../../src/store/event-body.js';
+import { splitEventBody, storedEvent } from '../../../src/store/event-body.js';
 import { ferretdbTable, probeFerretdbRows } from '../../../src/store/mongo/ferretdb-rows.js';
 import { MongoStore } from '../../../src/store/mongo/index.js';
 import type { StoredEvent } from '../../../src/store/port.js';
@@ -67,19 +67,7 @@ function realEvents(id: string, withParts: boolean): StoredEvent[] {
     };
     const body = Buffer.from(canonicalJson(event), 'utf8');
     const parts = withParts ? splitEventBody(event) : undefined;
-    return {
-      instanceId: id,
-      version: v,
-      epoch: 1,
-      eventId: event.eventId,
-      eventType: event.eventType,
-      timestamp: event.timestamp,
-      stateChecksum: event.stateChecksum,
-      position: { partition: 1, offset: String(100 + v) },
-      body,
-      parsed: event as unknown as JsonObject,
-      ...(parts ? { parts } : {}),
-    };
+    return storedEvent(event, { partition: 1, offset: String(100 + v) }, body, { parsed: event as unknown as JsonObject, ...(parts ? { parts } : {}) });
   });
 }
 

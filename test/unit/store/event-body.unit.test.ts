@@ -39,7 +39,12 @@ describe('splitEventBody / joinEventBody', () => {
   });
 
   it('keep the changes as the query view writes them (path, op, values as canonical JSON text)', () => {
-    const parts = splitEventBody(event([{ path: '/status', op: 'update', oldValue: 'idle', newValue: { b: 1, a: [2, '3'] } }, { path: '/x', op: 'delete', oldValue: 1 }]));
+    const parts = splitEventBody(
+      event([
+        { path: '/status', op: 'update', oldValue: 'idle', newValue: { b: 1, a: [2, '3'] } },
+        { path: '/x', op: 'delete', oldValue: 1 },
+      ]),
+    );
     expect(parts?.changes).toEqual([
       { field: '/status', changeType: 'update', oldValue: '"idle"', newValue: '{"a":[2,"3"],"b":1}' },
       { field: '/x', changeType: 'delete', oldValue: '1' },
@@ -48,17 +53,7 @@ describe('splitEventBody / joinEventBody', () => {
   });
 
   it('rebuild odd values exactly: integer-like keys, escapes, lone surrogates in values, exponents, -0, empty changesets', () => {
-    const odd = [
-      { 10: 'ten', 9: 'nine', b: [{ 2: null }] },
-      'quote " backslash \\ newline \n tab \t \u2028 é 😀',
-      'lone \ud800 surrogate and NUL \u0000 inside a value',
-      1e21,
-      -0,
-      5e-324,
-      [],
-      {},
-      '"changeset":[]',
-    ];
+    const odd = [{ 10: 'ten', 9: 'nine', b: [{ 2: null }] }, 'quote " backslash \\ newline \n tab \t \u2028 é 😀', 'lone \ud800 surrogate and NUL \u0000 inside a value', 1e21, -0, 5e-324, [], {}, '"changeset":[]'];
     for (const v of odd) {
       const e = event([{ path: '/memory/k~1v~0', op: 'create', newValue: v as never }]);
       expect(roundTrip(e)).toBe(canonicalJson(e));
