@@ -170,6 +170,14 @@ if (url !== undefined) {
       expect(read.slice(0, 12)).toEqual(projected.map(({ parsed: _, parts: __, ...e }) => e));
       expect(read.slice(0, 12).map((e) => e.body.toString('utf8'))).toEqual(projected.map((e) => canonicalJson(e.parsed)));
       expect(read[12]).toMatchObject({ version: 13, eventId: old.eventId, body: Buffer.from('{"old":"row"}') });
+      // The same through FerretDB's find (without the direct reads from PostgreSQL).
+      const viaFind = await MongoStore.connect({ uri: env.mongodbUri, database, ferretdbPostgresUrl: url, directReads: false });
+      try {
+        expect(await viaFind.eventReadPath()).toBe('ferretdb');
+        expect(await viaFind.queryEvents({ instanceId: 'lean-direct' })).toEqual(read);
+      } finally {
+        await viaFind.close();
+      }
       for (const agent of ['lean-split', 'lean-ferret']) {
         expect((await direct.queryEvents({ instanceId: agent })).map((e) => e.body.toString('utf8'))).toEqual(realEvents(agent, false).map((e) => e.body.toString('utf8')));
       }
