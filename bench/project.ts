@@ -29,7 +29,7 @@ import type { StackEnv } from '../test/support/env.js';
 import { projectorServiceEnv } from '../test/support/service-env.js';
 import { chatWindowEvents } from './lib/chat-log.js';
 import { appendRoundRobin, corpusEvents } from './lib/corpus-log.js';
-import { intArg, pipelineBench } from './lib/pipeline.js';
+import { dropDatabases, intArg, pipelineBench } from './lib/pipeline.js';
 import { writeResults } from './lib/results.js';
 import { markdownTable, num } from './lib/table.js';
 import { clientCpuSeconds, serverCpuByServer } from './lib/peers/measure.js';
@@ -195,11 +195,7 @@ async function main(): Promise<void> {
   process.stdout.write(`\nprojection: ${AGENTS} agents x ${PER_AGENT} events (${what}, Avro), 6 partitions\n\n${table}\n\n${stageTable}\n\n`);
   process.stdout.write(`results: ${writeResults('project', { workload: WORKLOAD, agents: AGENTS, eventsPerAgent: PER_AGENT, rows, stages })}\n`);
 
-  for (const database of databases) {
-    const c = await MongoConnection.connect({ uri: env.mongodbUri, database });
-    await c.db.dropDatabase().catch(() => undefined);
-    await c.close();
-  }
+  await dropDatabases(env.mongodbUri, databases);
   await cache.close();
   await blobs.close();
   await log.close();

@@ -7,6 +7,7 @@ import { S3BlobStore } from '../../src/blob/s3.js';
 import { RegistryEventCodec } from '../../src/client/index.js';
 import { RegistryCodec } from '../../src/codec/index.js';
 import { KafkaEventLog } from '../../src/log/kafka/index.js';
+import { MongoConnection } from '../../src/store/mongo/index.js';
 import { topicNames, topicSpecs, type TopicNames } from '../../src/log/topics.js';
 import type { StackEnv } from '../../test/support/env.js';
 import { benchStack } from '../stack.js';
@@ -42,4 +43,13 @@ export async function pipelineBench(name: string): Promise<PipelineBench> {
   const blobs = new S3BlobStore({ ...env.s3, prefix });
   await blobs.setup();
   return { env, stamp, prefix, topics, log, codec, blobs };
+}
+
+/** Drops the benchmark's databases (a failed drop is left for the next cleanup). */
+export async function dropDatabases(uri: string, databases: readonly string[]): Promise<void> {
+  for (const database of databases) {
+    const c = await MongoConnection.connect({ uri, database });
+    await c.db.dropDatabase().catch(() => undefined);
+    await c.close();
+  }
 }

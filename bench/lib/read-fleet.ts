@@ -4,7 +4,8 @@
  * events each in `state_events` (~600 B of real prose per event), written to
  * the store directly so the setup costs seconds, not a projector run.
  */
-import { canonicalJson, checksum, initialState, instanceId, stateAsJson } from '../../src/domain/index.js';
+import { canonicalJson, checksum, initialState, instanceId, stateAsJson, type StateEvent } from '../../src/domain/index.js';
+import { storedEvent } from '../../src/store/event-body.js';
 import { loadTextSources, proseSpan, Random } from '../../src/corpus/index.js';
 import { encodeState } from '../../src/codec/state-body.js';
 import type { StateStore, StoredEvent, StoredState } from '../../src/store/port.js';
@@ -59,17 +60,7 @@ export async function writeReadFleet(store: StateStore, agents: number, eventsPe
           replayable: true,
           stateChecksum: `sha256:${v}`,
         };
-        events.push({
-          instanceId: id,
-          version: v,
-          epoch: 1,
-          eventId: event.eventId,
-          eventType: event.eventType,
-          timestamp: event.timestamp,
-          stateChecksum: event.stateChecksum,
-          position: { partition: 0, offset: String(v) },
-          body: Buffer.from(canonicalJson(event), 'utf8'),
-        });
+        events.push(storedEvent(event as unknown as StateEvent, { partition: 0, offset: String(v) }, Buffer.from(canonicalJson(event), 'utf8')));
       }
     }
     await store.writeBatch({ states, events });

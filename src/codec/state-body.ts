@@ -1,4 +1,4 @@
-import { compressState, decompressState, type CompressionAlgorithm } from './compression.js';
+import { compress, decompressState, type CompressionAlgorithm } from './compression.js';
 import { canonicalJson, parseJson, type JsonValue } from '../domain/index.js';
 
 /** How a body is encoded: `none` = canonical JSON UTF-8; otherwise a src/codec compressed frame. */
@@ -34,7 +34,8 @@ export async function encodeState(state: JsonValue, options: BodyOptions = DEFAU
   if (json.length <= options.compressAboveBytes || options.algorithm === 'none') {
     return { encoding: { algorithm: 'none', originalSize: json.length, storedSize: json.length }, bytes: json };
   }
-  const bytes = await compressState(state, options.algorithm);
+  // The canonical JSON made above (compressState would make it again: a second walk of the whole state).
+  const bytes = await compress(json, options.algorithm);
   return { encoding: { algorithm: options.algorithm, originalSize: json.length, storedSize: bytes.length }, bytes };
 }
 

@@ -2,6 +2,7 @@ import type { EventCodec } from '../codec/event-codec.js';
 import { canonicalJson, readEventRecord, step, type StateEvent } from '../domain/index.js';
 import type { StoredRecord } from '../log/port.js';
 import type { Head } from './heads.js';
+import { joinEventBody, splitEventBody, type EventBodyParts } from '../store/event-body.js';
 import type { SnapshotInput, Snapshotter } from '../snapshots/snapshotter.js';
 
 /** A record routed to the DLQ, and why. */
@@ -14,8 +15,12 @@ export interface Rejected {
 
 /** What one batch does, computed before any sink is written. */
 export interface BatchPlan {
-  /** With each event's canonical JSON, made once here for the event mirror (and the byte policy). */
-  accepted: Array<{ event: StateEvent; record: StoredRecord; body: Buffer }>;
+  /**
+   * With each event's canonical JSON, made once here for the event mirror (and
+   * the byte policy), and its parts when it was made from them (the mirror row
+   * keeps the changeset once: src/store/event-body.ts).
+   */
+  accepted: Array<{ event: StateEvent; record: StoredRecord; body: Buffer; parts?: EventBodyParts }>;
   // (`body` of a claim-checked event holds its reference, not the resolved changes.)
   rejected: Rejected[];
   /** Redelivered records already reflected in the store (offset at or before the head's). */
@@ -56,7 +61,9 @@ export async function foldBatch(records: StoredRecord[], headOf: (id: string) =>
     }
     // The mirror keeps a claim-checked event as it is on the log (the reference, not the
     // resolved changes): its readers resolve it through readEventRecord like every reader.
-    const body = Buffer.from(canonicalJson(event.changesetRef ? { ...event, changeset: [] } : event), 'utf8');
+    // The changes' canonical text once, for both the body and the mirror's query view.
+    const parts = event.changesetRef ? undefined : splitEventBody(event);
+    const body = Buffer.from(parts ? joinEventBody(parts.rest, parts.changes) : canonicalJson(event.changesetRef ? { ...event, changeset: [] } : event), 'utf8');
     const next: Head = {
       projection: result.projection,
       position: { partition: record.partition, offset: record.offset },
@@ -68,7 +75,7 @@ export async function foldBatch(records: StoredRecord[], headOf: (id: string) =>
       bytesSinceSnapshot: (head?.bytesSinceSnapshot ?? 0) + body.length + (event.changesetRef?.bytes ?? 0),
     };
     plan.heads.set(id, next);
-    plan.accepted.push({ event, record, body });
+    plan.accepted.push({ event, record, body, ...(parts ? { parts } : {}) });
     const due = snapshotter?.dueAt(event.version);
     const byBytes = snapshotter !== undefined && snapshotter.policy.everyBytes > 0 && next.bytesSinceSnapshot >= snapshotter.policy.everyBytes;
     if (due !== undefined || byBytes) {

@@ -12,6 +12,7 @@ import type { Head } from './heads.js';
 import type { StateTopicValue } from '../log/state-topic.js';
 import { encodeCached, stateCacheKey } from '../cache/state-entry.js';
 import { DLQ_HEADER } from './wire.js';
+import { storedEvent } from '../store/event-body.js';
 
 export interface SinkOptions {
   log: EventLog;
@@ -86,18 +87,12 @@ export class Sinks {
   /** The `state_events` mirror rows of a batch's accepted events (insert-if-absent). */
   async storeEvents(plan: BatchPlan): Promise<void> {
     if (plan.accepted.length === 0) return;
-    const events: StoredEvent[] = plan.accepted.map(({ event, record, body }) => ({
-      instanceId: event.instanceId,
-      version: event.version,
-      epoch: event.writerEpoch,
-      eventId: event.eventId,
-      eventType: event.eventType,
-      timestamp: event.timestamp,
-      stateChecksum: event.stateChecksum,
-      position: { partition: record.partition, offset: record.offset },
-      body,
-      parsed: (event.changesetRef ? { ...event, changeset: queryableChanges(event.changeset) } : event) as unknown as JsonObject,
-    }));
+    const events: StoredEvent[] = plan.accepted.map(({ event, record, body, parts }) =>
+      storedEvent(event, { partition: record.partition, offset: record.offset }, body, {
+        parsed: (event.changesetRef ? { ...event, changeset: queryableChanges(event.changeset) } : event) as unknown as JsonObject,
+        ...(parts ? { parts } : {}),
+      }),
+    );
     await this.o.store.writeBatch({ states: [], events });
   }
 

@@ -16,6 +16,7 @@ import type { StateFields } from './state-fields.js';
 import type { LogPosition } from '../log/port.js';
 import type { JsonObject } from '../domain/json.js';
 import type { BodyEncoding } from '../codec/state-body.js';
+import type { EventBodyParts } from './event-body.js';
 export type { BodyEncoding, LogPosition };
 
 /**
@@ -72,6 +73,8 @@ export interface StoredEvent {
   body: Buffer;
   /** `body` already parsed, when the writer has it: an adapter that needs the fields reads them here instead of parsing `body` again. Never returned by reads. */
   parsed?: JsonObject;
+  /** `body` in parts (event-body.ts), when the writer made it from them: an adapter that keeps the changeset apart from the rest of the body reads them here. Never returned by reads. */
+  parts?: EventBodyParts;
 }
 
 export type SnapshotType = 'full' | 'incremental' | 'checkpoint';

@@ -1,6 +1,8 @@
 import { Binary, type Filter } from 'mongodb';
 import type { CheckedFilter } from '../query.js';
-import { canonicalJson, parseJson, type JsonObject, type JsonValue } from '../../domain/index.js';
+import { canonicalJson, parseJson, type JsonObject, type JsonValue, type StateEvent } from '../../domain/index.js';
+import { DecodeError } from '../../errors.js';
+import { joinEventBody, splitEventBody, type ChangeText, type EventBodyParts } from '../event-body.js';
 import { seedTrigger, type AgentSummary, type BodyEncoding, type LogPosition, type SnapshotRecord, type SnapshotType, type StoredEvent, type StoredState } from '../port.js';
 import { sanitise, type StateFields } from '../state-fields.js';
 import { escapeKeys, unescapeKeys } from './keys.js';
@@ -141,7 +143,8 @@ export function summaryOf(d: Pick<StateDoc, keyof typeof SUMMARY_PROJECTION>): A
  * One item of the seed's `eventData.changeset`: `field` is our JSON Pointer
  * path, `changeType` our op, and `oldValue`/`newValue` the value's canonical
  * JSON text (a string for every value: `"running"` for a string, `3` for a
- * number, `{"id":"m1"}` for an object), absent when the op has none.
+ * number, `{"id":"m1"}` for an object), absent when the op has none;
+ * `oldBytes` the size of an old value the writer left out of the event.
  *
  * Text, not nested documents: FerretDB 1.24 on PostgreSQL converts every
  * nested field of a document on its own, and the mirror is the projector's
@@ -149,21 +152,24 @@ export function summaryOf(d: Pick<StateDoc, keyof typeof SUMMARY_PROJECTION>): A
  * per event) took ~0.56 ms of FerretDB + PostgreSQL CPU a row with nested
  * values, ~0.48 ms as text (issue 11, 5,000 rows, lz4 TOAST). One uniform rule
  * keeps the view unambiguous (an object and a string that looks like one
- * never collide) and needs no key escaping. The exact event stays in `body`.
+ * never collide) and needs no key escaping. Being exact text, it is also the
+ * changeset of the event's exact body (`bodyRest`, below).
  */
-export interface ChangeDoc {
-  field: string;
-  changeType: string;
-  oldValue?: string;
-  newValue?: string;
-}
+export type ChangeDoc = ChangeText;
 
 /**
  * `state_events`: `_id` = `<instanceId>:<version>`, so a redelivered event is
- * the same document. `body` is the event's exact canonical JSON, the copy
- * time travel and checksums use; `eventData` is a query view of it
- * (`changeset` values as JSON text, `metadata` with keys escaped and strings
- * sanitised).
+ * the same document. The event's exact canonical JSON (the copy time travel
+ * and checksums use) is kept once, in one of two forms (docs/store.md):
+ * - `bodyRest`: the canonical JSON with `"changeset":[]`, whose changeset is
+ *   `eventData.changeset` (event-body.ts splices it back): the form written
+ *   since issue 11's leaner rows, for every event whose changes it rebuilds
+ *   exactly;
+ * - `body` (Binary): the whole canonical JSON, for the rest (a claim-checked
+ *   changeset: the reference; a change with `oldBytes`) and in rows written
+ *   before.
+ * `eventData` is the query view (`changeset` values as JSON text, `metadata`
+ * with keys escaped and strings sanitised).
  */
 export interface EventDoc {
   _id: string;
@@ -183,7 +189,8 @@ export interface EventDoc {
   epoch: number;
   stateChecksum: string;
   position: LogPosition;
-  body: Binary;
+  bodyRest?: string;
+  body?: Binary;
 }
 
 export function eventDocId(instanceId: string, version: number): string {
@@ -205,16 +212,38 @@ const str = (v: JsonValue | undefined): string | null => (typeof v === 'string' 
 /** The metadata for the query view: keys escaped, strings sanitised (the body keeps the exact value). */
 const view = (v: JsonValue): JsonValue => escapeKeys(sanitise(v));
 
+/**
+ * The body's parts when the writer did not hand them over: split from the
+ * parsed event and kept only when they rebuild `body` exactly (a body that is
+ * not this event's canonical JSON stays whole).
+ */
+function partsOf(e: StoredEvent, ev: JsonObject): EventBodyParts | undefined {
+  if (ev.changesetRef !== undefined) return undefined;
+  let parts: EventBodyParts | undefined;
+  try {
+    parts = splitEventBody(ev as unknown as StateEvent);
+  } catch {
+    return undefined;
+  }
+  return parts !== undefined && joinEventBody(parts.rest, parts.changes) === e.body.toString('utf8') ? parts : undefined;
+}
+
 export function toEventDoc(e: StoredEvent): EventDoc {
   const ev = e.parsed ?? eventView(e.body);
-  const changeset: ChangeDoc[] = [];
-  if (Array.isArray(ev.changeset)) {
-    for (const c of ev.changeset) {
-      if (c === null || typeof c !== 'object' || Array.isArray(c)) continue;
-      const item: ChangeDoc = { field: str(c.path) ?? '', changeType: str(c.op) ?? '' };
-      if (c.oldValue !== undefined) item.oldValue = canonicalJson(c.oldValue);
-      if (c.newValue !== undefined) item.newValue = canonicalJson(c.newValue);
-      changeset.push(item);
+  const parts = e.parts ?? partsOf(e, ev);
+  let changeset: ChangeDoc[];
+  if (parts !== undefined) changeset = parts.changes;
+  else {
+    changeset = [];
+    if (Array.isArray(ev.changeset)) {
+      for (const c of ev.changeset) {
+        if (c === null || typeof c !== 'object' || Array.isArray(c)) continue;
+        const item: ChangeDoc = { field: str(c.path) ?? '', changeType: str(c.op) ?? '' };
+        if (c.oldValue !== undefined) item.oldValue = canonicalJson(c.oldValue);
+        if (c.newValue !== undefined) item.newValue = canonicalJson(c.newValue);
+        if (typeof c.oldBytes === 'number') item.oldBytes = c.oldBytes;
+        changeset.push(item);
+      }
     }
   }
   return {
@@ -236,8 +265,16 @@ export function toEventDoc(e: StoredEvent): EventDoc {
     epoch: e.epoch,
     stateChecksum: e.stateChecksum,
     position: e.position,
-    body: new Binary(e.body),
+    ...(parts !== undefined ? { bodyRest: parts.rest } : { body: new Binary(e.body) }),
   };
+}
+
+/** The event's exact canonical JSON from either form of row (see {@link EventDoc}). */
+function eventBody(d: EventDoc): Buffer {
+  const whole = bytes(d.body);
+  if (whole !== null) return whole;
+  if (typeof d.bodyRest !== 'string') throw new DecodeError(`stored event ${d._id}`, 'it has neither body nor bodyRest');
+  return Buffer.from(joinEventBody(d.bodyRest, d.eventData.changeset), 'utf8');
 }
 
 export function fromEventDoc(d: EventDoc): StoredEvent {
@@ -250,7 +287,7 @@ export function fromEventDoc(d: EventDoc): StoredEvent {
     timestamp: d.timestamp.getTime(),
     stateChecksum: d.stateChecksum,
     position: d.position,
-    body: bytes(d.body)!,
+    body: eventBody(d),
   };
 }
 

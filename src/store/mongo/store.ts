@@ -55,10 +55,11 @@ export interface MongoStoreOptions extends MongoConnectionOptions {
  */
 const EVENT_CHUNK = 50;
 /**
- * What `queryEvents` reads of a mirror row: everything but `eventData` (the
- * changeset's queryable copy for MongoDB users; the port returns the body).
+ * What `queryEvents` reads of a mirror row: everything but `eventData.metadata`
+ * (the port returns the body, which has it); `eventData.changeset` is read, as
+ * a row written with `bodyRest` keeps its changes only there (documents.ts).
  */
-const EVENT_PROJECTION = { eventData: 0 } as const;
+const EVENT_PROJECTION = { 'eventData.metadata': 0 } as const;
 /** Ids per `$in` read. */
 const READ_CHUNK = 200;
 

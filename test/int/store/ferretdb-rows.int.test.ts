@@ -1,6 +1,8 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { JsonObject } from '../../../src/domain/index.js';
+import { Binary } from 'mongodb';
+import { canonicalJson, epoch, instanceId as asInstanceId, version as asVersion, type JsonObject, type StateEvent } from '../../../src/domain/index.js';
+import { splitEventBody, storedEvent } from '../../../src/store/event-body.js';
 import { ferretdbTable, probeFerretdbRows } from '../../../src/store/mongo/ferretdb-rows.js';
 import { MongoStore } from '../../../src/store/mongo/index.js';
 import type { StoredEvent } from '../../../src/store/port.js';
@@ -34,6 +36,38 @@ function events(instanceId: string): StoredEvent[] {
     };
     // The body stays eventRow's (no agent id in it), so two agents' rows differ only where their ids are.
     return { ...e, parsed: parsed as unknown as JsonObject };
+  });
+}
+
+/** Real events (their body is their canonical JSON), as the projector hands them to the store: with the body's parts when `withParts`. */
+function realEvents(id: string, withParts: boolean): StoredEvent[] {
+  return Array.from({ length: 12 }, (_, i) => {
+    const v = i + 1;
+    const event: StateEvent = {
+      eventId: `${id}-e${v}`,
+      instanceId: asInstanceId(id),
+      version: asVersion(v),
+      writerEpoch: epoch(1),
+      timestamp: 1_760_000_000_000 + v,
+      eventType: 'memory_updated',
+      source: 'rows-test',
+      causationId: v % 2 ? null : '"changeset":[]',
+      correlationId: null,
+      changeset: [
+        { path: '/memory/conversation/-', op: 'create', newValue: { id: `m${v}`, content: 'a "quoted" line\nand\ttabs é 😀 \u0000 \ud800', 10: 'integer key', n: v * 1e21 } },
+        { path: '/status', op: 'update', oldValue: 'idle', newValue: v % 3 === 0 ? null : 'running' },
+        { path: '/memory/conversation/0', op: 'delete', oldValue: [1, 'two', { three: -0 }] },
+        // A before-image the writer left out: its size only (int32 and above).
+        { path: '/memory/big', op: 'delete', oldBytes: v % 2 ? 1032 : 3_000_000_000 + v },
+      ],
+      metadata: { 'a.b': 'x', $op: '"changeset":[]' },
+      stateChecksum: 'c'.repeat(64),
+      replay: null,
+      replayable: v !== 4,
+    };
+    const body = Buffer.from(canonicalJson(event), 'utf8');
+    const parts = withParts ? splitEventBody(event) : undefined;
+    return storedEvent(event, { partition: 1, offset: String(100 + v) }, body, { parsed: event as unknown as JsonObject, ...(parts ? { parts } : {}) });
   });
 }
 
@@ -107,6 +141,48 @@ if (url !== undefined) {
       expect(await direct.writeBatch({ states: [], events: rows })).toMatchObject({ eventsInserted: 0, eventsExisting: 30 });
       expect((await direct.queryEvents({ instanceId: 'rows-again' })).map((e) => e.version)).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
       expect((await direct.counts()).events).toBe(90);
+    });
+
+    it('keeps the changeset of an event once (bodyRest beside the query view), reads back the exact body, and still reads rows holding the whole body', async () => {
+      // The projector's path (parts handed over), another writer's (split from the body and checked), and FerretDB's inserts.
+      const projected = realEvents('lean-direct', true);
+      expect(await direct.writeBatch({ states: [], events: projected })).toMatchObject({ eventsInserted: 12 });
+      expect(await direct.writeBatch({ states: [], events: realEvents('lean-split', false) })).toMatchObject({ eventsInserted: 12 });
+      expect(await viaFerretdb.writeBatch({ states: [], events: realEvents('lean-ferret', true) })).toMatchObject({ eventsInserted: 12 });
+      const table = await ferretdbTable(pool, database, 'state_events');
+      const rows = await pool.query<{ id: string; doc: string }>(`SELECT _jsonb->>'_id' AS id, _jsonb::text AS doc FROM ${table!} WHERE _jsonb->>'instanceId' LIKE 'lean-%'`);
+      const byId = new Map(rows.rows.map((r) => [r.id, r.doc]));
+      for (let v = 1; v <= 12; v++) {
+        const ours = byId.get(`lean-direct:${v}`)!;
+        expect(ours.replaceAll('lean-direct', 'lean-ferret')).toBe(byId.get(`lean-ferret:${v}`));
+        expect(ours.replaceAll('lean-direct', 'lean-split')).toBe(byId.get(`lean-split:${v}`));
+        const doc = JSON.parse(ours) as Record<string, unknown>;
+        expect(doc.body).toBeUndefined();
+        expect(typeof doc.bodyRest).toBe('string');
+      }
+      const coll = direct.connection.db.collection('state_events');
+      // A row as written before (the whole body as Binary, no bodyRest), for the same agent.
+      const old = realEvents('lean-direct', true)[0]!;
+      const oldDoc = { ...(await coll.findOne({ _id: 'lean-direct:1' } as object))!, _id: 'lean-direct:13', version: 13, sequenceNumber: 13, body: new Binary(Buffer.from('{"old":"row"}')) };
+      delete (oldDoc as { bodyRest?: unknown }).bodyRest;
+      await coll.insertOne(oldDoc as never);
+      const read = await direct.queryEvents({ instanceId: 'lean-direct' });
+      expect(read.slice(0, 12)).toEqual(projected.map(({ parsed: _, parts: __, ...e }) => e));
+      expect(read.slice(0, 12).map((e) => e.body.toString('utf8'))).toEqual(projected.map((e) => canonicalJson(e.parsed)));
+      expect(read[12]).toMatchObject({ version: 13, eventId: old.eventId, body: Buffer.from('{"old":"row"}') });
+      // The same through FerretDB's find (without the direct reads from PostgreSQL).
+      const viaFind = await MongoStore.connect({ uri: env.mongodbUri, database, ferretdbPostgresUrl: url, directReads: false });
+      try {
+        expect(await viaFind.eventReadPath()).toBe('ferretdb');
+        expect(await viaFind.queryEvents({ instanceId: 'lean-direct' })).toEqual(read);
+      } finally {
+        await viaFind.close();
+      }
+      for (const agent of ['lean-split', 'lean-ferret']) {
+        expect((await direct.queryEvents({ instanceId: agent })).map((e) => e.body.toString('utf8'))).toEqual(realEvents(agent, false).map((e) => e.body.toString('utf8')));
+      }
+      // The query view is unchanged: the changes' values as canonical JSON text (8 of the 12 events, and the old-form copy of version 1).
+      expect(await coll.countDocuments({ instanceId: 'lean-direct', 'eventData.changeset.newValue': '"running"' })).toBe(9);
     });
 
     it('writes state rows with the version guard: the same documents as FerretDB, an older or equal version never replaces a newer one', async () => {
