@@ -2,8 +2,9 @@ import type { Logger } from 'pino';
 import { checksum, decide, readEventRecord, step, type JsonValue, type Projection, type RejectReason, type StateEvent } from '../domain/index.js';
 import { AgentStateError, ClosedError, UnavailableError } from '../errors.js';
 import { historyGone } from './log-start.js';
+import { newestStateValues } from './head-source.js';
 import type { EventLog, StoredRecord } from '../log/port.js';
-import { parseStateTopicValue, type ClaimCheckedStateValue, type StateTopicValue } from '../log/state-topic.js';
+import type { ClaimCheckedStateValue } from '../log/state-topic.js';
 import type { EventCodec } from '../codec/event-codec.js';
 
 /** The decision the log made about one event, as every replay will make it (DESIGN.md Invariant 3). */
@@ -134,18 +135,8 @@ export class TailReader {
     const parts = await Promise.all(Object.entries(until).map(([p, end]) => this.options.log.read(b.stateTopic, Number(p), from[Number(p)] ?? '0', end)));
     this.stages.stateRead = performance.now() - t;
     t = performance.now();
-    const latest = new Map<string, StateTopicValue>();
-    for (const records of parts) {
-      for (const r of records) {
-        this.counters.bytesRead += (r.value?.length ?? 0) + r.key.length;
-        if (r.value === null) {
-          latest.delete(r.key); // a tombstone: the agent is gone
-          continue;
-        }
-        const v = parseStateTopicValue(r.value);
-        if (v && v.instanceId === r.key && v.version >= (latest.get(r.key)?.version ?? 0)) latest.set(r.key, v);
-      }
-    }
+    const { latest, bytesRead } = newestStateValues(parts);
+    this.counters.bytesRead += bytesRead;
     const fromStart = new Set<number>();
     for (const v of latest.values()) {
       let state: JsonValue;
