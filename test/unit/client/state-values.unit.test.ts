@@ -16,7 +16,10 @@ describe('newestStateValues (the state topic read by both writer views)', () => 
   it('takes per agent the highest version, the later one on a tie, also when a rebuild appended older versions after newer ones', () => {
     const a3 = value('a', 3);
     const a3again = value('a', 3);
-    const parts = [[value('a', 1), value('b', 5), a3, value('a', 2), a3again], [value('c', 1), value('b', 4)]];
+    const parts = [
+      [value('a', 1), value('b', 5), a3, value('a', 2), a3again],
+      [value('c', 1), value('b', 4)],
+    ];
     expect(versions(parts)).toEqual({ a: 3, b: 5, c: 1 });
     expect(newestStateValues(parts).latest.get('a')).toMatchObject({ position: { offset: '3' } });
     expect(newestStateValues(parts).bytesRead).toBe(parts.flat().reduce((n, r) => n + r.value!.length + r.key.length, 0));
