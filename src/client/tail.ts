@@ -105,16 +105,20 @@ export class TailReader {
     const { log, topic } = this.options;
     const t = performance.now();
     const b = this.options.bootstrap;
-    // Independent requests, together: the events topic's bounds, the projector's commits, the state topic's bounds.
-    const [start, committed, stateBounds] = await Promise.all([
-      log.startOffsets(topic),
-      b ? log.committedOffsets(b.projectorGroup, topic).catch(() => ({}) as Record<number, string>) : ({} as Record<number, string>),
-      b ? Promise.all([log.startOffsets(b.stateTopic), log.endOffsets(b.stateTopic)]) : undefined,
-    ]);
+    // The events topic's bounds, together with the projector's commits and then the state topic's bounds. The
+    // state topic's end must be read after the commits (never together): a commit that moved after that end was
+    // read would promise states past it, and the fold would skip events whose states were not read.
+    const bootstrapBounds = async (): Promise<{ committed: Record<number, string>; bounds?: [Record<number, string>, Record<number, string>] }> => {
+      if (!b) return { committed: {} };
+      const committed = await log.committedOffsets(b.projectorGroup, topic).catch(() => ({}) as Record<number, string>);
+      if (Object.keys(committed).length === 0) return { committed };
+      return { committed, bounds: await Promise.all([log.startOffsets(b.stateTopic), log.endOffsets(b.stateTopic)]) };
+    };
+    const [start, { committed, bounds: stateBounds }] = await Promise.all([log.startOffsets(topic), bootstrapBounds()]);
     this.stages.offsets = performance.now() - t;
     for (const [p, o] of Object.entries(start)) this.positions.set(Number(p), BigInt(o));
     const anchored = new Set<number>();
-    if (b && stateBounds && Object.keys(committed).length > 0) await this.bootstrap(b, committed, stateBounds, anchored);
+    if (b && stateBounds) await this.bootstrap(b, committed, stateBounds, anchored);
     // A partition folded from a start past 0 would miss the heads of the history deleted below it.
     for (const [p, o] of this.positions) if (o > 0n && !anchored.has(p)) throw historyGone(topic, p, o, `the agents of partition ${p}`);
     for (const [p, o] of this.positions) this.counters.startOffsets[p] = o.toString();
