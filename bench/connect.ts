@@ -8,17 +8,24 @@
  * Projector.runUntilCaughtUp under the default group `<prefix>projector`; then
  * a writer client acquires 5 % of the agents and updates each once, so the
  * projector lags by a small tail that a bootstrapped connect must fold.
- * Then, alternating, 3 connects of each kind; each is checked against the
+ * Then, alternating, 3 connects of each kind, each after a baseline in the
+ * same round: a bare kafkajs consumer joining a fresh group and reading the
+ * state topic from its start to its end (what any Kafka reader of every
+ * agent's newest state pays); connects are reported as ratios against it,
+ * with where each connect's time went (`viewStats().stages`). Each connect is checked against the
  * expected heads (corpus last version for untouched agents, the writer's head
  * for the tail agents) and against the other kind in the same round (version,
  * epoch, checksum of every agent). The projection itself is checked first
  * (every event applied once, the store's heads at the corpus's last version),
- * with the projector's warnings on stderr. Any mismatch is printed and the
- * process exits 1. Options: --quick, --agents N, --events N (per agent).
+ * with the projector's warnings on stderr. Last, the scoped view: connect,
+ * then acquire every agent (what a runtime owning the whole fleet needs).
+ * Any mismatch is printed and the process exits 1. Options: --quick,
+ * --agents N, --events N (per agent).
  */
 import { pino } from 'pino';
 import { AgentStateClient } from '../src/client/index.js';
 import { MetricsRegistry, Projector } from '../src/projector/index.js';
+import type { KafkaEventLog } from '../src/log/kafka/index.js';
 import { MongoStore } from '../src/store/mongo/index.js';
 import { appendRoundRobin, corpusEvents } from './lib/corpus-log.js';
 import { intArg, pipelineBench } from './lib/pipeline.js';
@@ -39,6 +46,10 @@ interface Row {
   run: number;
   mode: Mode;
   seconds: number;
+  /** The kafkajs consumer baseline of the same round. */
+  baselineSeconds: number;
+  /** Where the connect's time went, ms (undefined for a client that does not report it). */
+  stages: Record<string, number> | undefined;
   bootstrappedHeads: number;
   foldedRecords: number;
   startOffsets: Record<number, string>;
@@ -49,6 +60,7 @@ async function main(): Promise<void> {
   const { env, stamp, prefix, topics, log, codec, blobs } = await pipelineBench('connect');
   const store = await MongoStore.connect({ uri: env.mongodbUri, database: `bench_connect_${stamp}` });
   const rows: Row[] = [];
+  const baselines: Array<{ seconds: number; records: number }> = [];
   const failures: string[] = [];
 
   try {
@@ -92,7 +104,7 @@ async function main(): Promise<void> {
     const before = await log.endOffsets(topics.events);
     // The writer folds the whole log: its heads are the reference for the tail
     // agents, so they must not depend on the bootstrap under test.
-    const writer = await AgentStateClient.connect({ log, codec, topicPrefix: prefix, source: 'bench-connect', tailGroup: `${prefix}tail-writer`, bootstrap: false });
+    const writer = await AgentStateClient.connect({ log, codec, topicPrefix: prefix, source: 'bench-connect', scope: 'fleet', bootstrap: false });
     try {
       await Promise.all(
         tailIds.map(async (id) => {
@@ -109,14 +121,13 @@ async function main(): Promise<void> {
     const tail = Object.entries(after).reduce((n, [p, e]) => n + Number(BigInt(e) - BigInt(before[Number(p)] ?? '0')), 0);
     if (tail !== 2 * tailIds.length) failures.push(`tail: ${tail} records appended, expected ${2 * tailIds.length}`);
 
-    const connect = async (run: number, mode: Mode): Promise<Map<string, Head | undefined>> => {
+    const connect = async (run: number, mode: Mode, baselineSeconds: number): Promise<Map<string, Head | undefined>> => {
       const started = performance.now();
       const client = await AgentStateClient.connect({
         log,
         codec,
         topicPrefix: prefix,
         scope: 'fleet', // every head, to compare the two starts
-        tailGroup: `${prefix}view-${run}-${mode === 'bootstrap' ? 'b' : 'f'}`,
         ...(mode === 'full fold' ? { bootstrap: false as const } : {}),
       });
       const seconds = (performance.now() - started) / 1000;
@@ -133,35 +144,46 @@ async function main(): Promise<void> {
       if (stats.bootstrappedHeads !== wantHeads) diffs.push(`run ${run} ${mode}: ${stats.bootstrappedHeads} heads bootstrapped, expected ${wantHeads}`);
       if (stats.foldedRecords !== wantFolded) diffs.push(`run ${run} ${mode}: ${stats.foldedRecords} records folded, expected ${wantFolded}`);
       failures.push(...diffs);
-      rows.push({ run, mode, seconds, ...stats, check: diffs.length === 0 ? `${AGENTS}/${AGENTS} heads match` : `MISMATCH (${diffs.length})` });
+      rows.push({ run, mode, seconds, baselineSeconds, ...stats, stages: stats.stages, check: diffs.length === 0 ? `${AGENTS}/${AGENTS} heads match` : `MISMATCH (${diffs.length})` });
       return heads;
     };
     for (let run = 1; run <= RUNS; run++) {
-      process.stderr.write(`run ${run}/${RUNS}: connect with bootstrap, then with bootstrap: false...\n`);
-      const boot = await connect(run, 'bootstrap');
-      const full = await connect(run, 'full fold');
+      process.stderr.write(`run ${run}/${RUNS}: kafkajs baseline, connect with bootstrap, then with bootstrap: false...\n`);
+      const base = await kafkajsBaseline(log, topics.state, `${prefix}baseline-${run}`);
+      baselines.push(base);
+      const boot = await connect(run, 'bootstrap', base.seconds);
+      const full = await connect(run, 'full fold', base.seconds);
       failures.push(...compare(`run ${run} bootstrap vs full fold`, boot, full));
     }
 
     // The scoped view (docs/writer.md "Scoped writers"): connecting reads
     // nothing; what its agents need is paid by acquire. Timed once, after the
-    // rounds, since each claim adds an event.
-    process.stderr.write(`scoped: connect, then acquire the ${tailIds.length} tail agents...\n`);
+    // rounds, since each claim adds an event: every agent is acquired.
+    process.stderr.write(`scoped: connect, then acquire all ${ids.length} agents...\n`);
+    const scopedBase = await kafkajsBaseline(log, topics.state, `${prefix}baseline-scoped`);
     let t = performance.now();
     const scoped = await AgentStateClient.connect({ log, codec, topicPrefix: prefix }); // the default scope
     const scopedConnectSeconds = (performance.now() - t) / 1000;
     const readAtConnect = scoped.viewStats().bytesRead ?? 0;
     t = performance.now();
-    const acquired = await Promise.all(tailIds.map((id) => scoped.acquire(id)));
+    const acquired = await Promise.all(ids.map((id) => scoped.acquire(id)));
     const scopedAcquireSeconds = (performance.now() - t) / 1000;
     const scopedStats = scoped.viewStats();
     await scoped.close();
-    tailIds.forEach((id, i) => {
+    ids.forEach((id, i) => {
       const e = expected.get(id)!;
       const a = acquired[i]!;
       if (a.version !== e.version + 1 || a.epoch !== e.epoch + 1) failures.push(`scoped: ${id} acquired at v${a.version}/e${a.epoch}, expected v${e.version + 1}/e${e.epoch + 1}`);
     });
-    const scopedRow = { connectSeconds: scopedConnectSeconds, bytesReadAtConnect: readAtConnect, acquireSeconds: scopedAcquireSeconds, acquired: tailIds.length, ...scopedStats };
+    const scopedRow = {
+      connectSeconds: scopedConnectSeconds,
+      bytesReadAtConnect: readAtConnect,
+      acquireSeconds: scopedAcquireSeconds,
+      acquired: ids.length,
+      baselineSeconds: scopedBase.seconds,
+      vsBaseline: (scopedConnectSeconds + scopedAcquireSeconds) / scopedBase.seconds,
+      ...scopedStats,
+    };
 
     const median = (mode: Mode): number => {
       const s = rows
@@ -170,11 +192,26 @@ async function main(): Promise<void> {
         .sort((a, b) => a - b);
       return s[Math.floor(s.length / 2)]!;
     };
-    const summary = { bootstrapMedianSeconds: median('bootstrap'), fullFoldMedianSeconds: median('full fold'), scoped: scopedRow };
+    const baselineMedianSeconds = baselines.map((b) => b.seconds).sort((a, b) => a - b)[Math.floor(baselines.length / 2)]!;
+    const summary = {
+      bootstrapMedianSeconds: median('bootstrap'),
+      fullFoldMedianSeconds: median('full fold'),
+      baselineMedianSeconds,
+      baselineRecords: baselines[0]?.records,
+      bootstrapVsBaseline: median('bootstrap') / baselineMedianSeconds,
+      scoped: scopedRow,
+    };
+    const stage = (r: Row, k: string): string => (r.stages?.[k] === undefined ? '-' : num(r.stages[k], 0));
     const table = markdownTable(rows, [
       { header: 'run', value: (r) => r.run },
       { header: 'mode', value: (r) => r.mode, align: 'left' },
       { header: 'seconds', value: (r) => num(r.seconds, 2) },
+      { header: 'kafkajs baseline s', value: (r) => num(r.baselineSeconds, 2) },
+      { header: 'vs baseline', value: (r) => `${num(r.seconds / r.baselineSeconds, 2)}x` },
+      { header: 'offsets ms', value: (r) => stage(r, 'offsets') },
+      { header: 'state read ms', value: (r) => stage(r, 'stateRead') },
+      { header: 'heads ms', value: (r) => stage(r, 'heads') },
+      { header: 'fold ms', value: (r) => stage(r, 'fold') },
       { header: 'heads from state topic', value: (r) => r.bootstrappedHeads },
       { header: 'records folded', value: (r) => r.foldedRecords },
       { header: 'check', value: (r) => r.check, align: 'left' },
@@ -184,10 +221,12 @@ async function main(): Promise<void> {
         `projected in ${num(projection.seconds, 0)} s (${projection.applied} applied, ${projection.skipped} redelivered and skipped); ` +
         `tail of ${tail} records (acquire + 1 update on ${tailIds.length} agents) after the projector's commits\n\n${table}\n\n` +
         `median: bootstrap ${num(summary.bootstrapMedianSeconds, 2)} s, full fold ${num(summary.fullFoldMedianSeconds, 2)} s ` +
-        `(${num(summary.fullFoldMedianSeconds / summary.bootstrapMedianSeconds, 1)}x)\n` +
+        `(${num(summary.fullFoldMedianSeconds / summary.bootstrapMedianSeconds, 1)}x); kafkajs baseline ${num(baselineMedianSeconds, 2)} s ` +
+        `(a fresh group reading the ${summary.baselineRecords} records of the state topic): bootstrap ${num(summary.bootstrapVsBaseline, 2)}x the baseline\n` +
         `scope owned: connect ${num(scopedConnectSeconds, 3)} s (${readAtConnect} bytes read), ` +
-        `then acquire of ${tailIds.length} agents ${num(scopedAcquireSeconds, 2)} s (${scopedStats.bootstrappedHeads} heads from the state topic, ` +
-        `${scopedStats.foldedRecords} of their records folded, ${num((scopedStats.bytesRead ?? 0) / 1024, 0)} KB read)\n\n`,
+        `then acquire of ${ids.length} agents ${num(scopedAcquireSeconds, 2)} s (${scopedStats.bootstrappedHeads} heads from the state topic, ` +
+        `${scopedStats.foldedRecords} of their records folded, ${num((scopedStats.bytesRead ?? 0) / 1024, 0)} KB read); ` +
+        `connect + acquire ${num(scopedRow.vsBaseline, 2)}x its baseline (${num(scopedBase.seconds, 2)} s)\n\n`,
     );
     const file = writeResults(quick ? 'connect-quick' : 'connect', {
       agents: AGENTS,
@@ -219,6 +258,42 @@ async function main(): Promise<void> {
         .join('\n')}\n`,
     );
     process.exitCode = 1;
+  }
+}
+
+/**
+ * The baseline: a bare kafkajs consumer (connect, join a fresh group,
+ * subscribe from the beginning) reading `topic` to the end offsets it had
+ * before the clock started; the time to its last record, then it leaves.
+ */
+async function kafkajsBaseline(log: KafkaEventLog, topic: string, group: string): Promise<{ seconds: number; records: number }> {
+  const ends = new Map(
+    Object.entries(await log.endOffsets(topic))
+      .filter(([, e]) => e !== '0')
+      .map(([p, e]) => [Number(p), BigInt(e)]),
+  );
+  const started = performance.now();
+  const consumer = log.kafka.consumer({ groupId: group, maxWaitTimeInMs: 100, allowAutoTopicCreation: false });
+  let records = 0;
+  try {
+    await consumer.connect();
+    await consumer.subscribe({ topics: [topic], fromBeginning: true });
+    await new Promise<void>((resolve, reject) => {
+      if (ends.size === 0) resolve();
+      consumer
+        .run({
+          eachBatch: async ({ batch }) => {
+            records += batch.messages.length;
+            const last = batch.messages.at(-1);
+            if (last && BigInt(last.offset) + 1n >= (ends.get(batch.partition) ?? 0n)) ends.delete(batch.partition);
+            if (ends.size === 0) resolve();
+          },
+        })
+        .catch(reject);
+    });
+    return { seconds: (performance.now() - started) / 1000, records };
+  } finally {
+    await consumer.disconnect();
   }
 }
 

@@ -1,5 +1,4 @@
 import type { AccessRecorder } from '../telemetry/access.js';
-import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import {
   diff,
@@ -108,7 +107,6 @@ export class AgentStateClient {
     } else {
       this.tail = new TailReader({
         ...common,
-        group: options.tailGroup ?? `agentstate-writer-${randomUUID()}`,
         onForeignAccepted: (event) => event.eventType === 'ownership_acquired' && this.fence(event.instanceId, event.writerEpoch),
       });
       const feed = new ClaimFeed(this.log, topics.claims);
@@ -129,10 +127,7 @@ export class AgentStateClient {
    */
   static async connect(options: AgentStateClientOptions): Promise<AgentStateClient> {
     const client = new AgentStateClient(options);
-    if (client.tail) {
-      await client.tail.start();
-      await client.tail.catchUp();
-    }
+    await client.tail?.open();
     return client;
   }
 

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { historyGone } from './log-start.js';
 import { checksum, type JsonValue, type Projection } from '../domain/index.js';
-import type { EventLog } from '../log/port.js';
+import type { EventLog, StoredRecord } from '../log/port.js';
 import { parseStateTopicValue, type StateTopicValue } from '../log/state-topic.js';
 import type { TailBootstrap } from './tail.js';
 
@@ -11,6 +11,64 @@ export interface BaseHead {
   at: bigint;
   /** True when the head came from the state topic. */
   fromStateTopic: boolean;
+}
+
+/**
+ * The newest value of each agent in state-topic records (each partition's
+ * records in offset order): per agent, among its values after its last
+ * tombstone, the one with the highest version (ties: the later one), as the
+ * projector publishes again older versions after a rebuild. Only that value
+ * is parsed: candidates are ranked by the `version` header the projector
+ * writes from the same projection as the body, and a body that is malformed
+ * or disagrees with its header is passed over for the next one. A value
+ * without a usable header is parsed to learn its version. Parsing every
+ * value was most of a fleet connect's CPU (~40,000 values for 2,000 agents
+ * on a topic not yet compacted). `wanted` limits it to those agents.
+ */
+export function newestStateValues(partitions: Iterable<StoredRecord[]>, wanted?: Set<string>): { latest: Map<string, StateTopicValue>; bytesRead: number } {
+  type Candidate = { rank: number; seq: number; record: StoredRecord; parsed?: StateTopicValue };
+  const candidates = new Map<string, Candidate[]>();
+  let bytesRead = 0;
+  let seq = 0;
+  for (const records of partitions) {
+    for (const r of records) {
+      bytesRead += (r.value?.length ?? 0) + r.key.length;
+      if (wanted && !wanted.has(r.key)) continue;
+      if (r.value === null) {
+        candidates.delete(r.key); // a tombstone: the agent is gone
+        continue;
+      }
+      const header = r.headers.version;
+      let rank = header !== undefined && /^\d{1,15}$/.test(header) ? Number(header) : undefined;
+      let parsed: StateTopicValue | undefined;
+      if (rank === undefined) {
+        parsed = usable(r);
+        if (!parsed) continue;
+        rank = parsed.version;
+      }
+      const list = candidates.get(r.key) ?? [];
+      list.push({ rank, seq: seq++, record: r, ...(parsed ? { parsed } : {}) });
+      candidates.set(r.key, list);
+    }
+  }
+  const latest = new Map<string, StateTopicValue>();
+  for (const [key, list] of candidates) {
+    list.sort((a, b) => b.rank - a.rank || b.seq - a.seq);
+    for (const c of list) {
+      const v = c.parsed ?? usable(c.record);
+      if (v && v.version === c.rank) {
+        latest.set(key, v);
+        break;
+      }
+    }
+  }
+  return { latest, bytesRead };
+}
+
+/** The record's value when it is a usable state-topic value of its own key. */
+function usable(r: StoredRecord): StateTopicValue | undefined {
+  const v = parseStateTopicValue(r.value!);
+  return v && v.instanceId === r.key ? v : undefined;
 }
 
 /**
@@ -40,23 +98,13 @@ export async function baseHeads(log: EventLog, eventsTopic: string, ids: string[
     return { bases, bytesRead };
   }
   const wanted = new Set(ids);
-  const latest = new Map<string, StateTopicValue | null>();
   const statePartitions = new Set<number>();
   for (const id of ids) statePartitions.add(await log.partitionFor(bootstrap.stateTopic, id));
   const [from, until] = await Promise.all([log.startOffsets(bootstrap.stateTopic), log.endOffsets(bootstrap.stateTopic)]);
-  for (const p of statePartitions) {
-    for (const r of await log.read(bootstrap.stateTopic, p, from[p] ?? '0', until[p] ?? '0')) {
-      bytesRead += (r.value?.length ?? 0) + r.key.length;
-      if (!wanted.has(r.key)) continue;
-      if (r.value === null) {
-        latest.set(r.key, null); // a tombstone: the agent is gone
-        continue;
-      }
-      const v = parseStateTopicValue(r.value);
-      const prev = latest.get(r.key);
-      if (v && v.instanceId === r.key && v.version >= (prev?.version ?? 0)) latest.set(r.key, v);
-    }
-  }
+  const parts = await Promise.all([...statePartitions].map((p) => log.read(bootstrap.stateTopic, p, from[p] ?? '0', until[p] ?? '0')));
+  const newest = newestStateValues(parts, wanted);
+  const latest = newest.latest;
+  bytesRead += newest.bytesRead;
   for (const id of ids) {
     const p = partitionOf.get(id)!;
     const c = committed[p];

@@ -1,9 +1,10 @@
 import type { Logger } from 'pino';
 import { checksum, decide, readEventRecord, step, type JsonValue, type Projection, type RejectReason, type StateEvent } from '../domain/index.js';
-import { ClosedError, UnavailableError } from '../errors.js';
+import { AgentStateError, ClosedError, UnavailableError } from '../errors.js';
 import { historyGone } from './log-start.js';
-import type { Consumer, EventLog, StoredRecord } from '../log/port.js';
-import { parseStateTopicValue, type ClaimCheckedStateValue, type StateTopicValue } from '../log/state-topic.js';
+import { newestStateValues } from './head-source.js';
+import type { EventLog, StoredRecord } from '../log/port.js';
+import type { ClaimCheckedStateValue } from '../log/state-topic.js';
 import type { EventCodec } from '../codec/event-codec.js';
 
 /** The decision the log made about one event, as every replay will make it (DESIGN.md Invariant 3). */
@@ -23,12 +24,9 @@ export interface TailReaderOptions {
   log: EventLog;
   codec: EventCodec;
   topic: string;
-  group: string;
   logger?: Logger;
-  /** How often to check that the view is moving. @default 5000 */
-  stallCheckMs?: number;
-  /** Restart the consumer when records wait and nothing was folded for this long. @default 10000 */
-  stallAfterMs?: number;
+  /** How long one fetch waits on the log for a record when the view is at the end. @default 200 */
+  fetchWaitMs?: number;
   /** Told of every accepted event of another writer (fencing detection). */
   onForeignAccepted?: (event: StateEvent, projection: Projection) => void;
   /**
@@ -59,6 +57,14 @@ export interface TailStats {
   bytesRead?: number;
   /** Agents whose heads the view keeps (the scoped view). */
   trackedAgents?: number;
+  /**
+   * Where the fleet view's start went, in milliseconds: `offsets` (the
+   * events topic's start offsets, the projector's commits and the state
+   * topic's bounds), `stateRead` (reading the state topic), `heads` (parsing
+   * its values and checking their checksums), `fold` (folding the events
+   * topic from there to its end).
+   */
+  stages?: Record<string, number>;
 }
 
 /**
@@ -75,28 +81,48 @@ export class TailReader {
   private readonly waiters = new Map<string, Waiter>();
   private readonly positions = new Map<number, bigint>();
   private readonly positionWaiters: Array<{ partition: number; offset: bigint; resolve: () => void; reject: (e: unknown) => void }> = [];
-  private consumer: Consumer | undefined;
   private failure: unknown;
-  private watchdog: NodeJS.Timeout | undefined;
-  private progressAt = Date.now();
-  private restarting = false;
-  private generation = 0;
   private stopped = false;
+  /** The fetch loop following the events topic, once started. */
+  private following: Promise<void> | undefined;
+  private readonly stages: Record<string, number> = {};
 
   constructor(private readonly options: TailReaderOptions) {}
 
+  /**
+   * Positions the view (from the projector's outputs when it can), starts
+   * following the events topic, and resolves once the fold has reached the
+   * topic's end as it was when called: the writer is then exactly at the head.
+   */
+  async open(): Promise<void> {
+    await this.start();
+    const t = performance.now();
+    await this.catchUp();
+    this.stages.fold = performance.now() - t;
+  }
+
   async start(): Promise<void> {
     const { log, topic } = this.options;
-    const start = await log.startOffsets(topic);
+    const t = performance.now();
+    const b = this.options.bootstrap;
+    // The events topic's bounds, together with the projector's commits and then the state topic's bounds. The
+    // state topic's end must be read after the commits (never together): a commit that moved after that end was
+    // read would promise states past it, and the fold would skip events whose states were not read.
+    const bootstrapBounds = async (): Promise<{ committed: Record<number, string>; bounds?: [Record<number, string>, Record<number, string>] }> => {
+      if (!b) return { committed: {} };
+      const committed = await log.committedOffsets(b.projectorGroup, topic).catch(() => ({}) as Record<number, string>);
+      if (Object.keys(committed).length === 0) return { committed };
+      return { committed, bounds: await Promise.all([log.startOffsets(b.stateTopic), log.endOffsets(b.stateTopic)]) };
+    };
+    const [start, { committed, bounds: stateBounds }] = await Promise.all([log.startOffsets(topic), bootstrapBounds()]);
+    this.stages.offsets = performance.now() - t;
     for (const [p, o] of Object.entries(start)) this.positions.set(Number(p), BigInt(o));
     const anchored = new Set<number>();
-    if (this.options.bootstrap) await this.bootstrap(this.options.bootstrap, anchored);
+    if (b && stateBounds) await this.bootstrap(b, committed, stateBounds, anchored);
     // A partition folded from a start past 0 would miss the heads of the history deleted below it.
     for (const [p, o] of this.positions) if (o > 0n && !anchored.has(p)) throw historyGone(topic, p, o, `the agents of partition ${p}`);
     for (const [p, o] of this.positions) this.counters.startOffsets[p] = o.toString();
-    await this.subscribe();
-    this.watchdog = setInterval(() => void this.checkProgress(), this.options.stallCheckMs ?? 5000);
-    this.watchdog.unref();
+    this.following = this.follow();
   }
 
   /**
@@ -107,24 +133,14 @@ export class TailReader {
    * highest version wins (after a rebuild, older versions are appended
    * again), and records at or before that value's position are skipped.
    */
-  private async bootstrap(b: TailBootstrap, anchored: Set<number>): Promise<void> {
-    const { log, topic, logger } = this.options;
-    // Commits first: states for everything below them are already on the topic.
-    const committed = await log.committedOffsets(b.projectorGroup, topic).catch(() => ({}) as Record<number, string>);
-    if (Object.keys(committed).length === 0) return;
-    const latest = new Map<string, StateTopicValue>();
-    const [from, until] = await Promise.all([log.startOffsets(b.stateTopic), log.endOffsets(b.stateTopic)]);
-    for (const [p, end] of Object.entries(until)) {
-      for (const r of await log.read(b.stateTopic, Number(p), from[Number(p)] ?? '0', end)) {
-        this.counters.bytesRead += (r.value?.length ?? 0) + r.key.length;
-        if (r.value === null) {
-          latest.delete(r.key); // a tombstone: the agent is gone
-          continue;
-        }
-        const v = parseStateTopicValue(r.value);
-        if (v && v.instanceId === r.key && v.version >= (latest.get(r.key)?.version ?? 0)) latest.set(r.key, v);
-      }
-    }
+  private async bootstrap(b: TailBootstrap, committed: Record<number, string>, [from, until]: [Record<number, string>, Record<number, string>], anchored: Set<number>): Promise<void> {
+    // The commits were read first (together with these bounds): states for everything below them are already on the topic.
+    let t = performance.now();
+    const parts = await Promise.all(Object.entries(until).map(([p, end]) => this.options.log.read(b.stateTopic, Number(p), from[Number(p)] ?? '0', end)));
+    this.stages.stateRead = performance.now() - t;
+    t = performance.now();
+    const { latest, bytesRead } = newestStateValues(parts);
+    this.counters.bytesRead += bytesRead;
     const fromStart = new Set<number>();
     for (const v of latest.values()) {
       let state: JsonValue;
@@ -135,7 +151,7 @@ export class TailReader {
         continue;
       }
       if (checksum(state) !== v.checksum) {
-        logger?.warn({ instanceId: v.instanceId, version: v.version }, 'state topic value does not match its checksum; folding its partition from the start');
+        this.options.logger?.warn({ instanceId: v.instanceId, version: v.version }, 'state topic value does not match its checksum; folding its partition from the start');
         fromStart.add(v.position.partition);
         continue;
       }
@@ -149,66 +165,50 @@ export class TailReader {
       anchored.add(p);
     }
     this.counters.bootstrappedHeads = this.heads.size;
+    this.stages.heads = performance.now() - t;
   }
 
   /** What the start cost, and how much has been folded since. */
   stats(): TailStats {
-    return { ...this.counters, startOffsets: { ...this.counters.startOffsets }, trackedAgents: this.heads.size };
-  }
-
-  /** (Re)starts the consumer exactly at the positions folded so far. */
-  private async subscribe(): Promise<void> {
-    const { log, topic } = this.options;
-    // A restart takes a fresh private group: the stalled consumer's member may
-    // linger in the old one, and a group with members cannot be repositioned.
-    const group = this.generation === 0 ? this.options.group : `${this.options.group}-r${this.generation}`;
-    this.generation++;
-    const offsets = Object.fromEntries([...this.positions].map(([p, o]) => [p, o.toString()]));
-    // A private group positioned explicitly, so no event is missed or folded twice.
-    await log.resetGroup(group, topic, { to: 'offsets', offsets });
-    const consumer = await log.consume({
-      group,
-      topics: [topic],
-      handler: async (batch) => {
-        for (const record of batch.records) {
-          // After a restart, Kafka may hand back records already folded.
-          if (BigInt(record.offset) < (this.positions.get(batch.partition) ?? 0n)) continue;
-          await this.apply(record);
-          this.advance(batch.partition, BigInt(record.offset) + 1n);
-        }
-        this.progressAt = Date.now();
-      },
-    });
-    this.consumer = consumer;
-    void consumer.done.catch((err: unknown) => {
-      if (this.consumer === consumer && !this.restarting) this.fail(err);
-    });
+    return { ...this.counters, startOffsets: { ...this.counters.startOffsets }, trackedAgents: this.heads.size, stages: { ...this.stages } };
   }
 
   /**
-   * A consumer can stall after a broker restart while it waits out kafkajs's
-   * own retries. When records are waiting and nothing was folded for a while,
-   * restart it from the folded positions: writers then get their decisions
-   * instead of hanging (seen in test/e2e/broker-kill.e2e.test.ts).
+   * Follows the events topic from the positions folded so far with plain
+   * fetches of every partition (no consumer group: nothing to join, position
+   * or rebalance). A failed fetch is retried after a pause while the error is
+   * retryable (a broker restart, a moved leader); any other error fails the
+   * view, and every write waiting on it.
    */
-  private async checkProgress(): Promise<void> {
-    if (this.restarting || this.failure !== undefined || this.stopped) return;
-    if (this.waiters.size === 0 && this.positionWaiters.length === 0) return;
-    if (Date.now() - this.progressAt < (this.options.stallAfterMs ?? 10_000)) return;
-    const end = await this.options.log.endOffsets(this.options.topic).catch(() => undefined);
-    if (!end || !Object.entries(end).some(([p, o]) => BigInt(o) > (this.positions.get(Number(p)) ?? 0n))) return;
-    this.restarting = true;
-    try {
-      this.options.logger?.warn({ topic: this.options.topic }, 'writer log view stalled; restarting its consumer');
-      const old = this.consumer;
-      // Do not wait for a stalled consumer to leave; it is told to stop and dropped.
-      void old?.stop().catch(() => undefined);
-      await this.subscribe();
-      this.progressAt = Date.now();
-    } catch (err) {
-      this.options.logger?.warn({ err }, 'restarting the writer log view failed; will retry');
-    } finally {
-      this.restarting = false;
+  private async follow(): Promise<void> {
+    const { log, topic, logger } = this.options;
+    const wait = this.options.fetchWaitMs ?? 200;
+    let failures = 0;
+    while (!this.stopped) {
+      let got;
+      try {
+        got = await log.fetch(topic, Object.fromEntries([...this.positions].map(([p, o]) => [p, o.toString()])), wait);
+        failures = 0;
+      } catch (err) {
+        if (this.stopped) return;
+        if (!(err instanceof AgentStateError && err.retryable)) return this.fail(err);
+        failures++;
+        if (failures === 1 || failures % 20 === 0) logger?.warn({ err, topic, failures }, "the writer's view of the log could not fetch; retrying");
+        await new Promise((resolve) => setTimeout(resolve, Math.min(1000, 25 * 2 ** Math.min(failures, 6))));
+        continue;
+      }
+      if (this.stopped) return;
+      try {
+        for (const record of got.records) {
+          if (BigInt(record.offset) < (this.positions.get(record.partition) ?? 0n)) continue;
+          await this.apply(record);
+          this.advance(record.partition, BigInt(record.offset) + 1n);
+        }
+      } catch (err) {
+        // A record the fold cannot apply (the codec failed): the view is no longer exact.
+        return this.fail(err);
+      }
+      for (const [p, o] of Object.entries(got.next)) if (BigInt(o) > (this.positions.get(Number(p)) ?? 0n)) this.advance(Number(p), BigInt(o));
     }
   }
 
@@ -243,8 +243,11 @@ export class TailReader {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    clearInterval(this.watchdog);
-    await this.consumer?.stop();
+    // The fetch in flight ends within its wait; a broker that does not answer is not waited for.
+    let timer: NodeJS.Timeout | undefined;
+    const bound = new Promise<void>((resolve) => (timer = setTimeout(resolve, 2 * (this.options.fetchWaitMs ?? 200) + 100)));
+    await Promise.race([this.following, bound]);
+    clearTimeout(timer);
     this.fail(new ClosedError('the writer client'));
   }
 

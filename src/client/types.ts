@@ -16,8 +16,6 @@ export interface AgentStateClientOptions {
   topicPrefix?: string;
   /** Written into every event's `source`. @default 'agentstate-client' */
   source?: string;
-  /** Consumer group of this client's view of the log. @default a unique name per client */
-  tailGroup?: string;
   /** How long a write waits for the log's decision before failing with an unknown outcome. @default 60000 */
   decisionTimeoutMs?: number;
   /** Names this process in heartbeats. @default `<hostname>:<pid>` */

@@ -114,6 +114,13 @@ export interface ConsumeOptions {
   partitionsConcurrently?: number;
 }
 
+/** What one {@link EventLog.fetch} got. */
+export interface FetchResult {
+  records: StoredRecord[];
+  /** Per requested partition, the offset to fetch from next (unchanged when nothing was there). */
+  next: Record<number, string>;
+}
+
 /** A running consumer. `done` settles when it stops (rejects if the handler threw). */
 export interface Consumer {
   readonly done: Promise<void>;
@@ -156,6 +163,17 @@ export interface EventLog {
    * without a consumer group. Used to catch up a writer to the head.
    */
   read(topic: string, partition: number, fromOffset: string, untilOffset: string): Promise<StoredRecord[]>;
+  /**
+   * Follows partitions without a consumer group (assign and seek): returns
+   * the records at or after each given partition's offset, per partition in
+   * offset order (possibly only a first part of what is there), and where to
+   * continue from (past records returned, control records and compacted
+   * gaps). When nothing is there yet, waits up to `maxWaitMs` for a record
+   * and returns none if none came. No join, no rebalance, no commits: what a
+   * reader that keeps its own positions (the writer's fleet view) follows
+   * the log with.
+   */
+  fetch(topic: string, from: Record<number, string>, maxWaitMs: number): Promise<FetchResult>;
   consume(options: ConsumeOptions): Promise<Consumer>;
   /** Committed next offsets of a group on a topic (absent partitions have none). */
   committedOffsets(group: string, topic: string): Promise<Record<number, string>>;

@@ -55,7 +55,7 @@ export interface OpenAgentStateOptions {
    */
   accessReportMs?: number;
   /** Writer options (source, nodeId, lingerMs, decisionTimeoutMs). */
-  client?: Pick<AgentStateClientOptions, 'source' | 'nodeId' | 'lingerMs' | 'decisionTimeoutMs' | 'tailGroup' | 'maxEventBytes' | 'changesets'>;
+  client?: Pick<AgentStateClientOptions, 'source' | 'nodeId' | 'lingerMs' | 'decisionTimeoutMs' | 'maxEventBytes' | 'changesets'>;
   logger?: Logger;
 }
 

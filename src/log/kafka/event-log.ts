@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { ClosedError, ConflictError, NotFoundError, UnavailableError } from '../../errors.js';
 import { kafkaCall } from './errors.js';
 import { checkConsumeOptions } from '../consume-options.js';
-import type { AppendResult, ConsumeOptions, Consumer, EventLog, LogRecord, ResetTarget, StoredRecord, TopicCheck, TopicDescription, TopicSpec } from '../port.js';
+import type { AppendResult, ConsumeOptions, Consumer, EventLog, FetchResult, LogRecord, ResetTarget, StoredRecord, TopicCheck, TopicDescription, TopicSpec } from '../port.js';
 import { createKafka, type KafkaConnectionOptions } from './connection.js';
 import { PartitionReader } from './partition-reader.js';
 import { checkTopic, createSpec, describeTopics } from './topics.js';
@@ -270,6 +270,11 @@ export class KafkaEventLog implements EventLog {
   read(topic: string, partition: number, fromOffset: string, untilOffset: string): Promise<StoredRecord[]> {
     if (this.closed) return Promise.reject(new ClosedError('the Kafka event log'));
     return kafkaCall(`read ${topic}/${partition}`, () => this.reader.read(topic, partition, fromOffset, untilOffset));
+  }
+
+  fetch(topic: string, from: Record<number, string>, maxWaitMs: number): Promise<FetchResult> {
+    if (this.closed) return Promise.reject(new ClosedError('the Kafka event log'));
+    return kafkaCall(`fetch ${topic}`, () => this.reader.fetch(topic, from, maxWaitMs));
   }
 
   async consume(options: ConsumeOptions): Promise<Consumer> {

@@ -1,5 +1,5 @@
 import type { Kafka } from 'kafkajs';
-import type { StoredRecord } from '../port.js';
+import type { FetchResult, StoredRecord } from '../port.js';
 
 /**
  * Reads an offset range of one partition with plain Fetch requests, without a
@@ -149,6 +149,58 @@ export class PartitionReader {
       }
     }
     return out;
+  }
+
+  /**
+   * One Fetch per partition leader for all the given partitions, each from
+   * its offset, waiting up to `maxWaitMs` on the broker for a first record
+   * (Kafka's long poll: the answer comes as soon as one is there). A
+   * partition the broker answers with an error is retried by the caller
+   * after fresh metadata (a moved leader), like a failed read.
+   */
+  async fetch(topic: string, from: Record<number, string>, maxWaitMs: number): Promise<FetchResult> {
+    const next: Record<number, string> = { ...from };
+    const records: StoredRecord[] = [];
+    const partitions = Object.keys(from).map(Number);
+    if (partitions.length === 0) return { records, next };
+    const cluster = await this.connect();
+    await cluster.addTargetTopic(topic);
+    const leaders = cluster.findLeaderForPartitions(topic, partitions);
+    const led = new Set(Object.values(leaders).flat());
+    const failed: string[] = partitions.filter((p) => !led.has(p)).map((p) => `${p}: no leader`);
+    await Promise.all(
+      Object.entries(leaders).map(async ([nodeId, parts]) => {
+        const broker = await cluster.findBroker({ nodeId });
+        const response = await broker.fetch({
+          replicaId: -1,
+          isolationLevel: READ_COMMITTED,
+          maxWaitTime: maxWaitMs,
+          minBytes: 1,
+          maxBytes: MAX_BYTES,
+          topics: [{ topic, partitions: parts.map((partition) => ({ partition, fetchOffset: from[partition]!, maxBytes: MAX_BYTES })) }],
+        });
+        for (const data of response.responses[0]?.partitions ?? []) {
+          if (data.errorCode !== 0) {
+            failed.push(`${data.partition}: Kafka error code ${data.errorCode}`);
+            continue;
+          }
+          let at = BigInt(from[data.partition]!);
+          for (const m of data.messages) {
+            const offset = BigInt(m.offset);
+            if (offset < at) continue;
+            if (!m.isControlRecord) records.push(toStored(topic, data.partition, m));
+            at = offset + 1n;
+          }
+          next[data.partition] = at.toString();
+        }
+      }),
+    );
+    if (failed.length > 0 && records.length === 0) {
+      // NOT_LEADER, UNKNOWN_TOPIC_OR_PARTITION, a leader being elected: the next attempt uses fresh metadata.
+      await cluster.refreshMetadata().catch(() => undefined);
+      throw Object.assign(new Error(`fetch of ${topic} failed for partitions ${failed.join(', ')}`), { retriable: true });
+    }
+    return { records, next };
   }
 
   async close(): Promise<void> {

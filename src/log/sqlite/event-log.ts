@@ -2,13 +2,16 @@ import type Database from 'better-sqlite3';
 import { checkConsumeOptions } from '../consume-options.js';
 import { ClosedError, ConfigError, ConflictError, InvalidInputError, NotFoundError } from '../../errors.js';
 import { kafkaPartition } from '../partitioner.js';
-import type { AppendResult, ConsumeOptions, Consumer, EventLog, LogRecord, ResetTarget, StoredRecord, TopicCheck, TopicDescription, TopicSpec } from '../port.js';
+import type { AppendResult, ConsumeOptions, Consumer, EventLog, FetchResult, LogRecord, ResetTarget, StoredRecord, TopicCheck, TopicDescription, TopicSpec } from '../port.js';
 import { applyRetention, compactTopic, deleteBefore, offsetsAtTime, type CompactionResult } from './compaction.js';
 import { SqliteConsumer } from './consumer.js';
 import { GroupMembership } from './members.js';
 import { offsetString, parseOffset } from './offsets.js';
 import { openLogDatabase } from './schema.js';
 import { LogTables, type TopicRow } from './tables.js';
+
+/** Records one fetch returns per partition, at most (the rest comes with the next fetch). */
+const FETCH_MAX_RECORDS = 1000;
 
 export interface SqliteEventLogOptions {
   /** Database file (created if missing), or `':memory:'` for tests. */
@@ -134,6 +137,32 @@ export class SqliteEventLog implements EventLog {
     if (until <= from) return [];
     // Offsets are contiguous, so the range holds at most until - from records.
     return this.tables.read(t, partition, from, until, Number(until - from > 1_000_000_000n ? 1_000_000_000n : until - from));
+  }
+
+  async fetch(topic: string, from: Record<number, string>, maxWaitMs: number): Promise<FetchResult> {
+    this.open();
+    const t = this.tables.topic(topic);
+    const positions = Object.entries(from).map(([p, o]) => {
+      checkPartition(t, Number(p));
+      return [Number(p), parseOffset(o, 'from offset')] as const;
+    });
+    const take = (): FetchResult => {
+      const records: StoredRecord[] = [];
+      const next: Record<number, string> = { ...from };
+      for (const [p, at] of positions) {
+        const end = this.tables.endOffset(t, p);
+        if (end <= at) continue;
+        const got = this.tables.read(t, p, at, end, FETCH_MAX_RECORDS);
+        records.push(...got);
+        // Past the records returned, or past a compacted gap up to the end.
+        next[p] = got.length > 0 ? offsetString(BigInt(got.at(-1)!.offset) + 1n) : offsetString(end);
+      }
+      return { records, next };
+    };
+    const first = take();
+    if (first.records.length > 0 || maxWaitMs <= 0) return first;
+    await this.waitForAppend(maxWaitMs, new AbortController().signal);
+    return this.closed ? first : take();
   }
 
   async identity(): Promise<string> {

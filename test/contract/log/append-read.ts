@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { expect, it } from 'vitest';
 import { kafkaPartition } from '../../../src/log/partitioner.js';
+import type { StoredRecord } from '../../../src/log/port.js';
 import { byPartition, rec, type LogContext } from './helpers.js';
 
 /** Appending, partitioning, offsets and reads without a consumer group. */
@@ -68,6 +69,48 @@ export function appendAndReadContract(ctx: LogContext): void {
     expect(middle.map((r) => r.value!.toString())).toEqual(['v3', 'v4', 'v5', 'v6']);
     expect(await ctx.log().read(topic, 0, '5', '5')).toEqual([]);
     expect((await ctx.log().read(topic, 0, '9', '10')).map((r) => r.offset)).toEqual(['9']);
+  });
+
+  it('fetches onward from given offsets of several partitions without a group, and waits at the end for the next record', async () => {
+    const topic = await ctx.topic({ partitions: 3 });
+    const keys = ['a', 'b', 'c', 'd', 'e', 'f'];
+    await ctx.log().append(
+      topic,
+      keys.flatMap((k) => [rec(k, `${k}0`), rec(k, `${k}1`)]),
+    );
+    const ends = await ctx.log().endOffsets(topic);
+    // An adapter may return a first part of what is there: fetch until every partition is at its end.
+    let from: Record<number, string> = { 0: '0', 1: '0', 2: '0' };
+    const got: StoredRecord[] = [];
+    while (Object.entries(ends).some(([p, e]) => from[Number(p)] !== e)) {
+      const r = await ctx.log().fetch(topic, from, 0);
+      expect(r.records.length).toBeGreaterThan(0);
+      got.push(...r.records);
+      from = r.next;
+    }
+    expect(from).toEqual(ends);
+    for (let p = 0; p < 3; p++) {
+      const mine = got.filter((r) => r.partition === p);
+      expect(mine.map((r) => r.offset)).toEqual(mine.map((_, i) => String(i)));
+      for (const key of keys.filter((k) => kafkaPartition(k, 3) === p)) {
+        expect(mine.filter((r) => r.key === key).map((r) => r.value!.toString())).toEqual([`${key}0`, `${key}1`]);
+      }
+    }
+    // From the middle of one partition only: that partition's rest, nothing of the others.
+    const some = got.find((r) => r.offset === '1')!;
+    const rest = await ctx.log().fetch(topic, { [some.partition]: '1' }, 0);
+    expect(rest.records.map((r) => [r.partition, r.offset])).toEqual(got.filter((r) => r.partition === some.partition && r.offset !== '0').map((r) => [r.partition, r.offset]));
+    // At the end, a fetch waits for the next record: started before the append, it returns that record.
+    const waiting = ctx.log().fetch(topic, ends, 20_000);
+    const [appended] = await ctx.log().append(topic, [rec('a', 'late')]);
+    const late = await waiting;
+    expect(late.records.map((r) => r.value!.toString())).toEqual(['late']);
+    expect(late.next[appended!.partition]).toBe(String(BigInt(appended!.offset) + 1n));
+    // With nothing to come, it returns nothing once the wait is over and leaves the offsets as they were.
+    const after = { ...ends, [appended!.partition]: late.next[appended!.partition]! };
+    const idle = await ctx.log().fetch(topic, after, 50);
+    expect(idle.records).toEqual([]);
+    expect(idle.next).toEqual(after);
   });
 
   it('reports end offsets of an empty topic as 0 and moves only the partitions written to', async () => {
