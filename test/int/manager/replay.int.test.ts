@@ -9,6 +9,7 @@ import { fold, type JsonObject, type StateEvent } from '../../../src/domain/inde
 import { NotFoundError } from '../../../src/errors.js';
 import { StateManager } from '../../../src/manager/index.js';
 import { MongoStore, type MongoStoreOptions } from '../../../src/store/mongo/index.js';
+import { storedEvent } from '../../../src/store/event-body.js';
 import type { EventQuery, SnapshotQuery, StoredEvent } from '../../../src/store/port.js';
 import { stackEnv, uniqueName } from '../../support/env.js';
 
@@ -16,18 +17,7 @@ const codec = new JsonEventCodec();
 
 /** The mirror row the projector writes for an accepted event (sinks.ts). */
 async function mirrorRow(event: StateEvent, offset: number): Promise<StoredEvent> {
-  return {
-    instanceId: event.instanceId,
-    version: event.version,
-    epoch: event.writerEpoch,
-    eventId: event.eventId,
-    eventType: event.eventType,
-    timestamp: event.timestamp,
-    stateChecksum: event.stateChecksum,
-    position: { partition: 1, offset: String(offset) },
-    body: await codec.encode(event),
-    parsed: event as unknown as JsonObject,
-  };
+  return storedEvent(event, { partition: 1, offset: String(offset) }, await codec.encode(event), { parsed: event as unknown as JsonObject });
 }
 
 /**
