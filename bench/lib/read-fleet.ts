@@ -5,7 +5,7 @@
  * the store directly so the setup costs seconds, not a projector run.
  */
 import { canonicalJson, checksum, initialState, instanceId, stateAsJson, type StateEvent } from '../../src/domain/index.js';
-import { storedEvent } from '../../src/store/event-body.js';
+import { storedEvent } from '../../src/store/stored-event.js';
 import { loadTextSources, proseSpan, Random } from '../../src/corpus/index.js';
 import { encodeState } from '../../src/codec/state-body.js';
 import type { StateStore, StoredEvent, StoredState } from '../../src/store/port.js';

@@ -2,8 +2,17 @@ import type { Logger } from 'pino';
 import { historyGone } from './log-start.js';
 import { checksum, type JsonValue, type Projection } from '../domain/index.js';
 import type { EventLog, StoredRecord } from '../log/port.js';
-import { parseStateTopicValue, type StateTopicValue } from '../log/state-topic.js';
-import type { TailBootstrap } from './tail.js';
+import { parseStateTopicValue, type ClaimCheckedStateValue, type StateTopicValue } from '../log/state-topic.js';
+
+/** Where a client's heads start: the projector's state topic and its position on the events topic. */
+export interface TailBootstrap {
+  /** The compacted state topic the projector publishes (it must publish it: the default). */
+  stateTopic: string;
+  /** The projector's consumer group on the events topic. */
+  projectorGroup: string;
+  /** Fetches a claim-checked (large) state; without it, such an agent's partition is folded from the start. */
+  resolveClaimCheck?: (value: ClaimCheckedStateValue) => Promise<JsonValue>;
+}
 
 /** Where an agent's exact fold starts: a head (or none) that reflects every record below `at`. */
 export interface BaseHead {

@@ -2,10 +2,11 @@ import type { Logger } from 'pino';
 import { checksum, decide, readEventRecord, step, type JsonValue, type Projection, type RejectReason, type StateEvent } from '../domain/index.js';
 import { AgentStateError, ClosedError, UnavailableError } from '../errors.js';
 import { historyGone } from './log-start.js';
-import { newestStateValues } from './head-source.js';
+import { newestStateValues, type TailBootstrap } from './head-source.js';
 import type { EventLog, StoredRecord } from '../log/port.js';
-import type { ClaimCheckedStateValue } from '../log/state-topic.js';
 import type { EventCodec } from '../codec/event-codec.js';
+
+export type { TailBootstrap };
 
 /** The decision the log made about one event, as every replay will make it (DESIGN.md Invariant 3). */
 export type Outcome = { accept: true; projection: Projection } | { accept: false; reason: RejectReason; detail?: string };
@@ -36,15 +37,6 @@ export interface TailReaderOptions {
    * everything (a log no projector has processed yet).
    */
   bootstrap?: TailBootstrap;
-}
-
-export interface TailBootstrap {
-  /** The compacted state topic the projector publishes (it must publish it: the default). */
-  stateTopic: string;
-  /** The projector's consumer group on the events topic. */
-  projectorGroup: string;
-  /** Fetches a claim-checked (large) state; without it, such an agent's partition is folded from the start. */
-  resolveClaimCheck?: (value: ClaimCheckedStateValue) => Promise<JsonValue>;
 }
 
 /** What a start cost: how many heads came from the state topic and how many event records were folded. */

@@ -12,7 +12,7 @@ import type { Head } from './heads.js';
 import type { StateTopicValue } from '../log/state-topic.js';
 import { encodeCached, stateCacheKey } from '../cache/state-entry.js';
 import { DLQ_HEADER } from './wire.js';
-import { storedEvent } from '../store/event-body.js';
+import { storedEvent } from '../store/stored-event.js';
 
 export interface SinkOptions {
   log: EventLog;

@@ -1,7 +1,5 @@
 import { canonicalJson, type StateEvent } from '../domain/index.js';
 import { DecodeError } from '../errors.js';
-import type { LogPosition } from '../log/port.js';
-import type { StoredEvent } from './port.js';
 import { storableString } from './state-fields.js';
 
 /**
@@ -91,23 +89,4 @@ export function joinEventBody(rest: string, changes: readonly ChangeText[]): str
   if (at < 0) throw new DecodeError('stored event', 'its body rest holds no "changeset":[]');
   const end = at + EMPTY_CHANGESET.length - 1;
   return `${rest.slice(0, end)}${changes.map(changeText).join(',')}${rest.slice(end)}`;
-}
-
-/**
- * The mirror's record of an accepted event read at `position`, with its exact
- * canonical JSON `body`, and `parsed` / `parts` when the writer has them.
- */
-export function storedEvent(event: StateEvent, position: LogPosition, body: Buffer, extra: Pick<StoredEvent, 'parsed' | 'parts'> = {}): StoredEvent {
-  return {
-    instanceId: event.instanceId,
-    version: event.version,
-    epoch: event.writerEpoch,
-    eventId: event.eventId,
-    eventType: event.eventType,
-    timestamp: event.timestamp,
-    stateChecksum: event.stateChecksum,
-    position,
-    body,
-    ...extra,
-  };
 }

@@ -9,7 +9,7 @@ import { fold, type JsonObject, type StateEvent } from '../../../src/domain/inde
 import { NotFoundError } from '../../../src/errors.js';
 import { StateManager } from '../../../src/manager/index.js';
 import { MongoStore, type MongoStoreOptions } from '../../../src/store/mongo/index.js';
-import { storedEvent } from '../../../src/store/event-body.js';
+import { storedEvent } from '../../../src/store/stored-event.js';
 import type { EventQuery, SnapshotQuery, StoredEvent } from '../../../src/store/port.js';
 import { stackEnv, uniqueName } from '../../support/env.js';
 
