@@ -44,6 +44,16 @@ export interface StateHead {
 }
 
 /**
+ * Whether avsc's `long` carries `v` exactly. Its default long type works on
+ * JavaScript numbers and accepts only integers in [-2^52, 2^52] (beyond, it
+ * refuses to write, or zigzag-decodes another number); such a value, like any
+ * non-integer, -0 or non-number, stays in the extensions as JSON instead.
+ */
+function exactAvroLong(v: unknown): v is number {
+  return Number.isInteger(v) && Math.abs(v as number) <= 2 ** 52 && !Object.is(v, -0);
+}
+
+/**
  * State → `AgentState` record, losslessly: decoding gives back a state with
  * the same canonical JSON, so its checksum re-verifies (DESIGN.md Invariant 6).
  * With `claimCheck`, the sections are left out and the blob holds the state.
@@ -63,7 +73,7 @@ export function stateToWire(state: JsonObject, head: StateHead, claimCheck: Clai
   const status = typedString('status');
   const agentType = typedString('agentType');
   let createdAt: number | null = null;
-  if (Number.isSafeInteger(rest.createdAt) && !Object.is(rest.createdAt, -0)) {
+  if (exactAvroLong(rest.createdAt)) {
     createdAt = rest.createdAt as number;
     delete rest.createdAt;
   }

@@ -34,6 +34,18 @@ describe('AgentState wire mapping', () => {
     );
   });
 
+  it('keeps integers avsc cannot encode exactly as a long out of createdAt (found by the property above)', () => {
+    // avsc's long takes integers in [-2^52, 2^52] only: beyond, it refuses to write or decodes another number.
+    for (const n of [-4503599627370497, -(2 ** 53) + 1, -(2 ** 52), 2 ** 52, 2 ** 52 + 1, Number.MAX_SAFE_INTEGER, 1e300]) {
+      const state = { createdAt: n, status: 'running' };
+      expect(roundTrip(state), String(n)).toEqual(state);
+      expect(checksum(roundTrip(state))).toBe(checksum(state));
+    }
+    expect(stateToWire({ createdAt: -(2 ** 52) - 1 }, head).createdAt).toBeNull();
+    expect(stateToWire({ createdAt: 2 ** 52 + 1 }, head).createdAt).toBeNull();
+    expect(stateToWire({ createdAt: -(2 ** 52) }, head).createdAt).toBe(-(2 ** 52));
+  });
+
   it('leaves the body out when claim-checked', () => {
     const state = stateAsJson(generateState({ seed: 2, targetBytes: 5_000 }));
     const wire = stateToWire(state, head, { uri: 's3://b/k', checksum: 'c', sizeBytes: 5000, compression: 'lz4', keyId: null });
