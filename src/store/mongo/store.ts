@@ -13,6 +13,7 @@ import { FerretdbPostgres } from './direct-rows.js';
 import { ferretdbEventRows, ferretdbSnapshotRow } from './ferretdb-reads.js';
 import { STORE_INDEXES } from './indexes.js';
 import { fromEventDoc, fromSnapshotDoc, fromStateDoc, summaryFilter, summaryOf, SUMMARY_PROJECTION, toEventDoc, toSnapshotDoc, toStateDoc, type EventDoc, type SnapshotDoc, type StateDoc } from './documents.js';
+import { eventFilter, snapshotFilter } from './filters.js';
 
 export interface MongoStoreOptions extends MongoConnectionOptions {
   /** An open connection the caller owns (never closed here). Else one is opened from the other fields. */
@@ -326,19 +327,9 @@ export class MongoStore implements StateStore {
     this.assertOpen();
     const direct = await this.postgres?.read('state_events', 'query state_events', (pool, table) => ferretdbEventRows(pool, table, q, limit));
     if (direct !== undefined) return direct;
-    const filter: Filter<EventDoc> = { instanceId: q.instanceId };
-    const version: Record<string, number> = {};
-    if (q.fromVersion !== undefined) version.$gte = q.fromVersion;
-    if (q.toVersion !== undefined) version.$lte = q.toVersion;
-    if (Object.keys(version).length > 0) filter.version = version;
-    const time: Record<string, Date> = {};
-    if (q.fromTime !== undefined) time.$gte = new Date(q.fromTime);
-    if (q.toTime !== undefined) time.$lte = new Date(q.toTime);
-    if (Object.keys(time).length > 0) filter.timestamp = time;
-    if (q.eventTypes !== undefined) filter.eventType = { $in: q.eventTypes };
     const docs = await this.call('query state_events', () =>
       this.events
-        .find(filter, { projection: EVENT_PROJECTION })
+        .find(eventFilter(q), { projection: EVENT_PROJECTION })
         .sort({ version: q.order === 'desc' ? -1 : 1 })
         .limit(limit ?? 0)
         .toArray(),
@@ -365,11 +356,7 @@ export class MongoStore implements StateStore {
     this.assertOpen();
     const direct = await this.postgres?.read('state_snapshots', 'read state_snapshots', async (pool, table) => (await ferretdbSnapshotRow(pool, table, instanceId, q)) ?? null);
     if (direct !== undefined) return direct === null ? undefined : fromSnapshotDoc(direct);
-    const filter: Filter<SnapshotDoc> = { instanceId };
-    if (q.atOrBeforeVersion !== undefined) filter.version = { $lte: q.atOrBeforeVersion };
-    if (q.atOrBeforeTime !== undefined) filter.timestamp = { $lte: new Date(q.atOrBeforeTime) };
-    if (q.types !== undefined) filter.snapshotType = { $in: q.types };
-    const d = await this.call('read state_snapshots', () => this.snapshots.find(filter).sort({ version: -1 }).limit(1).next());
+    const d = await this.call('read state_snapshots', () => this.snapshots.find(snapshotFilter(instanceId, q)).sort({ version: -1 }).limit(1).next());
     return d ? fromSnapshotDoc(d) : undefined;
   }
 
@@ -455,13 +442,13 @@ export class MongoStore implements StateStore {
     return ids;
   }
 
-  /** `store_meta`: one document per setting of the store itself (the log binding). */
   /** The pool to FerretDB's PostgreSQL (`ferretdbPostgresUrl` set), on an open store. */
   private pg(): pg.Pool {
     this.assertOpen();
     return this.postgres!.pool();
   }
 
+  /** `store_meta`: one document per setting of the store itself (the log binding). */
   private meta(): Collection<{ _id: string; logId: string; topic: string; boundAt: number }> {
     return this.connection.db.collection('store_meta');
   }
